@@ -1,0 +1,289 @@
+"""The SQLite store: one file in WAL mode, schema by sqlite-utils migrations.
+
+Each thread gets its own connection (sqlite3 connections must not be shared
+across threads), so slow work can move off the event loop with
+``asyncio.to_thread`` and still use the same `Store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("cyder")
+
+
+@migrations()
+def m001_catalog(db: Database) -> None:
+    db["years"].create(
+        {
+            "fiscal_year": int,
+            "label_ja": str,
+            "label_en": str,
+            "source": str,
+            "apply_url": str,
+            "contact": str,
+            "seats": int,
+            "deadline_business_days": int,
+            "nearly_full_threshold": int,
+            "defaults_source": str,
+            "fees_source": str,
+            "file_hash": str,
+            "loaded_at": str,
+        },
+        pk="fiscal_year",
+    )
+    db["courses"].create(
+        {
+            "fiscal_year": int,
+            "code": str,
+            "position": int,
+            "name_ja": str,
+            "name_en": str,
+            "format": str,
+            "days": int,
+            "level_ja": str,
+            "level_en": str,
+            "audience_ja": str,
+            "audience_en": str,
+            "learn_ja": str,
+            "learn_en": str,
+            "organisations_ja": str,
+            "organisations_en": str,
+            "where_ja": str,
+            "where_en": str,
+            "period_ja": str,
+            "period_en": str,
+            "note_ja": str,
+            "note_en": str,
+            "allowed": str,
+            "fee_yen": int,
+            "declared_total": int,
+        },
+        pk=("fiscal_year", "code"),
+        not_null={"code", "fiscal_year"},
+    )
+    db["org_types"].create(
+        {
+            "code": str,
+            "position": int,
+            "name_ja": str,
+            "name_en": str,
+            "public": int,
+            "local": int,
+            "fee": str,
+        },
+        pk="code",
+    )
+    db["modifiers"].create(
+        {"flag": str, "position": int, "effect": str, "reason_ja": str, "reason_en": str},
+        pk="flag",
+    )
+    db["online_windows"].create(
+        {
+            "fiscal_year": int,
+            "name": str,
+            "label_ja": str,
+            "label_en": str,
+            "first": str,
+            "last": str,
+        },
+        pk=("fiscal_year", "name"),
+    )
+    db["sessions"].create(
+        {
+            "id": str,
+            "fiscal_year": int,
+            "course": str,
+            "region": str,
+            "prefecture_code": int,
+            "prefecture": str,
+            "city": str,
+            "lat": float,
+            "lon": float,
+            "first_day": str,
+            "last_day": str,
+            "start_time": str,
+            "end_time": str,
+            "venue": str,
+            "address": str,
+            "capacity": int,
+            "status": str,
+            "revision": int,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"fiscal_year", "course", "prefecture_code", "first_day", "last_day"},
+        defaults={"status": "scheduled", "revision": 0},
+    )
+    db["sessions"].create_index(["first_day"])
+    db["sessions"].create_index(["course", "first_day"])
+    db["sessions"].create_index(["prefecture_code", "first_day"])
+    db["sessions"].create_index(["region", "first_day"])
+
+    db["users"].create(
+        {
+            "user_id": int,
+            "lang": str,
+            "org_type": str,
+            "contractor": int,
+            "dispatched": int,
+            "student": int,
+            "prefecture_code": int,
+            "calendar_token": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="user_id",
+    )
+    db["users"].create_index(["calendar_token"], unique=True)
+
+    db["registrations"].create(
+        {
+            "id": int,
+            "session_id": str,
+            "user_id": int,
+            "application_id": str,
+            "name": str,
+            "organisation": str,
+            "org_type": str,
+            "department": str,
+            "email": str,
+            "prefecture": str,
+            "contractor": int,
+            "dispatched": int,
+            "team_key": str,
+            "status": str,
+            "source": str,
+            "created_at": str,
+            "updated_at": str,
+            "cancelled_at": str,
+            "sequence": int,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "name", "status", "created_at"},
+        defaults={"sequence": 0, "contractor": 0, "dispatched": 0},
+    )
+    db["registrations"].create_index(["session_id", "status", "id"])
+    db["registrations"].create_index(["user_id", "status"])
+    db["registrations"].create_index(["application_id"])
+
+
+@migrations()
+def m002_staff(db: Database) -> None:
+    db["teams"].create(
+        {"session_id": str, "registration_id": int, "team": int, "pinned": int},
+        pk="registration_id",
+        foreign_keys=[
+            ("session_id", "sessions", "id"),
+            ("registration_id", "registrations", "id"),
+        ],
+        defaults={"pinned": 0},
+    )
+    db["teams"].create_index(["session_id", "team"])
+    db["notifications"].create(
+        {"kind": str, "session_id": str, "registration_id": int, "sent_at": str, "result": str},
+        pk=("kind", "session_id", "registration_id"),
+    )
+    db["blocked_chats"].create({"user_id": int, "blocked_at": str}, pk="user_id")
+
+
+class Store:
+    """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._version = 0
+        self._version_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) the database file and bring its schema up to date."""
+        store = cls(path)
+        if store.path != ":memory:":
+            Path(store.path).parent.mkdir(parents=True, exist_ok=True)
+        db = store.db
+        db.execute("PRAGMA journal_mode=WAL")
+        migrations.apply(db)
+        return store
+
+    def _connect(self) -> Database:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.row_factory = None
+        db = Database(conn, execute_plugins=False)
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
+
+        "Check seats, then insert" must run inside one of these, so that two
+        writers can never both see the last free seat.
+        """
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+        self.bump()
+
+    def bump(self) -> None:
+        """Mark cached views stale (called after every write transaction)."""
+        with self._version_lock:
+            self._version += 1
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        return list(self.db.query(sql, params))
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def backup(self, dest: str | Path) -> None:
+        """SQLite's online backup API: a consistent copy, safe while the bot writes."""
+        target = sqlite3.connect(str(dest))
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
