@@ -1,0 +1,22 @@
+"""Open the store and catalog the way every entry point (CLI, bot, web) needs them."""
+
+from __future__ import annotations
+
+from catalog.clock import Clock
+from catalog.service import Catalog
+from catalog.store import Store
+from schedules.loader import ensure_loaded
+
+from bot.config import Settings
+
+
+def clock_for(settings: Settings) -> Clock:
+    return Clock(settings.today)
+
+
+def open_catalog(settings: Settings, clock: Clock | None = None) -> Catalog:
+    """The catalog on `settings.db_path`, created with the shipped FY data on first use."""
+    clock = clock or clock_for(settings)
+    store = Store.open(settings.db_path)
+    ensure_loaded(store, clock.now(), settings.fiscal_year)
+    return Catalog(store, settings.fiscal_year)

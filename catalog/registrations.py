@@ -1,0 +1,332 @@
+"""Register, waitlist, cancel and forget — each one atomic.
+
+Every change runs inside `Store.write()` (BEGIN IMMEDIATE), so "count the seats,
+then insert" cannot interleave with another writer: no overbooking, even when
+many people take the last seat at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import unicodedata
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from catalog.eligibility import Profile
+from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.service import Catalog
+from catalog.validation import clean_email, clean_text
+
+ACTIVE = ("registered", "waitlisted")
+TEAM_SIZE = 4
+
+
+class RegistrationError(CatalogError):
+    """Why a registration was refused: code is one of closed, cancelled, not_eligible,
+    duplicate, full, too_many."""
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """One person in an application (the representative or a colleague)."""
+
+    name: str
+    organisation: str
+    org_type: str
+    department: str = ""
+    email: str = ""
+    prefecture: str = ""
+    contractor: bool = False
+    dispatched: bool = False
+    student: bool = False
+
+    @property
+    def profile(self) -> Profile:
+        return Profile(self.org_type, self.contractor, self.dispatched, self.student)
+
+    def cleaned(self, *, email_required: bool = False) -> Applicant:
+        """The same applicant with every field checked and normalised (InvalidInput if bad)."""
+        return replace(
+            self,
+            name=clean_text(self.name, "name"),
+            organisation=clean_text(self.organisation, "organisation"),
+            department=clean_text(self.department, "department", required=False),
+            email=clean_email(self.email, required=email_required),
+            org_type=(self.org_type or "").strip().lower(),
+        )
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    session_id: str
+    user_id: int | None
+    application_id: str
+    name: str
+    organisation: str
+    org_type: str
+    department: str
+    email: str
+    prefecture: str
+    contractor: bool
+    dispatched: bool
+    team_key: str | None
+    status: str  # registered | waitlisted | cancelled
+    source: str
+    created_at: str
+    cancelled_at: str | None
+    sequence: int
+    position: int | None = None  # place on the waitlist, 1-based
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], position: int | None = None) -> Registration:
+        return cls(
+            row["id"], row["session_id"], row["user_id"], row["application_id"] or "",
+            row["name"], row["organisation"] or "", row["org_type"] or "",
+            row["department"] or "", row["email"] or "", row["prefecture"] or "",
+            bool(row["contractor"]), bool(row["dispatched"]), row["team_key"], row["status"],
+            row["source"] or "", row["created_at"], row["cancelled_at"], row["sequence"] or 0,
+            position,
+        )
+
+
+@dataclass
+class Outcome:
+    """What a registration call did."""
+
+    registrations: list[Registration]
+    waitlisted: bool = False
+
+
+@dataclass
+class CancelOutcome:
+    cancelled: Registration
+    promoted: list[Registration] = field(default_factory=list)
+
+
+def _key(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").casefold().replace(" ", "")
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
+def register(
+    catalog: Catalog,
+    session_id: str,
+    applicants: list[Applicant],
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    user_id: int | None = None,
+    waitlist: bool = False,
+    as_team: bool = False,
+    team_key: str | None = None,
+    source: str = "chat",
+    email_required: bool = False,
+) -> Outcome:
+    """Register the applicants (the first is the representative) for one session.
+
+    All or nothing: every applicant is checked (eligibility, duplicates) and the
+    seats counted inside one write transaction. When the seats left are fewer
+    than the applicants, `RegistrationError(code="full")` unless `waitlist`, in
+    which case all of them join the waitlist in order. `as_team` (exactly four
+    people of one organisation) keeps them together as one team.
+    """
+    if not applicants:
+        raise InvalidInput("nobody to register", "申込者がいません。")
+    if len(applicants) > TEAM_SIZE * 4:
+        raise RegistrationError("Too many people in one application.",
+                                "1件の申込の人数が多すぎます。", code="too_many")
+    people = [a.cleaned(email_required=email_required) for a in applicants]
+    session = catalog.session(session_id)
+    if session.cancelled:
+        raise RegistrationError("This session has been cancelled.", "この開催回は中止になりました。",
+                                code="cancelled")
+    if not session.is_open(today):
+        raise RegistrationError(
+            f"Applications for this session closed on {session.deadline.isoformat()}.",
+            f"この回の申込は{session.deadline.month}月{session.deadline.day}日で締め切りました。",
+            code="closed",
+        )
+    for person in people:
+        verdict = catalog.verdict(person.profile, session.course)
+        if not verdict.eligible:
+            who = "" if len(people) == 1 else f"{person.name}: "
+            raise RegistrationError(who + verdict.reason_en, who + verdict.reason_ja,
+                                    code="not_eligible")
+    if as_team:
+        orgs = {_key(p.organisation) for p in people}
+        if len(people) != TEAM_SIZE or len(orgs) != 1:
+            raise RegistrationError(
+                "A team application needs exactly four people of one organisation.",
+                "チームでの申込は、同じ組織の4名ちょうどが必要です。", code="team")
+    keys = [(_key(p.name), _key(p.organisation)) for p in people]
+    emails = [p.email.lower() for p in people if p.email]
+    if len(set(keys)) != len(keys) or len(set(emails)) != len(emails):
+        raise RegistrationError("The same person appears twice in this application.",
+                                "同じ方が申込に2回含まれています。", code="duplicate")
+    application_id = secrets.token_hex(8)
+    if as_team and not team_key:
+        team_key = f"app-{application_id}"
+    stamp = _stamp(now)
+    with catalog.store.write() as db:
+        active = list(db.query(
+            "select id, user_id, name, organisation, email from registrations "
+            "where session_id = ? and status in ('registered', 'waitlisted')", [session.id]))
+        for row in active:
+            same_user = user_id is not None and row["user_id"] == user_id
+            same_email = row["email"] and row["email"].lower() in emails
+            same_person = (_key(row["name"]), _key(row["organisation"] or "")) in keys
+            if same_user or same_email or same_person:
+                raise RegistrationError(
+                    "You are already registered (or on the waitlist) for this session.",
+                    "この回にはすでに申込済み（またはキャンセル待ち）です。", code="duplicate")
+        registered = db.execute(
+            "select count(*) from registrations where session_id = ? and status = 'registered'",
+            [session.id]).fetchone()[0]
+        waiting = db.execute(
+            "select count(*) from registrations where session_id = ? and status = 'waitlisted'",
+            [session.id]).fetchone()[0]
+        seats_left = session.capacity - registered
+        # Nobody jumps the queue: while people wait, newcomers wait too.
+        fits = seats_left >= len(people) and waiting == 0
+        if not fits and not waitlist:
+            raise RegistrationError(
+                f"Not enough seats: {max(seats_left, 0)} left for {len(people)} "
+                f"{'person' if len(people) == 1 else 'people'}. You can join the waitlist.",
+                f"空席が足りません（残り{max(seats_left, 0)}席、申込{len(people)}名）。"
+                "キャンセル待ちに登録できます。", code="full")
+        status = "registered" if fits else "waitlisted"
+        ids = []
+        for i, p in enumerate(people):
+            row = {
+                "session_id": session.id, "user_id": user_id if i == 0 else None,
+                "application_id": application_id, "name": p.name,
+                "organisation": p.organisation, "org_type": p.org_type,
+                "department": p.department, "email": p.email, "prefecture": p.prefecture,
+                "contractor": int(p.contractor), "dispatched": int(p.dispatched),
+                "team_key": team_key, "status": status, "source": source,
+                "created_at": stamp, "updated_at": stamp, "sequence": 0,
+            }
+            ids.append(db["registrations"].insert(row).last_pk)
+    regs = [get_registration(catalog, i) for i in ids]
+    return Outcome(regs, waitlisted=status == "waitlisted")
+
+
+def get_registration(catalog: Catalog, registration_id: int) -> Registration:
+    row = catalog.store.one("select * from registrations where id = ?", [registration_id])
+    if row is None:
+        raise NotFound("That registration no longer exists.", "その申込は見つかりません。")
+    return Registration.from_row(row, _position(catalog, row))
+
+
+def _position(catalog: Catalog, row: dict[str, Any]) -> int | None:
+    if row["status"] != "waitlisted":
+        return None
+    return int(catalog.store.db.execute(
+        "select count(*) from registrations where session_id = ? and status = 'waitlisted' "
+        "and id <= ?", [row["session_id"], row["id"]]).fetchone()[0])
+
+
+def for_user(catalog: Catalog, user_id: int, *, include_cancelled: bool = False) -> list[Registration]:
+    """A chat user's own registrations, soonest session first."""
+    statuses = ("registered", "waitlisted", "cancelled") if include_cancelled else ACTIVE
+    rows = catalog.store.query(
+        "select r.* from registrations r join sessions s on s.id = r.session_id "
+        f"where r.user_id = ? and r.status in ({','.join('?' * len(statuses))}) "
+        "order by s.first_day, r.id", [user_id, *statuses])
+    return [Registration.from_row(r, _position(catalog, r)) for r in rows]
+
+
+def for_session(catalog: Catalog, session_id: str, *, include_waitlist: bool = True) -> list[Registration]:
+    """A session's registrants in registration order, then its waitlist in order."""
+    statuses = ACTIVE if include_waitlist else ("registered",)
+    rows = catalog.store.query(
+        f"select * from registrations where session_id = ? and status in ({','.join('?' * len(statuses))}) "
+        "order by status = 'waitlisted', id", [session_id, *statuses])
+    out, pos = [], 0
+    for r in rows:
+        if r["status"] == "waitlisted":
+            pos += 1
+        out.append(Registration.from_row(r, pos if r["status"] == "waitlisted" else None))
+    return out
+
+
+def cancel(
+    catalog: Catalog,
+    registration_id: int,
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    user_id: int | None = None,
+) -> CancelOutcome:
+    """Cancel one registration (only the owner's, when `user_id` is given).
+
+    A freed seat goes to the waitlist in order while applications are open.
+    """
+    stamp = _stamp(now)
+    promoted_ids: list[int] = []
+    with catalog.store.write() as db:
+        row = next(db["registrations"].rows_where("id = ?", [registration_id]), None)
+        if row is None or (user_id is not None and row["user_id"] != user_id):
+            raise NotFound("That registration no longer exists.", "その申込は見つかりません。")
+        if row["status"] == "cancelled":
+            raise RegistrationError("That registration is already cancelled.",
+                                    "その申込はすでにキャンセルされています。", code="cancelled")
+        db["registrations"].update(registration_id, {
+            "status": "cancelled", "cancelled_at": stamp, "updated_at": stamp,
+            "sequence": (row["sequence"] or 0) + 1})
+        db["teams"].delete_where("registration_id = ?", [registration_id])
+        if row["status"] == "registered":
+            promoted_ids = _promote(catalog, db, row["session_id"], today, stamp)
+    return CancelOutcome(get_registration(catalog, registration_id),
+                         [get_registration(catalog, i) for i in promoted_ids])
+
+
+def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: str) -> list[int]:
+    session = catalog.session(session_id)
+    if not session.is_open(today):
+        return []
+    registered = db.execute(
+        "select count(*) from registrations where session_id = ? and status = 'registered'",
+        [session_id]).fetchone()[0]
+    free = session.capacity - registered
+    promoted: list[int] = []
+    if free <= 0:
+        return promoted
+    for row in db.query(
+        "select id from registrations where session_id = ? and status = 'waitlisted' "
+        "order by id limit ?", [session_id, free]):
+        promoted.append(row["id"])
+    for rid in promoted:
+        db["registrations"].update(rid, {"status": "registered", "updated_at": stamp})
+    return promoted
+
+
+def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datetime) -> list[Registration]:
+    """Delete a user's profile and every application they made, colleagues included
+    (personal-data protection). Freed seats go to the waitlist first; the promoted
+    registrations are returned so that they can be told.
+    """
+    store = catalog.store
+    app_ids = [r["application_id"] for r in store.query(
+        "select distinct application_id from registrations where user_id = ?", [user_id])]
+    promoted: list[Registration] = []
+    for app in app_ids:
+        for row in store.query(
+            "select id from registrations where application_id = ? "
+            "and status in ('registered', 'waitlisted') order by id", [app]):
+            promoted.extend(cancel(catalog, row["id"], today=today, now=now).promoted)
+    gone = set()
+    with store.write() as db:
+        for app in app_ids:
+            for r in db.query("select id from registrations where application_id = ?", [app]):
+                gone.add(r["id"])
+                db["teams"].delete_where("registration_id = ?", [r["id"]])
+                db["notifications"].delete_where("registration_id = ?", [r["id"]])
+            db["registrations"].delete_where("application_id = ?", [app])
+        db["users"].delete_where("user_id = ?", [user_id])
+    return [p for p in promoted if p.id not in gone]

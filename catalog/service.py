@@ -1,0 +1,279 @@
+"""`Catalog`: the one object the chat, the CLI and the HTTP app talk to.
+
+It wraps the store for one fiscal year and keeps an in-memory snapshot of the
+sessions (with their seat counts) that is rebuilt only when the database
+changes, so searches cost microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from catalog import places
+from catalog.eligibility import Profile, Rules, Verdict
+from catalog.errors import InvalidInput, NotFound
+from catalog.sessions import Hit, Session, YearSettings, build_session
+from catalog.store import Store
+
+SESSIONS_SQL = """
+select s.*, coalesce(c.registered, 0) as registered, coalesce(c.waitlisted, 0) as waitlisted
+from sessions s
+left join (
+  select session_id,
+         sum(status = 'registered') as registered,
+         sum(status = 'waitlisted') as waitlisted
+  from registrations group by session_id
+) c on c.session_id = s.id
+where s.fiscal_year = ?
+order by s.first_day, s.course, s.prefecture_code
+"""
+
+
+@dataclass(frozen=True)
+class Course:
+    code: str
+    name_ja: str
+    name_en: str
+    format: str
+    days: int
+    level_ja: str
+    level_en: str
+    audience_ja: str
+    audience_en: str
+    learn_ja: str
+    learn_en: str
+    organisations_ja: str
+    organisations_en: str
+    where_ja: str
+    where_en: str
+    period_ja: str
+    period_en: str
+    note_ja: str
+    note_en: str
+    allowed: str
+    fee_yen: int | None
+    declared_total: int | None
+
+    def t(self, field: str, lang: str) -> str:
+        """A field in the user's language: `course.t("level", "en")`."""
+        return str(getattr(self, f"{field}_{'en' if lang.startswith('en') else 'ja'}"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class OnlineWindow:
+    name: str
+    label_ja: str
+    label_en: str
+    first: dt.date
+    last: dt.date
+
+
+@dataclass
+class _Snapshot:
+    key: tuple[int, int]
+    sessions: tuple[Session, ...]
+    by_id: dict[str, Session]
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().lower().replace("－", "-").replace("ー", "-")
+
+
+class Catalog:
+    """Courses, sessions, rules and search for one fiscal year."""
+
+    def __init__(self, store: Store, fiscal_year: int = 2024) -> None:
+        self.store = store
+        self.fiscal_year = fiscal_year
+        self._snap: _Snapshot | None = None
+        self._static_key: int | None = None
+        self._rules: Rules | None = None
+        self._courses: tuple[Course, ...] = ()
+        self._year: YearSettings | None = None
+        self._windows: tuple[OnlineWindow, ...] = ()
+
+    # -- cached reads -------------------------------------------------------------------------
+
+    def _key(self) -> tuple[int, int]:
+        data_version = self.store.db.execute("pragma data_version").fetchone()[0]
+        return (self.store.version, data_version)
+
+    def _refresh_static(self) -> None:
+        key = self.store.version
+        if self._static_key == key and self._year is not None:
+            return
+        row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
+        if row is None:
+            raise NotFound(f"FY{self.fiscal_year} is not loaded; run `cyder-bot db init`",
+                           f"{self.fiscal_year}年度のデータがありません（cyder-bot db init を実行してください）")
+        self._year = YearSettings(
+            row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"], row["contact"],
+            row["seats"], row["deadline_business_days"], row["nearly_full_threshold"],
+            row["source"], row["defaults_source"], row["fees_source"],
+        )
+        self._rules = Rules.from_store(self.store, self.fiscal_year)
+        fields = Course.__dataclass_fields__
+        self._courses = tuple(
+            Course(**{k: r[k] for k in fields})
+            for r in self.store.query(
+                "select * from courses where fiscal_year = ? order by position", [self.fiscal_year]
+            )
+        )
+        self._windows = tuple(
+            OnlineWindow(r["name"], r["label_ja"], r["label_en"],
+                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]))
+            for r in self.store.query(
+                "select * from online_windows where fiscal_year = ? order by first",
+                [self.fiscal_year],
+            )
+        )
+        self._static_key = key
+
+    def _snapshot(self) -> _Snapshot:
+        key = self._key()
+        if self._snap is None or self._snap.key != key:
+            self._static_key = None  # a reload may have changed courses and rules too
+            self._refresh_static()
+            assert self._year is not None
+            sessions = tuple(
+                build_session(r, self._year)
+                for r in self.store.query(SESSIONS_SQL, [self.fiscal_year])
+            )
+            self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions})
+        return self._snap
+
+    @property
+    def year(self) -> YearSettings:
+        self._snapshot()
+        assert self._year is not None
+        return self._year
+
+    @property
+    def rules(self) -> Rules:
+        self._snapshot()
+        assert self._rules is not None
+        return self._rules
+
+    def courses(self) -> tuple[Course, ...]:
+        self._snapshot()
+        return self._courses
+
+    def online_windows(self) -> tuple[OnlineWindow, ...]:
+        self._snapshot()
+        return self._windows
+
+    def all_sessions(self, include_cancelled: bool = False) -> tuple[Session, ...]:
+        snap = self._snapshot()
+        if include_cancelled:
+            return snap.sessions
+        return tuple(s for s in snap.sessions if not s.cancelled)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def course(self, text: str) -> Course:
+        """A course by code as people type it: A, a, B1, b-1, Ｂ－１, C, プレ, pre."""
+        key = _fold(text).replace(" ", "").replace("コース", "").replace("course", "")
+        aliases = {"b1": "b-1", "b2": "b-2", "プレcyder": "pre", "プレ": "pre", "precyder": "pre",
+                   "pre-cyder": "pre"}
+        key = aliases.get(key, key)
+        for c in self.courses():
+            if c.code.lower() == key:
+                return c
+        codes = [c.code for c in self.courses()]
+        near = difflib.get_close_matches(text.upper(), codes, n=3, cutoff=0.3)
+        hint = ", ".join(near or codes)
+        raise InvalidInput(f"unknown course {text!r}; choose one of: {', '.join(codes)}"
+                           + (f" (did you mean {hint}?)" if near else ""),
+                           f"コース {text!r} はありません。{', '.join(codes)} から選んでください。")
+
+    def session(self, session_id: str) -> Session:
+        """One session by id, cancelled ones included; NotFound otherwise."""
+        s = self._snapshot().by_id.get((session_id or "").strip())
+        if s is None:
+            raise NotFound(f"no session {session_id!r}", f"開催回 {session_id!r} は見つかりません。")
+        return s
+
+    def verdict(self, profile: Profile, course: str) -> Verdict:
+        return self.rules.decide(profile, course)
+
+    def verdicts(self, profile: Profile) -> list[Verdict]:
+        return self.rules.decide_all(profile)
+
+    # -- search -------------------------------------------------------------------------------
+
+    def find(
+        self,
+        *,
+        courses: Iterable[str] = (),
+        prefectures: Iterable[int] = (),
+        regions: Iterable[str] = (),
+        near: tuple[float, float] | None = None,
+        near_prefecture: int | None = None,
+        eligible_for: Profile | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        include_cancelled: bool = False,
+        limit: int | None = None,
+    ) -> list[Hit]:
+        """Sessions matching every filter given (each filter: any of its values).
+
+        Order: by distance with `near`; with `near_prefecture`, that prefecture's
+        own sessions first (by date), then the rest by distance; otherwise by date.
+        """
+        course_set = {c for c in courses}
+        pref_set = set(prefectures)
+        region_set = set(regions)
+        allowed: set[str] | None = None
+        if eligible_for is not None:
+            allowed = {v.course for v in self.rules.decide_all(eligible_for) if v.eligible}
+        origin = near
+        if near_prefecture is not None and origin is None:
+            p = places.prefecture(near_prefecture)
+            origin = (p.lat, p.lon)
+        hits: list[Hit] = []
+        for s in self.all_sessions(include_cancelled):
+            if course_set and s.course not in course_set:
+                continue
+            if pref_set and s.prefecture_code not in pref_set:
+                continue
+            if region_set and s.region not in region_set:
+                continue
+            if allowed is not None and s.course not in allowed:
+                continue
+            if date_from and s.last_day < date_from:
+                continue
+            if date_to and s.first_day > date_to:
+                continue
+            dist = places.distance_km(origin, (s.lat, s.lon)) if origin else None
+            hits.append(Hit(s, dist))
+        if near_prefecture is not None:
+            hits.sort(key=lambda h: (h.session.prefecture_code != near_prefecture,
+                                     0.0 if h.session.prefecture_code == near_prefecture
+                                     else (h.distance_km or 0.0), h.session.first_day))
+        elif origin is not None:
+            hits.sort(key=lambda h: (round(h.distance_km or 0.0, 3), h.session.first_day))
+        if limit is not None:
+            hits = hits[: max(0, limit)]
+        return hits
+
+    def upcoming(self, today: dt.date, **filters: Any) -> list[Hit]:
+        """`find` limited to sessions that have not ended by `today`."""
+        return self.find(date_from=today, **filters)
+
+
+def parse_courses(catalog: Catalog, values: Sequence[str]) -> list[str]:
+    """Course codes from user text (comma-separated or repeated); InvalidInput on a bad one."""
+    out: list[str] = []
+    for v in values:
+        for part in str(v).split(","):
+            if part.strip():
+                out.append(catalog.course(part).code)
+    return out

@@ -1,0 +1,62 @@
+"""Checks for text people type: names, organisations, e-mail addresses."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from catalog.errors import InvalidInput
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+LIMITS = {"name": 100, "organisation": 200, "department": 200, "email": 254}
+LABELS = {
+    "name": ("name", "氏名"),
+    "organisation": ("organisation", "所属組織名"),
+    "department": ("department", "部署"),
+    "email": ("e-mail address", "メールアドレス"),
+}
+
+
+def clean_text(value: str | None, field: str, *, required: bool = True) -> str:
+    """NFKC-normalised, trimmed text within the field's length; InvalidInput otherwise."""
+    en, ja = LABELS[field]
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    text = re.sub(r"\s+", " ", text)
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInput(f"The {en} contains control characters.", f"{ja}に制御文字が含まれています。")
+    if required and not text:
+        raise InvalidInput(f"Please enter your {en}.", f"{ja}を入力してください。")
+    limit = LIMITS[field]
+    if len(text) > limit:
+        raise InvalidInput(
+            f"The {en} is too long ({len(text)} characters; at most {limit}).",
+            f"{ja}が長すぎます（{len(text)}文字。{limit}文字以内で入力してください）。",
+        )
+    return text
+
+
+def clean_email(value: str | None, *, required: bool = True) -> str:
+    """A plausible e-mail address, lower-cased domain; InvalidInput otherwise."""
+    text = clean_text(value, "email", required=required)
+    if not text and not required:
+        return ""
+    if not EMAIL_RE.match(text):
+        raise InvalidInput(
+            f"{text!r} does not look like an e-mail address (example: taro@city.example.lg.jp).",
+            f"{text!r} はメールアドレスの形式ではありません（例: taro@city.example.lg.jp）。",
+        )
+    local, _, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def truthy(value: str | int | bool | None) -> bool:
+    """'', 0, '0', 'false', 'no' -> False; 1, '1', 'true', 'yes' -> True; else InvalidInput."""
+    if isinstance(value, bool):
+        return value
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("", "0", "false", "no", "n", "f"):
+        return False
+    if text in ("1", "true", "yes", "y", "t"):
+        return True
+    raise InvalidInput(f"{value!r} is not a yes/no value (use 0/1 or true/false)",
+                       f"{value!r} は真偽値ではありません（0/1 または true/false）")
