@@ -158,10 +158,12 @@ class Rules:
             en = f"Staff of a {who_en.lower()} attend free of charge."
         else:
             amount = self._amount(rule, fee)
-            price_ja = f"{amount:,}円（税込）" if amount is not None else "有料（金額は未発表）"
-            price_en = f"¥{amount:,} incl. tax" if amount is not None else "paid (price not announced)"
-            ja = f"{who_ja}は有料です: {price_ja}。" if not notes_ja else f"有料: {price_ja}。"
-            en = f"A {who_en.lower()} pays: {price_en}." if not notes_en else f"Paid: {price_en}."
+            if amount is None:
+                price_ja, price_en = "（金額は未発表）", " (the price is not announced)"
+            else:
+                price_ja, price_en = f": {amount:,}円（税込）", f": ¥{amount:,} incl. tax"
+            ja = (f"{who_ja}は有料です" if not notes_ja else "有料です") + price_ja + "。"
+            en = (f"A {who_en.lower()} pays" if not notes_en else "Paid") + price_en + "."
         return Verdict(rule.code, True, fee, self._amount(rule, fee),
                        " ".join([*notes_ja, ja]), " ".join([*notes_en, en]))
 
