@@ -1,0 +1,612 @@
+"""VCALENDAR builders: "add to calendar" files, invites, cancels and subscription feeds.
+
+Everything here is pure over the catalog (no aiogram, no HTTP), so the chat, the
+HTTP feeds and the tests share one implementation.
+
+Rules that keep calendar apps (Outlook, Google, Apple, Thunderbird) happy:
+- UIDs are derived from ids that never change: the session id for public
+  events, session id + registration id for a registration's invite, so a
+  reload or a re-issue updates the same event instead of adding a copy.
+- SEQUENCE is the session's revision (raised by every schedule change); an
+  invite adds the registration's own sequence (raised on cancel), so a CANCEL
+  always outranks the REQUEST it cancels.
+- DTSTAMP/LAST-MODIFIED come from the data's own update times, so the same
+  data renders to the same bytes (stable ETags, cheap caching).
+- All-day events use DTSTART;VALUE=DATE and an exclusive DTEND (last day + 1),
+  as pretix does; timed events are in Asia/Tokyo with a VTIMEZONE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from icalendar import Alarm, Calendar, Event
+
+from catalog import places
+from catalog.clock import JST
+from catalog.sessions import Session
+
+if TYPE_CHECKING:
+    from catalog.eligibility import Profile
+    from catalog.registrations import Registration
+    from catalog.service import Catalog, Course, OnlineWindow
+
+PRODID = "-//cyder-bot//CYDER calendar//JA"
+UID_DOMAIN = "cyder-bot"
+MIME = "text/calendar"
+REFRESH = dt.timedelta(hours=12)
+# A cancelled registration stays in the personal feed (as STATUS:CANCELLED) this long,
+# so subscribed clients see the cancellation and remove the event.
+CANCELLED_KEPT = dt.timedelta(days=30)
+EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class CalendarFile:
+    """A calendar file ready to send as a document."""
+
+    filename: str
+    mime: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Links:
+    """Subscription links for one feed: plain https(s), webcal:// and Google Calendar."""
+
+    https: str
+    webcal: str
+    google: str
+
+
+def _en(lang: str) -> bool:
+    return (lang or "ja").startswith("en")
+
+
+def _stamp(text: str | None) -> dt.datetime:
+    """An ISO timestamp from the store as an aware UTC datetime (EPOCH when missing)."""
+    if not text:
+        return EPOCH
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return EPOCH
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=JST)
+    return value.astimezone(dt.UTC).replace(microsecond=0)
+
+
+# -- identifiers ------------------------------------------------------------------------------
+
+
+def session_uid(session_id: str) -> str:
+    """The UID of a session's public event: stable across reloads and processes."""
+    return f"session-{session_id}@{UID_DOMAIN}"
+
+
+def registration_uid(session_id: str, registration_id: int) -> str:
+    """The UID of one registration's invite; the same in its REQUEST and its CANCEL."""
+    return f"registration-{session_id}-{registration_id}@{UID_DOMAIN}"
+
+
+def window_uid(fiscal_year: int, name: str) -> str:
+    return f"precyder-{fiscal_year}-{name}@{UID_DOMAIN}"
+
+
+def invite_sequence(session: Session, registration: Registration) -> int:
+    """SEQUENCE of a registration's REQUEST (and of a CANCEL issued after the cancel)."""
+    return session.revision + registration.sequence
+
+
+def cancel_sequence(session: Session, registration: Registration) -> int:
+    """SEQUENCE of a CANCEL: above the last REQUEST even before the cancel is stored."""
+    bump = 0 if registration.status == "cancelled" else 1
+    return session.revision + registration.sequence + bump
+
+
+# -- data versions and update times -----------------------------------------------------------
+
+
+def data_version(catalog: Catalog) -> tuple[int, int]:
+    """Changes whenever the catalog's data changes (this process's writes or another's)."""
+    store = catalog.store
+    return (store.version, store.db.execute("pragma data_version").fetchone()[0])
+
+
+def session_updates(catalog: Catalog) -> dict[str, dt.datetime]:
+    """Each session's last update time (UTC), for DTSTAMP and Last-Modified."""
+    rows = catalog.store.query(
+        "select id, updated_at from sessions where fiscal_year = ?", [catalog.fiscal_year])
+    return {r["id"]: _stamp(r["updated_at"]) for r in rows}
+
+
+def _year_loaded(catalog: Catalog) -> dt.datetime:
+    row = catalog.store.one("select loaded_at from years where fiscal_year = ?",
+                            [catalog.fiscal_year])
+    return _stamp(row["loaded_at"] if row else None)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def city_en(prefecture_code: int, city: str) -> str:
+    """A venue city's English name (Odawara, Hakodate); the prefecture's when the city
+    is the prefecture's namesake (広島 → Hiroshima)."""
+    pref = places.prefecture(prefecture_code)
+    try:
+        place = places.resolve_place(city)
+    except (places.UnknownPlace, ValueError):
+        return pref.romaji
+    if place.kind == "city" and place.prefecture and place.prefecture.code == prefecture_code:
+        return place.name_en
+    return pref.romaji
+
+
+def _course(catalog: Catalog, code: str) -> Course | None:
+    for c in catalog.courses():
+        if c.code == code:
+            return c
+    return None
+
+
+def summary(catalog: Catalog, session: Session, lang: str = "ja") -> str:
+    """`CYDER A（初級） 広島` / `CYDER A (Beginner) Hiroshima`."""
+    course = _course(catalog, session.course)
+    if _en(lang):
+        level = f" ({course.level_en})" if course else ""
+        return f"CYDER {session.course}{level} {city_en(session.prefecture_code, session.city)}"
+    level = f"（{course.level_ja}）" if course else ""
+    return f"CYDER {session.course}{level} {session.city}"
+
+
+def location(session: Session, lang: str = "ja") -> str:
+    """Venue and address when the data gives them, then city and prefecture."""
+    parts = [p for p in (session.venue, session.address) if p]
+    if _en(lang):
+        pref = places.prefecture(session.prefecture_code)
+        city = city_en(session.prefecture_code, session.city)
+        place = city if city == pref.romaji else f"{city}, {pref.romaji}"
+        return ", ".join([*parts, place, "Japan"])
+    return " ".join([*parts, f"{session.prefecture} {session.city}"])
+
+
+def _fee_rules(catalog: Catalog, course_code: str, lang: str) -> str:
+    """The fee rules for a course when the audience is unknown (public feeds)."""
+    en = _en(lang)
+    rules = catalog.rules
+    free = [o for o in rules.org_types.values() if o.fee == "free"]
+    paid = [o for o in rules.org_types.values() if o.fee != "free"]
+    course = _course(catalog, course_code)
+    amount = course.fee_yen if course else None
+    if en:
+        price = f"¥{amount:,} (tax incl.)" if amount is not None else "price not announced"
+        out = []
+        if free:
+            out.append("free for " + ", ".join(o.name_en.lower() for o in free))
+        if paid:
+            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in paid))
+        return "; ".join(out) or "not announced"
+    price = f"{amount:,}円（税込）" if amount is not None else "有料（金額未発表）"
+    out = []
+    if free:
+        out.append("無料: " + "、".join(o.name_ja for o in free))
+    if paid:
+        out.append(f"{price}: " + "、".join(o.name_ja for o in paid))
+    return " / ".join(out) or "未発表"
+
+
+def _times_text(session: Session, lang: str) -> str:
+    if session.start_time and session.end_time:
+        return f"{session.start_time}–{session.end_time} (JST)"
+    return "not announced" if _en(lang) else "未発表"
+
+
+def description(catalog: Catalog, session: Session, lang: str = "ja",
+                profile: Profile | None = None) -> str:
+    """Level, audience, fee (for this audience, or the rules), dates, venue, where to apply."""
+    en = _en(lang)
+    course = _course(catalog, session.course)
+    year = catalog.year
+    if profile is not None:
+        try:
+            fee = catalog.verdict(profile, session.course).fee_text(lang)
+        except Exception:  # an unknown org type in an old profile: fall back to the rules
+            fee = _fee_rules(catalog, session.course, lang)
+    else:
+        fee = _fee_rules(catalog, session.course, lang)
+    venue = ", ".join(p for p in (session.venue, session.address) if p)
+    lines: list[str]
+    if en:
+        lines = [
+            f"CYDER (practical cyber defense exercise) course {session.course}",
+            f"Level: {course.level_en if course else '-'}",
+            f"For: {course.audience_en if course else '-'}",
+            f"Organisations: {course.organisations_en if course else '-'}",
+            f"Fee: {fee}",
+            f"Dates: {session.dates_text('en')}",
+            f"Times: {_times_text(session, lang)}",
+            f"Venue: {venue or 'not announced'} ({location(session, 'en')})",
+            f"Apply by {session.deadline.isoformat()} at {year.apply_url}",
+            "Held in Japanese.",
+        ]
+        if session.cancelled:
+            lines.insert(0, "THIS SESSION HAS BEEN CANCELLED.")
+    else:
+        lines = [
+            f"実践的サイバー防御演習（CYDER） {session.course}コース",
+            f"レベル: {course.level_ja if course else '-'}",
+            f"対象: {course.audience_ja if course else '-'}",
+            f"対象組織: {course.organisations_ja if course else '-'}",
+            f"受講料: {fee}",
+            f"日程: {session.dates_text('ja')}",
+            f"時間: {_times_text(session, lang)}",
+            f"会場: {venue or '未発表'}（{session.prefecture} {session.city}）",
+            f"申込: {year.apply_url}（締切 {session.deadline.isoformat()}）",
+        ]
+        if session.cancelled:
+            lines.insert(0, "【中止】この開催回は中止になりました。")
+    return "\n".join(lines)
+
+
+# -- components -------------------------------------------------------------------------------
+
+
+def _calendar(method: str, name: str, *, lang: str, feed: bool) -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    cal.add("x-wr-calname", name)
+    cal.add("x-wr-timezone", "Asia/Tokyo")
+    if feed:
+        cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", "PT12H")
+    return cal
+
+
+def _finish(cal: Calendar) -> bytes:
+    """Add the VTIMEZONE for timed events (before any VEVENT) and serialise."""
+    if cal.get_missing_tzids():
+        cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def _set_times(event: Event, session: Session) -> bool:
+    """DTSTART/DTEND: timed in Asia/Tokyo when the data gives times, else all-day with
+    an exclusive DTEND. Returns whether the event is timed."""
+    if session.start_time and session.end_time:
+        sh, sm = (int(x) for x in session.start_time.split(":"))
+        eh, em = (int(x) for x in session.end_time.split(":"))
+        start = dt.datetime.combine(session.first_day, dt.time(sh, sm), JST)
+        end = dt.datetime.combine(session.first_day, dt.time(eh, em), JST)
+        event.add("dtstart", start)
+        event.add("dtend", end)
+        days = (session.last_day - session.first_day).days + 1
+        if days > 1:  # the same hours on each day (C runs two days)
+            event.add("rrule", {"freq": "daily", "count": days})
+        return True
+    event.add("dtstart", session.first_day)
+    event.add("dtend", session.last_day + dt.timedelta(days=1))
+    return False
+
+
+def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
+                  profile: Profile | None = None, stamp: dt.datetime | None = None,
+                  uid: str | None = None, sequence: int | None = None) -> Event:
+    """One VEVENT for a session (public data only)."""
+    stamp = stamp or EPOCH
+    event = Event()
+    event.add("uid", uid or session_uid(session.id))
+    event.add("sequence", session.revision if sequence is None else sequence)
+    event.add("dtstamp", stamp)
+    event.add("last-modified", stamp)
+    _set_times(event, session)
+    event.add("summary", summary(catalog, session, lang))
+    event.add("location", location(session, lang))
+    event.add("description", description(catalog, session, lang, profile))
+    event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
+    event.add("categories", ["CYDER", session.course])
+    event.add("status", "CANCELLED" if session.cancelled else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    return event
+
+
+def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
+                 stamp: dt.datetime | None = None) -> Event:
+    """A プレCYDER online window as an all-day span."""
+    en = _en(lang)
+    stamp = stamp or EPOCH
+    course = _course(catalog, "PRE")
+    event = Event()
+    event.add("uid", window_uid(catalog.fiscal_year, window.name))
+    event.add("sequence", 0)
+    event.add("dtstamp", stamp)
+    event.add("last-modified", stamp)
+    event.add("dtstart", window.first)
+    event.add("dtend", window.last + dt.timedelta(days=1))
+    if en:
+        event.add("summary", f"Pre-CYDER (online) {window.label_en}")
+        event.add("location", "Online (at your workplace)")
+        text = [f"Pre-CYDER online course, {window.label_en.lower()}: "
+                f"{window.first.isoformat()} – {window.last.isoformat()}"]
+        if course:
+            text.append(f"For: {course.audience_en}")
+        text.append(f"Apply: {catalog.year.apply_url}")
+    else:
+        event.add("summary", f"プレCYDER（オンライン） {window.label_ja}")
+        event.add("location", "オンライン（職場で受講）")
+        text = [f"プレCYDER オンライン{window.label_ja}: "
+                f"{window.first.isoformat()}〜{window.last.isoformat()}"]
+        if course:
+            text.append(f"対象: {course.audience_ja}")
+        text.append(f"申込: {catalog.year.apply_url}")
+    event.add("description", "\n".join(text))
+    event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
+    event.add("categories", ["CYDER", "PRE"])
+    event.add("status", "CONFIRMED")
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _alarm(lang: str, timed: bool) -> Alarm:
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    # All-day events start at midnight: remind at 09:00 the day before instead.
+    alarm.add("trigger", dt.timedelta(days=-1) if timed else dt.timedelta(hours=-15))
+    alarm.add("description", "CYDER tomorrow" if _en(lang) else "明日はCYDERです")
+    return alarm
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
+               profile: Profile | None = None) -> CalendarFile:
+    """"Add to calendar": METHOD:PUBLISH with the session's one VEVENT."""
+    stamp = session_updates(catalog).get(session.id, EPOCH)
+    cal = _calendar("PUBLISH", summary(catalog, session, lang), lang=lang, feed=False)
+    cal.add_component(session_event(catalog, session, lang=lang, profile=profile, stamp=stamp))
+    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal))
+
+
+def _registration_stamp(catalog: Catalog, session: Session,
+                        registration: Registration) -> dt.datetime:
+    row = catalog.store.one("select updated_at, created_at from registrations where id = ?",
+                            [registration.id])
+    reg = _stamp((row or {}).get("updated_at") or (row or {}).get("created_at")
+                 or registration.created_at)
+    return max(reg, session_updates(catalog).get(session.id, EPOCH))
+
+
+def _registration_event(catalog: Catalog, session: Session, registration: Registration, *,
+                        lang: str, organizer: str | None, cancel: bool,
+                        stamp: dt.datetime) -> Event:
+    waiting = registration.status == "waitlisted"
+    seq = (cancel_sequence(session, registration) if cancel
+           else invite_sequence(session, registration))
+    event = session_event(catalog, session, lang=lang, stamp=stamp,
+                          uid=registration_uid(session.id, registration.id), sequence=seq)
+    if waiting and not cancel:
+        label = "[Waitlist] " if _en(lang) else "【キャンセル待ち】"
+        event["summary"] = label + str(event["summary"])
+    if cancel or session.cancelled:
+        event["status"] = "CANCELLED"
+    elif waiting:
+        event["status"] = "TENTATIVE"
+    if organizer:
+        event.add("organizer", f"mailto:{organizer}",
+                  parameters={"CN": "CYDER 事務局" if not _en(lang) else "CYDER office"})
+        if registration.email:
+            address = f"mailto:{registration.email}"
+        else:  # no e-mail given in chat: a stable non-mail address for this registrant
+            address = f"urn:x-cyder:registration:{registration.id}"
+        params = {"CN": registration.name, "ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL",
+                  "PARTSTAT": ("DECLINED" if cancel else "TENTATIVE" if waiting else "ACCEPTED")}
+        event.add("attendee", address, parameters=params)
+    return event
+
+
+def invite_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
+                organizer: str) -> CalendarFile:
+    """A registration's invite: METHOD:REQUEST, ORGANIZER, ATTENDEE (ACCEPTED), a VALARM
+    the day before. Re-issued with a higher SEQUENCE when the session changes."""
+    session = catalog.session(registration.session_id)
+    stamp = _registration_stamp(catalog, session, registration)
+    cal = _calendar("REQUEST", summary(catalog, session, lang), lang=lang, feed=False)
+    event = _registration_event(catalog, session, registration, lang=lang, organizer=organizer,
+                                cancel=False, stamp=stamp)
+    event.add_component(_alarm(lang, bool(session.start_time and session.end_time)))
+    cal.add_component(event)
+    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal))
+
+
+def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
+                organizer: str) -> CalendarFile:
+    """The cancel for an invite: METHOD:CANCEL, same UID, STATUS:CANCELLED, higher SEQUENCE."""
+    session = catalog.session(registration.session_id)
+    stamp = _registration_stamp(catalog, session, registration)
+    cal = _calendar("CANCEL", summary(catalog, session, lang), lang=lang, feed=False)
+    cal.add_component(_registration_event(catalog, session, registration, lang=lang,
+                                          organizer=organizer, cancel=True, stamp=stamp))
+    return CalendarFile(f"cyder-{session.id}-cancel.ics", MIME, _finish(cal))
+
+
+# -- feeds ------------------------------------------------------------------------------------
+
+
+def feed_name(catalog: Catalog, lang: str = "ja", *, courses: Sequence[str] = (),
+              prefectures: Sequence[int] = (), regions: Sequence[str] = ()) -> str:
+    """A calendar name describing the filters: `CYDER 令和6年度 A 広島県`."""
+    year = catalog.year
+    parts = ["CYDER", year.label_en if _en(lang) else year.label_ja]
+    parts += list(courses)
+    for code in prefectures:
+        p = places.prefecture(code)
+        parts.append(p.romaji if _en(lang) else p.name)
+    for name in regions:
+        r = places.region(name)
+        parts.append(r.name_en if _en(lang) else r.name)
+    return " ".join(parts)
+
+
+def sessions_feed(catalog: Catalog, sessions: Iterable[Session], *, lang: str = "ja",
+                  name: str, windows: Iterable[OnlineWindow] = ()) -> bytes:
+    """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED) and
+    the given プレCYDER windows. No personal data."""
+    updates = session_updates(catalog)
+    cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    for s in sessions:
+        cal.add_component(session_event(catalog, s, lang=lang, stamp=updates.get(s.id, EPOCH)))
+    windows = tuple(windows)
+    if windows:
+        loaded = _year_loaded(catalog)
+        for w in windows:
+            cal.add_component(window_event(catalog, w, lang=lang, stamp=loaded))
+    return _finish(cal)
+
+
+def feed_last_modified(catalog: Catalog, sessions: Iterable[Session],
+                       with_windows: bool = False) -> dt.datetime:
+    """The latest update among the sessions (and the year's load time with windows)."""
+    updates = session_updates(catalog)
+    times = [updates.get(s.id, EPOCH) for s in sessions]
+    if with_windows:
+        times.append(_year_loaded(catalog))
+    return max(times, default=_year_loaded(catalog))
+
+
+def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """The user's own registrations to show: active ones, and cancelled ones for a while."""
+    rows = catalog.store.query(
+        "select r.*, s.updated_at as session_updated_at from registrations r "
+        "join sessions s on s.id = r.session_id "
+        "where r.user_id = ? and s.fiscal_year = ? order by s.first_day, r.id",
+        [user_id, catalog.fiscal_year])
+    out = []
+    for r in rows:
+        if r["status"] == "cancelled":
+            when = _stamp(r["cancelled_at"] or r["updated_at"])
+            if when == EPOCH or now - when > CANCELLED_KEPT:
+                continue
+        out.append(r)
+    return out
+
+
+def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
+                  now: dt.datetime) -> bytes:
+    """One user's registrations; a cancelled one stays as STATUS:CANCELLED for
+    `CANCELLED_KEPT` after the cancel so subscribed clients remove it.
+
+    Events carry the invite's UID and SEQUENCE but no names or e-mail addresses
+    (a feed URL is easily shared).
+    """
+    from catalog.registrations import Registration
+
+    name = "CYDER: my registrations" if _en(lang) else "CYDER 申込済みの回"
+    cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    for row in _personal_rows(catalog, user_id, now):
+        reg = Registration.from_row(row)
+        session = catalog.session(reg.session_id)
+        stamp = max(_stamp(row["updated_at"] or row["created_at"]),
+                    _stamp(row["session_updated_at"]))
+        cancelled = reg.status == "cancelled"
+        event = _registration_event(catalog, session, reg, lang=lang, organizer=None,
+                                    cancel=cancelled, stamp=stamp)
+        cal.add_component(event)
+    return _finish(cal)
+
+
+def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> dt.datetime:
+    times = [max(_stamp(r["updated_at"] or r["created_at"]), _stamp(r["session_updated_at"]))
+             for r in _personal_rows(catalog, user_id, now)]
+    return max(times, default=_year_loaded(catalog))
+
+
+# -- links ------------------------------------------------------------------------------------
+
+
+def subscription_links(base_url: str, *, courses: Iterable[str] = (),
+                       prefectures: Iterable[int | str] = (), regions: Iterable[str] = (),
+                       token: str | None = None, lang: str | None = None) -> Links:
+    """https://, webcal:// and Google Calendar links for a feed: the public feed with the
+    given filters, or with `token` the user's own registrations."""
+    base = base_url.rstrip("/")
+    if token:
+        path = f"/calendar/me/{quote(token, safe='')}.ics"
+        params: list[tuple[str, str]] = []
+    else:
+        path = "/calendar/sessions.ics"
+        params = ([("course", str(c)) for c in courses]
+                  + [("prefecture", str(p)) for p in prefectures]
+                  + [("region", str(r)) for r in regions])
+    if lang and _en(lang):
+        params.append(("lang", "en"))
+    url = base + path + (("?" + urlencode(params)) if params else "")
+    scheme, _, rest = url.partition("://")
+    webcal = "webcal://" + rest if scheme in ("http", "https") else url
+    google = "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe="")
+    return Links(https=url, webcal=webcal, google=google)
+
+
+# -- change notices (schedule_watch) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """A registrant to tell that their session changed (revision above the last told)."""
+
+    registration_id: int
+    session_id: str
+    user_id: int
+    revision: int
+    session_cancelled: bool
+
+
+def _revision_kind(revision: int) -> str:
+    return f"revision:{revision}"
+
+
+def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
+    """Chat registrants whose session's revision is above the last one they were told
+    about (a registration made at revision n counts as told about n)."""
+    rows = catalog.store.query(
+        "select r.id, r.session_id, r.user_id, r.created_at, s.revision, s.status, "
+        "s.updated_at as session_updated_at, "
+        "(select max(cast(substr(n.kind, 10) as integer)) from notifications n "
+        " where n.registration_id = r.id and n.session_id = r.session_id "
+        " and n.kind like 'revision:%') as told "
+        "from registrations r join sessions s on s.id = r.session_id "
+        "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
+        "and s.fiscal_year = ? and s.revision > 0 order by r.id",
+        [catalog.fiscal_year])
+    out = []
+    for r in rows:
+        told = r["told"]
+        if told is None:
+            # Registered after the last change: the invite they got was already current.
+            if _stamp(r["created_at"]) >= _stamp(r["session_updated_at"]):
+                continue
+            told = -1
+        if r["revision"] > told:
+            out.append(ChangeNotice(r["id"], r["session_id"], r["user_id"], r["revision"],
+                                    r["status"] == "cancelled"))
+    return out
+
+
+def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
+                  result: str = "sent") -> bool:
+    """Record that a notice was handled; False when it already was (at most once)."""
+    with catalog.store.write() as db:
+        cur = db.execute(
+            "insert or ignore into notifications (kind, session_id, registration_id, sent_at, "
+            "result) values (?, ?, ?, ?, ?)",
+            [_revision_kind(notice.revision), notice.session_id, notice.registration_id,
+             now.isoformat(timespec="seconds"), result])
+        return bool(cur.rowcount)
