@@ -18,16 +18,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.config import Settings, SettingsError
+from bot.runtime import clock_for, open_catalog
+from bot.textwidth import table
 from catalog import places
 from catalog.eligibility import Profile
 from catalog.errors import CatalogError, ScheduleError
 from catalog.service import Catalog, parse_courses
 from catalog.store import Store
 from schedules import loader
-
-from bot.config import Settings, SettingsError
-from bot.runtime import clock_for, open_catalog
-from bot.textwidth import table
 
 COMMAND_MODULES = ["bot.cli", "bot.cli_bot", "bot.cli_staff"]
 

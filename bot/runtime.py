@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from bot.config import Settings
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.store import Store
 from schedules.loader import ensure_loaded
-
-from bot.config import Settings
 
 
 def clock_for(settings: Settings) -> Clock:

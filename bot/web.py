@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 
 from aiohttp import web
-from catalog.clock import Clock
-from catalog.service import Catalog
 
 from bot.config import Settings
+from catalog.clock import Clock
+from catalog.service import Catalog
 
 SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)

@@ -211,7 +211,7 @@ def register(
                 "team_key": team_key, "status": status, "source": source,
                 "created_at": stamp, "updated_at": stamp, "sequence": 0,
             }
-            ids.append(db["registrations"].insert(row).last_pk)
+            ids.append(int(db.table("registrations").insert(row).last_pk or 0))
     regs = [get_registration(catalog, i) for i in ids]
     return Outcome(regs, waitlisted=status == "waitlisted")
 
@@ -270,16 +270,16 @@ def cancel(
     stamp = _stamp(now)
     promoted_ids: list[int] = []
     with catalog.store.write() as db:
-        row = next(db["registrations"].rows_where("id = ?", [registration_id]), None)
+        row = next(db.table("registrations").rows_where("id = ?", [registration_id]), None)
         if row is None or (user_id is not None and row["user_id"] != user_id):
             raise NotFound("That registration no longer exists.", "その申込は見つかりません。")
         if row["status"] == "cancelled":
             raise RegistrationError("That registration is already cancelled.",
                                     "その申込はすでにキャンセルされています。", code="cancelled")
-        db["registrations"].update(registration_id, {
+        db.table("registrations").update(registration_id, {
             "status": "cancelled", "cancelled_at": stamp, "updated_at": stamp,
             "sequence": (row["sequence"] or 0) + 1})
-        db["teams"].delete_where("registration_id = ?", [registration_id])
+        db.table("teams").delete_where("registration_id = ?", [registration_id])
         if row["status"] == "registered":
             promoted_ids = _promote(catalog, db, row["session_id"], today, stamp)
     return CancelOutcome(get_registration(catalog, registration_id),
@@ -302,7 +302,7 @@ def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: 
         "order by id limit ?", [session_id, free]):
         promoted.append(row["id"])
     for rid in promoted:
-        db["registrations"].update(rid, {"status": "registered", "updated_at": stamp})
+        db.table("registrations").update(rid, {"status": "registered", "updated_at": stamp})
     return promoted
 
 
@@ -325,8 +325,8 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
         for app in app_ids:
             for r in db.query("select id from registrations where application_id = ?", [app]):
                 gone.add(r["id"])
-                db["teams"].delete_where("registration_id = ?", [r["id"]])
-                db["notifications"].delete_where("registration_id = ?", [r["id"]])
-            db["registrations"].delete_where("application_id = ?", [app])
-        db["users"].delete_where("user_id = ?", [user_id])
+                db.table("teams").delete_where("registration_id = ?", [r["id"]])
+                db.table("notifications").delete_where("registration_id = ?", [r["id"]])
+            db.table("registrations").delete_where("application_id = ?", [app])
+        db.table("users").delete_where("user_id = ?", [user_id])
     return [p for p in promoted if p.id not in gone]

@@ -113,7 +113,8 @@ class Catalog:
         row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
         if row is None:
             raise NotFound(f"FY{self.fiscal_year} is not loaded; run `cyder-bot db init`",
-                           f"{self.fiscal_year}年度のデータがありません（cyder-bot db init を実行してください）")
+                           f"{self.fiscal_year}年度のデータがありません"
+                           "（cyder-bot db init を実行してください）")
         self._year = YearSettings(
             row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"], row["contact"],
             row["seats"], row["deadline_business_days"], row["nearly_full_threshold"],

@@ -22,7 +22,7 @@ migrations = Migrations("cyder")
 
 @migrations()
 def m001_catalog(db: Database) -> None:
-    db["years"].create(
+    db.table("years").create(
         {
             "fiscal_year": int,
             "label_ja": str,
@@ -40,7 +40,7 @@ def m001_catalog(db: Database) -> None:
         },
         pk="fiscal_year",
     )
-    db["courses"].create(
+    db.table("courses").create(
         {
             "fiscal_year": int,
             "code": str,
@@ -70,7 +70,7 @@ def m001_catalog(db: Database) -> None:
         pk=("fiscal_year", "code"),
         not_null={"code", "fiscal_year"},
     )
-    db["org_types"].create(
+    db.table("org_types").create(
         {
             "code": str,
             "position": int,
@@ -82,11 +82,11 @@ def m001_catalog(db: Database) -> None:
         },
         pk="code",
     )
-    db["modifiers"].create(
+    db.table("modifiers").create(
         {"flag": str, "position": int, "effect": str, "reason_ja": str, "reason_en": str},
         pk="flag",
     )
-    db["online_windows"].create(
+    db.table("online_windows").create(
         {
             "fiscal_year": int,
             "name": str,
@@ -97,7 +97,7 @@ def m001_catalog(db: Database) -> None:
         },
         pk=("fiscal_year", "name"),
     )
-    db["sessions"].create(
+    db.table("sessions").create(
         {
             "id": str,
             "fiscal_year": int,
@@ -123,12 +123,12 @@ def m001_catalog(db: Database) -> None:
         not_null={"fiscal_year", "course", "prefecture_code", "first_day", "last_day"},
         defaults={"status": "scheduled", "revision": 0},
     )
-    db["sessions"].create_index(["first_day"])
-    db["sessions"].create_index(["course", "first_day"])
-    db["sessions"].create_index(["prefecture_code", "first_day"])
-    db["sessions"].create_index(["region", "first_day"])
+    db.table("sessions").create_index(["first_day"])
+    db.table("sessions").create_index(["course", "first_day"])
+    db.table("sessions").create_index(["prefecture_code", "first_day"])
+    db.table("sessions").create_index(["region", "first_day"])
 
-    db["users"].create(
+    db.table("users").create(
         {
             "user_id": int,
             "lang": str,
@@ -143,9 +143,9 @@ def m001_catalog(db: Database) -> None:
         },
         pk="user_id",
     )
-    db["users"].create_index(["calendar_token"], unique=True)
+    db.table("users").create_index(["calendar_token"], unique=True)
 
-    db["registrations"].create(
+    db.table("registrations").create(
         {
             "id": int,
             "session_id": str,
@@ -172,14 +172,14 @@ def m001_catalog(db: Database) -> None:
         not_null={"session_id", "name", "status", "created_at"},
         defaults={"sequence": 0, "contractor": 0, "dispatched": 0},
     )
-    db["registrations"].create_index(["session_id", "status", "id"])
-    db["registrations"].create_index(["user_id", "status"])
-    db["registrations"].create_index(["application_id"])
+    db.table("registrations").create_index(["session_id", "status", "id"])
+    db.table("registrations").create_index(["user_id", "status"])
+    db.table("registrations").create_index(["application_id"])
 
 
 @migrations()
 def m002_staff(db: Database) -> None:
-    db["teams"].create(
+    db.table("teams").create(
         {"session_id": str, "registration_id": int, "team": int, "pinned": int},
         pk="registration_id",
         foreign_keys=[
@@ -188,12 +188,12 @@ def m002_staff(db: Database) -> None:
         ],
         defaults={"pinned": 0},
     )
-    db["teams"].create_index(["session_id", "team"])
-    db["notifications"].create(
+    db.table("teams").create_index(["session_id", "team"])
+    db.table("notifications").create(
         {"kind": str, "session_id": str, "registration_id": int, "sent_at": str, "result": str},
         pk=("kind", "session_id", "registration_id"),
     )
-    db["blocked_chats"].create({"user_id": int, "blocked_at": str}, pk="user_id")
+    db.table("blocked_chats").create({"user_id": int, "blocked_at": str}, pk="user_id")
 
 
 class Store:

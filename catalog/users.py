@@ -47,13 +47,13 @@ def save_user(store: Store, user_id: int, now: dt.datetime, **fields: object) ->
     stamp = now.isoformat(timespec="seconds")
     values = {k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()}
     with store.write() as db:
-        if db["users"].count_where("user_id = ?", [user_id]):
+        if db.table("users").count_where("user_id = ?", [user_id]):
             if values:
-                db["users"].update(user_id, dict(values, updated_at=stamp))
+                db.table("users").update(user_id, dict(values, updated_at=stamp))
         else:
             base = {"user_id": user_id, "contractor": 0, "dispatched": 0, "student": 0,
                     "created_at": stamp, "updated_at": stamp}
-            db["users"].insert(dict(base, **values), pk="user_id")
+            db.table("users").insert(dict(base, **values), pk="user_id")
     user = get_user(store, user_id)
     assert user is not None
     return user
@@ -64,7 +64,7 @@ def issue_calendar_token(store: Store, user_id: int, now: dt.datetime) -> str:
     save_user(store, user_id, now)
     token = secrets.token_urlsafe(32)
     with store.write() as db:
-        db["users"].update(user_id, {"calendar_token": token})
+        db.table("users").update(user_id, {"calendar_token": token})
     return token
 
 

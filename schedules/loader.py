@@ -13,10 +13,11 @@ import hashlib
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from catalog import places
 from catalog.errors import ScheduleError
@@ -107,7 +108,7 @@ def _line_of(text: str, pattern: str) -> int | None:
     return None
 
 
-def _date(value: Any, what: str, fail: Any) -> dt.date:
+def _date(value: Any, what: str, fail: Callable[[str], NoReturn]) -> dt.date:
     if isinstance(value, dt.datetime):
         fail(f"{what} must be a date, not a date-time: {value}")
     if isinstance(value, dt.date):
@@ -117,8 +118,7 @@ def _date(value: Any, what: str, fail: Any) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    fail(f"{what} is not a date (YYYY-MM-DD): {value!r}")
-    raise AssertionError  # unreachable
+    return fail(f"{what} is not a date (YYYY-MM-DD): {value!r}")
 
 
 def parse(path: str | Path) -> Schedule:
@@ -139,7 +139,7 @@ def parse(path: str | Path) -> Schedule:
         m = re.search(r"line (\d+)", str(e))
         raise ScheduleError(name, int(m.group(1)) if m else None, f"not valid TOML: {e}") from e
 
-    def fail(reason: str, line: int | None = None) -> None:
+    def fail(reason: str, line: int | None = None) -> NoReturn:
         raise ScheduleError(name, line, reason)
 
     fy = data.get("fiscal_year")
@@ -214,8 +214,11 @@ def parse(path: str | Path) -> Schedule:
     windows = []
     for w in data.get("online_windows", []):
         line = _line_of(text, rf'^name\s*=\s*"{w.get("name")}"')
-        first = _date(w.get("first"), "online window first", lambda r, ln=line: fail(r, ln))
-        last = _date(w.get("last"), "online window last", lambda r, ln=line: fail(r, ln))
+        def window_fail(reason: str, line: int | None = line) -> NoReturn:
+            fail(reason, line)
+
+        first = _date(w.get("first"), "online window first", window_fail)
+        last = _date(w.get("last"), "online window last", window_fail)
         if not fy_first <= first <= last <= fy_last:
             fail(f"online window {w.get('name')}: dates must lie inside FY{fy} and last >= first", line)
         windows.append({"fiscal_year": fy, "name": w["name"], "label_ja": w.get("label_ja", ""),
@@ -232,7 +235,7 @@ def parse(path: str | Path) -> Schedule:
     for i, s in enumerate(raw_sessions):
         line = line_nos[i] if i < len(line_nos) else None
 
-        def bad(reason: str, line: int | None = line) -> None:
+        def bad(reason: str, line: int | None = line) -> NoReturn:
             fail(reason, line)
 
         if not isinstance(s, dict):
@@ -328,35 +331,35 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
     report = LoadReport(fy)
     stamp = now.isoformat(timespec="seconds")
     with store.write() as db:
-        old_year = next(db["years"].rows_where("fiscal_year = ?", [fy]), None)
+        old_year = next(db.table("years").rows_where("fiscal_year = ?", [fy]), None)
         year = dict(schedule.year, loaded_at=stamp)
         if old_year and old_year.get("file_hash") == schedule.digest:
             year["loaded_at"] = old_year["loaded_at"]
-        db["years"].upsert(year, pk="fiscal_year")
-        db["courses"].delete_where("fiscal_year = ?", [fy])
-        db["courses"].insert_all(schedule.courses, pk=("fiscal_year", "code"))
-        db["org_types"].delete_where()
-        db["org_types"].insert_all(schedule.org_types, pk="code")
-        db["modifiers"].delete_where()
+        db.table("years").upsert(year, pk="fiscal_year")
+        db.table("courses").delete_where("fiscal_year = ?", [fy])
+        db.table("courses").insert_all(schedule.courses, pk=("fiscal_year", "code"))
+        db.table("org_types").delete_where()
+        db.table("org_types").insert_all(schedule.org_types, pk="code")
+        db.table("modifiers").delete_where()
         if schedule.modifiers:
-            db["modifiers"].insert_all(schedule.modifiers, pk="flag")
-        db["online_windows"].delete_where("fiscal_year = ?", [fy])
+            db.table("modifiers").insert_all(schedule.modifiers, pk="flag")
+        db.table("online_windows").delete_where("fiscal_year = ?", [fy])
         if schedule.windows:
-            db["online_windows"].insert_all(schedule.windows, pk=("fiscal_year", "name"))
-        existing = {r["id"]: r for r in db["sessions"].rows_where("fiscal_year = ?", [fy])}
+            db.table("online_windows").insert_all(schedule.windows, pk=("fiscal_year", "name"))
+        existing = {r["id"]: r for r in db.table("sessions").rows_where("fiscal_year = ?", [fy])}
         for s in schedule.sessions:
             old = existing.pop(s["id"], None)
             if old is None:
-                db["sessions"].insert(dict(s, revision=0, updated_at=stamp), pk="id")
+                db.table("sessions").insert(dict(s, revision=0, updated_at=stamp), pk="id")
                 report.added.append(s["id"])
             elif any(old[f] != s[f] for f in CONTENT_FIELDS):
-                db["sessions"].update(s["id"], dict(s, revision=old["revision"] + 1, updated_at=stamp))
+                db.table("sessions").update(s["id"], dict(s, revision=old["revision"] + 1, updated_at=stamp))
                 report.updated.append(s["id"])
             else:
                 report.unchanged += 1
         for sid, old in existing.items():
             if old["status"] != "cancelled":
-                db["sessions"].update(sid, {"status": "cancelled", "revision": old["revision"] + 1,
+                db.table("sessions").update(sid, {"status": "cancelled", "revision": old["revision"] + 1,
                                             "updated_at": stamp})
                 report.cancelled.append(sid)
     return report

@@ -1,9 +1,9 @@
 """Every row of the rules table (org types, modifiers, course rules) has a test here."""
 
 import pytest
+
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
-
 from tests.util_catalog import make_catalog
 
 
@@ -79,7 +79,6 @@ def test_unknown_org_type_and_course_name_the_choices(rules):
 
 def test_rules_are_data_a_corrected_table_changes_verdicts(tmp_path):
     from schedules import loader
-
     from tests.util_catalog import NOW, edited_schedule
     catalog = make_catalog(tmp_path / "c.db")
     fixed = edited_schedule(tmp_path, 'code = "school"\nname_ja = "学校法人"\nname_en = "School corporation"\n'

@@ -5,10 +5,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from catalog.errors import ScheduleError
 from catalog.store import Store
 from schedules import loader
-
 from tests.util_catalog import NOW, SCHEDULE, edited_schedule, make_catalog
 
 SEED = str(Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_7c7315661ae89c77.txt")
@@ -53,7 +53,7 @@ def test_ids_are_stable_readable_and_url_safe():
 @pytest.mark.skipif(not __import__("os").path.exists(SEED), reason="seed text not beside the repo")
 def test_every_seed_date_and_city_is_in_the_file():
     """Cross-check against the original text: each 'M/D city' pair of the A/B/C schedule."""
-    text = open(SEED, encoding="utf-8").read()
+    text = Path(SEED).read_text(encoding="utf-8")
     part = text[text.index("参考：CYDER開催スケジュール"):text.index("プレCYDER 前半")]
     pairs = re.findall(r"(\d{1,2})/(\d{1,2})(?:~(\d{1,2}))?\s+(\S+?)(?=\s|$)", part)
     seed = sorted((int(m), int(d), city) for m, d, _, city in pairs)
@@ -171,10 +171,9 @@ def test_wal_and_foreign_keys(tmp_path):
     catalog = make_catalog(tmp_path / "c.db")
     assert catalog.store.one("pragma journal_mode")["journal_mode"] == "wal"
     assert catalog.store.one("pragma foreign_keys")["foreign_keys"] == 1
-    with pytest.raises(sqlite3.IntegrityError):
-        with catalog.store.write() as db:
-            db["registrations"].insert({"session_id": "nope", "name": "x", "status": "registered",
-                                        "created_at": "2024-06-01"})
+    with pytest.raises(sqlite3.IntegrityError), catalog.store.write() as db:
+        db["registrations"].insert({"session_id": "nope", "name": "x", "status": "registered",
+                                    "created_at": "2024-06-01"})
 
 
 def test_backup_is_a_consistent_copy(tmp_path):

@@ -2,11 +2,11 @@ import datetime as dt
 import threading
 
 import pytest
+
 from catalog import registrations as regs
 from catalog.errors import InvalidInput, NotFound
 from catalog.registrations import Applicant, RegistrationError
 from schedules import loader
-
 from tests.util_catalog import NOW, edited_schedule, make_catalog
 
 TODAY = NOW.date()

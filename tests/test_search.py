@@ -2,10 +2,10 @@ import datetime as dt
 import json
 
 import pytest
+
 from catalog import places
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput, NotFound
-
 from tests.util_catalog import make_catalog
 
 
