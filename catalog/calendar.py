@@ -125,7 +125,7 @@ def session_updates(catalog: Catalog) -> dict[str, dt.datetime]:
     return {r["id"]: _stamp(r["updated_at"]) for r in rows}
 
 
-def _year_loaded(catalog: Catalog) -> dt.datetime:
+def year_loaded(catalog: Catalog) -> dt.datetime:
     row = catalog.store.one("select loaded_at from years where fiscal_year = ?",
                             [catalog.fiscal_year])
     return _stamp(row["loaded_at"] if row else None)
@@ -456,19 +456,52 @@ def feed_name(catalog: Catalog, lang: str = "ja", *, courses: Sequence[str] = ()
     return " ".join(parts)
 
 
-def sessions_feed(catalog: Catalog, sessions: Iterable[Session], *, lang: str = "ja",
-                  name: str, windows: Iterable[OnlineWindow] = ()) -> bytes:
+@dataclass(frozen=True)
+class CatalogView:
+    """The read-only parts of a Catalog the builders use, captured once, so a feed can be
+    rendered in a worker thread without touching the database there."""
+
+    fiscal_year: int
+    year: Any
+    rules: Any
+    course_list: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> CatalogView:
+        return cls(catalog.fiscal_year, catalog.year, catalog.rules, catalog.courses())
+
+    def courses(self) -> tuple[Any, ...]:
+        return self.course_list
+
+    def verdict(self, profile: Profile, course: str) -> Any:
+        return self.rules.decide(profile, course)
+
+
+def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *,
+                  lang: str = "ja", name: str, windows: Iterable[OnlineWindow] = (),
+                  updates: dict[str, dt.datetime] | None = None,
+                  loaded: dt.datetime | None = None) -> bytes:
     """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED) and
-    the given プレCYDER windows. No personal data."""
-    updates = session_updates(catalog)
+    the given プレCYDER windows. No personal data.
+
+    With a `CatalogView`, pass `updates` (`session_updates`) and `loaded` (`year_loaded`)
+    read beforehand; the rendering then needs no database.
+    """
+    if updates is None:
+        assert not isinstance(catalog, CatalogView)
+        updates = session_updates(catalog)
     cal = _calendar("PUBLISH", name, lang=lang, feed=True)
     for s in sessions:
-        cal.add_component(session_event(catalog, s, lang=lang, stamp=updates.get(s.id, EPOCH)))
+        cal.add_component(session_event(catalog, s, lang=lang,  # type: ignore[arg-type]
+                                        stamp=updates.get(s.id, EPOCH)))
     windows = tuple(windows)
     if windows:
-        loaded = _year_loaded(catalog)
+        if loaded is None:
+            assert not isinstance(catalog, CatalogView)
+            loaded = year_loaded(catalog)
         for w in windows:
-            cal.add_component(window_event(catalog, w, lang=lang, stamp=loaded))
+            cal.add_component(window_event(catalog, w, lang=lang,  # type: ignore[arg-type]
+                                           stamp=loaded))
     return _finish(cal)
 
 
@@ -478,8 +511,8 @@ def feed_last_modified(catalog: Catalog, sessions: Iterable[Session],
     updates = session_updates(catalog)
     times = [updates.get(s.id, EPOCH) for s in sessions]
     if with_windows:
-        times.append(_year_loaded(catalog))
-    return max(times, default=_year_loaded(catalog))
+        times.append(year_loaded(catalog))
+    return max(times, default=year_loaded(catalog))
 
 
 def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime) -> list[dict[str, Any]]:
@@ -526,7 +559,7 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
 def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> dt.datetime:
     times = [max(_stamp(r["updated_at"] or r["created_at"]), _stamp(r["session_updated_at"]))
              for r in _personal_rows(catalog, user_id, now)]
-    return max(times, default=_year_loaded(catalog))
+    return max(times, default=year_loaded(catalog))
 
 
 # -- links ------------------------------------------------------------------------------------

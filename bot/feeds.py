@@ -1,0 +1,270 @@
+"""Calendar feeds and the sessions API on the aiohttp app of `cyder-bot serve`.
+
+- GET /calendar/sessions.ics  the public feed; filters course, prefecture, region
+                              (repeatable, codes or names as people type them)
+- GET /calendar/me/{token}.ics one user's registrations (random token from chat)
+- GET /api/sessions           the same filters as JSON (`cyder-bot sessions --format json`)
+
+Feeds are `text/calendar; charset=utf-8`, never compressed (Outlook's subscriptions
+fail on compressed feeds), with a strong ETag (hash of the body) and Last-Modified,
+answering 304 to If-None-Match / If-Modified-Since. A rendered public feed is kept
+per (filters, language, data version), so a poll costs a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+
+from aiohttp import web
+
+from bot.web import CATALOG, CLOCK
+from catalog import calendar, places
+from catalog.errors import CatalogError
+from catalog.service import Catalog
+from catalog.users import user_by_token
+
+log = logging.getLogger(__name__)
+
+ICS_TYPE = "text/calendar; charset=utf-8"
+CACHE_ENTRIES = 256
+PUBLIC_CACHE_CONTROL = "public, max-age=900"
+PRIVATE_CACHE_CONTROL = "private, max-age=900"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered feed with its validators."""
+
+    body: bytes
+    etag: str
+    last_modified: dt.datetime
+    last_modified_header: str
+
+    @classmethod
+    def of(cls, body: bytes, last_modified: dt.datetime) -> Rendered:
+        lm = last_modified.astimezone(dt.UTC).replace(microsecond=0)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+        return cls(body, etag, lm, format_datetime(lm, usegmt=True))
+
+
+@dataclass(frozen=True)
+class Filters:
+    courses: tuple[str, ...] = ()
+    prefectures: tuple[int, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    @property
+    def with_windows(self) -> bool:
+        """プレCYDER windows are online: shown unless a place or another course is asked."""
+        if self.prefectures or self.regions:
+            return False
+        return not self.courses or "PRE" in self.courses
+
+
+class BadFilter(Exception):
+    """A filter value we cannot read; the message names it (English and Japanese)."""
+
+
+@dataclass
+class FeedCache:
+    """Rendered feeds by key, dropped as soon as the data version changes."""
+
+    version: object = None
+    entries: OrderedDict[object, Rendered] = field(default_factory=OrderedDict)
+    pending: dict[object, asyncio.Future[Rendered]] = field(default_factory=dict)
+
+    def get(self, version: object, key: object) -> Rendered | None:
+        if version != self.version:
+            self.version = version
+            self.entries.clear()
+            return None
+        return self.entries.get(key)
+
+    def put(self, version: object, key: object, value: Rendered) -> None:
+        if version != self.version:
+            return
+        self.entries[key] = value
+        while len(self.entries) > CACHE_ENTRIES:
+            self.entries.popitem(last=False)
+
+    async def get_or_render(self, version: object, key: object,
+                            render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+        """The cached value, or one render shared by every request that asks meanwhile."""
+        hit = self.get(version, key)
+        if hit is not None:
+            return hit
+        fut = self.pending.get((version, key))
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[(version, key)] = fut
+        try:
+            value = await render()
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            self.pending.pop((version, key), None)
+        fut.set_result(value)
+        self.put(version, key, value)
+        return value
+
+
+FEED_CACHE = web.AppKey("feed_cache", FeedCache)
+
+
+def _lang(request: web.Request) -> str:
+    return "en" if request.query.get("lang", "").lower().startswith("en") else "ja"
+
+
+def _values(request: web.Request, name: str) -> list[str]:
+    out = []
+    for raw in request.query.getall(name, []):
+        out.extend(part.strip() for part in raw.split(",") if part.strip())
+    return out
+
+
+def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
+    """Filters from the query string; BadFilter naming the first value we cannot read."""
+    courses: list[str] = []
+    for value in _values(request, "course"):
+        try:
+            courses.append(catalog.course(value).code)
+        except CatalogError as e:
+            raise BadFilter(f"unknown course: {value!r}\n{e.en}\n{e.ja}") from None
+    prefectures: list[int] = []
+    for value in _values(request, "prefecture"):
+        try:
+            prefectures.append(places.prefecture(value).code)
+        except places.UnknownPlace as e:
+            raise BadFilter(f"unknown prefecture: {value!r}\n{e}") from None
+    regions: list[str] = []
+    for value in _values(request, "region"):
+        try:
+            regions.append(places.region(value).name)
+        except places.UnknownPlace as e:
+            raise BadFilter(f"unknown region: {value!r}\n{e}") from None
+    return Filters(tuple(sorted(set(courses))), tuple(sorted(set(prefectures))),
+                   tuple(sorted(set(regions))))
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.Response(status=400, text=message + "\n", content_type="text/plain",
+                        charset="utf-8")
+
+
+def _not_modified(request: web.Request, rendered: Rendered) -> bool:
+    """RFC 9110: If-None-Match wins; If-Modified-Since only when it is absent."""
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        if inm.strip() == "*":
+            return True
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return rendered.etag in tags
+    ims = request.if_modified_since
+    return ims is not None and rendered.last_modified <= ims
+
+
+def respond(request: web.Request, rendered: Rendered, *, cache_control: str,
+            filename: str) -> web.Response:
+    """200 with the feed, or 304 when the client's copy is current."""
+    headers = {
+        "ETag": rendered.etag,
+        "Last-Modified": rendered.last_modified_header,
+        "Cache-Control": cache_control,
+    }
+    if _not_modified(request, rendered):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = ICS_TYPE
+    headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return web.Response(body=rendered.body, headers=headers)
+
+
+async def render_public(catalog: Catalog, filters: Filters, lang: str) -> Rendered:
+    """Render the public feed off the event loop (about 30 ms for the full year)."""
+    sessions = [h.session for h in catalog.find(
+        courses=filters.courses, prefectures=filters.prefectures, regions=filters.regions,
+        include_cancelled=True)]
+    windows = catalog.online_windows() if filters.with_windows else ()
+    updates = calendar.session_updates(catalog)
+    loaded = calendar.year_loaded(catalog)
+    view = calendar.CatalogView.of(catalog)
+    name = calendar.feed_name(catalog, lang, courses=filters.courses,
+                              prefectures=filters.prefectures, regions=filters.regions)
+    times = [updates.get(s.id, calendar.EPOCH) for s in sessions]
+    if windows or not times:
+        times.append(loaded)
+    body = await asyncio.to_thread(calendar.sessions_feed, view, sessions, lang=lang, name=name,
+                                   windows=windows, updates=updates, loaded=loaded)
+    return Rendered.of(body, max(times))
+
+
+async def sessions_ics(request: web.Request) -> web.Response:
+    app = request.app
+    catalog = app[CATALOG]
+    cache = app[FEED_CACHE]
+    lang = _lang(request)
+    version = calendar.data_version(catalog)
+    raw_key = ("raw", request.query_string, lang)
+    rendered = cache.get(version, raw_key)
+    if rendered is None:
+        try:
+            filters = parse_filters(catalog, request)
+        except BadFilter as e:
+            return _bad_request(str(e))
+        rendered = await cache.get_or_render(
+            version, ("feed", filters, lang), lambda: render_public(catalog, filters, lang))
+        cache.put(version, raw_key, rendered)
+    return respond(request, rendered, cache_control=PUBLIC_CACHE_CONTROL,
+                   filename="cyder-sessions.ics")
+
+
+async def my_ics(request: web.Request) -> web.Response:
+    app = request.app
+    catalog = app[CATALOG]
+    token = request.match_info["token"]
+    user = user_by_token(catalog.store, token)
+    if user is None:
+        return web.Response(status=404, text="unknown calendar link / このカレンダーのリンクは無効です\n",
+                            content_type="text/plain", charset="utf-8")
+    lang = request.query.get("lang") or user.lang or "ja"
+    lang = "en" if lang.lower().startswith("en") else "ja"
+    now = app[CLOCK].now()
+    version = calendar.data_version(catalog)
+    key = ("me", user.user_id, lang, now.date())
+    rendered = app[FEED_CACHE].get(version, key)
+    if rendered is None:
+        body = calendar.personal_feed(catalog, user.user_id, lang=lang, now=now)
+        rendered = Rendered.of(body, calendar.personal_last_modified(catalog, user.user_id, now))
+        app[FEED_CACHE].put(version, key, rendered)
+    return respond(request, rendered, cache_control=PRIVATE_CACHE_CONTROL,
+                   filename="cyder-my-registrations.ics")
+
+
+async def api_sessions(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    try:
+        filters = parse_filters(catalog, request)
+    except BadFilter as e:
+        return _bad_request(str(e))
+    hits = catalog.find(courses=filters.courses, prefectures=filters.prefectures,
+                        regions=filters.regions)
+    rows = [h.session.as_dict() for h in hits]
+    return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def setup(app: web.Application) -> None:
+    """Add the feed routes (called by `bot.web.create_web_app`)."""
+    app[FEED_CACHE] = FeedCache()
+    app.router.add_get("/calendar/sessions.ics", sessions_ics)
+    app.router.add_get("/calendar/me/{token}.ics", my_ics)
+    app.router.add_get("/api/sessions", api_sessions)
