@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from catalog import reminders
 from catalog.clock import JST
 from catalog.registrations import Applicant, cancel, register
 from catalog.users import save_user
-
 from tests.util_catalog import make_catalog
 
 SESSION = "2024-A-13-0709"  # first day 2024-07-09

@@ -1,0 +1,236 @@
+"""Outgoing messages at Telegram's pace.
+
+Telegram allows a bot about 30 messages a second overall and one a second per
+chat; past that it answers 429 with `retry_after`. The `Outbox` spaces messages
+with aiolimiter (no bursts: one message every 1/rate seconds, so no one-second
+window ever holds more than `rate`), waits out every 429 it still gets (all
+senders pause, not just the one that was refused), remembers chats that blocked
+the bot (403 → `blocked_chats`, never tried again), and can show staff the
+progress of a broadcast by editing one message at most every couple of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiolimiter import AsyncLimiter
+
+from catalog import reminders as notes
+from catalog.clock import Clock
+from catalog.service import Catalog
+
+log = logging.getLogger(__name__)
+
+# A hair under Telegram's 30/s: server clocks and network jitter must never see 31.
+DEFAULT_RATE = 29.0
+PER_CHAT_PERIOD = 1.0
+PROGRESS_EVERY = 2.0
+MAX_ATTEMPTS = 5
+
+SENT, FAILED, BLOCKED = "sent", "failed", "blocked"
+
+
+@dataclass
+class Summary:
+    """How a broadcast went."""
+
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    retried_429: int = 0
+    total: int = 0
+    results: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.blocked
+
+    def count(self, chat_id: int, result: str) -> None:
+        self.results[chat_id] = result
+        if result == SENT:
+            self.sent += 1
+        elif result == BLOCKED:
+            self.blocked += 1
+        else:
+            self.failed += 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The staff message to edit while a broadcast runs, and how to word it."""
+
+    chat_id: int
+    message_id: int
+    render: Callable[[Summary], str]
+
+
+class Outbox:
+    """Sends through an aiogram `Bot` within Telegram's limits. One per bot process."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        rate: float = DEFAULT_RATE,
+        per_chat_period: float = PER_CHAT_PERIOD,
+        progress_every: float = PROGRESS_EVERY,
+        max_attempts: int = MAX_ATTEMPTS,
+        workers: int = 16,
+    ) -> None:
+        self.bot = bot
+        self.catalog = catalog
+        self.clock = clock
+        # max_rate=1 over 1/rate seconds: a leaky bucket that never bursts.
+        self._overall = AsyncLimiter(1, 1 / rate)
+        self._per_chat_period = per_chat_period
+        self._chats: dict[int, AsyncLimiter] = {}
+        self._resume_at = 0.0
+        self.progress_every = progress_every
+        self.max_attempts = max_attempts
+        self.workers = workers
+        self.retried_429 = 0
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            if len(self._chats) > 10_000:  # idle limiters are full again; drop them
+                self._chats = {k: v for k, v in self._chats.items() if not v.has_capacity()}
+            limiter = self._chats[chat_id] = AsyncLimiter(1, self._per_chat_period)
+        return limiter
+
+    async def _pause(self) -> None:
+        delay = self._resume_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def call(self, chat_id: int, make: Callable[[], Any]) -> Any:
+        """Run one Bot API call aimed at `chat_id` within the limits, retrying 429s and
+        network hiccups. Raises TelegramForbiddenError and other API errors."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._pause()
+            # Overall slot first, then the chat's: the message leaves right after the
+            # chat's limiter lets it go, so one chat never sees two within a second.
+            async with self._overall, self._chat_limiter(chat_id):
+                await self._pause()  # a 429 seen while this one waited its turn
+                try:
+                    return await make()
+                except TelegramRetryAfter as e:
+                    self.retried_429 += 1
+                    wait = float(e.retry_after)
+                    self._resume_at = max(self._resume_at, time.monotonic() + wait)
+                    log.warning("429 from Telegram: pausing %.1fs", wait)
+                    if attempt >= self.max_attempts:
+                        raise
+                except (TelegramNetworkError, TelegramServerError):
+                    if attempt >= self.max_attempts:
+                        raise
+                    await asyncio.sleep(min(2 ** attempt * 0.1, 5))
+
+    async def send(self, chat_id: int, text: str, **kwargs: Any) -> str:
+        """Send one text message; returns "sent", "failed" or "blocked" (never raises for a
+        chat-specific failure). Chats that blocked the bot are not tried."""
+        if await asyncio.to_thread(notes.is_blocked, self.catalog.store, chat_id):
+            return BLOCKED
+        return await self._send(chat_id, text, **kwargs)
+
+    async def _send(self, chat_id: int, text: str, **kwargs: Any) -> str:
+        try:
+            await self.call(chat_id, lambda: self.bot.send_message(chat_id, text, **kwargs))
+        except TelegramForbiddenError:
+            await asyncio.to_thread(notes.block_chat, self.catalog.store, chat_id,
+                                    self.clock.now())
+            log.info("chat %s blocked the bot; recorded", chat_id)
+            return BLOCKED
+        except TelegramAPIError as e:
+            log.warning("sending to %s failed: %s", chat_id, e)
+            return FAILED
+        return SENT
+
+    async def edit(self, chat_id: int, message_id: int, text: str) -> bool:
+        """Edit a message (progress reports); False if Telegram refused."""
+        try:
+            await self.call(chat_id, lambda: self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id))
+        except TelegramBadRequest as e:  # "message is not modified" and friends
+            return "not modified" in str(e)
+        except TelegramAPIError:
+            return False
+        return True
+
+    async def broadcast(
+        self,
+        messages: Iterable[tuple[int, str]],
+        *,
+        progress: Progress | None = None,
+        on_result: Callable[[int, str], Any] | None = None,
+    ) -> Summary:
+        """Send every (chat_id, text) once, in order, within the limits.
+
+        `on_result(chat_id, result)` runs after each message (e.g. to mark a reminder);
+        `progress` is edited at most every `progress_every` seconds and once at the end.
+        """
+        items = list(messages)
+        summary = Summary(total=len(items))
+        blocked = await asyncio.to_thread(notes.blocked_chats, self.catalog.store)
+        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+        start_429 = self.retried_429
+
+        async def worker() -> None:
+            while True:
+                try:
+                    chat_id, text = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                if chat_id in blocked:
+                    result = BLOCKED
+                else:
+                    result = await self._send(chat_id, text)
+                summary.count(chat_id, result)
+                if on_result is not None:
+                    outcome = on_result(chat_id, result)
+                    if asyncio.iscoroutine(outcome):
+                        await outcome
+
+        async def reporter() -> None:
+            assert progress is not None
+            shown = -1
+            while True:
+                await asyncio.sleep(self.progress_every)
+                if summary.done != shown:
+                    shown = summary.done
+                    await self.edit(progress.chat_id, progress.message_id,
+                                    progress.render(summary))
+
+        report = asyncio.create_task(reporter()) if progress is not None else None
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.workers, len(items)) or 1)))
+        finally:
+            if report is not None:
+                report.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await report
+        summary.retried_429 = self.retried_429 - start_429
+        if progress is not None:
+            await self.edit(progress.chat_id, progress.message_id, progress.render(summary))
+        return summary
