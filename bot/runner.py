@@ -1,0 +1,258 @@
+"""`cyder-bot serve`: one event loop running the HTTP app and, with BOT_TOKEN, the bot.
+
+Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set. Telegram
+errors are retried by `RetryMiddleware` on the bot's session, errors raised in handlers
+are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry
+update ids and error types, never message texts, names or e-mail addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import secrets
+import signal
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import ErrorEvent
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.config import Settings
+from bot.runtime import clock_for, open_catalog
+from bot.web import BOT, DISPATCHER, create_web_app
+from catalog.clock import Clock
+from catalog.service import Catalog
+
+log = logging.getLogger("cyder.runner")
+
+# Long-running jobs started beside the bot: "module:function", each
+# `async def fn(bot, catalog, settings, clock) -> None`. Missing modules are skipped.
+BACKGROUND_TASKS = ["bot.reminders:run", "bot.schedule_watch:run"]
+
+BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    """Retry a Bot API request on flood control (sleep `retry_after`), on 5xx and on
+    network errors (bounded exponential backoff). getUpdates is left to the polling
+    loop, which has its own backoff."""
+
+    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
+                 max_retry_after: float = 120.0,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):
+            return await make_request(bot, method)
+        name = method.__api_method__
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as e:
+                if attempt == self.attempts or e.retry_after > self.max_retry_after:
+                    raise
+                log.warning("%s: flood control, retry %d after %ss", name, attempt,
+                            e.retry_after)
+                await self.sleep(e.retry_after)
+            except (TelegramServerError, TelegramNetworkError) as e:
+                if attempt == self.attempts:
+                    raise
+                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                log.warning("%s: %s, retry %d in %.1fs", name, type(e).__name__, attempt, delay)
+                await self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def install_retries(bot: Bot, **kwargs: Any) -> RetryMiddleware:
+    middleware = RetryMiddleware(**kwargs)
+    bot.session.middleware(middleware)
+    return middleware
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+async def _log_error(event: ErrorEvent) -> bool:
+    """The last-resort error handler: log without personal data and carry on."""
+    exc = event.exception
+    log.error("update %s failed: %s at %s", event.update.update_id, type(exc).__name__,
+              _where(exc))
+    return True
+
+
+def add_error_logging(dp: Dispatcher) -> None:
+    """Errors no feature router handled are logged; the process never dies of one."""
+    router = Router(name="errors-fallback")
+    router.errors.register(_log_error)
+    dp.include_router(router)
+
+
+def load_background(names: list[str] | None = None) -> list[tuple[str, BackgroundFn]]:
+    found = []
+    for spec in BACKGROUND_TASKS if names is None else names:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                continue
+            raise
+        fn = getattr(module, attr, None)
+        if fn is not None:
+            found.append((spec, fn))
+    return found
+
+
+async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
+    """Run a background job; if it crashes, log it and start it again after a pause."""
+    delay = 1.0
+    while True:
+        try:
+            await fn(*args)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a job's failure must not stop the bot
+            log.error("background %s failed: %s at %s; restarting in %.0fs", name,
+                      type(e).__name__, _where(e), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 300.0)
+
+
+def build_bot(settings: Settings, catalog: Catalog, clock: Clock) -> tuple[Bot, Dispatcher]:
+    from bot.factory import create_bot, create_dispatcher
+
+    bot = create_bot(settings)
+    install_retries(bot)
+    dp = create_dispatcher(settings, catalog, clock)
+    add_error_logging(dp)
+    return bot, dp
+
+
+def webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, or a random one for this run (Telegram sends it back in a header)."""
+    return settings.webhook_secret or secrets.token_urlsafe(32)
+
+
+def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispatcher) -> str:
+    """Take updates at WEBHOOK_URL's path; requests without the secret header get 401."""
+    assert settings.webhook_url
+    path = urlsplit(settings.webhook_url).path or "/"
+    secret = webhook_secret(settings)
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    return secret
+
+
+async def _startup_call(what: str, coro: Awaitable[Any]) -> None:
+    try:
+        await coro
+    except Exception as e:  # noqa: BLE001 - the bot can run without its command menu
+        log.error("%s failed: %s", what, type(e).__name__)
+
+
+async def serve(settings: Settings, *, clock: Clock | None = None,
+                stop: asyncio.Event | None = None,
+                on_ready: Callable[[web.Application], Any] | None = None,
+                install_signals: bool = True) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set): the HTTP app, and the bot when
+    BOT_TOKEN is set (polling, or a webhook when WEBHOOK_URL is set)."""
+    clock = clock or clock_for(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if install_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+
+    catalog = open_catalog(settings, clock)
+    app = create_web_app(settings, catalog, clock)
+    bot: Bot | None = None
+    dp: Dispatcher | None = None
+    secret = None
+    if settings.bot_token:
+        bot, dp = build_bot(settings, catalog, clock)
+        app[BOT] = bot
+        app[DISPATCHER] = dp
+        if settings.webhook_url:
+            secret = setup_webhook(app, settings, bot, dp)
+
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("HTTP on http://%s:%s", settings.http_host, settings.http_port)
+
+    tasks: list[asyncio.Task[Any]] = []
+    polling: asyncio.Task[Any] | None = None
+    try:
+        if bot is not None and dp is not None:
+            from bot.factory import set_commands
+
+            await _startup_call("setMyCommands", set_commands(bot))
+            if secret is not None:
+                assert settings.webhook_url
+                await dp.emit_startup(bot=bot, dispatcher=dp)
+                await bot.set_webhook(settings.webhook_url, secret_token=secret,
+                                      allowed_updates=dp.resolve_used_update_types())
+                log.info("webhook mode")
+            else:
+                await _startup_call("deleteWebhook", bot.delete_webhook())
+                polling = asyncio.create_task(dp.start_polling(
+                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30))
+                log.info("polling mode")
+            for name, fn in load_background():
+                tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
+                                                            settings, clock)))
+        if on_ready is not None:
+            on_ready(app)
+        waiter = asyncio.create_task(stop.wait())
+        watched = {waiter} | ({polling} if polling else set())
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        if polling in done and polling is not None:
+            polling.result()  # polling ended by itself: surface why
+        waiter.cancel()
+    finally:
+        log.info("shutting down")
+        if polling is not None and not polling.done():
+            with contextlib.suppress(RuntimeError):
+                await dp.stop_polling()  # type: ignore[union-attr]
+            try:
+                await asyncio.wait_for(polling, 10)
+            except (TimeoutError, asyncio.CancelledError):
+                polling.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if secret is not None and dp is not None:
+            await dp.emit_shutdown(bot=bot, dispatcher=dp)
+        await runner.cleanup()
+        if bot is not None:
+            await bot.session.close()
+        if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
