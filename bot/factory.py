@@ -1,0 +1,88 @@
+"""Build the Bot and the Dispatcher: one factory for production, the demo and the tests."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+
+from bot.config import Settings
+from bot.handlers import get_routers
+from bot.i18n import N_, UserI18nMiddleware, create_i18n
+from bot.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
+from catalog.clock import Clock
+from catalog.service import Catalog
+
+log = logging.getLogger(__name__)
+
+COMMANDS = (
+    ("start", N_("Main menu")),
+    ("find", N_("Find sessions")),
+    ("courses", N_("Courses, eligibility and fees")),
+    ("my", N_("My registrations")),
+    ("profile", N_("My organisation profile")),
+    ("lang", N_("Language / 言語")),
+    ("help", N_("Help")),
+    ("cancel", N_("Stop the current dialogue")),
+    ("forget", N_("Delete my data")),
+)
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """A Bot with HTML parse mode, talking to `settings.telegram_api_base` when set."""
+    if session is None and settings.telegram_api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    token = settings.bot_token or "0:demo"
+    return Bot(token=token, session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def create_dispatcher(
+    settings: Settings,
+    catalog: Catalog,
+    clock: Clock,
+    *,
+    storage: BaseStorage | None = None,
+    throttle_rate: float = 5.0,
+    throttle_burst: float = 30.0,
+) -> Dispatcher:
+    """The Dispatcher with every router and middleware; services as workflow data.
+
+    Handlers receive `catalog`, `settings` and `clock` as keyword arguments,
+    `user_record` (catalog.users.User | None) and `lang` from `UserMiddleware`,
+    and `i18n` from the i18n middleware. `throttle_burst=0` turns throttling off
+    (benchmarks feed thousands of updates from one user).
+    """
+    dp = Dispatcher(storage=storage or MemoryStorage(),
+                    catalog=catalog, settings=settings, clock=clock)
+    if throttle_burst > 0:
+        dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))
+    dp.update.outer_middleware(UserMiddleware())
+    UserI18nMiddleware(create_i18n()).setup(dp)
+    dp.message.outer_middleware(LongTextMiddleware())
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.include_routers(*get_routers())
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu in Japanese and English (English for every other language)."""
+    i18n = create_i18n()
+    for lang in ("ja", "en", None):
+        locale = lang or "en"
+        commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale))
+                    for c, d in COMMANDS]
+        if lang is None:
+            await bot.set_my_commands(commands, scope=BotCommandScopeDefault())
+        else:
+            await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
+                                      language_code=lang)

@@ -1,0 +1,187 @@
+"""Rendering shared by the handlers: session lines and cards, course cards, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from aiogram import Bot, html
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import tr
+from catalog import users
+from catalog.calendar import CalendarFile
+from catalog.eligibility import Profile, Verdict
+from catalog.registrations import Registration
+from catalog.service import Catalog, Course
+from catalog.sessions import Session
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS_JA = "月火水木金土日"
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def q(value: Any) -> str:
+    """HTML-escape any user or database text."""
+    return html.quote(str(value))
+
+
+def short_date(d: dt.date, lang: str) -> str:
+    if lang == "en":
+        return f"{WEEKDAYS_EN[d.weekday()]} {d.day} {d:%b}"
+    return f"{d.month}/{d.day}({WEEKDAYS_JA[d.weekday()]})"
+
+
+def long_date(d: dt.date, lang: str) -> str:
+    if lang == "en":
+        return f"{WEEKDAYS_EN[d.weekday()]} {d.day} {d:%b} {d.year}"
+    return f"{d.year}年{d.month}月{d.day}日({WEEKDAYS_JA[d.weekday()]})"
+
+
+def session_dates(s: Session, lang: str) -> str:
+    if s.first_day == s.last_day:
+        return short_date(s.first_day, lang)
+    return f"{short_date(s.first_day, lang)}–{short_date(s.last_day, lang)}"
+
+
+def place_text(s: Session, lang: str) -> str:
+    if lang == "en":
+        from catalog.calendar import city_en
+
+        return f"{city_en(s.prefecture_code, s.city)}"
+    return f"{s.city}（{s.prefecture}）"
+
+
+def course_name(catalog: Catalog, code: str, lang: str) -> str:
+    for c in catalog.courses():
+        if c.code == code:
+            return c.name_en if lang == "en" else c.name_ja
+    return code
+
+
+def seat_text(s: Session) -> str:
+    if s.cancelled:
+        return _("✖️ cancelled")
+    if s.seats_left <= 0:
+        return _("× full (waitlist: {n})").format(n=s.waitlisted)
+    if s.seat_mark == "△":
+        return _("△ nearly full ({n} seats left)").format(n=s.seats_left)
+    return _("○ seats available ({n} left)").format(n=s.seats_left)
+
+
+def session_line(catalog: Catalog, s: Session, lang: str, distance_km: float | None = None,
+                 today: dt.date | None = None) -> str:
+    mark = "✖️" if s.cancelled else s.seat_mark
+    dist = f" · {distance_km:,.0f} km" if distance_km is not None else ""
+    ended = _(" (ended)") if today and s.last_day < today else ""
+    return (f"{mark} <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
+            f"{q(place_text(s, lang))}{dist}{ended}")
+
+
+def verdict_text(verdict: Verdict | None, lang: str) -> str:
+    if verdict is None:
+        return _("👤 Set up your profile to see whether you may attend and what it costs.")
+    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    if verdict.eligible:
+        return _("✅ You may attend — {fee}").format(fee=q(verdict.fee_text(lang))) + \
+            f"\n<i>{q(reason)}</i>"
+    return _("❌ Not for you: {reason}").format(reason=q(reason))
+
+
+def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: dt.date,
+                 lang: str) -> str:
+    verdict = catalog.verdict(profile, s.course) if profile else None
+    na = _("not announced")
+    if s.start_time and s.end_time:
+        time = f"{s.start_time}–{s.end_time}"
+    else:
+        time = na
+    venue = s.venue or na
+    lines = [
+        f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(catalog.year.label_en if lang == 'en' else catalog.year.label_ja)}",
+        _("📅 Date: {dates}").format(dates=q(s.dates_text(lang))),
+        _("🕘 Time: {time}").format(time=q(time)),
+        _("📍 Place: {place}").format(place=q(place_text(s, lang) if lang == "en"
+                                              else f"{s.prefecture} {s.city}")),
+        _("🏢 Venue: {venue}").format(venue=q(venue)),
+        _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+    ]
+    if s.waitlisted and s.seats_left > 0:
+        lines.append(_("⏳ Waitlist: {n}").format(n=s.waitlisted))
+    if s.cancelled:
+        lines.append(_("This session has been cancelled."))
+    elif s.is_open(today):
+        lines.append(_("🗓 Apply by: {date}").format(date=q(long_date(s.deadline, lang))))
+    else:
+        lines.append(_("🔒 Applications closed on {date}.").format(
+            date=q(long_date(s.deadline, lang))))
+    lines.append("")
+    lines.append(verdict_text(verdict, lang))
+    lines.append(f"<code>{q(s.id)}</code>")
+    return "\n".join(lines)
+
+
+def course_card(course: Course, verdict: Verdict | None, lang: str) -> str:
+    days = _("{n} day(s)").format(n=course.days)
+    fmt = _("online") if course.format == "online" else _("on site")
+    lines = [
+        f"<b>{q(course.t('name', lang))}</b> — {q(course.t('level', lang))}",
+        _("👥 For: {who}").format(who=q(course.t("audience", lang))),
+        _("🎯 You learn: {what}").format(what=q(course.t("learn", lang))),
+        _("🏛 Organisations: {orgs}").format(orgs=q(course.t("organisations", lang))),
+        _("🧭 Format: {fmt}, {days}").format(fmt=fmt, days=days),
+        _("📍 Where: {where}").format(where=q(course.t("where", lang))),
+        _("🗓 Period: {period}").format(period=q(course.t("period", lang))),
+    ]
+    note = course.t("note", lang)
+    if note:
+        lines.append(f"<i>{q(note)}</i>")
+    lines.append("")
+    lines.append(verdict_text(verdict, lang))
+    return "\n".join(lines)
+
+
+async def show(event: Message | CallbackQuery, text: str,
+               markup: InlineKeyboardMarkup | None = None, *, edit: bool = False) -> None:
+    """Answer a message, or for a button press send (or with `edit`, replace) a message."""
+    if isinstance(event, CallbackQuery):
+        msg = event.message
+        if edit and isinstance(msg, Message):
+            try:
+                await msg.edit_text(text, reply_markup=markup)
+                return
+            except TelegramAPIError:
+                log.debug("edit failed; sending a new message", exc_info=True)
+        await event.bot.send_message(event.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
+        return
+    await event.answer(text, reply_markup=markup)
+
+
+async def send_file(bot: Bot, chat_id: int, file: CalendarFile, caption: str = "") -> None:
+    await bot.send_document(chat_id, BufferedInputFile(file.data, filename=file.filename),
+                            caption=caption or None)
+
+
+async def tell_promoted(bot: Bot, catalog: Catalog, promoted: list[Registration]) -> None:
+    """Tell users whose waitlist place became a seat; failures are logged, never raised."""
+    seen: set[int] = set()
+    for reg in promoted:
+        if reg.user_id is None or reg.user_id in seen:
+            continue
+        seen.add(reg.user_id)
+        record = users.get_user(catalog.store, reg.user_id)
+        lang = record.lang if record and record.lang in ("ja", "en") else "ja"
+        try:
+            s = catalog.session(reg.session_id)
+            text = tr("🎉 Good news: a seat became free and your waitlist place is now a "
+                      "registration for {course} on {dates} in {place}.", lang).format(
+                course=q(course_name(catalog, s.course, lang)),
+                dates=q(s.dates_text(lang)), place=q(place_text(s, lang)))
+            await bot.send_message(reg.user_id, text)
+        except Exception:
+            log.warning("could not tell user %s about their promotion", reg.user_id,
+                        exc_info=True)

@@ -1,0 +1,5 @@
+"""courses (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="courses")

@@ -1,0 +1,5 @@
+"""forget (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="forget")

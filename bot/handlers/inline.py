@@ -1,0 +1,5 @@
+"""inline (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="inline")

@@ -1,0 +1,5 @@
+"""my (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="my")

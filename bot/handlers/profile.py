@@ -1,0 +1,5 @@
+"""profile (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="profile")

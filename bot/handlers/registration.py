@@ -1,0 +1,5 @@
+"""registration (in progress)."""
+
+from aiogram import Router
+
+router = Router(name="registration")

@@ -1,0 +1,117 @@
+"""/start (with deep links), /help, /lang, /cancel and the main menu."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import LangCB, MenuCB
+from bot.handlers.common import q, show
+from catalog import users
+from catalog.clock import Clock
+from catalog.errors import NotFound
+from catalog.service import Catalog
+from catalog.users import User
+
+router = Router(name="start")
+
+
+def greeting(first_name: str | None) -> str:
+    name = q(first_name or "")
+    return _("Hello {name}! I help you find and join CYDER cyber-defence exercises: which "
+             "course fits you, whether it is free, the nearest session, registration and your "
+             "calendar.").format(name=name) + "\n\n" + _("Choose below, or just type a place "
+                                                         "(広島, Sapporo…).")
+
+
+def help_text() -> str:
+    return "\n".join([
+        _("<b>How to use this bot</b>"),
+        _("🔎 /find — sessions by region, prefecture, a typed place or your location"),
+        _("📚 /courses — courses, who may attend, fees"),
+        _("📝 /my — your registrations, cancel, calendar files"),
+        _("👤 /profile — your organisation type and prefecture"),
+        _("🌐 /lang — 日本語 / English"),
+        _("✖️ /cancel — stop the current dialogue"),
+        _("🗑 /forget — delete your data"),
+        _("You can also type a place name such as 広島 or Sapporo."),
+    ])
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_deep_link(message: Message, command: CommandObject, state: FSMContext,
+                          catalog: Catalog, clock: Clock, user_record: User | None,
+                          lang: str) -> None:
+    from bot.handlers.sessions import send_card
+
+    await state.clear()
+    try:
+        session = catalog.session(command.args or "")
+    except NotFound:
+        await message.answer(_("That session link is not valid any more.") + "\n\n"
+                             + greeting(message.from_user and message.from_user.first_name),
+                             reply_markup=kb.main_menu())
+        return
+    await send_card(message, session, catalog=catalog, today=clock.today(),
+                    user_record=user_record, lang=lang)
+
+
+@router.message(CommandStart())
+async def start(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(greeting(message.from_user and message.from_user.first_name),
+                         reply_markup=kb.main_menu())
+
+
+@router.callback_query(MenuCB.filter(F.action == "start"))
+async def menu(callback: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await show(callback, greeting(callback.from_user.first_name), kb.main_menu(), edit=True)
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    await message.answer(help_text(), reply_markup=kb.only_menu())
+
+
+@router.callback_query(MenuCB.filter(F.action == "help"))
+async def help_button(callback: CallbackQuery) -> None:
+    await show(callback, help_text(), kb.only_menu(), edit=True)
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext) -> None:
+    had = await state.get_state()
+    await state.clear()
+    text = _("Stopped. Nothing was saved.") if had else _("There is nothing to stop.")
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+    await message.answer(_("What next?"), reply_markup=kb.main_menu())
+
+
+@router.message(Command("lang"))
+async def lang_command(message: Message) -> None:
+    await message.answer(_("Choose your language / 言語を選んでください"),
+                         reply_markup=kb.languages())
+
+
+@router.callback_query(MenuCB.filter(F.action == "lang"))
+async def lang_button(callback: CallbackQuery) -> None:
+    await show(callback, _("Choose your language / 言語を選んでください"), kb.languages(),
+               edit=True)
+
+
+@router.callback_query(LangCB.filter(F.lang.in_({"ja", "en"})))
+async def set_lang(callback: CallbackQuery, callback_data: LangCB, catalog: Catalog,
+                   clock: Clock, i18n: I18n) -> None:
+    now: dt.datetime = clock.now()
+    users.save_user(catalog.store, callback.from_user.id, now, lang=callback_data.lang)
+    with i18n.use_locale(callback_data.lang):
+        await show(callback, _("Language set: English.") + "\n\n"
+                   + greeting(callback.from_user.first_name), kb.main_menu(), edit=True)
