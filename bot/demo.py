@@ -74,7 +74,8 @@ class Terminal:
         m = call.method
         if m in ("sendMessage", "editMessageText"):
             head = "bot ✎" if m == "editMessageText" else "bot>"
-            self.say(f"{head} " + plain_text(call.text).replace("\n", "\n     "))
+            lines = [line.rstrip() for line in plain_text(call.text).split("\n")]
+            self.say(f"{head} " + "\n     ".join(lines).replace("\n     \n", "\n\n"))
             self._markup(call)
         elif m == "editMessageReplyMarkup":
             self._markup(call, announce=True)
