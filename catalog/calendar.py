@@ -635,7 +635,8 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
 
 def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
                   result: str = "sent") -> bool:
-    """Record that a notice was handled; False when it already was (at most once)."""
+    """Claim (or record) a notice; False when it was already claimed, so each registrant
+    is told at most once per revision. Claim before sending, then `finish_notice`."""
     with catalog.store.write() as db:
         cur = db.execute(
             "insert or ignore into notifications (kind, session_id, registration_id, sent_at, "
@@ -643,3 +644,20 @@ def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
             [_revision_kind(notice.revision), notice.session_id, notice.registration_id,
              now.isoformat(timespec="seconds"), result])
         return bool(cur.rowcount)
+
+
+def finish_notice(catalog: Catalog, notice: ChangeNotice, result: str) -> None:
+    """Record how a claimed notice went: sent, blocked or failed."""
+    with catalog.store.write() as db:
+        db.execute("update notifications set result = ? where kind = ? and session_id = ? "
+                   "and registration_id = ?",
+                   [result, _revision_kind(notice.revision), notice.session_id,
+                    notice.registration_id])
+
+
+def release_notice(catalog: Catalog, notice: ChangeNotice) -> None:
+    """Drop a claim after a passing failure (network, flood control) so it is tried again."""
+    with catalog.store.write() as db:
+        db.execute("delete from notifications where kind = ? and session_id = ? "
+                   "and registration_id = ? and result = 'sending'",
+                   [_revision_kind(notice.revision), notice.session_id, notice.registration_id])
