@@ -22,6 +22,7 @@ ROUTER_MODULES = [
     "bot.handlers.my",
     "bot.handlers.forget",
     "bot.handlers.inline",
+    "bot.handlers.admin",
     "bot.handlers.sessions",
     "bot.handlers.fallback",
 ]

@@ -1,0 +1,191 @@
+"""Staff commands in chat: /roster, /teams, /remind, /broadcast, /stats.
+
+Only users in `ADMIN_IDS` may use them. Everyone else gets the same "not allowed"
+whatever they typed — the answer never depends on whether a session exists or has
+registrants. Files are built off the event loop (`asyncio.to_thread`); reminders
+and broadcasts run as background jobs through the process's Outbox and show their
+progress by editing one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import reminders
+from bot.config import Settings
+from bot.handlers.common import q
+from bot.outbox import Progress
+from catalog import reminders as notes
+from catalog import rosters, stats, teams
+from catalog.clock import Clock
+from catalog.errors import CatalogError
+from catalog.service import Catalog
+from catalog.sessions import Session
+
+router = Router(name="admin")
+
+STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
+FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",
+                "sjis": "csv-cp932", "cp932": "csv-cp932", "csv-cp932": "csv-cp932"}
+CHUNK = 3500
+
+# Background broadcast jobs; kept referenced until done (tests can await them).
+JOBS: set[asyncio.Task[Any]] = set()
+
+
+def is_staff(message: Message, settings: Settings) -> bool:
+    return message.from_user is not None and message.from_user.id in settings.admin_ids
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    task = asyncio.create_task(coro)
+    JOBS.add(task)
+    task.add_done_callback(JOBS.discard)
+    return task
+
+
+async def _reply_chunks(message: Message, lines: list[str]) -> None:
+    """Answer with `lines`, split so that no message passes Telegram's length limit."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) + 1 > CHUNK:
+            await message.answer("\n".join(chunk))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        await message.answer("\n".join(chunk))
+
+
+def _session_label(session: Session, lang: str) -> str:
+    return f"{session.id} ({session.dates_text(lang)}, {session.prefecture} {session.city})"
+
+
+@router.message(Command(*STAFF_COMMANDS))
+async def staff_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
+                        settings: Settings, clock: Clock, lang: str = "ja") -> None:
+    if not is_staff(message, settings):
+        await message.answer(_("⛔ Not allowed."))
+        return
+    args = (command.args or "").split(maxsplit=1)
+    name = command.command.lower()
+    if name == "stats":
+        await _stats(message, catalog, lang)
+        return
+    if not args:
+        usage = {
+            "roster": _("Usage: /roster SESSION [csv|xlsx|json]"),
+            "teams": _("Usage: /teams SESSION"),
+            "remind": _("Usage: /remind SESSION"),
+            "broadcast": _("Usage: /broadcast SESSION text"),
+        }
+        await message.answer(usage[name])
+        return
+    try:
+        session = catalog.session(args[0])
+    except CatalogError as e:
+        await message.answer(q(e.text(lang)))
+        return
+    rest = args[1].strip() if len(args) > 1 else ""
+    if name == "roster":
+        await _roster(message, catalog, session, rest, lang)
+    elif name == "teams":
+        await _teams(message, catalog, clock, session, lang)
+    elif name == "remind":
+        await _remind(message, bot, catalog, clock, session, lang)
+    else:
+        await _broadcast(message, bot, catalog, clock, session, rest, lang)
+
+
+async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text: str,
+                  lang: str) -> None:
+    fmt = FILE_FORMATS.get((fmt_text or "csv").lower())
+    if fmt is None:
+        await message.answer(_("Please choose csv, xlsx or json."))
+        return
+    try:
+        filename, _mime, data = await asyncio.to_thread(
+            rosters.export_roster, catalog, [session.id], fmt)  # type: ignore[arg-type]
+    except CatalogError as e:
+        await message.answer(q(e.text(lang)))
+        return
+    await message.answer_document(
+        BufferedInputFile(data, filename=filename),
+        caption=_("Roster of {session}").format(session=q(_session_label(session, lang))))
+
+
+async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
+                 lang: str) -> None:
+    try:
+        formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
+    except CatalogError as e:
+        await message.answer(q(e.text(lang)))
+        return
+    if not formed:
+        await message.answer(_("No registrants yet, so no teams."))
+        return
+    lines = [_("<b>Teams of {session}</b>: {n}").format(
+        session=q(_session_label(session, lang)), n=len(formed))]
+    for team in formed:
+        lines.append("")
+        lines.append("<b>" + _("Team {n}").format(n=team.number) + f"</b> ({len(team.members)})")
+        for m in team.members:
+            extra = ", ".join(x for x in (m.organisation, m.org_type, m.prefecture) if x)
+            lines.append(f"• {q(m.name)} — {q(extra)}")
+    await _reply_chunks(message, lines)
+
+
+async def _stats(message: Message, catalog: Catalog, lang: str) -> None:
+    rows = await asyncio.to_thread(stats.registration_stats, catalog)
+    lines = [_("<b>Registrations per course and region</b>")]
+    for r in rows:
+        lines.append(_("{course} {region}: {sessions} sessions · {registered}/{capacity} "
+                       "registered · waitlist {waitlisted}").format(
+            course=q(r["course"]), region=q(r["region"]), sessions=r["sessions"],
+            registered=r["registered"], capacity=r["capacity"], waitlisted=r["waitlisted"]))
+    total_reg = sum(r["registered"] for r in rows)
+    total_cap = sum(r["capacity"] for r in rows)
+    total_wait = sum(r["waitlisted"] for r in rows)
+    lines.append(_("Total: {registered}/{capacity} registered · waitlist {waitlisted}").format(
+        registered=total_reg, capacity=total_cap, waitlisted=total_wait))
+    await _reply_chunks(message, lines)
+
+
+async def _start_progress(message: Message, lang: str) -> Progress:
+    status = await message.answer(_("⏳ Sending…"))
+    return Progress(status.chat.id, status.message_id, reminders.progress_render(lang))
+
+
+async def _remind(message: Message, bot: Bot, catalog: Catalog, clock: Clock, session: Session,
+                  lang: str) -> None:
+    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
+    if not people:
+        await message.answer(_("Nobody to remind: every registered chat user of this session "
+                               "has had the reminder (or none registered through chat)."))
+        return
+    progress = await _start_progress(message, lang)
+    outbox = reminders.outbox_for(bot, catalog, clock)
+    _spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress))
+
+
+async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
+                     session: Session, text: str, lang: str) -> None:
+    if not text:
+        await message.answer(_("Usage: /broadcast SESSION text"))
+        return
+    people = await asyncio.to_thread(notes.recipients, catalog, session.id)
+    if not people:
+        await message.answer(_("Nobody to send to: no one registered for this session "
+                               "through chat."))
+        return
+    progress = await _start_progress(message, lang)
+    outbox = reminders.outbox_for(bot, catalog, clock)
+    _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))

@@ -1,0 +1,151 @@
+"""Reminders the day before a session, sent by the bot process, and staff broadcasts.
+
+`run` is a background task (listed in `bot.runner.BACKGROUND_TASKS`): once a minute,
+from `settings.reminder_hour` (JST) on, it reminds every chat user registered for a
+session that starts tomorrow. At most once per person and session, even across
+restarts: each reminder is claimed in the `notifications` table *before* it is sent
+(insert-before-send, unique on kind + session + registration) and marked with the
+result afterwards — see `catalog.reminders`. A crash between claim and send loses a
+reminder instead of sending it twice.
+
+All sending goes through the process's one `Outbox`, so reminders, staff broadcasts
+and `/remind` share Telegram's 30-per-second budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+
+from aiogram import Bot, html
+
+from bot.config import Settings
+from bot.i18n import tr
+from bot.outbox import Outbox, Progress, Summary
+from catalog import reminders as notes
+from catalog.clock import Clock
+from catalog.service import Catalog
+from catalog.sessions import Session
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY = 60.0
+
+_outboxes: dict[int, tuple[weakref.ref[Bot], Outbox, weakref.ref[asyncio.AbstractEventLoop]]] = {}
+
+
+def outbox_for(bot: Bot, catalog: Catalog, clock: Clock) -> Outbox:
+    """The one Outbox of this bot (and event loop), so every sender shares the same limits."""
+    loop = asyncio.get_running_loop()
+    entry = _outboxes.get(id(bot))
+    if entry is not None:
+        bot_ref, box, loop_ref = entry
+        if bot_ref() is bot and loop_ref() is loop and box.catalog is catalog:
+            return box
+    box = Outbox(bot, catalog, clock)
+    for key in [k for k, (b, _box, lp) in _outboxes.items() if b() is None or lp() is None]:
+        del _outboxes[key]
+    _outboxes[id(bot)] = (weakref.ref(bot), box, weakref.ref(loop))
+    return box
+
+
+def _course_name(catalog: Catalog, code: str, lang: str) -> str:
+    for c in catalog.courses():
+        if c.code == code:
+            return c.t("name", lang)
+    return code
+
+
+def reminder_text(catalog: Catalog, session: Session, lang: str) -> str:
+    """"Tomorrow: <session>" in the user's language (Telegram HTML, DB text escaped)."""
+    q = html.quote
+    na = tr("(not announced yet)", lang)
+    time = f"{session.start_time}–{session.end_time}" if (
+        session.start_time and session.end_time) else na
+    place = (f"{session.prefecture} {session.city}" if lang == "ja"
+             else f"{session.city}, {session.prefecture}")
+    lines = [
+        tr("🔔 Reminder: your CYDER session is tomorrow.", lang),
+        f"<b>{q(_course_name(catalog, session.course, lang))}</b>",
+        tr("📅 When: {dates}", lang).format(dates=q(session.dates_text(lang))),
+        tr("🕘 Hours: {time}", lang).format(time=q(time)),
+        tr("📍 Where: {place}", lang).format(place=q(place)),
+        tr("🏢 At: {venue}", lang).format(venue=q(session.venue or na)),
+        tr("Can't come? Please cancel in /my so someone on the waitlist gets your seat.", lang),
+    ]
+    return "\n".join(lines)
+
+
+def broadcast_text(session: Session, text: str, lang: str) -> str:
+    """A staff message to a session's registrants, with a header saying which session."""
+    header = tr("📣 About your CYDER session on {dates}:", lang).format(
+        dates=html.quote(session.dates_text(lang)))
+    return f"{header}\n\n{html.quote(text)}"
+
+
+def progress_render(lang: str) -> Callable[[Summary], str]:
+    """How staff see a broadcast's progress (their one message, edited)."""
+    def render(s: Summary) -> str:
+        head = tr("✅ Done", lang) if s.done >= s.total else tr("⏳ Sending…", lang)
+        return head + "\n" + tr("{done}/{total} · sent {sent} · failed {failed} · "
+                                "blocked the bot {blocked}", lang).format(
+            done=s.done, total=s.total, sent=s.sent, failed=s.failed, blocked=s.blocked)
+    return render
+
+
+async def remind_session(outbox: Outbox, catalog: Catalog, clock: Clock, session: Session,
+                         *, progress: Progress | None = None) -> Summary:
+    """Remind a session's registered chat users who have not had its reminder yet."""
+    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
+    claimed = []
+    for who in people:
+        if await asyncio.to_thread(notes.claim, catalog, who, clock.now()):
+            claimed.append(who)
+    by_chat = {who.user_id: who for who in claimed}
+
+    async def record(chat_id: int, result: str) -> None:
+        await asyncio.to_thread(notes.mark, catalog, by_chat[chat_id], result, clock.now())
+
+    messages = [(who.user_id, reminder_text(catalog, session, who.lang)) for who in claimed]
+    return await outbox.broadcast(messages, progress=progress, on_result=record)
+
+
+async def broadcast_session(outbox: Outbox, catalog: Catalog, session: Session, text: str,
+                            *, progress: Progress | None = None) -> Summary:
+    """Send staff's `text` to every registered chat user of a session."""
+    people = await asyncio.to_thread(notes.recipients, catalog, session.id)
+    messages = [(who.user_id, broadcast_text(session, text, who.lang)) for who in people]
+    return await outbox.broadcast(messages, progress=progress)
+
+
+async def tick(outbox: Outbox, catalog: Catalog, settings: Settings, clock: Clock) -> Summary:
+    """One check: from the reminder hour on, remind everyone due for tomorrow's sessions."""
+    total = Summary()
+    if clock.now().hour < settings.reminder_hour:
+        return total
+    due = await asyncio.to_thread(notes.due_reminders, catalog, clock.today())
+    for session, _people in due:
+        s = await remind_session(outbox, catalog, clock, session)
+        total.sent += s.sent
+        total.failed += s.failed
+        total.blocked += s.blocked
+        total.total += s.total
+        log.info("reminders for %s: sent %d, failed %d, blocked %d",
+                 session.id, s.sent, s.failed, s.blocked)
+    return total
+
+
+async def run(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
+              *, every: float = CHECK_EVERY) -> None:
+    """Background task: check for due reminders once a minute, forever."""
+    outbox = outbox_for(bot, catalog, clock)
+    while True:
+        try:
+            await tick(outbox, catalog, settings, clock)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reminder check failed; trying again in %.0f s", every)
+        await asyncio.sleep(every)
