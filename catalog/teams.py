@@ -8,7 +8,9 @@ The rules (issue 5 §2), in order of priority:
    13 = 4+3+3+3). Five people cannot be split into threes and fours without a team of
    one or two, so five people form ONE team of five. One or two people form one team.
 3. Four people of one organisation who applied together (the same ``team_key``) stay
-   together as one team, while there is a team of four (or five) to hold them.
+   together as one team, while there is a team of four (or five) to hold them. Sizes
+   come first: nine people are 3+3+3, so four colleagues among them are split up
+   (still spread, at most two per team).
 4. Otherwise people of one organisation are spread over the teams as evenly as
    possible: nobody shares a team with a colleague unless the organisation has more
    people than there are teams (then at most ``ceil(people / teams)`` per team).
