@@ -1,0 +1,172 @@
+"""Staff commands: register, import-registrations, teams, roster, stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings, SettingsError
+from bot.runtime import clock_for
+from bot.textwidth import table
+from catalog import places
+from catalog.imports import import_registrations
+from catalog.registrations import Applicant, register
+from catalog.rosters import export_roster
+from catalog.service import Catalog
+from catalog.stats import registration_stats
+from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
+
+
+def _clock() -> Any:
+    from bot.cli import UsageError
+
+    try:
+        return clock_for(Settings.from_env())
+    except SettingsError as e:
+        raise UsageError(str(e)) from e
+
+
+def cmd_register(args: argparse.Namespace, catalog: Catalog) -> int:
+    clock = _clock()
+    session = catalog.session(args.session)
+    org_type = catalog.rules.org_type(args.org_type).code
+    pref = places.prefecture(args.prefecture).name if args.prefecture else ""
+    person = Applicant(name=args.name, organisation=args.org, org_type=org_type,
+                       department=args.department or "", email=args.email or "",
+                       prefecture=pref, contractor=args.contractor, dispatched=args.dispatched)
+    key = (args.as_team or "").strip() or None
+    if key:
+        check_team_key(catalog, session.id, key, person.cleaned().organisation)
+    out = register(catalog, session.id, [person], today=clock.today(), now=clock.now(),
+                   waitlist=args.waitlist, team_key=key, source="cli")
+    reg = out.registrations[0]
+    fee = catalog.verdict(person.profile, session.course).fee
+    where = f"waitlisted #{reg.position}" if out.waitlisted else "registered"
+    print(f"{where}: #{reg.id} {reg.name} ({reg.organisation}) for {session.id}, fee {fee}"
+          + (f", team {key}" if key else ""))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
+    from bot.cli import UsageError
+
+    clock = _clock()
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    report = import_registrations(catalog, path, today=clock.today(), now=clock.now(),
+                                  waitlist=args.waitlist)
+    print(f"{path}: {report.summary()}")
+    return 0
+
+
+def _print_teams(teams: list[Team], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps([t.as_dict() for t in teams], ensure_ascii=False, indent=2))
+        return
+    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture]
+            for t in teams for m in t.members]
+    print(table(["team", "id", "name", "organisation", "org_type", "prefecture"], rows))
+    sizes = "+".join(str(len(t.members)) for t in teams) or "0"
+    print(f"{len(teams)} team(s): {sizes}", file=sys.stderr)
+
+
+def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
+    now = _clock().now()
+    if args.move:
+        reg_id, team = args.move
+        teams = move_member(catalog, args.session, reg_id, team, now=now)
+    elif args.show:
+        teams = current_teams(catalog, args.session)
+    else:
+        teams = form_teams(catalog, args.session, now=now)
+    _print_teams(teams, args.format)
+    return 0
+
+
+def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
+    from bot.cli import UsageError
+
+    if args.all == bool(args.session):
+        raise UsageError("give one SESSION or --all")
+    if args.cp932 and args.format != "csv":
+        raise UsageError("--cp932 applies to --format csv only")
+    ids = [s.id for s in catalog.all_sessions()] if args.all else [args.session]
+    fmt = "csv-cp932" if args.cp932 else args.format
+    name, _mime, data = export_roster(catalog, ids, fmt)
+    if args.output is None and args.format == "xlsx":
+        args.output = Path(name)
+    if args.output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    Path(args.output).write_bytes(data)
+    print(f"wrote {args.output} ({len(ids)} session(s), {len(data)} bytes)", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, catalog: Catalog) -> int:
+    rows = registration_stats(catalog)
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    cols = ["course", "region", "sessions", "registered", "capacity", "waitlisted"]
+    print(table(cols, [[r[c] for c in cols] for r in rows]))
+    return 0
+
+
+def _move(text: str) -> tuple[int, int]:
+    reg, sep, team = text.partition(":")
+    if not sep or not reg.strip().isdigit() or not team.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)")
+    return int(reg), int(team)
+
+
+def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., Any]) -> None:
+    p = sub.add_parser("register", help="register one person taken by phone or mail")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--name", required=True)
+    p.add_argument("--org", required=True, help="organisation name")
+    p.add_argument("--org-type", required=True,
+                   help="national, local, iaa, designated, infra, private, school")
+    p.add_argument("--department")
+    p.add_argument("--email")
+    p.add_argument("--prefecture")
+    p.add_argument("--contractor", action="store_true", help="an outside contractor (請負)")
+    p.add_argument("--dispatched", action="store_true", help="a dispatched worker (派遣労働者)")
+    p.add_argument("--as-team", metavar="KEY",
+                   help="people of one organisation applying as a full team of four share KEY")
+    p.add_argument("--waitlist", action="store_true", help="join the waitlist when full")
+    p.set_defaults(func=with_catalog(cmd_register))
+
+    p = sub.add_parser("import-registrations", help="import applications from CSV (all or nothing)")
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--waitlist", action="store_true",
+                   help="rows past the seats join the waitlist instead of failing the import")
+    p.set_defaults(func=with_catalog(cmd_import))
+
+    p = sub.add_parser("teams", help="form (or show) a session's teams of four")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--show", action="store_true", help="show the stored teams, do not re-form")
+    g.add_argument("--move", type=_move, metavar="ID:TEAM",
+                   help="move registration ID into TEAM (kept when re-forming)")
+    p.set_defaults(func=with_catalog(cmd_teams))
+
+    p = sub.add_parser("roster", help="a session's roster as CSV, XLSX or JSON")
+    p.add_argument("session", metavar="SESSION", nargs="?")
+    p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE")
+    p.add_argument("--cp932", action="store_true", help="CSV in cp932 (Shift_JIS)")
+    p.add_argument("--all", action="store_true", help="every session into one file")
+    p.set_defaults(func=with_catalog(cmd_roster))
+
+    p = sub.add_parser("stats", help="registrations and waitlists per course and region")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=with_catalog(cmd_stats))
