@@ -1,0 +1,300 @@
+"""The staff admin page on the aiohttp app: sessions, rosters, teams, downloads.
+
+Sign-in: staff type `ADMIN_TOKEN` into a form (POST; compared in constant time); the
+browser then holds a signed session cookie (itsdangerous; HttpOnly, SameSite=Strict,
+Path=/admin). The token never appears in a URL. The signing key is derived from the
+token, so changing ADMIN_TOKEN signs everybody out. Without ADMIN_TOKEN the admin is
+disabled and every admin URL says so.
+
+Every POST carries a CSRF token: the session id signed with its own salt, checked in
+constant time against the cookie's session. Without a valid signed-in session, pages
+redirect to the sign-in form and everything else (POSTs, downloads) answers 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from bot.web import CATALOG, CLOCK, SETTINGS
+from catalog import rosters, teams
+from catalog.errors import CatalogError, NotFound
+from catalog.service import Catalog
+
+TEMPLATES = Path(__file__).parent / "templates"
+JINJA = web.AppKey("admin_jinja", jinja2.Environment)
+COOKIE = "cyder_admin"
+COOKIE_PATH = "/admin"
+MAX_AGE = 12 * 3600  # a signed-in session lasts a working day
+FAILED_SIGN_IN_DELAY = 0.5  # seconds; slows down guessing without blocking the loop
+
+routes = web.RouteTableDef()
+
+
+# -- sessions and CSRF -------------------------------------------------------------------------
+
+def _serializer(request: web.Request) -> URLSafeTimedSerializer | None:
+    token = request.app[SETTINGS].admin_token
+    if not token:
+        return None
+    key = hashlib.sha256(b"cyder-admin-cookie\0" + token.encode("utf-8")).hexdigest()
+    return URLSafeTimedSerializer(key, salt="cyder-admin-session")
+
+
+def _csrf_serializer(request: web.Request) -> URLSafeTimedSerializer:
+    token = request.app[SETTINGS].admin_token or ""
+    key = hashlib.sha256(b"cyder-admin-csrf\0" + token.encode("utf-8")).hexdigest()
+    return URLSafeTimedSerializer(key, salt="cyder-admin-csrf")
+
+
+def _session(request: web.Request) -> dict[str, Any] | None:
+    """The browser's session ({"sid", "auth"}) from its signed cookie, or None."""
+    s = _serializer(request)
+    raw = request.cookies.get(COOKIE)
+    if s is None or not raw:
+        return None
+    try:
+        data = s.loads(raw, max_age=MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
+        return None
+    return data
+
+
+def _signed_in(request: web.Request) -> dict[str, Any] | None:
+    data = _session(request)
+    return data if data and data.get("auth") is True else None
+
+
+def _set_session(request: web.Request, response: web.StreamResponse, *, auth: bool) -> str:
+    """Start a fresh session (new id, so a pre-sign-in id is never reused) on `response`."""
+    s = _serializer(request)
+    assert s is not None
+    sid = secrets.token_urlsafe(24)
+    response.set_cookie(COOKIE, s.dumps({"sid": sid, "auth": auth}), max_age=MAX_AGE,
+                        path=COOKIE_PATH, httponly=True, samesite="Strict",
+                        secure=request.secure)
+    return sid
+
+
+def csrf_token(request: web.Request, sid: str) -> str:
+    return _csrf_serializer(request).dumps(sid)
+
+
+def _csrf_ok(request: web.Request, sid: str, token: str) -> bool:
+    try:
+        value = _csrf_serializer(request).loads(token or "", max_age=MAX_AGE)
+    except BadSignature:
+        return False
+    return isinstance(value, str) and hmac.compare_digest(value.encode(), sid.encode())
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A POST from another site is refused even before the CSRF token is looked at."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin is None
+    return origin.rstrip("/") == f"{request.scheme}://{request.host}"
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def _render(request: web.Request, name: str, context: dict[str, Any],
+            status: int = 200) -> web.Response:
+    context.setdefault("show_signout", _signed_in(request) is not None)
+    return aiohttp_jinja2.render_template(name, request, context, status=status, app_key=JINJA)
+
+
+def _disabled(request: web.Request) -> web.Response:
+    return _render(request, "admin_disabled.html", {}, status=401)
+
+
+def _page_or_redirect(request: web.Request) -> web.Response | dict[str, Any]:
+    """The signed-in session, or the answer to give instead (disabled / sign in first)."""
+    if _serializer(request) is None:
+        return _disabled(request)
+    session = _signed_in(request)
+    if session is None:
+        raise web.HTTPSeeOther("/admin/login")
+    return session
+
+
+def _api_or_401(request: web.Request) -> web.Response | dict[str, Any]:
+    if _serializer(request) is None:
+        return _disabled(request)
+    session = _signed_in(request)
+    if session is None:
+        return web.Response(status=401, text="401: sign in at /admin/login first\n",
+                            content_type="text/plain")
+    return session
+
+
+async def _checked_post(request: web.Request) -> web.Response | dict[str, Any]:
+    """The signed-in session of a POST whose CSRF token is valid, or the refusal."""
+    session = _api_or_401(request)
+    if isinstance(session, web.Response):
+        return session
+    form = await request.post()
+    if not _same_origin(request) or not _csrf_ok(request, session["sid"],
+                                                 str(form.get("csrf", ""))):
+        return web.Response(status=403, content_type="text/plain",
+                            text="403: missing or invalid CSRF token; reload the page\n")
+    return session
+
+
+def _session_or_404(catalog: Catalog, session_id: str) -> Any:
+    try:
+        return catalog.session(session_id)
+    except NotFound as e:
+        raise web.HTTPNotFound(text=e.text("en"), content_type="text/plain") from e
+
+
+# -- sign in and out -------------------------------------------------------------------------
+
+@routes.get("/admin/login")
+async def login_form(request: web.Request) -> web.Response:
+    if _serializer(request) is None:
+        return _disabled(request)
+    if _signed_in(request):
+        raise web.HTTPSeeOther("/admin")
+    response = web.Response(content_type="text/html", charset="utf-8")
+    sid = _set_session(request, response, auth=False)
+    response.text = aiohttp_jinja2.render_string(
+        "admin_login.html", request, {"error": None, "csrf": csrf_token(request, sid)},
+        app_key=JINJA)
+    return response
+
+
+@routes.post("/admin/login")
+async def login(request: web.Request) -> web.Response:
+    if _serializer(request) is None:
+        return _disabled(request)
+    form = await request.post()
+    pre = _session(request)
+    if pre is None or not _same_origin(request) or not _csrf_ok(
+            request, pre["sid"], str(form.get("csrf", ""))):
+        return web.Response(status=403, content_type="text/plain",
+                            text="403: the sign-in form expired; reload /admin/login\n")
+    expected = (request.app[SETTINGS].admin_token or "").encode("utf-8")
+    given = str(form.get("token", "")).strip().encode("utf-8")
+    if not hmac.compare_digest(given, expected):
+        await asyncio.sleep(FAILED_SIGN_IN_DELAY)
+        return _render(request, "admin_login.html",
+                       {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
+    response = web.HTTPSeeOther("/admin")
+    _set_session(request, response, auth=True)
+    raise response
+
+
+@routes.post("/admin/logout")
+async def logout(request: web.Request) -> web.Response:
+    session = await _checked_post(request)
+    if isinstance(session, web.Response):
+        return session
+    response = web.HTTPSeeOther("/admin/login")
+    response.del_cookie(COOKIE, path=COOKIE_PATH)
+    raise response
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+@routes.get("/admin")
+async def sessions_page(request: web.Request) -> web.Response:
+    session = _page_or_redirect(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    today = request.app[CLOCK].today()
+    rows = await asyncio.to_thread(catalog.all_sessions, True)
+    return _render(request, "admin_sessions.html", {
+        "sessions": rows, "today": today, "year": catalog.year,
+        "csrf": csrf_token(request, session["sid"]),
+        "totals": {"registered": sum(s.registered for s in rows if not s.cancelled),
+                   "capacity": sum(s.capacity for s in rows if not s.cancelled),
+                   "waitlisted": sum(s.waitlisted for s in rows if not s.cancelled)},
+    })
+
+
+def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
+    return {"rows": list(rosters.roster_rows(catalog, session_id)),
+            "teams": teams.current_teams(catalog, session_id)}
+
+
+@routes.get("/admin/sessions/{session_id}")
+async def session_page(request: web.Request) -> web.Response:
+    session = _page_or_redirect(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    s = _session_or_404(catalog, request.match_info["session_id"])
+    view = await asyncio.to_thread(_session_view, catalog, s.id)
+    return _render(request, "admin_session.html", {
+        "s": s, "columns": rosters.ROSTER_COLUMNS, **view,
+        "formed": request.query.get("formed") == "1",
+        "error": None, "csrf": csrf_token(request, session["sid"]),
+    })
+
+
+@routes.post("/admin/sessions/{session_id}/teams")
+async def form_teams(request: web.Request) -> web.Response:
+    session = await _checked_post(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    s = _session_or_404(catalog, request.match_info["session_id"])
+    try:
+        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+    except CatalogError as e:
+        view = await asyncio.to_thread(_session_view, catalog, s.id)
+        return _render(request, "admin_session.html", {
+            "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
+            "error": e.text("ja") + " / " + e.text("en"),
+            "csrf": csrf_token(request, session["sid"])}, status=400)
+    raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
+
+
+@routes.get(r"/admin/sessions/{session_id}/roster.{fmt:csv|xlsx|json}")
+async def download_roster(request: web.Request) -> web.Response:
+    session = _api_or_401(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    s = _session_or_404(catalog, request.match_info["session_id"])
+    filename, mime, data = await asyncio.to_thread(
+        rosters.export_roster, catalog, [s.id], request.match_info["fmt"])
+    return web.Response(body=data, headers={
+        "Content-Type": mime,
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    })
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/admin" or request.path.startswith("/admin/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
+
+
+def setup(app: web.Application) -> None:
+    """Add the admin routes and their templates to the HTTP app."""
+    aiohttp_jinja2.setup(app, app_key=JINJA, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                         autoescape=True, default_helpers=False)
+    app.router.add_routes(routes)
+    app.on_response_prepare.append(_security_headers)

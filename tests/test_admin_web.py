@@ -1,0 +1,235 @@
+"""The admin page over real HTTP (aiohttp test server): sign-in, CSRF, 401s, escaping."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot import admin_web
+from bot.config import Settings
+from bot.web import create_web_app
+from catalog import teams
+from catalog.clock import JST, Clock
+from catalog.registrations import Applicant, register
+
+TOKEN = "s3cret-admin-token-for-tests"
+SESSION = "2024-A-13-0709"
+EARLY = dt.date(2024, 6, 1)
+EARLY_NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=JST)
+EVIL = "<script>alert('x')</script>"
+PEOPLE = [(EVIL, "横浜市"), ("山田 太郎", "川崎市"), ("佐藤 花子", "東京都庁"), ("鈴木 一郎", "千葉市"),
+          ("高橋 次郎", "横浜市")]
+
+
+@pytest.fixture(autouse=True)
+def fast_failures(monkeypatch):
+    monkeypatch.setattr(admin_web, "FAILED_SIGN_IN_DELAY", 0.0)
+
+
+@pytest.fixture
+def registered(catalog):
+    for name, org in PEOPLE:
+        register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW)
+    return catalog
+
+
+async def make_client(catalog, tmp_path: Path, token: str | None = TOKEN) -> TestClient:
+    settings = Settings(db_path=tmp_path / "t.db", admin_token=token)
+    app = create_web_app(settings, catalog, Clock(EARLY))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(registered, tmp_path):
+    c = await make_client(registered, tmp_path)
+    yield c
+    await c.close()
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF field in the page"
+    return m.group(1)
+
+
+async def sign_in(client: TestClient, token: str = TOKEN):
+    page = await client.get("/admin/login")
+    assert page.status == 200
+    return await client.post("/admin/login", data={"token": token,
+                                                   "csrf": csrf_of(await page.text())},
+                             allow_redirects=False)
+
+
+def admin_paths() -> list[tuple[str, str]]:
+    """Every admin route, with sample values for its placeholders."""
+    app = create_web_app(Settings(admin_token=TOKEN), None, Clock())  # type: ignore[arg-type]
+    out = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter", "")
+        if not path.startswith("/admin") or route.method == "HEAD":
+            continue
+        path = path.replace("{session_id}", SESSION).replace("{fmt}", "csv")
+        out.append((route.method, path))
+    return out
+
+
+def test_every_admin_route_is_listed():
+    paths = admin_paths()
+    assert ("GET", "/admin") in paths and ("POST", f"/admin/sessions/{SESSION}/teams") in paths
+    assert ("GET", f"/admin/sessions/{SESSION}/roster.csv") in paths
+    assert len(paths) >= 7
+
+
+async def test_without_a_session_every_admin_url_is_401_or_a_redirect_to_sign_in(client):
+    for method, path in admin_paths():
+        if path == "/admin/login":
+            continue
+        resp = await client.request(method, path, allow_redirects=False)
+        if resp.status == 303:
+            assert resp.headers["Location"] == "/admin/login", path
+            assert method == "GET"
+        else:
+            assert resp.status == 401, (method, path, resp.status)
+
+
+async def test_forged_or_tampered_cookie_is_not_a_session(client):
+    from itsdangerous import URLSafeTimedSerializer
+
+    await sign_in(client)
+    jar = client.session.cookie_jar
+    good = jar.filter_cookies(client.make_url("/admin"))["cyder_admin"].value
+    assert (await client.get("/admin", allow_redirects=False)).status == 200
+    forged = URLSafeTimedSerializer("guess", salt="cyder-admin-session").dumps(
+        {"sid": "x", "auth": True})
+    for value in (good[:-2] + ("xx" if not good.endswith("xx") else "yy"), forged):
+        jar.clear()
+        jar.update_cookies({"cyder_admin": value}, client.make_url("/admin"))
+        resp = await client.get("/admin", allow_redirects=False)
+        assert resp.status == 303
+
+
+async def test_admin_disabled_without_token(registered, tmp_path):
+    c = await make_client(registered, tmp_path, token=None)
+    try:
+        for path in ("/admin", "/admin/login", f"/admin/sessions/{SESSION}"):
+            resp = await c.get(path, allow_redirects=False)
+            assert resp.status == 401
+            assert "ADMIN_TOKEN" in await resp.text()
+        resp = await c.post("/admin/login", data={"token": ""}, allow_redirects=False)
+        assert resp.status == 401
+    finally:
+        await c.close()
+
+
+async def test_wrong_token_is_refused(client):
+    resp = await sign_in(client, "not-the-token")
+    assert resp.status == 401
+    assert "Wrong admin token" in await resp.text()
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_sign_in_needs_the_forms_csrf_token(client):
+    await client.get("/admin/login")
+    resp = await client.post("/admin/login", data={"token": TOKEN}, allow_redirects=False)
+    assert resp.status == 403
+    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": "forged"},
+                             allow_redirects=False)
+    assert resp.status == 403
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_sign_in_sets_a_strict_httponly_cookie_and_no_token_in_urls(client):
+    resp = await sign_in(client)
+    assert resp.status == 303 and resp.headers["Location"] == "/admin"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    assert TOKEN not in cookie
+    page = await client.get("/admin")
+    html = await page.text()
+    assert page.status == 200 and TOKEN not in html and TOKEN not in str(page.url)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+async def test_sessions_list_shows_counts(client, registered):
+    await sign_in(client)
+    html = await (await client.get("/admin")).text()
+    row = re.search(rf'<tr class="" data-session="{SESSION}">(.*?)</tr>', html, re.S)
+    assert row, "the session's row"
+    assert '<td class="num registered">5</td>' in row.group(1)
+    assert '<td class="num waitlisted">0</td>' in row.group(1)
+    assert len(re.findall(r"data-session=", html)) == len(registered.all_sessions(True))
+
+
+async def test_session_page_escapes_database_text(client):
+    await sign_in(client)
+    html = await (await client.get(f"/admin/sessions/{SESSION}")).text()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert EVIL not in html
+
+
+async def test_forming_teams_needs_a_valid_csrf_token(client, registered):
+    await sign_in(client)
+    page = await client.get(f"/admin/sessions/{SESSION}")
+    token = csrf_of(await page.text())
+    url = f"/admin/sessions/{SESSION}/teams"
+    assert (await client.post(url, data={}, allow_redirects=False)).status == 403
+    assert (await client.post(url, data={"csrf": token + "x"},
+                              allow_redirects=False)).status == 403
+    foreign = await client.post(url, data={"csrf": token}, allow_redirects=False,
+                                headers={"Origin": "https://evil.example"})
+    assert foreign.status == 403
+    assert teams.current_teams(registered, SESSION) == []
+    ok = await client.post(url, data={"csrf": token}, allow_redirects=False)
+    assert ok.status == 303 and ok.headers["Location"] == f"/admin/sessions/{SESSION}?formed=1"
+    formed = teams.current_teams(registered, SESSION)
+    assert formed and sum(len(t.members) for t in formed) == len(PEOPLE)
+    html = await (await client.get(ok.headers["Location"])).text()
+    assert 'id="formed"' in html and 'data-team="1"' in html
+
+
+async def test_csrf_token_of_another_session_is_refused(client, registered, tmp_path):
+    await sign_in(client)
+    other = await make_client(registered, tmp_path)
+    try:
+        await sign_in(other)
+        theirs = csrf_of(await (await other.get(f"/admin/sessions/{SESSION}")).text())
+    finally:
+        await other.close()
+    resp = await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": theirs},
+                             allow_redirects=False)
+    assert resp.status == 403
+
+
+async def test_downloads(client):
+    await sign_in(client)
+    resp = await client.get(f"/admin/sessions/{SESSION}/roster.csv")
+    assert resp.status == 200
+    assert f'filename="roster-{SESSION}.csv"' in resp.headers["Content-Disposition"]
+    body = await resp.read()
+    assert body.startswith(b"\xef\xbb\xbf")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+    assert names == [p[0] for p in PEOPLE]
+    resp = await client.get(f"/admin/sessions/{SESSION}/roster.xlsx")
+    wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+    assert "山田 太郎" in [c.value for row in wb.active.iter_rows() for c in row]
+    assert (await client.get("/admin/sessions/2099-X-01-0101")).status == 404
+
+
+async def test_sign_out_ends_the_session(client):
+    await sign_in(client)
+    html = await (await client.get("/admin")).text()
+    resp = await client.post("/admin/logout", data={"csrf": csrf_of(html)},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
