@@ -62,7 +62,7 @@ class ThrottlingMiddleware(BaseMiddleware):
                     if lang_of(user) == "ja" else "Slow down, please; try again in a moment.")
             inner = getattr(event, "event", event)
             try:
-                if isinstance(inner, CallbackQuery) or isinstance(inner, Message):
+                if isinstance(inner, CallbackQuery | Message):
                     await inner.answer(text)
             except Exception:  # a throttled reply must never crash the loop
                 log.warning("could not send the slow-down notice", exc_info=True)

@@ -96,13 +96,11 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
                  lang: str) -> str:
     verdict = catalog.verdict(profile, s.course) if profile else None
     na = _("not announced")
-    if s.start_time and s.end_time:
-        time = f"{s.start_time}–{s.end_time}"
-    else:
-        time = na
+    time = f"{s.start_time}–{s.end_time}" if s.start_time and s.end_time else na
+    label = catalog.year.label_en if lang == "en" else catalog.year.label_ja
     venue = s.venue or na
     lines = [
-        f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(catalog.year.label_en if lang == 'en' else catalog.year.label_ja)}",
+        f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(label)}",
         _("📅 Date: {dates}").format(dates=q(s.dates_text(lang))),
         _("🕘 Time: {time}").format(time=q(time)),
         _("📍 Place: {place}").format(place=q(place_text(s, lang) if lang == "en"

@@ -1,5 +1,62 @@
-"""courses (in progress)."""
+"""Course cards: level, audience, what you learn, format, period; eligibility and fee."""
 
-from aiogram import Router
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import CourseCB, MenuCB
+from bot.handlers.common import course_card, show
+from bot.handlers.fallback import expired_text
+from catalog.errors import CatalogError
+from catalog.service import Catalog
+from catalog.users import User
 
 router = Router(name="courses")
+
+
+def _list(catalog: Catalog, user_record: User | None, lang: str) -> tuple[str, list[tuple[str, str]]]:
+    profile = user_record.profile if user_record else None
+    items = []
+    for c in catalog.courses():
+        label = f"{c.t('name', lang)} — {c.t('level', lang)}"
+        if profile is not None:
+            v = catalog.verdict(profile, c.code)
+            label = ("✅ " if v.eligible else "❌ ") + label
+        items.append((c.code, label))
+    text = _("<b>Courses</b>\nChoose one for details.")
+    if profile is None:
+        text += "\n" + _("Set up your profile (/profile) to see which ones you may attend.")
+    return text, items
+
+
+@router.message(Command("courses"))
+async def courses_command(message: Message, catalog: Catalog, user_record: User | None,
+                          lang: str) -> None:
+    text, items = _list(catalog, user_record, lang)
+    await message.answer(text, reply_markup=kb.course_list(items))
+
+
+@router.callback_query(MenuCB.filter(F.action == "courses"))
+async def courses_button(callback: CallbackQuery, catalog: Catalog, user_record: User | None,
+                         lang: str) -> None:
+    text, items = _list(catalog, user_record, lang)
+    await show(callback, text, kb.course_list(items), edit=True)
+
+
+@router.callback_query(CourseCB.filter())
+async def course_button(callback: CallbackQuery, callback_data: CourseCB, catalog: Catalog,
+                        user_record: User | None, lang: str) -> None:
+    try:
+        course = catalog.course(callback_data.code)
+    except CatalogError:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    profile = user_record.profile if user_record else None
+    verdict = catalog.verdict(profile, course.code) if profile else None
+    has_sessions = any(s.course == course.code for s in catalog.all_sessions())
+    await show(callback, course_card(course, verdict, lang),
+               kb.course_card(course.code, has_sessions), edit=True)

@@ -1,5 +1,42 @@
-"""forget (in progress)."""
+"""/forget: after a confirmation, delete the user's profile and registrations."""
 
-from aiogram import Router
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import ForgetCB
+from bot.handlers.common import show, tell_promoted
+from catalog import registrations as regs
+from catalog.clock import Clock
+from catalog.service import Catalog
 
 router = Router(name="forget")
+
+
+@router.message(Command("forget"))
+async def forget_command(message: Message) -> None:
+    await message.answer(
+        _("<b>Delete my data</b>\nThis deletes your profile and every registration you made "
+          "(including colleagues you registered), and frees the seats. Staff rosters will no "
+          "longer show you. Continue?"), reply_markup=kb.confirm_forget())
+
+
+@router.callback_query(ForgetCB.filter(F.action == "yes"))
+async def forget_yes(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
+                     clock: Clock) -> None:
+    await state.clear()
+    promoted = regs.forget_user(catalog, callback.from_user.id, today=clock.today(),
+                                now=clock.now())
+    await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
+    assert callback.bot is not None
+    await tell_promoted(callback.bot, catalog, promoted)
+
+
+@router.callback_query(ForgetCB.filter(F.action == "no"))
+async def forget_no(callback: CallbackQuery) -> None:
+    await show(callback, _("Nothing was deleted."), kb.only_menu(), edit=True)

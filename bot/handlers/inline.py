@@ -1,5 +1,71 @@
-"""inline (in progress)."""
+"""Inline mode: `@bot 広島` in any chat lists matching sessions as shareable results."""
+
+from __future__ import annotations
 
 from aiogram import Router
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+)
+from aiogram.utils.i18n import gettext as _
+
+from bot.handlers.common import course_name, place_text, q, seat_text
+from catalog import places
+from catalog.clock import Clock
+from catalog.errors import CatalogError
+from catalog.service import Catalog
+from catalog.sessions import Hit
 
 router = Router(name="inline")
+
+MAX_RESULTS = 20
+
+
+def _search(catalog: Catalog, text: str, today) -> list[Hit]:  # noqa: ANN001
+    text = text.strip()[:100]
+    if not text:
+        return catalog.upcoming(today, limit=MAX_RESULTS)
+    try:
+        course = catalog.course(text)
+        return catalog.upcoming(today, courses=[course.code], limit=MAX_RESULTS)
+    except CatalogError:
+        pass
+    try:
+        place = places.resolve_place(text)
+    except places.UnknownPlace:
+        return []
+    if place.kind == "prefecture" and place.prefecture is not None:
+        return catalog.upcoming(today, near_prefecture=place.prefecture.code, limit=MAX_RESULTS)
+    if place.kind == "region" and place.region is not None:
+        return catalog.upcoming(today, regions=[place.region.name], limit=MAX_RESULTS)
+    assert place.point is not None
+    return catalog.upcoming(today, near=place.point, limit=MAX_RESULTS)
+
+
+@router.inline_query()
+async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang: str) -> None:
+    assert query.bot is not None
+    me = await query.bot.me()
+    results = []
+    for hit in _search(catalog, query.query, clock.today()):
+        s = hit.session
+        title = f"{s.seat_mark} {course_name(catalog, s.course, lang)} · {s.dates_text(lang)}"
+        where = place_text(s, lang)
+        if hit.distance_km is not None:
+            where += f" · {hit.distance_km:,.0f} km"
+        link = f"https://t.me/{me.username}?start={s.id}"
+        text = "\n".join([
+            f"<b>{q(course_name(catalog, s.course, lang))}</b>",
+            q(s.dates_text(lang)) + " · " + q(place_text(s, lang)),
+            _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+        ])
+        results.append(InlineQueryResultArticle(
+            id=s.id, title=title, description=where,
+            input_message_content=InputTextMessageContent(message_text=text),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+                InlineKeyboardButton(text=_("Open in the bot"), url=link)]]),
+        ))
+    await query.answer(results, cache_time=60, is_personal=False)

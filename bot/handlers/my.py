@@ -1,5 +1,181 @@
-"""my (in progress)."""
+"""/my: the user's registrations and waitlist places; cancel (with confirmation) and
+calendar files. Also the personal calendar feed ("Subscribe")."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import MenuCB, MyCB, SubCB
+from bot.config import Settings
+from bot.handlers.common import (
+    course_name,
+    place_text,
+    q,
+    send_file,
+    session_dates,
+    show,
+    tell_promoted,
+)
+from bot.handlers.fallback import expired_text
+from catalog import calendar as ics
+from catalog import registrations as regs
+from catalog import users
+from catalog.clock import Clock
+from catalog.errors import CatalogError, NotFound
+from catalog.registrations import Registration
+from catalog.service import Catalog
+from catalog.users import User
+
+log = logging.getLogger(__name__)
 
 router = Router(name="my")
+
+
+def _status(reg: Registration) -> str:
+    if reg.status == "waitlisted":
+        return _("⏳ waitlist place {n}").format(n=reg.position or "?")
+    if reg.status == "cancelled":
+        return _("✖️ cancelled")
+    return _("✅ registered")
+
+
+def _my_list(catalog: Catalog, user_id: int, lang: str) -> tuple[str, list[tuple[int, str]]]:
+    items = regs.for_user(catalog, user_id)
+    if not items:
+        return _("You have no registrations yet."), []
+    lines = [_("<b>My registrations</b>")]
+    buttons = []
+    for i, reg in enumerate(items, start=1):
+        s = catalog.session(reg.session_id)
+        lines.append(f"{i}. <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
+                     f"{q(place_text(s, lang))} — {q(_status(reg))}")
+        buttons.append((reg.id, f"{i}. {session_dates(s, lang)} {s.course} "
+                                f"{place_text(s, lang)}"))
+    return "\n".join(lines), buttons
+
+
+@router.message(Command("my"))
+async def my_command(message: Message, catalog: Catalog, lang: str) -> None:
+    assert message.from_user is not None
+    text, buttons = _my_list(catalog, message.from_user.id, lang)
+    await message.answer(text, reply_markup=kb.my_list(buttons))
+
+
+@router.callback_query(MenuCB.filter(F.action == "my"))
+@router.callback_query(MyCB.filter(F.action == "list"))
+async def my_button(callback: CallbackQuery, catalog: Catalog, lang: str) -> None:
+    text, buttons = _my_list(catalog, callback.from_user.id, lang)
+    await show(callback, text, kb.my_list(buttons), edit=True)
+
+
+def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
+    """The registration when it exists, is active and belongs to this user."""
+    try:
+        reg = regs.get_registration(catalog, reg_id)
+    except NotFound:
+        return None
+    if reg.user_id != user_id or reg.status not in regs.ACTIVE:
+        return None
+    return reg
+
+
+@router.callback_query(MyCB.filter(F.action.in_({"show", "cancel", "yes", "ics"})))
+async def registration_button(callback: CallbackQuery, callback_data: MyCB, catalog: Catalog,
+                              clock: Clock, settings: Settings, lang: str) -> None:
+    reg = _own(catalog, callback_data.reg, callback.from_user.id)
+    if reg is None:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    session = catalog.session(reg.session_id)
+    assert callback.bot is not None
+    if callback_data.action == "show":
+        lines = [
+            f"<b>{q(course_name(catalog, session.course, lang))}</b>",
+            q(session.dates_text(lang)) + " · " + q(place_text(session, lang)),
+            _("Status: {status}").format(status=q(_status(reg))),
+            _("Name: {v}").format(v=q(reg.name)),
+            _("Organisation: {org}").format(org=q(reg.organisation)),
+            _("E-mail: {v}").format(v=q(reg.email or "—")),
+        ]
+        await show(callback, "\n".join(lines), kb.my_registration(reg.id, session.id), edit=True)
+    elif callback_data.action == "cancel":
+        await show(callback, _("Cancel your place for {course} on {dates}? This cannot be "
+                               "undone.").format(
+            course=q(course_name(catalog, session.course, lang)),
+            dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
+    elif callback_data.action == "ics":
+        if reg.status == "registered":
+            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
+        else:
+            file = ics.event_file(catalog, session, lang=lang)
+        await send_file(callback.bot, callback.from_user.id, file)
+    else:
+        try:
+            outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
+                                  user_id=callback.from_user.id)
+        except NotFound:
+            await callback.answer(expired_text(), show_alert=True)
+            return
+        except CatalogError as e:
+            await show(callback, q(e.text(lang)), kb.only_menu())
+            return
+        await show(callback, _("Cancelled. Your seat has been released."),
+                   kb.only_menu(), edit=True)
+        if reg.status == "registered":
+            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
+                                   organizer=settings.organizer_email)
+            await send_file(callback.bot, callback.from_user.id, file,
+                            _("Open this file to remove the event from your calendar."))
+        await tell_promoted(callback.bot, catalog, outcome.promoted)
+
+
+# -- personal calendar feed ---------------------------------------------------------------------
+
+
+def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
+    public = ics.subscription_links(settings.public_base_url, lang=lang)
+    lines = [
+        _("<b>Calendar subscriptions</b>"),
+        _("All sessions: <a href=\"{https}\">{https}</a>").format(https=q(public.https)),
+        _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(public.google)),
+    ]
+    if record and record.calendar_token:
+        mine = ics.subscription_links(settings.public_base_url, token=record.calendar_token,
+                                      lang=lang)
+        lines += [
+            "",
+            _("<b>My registrations</b> (keep this link private):"),
+            f"<code>{q(mine.webcal)}</code>",
+            _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(mine.google)),
+        ]
+    else:
+        lines += ["", _("Create a private link to see your own registrations in your "
+                        "calendar app.")]
+    return "\n".join(lines)
+
+
+@router.callback_query(MenuCB.filter(F.action == "sub"))
+async def subscribe_menu(callback: CallbackQuery, settings: Settings,
+                         user_record: User | None, lang: str) -> None:
+    has = bool(user_record and user_record.calendar_token)
+    await show(callback, _feed_text(settings, user_record, lang), kb.subscription(has),
+               edit=True)
+
+
+@router.callback_query(SubCB.filter(F.action.in_({"new", "off"})))
+async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalog: Catalog,
+                           clock: Clock, settings: Settings, lang: str) -> None:
+    uid = callback.from_user.id
+    if callback_data.action == "new":
+        users.issue_calendar_token(catalog.store, uid, clock.now())
+    else:
+        users.revoke_calendar_token(catalog.store, uid)
+    record = users.get_user(catalog.store, uid)
+    has = bool(record and record.calendar_token)
+    await show(callback, _feed_text(settings, record, lang), kb.subscription(has), edit=True)

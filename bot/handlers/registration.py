@@ -1,5 +1,378 @@
-"""registration (in progress)."""
+"""The registration dialogue (FSM): name, organisation, department, e-mail, colleagues
+(同行者), team of four, summary; saved only on confirmation. /cancel leaves at any step."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import RegCB, SessionCB
+from bot.config import Settings
+from bot.handlers.common import course_name, place_text, q, send_file, session_dates, show
+from bot.handlers.fallback import expired_text
+from catalog import calendar as ics
+from catalog import places
+from catalog import registrations as regs
+from catalog.clock import Clock
+from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.registrations import Applicant, RegistrationError
+from catalog.service import Catalog
+from catalog.sessions import Session
+from catalog.users import User
+from catalog.validation import clean_email, clean_text
+
+log = logging.getLogger(__name__)
 
 router = Router(name="registration")
+
+MAX_PEOPLE = 16
+TEAM_SIZE = regs.TEAM_SIZE
+
+
+class RegForm(StatesGroup):
+    name = State()
+    organisation = State()
+    department = State()
+    email = State()
+    colleagues = State()  # buttons: add one / continue
+    colleague_name = State()
+    colleague_email = State()
+    team = State()  # buttons: one team / mix
+    confirm = State()  # buttons: confirm / cancel
+
+
+def _limit(session: Session, waitlist: bool) -> int:
+    return MAX_PEOPLE if waitlist else max(1, min(MAX_PEOPLE, session.seats_left))
+
+
+async def begin(event: Message | CallbackQuery, state: FSMContext, session: Session, *,
+                catalog: Catalog, clock: Clock, user_record: User | None, lang: str,
+                waitlist: bool) -> None:
+    """Check what can be known before asking anything; then ask for the name."""
+    from bot.handlers.profile import ask_profile
+
+    if user_record is None or user_record.profile is None:
+        await ask_profile(event, state, after=f"r:{session.id}", lang=lang, catalog=catalog)
+        return
+    today = clock.today()
+    if session.cancelled or not session.is_open(today):
+        text = (_("This session has been cancelled.") if session.cancelled
+                else _("Applications for this session are closed."))
+        await show(event, text, kb.only_menu())
+        return
+    verdict = catalog.verdict(user_record.profile, session.course)
+    if not verdict.eligible:
+        reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+        await show(event, _("❌ You cannot register for this session: {reason}").format(
+            reason=q(reason)), kb.only_menu())
+        return
+    user_id = event.from_user.id if event.from_user else 0
+    if any(r.session_id == session.id for r in regs.for_user(catalog, user_id)):
+        await show(event, _("You are already registered (or on the waitlist) for this "
+                            "session. See /my."), kb.only_menu())
+        return
+    full = session.seats_left <= 0 or session.waitlisted > 0
+    if full and not waitlist:
+        await show(event, _("This session is full. You can join the waitlist: when a seat "
+                            "frees up before the deadline, the first on the list gets it and "
+                            "is told here."), kb.waitlist_offer(session.id))
+        return
+    await state.set_state(RegForm.name)
+    await state.set_data({"session_id": session.id, "waitlist": waitlist, "colleagues": [],
+                          "team": False})
+    head = _("<b>Registration</b>: {course}, {dates}, {place}").format(
+        course=q(course_name(catalog, session.course, lang)),
+        dates=q(session_dates(session, lang)), place=q(place_text(session, lang)))
+    if waitlist:
+        head += "\n" + _("(You are joining the waitlist.)")
+    await show(event, head + "\n\n" + _("Your full name?") + "\n"
+               + _("(/cancel stops at any step; nothing is saved until you confirm.)"),
+               kb.cancel_dialogue())
+
+
+@router.callback_query(SessionCB.filter(F.action.in_({"reg", "wl"})))
+async def register_button(callback: CallbackQuery, callback_data: SessionCB, state: FSMContext,
+                          catalog: Catalog, clock: Clock, user_record: User | None,
+                          lang: str) -> None:
+    try:
+        session = catalog.session(callback_data.id)
+    except NotFound:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    await begin(callback, state, session, catalog=catalog, clock=clock, user_record=user_record,
+                lang=lang, waitlist=callback_data.action == "wl")
+
+
+@router.callback_query(RegCB.filter(F.action == "stop"))
+async def stop(callback: CallbackQuery, state: FSMContext) -> None:
+    had = await state.get_state()
+    await state.clear()
+    await show(callback, _("Stopped. Nothing was saved.") if had
+               else _("There is nothing to stop."), kb.only_menu(), edit=True)
+
+
+async def _field(message: Message, lang: str, field: str, *, required: bool = True) -> str | None:
+    try:
+        return clean_text(message.text or "", field, required=required)
+    except InvalidInput as e:
+        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+                             reply_markup=kb.cancel_dialogue())
+        return None
+
+
+@router.message(RegForm.name, F.text)
+async def got_name(message: Message, state: FSMContext, lang: str) -> None:
+    value = await _field(message, lang, "name")
+    if value is None:
+        return
+    await state.update_data(name=value)
+    await state.set_state(RegForm.organisation)
+    await message.answer(_("Your organisation's name? (e.g. 広島県庁, 〇〇市役所)"),
+                         reply_markup=kb.cancel_dialogue())
+
+
+@router.message(RegForm.organisation, F.text)
+async def got_organisation(message: Message, state: FSMContext, lang: str) -> None:
+    value = await _field(message, lang, "organisation")
+    if value is None:
+        return
+    await state.update_data(organisation=value)
+    await state.set_state(RegForm.department)
+    await message.answer(_("Your department? (or Skip)"), reply_markup=kb.skip_or_cancel())
+
+
+async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(RegForm.email)
+    await show(event, _("Your e-mail address? (the confirmation and calendar invite use it)"),
+               kb.cancel_dialogue())
+
+
+@router.message(RegForm.department, F.text)
+async def got_department(message: Message, state: FSMContext, lang: str) -> None:
+    value = await _field(message, lang, "department", required=False)
+    if value is None:
+        return
+    await state.update_data(department=value)
+    await _ask_email(message, state)
+
+
+@router.callback_query(RegForm.department, RegCB.filter(F.action == "skip"))
+async def skip_department(callback: CallbackQuery, state: FSMContext) -> None:
+    await state.update_data(department="")
+    await _ask_email(callback, state)
+
+
+async def _email(message: Message, lang: str) -> str | None:
+    try:
+        return clean_email(message.text or "")
+    except InvalidInput as e:
+        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+                             reply_markup=kb.cancel_dialogue())
+        return None
+
+
+async def _session(state: FSMContext, catalog: Catalog) -> Session | None:
+    data = await state.get_data()
+    try:
+        return catalog.session(str(data.get("session_id", "")))
+    except NotFound:
+        return None
+
+
+async def _after_people(event: Message | CallbackQuery, state: FSMContext,
+                        catalog: Catalog, lang: str) -> None:
+    """Offer another colleague while there is room; then the team question or the summary."""
+    session = await _session(state, catalog)
+    if session is None:
+        await state.clear()
+        await show(event, _("That session no longer exists."), kb.only_menu())
+        return
+    data = await state.get_data()
+    people = 1 + len(data["colleagues"])
+    can_add = people < _limit(session, bool(data["waitlist"]))
+    if people == 1 and not can_add:
+        await _team_or_summary(event, state, catalog, lang)
+        return
+    await state.set_state(RegForm.colleagues)
+    text = _("Register colleagues (同行者) from your organisation in the same application? "
+             "People so far: {n}.").format(n=people)
+    if not can_add:
+        text += "\n" + _("No more seats for further colleagues.")
+    await show(event, text, kb.colleagues_question(can_add))
+
+
+@router.message(RegForm.email, F.text)
+async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang: str) -> None:
+    value = await _email(message, lang)
+    if value is None:
+        return
+    await state.update_data(email=value)
+    await _after_people(message, state, catalog, lang)
+
+
+@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "add"))
+async def add_colleague(callback: CallbackQuery, state: FSMContext, catalog: Catalog) -> None:
+    session = await _session(state, catalog)
+    data = await state.get_data()
+    if session is None or 1 + len(data["colleagues"]) >= _limit(session, bool(data["waitlist"])):
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    await state.set_state(RegForm.colleague_name)
+    await show(callback, _("The colleague's full name?"), kb.cancel_dialogue())
+
+
+@router.message(RegForm.colleague_name, F.text)
+async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> None:
+    value = await _field(message, lang, "name")
+    if value is None:
+        return
+    await state.update_data(colleague_name=value)
+    await state.set_state(RegForm.colleague_email)
+    await message.answer(_("The colleague's e-mail address?"), reply_markup=kb.cancel_dialogue())
+
+
+@router.message(RegForm.colleague_email, F.text)
+async def got_colleague_email(message: Message, state: FSMContext, catalog: Catalog,
+                              lang: str) -> None:
+    value = await _email(message, lang)
+    if value is None:
+        return
+    data = await state.get_data()
+    colleagues = [*data["colleagues"], {"name": data["colleague_name"], "email": value}]
+    await state.update_data(colleagues=colleagues, colleague_name=None)
+    await _after_people(message, state, catalog, lang)
+
+
+@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "done"))
+async def colleagues_done(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
+                          lang: str) -> None:
+    await _team_or_summary(callback, state, catalog, lang)
+
+
+async def _team_or_summary(event: Message | CallbackQuery, state: FSMContext, catalog: Catalog,
+                           lang: str) -> None:
+    data = await state.get_data()
+    if 1 + len(data["colleagues"]) == TEAM_SIZE:
+        await state.set_state(RegForm.team)
+        await show(event, _("You are four people of one organisation. Do you want to be one "
+                            "team in the exercise (teams are of four)?"), kb.team_question())
+        return
+    await _summary(event, state, catalog, lang)
+
+
+@router.callback_query(RegForm.team, RegCB.filter(F.action.in_({"team", "noteam"})))
+async def team_chosen(callback: CallbackQuery, callback_data: RegCB, state: FSMContext,
+                      catalog: Catalog, lang: str) -> None:
+    await state.update_data(team=callback_data.action == "team")
+    await _summary(callback, state, catalog, lang)
+
+
+async def _summary(event: Message | CallbackQuery, state: FSMContext, catalog: Catalog,
+                   lang: str) -> None:
+    session = await _session(state, catalog)
+    if session is None:
+        await state.clear()
+        await show(event, _("That session no longer exists."), kb.only_menu())
+        return
+    data = await state.get_data()
+    await state.set_state(RegForm.confirm)
+    lines = [
+        _("<b>Please check</b>"),
+        _("Session: {course}, {dates}, {place}").format(
+            course=q(course_name(catalog, session.course, lang)),
+            dates=q(session.dates_text(lang)), place=q(place_text(session, lang))),
+        _("Name: {v}").format(v=q(data["name"])),
+        _("Organisation: {org}").format(org=q(data["organisation"])),
+        _("Department: {v}").format(v=q(data.get("department") or "—")),
+        _("E-mail: {v}").format(v=q(data["email"])),
+    ]
+    for i, c in enumerate(data["colleagues"], start=1):
+        lines.append(_("Colleague {i}: {name} &lt;{email}&gt;").format(
+            i=i, name=q(c["name"]), email=q(c["email"])))
+    if data.get("team"):
+        lines.append(_("As one team of four."))
+    if data["waitlist"]:
+        lines.append(_("⏳ This puts you on the waitlist."))
+    await show(event, "\n".join(lines), kb.confirm_registration(bool(data["waitlist"])))
+
+
+def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
+    pref = ""
+    if record.prefecture_code:
+        pref = places.prefecture(record.prefecture_code).name
+    base = {"organisation": data["organisation"], "org_type": record.org_type or "",
+            "department": data.get("department") or "", "prefecture": pref,
+            "contractor": record.contractor, "dispatched": record.dispatched}
+    people = [Applicant(name=data["name"], email=data["email"], **base)]
+    people += [Applicant(name=c["name"], email=c["email"], **base) for c in data["colleagues"]]
+    return people
+
+
+@router.callback_query(RegForm.confirm, RegCB.filter(F.action == "ok"))
+async def confirm(callback: CallbackQuery, state: FSMContext, catalog: Catalog, clock: Clock,
+                  settings: Settings, user_record: User | None, lang: str) -> None:
+    data = await state.get_data()
+    if user_record is None or user_record.profile is None:
+        await state.clear()
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    try:
+        outcome = regs.register(
+            catalog, str(data["session_id"]), _applicants(data, user_record),
+            today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
+            waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
+            email_required=True)
+    except RegistrationError as e:
+        if e.code == "full":
+            await state.update_data(waitlist=True)
+            await show(callback, q(e.text(lang)) + "\n\n" + _("Join the waitlist instead?"),
+                       kb.confirm_registration(True))
+            return
+        await state.clear()
+        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        return
+    except CatalogError as e:
+        await state.clear()
+        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        return
+    await state.clear()
+    first = outcome.registrations[0]
+    session = catalog.session(first.session_id)
+    if outcome.waitlisted:
+        text = _("⏳ You are on the waitlist, place {n}. I will tell you here if a seat "
+                 "becomes free.").format(n=first.position or 1)
+    else:
+        text = _("✅ Registered! {course}, {dates}, {place}.").format(
+            course=q(course_name(catalog, session.course, lang)),
+            dates=q(session.dates_text(lang)), place=q(place_text(session, lang)))
+        if len(outcome.registrations) > 1:
+            text += "\n" + _("People in this application: {n}.").format(
+                n=len(outcome.registrations))
+    text += "\n" + _("See or cancel it any time with /my.")
+    await show(callback, text, kb.only_menu(), edit=True)
+    if not outcome.waitlisted:
+        file = ics.invite_file(catalog, first, lang=lang, organizer=settings.organizer_email)
+        assert callback.bot is not None
+        await send_file(callback.bot, callback.from_user.id, file,
+                        _("Your calendar invitation."))
+
+
+@router.message(RegForm.colleagues)
+@router.message(RegForm.team)
+@router.message(RegForm.confirm)
+async def use_buttons(message: Message) -> None:
+    await message.answer(_("Please use the buttons above (or /cancel)."))
+
+
+@router.message(StateFilter(RegForm.name, RegForm.organisation, RegForm.department,
+                            RegForm.email, RegForm.colleague_name, RegForm.colleague_email))
+async def not_text(message: Message) -> None:
+    await message.answer(_("Please type your answer as text (or /cancel)."))

@@ -1,21 +1,341 @@
-"""Find sessions and show a session card (in progress)."""
+"""Find sessions (region → prefecture, a typed place, a shared location, a course) and
+show a session card with Register, Add to calendar and Share."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from typing import Any
+from urllib.parse import quote
 
-from aiogram import Router
-from aiogram.types import CallbackQuery, Message
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.handlers.common import session_card, show
+from bot import keyboards as kb
+from bot.callbacks import FindCB, MenuCB, RegionCB, SessionCB
+from bot.handlers.common import (
+    place_text,
+    q,
+    send_file,
+    session_card,
+    session_dates,
+    session_line,
+    show,
+)
+from bot.handlers.fallback import expired_text
+from catalog import calendar as ics
+from catalog import places
+from catalog.clock import Clock
+from catalog.errors import CatalogError, NotFound
 from catalog.service import Catalog
-from catalog.sessions import Session
+from catalog.sessions import Hit, Session
 from catalog.users import User
 
 router = Router(name="sessions")
 
+PAGE_SIZE = 8
+KINDS = {"a", "r", "p", "q", "n"}
+
+
+# -- the card -----------------------------------------------------------------------------------
+
+
+async def share_url(bot: Bot, session_id: str) -> str | None:
+    me = await bot.me()
+    if not me.username:
+        return None
+    link = f"https://t.me/{me.username}?start={session_id}"
+    return f"https://t.me/share/url?url={quote(link, safe='')}"
+
 
 async def send_card(event: Message | CallbackQuery, session: Session, *, catalog: Catalog,
                     today: dt.date, user_record: User | None, lang: str) -> None:
+    """The session card with its buttons (Register only while applications are open)."""
     profile = user_record.profile if user_record else None
-    await show(event, session_card(catalog, session, profile, today, lang))
+    eligible = profile is None or catalog.verdict(profile, session.course).eligible
+    can_register = session.is_open(today) and eligible
+    full = session.seats_left <= 0 or session.waitlisted > 0
+    assert event.bot is not None
+    markup = kb.session_card(session, can_register=can_register, full=full,
+                             share_url=await share_url(event.bot, session.id))
+    await show(event, session_card(catalog, session, profile, today, lang), markup)
+
+
+@router.callback_query(SessionCB.filter(F.action == "show"))
+async def card_button(callback: CallbackQuery, callback_data: SessionCB, catalog: Catalog,
+                      clock: Clock, user_record: User | None, lang: str) -> None:
+    try:
+        session = catalog.session(callback_data.id)
+    except NotFound:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    await send_card(callback, session, catalog=catalog, today=clock.today(),
+                    user_record=user_record, lang=lang)
+
+
+@router.callback_query(SessionCB.filter(F.action == "ics"))
+async def calendar_button(callback: CallbackQuery, callback_data: SessionCB, catalog: Catalog,
+                          user_record: User | None, lang: str) -> None:
+    try:
+        session = catalog.session(callback_data.id)
+    except NotFound:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    file = ics.event_file(catalog, session, lang=lang,
+                          profile=user_record.profile if user_record else None)
+    assert callback.bot is not None
+    await send_file(callback.bot, callback.from_user.id, file,
+                    _("Open this file to add the session to your calendar."))
+
+
+# -- searching ----------------------------------------------------------------------------------
+
+
+def _parse(cb: FindCB, catalog: Catalog) -> dict[str, Any] | None:
+    """Search filters from callback data; None when the data is not valid."""
+    filters: dict[str, Any] = {}
+    try:
+        if cb.kind == "r":
+            filters["regions"] = [places.REGIONS[int(cb.key)].name]
+        elif cb.kind == "p":
+            filters["prefectures"] = [places.prefecture(int(cb.key)).code]
+        elif cb.kind == "q":
+            filters["near_prefecture"] = places.prefecture(int(cb.key)).code
+        elif cb.kind == "n":
+            lat_text, lon_text = cb.key.split("_")
+            lat, lon = float(lat_text), float(lon_text)
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                return None
+            filters["near"] = (lat, lon)
+        elif cb.kind != "a":
+            return None
+        if cb.course:
+            filters["courses"] = [catalog.course(cb.course).code]
+    except (ValueError, IndexError, CatalogError):
+        return None
+    if cb.page < 0 or cb.every not in (0, 1) or cb.year not in (0, 1):
+        return None
+    return filters
+
+
+def _title(cb: FindCB, lang: str, label: str = "") -> str:
+    en = lang == "en"
+    if cb.kind == "r":
+        r = places.REGIONS[int(cb.key)]
+        where = r.name_en if en else f"{r.name}地方"
+    elif cb.kind in ("p", "q"):
+        p = places.prefecture(int(cb.key))
+        where = p.romaji if en else p.name
+    elif cb.kind == "n":
+        where = _("your location")
+    else:
+        where = _("all regions")
+    title = _("Sessions: {where}").format(where=q(where))
+    if cb.kind == "q":
+        title = _("Sessions in and near {where}").format(where=q(where))
+    if cb.kind == "n":
+        title = (_("Sessions near {place}").format(place=q(label)) if label
+                 else _("Sessions nearest to your location"))
+    return f"<b>{title}</b>"
+
+
+def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record: User | None,
+                   lang: str, label: str = "") -> tuple[str, InlineKeyboardMarkup]:
+    """One page of a search: text under 4,096 characters and at most ~25 buttons."""
+    filters = _parse(cb, catalog)
+    assert filters is not None
+    profile = user_record.profile if user_record else None
+    mine = profile is not None and not cb.every
+    if mine:
+        filters["eligible_for"] = profile
+    hits: list[Hit] = catalog.find(**filters)
+    upcoming = [h for h in hits if h.session.is_upcoming(today)]
+    shown = hits if cb.year else upcoming
+    if cb.year and "near" not in filters and "near_prefecture" not in filters:
+        # the whole year: upcoming first, then the ones that have ended
+        shown = upcoming + [h for h in hits if not h.session.is_upcoming(today)]
+    lines = [_title(cb, lang, label)]
+    notes = []
+    if cb.course:
+        notes.append(_("course {code}").format(code=q(cb.course)))
+    notes.append(_("only sessions you may attend") if mine else _("all sessions"))
+    if cb.year:
+        notes.append(_("the whole year"))
+    lines.append("<i>" + " · ".join(notes) + "</i>")
+    builder = InlineKeyboardBuilder()
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+    page = min(cb.page, pages - 1)
+    if not shown:
+        lines.append("")
+        if hits and not cb.year:
+            lines.append(_("No upcoming sessions here: this year's have all taken place."))
+        else:
+            lines.append(_("No sessions match."))
+        if not cb.year and hits:
+            builder.row(kb._button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1,
+                                                                                     "page": 0})))
+        if cb.kind == "p":
+            builder.row(kb._button(_("📍 Nearby prefectures"),
+                                   cb.model_copy(update={"kind": "q", "page": 0})))
+    else:
+        chunk = shown[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+        lines.append(_("{n} sessions; page {page} of {pages}.").format(
+            n=len(shown), page=page + 1, pages=pages))
+        lines.append("")
+        for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
+            lines.append(f"{i}. " + session_line(catalog, hit.session, lang, hit.distance_km,
+                                                 today))
+        lines.append("")
+        lines.append(_("○ seats available · △ nearly full · × full"))
+        for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
+            s = hit.session
+            builder.row(kb._button(f"{i}. {session_dates(s, lang)} {s.course} "
+                                   f"{place_text(s, lang)}", SessionCB(id=s.id)))
+        nav = []
+        if page > 0:
+            nav.append(kb._button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
+        if page < pages - 1:
+            nav.append(kb._button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
+        if nav:
+            builder.row(*nav)
+    # course filter and "all / only mine"
+    course_buttons = []
+    codes = sorted({s.course for s in catalog.all_sessions()},
+                   key=lambda c: [x.code for x in catalog.courses()].index(c))
+    for code in codes:
+        label = f"• {code}" if cb.course == code else code
+        course_buttons.append(kb._button(label, cb.model_copy(update={"course": code,
+                                                                      "page": 0})))
+    if cb.course:
+        course_buttons.append(kb._button(_("any course"),
+                                         cb.model_copy(update={"course": "", "page": 0})))
+    builder.row(*course_buttons)
+    if profile is not None:
+        toggle = (_("Only sessions I may attend") if cb.every
+                  else _("Show all sessions"))
+        builder.row(kb._button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
+    builder.row(kb._button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
+    return "\n".join(lines), builder.as_markup()
+
+
+async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
+                            lang: str, catalog: Catalog) -> None:
+    from bot.handlers.profile import ask_profile
+
+    await ask_profile(event, state, after=after, lang=lang, catalog=catalog)
+
+
+@router.message(Command("find"))
+async def find_command(message: Message, state: FSMContext, catalog: Catalog,
+                       user_record: User | None, lang: str) -> None:
+    if user_record is None or user_record.profile is None:
+        await ask_profile_first(message, state, "find", lang, catalog)
+        return
+    await message.answer(find_menu_text(), reply_markup=kb.find_menu(lang))
+
+
+def find_menu_text() -> str:
+    return _("<b>Find sessions</b>\nChoose a region, share your location, or type a place "
+             "(広島, Sapporo, 倉吉…).")
+
+
+@router.callback_query(MenuCB.filter(F.action == "find"))
+async def find_button(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
+                      user_record: User | None, lang: str) -> None:
+    if user_record is None or user_record.profile is None:
+        await ask_profile_first(callback, state, "find", lang, catalog)
+        return
+    await show(callback, find_menu_text(), kb.find_menu(lang), edit=True)
+
+
+@router.callback_query(RegionCB.filter())
+async def region_button(callback: CallbackQuery, callback_data: RegionCB, lang: str) -> None:
+    if not 0 <= callback_data.idx < len(places.REGIONS):
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    region = places.REGIONS[callback_data.idx]
+    name = region.name_en if lang == "en" else region.name
+    await show(callback, _("<b>{region}</b>: choose a prefecture.").format(region=q(name)),
+               kb.region_prefectures(callback_data.idx, region, lang), edit=True)
+
+
+@router.callback_query(FindCB.filter())
+async def results_button(callback: CallbackQuery, callback_data: FindCB, catalog: Catalog,
+                         clock: Clock, user_record: User | None, lang: str) -> None:
+    if callback_data.kind not in KINDS or _parse(callback_data, catalog) is None:
+        await callback.answer(expired_text(), show_alert=True)
+        return
+    text, markup = render_results(catalog, callback_data, today=clock.today(),
+                                  user_record=user_record, lang=lang)
+    await show(callback, text, markup, edit=True)
+
+
+@router.callback_query(MenuCB.filter(F.action == "near"))
+async def near_button(callback: CallbackQuery) -> None:
+    assert callback.bot is not None
+    await callback.bot.send_message(
+        callback.from_user.id,
+        _("Press the button below to share your location (or type a place name)."),
+        reply_markup=kb.location_request())
+
+
+@router.message(F.location, StateFilter(None))
+async def location(message: Message, catalog: Catalog, clock: Clock, user_record: User | None,
+                   lang: str) -> None:
+    loc = message.location
+    assert loc is not None
+    key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
+    await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
+    text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),
+                                  user_record=user_record, lang=lang)
+    await message.answer(text, reply_markup=markup)
+
+
+def place_search(place: places.Place) -> FindCB:
+    if place.kind == "prefecture" and place.prefecture is not None:
+        return FindCB(kind="q", key=str(place.prefecture.code))
+    if place.kind == "region" and place.region is not None:
+        return FindCB(kind="r", key=str(places.REGIONS.index(place.region)))
+    assert place.lat is not None and place.lon is not None
+    return FindCB(kind="n", key=f"{place.lat:.3f}_{place.lon:.3f}")
+
+
+@router.message(F.text, ~F.text.startswith("/"), StateFilter(None))
+async def typed_place(message: Message, catalog: Catalog, clock: Clock,
+                      user_record: User | None, lang: str) -> None:
+    """Plain text outside a dialogue: a place to search near; otherwise short help."""
+    text = (message.text or "").strip()
+    latlon = None
+    try:
+        latlon = places.parse_latlon(text)
+    except ValueError:
+        latlon = None
+    try:
+        if latlon is not None:
+            cb = FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}")
+            label = ""
+        else:
+            place = places.resolve_place(text[:100])
+            cb = place_search(place)
+            label = place.name_en if lang == "en" else place.name
+    except places.UnknownPlace as e:
+        hint = ""
+        if e.candidates:
+            hint = "\n" + _("Did you mean: {names}?").format(names=q("、".join(e.candidates)))
+        await message.answer(
+            _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
+              "/help lists everything.") + hint, reply_markup=kb.main_menu())
+        return
+    body, markup = render_results(catalog, cb, today=clock.today(), user_record=user_record,
+                                  lang=lang, label=label)
+    await message.answer(body, reply_markup=markup)
+
