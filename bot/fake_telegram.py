@@ -483,12 +483,13 @@ class FakeTelegram:
                 async with self._changed:
                     self._changed.notify_all()
         assert self._new_update is not None
+        call.result = []
+        await self._record(call)  # recorded on arrival: "the bot is polling"
         if not self._updates and timeout > 0:
             self._new_update.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout)
         call.result = self._updates[:limit]
-        await self._record(call)
         return web.json_response({"ok": True, "result": call.result})
 
     # ----- method implementations ------------------------------------------------------

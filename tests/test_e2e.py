@@ -1,0 +1,294 @@
+"""End to end: `cyder-bot serve` as it runs in production — a real subprocess, polling (or
+taking a webhook) over HTTP — against the fake Bot API server on 127.0.0.1, with a person
+playing the whole flow by pressing the buttons the bot actually sent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
+
+ROOT = Path(__file__).resolve().parent.parent
+USER = FakeUser(id=7001, first_name="Sakura", language_code="en")
+NAME, ORG, DEPT, EMAIL = "Yamada Sakura", "Hiroshima Prefecture", "Digital Office", \
+    "sakura.yamada@pref.example.jp"
+MESSAGES = ("sendMessage", "editMessageText")
+
+
+class Server:
+    """A `cyder-bot serve` subprocess."""
+
+    def __init__(self, tg: FakeTelegram, tmp_path: Path, port: int, **env: str) -> None:
+        self.tg = tg
+        self.db = tmp_path / "cyder.db"
+        self.port = port
+        self.env = {**os.environ, "BOT_TOKEN": tg.token, "TELEGRAM_API_BASE": tg.base_url,
+                    "CYDER_DB": str(self.db), "CYDER_TODAY": "2024-06-01",
+                    "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
+                    "PYTHONUNBUFFERED": "1", **env}
+        for name in ("WEBHOOK_URL", "WEBHOOK_SECRET"):
+            if name not in env:
+                self.env.pop(name, None)
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr = b""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", cwd=ROOT, env=self.env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self._stderr_task = asyncio.create_task(self._read_stderr())
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                if self.proc.returncode is not None:
+                    break
+                try:
+                    async with http.get(f"{self.url}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"serve did not come up: {self.stderr.decode(errors='replace')}")
+
+    async def _read_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        while chunk := await self.proc.stderr.read(4096):
+            self.stderr += chunk
+
+    async def stop(self) -> int:
+        assert self.proc
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await self._stderr_task
+        return self.proc.returncode  # type: ignore[return-value]
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture
+async def tg():
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def polling_server(tg, tmp_path, unused_tcp_port):
+    server = Server(tg, tmp_path, unused_tcp_port)
+    await server.start()
+    await tg.wait_for("getUpdates", since=0, timeout=30)
+    yield server
+    assert await server.stop() == 0, server.stderr.decode(errors="replace")
+    logs = server.stderr.decode(errors="replace")
+    for private in (NAME, ORG, DEPT, EMAIL, "Sakura"):
+        assert private not in logs, f"{private!r} leaked into the logs"
+
+
+# ----- playing the user ----------------------------------------------------------------
+
+
+def has_button(text: str) -> Any:
+    return lambda c: any(text in b.get("text", "")
+                         for b in inline_buttons({"reply_markup": c.params.get("reply_markup")}))
+
+
+async def reply(tg: FakeTelegram, predicate: Any = None, timeout: float = 15) -> Call:
+    """The bot's next message (sent or edited) to USER since the last action."""
+    def ok(c: Call) -> bool:
+        return c.chat_id == USER.id and (predicate is None or predicate(c))
+    return await tg.wait_for(MESSAGES, ok, timeout)
+
+
+def current(tg: FakeTelegram, call: Call) -> dict[str, Any]:
+    message = call.result
+    return tg.message(message["chat"]["id"], message["message_id"]) or message
+
+
+async def press(tg: FakeTelegram, call: Call, text: str, expect: str | None = None) -> Call:
+    tg.press(USER, current(tg, call), text)
+    answered = await tg.wait_for("answerCallbackQuery")
+    assert answered.params["callback_query_id"]
+    return await reply(tg, has_button(expect) if expect else None)
+
+
+async def say(tg: FakeTelegram, text: str, expect: str | None = None) -> Call:
+    tg.user_sends_text(USER, text)
+    return await reply(tg, has_button(expect) if expect else None)
+
+
+async def set_profile(tg: FakeTelegram) -> Call:
+    menu = await say(tg, "/start", expect="Profile")
+    step = await press(tg, menu, "Profile", expect="Change")
+    step = await press(tg, step, "Change", expect="Local government")
+    step = await press(tg, step, "Local government")
+    if has_button("Staff of this organisation")(step):
+        step = await press(tg, step, "Staff of this organisation")
+    step = await press(tg, step, "Chugoku", expect="Hiroshima")
+    return await press(tg, step, "Hiroshima")
+
+
+async def nearby_card(tg: FakeTelegram) -> tuple[Call, str]:
+    """Share a location in Hiroshima city and open the first (nearest) session's card."""
+    menu = await say(tg, "/start", expect="Find sessions")
+    step = await press(tg, menu, "Find sessions", expect="Near me")
+    await press(tg, step, "Near me")
+    tg.user_sends_location(USER, 34.3963, 132.4596)
+    found = await reply(tg, lambda c: any(
+        str(b.get("callback_data", "")).startswith("s:")
+        for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})))
+    first = next(b for b in inline_buttons({"reply_markup": found.params["reply_markup"]})
+                 if str(b.get("callback_data", "")).startswith("s:"))
+    session_id = first["callback_data"].split(":")[1]
+    tg.user_presses(USER, current(tg, found), first["callback_data"])
+    card = await reply(tg, has_button("Register"))
+    assert "km" in plain_text(found.text)
+    return card, session_id
+
+
+async def register(tg: FakeTelegram, card: Call) -> Call:
+    step = await press(tg, card, "Register")
+    for answer in (NAME, ORG, DEPT, EMAIL):
+        step = await say(tg, answer)
+    if has_button("Continue")(step):
+        step = await press(tg, step, "Continue")
+    assert has_button("Confirm registration")(step), step.text
+    summary = plain_text(step.text)
+    assert NAME in summary and EMAIL in summary
+    tg.press(USER, current(tg, step), "Confirm registration")
+    return await tg.wait_for("sendDocument", lambda c: c.chat_id == USER.id, timeout=20)
+
+
+async def cancel_via_my(tg: FakeTelegram) -> Call:
+    listing = await say(tg, "/my")
+    regs = [b for b in inline_buttons({"reply_markup": listing.params.get("reply_markup")})
+            if str(b.get("callback_data", "")).startswith("my:show")]
+    assert len(regs) == 1
+    tg.user_presses(USER, current(tg, listing), regs[0]["callback_data"])
+    shown = await reply(tg, has_button("Cancel this registration"))
+    ask = await press(tg, shown, "Cancel this registration", expect="Yes, cancel it")
+    return await press(tg, ask, "Yes, cancel it")
+
+
+# ----- the tests -------------------------------------------------------------------------
+
+
+async def test_polling_full_flow(tg, polling_server):
+    server = polling_server
+    assert tg.calls_of("setMyCommands")
+    await set_profile(tg)
+    assert server.rows(f"select org_type from users where user_id = {USER.id}") == [("local",)]
+
+    card, session_id = await nearby_card(tg)
+    card_text = plain_text(card.text)
+    assert "Hiroshima" in card_text or "広島" in card_text
+
+    doc = await register(tg, card)
+    name, data = doc.files["document"]
+    assert name.endswith(".ics") and data.startswith(b"BEGIN:VCALENDAR")
+    assert server.rows(f"select session_id, status from registrations where user_id = {USER.id}"
+                       ) == [(session_id, "registered")]
+
+    done = await cancel_via_my(tg)
+    assert "cancel" in plain_text(done.text).lower()
+    assert server.rows(f"select status from registrations where user_id = {USER.id}"
+                       ) == [("cancelled",)]
+    # every button press was answered (no spinning buttons)
+    presses = sum(1 for c in tg.calls if c.method == "answerCallbackQuery")
+    assert presses >= 10
+
+
+async def test_telegram_429_and_5xx_are_retried_and_the_registration_kept(tg, polling_server):
+    await set_profile(tg)
+    card, session_id = await nearby_card(tg)
+    tg.fail_next(2, 429, retry_after=1, methods=["sendMessage", "editMessageText"])
+    tg.fail_next(2, 502, methods=["sendDocument"])
+    doc = await register(tg, card)
+    assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
+    statuses = [c.status for c in tg.calls]
+    assert 429 in statuses and 502 in statuses
+    assert polling_server.rows(
+        f"select count(*) from registrations where user_id = {USER.id} and status = 'registered'"
+    ) == [(1,)]
+
+
+async def test_healthz_of_the_running_server(polling_server):
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"{polling_server.url}/healthz") as resp:
+        assert resp.status == 200
+        assert (await resp.json())["sessions"] == 100
+
+
+# ----- webhook mode ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def webhook_server(tg, tmp_path, unused_tcp_port):
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram/webhook"
+    server = Server(tg, tmp_path, unused_tcp_port, WEBHOOK_URL=url,
+                    WEBHOOK_SECRET="e2e-Secret_value-123")
+    await server.start()
+    await tg.wait_for("setWebhook", since=0, timeout=30)
+    yield server, url
+    assert await server.stop() == 0, server.stderr.decode(errors="replace")
+
+
+async def test_webhook_registers_the_url_with_the_secret(tg, webhook_server):
+    _, url = webhook_server
+    assert tg.webhook_url == url
+    assert tg.webhook_secret == "e2e-Secret_value-123"
+    assert not [c for c in tg.calls if c.method == "getUpdates"]
+
+
+async def test_webhook_full_flow_with_the_right_secret(tg, webhook_server):
+    server, _ = webhook_server
+    await set_profile(tg)
+    card, session_id = await nearby_card(tg)
+    doc = await register(tg, card)
+    assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
+    await cancel_via_my(tg)
+    assert server.rows(f"select status from registrations where user_id = {USER.id}"
+                       ) == [("cancelled",)]
+    assert tg.webhook_deliveries and {s for _, s in tg.webhook_deliveries} == {200}
+
+
+@pytest.mark.parametrize("secret", [None, "wrong-secret", "e2e-Secret_value-12"])
+async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(
+        tg, webhook_server, secret):
+    server, url = webhook_server
+    users_before = server.rows("select count(*) from users")
+    forged = [
+        {"message": {"message_id": 1, "date": 0, "chat": USER.chat(), "from": USER.as_dict(),
+                     "text": "/start"}},
+        {"callback_query": {"id": "1", "from": USER.as_dict(), "chat_instance": "x",
+                            "data": "p:o:local",
+                            "message": {"message_id": 2, "date": 0, "chat": USER.chat(),
+                                        "text": "x"}}},
+    ]
+    for update in forged:
+        assert await tg.post_update(update, url=url, secret=secret) in (401, 403)
+    await asyncio.sleep(0.5)
+    assert not [c for c in tg.calls if c.method in
+                ("sendMessage", "editMessageText", "answerCallbackQuery")]
+    assert server.rows("select count(*) from users") == users_before
