@@ -108,7 +108,7 @@ class Terminal:
                 cells = []
                 for b in row:
                     n += 1
-                    extra = " ↗" if "url" in b else ""
+                    extra = " ↗" if "url" in b and "↗" not in b.get("text", "") else ""
                     cells.append(f"[{n}] {b.get('text', '')}{extra}")
                 self.say("     " + "  ".join(cells))
         elif announce or (message is not None and call.method != "editMessageText"

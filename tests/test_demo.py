@@ -1,0 +1,80 @@
+"""`cyder-bot demo` as a person runs it: a subprocess with a script piped into stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in
+           ("BOT_TOKEN", "CYDER_TODAY", "WEBHOOK_URL", "TELEGRAM_API_BASE")}
+    return {**env, "CYDER_DB": str(tmp_path / "demo.db"), "HTTP_PORT": str(port),
+            "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_demo(tmp_path: Path, port: int, script: str, *args: str, **env: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "bot", *args], input=script, text=True,
+                          capture_output=True, cwd=ROOT, env=demo_env(tmp_path, port, **env),
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_piped_script_shows_menu_nearby_sessions_and_a_card(tmp_path, unused_tcp_port):
+    # plain `cyder-bot` (no BOT_TOKEN) is the demo; a location, then button [1]
+    out = run_demo(tmp_path, unused_tcp_port, "34.3963,132.4596\n1\n:quit\n")
+    assert "2024-06-01" in out and f"http://127.0.0.1:{unused_tcp_port}/healthz" in out
+    assert "[1] 🔎 開催回を探す" in out  # the main menu, numbered
+    listing = out.split("> 34.3963,132.4596", 1)[1]
+    assert re.search(r"1\. ○ .*広島（広島県） · \d+ km", listing)
+    card = out.split("> 1\n", 1)[1]
+    assert "申込締切" in card and "[1] ✍️ 申し込む" in card and "2024-A-34-" in card
+    assert out.rstrip().endswith("bye / さようなら")
+
+
+def test_english_profile_by_button_numbers(tmp_path, unused_tcp_port):
+    steps = ["4", "1",  # Profile -> Change
+             "2", "1",  # local government, its own staff
+             ]
+    out = run_demo(tmp_path, unused_tcp_port, "\n".join(steps) + "\n", "demo", "--lang", "en")
+    assert "Find sessions" in out and "Local government" in out
+    assert "Where do you work?" in out
+
+
+def test_end_of_input_bad_numbers_and_letters(tmp_path, unused_tcp_port):
+    out = run_demo(tmp_path, unused_tcp_port, "99\nz\n", "demo")
+    assert "(no button [99]" in out
+    assert out.rstrip().endswith("bye / さようなら")
+
+
+def test_cyder_today_overrides_the_demo_clock(tmp_path, unused_tcp_port):
+    out = run_demo(tmp_path, unused_tcp_port, "", "demo", CYDER_TODAY="2024-09-01")
+    assert "2024-09-01 (CYDER_TODAY)" in out and "2024-06-01" not in out
+
+
+async def test_http_server_runs_beside_the_demo(tmp_path, unused_tcp_port):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", cwd=ROOT, env=demo_env(tmp_path, unused_tcp_port),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout and proc.stdin
+    transcript = b""
+    while b"[1]" not in transcript:  # the menu after the automatic /start
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+        transcript += line
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as resp:
+        assert resp.status == 200 and (await resp.json())["ok"] is True
+    proc.stdin.write(b":quit\n")
+    await proc.stdin.drain()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
