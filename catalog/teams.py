@@ -28,6 +28,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from catalog.errors import InvalidInput, NotFound
@@ -51,7 +52,7 @@ class Member:
     prefecture: str = ""
     team_key: str | None = None
 
-    @property
+    @cached_property
     def org_key(self) -> str:
         """The organisation compared loosely (width, case, spaces); unique when empty."""
         return _fold(self.organisation) or f"#{self.registration_id}"
@@ -116,17 +117,23 @@ def group_into_teams(
     pins = {r: int(t) for r, t in (pinned or {}).items() if r in unique and int(t) >= 1}
     keep = {r: int(t) for r, t in (existing or {}).items()
             if r in unique and r not in pins and int(t) >= 1}
-    placed = _Forming(people, pins, keep).run()
-    if keep and not placed.follows_rules():
-        placed = _Forming(people, pins, {}).run()
-    return placed.teams()
+    if keep:
+        # Keep what the rules allow; if the rest cannot then be spread within the rules,
+        # place the rest another way, and as a last resort form afresh.
+        for greedy in (False, True):
+            attempt = _Forming(people, pins, keep, greedy=greedy).run()
+            if attempt.follows_rules() or attempt.repair().follows_rules():
+                return attempt.teams()
+    return _Forming(people, pins, {}).run().teams()
 
 
 class _Forming:
     """One attempt at forming teams; `follows_rules()` checks the org spread."""
 
-    def __init__(self, people: list[Member], pins: dict[int, int], keep: dict[int, int]) -> None:
+    def __init__(self, people: list[Member], pins: dict[int, int], keep: dict[int, int],
+                 *, greedy: bool = False) -> None:
         self.people = people
+        self.greedy = greedy
         self.pins = pins
         self.keep = keep
         self.sizes = team_sizes(len(people))
@@ -221,6 +228,14 @@ class _Forming:
             return (1, -type_total[m.org_type], m.org_type, -pref_total[m.prefecture],
                     m.prefecture, m.registration_id)
 
+        if self.greedy:
+            # Each person to the open team with the fewest colleagues, then the fewest
+            # of their org type and prefecture, then the most free seats.
+            for m in sorted(rest, key=order_key):
+                put(m, min((t for t in numbers if left[t] > 0),
+                           key=lambda t: (orgs[t][m.org_key], types[t][m.org_type],
+                                          prefs[t][m.prefecture], -left[t], t)))
+            rest = []
         ordered = sorted((t for t in numbers if left[t] > 0), key=lambda t: (-left[t], t))
         seats = [t for row in range(max((left[t] for t in ordered), default=0))
                  for t in ordered if left[t] > row]
@@ -233,6 +248,39 @@ class _Forming:
 
     def follows_rules(self) -> bool:
         return all(c <= self._bound[o] for counter in self._orgs.values() for o, c in counter.items())
+
+    def repair(self) -> _Forming:
+        """Swap pairs of people (sizes stay) until no team holds more colleagues than the
+        organisation spread allows; each swap moves two people, preferring a partner of
+        the same org type and prefecture. Gives up after a bounded number of swaps."""
+        orgs, bound = self._orgs, self._bound
+        members: dict[int, list[Member]] = defaultdict(list)
+        for m in self.free_members:
+            members[self.assigned[m.registration_id]].append(m)
+        for _ in range(2 * len(self.free_members)):
+            bad = next(((t, o) for t in sorted(orgs) for o, c in sorted(orgs[t].items())
+                        if c > bound[o]), None)
+            if bad is None:
+                break
+            t, o = bad
+            options = [
+                (m2.org_type != m.org_type, m2.prefecture != m.prefecture, u,
+                 m2.registration_id, m.registration_id, m, m2)
+                for m in members[t] if m.org_key == o
+                for u in sorted(orgs) if u != t and orgs[u][o] < bound[o]
+                for m2 in members[u]
+                if m2.org_key != o and orgs[t][m2.org_key] < bound[m2.org_key]
+            ]
+            if not options:
+                break
+            *_, u, _, _, m, m2 = min(options, key=lambda x: x[:5])
+            for who, src, dst in ((m, t, u), (m2, u, t)):
+                self.assigned[who.registration_id] = dst
+                members[src].remove(who)
+                members[dst].append(who)
+                orgs[src][who.org_key] -= 1
+                orgs[dst][who.org_key] += 1
+        return self
 
     def teams(self) -> list[Team]:
         by_team: dict[int, list[Member]] = defaultdict(list)
@@ -256,33 +304,39 @@ def _member(row: Mapping[str, Any]) -> Member:
                   row["prefecture"] or "", row["team_key"] or None)
 
 
+def _session_id(catalog: Catalog, session_id: str) -> str:
+    """The session's id, checked with one indexed read (no catalog snapshot rebuild)."""
+    sid = (session_id or "").strip()
+    if catalog.store.one("select id from sessions where id = ?", [sid]) is None:
+        catalog.session(sid)  # raises NotFound with the usual message
+    return sid
+
+
 def form_teams(catalog: Catalog, session_id: str, *, now: dt.datetime) -> list[Team]:
     """Form (or re-form) a session's teams from its registrants and store them.
 
     Existing teams are kept as far as the rules allow and staff moves are kept.
     """
-    session = catalog.session(session_id)
+    sid = _session_id(catalog, session_id)
     with catalog.store.write() as db:
-        rows = list(db.query(_MEMBERS_SQL, [session.id]))
+        rows = list(db.query(_MEMBERS_SQL, [sid]))
         members = [_member(r) for r in rows]
         existing = {r["id"]: r["team"] for r in rows if r["team"] is not None}
         pinned = {r["id"]: r["team"] for r in rows if r["team"] is not None and r["pinned"]}
         teams = group_into_teams(members, existing, pinned)
-        db["teams"].delete_where("session_id = ?", [session.id])
-        db["teams"].insert_all(
-            ({"session_id": session.id, "registration_id": m.registration_id,
-              "team": t.number, "pinned": int(m.registration_id in pinned)}
-             for t in teams for m in t.members),
-            batch_size=500,
-        )
+        db.execute("delete from teams where session_id = ?", [sid])
+        db.conn.executemany(
+            "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, ?)",
+            [(sid, m.registration_id, t.number, int(m.registration_id in pinned))
+             for t in teams for m in t.members])
     return teams
 
 
 def current_teams(catalog: Catalog, session_id: str) -> list[Team]:
     """The stored teams of a session, as they are (registrants not yet placed are left out)."""
-    session = catalog.session(session_id)
+    sid = _session_id(catalog, session_id)
     by_team: dict[int, list[Member]] = defaultdict(list)
-    for row in catalog.store.query(_MEMBERS_SQL, [session.id]):
+    for row in catalog.store.query(_MEMBERS_SQL, [sid]):
         if row["team"] is not None:
             by_team[row["team"]].append(_member(row))
     return [Team(t, tuple(by_team[t])) for t in sorted(by_team)]

@@ -242,3 +242,25 @@ def test_width_and_case_of_organisation_names_do_not_matter():
                Member(3, "c", "x"), Member(4, "d", "y"), Member(5, "e", "z"), Member(6, "f", "w")]
     teams = group_into_teams(members)
     assert {t.number for t in teams for m in t.members if m.registration_id in (1, 2)} == {1, 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(registrants())
+def test_reforming_unchanged_registrants_moves_nobody(members):
+    first = group_into_teams(members)
+    existing = {m.registration_id: t.number for t in first for m in t.members}
+    assert group_into_teams(members, existing) == first
+
+
+@settings(max_examples=200, deadline=None)
+@given(registrants(min_size=8, with_blocks=False), st.data())
+def test_one_cancellation_keeps_most_people_in_place(members, data):
+    first = group_into_teams(members)
+    existing = {m.registration_id: t.number for t in first for m in t.members}
+    leaving = data.draw(st.sampled_from(sorted(existing)))
+    rest = [m for m in members if m.registration_id != leaving]
+    after = group_into_teams(rest, existing)
+    check_rules(rest, after)
+    moved = sum(existing[m.registration_id] != t.number for t in after for m in t.members)
+    # a cancellation changes the sizes of at most a few teams: never a reshuffle
+    assert moved <= 8, moved
