@@ -127,7 +127,7 @@ def _lang(request: web.Request) -> str:
 
 
 def _values(request: web.Request, name: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for raw in request.query.getall(name, []):
         out.extend(part.strip() for part in raw.split(",") if part.strip())
     return out

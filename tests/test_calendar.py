@@ -277,3 +277,12 @@ def test_cancelled_session_is_flagged_in_notices_and_feeds(catalog, tmp_path):
     assert notice.session_cancelled and notice.registration_id == reg.id
     feed = by_uid(parse(full_feed(catalog)))
     assert str(feed[cal.session_uid(HIROSHIMA_A)]["STATUS"]) == "CANCELLED"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_lines_are_crlf_and_folded_within_75_octets(catalog, lang):
+    data = full_feed(catalog, lang)
+    assert data.count(b"\n") == data.count(b"\r\n")
+    for line in data.split(b"\r\n"):
+        assert len(line) <= 75
+        line.decode("utf-8")  # folding never splits a multi-byte character
