@@ -221,6 +221,32 @@ def dp(settings: Settings, catalog: Catalog, clock: Clock) -> Dispatcher:
 
 
 @pytest.fixture
+def make_dp(settings: Settings, catalog: Catalog) -> Any:
+    """make_dp(today=None, **create_dispatcher_kwargs) -> a Dispatcher on the same catalog."""
+    from bot.factory import create_dispatcher
+
+    def make(today: dt.date | None = None, **kwargs: Any) -> Dispatcher:
+        return create_dispatcher(settings, catalog, Clock(pinned=today or NOW.date()), **kwargs)
+
+    return make
+
+
+def fill(catalog: Catalog, session_id: str, n: int, *, waitlist: bool = False,
+         prefix: str = "p") -> None:
+    """Register `n` people (local-government staff, no chat user) for a session."""
+    from catalog.registrations import Applicant, register
+
+    done = 0
+    while done < n:
+        chunk = min(8, n - done)
+        people = [Applicant(name=f"{prefix}{done + i}", organisation=f"Org {prefix}{done + i}",
+                            org_type="local", email=f"{prefix}{done + i}@example.lg.jp")
+                  for i in range(chunk)]
+        register(catalog, session_id, people, today=NOW.date(), now=NOW, waitlist=waitlist)
+        done += chunk
+
+
+@pytest.fixture
 def make_user(dp: Dispatcher, bot: MockedBot) -> Any:
     """make_user(user_id=1001, language_code="ja") -> ChatUser."""
 

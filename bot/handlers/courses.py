@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import CourseCB, MenuCB
 from bot.handlers.common import course_card, show
-from bot.handlers.fallback import expired_text
+from bot.handlers.fallback import expire
 from catalog.errors import CatalogError
 from catalog.service import Catalog
 from catalog.users import User
@@ -48,12 +49,13 @@ async def courses_button(callback: CallbackQuery, catalog: Catalog, user_record:
 
 
 @router.callback_query(CourseCB.filter())
-async def course_button(callback: CallbackQuery, callback_data: CourseCB, catalog: Catalog,
+async def course_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                        callback_data: CourseCB, catalog: Catalog,
                         user_record: User | None, lang: str) -> None:
     try:
         course = catalog.course(callback_data.code)
     except CatalogError:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     profile = user_record.profile if user_record else None
     verdict = catalog.verdict(profile, course.code) if profile else None

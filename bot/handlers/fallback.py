@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
@@ -15,9 +16,15 @@ def expired_text() -> str:
     return _("This button has expired.")
 
 
+def expire(callback_answer: CallbackAnswer) -> None:
+    """Answer a stale or forged button with "this button has expired" (and do nothing)."""
+    callback_answer.text = expired_text()
+    callback_answer.show_alert = True
+
+
 @router.callback_query()
-async def expired(callback: CallbackQuery) -> None:
-    await callback.answer(expired_text(), show_alert=True)
+async def expired(callback: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    expire(callback_answer)
 
 
 @router.message()

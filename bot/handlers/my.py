@@ -8,6 +8,7 @@ import logging
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
@@ -22,7 +23,7 @@ from bot.handlers.common import (
     show,
     tell_promoted,
 )
-from bot.handlers.fallback import expired_text
+from bot.handlers.fallback import expire
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -86,11 +87,12 @@ def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
 
 
 @router.callback_query(MyCB.filter(F.action.in_({"show", "cancel", "yes", "ics"})))
-async def registration_button(callback: CallbackQuery, callback_data: MyCB, catalog: Catalog,
+async def registration_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                              callback_data: MyCB, catalog: Catalog,
                               clock: Clock, settings: Settings, lang: str) -> None:
     reg = _own(catalog, callback_data.reg, callback.from_user.id)
     if reg is None:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     session = catalog.session(reg.session_id)
     assert callback.bot is not None
@@ -120,7 +122,7 @@ async def registration_button(callback: CallbackQuery, callback_data: MyCB, cata
             outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
                                   user_id=callback.from_user.id)
         except NotFound:
-            await callback.answer(expired_text(), show_alert=True)
+            expire(callback_answer)
             return
         except CatalogError as e:
             await show(callback, q(e.text(lang)), kb.only_menu())

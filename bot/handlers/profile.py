@@ -10,12 +10,13 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import MenuCB, ProfileCB
 from bot.handlers.common import q, show
-from bot.handlers.fallback import expired_text
+from bot.handlers.fallback import expire
 from catalog import places, users
 from catalog.clock import Clock
 from catalog.errors import NotFound
@@ -91,14 +92,17 @@ async def edit(callback: CallbackQuery, catalog: Catalog, lang: str) -> None:
 
 
 @router.callback_query(ProfileCB.filter(F.step == "o"))
-async def org_chosen(callback: CallbackQuery, callback_data: ProfileCB, catalog: Catalog,
+async def org_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                     callback_data: ProfileCB, catalog: Catalog,
                      clock: Clock, lang: str) -> None:
     org = catalog.rules.org_types.get(callback_data.value)
     if org is None:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
+    # remember the language too, so that later messages to this user (a waitlist
+    # promotion, a reminder) come in the language they used
     users.save_user(catalog.store, callback.from_user.id, clock.now(), org_type=org.code,
-                    contractor=False, dispatched=False)
+                    contractor=False, dispatched=False, lang=lang)
     if org.public:
         await show(callback, _("Do you work for it as its own staff, as a dispatched worker "
                                "(派遣) under its direction, or as a contractor (請負) running "
@@ -114,11 +118,12 @@ async def ask_prefecture(callback: CallbackQuery, lang: str) -> None:
 
 
 @router.callback_query(ProfileCB.filter(F.step == "w"))
-async def work_chosen(callback: CallbackQuery, callback_data: ProfileCB, catalog: Catalog,
+async def work_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                      callback_data: ProfileCB, catalog: Catalog,
                       clock: Clock, user_record: User | None, lang: str) -> None:
     flags = {"staff": (False, False), "disp": (False, True), "cont": (True, False)}
     if callback_data.value not in flags or user_record is None or not user_record.org_type:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     contractor, dispatched = flags[callback_data.value]
     users.save_user(catalog.store, callback.from_user.id, clock.now(), contractor=contractor,
@@ -132,9 +137,10 @@ async def back_to_regions(callback: CallbackQuery, lang: str) -> None:
 
 
 @router.callback_query(ProfileCB.filter(F.step == "r"))
-async def region_chosen(callback: CallbackQuery, callback_data: ProfileCB, lang: str) -> None:
+async def region_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                        callback_data: ProfileCB, lang: str) -> None:
     if not callback_data.value.isdigit() or int(callback_data.value) >= len(places.REGIONS):
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     region = places.REGIONS[int(callback_data.value)]
     await show(callback, _("Choose your prefecture."), kb.profile_prefectures(region, lang),
@@ -142,13 +148,14 @@ async def region_chosen(callback: CallbackQuery, callback_data: ProfileCB, lang:
 
 
 @router.callback_query(ProfileCB.filter(F.step == "f"))
-async def prefecture_chosen(callback: CallbackQuery, callback_data: ProfileCB,
+async def prefecture_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                            callback_data: ProfileCB,
                             state: FSMContext, catalog: Catalog, clock: Clock,
                             user_record: User | None, lang: str) -> None:
     value = callback_data.value
     if not value.isdigit() or not 0 <= int(value) <= 47 or user_record is None \
             or not user_record.org_type:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     code = int(value) or None
     record = users.save_user(catalog.store, callback.from_user.id, clock.now(),

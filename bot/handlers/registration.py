@@ -11,13 +11,14 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import RegCB, SessionCB
 from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, send_file, session_dates, show
-from bot.handlers.fallback import expired_text
+from bot.handlers.fallback import expire
 from catalog import calendar as ics
 from catalog import places
 from catalog import registrations as regs
@@ -99,13 +100,14 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
 
 
 @router.callback_query(SessionCB.filter(F.action.in_({"reg", "wl"})))
-async def register_button(callback: CallbackQuery, callback_data: SessionCB, state: FSMContext,
+async def register_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                          callback_data: SessionCB, state: FSMContext,
                           catalog: Catalog, clock: Clock, user_record: User | None,
                           lang: str) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     await begin(callback, state, session, catalog=catalog, clock=clock, user_record=user_record,
                 lang=lang, waitlist=callback_data.action == "wl")
@@ -219,11 +221,12 @@ async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang:
 
 
 @router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "add"))
-async def add_colleague(callback: CallbackQuery, state: FSMContext, catalog: Catalog) -> None:
+async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                        state: FSMContext, catalog: Catalog) -> None:
     session = await _session(state, catalog)
     data = await state.get_data()
     if session is None or 1 + len(data["colleagues"]) >= _limit(session, bool(data["waitlist"])):
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     await state.set_state(RegForm.colleague_name)
     await show(callback, _("The colleague's full name?"), kb.cancel_dialogue())
@@ -317,12 +320,13 @@ def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
 
 
 @router.callback_query(RegForm.confirm, RegCB.filter(F.action == "ok"))
-async def confirm(callback: CallbackQuery, state: FSMContext, catalog: Catalog, clock: Clock,
+async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                  state: FSMContext, catalog: Catalog, clock: Clock,
                   settings: Settings, user_record: User | None, lang: str) -> None:
     data = await state.get_data()
     if user_record is None or user_record.profile is None:
         await state.clear()
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     try:
         outcome = regs.register(

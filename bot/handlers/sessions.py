@@ -17,6 +17,7 @@ from aiogram.types import (
     Message,
     ReplyKeyboardRemove,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -31,7 +32,7 @@ from bot.handlers.common import (
     session_line,
     show,
 )
-from bot.handlers.fallback import expired_text
+from bot.handlers.fallback import expire
 from catalog import calendar as ics
 from catalog import places
 from catalog.clock import Clock
@@ -71,24 +72,26 @@ async def send_card(event: Message | CallbackQuery, session: Session, *, catalog
 
 
 @router.callback_query(SessionCB.filter(F.action == "show"))
-async def card_button(callback: CallbackQuery, callback_data: SessionCB, catalog: Catalog,
+async def card_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                      callback_data: SessionCB, catalog: Catalog,
                       clock: Clock, user_record: User | None, lang: str) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     await send_card(callback, session, catalog=catalog, today=clock.today(),
                     user_record=user_record, lang=lang)
 
 
 @router.callback_query(SessionCB.filter(F.action == "ics"))
-async def calendar_button(callback: CallbackQuery, callback_data: SessionCB, catalog: Catalog,
+async def calendar_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                          callback_data: SessionCB, catalog: Catalog,
                           user_record: User | None, lang: str) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     file = ics.event_file(catalog, session, lang=lang,
                           profile=user_record.profile if user_record else None)
@@ -258,9 +261,10 @@ async def find_button(callback: CallbackQuery, state: FSMContext, catalog: Catal
 
 
 @router.callback_query(RegionCB.filter())
-async def region_button(callback: CallbackQuery, callback_data: RegionCB, lang: str) -> None:
+async def region_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                        callback_data: RegionCB, lang: str) -> None:
     if not 0 <= callback_data.idx < len(places.REGIONS):
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     region = places.REGIONS[callback_data.idx]
     name = region.name_en if lang == "en" else region.name
@@ -269,10 +273,11 @@ async def region_button(callback: CallbackQuery, callback_data: RegionCB, lang: 
 
 
 @router.callback_query(FindCB.filter())
-async def results_button(callback: CallbackQuery, callback_data: FindCB, catalog: Catalog,
+async def results_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                         callback_data: FindCB, catalog: Catalog,
                          clock: Clock, user_record: User | None, lang: str) -> None:
     if callback_data.kind not in KINDS or _parse(callback_data, catalog) is None:
-        await callback.answer(expired_text(), show_alert=True)
+        expire(callback_answer)
         return
     text, markup = render_results(catalog, callback_data, today=clock.today(),
                                   user_record=user_record, lang=lang)
