@@ -108,7 +108,10 @@ class FeedCache:
         self.pending[(version, key)] = fut
         try:
             value = await render()
-        except BaseException as e:
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as e:
             fut.set_exception(e)
             fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
             raise

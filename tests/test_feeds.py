@@ -1,5 +1,6 @@
 """bot.feeds over a real aiohttp server on 127.0.0.1: feeds, filters, validators, API."""
 
+import asyncio
 import datetime as dt
 from email.utils import parsedate_to_datetime
 
@@ -166,3 +167,27 @@ async def test_api_sessions_matches_cli_fields(client, catalog):
     assert rows[0]["start"] == "2024-11-28" and rows[0]["end"] == "2024-11-29"
     everything = await (await client.get("/api/sessions")).json()
     assert len(everything) == 100
+
+
+async def test_concurrent_first_requests_render_once(client, monkeypatch):
+    calls = []
+    real = cal.sessions_feed
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cal, "sessions_feed", counting)
+    responses = await asyncio.gather(*(client.get("/calendar/sessions.ics?course=A")
+                                       for _ in range(20)))
+    assert {r.status for r in responses} == {200}
+    assert len({r.headers["ETag"] for r in responses}) == 1
+    assert len(calls) == 1
+    await client.get("/calendar/sessions.ics?course=a")  # same filters, other spelling
+    assert len(calls) == 1
+
+
+async def test_head_and_feed_are_never_compressed(client):
+    r = await client.head("/calendar/sessions.ics", headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200 and "Content-Encoding" not in r.headers
+    assert r.headers["Content-Type"] == "text/calendar; charset=utf-8"
