@@ -373,8 +373,10 @@ def move_member(
         raise InvalidInput(f"team {team!r} does not exist; choose 1-{highest}",
                            f"チーム {team!r} はありません。1〜{highest} から選んでください。")
     with catalog.store.write() as db:
-        db["teams"].upsert({"session_id": session.id, "registration_id": registration_id,
-                            "team": team, "pinned": 1}, pk="registration_id")
+        db.execute(
+            "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, 1) "
+            "on conflict (registration_id) do update set session_id = excluded.session_id, "
+            "team = excluded.team, pinned = 1", [session.id, registration_id, team])
     return current_teams(catalog, session.id)
 
 
