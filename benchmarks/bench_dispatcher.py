@@ -1,0 +1,250 @@
+"""How fast the real Dispatcher handles a realistic mix of updates, against an echo bot.
+
+Feeds rounds of real `Update` objects — each round a new user: /start, the profile
+questions (button presses), a typed place, a shared location, a prefecture list, a
+session card, the menu, and a whole registration ending in the calendar file — through
+`bot.factory.create_dispatcher` with a Bot whose session answers without any network.
+The same number of text updates then go through a trivial echo handler on a plain
+Dispatcher with the same Bot, in the same run. Prints updates/s, p50/p99 ms per update
+for both, and the ratio. Targets (issue 3 §7): ratio >= 0.3, p99 < 5 ms.
+
+    .venv/bin/python benchmarks/bench_dispatcher.py [--rounds 100] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import gc
+import itertools
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiogram import Bot, Dispatcher, Router  # noqa: E402
+from aiogram.client.default import DefaultBotProperties  # noqa: E402
+from aiogram.client.session.base import BaseSession  # noqa: E402
+from aiogram.enums import ParseMode  # noqa: E402
+from aiogram.methods import TelegramMethod  # noqa: E402
+from aiogram.methods.base import TelegramType  # noqa: E402
+from aiogram.types import (  # noqa: E402
+    CallbackQuery,
+    Chat,
+    Location,
+    Message,
+    Update,
+    User,
+)
+
+from bot.callbacks import FindCB, MenuCB, ProfileCB, RegCB, SessionCB  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.factory import create_dispatcher  # noqa: E402
+from bot.runtime import clock_for, open_catalog  # noqa: E402
+from catalog import places  # noqa: E402
+from catalog.eligibility import Profile  # noqa: E402
+
+TODAY = dt.date(2024, 6, 1)
+BOT_USER = User(id=42, is_bot=True, first_name="CYDER", username="cyder_bench_bot")
+EPOCH = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+
+
+class NoNetworkSession(BaseSession):
+    """Answers every Bot API call at once with a plausible result; counts the calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = defaultdict(int)
+        self._ids = itertools.count(10_000)
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
+                           timeout: int | None = None) -> TelegramType:
+        name = method.__api_method__
+        self.calls[name] += 1
+        if name == "getMe":
+            return BOT_USER  # type: ignore[return-value]
+        if name in ("sendMessage", "sendDocument", "editMessageText", "sendLocation",
+                    "editMessageReplyMarkup"):
+            chat_id = int(getattr(method, "chat_id", None) or 1)
+            return Message(message_id=next(self._ids), date=EPOCH,  # type: ignore[return-value]
+                           chat=Chat(id=chat_id, type="private"), from_user=BOT_USER,
+                           text=getattr(method, "text", None) or "")
+        return True  # type: ignore[return-value]
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+    async def close(self) -> None:
+        return None
+
+
+class Factory:
+    """Builds Update objects the way Telegram would send them."""
+
+    def __init__(self) -> None:
+        self.update_ids = itertools.count(1)
+        self.message_ids = itertools.count(1)
+        self.query_ids = itertools.count(1)
+
+    def _message(self, user: User, **fields: Any) -> Message:
+        return Message(message_id=next(self.message_ids), date=EPOCH,
+                       chat=Chat(id=user.id, type="private"), from_user=user, **fields)
+
+    def text(self, user: User, text: str) -> Update:
+        return Update(update_id=next(self.update_ids), message=self._message(user, text=text))
+
+    def location(self, user: User, lat: float, lon: float) -> Update:
+        return Update(update_id=next(self.update_ids),
+                      message=self._message(user, location=Location(latitude=lat,
+                                                                    longitude=lon)))
+
+    def press(self, user: User, data: Any) -> Update:
+        shown = Message(message_id=next(self.message_ids), date=EPOCH,
+                        chat=Chat(id=user.id, type="private"), from_user=BOT_USER, text="…")
+        query = CallbackQuery(id=str(next(self.query_ids)), from_user=user,
+                              chat_instance=f"ci{user.id}", message=shown, data=data.pack())
+        return Update(update_id=next(self.update_ids), callback_query=query)
+
+
+def chugoku_index() -> int:
+    return next(i for i, r in enumerate(places.REGIONS) if r.name == "中国")
+
+
+def round_updates(f: Factory, user: User, session_id: str) -> list[tuple[str, Update]]:
+    """One new user's visit: (kind, update) pairs."""
+    region = str(chugoku_index())
+    return [
+        ("start", f.text(user, "/start")),
+        ("press", f.press(user, MenuCB(action="find"))),
+        ("press", f.press(user, ProfileCB(step="o", value="local"))),
+        ("press", f.press(user, ProfileCB(step="w", value="staff"))),
+        ("press", f.press(user, ProfileCB(step="r", value=region))),
+        ("press", f.press(user, ProfileCB(step="f", value="34"))),
+        ("search", f.text(user, "広島")),
+        ("search", f.location(user, 34.3963, 132.4596)),
+        ("search", f.press(user, FindCB(kind="p", key="34"))),
+        ("card", f.press(user, SessionCB(id=session_id))),
+        ("press", f.press(user, MenuCB(action="start"))),
+        ("register", f.press(user, SessionCB(id=session_id, action="reg"))),
+        ("register", f.text(user, f"Bench User {user.id}")),
+        ("register", f.text(user, "Hiroshima Prefecture")),
+        ("register", f.text(user, "Information Policy Division")),
+        ("register", f.text(user, f"user{user.id}@pref.example.jp")),
+        ("register", f.press(user, RegCB(action="done"))),
+        ("register", f.press(user, RegCB(action="ok"))),
+    ]
+
+
+async def timed(dp: Dispatcher, bot: Bot, items: list[tuple[str, Update]]
+                ) -> tuple[float, list[float], dict[str, list[float]]]:
+    times: list[float] = []
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    start = time.perf_counter()
+    for kind, update in items:
+        t0 = time.perf_counter()
+        await dp.feed_update(bot, update)
+        elapsed = (time.perf_counter() - t0) * 1000
+        times.append(elapsed)
+        by_kind[kind].append(elapsed)
+    return time.perf_counter() - start, times, by_kind
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+
+
+async def main(rounds: int, warmup: int, profile: bool = False) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(db_path=Path(tmp) / "bench.db", today=TODAY,
+                            bot_token="42:BENCH")
+        clock = clock_for(settings)
+        catalog = open_catalog(settings, clock)
+        hits = catalog.upcoming(TODAY, eligible_for=Profile("local"))
+        sessions = [h.session.id for h in hits if h.session.is_open(TODAY)]
+        assert sessions, "no open sessions on the benchmark date"
+        session = NoNetworkSession()
+        bot = Bot(settings.bot_token or "42:BENCH", session=session,
+                  default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+        dp = create_dispatcher(settings, catalog, clock, throttle_burst=0)
+
+        echo = Dispatcher()
+        router = Router(name="echo")
+
+        @router.message()
+        async def echo_handler(message: Message) -> None:
+            await message.answer(message.text or "?")
+
+        echo.include_router(router)
+
+        f = Factory()
+        users = (User(id=100_000 + i, is_bot=False, first_name=f"U{i}", language_code="ja")
+                 for i in itertools.count())
+        warm = [u for i in range(warmup)
+                for u in round_updates(f, next(users), sessions[i % len(sessions)])]
+        real = [u for i in range(rounds)
+                for u in round_updates(f, next(users), sessions[(warmup + i) % len(sessions)])]
+        echoes = [("echo", f.text(User(id=200_000 + i % 50, is_bot=False, first_name="E"),
+                                  f"hello {i}")) for i in range(len(real) + len(warm))]
+
+        await timed(dp, bot, warm)
+        await timed(echo, bot, echoes[:len(warm)])
+        gc.collect()
+        gc.freeze()  # the catalog and aiogram's types are long-lived: keep GC pauses small
+        registered_before = catalog.store.one(
+            "select count(*) as n from registrations")["n"]  # type: ignore[index]
+        docs_before = session.calls["sendDocument"]
+
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        mix_total, mix_times, by_kind = await timed(dp, bot, real)
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        echo_total, echo_times, _ = await timed(echo, bot, echoes[len(warm):])
+
+        registered = catalog.store.one(
+            "select count(*) as n from registrations")["n"] - registered_before  # type: ignore[index]
+        docs = session.calls["sendDocument"] - docs_before
+
+    mix_rate = len(real) / mix_total
+    echo_rate = len(echoes[len(warm):]) / echo_total
+    ratio = mix_rate / echo_rate
+    mix_p99 = p99(mix_times)
+    print(f"updates: {len(real)} realistic ({rounds} users, {registered} registrations, "
+          f"{docs} calendar files) and {len(real)} echo")
+    print(f"{'':14}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for label, rate, times in (("realistic mix", mix_rate, mix_times),
+                               ("echo", echo_rate, echo_times)):
+        print(f"{label:14}{rate:12.0f}{statistics.median(times):10.2f}{p99(times):10.2f}"
+              f"{max(times):10.2f}")
+    print("by kind (realistic mix):")
+    for kind, values in by_kind.items():
+        print(f"  {kind:12}{len(values):6} updates  p50 {statistics.median(values):6.2f} ms"
+              f"  p99 {p99(values):6.2f} ms")
+    ok_ratio, ok_p99 = ratio >= 0.3, mix_p99 < 5.0
+    print(f"ratio realistic/echo: {ratio:.2f} (target >= 0.30: {'ok' if ok_ratio else 'MISSED'})")
+    print(f"p99 realistic: {mix_p99:.2f} ms (target < 5 ms: {'ok' if ok_p99 else 'MISSED'})")
+    if registered != rounds:
+        print(f"WARNING: expected {rounds} registrations, got {registered}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100, help="users (18 updates each)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile", action="store_true",
+                        help="print where the realistic mix spends its time (cProfile)")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.rounds, args.warmup, args.profile)))
