@@ -7,10 +7,9 @@ import datetime as dt
 import re
 from typing import Any
 
+from bot.callbacks import CourseCB, FindCB, LangCB, MenuCB, ProfileCB, SessionCB
 from catalog import users
 from catalog.service import Catalog
-
-from bot.callbacks import CourseCB, FindCB, LangCB, MenuCB, ProfileCB, SessionCB
 from tests.conftest import BOT_USERNAME, ChatUser, fill
 
 HIROSHIMA_A = "2024-A-34-1025"
