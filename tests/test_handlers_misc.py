@@ -10,13 +10,13 @@ import pytest
 from aiogram.utils.i18n import I18n
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from catalog.service import Catalog
 
 from bot import callbacks
 from bot.config import Settings
 from bot.factory import COMMANDS, create_bot, set_commands
 from bot.i18n import LOCALES_DIR, create_i18n
 from bot.middlewares import ThrottlingMiddleware
+from catalog.service import Catalog
 from tests.conftest import BOT_USERNAME, ChatUser, MockedBot
 from tests.test_handlers import set_profile
 
@@ -164,3 +164,31 @@ async def test_handler_error_is_reported_not_raised(user: ChatUser, catalog: Cat
     monkeypatch.setattr(sessions, "render_results", boom)
     await user.send("広島")
     assert "エラーが発生しました" in user.text()
+
+
+async def test_personal_calendar_feed_link(user: ChatUser, catalog: Catalog) -> None:
+    from bot.callbacks import MenuCB, SubCB
+    from catalog import users
+
+    await user.press(MenuCB(action="sub").pack())
+    assert "https://cyder.example.org/calendar/sessions.ics" in user.text()
+    assert "/calendar/me/" not in user.text()
+    await user.press(SubCB(action="new").pack())
+    record = users.get_user(catalog.store, user.user.id)
+    assert record is not None and record.calendar_token
+    assert f"webcal://cyder.example.org/calendar/me/{record.calendar_token}.ics" in user.text()
+    await user.press(SubCB(action="off").pack())
+    record = users.get_user(catalog.store, user.user.id)
+    assert record is not None and record.calendar_token is None
+    assert "/calendar/me/" not in user.text()
+
+
+async def test_online_course_card_lists_its_windows(make_user: Any) -> None:
+    from bot.callbacks import CourseCB
+
+    u = make_user(user_id=9100, language_code="en")
+    await u.press(CourseCB(code="PRE").pack())
+    text = u.text()
+    assert "Pre-CYDER" in text and "Format: online" in text
+    assert "Tue 21 May 2024" in text and "0 day" not in text
+    assert "🔎" not in "".join(u.buttons())  # no sessions to search for an online course

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, html
@@ -12,11 +13,11 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import tr
-from catalog import users
-from catalog.calendar import CalendarFile
+from catalog import places, users
+from catalog.calendar import CalendarFile, city_en
 from catalog.eligibility import Profile, Verdict
 from catalog.registrations import Registration
-from catalog.service import Catalog, Course
+from catalog.service import Catalog, Course, OnlineWindow
 from catalog.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ def session_dates(s: Session, lang: str) -> str:
 
 def place_text(s: Session, lang: str) -> str:
     if lang == "en":
-        from catalog.calendar import city_en
-
-        return f"{city_en(s.prefecture_code, s.city)}"
+        city = city_en(s.prefecture_code, s.city)
+        pref = places.prefecture(s.prefecture_code).romaji
+        return city if city == pref else f"{city} ({pref})"
     return f"{s.city}（{s.prefecture}）"
 
 
@@ -123,18 +124,30 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
     return "\n".join(lines)
 
 
-def course_card(course: Course, verdict: Verdict | None, lang: str) -> str:
-    days = _("{n} day(s)").format(n=course.days)
-    fmt = _("online") if course.format == "online" else _("on site")
+def course_card(course: Course, verdict: Verdict | None, lang: str,
+                windows: Sequence[OnlineWindow] = ()) -> str:
+    online = course.format == "online"
+    fmt = _("online") if online else _("on site")
+    if course.days:
+        fmt = _("{fmt}, {days}").format(fmt=fmt, days=_("{n} day(s)").format(n=course.days))
+    level = course.t("level", lang).strip()
+    title = f"<b>{q(course.t('name', lang))}</b>"
+    if level and level not in ("-", "—"):
+        title += f" — {q(level)}"
     lines = [
-        f"<b>{q(course.t('name', lang))}</b> — {q(course.t('level', lang))}",
+        title,
         _("👥 For: {who}").format(who=q(course.t("audience", lang))),
         _("🎯 You learn: {what}").format(what=q(course.t("learn", lang))),
         _("🏛 Organisations: {orgs}").format(orgs=q(course.t("organisations", lang))),
-        _("🧭 Format: {fmt}, {days}").format(fmt=fmt, days=days),
+        _("🧭 Format: {fmt}").format(fmt=fmt),
         _("📍 Where: {where}").format(where=q(course.t("where", lang))),
         _("🗓 Period: {period}").format(period=q(course.t("period", lang))),
     ]
+    if online:
+        for w in windows:
+            label = w.label_en if lang == "en" else w.label_ja
+            lines.append(f"• {q(label)}: {q(long_date(w.first, lang))} – "
+                         f"{q(long_date(w.last, lang))}")
     note = course.t("note", lang)
     if note:
         lines.append(f"<i>{q(note)}</i>")

@@ -60,5 +60,5 @@ async def course_button(callback: CallbackQuery, callback_answer: CallbackAnswer
     profile = user_record.profile if user_record else None
     verdict = catalog.verdict(profile, course.code) if profile else None
     has_sessions = any(s.course == course.code for s in catalog.all_sessions())
-    await show(callback, course_card(course, verdict, lang),
+    await show(callback, course_card(course, verdict, lang, catalog.online_windows()),
                kb.course_card(course.code, has_sessions), edit=True)
