@@ -25,8 +25,9 @@ from catalog.store import Store
 
 SESSION_KEYS = {
     "course", "region", "prefecture", "city", "first", "last",
-    "start", "end", "venue", "address", "capacity",
+    "start", "end", "venue", "address", "capacity", "id",
 }
+ID_RE = re.compile(r"^[0-9]{4}-[A-Z0-9-]{1,8}-[0-9]{2}-[0-9]{4}$")
 REQUIRED_SESSION_KEYS = {"course", "prefecture", "city", "first"}
 ORG_EFFECTS = {"refuse", "as_own_org", "as_private"}
 ALLOWED = {"all", "local", "nonlocal"}
@@ -285,6 +286,13 @@ def parse(path: str | Path) -> Schedule:
                                      or not 1 <= capacity <= 10000):
             bad(f"capacity must be a whole number from 1, got {capacity!r}")
         sid = session_id(fy, course, pref.code, first)
+        if "id" in s:
+            # A session moved to another date keeps the id it was published under, so
+            # registrations, calendar UIDs and shared links follow it.
+            pinned = str(s["id"])
+            if not ID_RE.match(pinned) or not pinned.startswith(f"{fy}-{course}-"):
+                bad(f"id {pinned!r} must look like {fy}-{course}-<JIS code>-<MMDD>")
+            sid = pinned
         if sid in ids:
             bad(f"duplicate session {sid} (also at line {ids[sid]})")
         ids[sid] = line

@@ -180,3 +180,23 @@ def test_backup_is_a_consistent_copy(tmp_path):
     catalog = make_catalog(tmp_path / "c.db")
     catalog.store.backup(tmp_path / "b.db")
     assert json.dumps(dump(tmp_path / "b.db"), default=str) == json.dumps(dump(tmp_path / "c.db"), default=str)
+
+
+def test_moved_session_keeps_its_pinned_id_and_registrations(tmp_path):
+    from catalog import registrations as regs
+    catalog = make_catalog(tmp_path / "c.db")
+    reg = regs.register(catalog, "2024-A-47-1126",
+                        [regs.Applicant("那覇 太郎", "那覇市", "local", email="t@naha.example.lg.jp")],
+                        today=NOW.date(), now=NOW, user_id=5).registrations[0]
+    moved = edited_schedule(
+        tmp_path, 'city = "那覇", first = 2024-11-26 }',
+        'city = "那覇", first = 2024-11-29, id = "2024-A-47-1126" }')
+    report = loader.load(catalog.store, moved, NOW)
+    assert report.updated == ["2024-A-47-1126"] and not report.added and not report.cancelled
+    s = catalog.session("2024-A-47-1126")
+    assert (s.first_day, s.revision, s.registered) == (dt.date(2024, 11, 29), 1, 1)
+    assert regs.get_registration(catalog, reg.id).status == "registered"
+    bad = edited_schedule(tmp_path, 'city = "那覇", first = 2024-11-26 }',
+                          'city = "那覇", first = 2024-11-29, id = "2024-B-1-47-1126" }', "bad.toml")
+    with pytest.raises(ScheduleError, match="must look like 2024-A-"):
+        loader.parse(bad)
