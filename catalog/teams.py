@@ -17,7 +17,9 @@ The rules (issue 5 §2), in order of priority:
 5. Organisation types, then prefectures, are spread as evenly as the above allows.
 6. Deterministic: the result depends only on the members (not their order), the
    existing assignment and the pins. Re-forming keeps everyone in their existing team
-   unless that breaks rules 2-4.
+   unless that breaks rules 2-4; then a few pairs are swapped to restore them, and only
+   when that fails are the teams formed afresh. Team numbers above the new count are
+   dissolved; a staff move into a higher number keeps that number (gaps are possible).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def check_rules(members, teams):
             assert c <= max(1, bound), (org, c, per_org[org], teams_for_loose)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(registrants())
 def test_rules_hold_for_random_registrants(members):
     check_rules(members, group_into_teams(members))
@@ -139,7 +139,7 @@ def test_prefectures_spread_when_org_types_are_equal(n, data):
         assert max(counts) - min(counts) <= 1, (pref, counts)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registrants(min_size=1), st.data())
 def test_reforming_after_changes_keeps_rules_and_most_teams(members, data):
     before = group_into_teams(members)
