@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import lang_of
+from bot.i18n import N_, lang_of, tr
 from catalog import users
 from catalog.service import Catalog
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 MAX_MESSAGE_CHARS = 1000
+SLOW_DOWN = N_("Slow down, please: try again in a moment.")
 
 
 class ThrottlingMiddleware(BaseMiddleware):
@@ -58,8 +59,8 @@ class ThrottlingMiddleware(BaseMiddleware):
             return await handler(event, data)
         log.info("throttled user %s", user.id)
         if warn:
-            text = ("ゆっくりお願いします。少し待ってからもう一度どうぞ。"
-                    if lang_of(user) == "ja" else "Slow down, please; try again in a moment.")
+            lang = data["lang"] if "lang" in data else lang_of(user)
+            text = tr(SLOW_DOWN, lang)
             inner = getattr(event, "event", event)
             try:
                 if isinstance(inner, CallbackQuery | Message):

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, html
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import tr
 from catalog import places, users
+from catalog import registrations as regs
 from catalog.calendar import CalendarFile, city_en
 from catalog.eligibility import Profile, Verdict
 from catalog.registrations import Registration
@@ -165,6 +166,10 @@ async def show(event: Message | CallbackQuery, text: str,
             try:
                 await msg.edit_text(text, reply_markup=markup)
                 return
+            except TelegramBadRequest as e:
+                if "not modified" in str(e.message):
+                    return  # the same button pressed twice: the message already shows it
+                log.debug("edit failed; sending a new message", exc_info=True)
             except TelegramAPIError:
                 log.debug("edit failed; sending a new message", exc_info=True)
         await event.bot.send_message(event.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
@@ -181,10 +186,14 @@ async def tell_promoted(bot: Bot, catalog: Catalog, promoted: list[Registration]
     """Tell users whose waitlist place became a seat; failures are logged, never raised."""
     seen: set[int] = set()
     for reg in promoted:
-        if reg.user_id is None or reg.user_id in seen:
+        user_id = reg.user_id
+        if user_id is None:  # a colleague: tell the representative who applied for them
+            user_id = next((r.user_id for r in regs.for_session(catalog, reg.session_id)
+                            if r.application_id == reg.application_id and r.user_id), None)
+        if user_id is None or user_id in seen:
             continue
-        seen.add(reg.user_id)
-        record = users.get_user(catalog.store, reg.user_id)
+        seen.add(user_id)
+        record = users.get_user(catalog.store, user_id)
         lang = record.lang if record and record.lang in ("ja", "en") else "ja"
         try:
             s = catalog.session(reg.session_id)
@@ -192,7 +201,6 @@ async def tell_promoted(bot: Bot, catalog: Catalog, promoted: list[Registration]
                       "registration for {course} on {dates} in {place}.", lang).format(
                 course=q(course_name(catalog, s.course, lang)),
                 dates=q(s.dates_text(lang)), place=q(place_text(s, lang)))
-            await bot.send_message(reg.user_id, text)
+            await bot.send_message(user_id, text)
         except Exception:
-            log.warning("could not tell user %s about their promotion", reg.user_id,
-                        exc_info=True)
+            log.warning("could not tell user %s about their promotion", user_id, exc_info=True)

