@@ -16,6 +16,7 @@ import re
 import sys
 import threading
 from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ from bot.web import BOT, DISPATCHER, create_web_app
 
 LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+DEEP_LINK = re.compile(r"^https://t\.me/([A-Za-z0-9_]+)\?start=([A-Za-z0-9_-]+)$")
 
 
 def banner(settings: Settings, url: str, *, clock_pinned_by_env: bool) -> str:
@@ -47,9 +49,18 @@ def banner(settings: Settings, url: str, *, clock_pinned_by_env: bool) -> str:
         "  1, 2, ...     press button [n] of the last message / 直前のメッセージのボタンを押す",
         "  a, b, ...     press keyboard button [a] / キーボードのボタン [a] を押す",
         "  34.39,132.46  share a location (lat,lon) / 位置情報を送る（緯度,経度）",
+        "  @bot 広島     inline mode, as in any chat / インラインモード",
         "  :quit         exit / 終了",
         "=" * 72,
     ])
+
+
+def _unwrap_share(url: str) -> str:
+    """The link inside a t.me/share/url?url=... button (else the URL itself)."""
+    parts = urlsplit(url)
+    if parts.netloc == "t.me" and parts.path == "/share/url":
+        return parse_qs(parts.query).get("url", [url])[0]
+    return url
 
 
 class Terminal:
@@ -72,6 +83,10 @@ class Terminal:
 
     def render(self, call: Call) -> None:
         m = call.method
+        if call.chat_id is not None and call.chat_id != self.user.id:
+            if m in ("sendMessage", "sendDocument"):
+                self.say(f"     (to chat {call.chat_id}: {plain_text(call.text)[:60]!r})")
+            return
         if m in ("sendMessage", "editMessageText"):
             head = "bot ✎" if m == "editMessageText" else "bot>"
             lines = [line.rstrip() for line in plain_text(call.text).split("\n")]
@@ -147,6 +162,10 @@ class Terminal:
                                             button["callback_data"])
             if "url" in button:
                 self.say(f"     ↗ {button['url']}")
+                deep = DEEP_LINK.match(_unwrap_share(button["url"]))
+                if deep and deep[1].lower() == self.tg.username.lower():
+                    self.say(f"     (opening the link as /start {deep[2]} / リンクを開きます)")
+                    return self.tg.user_sends_text(self.user, f"/start {deep[2]}")
                 return None
             if "switch_inline_query" in button or "switch_inline_query_current_chat" in button:
                 query = button.get("switch_inline_query") or \
@@ -165,6 +184,9 @@ class Terminal:
                          "/ 緯度,経度 で入力してください")
                 return None
             return self.tg.user_sends_text(self.user, str(button.get("text", "")))
+        if text.startswith("@"):  # inline mode: "@bot 広島" (the bot's name may be left out)
+            query = text.split(maxsplit=1)[1] if " " in text else ""
+            return self.tg.user_inline_query(self.user, query)
         if m := LATLON.match(text):
             return self.tg.user_sends_location(self.user, float(m[1]), float(m[2]))
         return self.tg.user_sends_text(self.user, text)

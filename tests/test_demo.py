@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,31 @@ async def test_http_server_runs_beside_the_demo(tmp_path, unused_tcp_port):
     proc.stdin.write(b":quit\n")
     await proc.stdin.drain()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_a_new_user_registers_and_cancels_in_japanese_by_numbers(tmp_path, unused_tcp_port):
+    """The whole flow of issue 3 typed into the demo as a person would."""
+    script = [
+        "34.3963,132.4596",  # share a location in Hiroshima city
+        "1",                 # the nearest session's card
+        "1",                 # 申し込む -> the profile questions come first
+        "2", "1",            # 地方公共団体, its own staff
+        "8", "4",            # 中国 -> 広島県
+        "山田 花子", "広島県", "情報政策課", "hanako@pref.example.jp",
+        "2",                 # 次へ (no colleagues)
+        "1",                 # 申込を確定する
+        "/my", "1",          # the registration
+        "3", "1",            # この申込を取り消す -> yes
+        ":quit",
+    ]
+    out = run_demo(tmp_path, unused_tcp_port, "\n".join(script) + "\n")
+    assert "申込内容の確認" in out and "hanako@pref.example.jp" in out
+    assert re.search(r"📎 cyder-2024-A-34-\d+\.ics \(\d+ bytes\)", out)
+    after_my = out.split("> /my", 1)[1]
+    assert "申込済み" in after_my
+    cancelled = after_my.split("> 3\n", 1)[1]
+    assert "取り消" in cancelled.split("> 1\n", 1)[1]
+    con = sqlite3.connect(tmp_path / "demo.db")
+    rows = con.execute("select name, status from registrations").fetchall()
+    con.close()
+    assert rows == [("山田 花子", "cancelled")]
