@@ -2,8 +2,8 @@
 
 Telegram allows a bot about 30 messages a second overall and one a second per
 chat; past that it answers 429 with `retry_after`. The `Outbox` spaces messages
-with aiolimiter (no bursts: one message every 1/rate seconds, so no one-second
-window ever holds more than `rate`), waits out every 429 it still gets (all
+with aiolimiter (no bursts: about one message every 1/rate seconds, so no one-second
+window ever holds more than 30), waits out every 429 it still gets (all
 senders pause, not just the one that was refused), remembers chats that blocked
 the bot (403 → `blocked_chats`, never tried again), and can show staff the
 progress of a broadcast by editing one message at most every couple of seconds.
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # A hair under Telegram's 30/s: server clocks and network jitter must never see 31.
 DEFAULT_RATE = 29.0
+OVERALL_SLACK = 1.1
 PER_CHAT_PERIOD = 1.0
 PROGRESS_EVERY = 2.0
 MAX_ATTEMPTS = 5
@@ -97,8 +98,10 @@ class Outbox:
         self.bot = bot
         self.catalog = catalog
         self.clock = clock
-        # max_rate=1 over 1/rate seconds: a leaky bucket that never bursts.
-        self._overall = AsyncLimiter(1, 1 / rate)
+        # A leaky bucket that drains `rate` per second and holds 1.1 messages: no bursts (two
+        # sends are at least 0.9/rate apart, so no one-second window holds more than rate+1),
+        # yet a timer that fires a millisecond late does not slow the whole broadcast down.
+        self._overall = AsyncLimiter(OVERALL_SLACK, OVERALL_SLACK / rate)
         self._per_chat_period = per_chat_period
         self._chats: dict[int, AsyncLimiter] = {}
         self._resume_at = 0.0
