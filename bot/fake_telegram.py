@@ -130,6 +130,7 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
         self.blocked: set[int] = set()
+        self.pressed: list[str] = []  # ids of the callback queries users sent
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -238,6 +239,7 @@ class FakeTelegram:
         current = self.message(message["chat"]["id"], message["message_id"]) or message
         query = {"id": str(next(self._callback_ids)), "from": user.as_dict(),
                  "message": current, "chat_instance": f"ci{user.id}", "data": callback_data}
+        self.pressed.append(query["id"])
         return self.push_update({"callback_query": query})
 
     def user_inline_query(self, user: FakeUser, query: str) -> dict[str, Any]:

@@ -108,123 +108,149 @@ async def polling_server(tg, tmp_path, unused_tcp_port):
 
 # ----- playing the user ----------------------------------------------------------------
 
+# The button texts a person reads, per Telegram language (the bot answers in that language).
+TEXTS = {
+    "en": {"profile": "Profile", "change": "Change", "local": "Local government",
+           "staff": "Staff of this organisation", "region": "Chugoku", "pref": "Hiroshima",
+           "find": "Find sessions", "near": "Near me", "register": "Register",
+           "continue": "Continue", "confirm": "Confirm registration",
+           "cancel_reg": "Cancel this registration", "yes_cancel": "Yes, cancel it",
+           "cancelled": "cancel", "place": "Hiroshima"},
+    "ja": {"profile": "プロフィール", "change": "変更", "local": "地方公共団体",
+           "staff": "その組織の職員", "region": "中国", "pref": "広島県",
+           "find": "開催回を探す", "near": "現在地から探す", "register": "申し込む",
+           "continue": "次へ", "confirm": "申込を確定する",
+           "cancel_reg": "この申込を取り消す", "yes_cancel": "はい、取り消します",
+           "cancelled": "取り消しました", "place": "広島"},
+}
+
 
 def has_button(text: str) -> Any:
     return lambda c: any(text in b.get("text", "")
                          for b in inline_buttons({"reply_markup": c.params.get("reply_markup")}))
 
 
-async def reply(tg: FakeTelegram, predicate: Any = None, timeout: float = 15) -> Call:
-    """The bot's next message (sent or edited) to USER since the last action."""
-    def ok(c: Call) -> bool:
-        return c.chat_id == USER.id and (predicate is None or predicate(c))
-    return await tg.wait_for(MESSAGES, ok, timeout)
+class Player:
+    """A person in a private chat with the bot, pressing the buttons the bot sent."""
 
+    def __init__(self, tg: FakeTelegram, user: FakeUser = USER) -> None:
+        self.tg = tg
+        self.user = user
+        self.t = TEXTS[user.language_code]
 
-def current(tg: FakeTelegram, call: Call) -> dict[str, Any]:
-    message = call.result
-    return tg.message(message["chat"]["id"], message["message_id"]) or message
+    async def reply(self, predicate: Any = None, timeout: float = 15) -> Call:
+        """The bot's next message (sent or edited) to this user since the last action."""
+        def ok(c: Call) -> bool:
+            return c.chat_id == self.user.id and (predicate is None or predicate(c))
+        return await self.tg.wait_for(MESSAGES, ok, timeout)
 
+    def current(self, call: Call) -> dict[str, Any]:
+        message = call.result
+        return self.tg.message(message["chat"]["id"], message["message_id"]) or message
 
-async def press(tg: FakeTelegram, call: Call, text: str, expect: str | None = None) -> Call:
-    tg.press(USER, current(tg, call), text)
-    answered = await tg.wait_for("answerCallbackQuery")
-    assert answered.params["callback_query_id"]
-    return await reply(tg, has_button(expect) if expect else None)
+    async def press(self, call: Call, key: str, expect: str | None = None) -> Call:
+        update = self.tg.press(self.user, self.current(call), self.t[key])
+        query_id = update["callback_query"]["id"]
+        await self.tg.wait_for("answerCallbackQuery",
+                               lambda c: c.params.get("callback_query_id") == query_id)
+        return await self.reply(has_button(self.t[expect]) if expect else None)
 
+    async def say(self, text: str, expect: str | None = None) -> Call:
+        self.tg.user_sends_text(self.user, text)
+        return await self.reply(has_button(self.t[expect]) if expect else None)
 
-async def say(tg: FakeTelegram, text: str, expect: str | None = None) -> Call:
-    tg.user_sends_text(USER, text)
-    return await reply(tg, has_button(expect) if expect else None)
+    async def set_profile(self) -> Call:
+        menu = await self.say("/start", expect="profile")
+        step = await self.press(menu, "profile", expect="change")
+        step = await self.press(step, "change", expect="local")
+        step = await self.press(step, "local")
+        if has_button(self.t["staff"])(step):
+            step = await self.press(step, "staff")
+        step = await self.press(step, "region", expect="pref")
+        return await self.press(step, "pref")
 
+    async def nearby_card(self) -> tuple[Call, str]:
+        """Share a location in Hiroshima city and open the first (nearest) session's card."""
+        menu = await self.say("/start", expect="find")
+        step = await self.press(menu, "find", expect="near")
+        await self.press(step, "near")
+        self.tg.user_sends_location(self.user, 34.3963, 132.4596)
+        found = await self.reply(lambda c: any(
+            str(b.get("callback_data", "")).startswith("s:")
+            for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})))
+        assert "km" in plain_text(found.text)
+        first = next(b for b in inline_buttons({"reply_markup": found.params["reply_markup"]})
+                     if str(b.get("callback_data", "")).startswith("s:"))
+        session_id = first["callback_data"].split(":")[1]
+        self.tg.user_presses(self.user, self.current(found), first["callback_data"])
+        card = await self.reply(has_button(self.t["register"]))
+        return card, session_id
 
-async def set_profile(tg: FakeTelegram) -> Call:
-    menu = await say(tg, "/start", expect="Profile")
-    step = await press(tg, menu, "Profile", expect="Change")
-    step = await press(tg, step, "Change", expect="Local government")
-    step = await press(tg, step, "Local government")
-    if has_button("Staff of this organisation")(step):
-        step = await press(tg, step, "Staff of this organisation")
-    step = await press(tg, step, "Chugoku", expect="Hiroshima")
-    return await press(tg, step, "Hiroshima")
+    async def register(self, card: Call) -> Call:
+        step = await self.press(card, "register")
+        for answer in (NAME, ORG, DEPT, EMAIL):
+            step = await self.say(answer)
+        if has_button(self.t["continue"])(step):
+            step = await self.press(step, "continue")
+        assert has_button(self.t["confirm"])(step), step.text
+        summary = plain_text(step.text)
+        assert NAME in summary and EMAIL in summary
+        self.tg.press(self.user, self.current(step), self.t["confirm"])
+        return await self.tg.wait_for("sendDocument", lambda c: c.chat_id == self.user.id,
+                                      timeout=20)
 
-
-async def nearby_card(tg: FakeTelegram) -> tuple[Call, str]:
-    """Share a location in Hiroshima city and open the first (nearest) session's card."""
-    menu = await say(tg, "/start", expect="Find sessions")
-    step = await press(tg, menu, "Find sessions", expect="Near me")
-    await press(tg, step, "Near me")
-    tg.user_sends_location(USER, 34.3963, 132.4596)
-    found = await reply(tg, lambda c: any(
-        str(b.get("callback_data", "")).startswith("s:")
-        for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})))
-    first = next(b for b in inline_buttons({"reply_markup": found.params["reply_markup"]})
-                 if str(b.get("callback_data", "")).startswith("s:"))
-    session_id = first["callback_data"].split(":")[1]
-    tg.user_presses(USER, current(tg, found), first["callback_data"])
-    card = await reply(tg, has_button("Register"))
-    assert "km" in plain_text(found.text)
-    return card, session_id
-
-
-async def register(tg: FakeTelegram, card: Call) -> Call:
-    step = await press(tg, card, "Register")
-    for answer in (NAME, ORG, DEPT, EMAIL):
-        step = await say(tg, answer)
-    if has_button("Continue")(step):
-        step = await press(tg, step, "Continue")
-    assert has_button("Confirm registration")(step), step.text
-    summary = plain_text(step.text)
-    assert NAME in summary and EMAIL in summary
-    tg.press(USER, current(tg, step), "Confirm registration")
-    return await tg.wait_for("sendDocument", lambda c: c.chat_id == USER.id, timeout=20)
-
-
-async def cancel_via_my(tg: FakeTelegram) -> Call:
-    listing = await say(tg, "/my")
-    regs = [b for b in inline_buttons({"reply_markup": listing.params.get("reply_markup")})
-            if str(b.get("callback_data", "")).startswith("my:show")]
-    assert len(regs) == 1
-    tg.user_presses(USER, current(tg, listing), regs[0]["callback_data"])
-    shown = await reply(tg, has_button("Cancel this registration"))
-    ask = await press(tg, shown, "Cancel this registration", expect="Yes, cancel it")
-    return await press(tg, ask, "Yes, cancel it")
+    async def cancel_via_my(self) -> Call:
+        listing = await self.say("/my")
+        regs = [b for b in inline_buttons({"reply_markup": listing.params.get("reply_markup")})
+                if str(b.get("callback_data", "")).startswith("my:show")]
+        assert len(regs) == 1
+        self.tg.user_presses(self.user, self.current(listing), regs[0]["callback_data"])
+        shown = await self.reply(has_button(self.t["cancel_reg"]))
+        ask = await self.press(shown, "cancel_reg", expect="yes_cancel")
+        return await self.press(ask, "yes_cancel")
 
 
 # ----- the tests -------------------------------------------------------------------------
 
 
-async def test_polling_full_flow(tg, polling_server):
+@pytest.mark.parametrize("lang", ["ja", "en"])
+async def test_polling_full_flow(tg, polling_server, lang):
     server = polling_server
+    user = FakeUser(id=7001, first_name="Sakura", language_code=lang)
+    me = Player(tg, user)
     assert tg.calls_of("setMyCommands")
-    await set_profile(tg)
-    assert server.rows(f"select org_type from users where user_id = {USER.id}") == [("local",)]
+    await me.set_profile()
+    assert server.rows(f"select org_type, prefecture_code from users where user_id = {user.id}"
+                       ) == [("local", 34)]
 
-    card, session_id = await nearby_card(tg)
-    card_text = plain_text(card.text)
-    assert "Hiroshima" in card_text or "広島" in card_text
+    card, session_id = await me.nearby_card()
+    assert me.t["place"] in plain_text(card.text)
 
-    doc = await register(tg, card)
+    doc = await me.register(card)
     name, data = doc.files["document"]
     assert name.endswith(".ics") and data.startswith(b"BEGIN:VCALENDAR")
-    assert server.rows(f"select session_id, status from registrations where user_id = {USER.id}"
+    assert session_id.encode() in data or session_id in name
+    assert server.rows(f"select session_id, status from registrations where user_id = {user.id}"
                        ) == [(session_id, "registered")]
 
-    done = await cancel_via_my(tg)
-    assert "cancel" in plain_text(done.text).lower()
-    assert server.rows(f"select status from registrations where user_id = {USER.id}"
+    done = await me.cancel_via_my()
+    assert me.t["cancelled"] in plain_text(done.text).lower()
+    assert server.rows(f"select status from registrations where user_id = {user.id}"
                        ) == [("cancelled",)]
     # every button press was answered (no spinning buttons)
-    presses = sum(1 for c in tg.calls if c.method == "answerCallbackQuery")
-    assert presses >= 10
+    await tg.wait_for("answerCallbackQuery",
+                      lambda c: c.params.get("callback_query_id") == tg.pressed[-1], since=0)
+    answered = {c.params["callback_query_id"] for c in tg.calls_of("answerCallbackQuery")}
+    assert len(tg.pressed) >= 10 and set(tg.pressed) <= answered
 
 
 async def test_telegram_429_and_5xx_are_retried_and_the_registration_kept(tg, polling_server):
-    await set_profile(tg)
-    card, session_id = await nearby_card(tg)
+    me = Player(tg)
+    await me.set_profile()
+    card, session_id = await me.nearby_card()
     tg.fail_next(2, 429, retry_after=1, methods=["sendMessage", "editMessageText"])
     tg.fail_next(2, 502, methods=["sendDocument"])
-    doc = await register(tg, card)
+    doc = await me.register(card)
     assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
     statuses = [c.status for c in tg.calls]
     assert 429 in statuses and 502 in statuses
@@ -263,11 +289,12 @@ async def test_webhook_registers_the_url_with_the_secret(tg, webhook_server):
 
 async def test_webhook_full_flow_with_the_right_secret(tg, webhook_server):
     server, _ = webhook_server
-    await set_profile(tg)
-    card, session_id = await nearby_card(tg)
-    doc = await register(tg, card)
+    me = Player(tg)
+    await me.set_profile()
+    card, session_id = await me.nearby_card()
+    doc = await me.register(card)
     assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
-    await cancel_via_my(tg)
+    await me.cancel_via_my()
     assert server.rows(f"select status from registrations where user_id = {USER.id}"
                        ) == [("cancelled",)]
     assert tg.webhook_deliveries and {s for _, s in tg.webhook_deliveries} == {200}
