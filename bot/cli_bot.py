@@ -37,14 +37,19 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.runner import serve
+    from bot.runner import ServeError, serve
 
     settings = _settings()
     _logging(args.verbose)
     if not settings.bot_token:
         logging.getLogger("cyder.runner").warning(
             "BOT_TOKEN is not set: serving HTTP only (no bot)")
-    await serve(settings)
+    try:
+        await serve(settings)
+    except ServeError as e:
+        from bot.cli import UsageError
+
+        raise UsageError(str(e)) from e
     return 0
 
 

@@ -46,6 +46,10 @@ BACKGROUND_TASKS = ["bot.reminders:run", "bot.schedule_watch:run"]
 BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
 
 
+class ServeError(Exception):
+    """The server cannot start (e.g. the port is taken): one clear line for the CLI."""
+
+
 class RetryMiddleware(BaseRequestMiddleware):
     """Retry a Bot API request on flood control (sleep `retry_after`), on 5xx and on
     network errors (bounded exponential backoff). getUpdates is left to the polling
@@ -201,7 +205,14 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        if bot is not None:
+            await bot.session.close()
+        raise ServeError(f"cannot listen on {settings.http_host}:{settings.http_port}: "
+                         f"{e.strerror or e} (set HTTP_HOST/HTTP_PORT)") from e
     log.info("HTTP on http://%s:%s", settings.http_host, settings.http_port)
 
     tasks: list[asyncio.Task[Any]] = []

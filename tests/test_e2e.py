@@ -27,8 +27,10 @@ MESSAGES = ("sendMessage", "editMessageText")
 class Server:
     """A `cyder-bot serve` subprocess."""
 
-    def __init__(self, tg: FakeTelegram, tmp_path: Path, port: int, **env: str) -> None:
+    def __init__(self, tg: FakeTelegram, tmp_path: Path, port: int, *args: str,
+                 **env: str) -> None:
         self.tg = tg
+        self.args = args or ("serve",)
         self.db = tmp_path / "cyder.db"
         self.port = port
         self.env = {**os.environ, "BOT_TOKEN": tg.token, "TELEGRAM_API_BASE": tg.base_url,
@@ -47,7 +49,7 @@ class Server:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", cwd=ROOT, env=self.env,
+            sys.executable, "-m", "bot", *self.args, cwd=ROOT, env=self.env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         self._stderr_task = asyncio.create_task(self._read_stderr())
         async with aiohttp.ClientSession() as http:
@@ -68,10 +70,10 @@ class Server:
         while chunk := await self.proc.stderr.read(4096):
             self.stderr += chunk
 
-    async def stop(self) -> int:
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc
         if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 await asyncio.wait_for(self.proc.wait(), 20)
             except TimeoutError:
@@ -319,3 +321,36 @@ async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(
     assert not [c for c in tg.calls if c.method in
                 ("sendMessage", "editMessageText", "answerCallbackQuery")]
     assert server.rows("select count(*) from users") == users_before
+
+
+# ----- the process -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_plain_cyder_bot_with_a_token_serves_and_stops_gracefully(
+        tg, tmp_path, unused_tcp_port, sig):
+    server = Server(tg, tmp_path, unused_tcp_port, "run")
+    await server.start()
+    await tg.wait_for("getUpdates", since=0, timeout=30)
+    assert tg.calls_of("deleteWebhook")  # polling mode clears any old webhook first
+    me = Player(tg)
+    await me.say("/start", expect="profile")
+    assert await server.stop(sig) == 0, server.stderr.decode(errors="replace")
+    assert "shutting down" in server.stderr.decode()
+
+
+async def test_a_taken_port_is_one_clear_error(tg, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(tg, tmp_path, port)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", cwd=ROOT, env=server.env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
+    assert "Traceback" not in err.decode()
