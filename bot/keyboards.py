@@ -3,16 +3,19 @@ in the current locale (call them inside a handler)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     CourseCB,
@@ -31,15 +34,63 @@ from catalog import places
 from catalog.eligibility import OrgType
 from catalog.sessions import Session
 
-
-def _button(text: str, cb: object) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=cb.pack())  # type: ignore[attr-defined]
+_T = TypeVar("_T")
 
 
+def per_locale(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Cache a keyboard that depends only on its arguments and the current locale.
+    (aiogram never mutates a markup it sends, so one object can be shared.)"""
+    cache: dict[tuple[Any, ...], _T] = {}
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> _T:
+        key = (get_i18n().current_locale, *args)
+        if key not in cache:
+            cache[key] = fn(*args)
+        return cache[key]
+
+    return wrapper
+
+
+def _button(text: str, cb: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=cb.pack())
+
+
+def url_button(text: str, url: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, url=url)
+
+
+def markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+class Rows:
+    """A small keyboard builder. (aiogram's InlineKeyboardBuilder deep-copies the whole
+    markup on export, which cost more than the rest of a handler.)"""
+
+    def __init__(self) -> None:
+        self.rows: list[list[InlineKeyboardButton]] = []
+
+    def row(self, *buttons: InlineKeyboardButton) -> Rows:
+        if buttons:
+            self.rows.append(list(buttons))
+        return self
+
+    def grid(self, buttons: Sequence[InlineKeyboardButton], width: int) -> Rows:
+        for i in range(0, len(buttons), width):
+            self.rows.append(list(buttons[i:i + width]))
+        return self
+
+    def as_markup(self) -> InlineKeyboardMarkup:
+        return markup(self.rows)
+
+
+@per_locale
 def back_to_menu() -> InlineKeyboardButton:
     return _button(_("⬅️ Menu"), MenuCB(action="start"))
 
 
+@per_locale
 def main_menu() -> InlineKeyboardMarkup:
     rows = [
         [_button(_("🔎 Find sessions"), MenuCB(action="find")),
@@ -50,15 +101,17 @@ def main_menu() -> InlineKeyboardMarkup:
          _button(_("🌐 Language"), MenuCB(action="lang"))],
         [_button(_("❓ Help"), MenuCB(action="help"))],
     ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return markup(rows)
 
 
+@per_locale
 def only_menu() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[back_to_menu()]])
+    return markup([[back_to_menu()]])
 
 
+@per_locale
 def languages() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
+    return markup([[
         _button("日本語", LangCB(lang="ja")), _button("English", LangCB(lang="en"))]])
 
 
@@ -70,15 +123,15 @@ def pref_name(pref: places.Prefecture, lang: str) -> str:
     return pref.romaji if lang == "en" else pref.name
 
 
+@per_locale
 def org_types(types: Sequence[OrgType], lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for t in types:
-        kb.row(_button(t.name_en if lang == "en" else t.name_ja, ProfileCB(step="o", value=t.code)))
-    return kb.as_markup()
+    return markup([[_button(t.name_en if lang == "en" else t.name_ja,
+                            ProfileCB(step="o", value=t.code))] for t in types])
 
 
+@per_locale
 def work_question() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("Staff of this organisation"), ProfileCB(step="w", value="staff"))],
         [_button(_("Dispatched worker (派遣) under its direction"),
                  ProfileCB(step="w", value="disp"))],
@@ -86,52 +139,48 @@ def work_question() -> InlineKeyboardMarkup:
     ])
 
 
+@per_locale
 def profile_regions(lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for i, r in enumerate(places.REGIONS):
-        kb.button(text=region_name(r, lang), callback_data=ProfileCB(step="r", value=str(i)))
-    kb.adjust(3)
-    kb.row(_button(_("Skip"), ProfileCB(step="f", value="0")))
-    return kb.as_markup()
+    kb = Rows().grid([_button(region_name(r, lang), ProfileCB(step="r", value=str(i)))
+                      for i, r in enumerate(places.REGIONS)], 3)
+    return kb.row(_button(_("Skip"), ProfileCB(step="f", value="0"))).as_markup()
 
 
+@per_locale
 def profile_prefectures(region: places.Region, lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for code in region.prefectures:
-        kb.button(text=pref_name(places.prefecture(code), lang),
-                  callback_data=ProfileCB(step="f", value=str(code)))
-    kb.adjust(3)
-    kb.row(_button(_("⬅️ Back"), ProfileCB(step="x", value="")))
-    return kb.as_markup()
+    kb = Rows().grid([_button(pref_name(places.prefecture(code), lang),
+                              ProfileCB(step="f", value=str(code)))
+                      for code in region.prefectures], 3)
+    return kb.row(_button(_("⬅️ Back"), ProfileCB(step="x", value=""))).as_markup()
 
 
+@per_locale
 def profile_view() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
 
 
+@per_locale
 def find_menu(lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for i, r in enumerate(places.REGIONS):
-        kb.button(text=region_name(r, lang), callback_data=RegionCB(idx=i))
-    kb.adjust(3)
+    kb = Rows().grid([_button(region_name(r, lang), RegionCB(idx=i))
+                      for i, r in enumerate(places.REGIONS)], 3)
     kb.row(_button(_("📍 Near me"), MenuCB(action="near")),
            _button(_("🗓 All upcoming"), FindCB(kind="a")))
     kb.row(back_to_menu())
     return kb.as_markup()
 
 
+@per_locale
 def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for code in region.prefectures:
-        kb.button(text=pref_name(places.prefecture(code), lang),
-                  callback_data=FindCB(kind="p", key=str(code)))
-    kb.adjust(3)
+    kb = Rows().grid([_button(pref_name(places.prefecture(code), lang),
+                              FindCB(kind="p", key=str(code)))
+                      for code in region.prefectures], 3)
     kb.row(_button(_("The whole region"), FindCB(kind="r", key=str(idx))))
     kb.row(_button(_("⬅️ Back"), MenuCB(action="find")))
     return kb.as_markup()
 
 
+@per_locale
 def location_request() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_("📍 Send my location"), request_location=True)]],
@@ -149,17 +198,14 @@ def session_card(session: Session, *, can_register: bool, full: bool,
             rows.append([_button(_("✍️ Register"), SessionCB(id=session.id, action="reg"))])
     rows.append([_button(_("📅 Add to calendar"), SessionCB(id=session.id, action="ics"))])
     if share_url:
-        rows.append([InlineKeyboardButton(text=_("↗️ Share"), url=share_url)])
+        rows.append([url_button(_("↗️ Share"), share_url)])
     rows.append([_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return markup(rows)
 
 
 def course_list(codes: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for code, label in codes:
-        kb.row(_button(label, CourseCB(code=code)))
-    kb.row(back_to_menu())
-    return kb.as_markup()
+    return markup([*([_button(label, CourseCB(code=code))] for code, label in codes),
+                   [back_to_menu()]])
 
 
 def course_card(code: str, has_sessions: bool) -> InlineKeyboardMarkup:
@@ -167,15 +213,17 @@ def course_card(code: str, has_sessions: bool) -> InlineKeyboardMarkup:
     if has_sessions:
         rows.append([_button(_("🔎 Sessions of this course"), FindCB(kind="a", course=code))])
     rows.append([_button(_("⬅️ Courses"), MenuCB(action="courses")), back_to_menu()])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return markup(rows)
 
 
+@per_locale
 def cancel_dialogue() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[_button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
+@per_locale
 def skip_or_cancel() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
+    return markup([[
         _button(_("Skip"), RegCB(action="skip")), _button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
@@ -185,39 +233,38 @@ def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
         rows.append([_button(_("➕ Add a colleague (同行者)"), RegCB(action="add"))])
     rows.append([_button(_("Continue ➡️"), RegCB(action="done"))])
     rows.append([_button(_("✖️ Cancel"), RegCB(action="stop"))])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return markup(rows)
 
 
+@per_locale
 def team_question() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("Yes, we four are one team"), RegCB(action="team"))],
         [_button(_("No, mix us with others"), RegCB(action="noteam"))],
         [_button(_("✖️ Cancel"), RegCB(action="stop"))],
     ])
 
 
+@per_locale
 def confirm_registration(waitlist: bool) -> InlineKeyboardMarkup:
     label = _("✅ Join the waitlist") if waitlist else _("✅ Confirm registration")
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(label, RegCB(action="ok"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def waitlist_offer(session_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("⏳ Join the waitlist"), SessionCB(id=session_id, action="wl"))],
         [_button(_("🔎 Other sessions"), MenuCB(action="find")), back_to_menu()]])
 
 
 def my_list(items: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for reg_id, label in items:
-        kb.row(_button(label, MyCB(action="show", reg=reg_id)))
-    kb.row(_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu())
-    return kb.as_markup()
+    return markup([*([_button(label, MyCB(action="show", reg=reg_id))] for reg_id, label in items),
+                   [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()]])
 
 
 def my_registration(reg_id: int, session_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("📅 Calendar file"), MyCB(action="ics", reg=reg_id))],
         [_button(_("ℹ️ Session details"), SessionCB(id=session_id))],
         [_button(_("🗑 Cancel this registration"), MyCB(action="cancel", reg=reg_id))],
@@ -226,14 +273,15 @@ def my_registration(reg_id: int, session_id: str) -> InlineKeyboardMarkup:
 
 
 def confirm_cancel(reg_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("Yes, cancel it"), MyCB(action="yes", reg=reg_id))],
         [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
     ])
 
 
+@per_locale
 def confirm_forget() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return markup([
         [_button(_("Yes, delete everything"), ForgetCB(action="yes"))],
         [_button(_("No, keep my data"), ForgetCB(action="no"))],
     ])
@@ -247,4 +295,4 @@ def subscription(has_token: bool) -> InlineKeyboardMarkup:
     else:
         rows.append([_button(_("🔑 Create my personal feed"), SubCB(action="new"))])
     rows.append([back_to_menu()])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return markup(rows)

@@ -39,7 +39,7 @@ async def ask_profile(event: Message | CallbackQuery, state: FSMContext, *, afte
     await state.update_data({AFTER_KEY: after})
     intro = _("First, two or three quick questions so that I can show what you may attend.")
     await show(event, intro + "\n\n" + org_question(),
-               kb.org_types(list(catalog.rules.org_types.values()), lang))
+               kb.org_types(tuple(catalog.rules.org_types.values()), lang))
 
 
 def profile_text(record: User | None, catalog: Catalog, lang: str) -> str:
@@ -87,7 +87,7 @@ async def profile_button(callback: CallbackQuery, catalog: Catalog, user_record:
 
 @router.callback_query(ProfileCB.filter(F.step == "e"))
 async def edit(callback: CallbackQuery, catalog: Catalog, lang: str) -> None:
-    await show(callback, org_question(), kb.org_types(list(catalog.rules.org_types.values()),
+    await show(callback, org_question(), kb.org_types(tuple(catalog.rules.org_types.values()),
                                                       lang), edit=True)
 
 

@@ -20,7 +20,6 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import keyboards as kb
 from bot.callbacks import FindCB, MenuCB, RegionCB, SessionCB
@@ -175,7 +174,7 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
     if cb.year:
         notes.append(_("the whole year"))
     lines.append("<i>" + " · ".join(notes) + "</i>")
-    builder = InlineKeyboardBuilder()
+    builder = kb.Rows()
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = min(cb.page, pages - 1)
     if not shown:
