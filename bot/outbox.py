@@ -104,6 +104,7 @@ class Outbox:
         # sends are at least 0.9/rate apart, so no one-second window holds more than rate+1),
         # yet a timer that fires a millisecond late does not slow the whole broadcast down.
         self._overall = AsyncLimiter(OVERALL_SLACK, OVERALL_SLACK / rate)
+        self.rate = rate
         self._per_chat_period = per_chat_period
         self._chats: dict[int, AsyncLimiter] = {}
         self._resume_at = 0.0
@@ -222,7 +223,9 @@ class Outbox:
             shown = -1
             while True:
                 await asyncio.sleep(self.progress_every)
-                if summary.done != shown:
+                # Near the end, leave the staff chat's one-per-second slot to the final edit.
+                nearly_done = (summary.total - summary.done) / self.rate < self._per_chat_period
+                if summary.done != shown and not nearly_done:
                     shown = summary.done
                     await self.edit(progress.chat_id, progress.message_id,
                                     progress.render(summary))
