@@ -62,7 +62,8 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     else:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     return await run_demo(demo_settings(env_settings), lang=args.lang,
-                          clock_pinned_by_env=env_settings.today is not None)
+                          clock_pinned_by_env=env_settings.today is not None,
+                          staff=getattr(args, "staff", False))
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -81,6 +82,8 @@ def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., An
     p = sub.add_parser("demo", help="chat with the bot in this terminal (no Telegram needed)")
     p.add_argument("--lang", choices=["ja", "en"], default="ja",
                    help="the demo user's Telegram language")
+    p.add_argument("--staff", action="store_true",
+                   help="make the demo user registration staff (ADMIN_IDS) to try /roster...")
     p.add_argument("-v", "--verbose", action="store_true", help="show the bot's logs")
     p.set_defaults(func=cmd_demo)
 

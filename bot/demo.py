@@ -228,9 +228,14 @@ async def _start_http(app: web.Application, host: str, port: int) -> tuple[web.A
     return runner, (sockets[0].getsockname()[1] if sockets else port)
 
 
+DEMO_USER_ID = 10001
+
+
 async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None = None,
-                   stdout: TextIO | None = None, clock_pinned_by_env: bool = False) -> int:
-    """Run the terminal chat until `:quit` or end of input."""
+                   stdout: TextIO | None = None, clock_pinned_by_env: bool = False,
+                   staff: bool = False) -> int:
+    """Run the terminal chat until `:quit` or end of input (`staff`: the demo user is
+    in ADMIN_IDS, so the staff commands of the chat can be tried too)."""
     from bot.runner import build_bot
 
     out = stdout or sys.stdout
@@ -238,6 +243,9 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
     clock = clock_for(settings)
     catalog = open_catalog(settings, clock)
     async with FakeTelegram() as tg:
+        if staff:
+            settings = dataclasses.replace(settings,
+                                           admin_ids=settings.admin_ids | {DEMO_USER_ID})
         bot_settings = dataclasses.replace(settings, bot_token=tg.token,
                                            telegram_api_base=tg.base_url, webhook_url=None)
         bot, dp = build_bot(bot_settings, catalog, clock)
@@ -245,7 +253,7 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
         app[BOT] = bot
         app[DISPATCHER] = dp
         runner, port = await _start_http(app, settings.http_host, settings.http_port)
-        user = FakeUser(id=10001, first_name="Demo", language_code=lang)
+        user = FakeUser(id=DEMO_USER_ID, first_name="Demo", language_code=lang)
         term = Terminal(tg, user, out)
         # One update at a time, so each typed line gets its whole answer before the next.
         polling = asyncio.create_task(dp.start_polling(

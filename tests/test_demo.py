@@ -107,3 +107,10 @@ def test_a_new_user_registers_and_cancels_in_japanese_by_numbers(tmp_path, unuse
     rows = con.execute("select name, status from registrations").fetchall()
     con.close()
     assert rows == [("山田 花子", "cancelled")]
+
+
+def test_staff_commands_only_with_staff_flag(tmp_path, unused_tcp_port):
+    staff = run_demo(tmp_path, unused_tcp_port, "/stats\n", "demo", "--staff")
+    assert "申込状況" in staff.split("> /stats", 1)[1]
+    user = run_demo(tmp_path, unused_tcp_port, "/stats\n", "demo")
+    assert "申込状況" not in user.split("> /stats", 1)[1]
