@@ -262,3 +262,26 @@ async def test_add_to_calendar_sends_an_ics_file(user: ChatUser) -> None:
     data = docs[0].document.data
     assert b"BEGIN:VCALENDAR" in data and b"METHOD:PUBLISH" in data
     assert docs[0].document.filename.endswith(".ics")
+
+
+async def test_unknown_place_suggests_names(user: ChatUser) -> None:
+    await user.send("ひろしめ")
+    text = user.text()
+    assert "よくわかりませんでした" in text
+    assert "もしかして" in text
+
+
+async def test_group_chatter_is_ignored(user: ChatUser) -> None:
+    from aiogram.types import Chat
+
+    user.chat = Chat(id=-100123, type="supergroup")
+    await user.send("広島で飲み会しましょう")
+    assert user.last == []
+
+
+async def test_deep_link_in_english(make_user: Any) -> None:
+    u = make_user(user_id=4100, language_code="en-US")
+    await u.send(f"/start {HIROSHIMA_A}")
+    assert "Course A" in u.text() and "Fri 25 Oct 2024" in u.text()
+    assert "Apply by: Fri 18 Oct 2024" in u.text()
+    assert "✍️ Register" in u.buttons()

