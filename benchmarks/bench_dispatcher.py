@@ -3,7 +3,8 @@
 Feeds rounds of real `Update` objects — each round a new user: /start, the profile
 questions (button presses), a typed place, a shared location, a prefecture list, a
 session card, the menu, and a whole registration ending in the calendar file — through
-`bot.factory.create_dispatcher` with a Bot whose session answers without any network.
+`bot.factory.create_dispatcher` (as `bot.runner.build_dispatcher` wraps it for serve and
+the demo) with a Bot whose session answers without any network.
 The same number of text updates then go through a trivial echo handler on a plain
 Dispatcher with the same Bot, in the same run. Prints updates/s, p50/p99 ms per update
 for both, and the ratio. Targets (issue 3 §7): ratio >= 0.3, p99 < 5 ms.
@@ -48,7 +49,7 @@ from aiogram.types import (  # noqa: E402
 
 from bot.callbacks import FindCB, MenuCB, ProfileCB, RegCB, SessionCB  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.factory import create_dispatcher  # noqa: E402
+from bot.runner import build_dispatcher  # noqa: E402
 from bot.runtime import clock_for, open_catalog  # noqa: E402
 from catalog import places  # noqa: E402
 from catalog.eligibility import Profile  # noqa: E402
@@ -174,7 +175,8 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
         session = NoNetworkSession()
         bot = Bot(settings.bot_token or "42:BENCH", session=session,
                   default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-        dp = create_dispatcher(settings, catalog, clock, throttle_burst=0)
+        # as serve/demo build it (bot.runner), throttling off: one process feeds many users
+        dp = build_dispatcher(settings, catalog, clock, throttle_burst=0)
 
         echo = Dispatcher()
         router = Router(name="echo")

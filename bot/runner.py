@@ -25,6 +25,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.fsm.state import State
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import ErrorEvent
@@ -113,6 +114,33 @@ def add_error_logging(dp: Dispatcher) -> None:
     dp.include_router(router)
 
 
+def inline_sync_filters(router: Router) -> int:
+    """Run aiogram's own synchronous filters — bare magic filters (`F.text`,
+    `F.location`...) and FSM states (`RegForm.name`) — on the event loop.
+
+    aiogram 3.31 calls every synchronous callable through `asyncio.to_thread`: a thread
+    hop for each such filter each update checks. These filters are pure attribute
+    tests, so awaiting them inline gives the same answers without the hops. Returns how
+    many filters were changed."""
+    changed = 0
+    for observer in router.observers.values():
+        for handler in observer.handlers:
+            for flt in handler.filters or []:
+                if not flt.awaitable and (flt.magic is not None
+                                          or isinstance(flt.callback, State)):
+                    resolve = flt.callback
+
+                    async def inline(*args: Any, _resolve: Any = resolve, **kw: Any) -> Any:
+                        return _resolve(*args, **kw)
+
+                    flt.callback = inline
+                    flt.awaitable = True
+                    changed += 1
+    for sub in router.sub_routers:
+        changed += inline_sync_filters(sub)
+    return changed
+
+
 def load_background(names: list[str] | None = None) -> list[tuple[str, BackgroundFn]]:
     found = []
     for spec in BACKGROUND_TASKS if names is None else names:
@@ -145,14 +173,25 @@ async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
             delay = min(delay * 2, 300.0)
 
 
+def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
+                     **kwargs: Any) -> Dispatcher:
+    """`create_dispatcher` as the processes run it: with the error-logging fallback and
+    magic filters awaited inline."""
+    from bot.factory import create_dispatcher
+
+    dp = create_dispatcher(settings, catalog, clock, **kwargs)
+    add_error_logging(dp)
+    inline_sync_filters(dp)
+    return dp
+
+
 def build_bot(settings: Settings, catalog: Catalog, clock: Clock) -> tuple[Bot, Dispatcher]:
-    from bot.factory import create_bot, create_dispatcher
+    """The Bot (with Telegram-error retries) and the Dispatcher for serve and demo."""
+    from bot.factory import create_bot
 
     bot = create_bot(settings)
     install_retries(bot)
-    dp = create_dispatcher(settings, catalog, clock)
-    add_error_logging(dp)
-    return bot, dp
+    return bot, build_dispatcher(settings, catalog, clock)
 
 
 def webhook_secret(settings: Settings) -> str:

@@ -232,3 +232,46 @@ async def test_fake_rejects_a_wrong_token(tg):
     async with aiohttp.ClientSession() as http, \
             http.post(f"{tg.base_url}/bot1:nope/getMe") as resp:
         assert resp.status == 401
+
+
+async def test_sync_filters_run_inline_with_the_same_answers(tg):
+    from aiogram import F
+    from aiogram.fsm.state import State, StatesGroup
+
+    from bot.runner import inline_sync_filters
+
+    dp = Dispatcher()
+    router = Router()
+    seen: list[str] = []
+
+    @router.message(F.location)
+    async def located(message: Message) -> None:
+        seen.append("location")
+
+    @router.message(F.text, ~F.text.startswith("/"))
+    async def text(message: Message) -> None:
+        seen.append(f"text {message.text}")
+
+    @router.message(F.text.startswith("/"))
+    async def command(message: Message) -> None:
+        seen.append("command")
+
+    class Form(StatesGroup):
+        asked = State()
+
+    @router.message(Form.asked)
+    async def in_form(message: Message) -> None:
+        seen.append("form")
+
+    dp.include_router(router)
+    assert inline_sync_filters(dp) == 5
+    bot = make_bot(tg)
+    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1,
+                                                handle_as_tasks=False))
+    tg.user_sends_text(USER, "広島")
+    tg.user_sends_text(USER, "/help")
+    last = tg.user_sends_location(USER, 34.4, 132.5)
+    await tg.wait_confirmed(last["update_id"])
+    await dp.stop_polling()
+    await asyncio.wait_for(task, 5)
+    assert seen == ["text 広島", "command", "location"]
