@@ -168,7 +168,8 @@ async def login_form(request: web.Request) -> web.Response:
     if _signed_in(request):
         raise web.HTTPSeeOther("/admin")
     response = web.Response(content_type="text/html", charset="utf-8")
-    sid = _set_session(request, response, auth=False)
+    pre = _session(request)  # keep a pending sign-in's id, so a second tab does not void it
+    sid = pre["sid"] if pre else _set_session(request, response, auth=False)
     response.text = aiohttp_jinja2.render_string(
         "admin_login.html", request, {"error": None, "csrf": csrf_token(request, sid)},
         app_key=JINJA)
@@ -270,8 +271,9 @@ async def download_roster(request: web.Request) -> web.Response:
         return session
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
-    filename, mime, data = await asyncio.to_thread(
-        rosters.export_roster, catalog, [s.id], request.match_info["fmt"])
+    fmt: rosters.Format = "xlsx" if request.match_info["fmt"] == "xlsx" else (
+        "json" if request.match_info["fmt"] == "json" else "csv")
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt)
     return web.Response(body=data, headers={
         "Content-Type": mime,
         "Content-Disposition": f'attachment; filename="{filename}"',

@@ -233,3 +233,11 @@ async def test_sign_out_ends_the_session(client):
                              allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
     assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_reloading_the_sign_in_form_keeps_an_open_forms_token_valid(client):
+    first = csrf_of(await (await client.get("/admin/login")).text())
+    await client.get("/admin/login")  # a second tab
+    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": first},
+                             allow_redirects=False)
+    assert resp.status == 303
