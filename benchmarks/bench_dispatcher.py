@@ -126,10 +126,10 @@ def round_updates(f: Factory, user: User, session_id: str) -> list[tuple[str, Up
     return [
         ("start", f.text(user, "/start")),
         ("press", f.press(user, MenuCB(action="find"))),
-        ("press", f.press(user, ProfileCB(step="o", value="local"))),
-        ("press", f.press(user, ProfileCB(step="w", value="staff"))),
-        ("press", f.press(user, ProfileCB(step="r", value=region))),
-        ("press", f.press(user, ProfileCB(step="f", value="34"))),
+        ("profile", f.press(user, ProfileCB(step="o", value="local"))),
+        ("profile", f.press(user, ProfileCB(step="w", value="staff"))),
+        ("profile", f.press(user, ProfileCB(step="r", value=region))),
+        ("profile", f.press(user, ProfileCB(step="f", value="34"))),
         ("search", f.text(user, "広島")),
         ("search", f.location(user, 34.3963, 132.4596)),
         ("search", f.press(user, FindCB(kind="p", key="34"))),
@@ -141,7 +141,7 @@ def round_updates(f: Factory, user: User, session_id: str) -> list[tuple[str, Up
         ("register", f.text(user, "Information Policy Division")),
         ("register", f.text(user, f"user{user.id}@pref.example.jp")),
         ("register", f.press(user, RegCB(action="done"))),
-        ("register", f.press(user, RegCB(action="ok"))),
+        ("confirm", f.press(user, RegCB(action="ok"))),  # saves, sends the .ics
     ]
 
 
