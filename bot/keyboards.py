@@ -161,9 +161,16 @@ def profile_view() -> InlineKeyboardMarkup:
 
 
 @per_locale
-def find_menu(lang: str) -> InlineKeyboardMarkup:
-    kb = Rows().grid([_button(region_name(r, lang), RegionCB(idx=i))
-                      for i, r in enumerate(places.REGIONS)], 3)
+def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
+    """Regions, "near me", everything; with `home` (the profile's prefecture) a first
+    button for that prefecture and its neighbours."""
+    kb = Rows()
+    if home:
+        kb.row(_button(_("🏠 {pref} and nearby").format(pref=pref_name(places.prefecture(home),
+                                                                        lang)),
+                       FindCB(kind="q", key=str(home))))
+    kb.grid([_button(region_name(r, lang), RegionCB(idx=i))
+             for i, r in enumerate(places.REGIONS)], 3)
     kb.row(_button(_("📍 Near me"), MenuCB(action="near")),
            _button(_("🗓 All upcoming"), FindCB(kind="a")))
     kb.row(back_to_menu())

@@ -285,3 +285,13 @@ async def test_deep_link_in_english(make_user: Any) -> None:
     assert "Course A" in u.text() and "Fri 25 Oct 2024" in u.text()
     assert "Apply by: Fri 18 Oct 2024" in u.text()
     assert "✍️ Register" in u.buttons()
+
+
+async def test_find_menu_offers_home_prefecture_first(user: ChatUser) -> None:
+    await set_profile(user, pref=31)  # Tottori
+    await user.press(MenuCB(action="find").pack())
+    assert user.buttons()[0] == "🏠 鳥取県とその周辺"
+    await user.click("鳥取県とその周辺")
+    lines = result_lines(user.text())
+    assert "倉吉" in lines[0]
+    assert "鳥取県とその周辺の開催回" in user.text()

@@ -283,3 +283,38 @@ async def test_failed_promotion_message_is_logged_not_raised(
     assert "取り消しました" in alice.text()
     [bobs] = regs.for_user(catalog, bob.user.id)
     assert bobs.status == "registered"
+
+
+async def test_start_mid_dialogue_starts_over(user: ChatUser, catalog: Catalog) -> None:
+    await set_profile(user)
+    await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+    await user.send("山田 太郎")
+    await user.send("/start")
+    assert "こんにちは" in user.text()
+    await user.press(RegCB(action="ok").pack())
+    assert "期限切れ" in user.answers()[0].text
+    assert regs.for_user(catalog, user.user.id) == []
+
+
+async def test_colleague_promotion_is_told_to_the_representative(
+        make_user: Any, catalog: Catalog) -> None:
+    from catalog.registrations import Applicant
+    from tests.util_catalog import NOW
+
+    alice, carol, bob = (make_user(user_id=i) for i in (7101, 7102, 7103))
+    fill(catalog, HIROSHIMA_A, 28)
+    for u in (alice, carol):
+        regs.register(catalog, HIROSHIMA_A, [Applicant(f"U{u.user.id}", "Org", "local",
+                                                       email=f"u{u.user.id}@example.lg.jp")],
+                      today=NOW.date(), now=NOW, user_id=u.user.id)
+    team = [Applicant("Bob", "Bob Org", "local", email="bob@example.lg.jp"),
+            Applicant("Colleague", "Bob Org", "local", email="col@example.lg.jp")]
+    regs.register(catalog, HIROSHIMA_A, team, today=NOW.date(), now=NOW, user_id=bob.user.id,
+                  waitlist=True)
+    for u in (alice, carol):
+        [reg] = regs.for_user(catalog, u.user.id)
+        await u.press(MyCB(action="yes", reg=reg.id).pack())
+        told = [r for r in u.last if type(r).__name__ == "SendMessage" and r.chat_id == 7103]
+        assert len(told) == 1, u.user.id
+    assert [r.status for r in regs.for_session(catalog, HIROSHIMA_A)
+            if r.organisation == "Bob Org"] == ["registered", "registered"]

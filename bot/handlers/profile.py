@@ -176,7 +176,7 @@ async def continue_after(callback: CallbackQuery, state: FSMContext, after: str,
     from bot.handlers import registration, sessions
 
     if after == "find":
-        await show(callback, sessions.find_menu_text(), kb.find_menu(lang))
+        await show(callback, sessions.find_menu_text(), kb.find_menu(lang, record.prefecture_code))
         return
     kind, _sep, session_id = after.partition(":")
     try:

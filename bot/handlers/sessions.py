@@ -243,7 +243,7 @@ async def find_command(message: Message, state: FSMContext, catalog: Catalog,
     if user_record is None or user_record.profile is None:
         await ask_profile_first(message, state, "find", lang, catalog)
         return
-    await message.answer(find_menu_text(), reply_markup=kb.find_menu(lang))
+    await message.answer(find_menu_text(), reply_markup=kb.find_menu(lang, user_record.prefecture_code))
 
 
 def find_menu_text() -> str:
@@ -257,7 +257,8 @@ async def find_button(callback: CallbackQuery, state: FSMContext, catalog: Catal
     if user_record is None or user_record.profile is None:
         await ask_profile_first(callback, state, "find", lang, catalog)
         return
-    await show(callback, find_menu_text(), kb.find_menu(lang), edit=True)
+    await show(callback, find_menu_text(), kb.find_menu(lang, user_record.prefecture_code),
+               edit=True)
 
 
 @router.callback_query(RegionCB.filter())
