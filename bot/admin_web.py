@@ -27,7 +27,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.web import CATALOG, CLOCK, SETTINGS
 from catalog import rosters, teams
-from catalog.errors import CatalogError, NotFound
+from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -242,6 +242,7 @@ async def session_page(request: web.Request) -> web.Response:
     return _render(request, "admin_session.html", {
         "s": s, "columns": rosters.ROSTER_COLUMNS, **view,
         "formed": request.query.get("formed") == "1",
+        "moved": request.query.get("moved") == "1",
         "error": None, "csrf": csrf_token(request, session["sid"]),
     })
 
@@ -262,6 +263,49 @@ async def form_teams(request: web.Request) -> web.Response:
             "error": e.text("ja") + " / " + e.text("en"),
             "csrf": csrf_token(request, session["sid"])}, status=400)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
+
+
+@routes.post("/admin/sessions/{session_id}/move")
+async def move_member(request: web.Request) -> web.Response:
+    session = await _checked_post(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    s = _session_or_404(catalog, request.match_info["session_id"])
+    form = await request.post()
+    try:
+        try:
+            registration_id = int(str(form.get("registration", "")))
+            team = int(str(form.get("team", "")))
+        except ValueError as e:
+            raise InvalidInput("choose a person and a team number",
+                               "移動する方とチーム番号を選んでください。") from e
+        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
+                                now=request.app[CLOCK].now())
+    except CatalogError as e:
+        view = await asyncio.to_thread(_session_view, catalog, s.id)
+        return _render(request, "admin_session.html", {
+            "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
+            "error": e.text("ja") + " / " + e.text("en"),
+            "csrf": csrf_token(request, session["sid"])}, status=400)
+    raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
+
+
+@routes.get("/admin/rosters.xlsx")
+async def download_all(request: web.Request) -> web.Response:
+    """Every session's roster in one workbook (one sheet per session with registrations)."""
+    session = _api_or_401(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    ids = [s.id for s in catalog.all_sessions(True) if s.registered or s.waitlisted]
+    if not ids:
+        ids = [s.id for s in catalog.all_sessions(True)][:1]
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, ids, "xlsx")
+    return web.Response(body=data, headers={
+        "Content-Type": mime,
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    })
 
 
 @routes.get(r"/admin/sessions/{session_id}/roster.{fmt:csv|xlsx|json}")

@@ -241,3 +241,36 @@ async def test_reloading_the_sign_in_form_keeps_an_open_forms_token_valid(client
     resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": first},
                              allow_redirects=False)
     assert resp.status == 303
+
+
+async def test_staff_move_is_kept_when_teams_are_re_formed(client, registered):
+    for name in ("追加 一", "追加 二", "追加 三"):
+        register(registered, SESSION, [Applicant(name, "船橋市", "local")], today=EARLY,
+                 now=EARLY_NOW)
+    await sign_in(client)
+    token = csrf_of(await (await client.get(f"/admin/sessions/{SESSION}")).text())
+    await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
+    formed = teams.current_teams(registered, SESSION)
+    assert len(formed) == 2
+    who = formed[0].members[0].registration_id
+    url = f"/admin/sessions/{SESSION}/move"
+    assert (await client.post(url, data={"registration": str(who), "team": "2"},
+                              allow_redirects=False)).status == 403  # no CSRF token
+    bad = await client.post(url, data={"csrf": token, "registration": str(who), "team": "9"})
+    assert bad.status == 400 and "チーム" in await bad.text()
+    ok = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
+                           allow_redirects=False)
+    assert ok.status == 303
+    await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
+    after = {m.registration_id: t.number for t in teams.current_teams(registered, SESSION)
+             for m in t.members}
+    assert after[who] == 2
+
+
+async def test_all_rosters_in_one_workbook(client, registered):
+    assert (await client.get("/admin/rosters.xlsx", allow_redirects=False)).status == 401
+    await sign_in(client)
+    resp = await client.get("/admin/rosters.xlsx")
+    assert resp.status == 200
+    wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+    assert any(SESSION in name for name in wb.sheetnames)
