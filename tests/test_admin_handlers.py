@@ -145,3 +145,13 @@ async def test_broadcast_reaches_registrants_escaped(staff, registered, bot):
 async def test_broadcast_needs_text(staff, registered):
     await staff.send(f"/broadcast {SESSION}")
     assert "/broadcast" in staff.text()
+
+
+async def test_staff_commands_appear_only_in_admins_menus(bot):
+    settings = Settings(admin_ids=frozenset({ADMIN, 5003}))
+    await admin.set_staff_commands(bot, settings)
+    calls = [r for r in bot.requests if type(r).__name__ == "SetMyCommands"]
+    assert sorted(c.scope.chat_id for c in calls) == [ADMIN, 5003]
+    names = [c.command for c in calls[0].commands]
+    assert {"roster", "teams", "remind", "broadcast", "stats", "start"} <= set(names)
+    assert any("名簿" in c.description for c in calls[0].commands)

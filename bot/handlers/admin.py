@@ -14,13 +14,15 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import BotCommand, BotCommandScopeChat, BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import reminders
 from bot.config import Settings
 from bot.handlers.common import q
+from bot.i18n import N_, create_i18n
 from bot.outbox import Progress
 from catalog import reminders as notes
 from catalog import rosters, stats, teams
@@ -35,6 +37,14 @@ STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
 FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",
                 "sjis": "csv-cp932", "cp932": "csv-cp932", "csv-cp932": "csv-cp932"}
 CHUNK = 3500
+
+STAFF_MENU = (
+    ("roster", N_("Staff: roster file (csv/xlsx)")),
+    ("teams", N_("Staff: form and show teams")),
+    ("remind", N_("Staff: send reminders now")),
+    ("broadcast", N_("Staff: message a session's registrants")),
+    ("stats", N_("Staff: registrations per course and region")),
+)
 
 # Background broadcast jobs; kept referenced until done (tests can await them).
 JOBS: set[asyncio.Task[Any]] = set()
@@ -189,3 +199,18 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
     progress = await _start_progress(message, lang)
     outbox = reminders.outbox_for(bot, catalog, clock)
     _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))
+
+
+async def set_staff_commands(bot: Bot, settings: Settings) -> None:
+    """Show the staff commands in the menu of each admin's private chat (everyone else's
+    menu stays as it is). Call after `bot.factory.set_commands`."""
+    from bot.factory import COMMANDS
+
+    i18n = create_i18n()
+    commands = [BotCommand(command=c, description=i18n.gettext(d, locale="ja"))
+                for c, d in (*COMMANDS, *STAFF_MENU)]
+    for admin_id in sorted(settings.admin_ids):
+        try:
+            await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_id))
+        except TelegramAPIError:  # the admin never opened a chat with the bot
+            continue
