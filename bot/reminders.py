@@ -42,7 +42,7 @@ def outbox_for(bot: Bot, catalog: Catalog, clock: Clock) -> Outbox:
     entry = _outboxes.get(id(bot))
     if entry is not None:
         bot_ref, box, loop_ref = entry
-        if bot_ref() is bot and loop_ref() is loop and box.catalog is catalog:
+        if bot_ref() is bot and loop_ref() is loop:
             return box
     box = Outbox(bot, catalog, clock)
     for key in [k for k, (b, _box, lp) in _outboxes.items() if b() is None or lp() is None]:

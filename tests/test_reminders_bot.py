@@ -134,3 +134,11 @@ async def test_staff_broadcast_reaches_registered_users_with_escaped_text(tg, bo
     raw = {c.chat_id: c.text for c in tg.calls if c.method == "sendMessage"}
     assert "&lt;b&gt;3F&lt;/b&gt; &amp; more" in raw[101]
     assert "会場が変わりました <b>3F</b> & more" in texts(tg)[102]
+
+
+async def test_one_outbox_per_bot_so_all_senders_share_the_limits(bot, catalog):
+    clock = FixedClock(dt.datetime(2024, 7, 8, 9, 0, tzinfo=JST))
+    first = reminders.outbox_for(bot, catalog, clock)
+    assert reminders.outbox_for(bot, catalog, clock) is first
+    other = Bot(TOKEN, session=bot.session)
+    assert reminders.outbox_for(other, catalog, clock) is not first
