@@ -354,3 +354,47 @@ async def test_a_taken_port_is_one_clear_error(tg, tmp_path):
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+# ----- robustness over HTTP ------------------------------------------------------------
+
+
+async def test_forged_buttons_long_text_and_floods_over_http(tg, polling_server):
+    server = polling_server
+    me = Player(tg)
+    menu = await me.say("/start", expect="find")
+    users_before = server.rows("select count(*) from users")
+
+    forged = tg.user_presses(USER, me.current(menu), "s:2024-Z-99-0101:reg")
+    answer = await tg.wait_for("answerCallbackQuery", lambda c: c.params.get(
+        "callback_query_id") == forged["callback_query"]["id"])
+    assert "expired" in answer.params.get("text", "").lower()
+    assert server.rows("select count(*) from registrations") == [(0,)]
+
+    long = await me.say("x" * 5000)
+    assert "too long" in plain_text(long.text)
+
+    # one user sends 60 messages at once: the bot answers some, says "slow down", survives
+    mark = len(tg.calls)
+    for i in range(60):
+        tg.user_sends_text(USER, f"/help {i}")
+    await asyncio.sleep(3)
+    replies = [c for c in tg.calls[mark:] if c.method == "sendMessage" and c.ok]
+    assert 0 < len(replies) < 60
+    assert any("slow down" in c.text.lower() for c in replies)
+    assert server.rows("select count(*) from users") >= users_before
+    other = FakeUser(id=7002, first_name="Ken", language_code="en")
+    tg.user_sends_text(other, "/start")
+    reply = await tg.wait_for("sendMessage", lambda c: c.chat_id == other.id)
+    assert has_button("Find sessions")(reply)  # other users are unaffected
+
+
+async def test_inline_mode_and_deep_links_over_http(tg, polling_server):
+    me = Player(tg)
+    tg.user_inline_query(USER, "広島")
+    answer = await tg.wait_for("answerInlineQuery")
+    results = answer.params["results"]
+    assert results and all(len(r["id"].encode()) <= 64 for r in results)
+    session_id = "2024-A-34-1025"
+    card = await me.say(f"/start {session_id}", expect="register")
+    assert session_id in plain_text(card.text)
