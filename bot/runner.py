@@ -263,7 +263,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _startup_call("setMyCommands", set_commands(bot))
             if secret is not None:
                 assert settings.webhook_url
-                await dp.emit_startup(bot=bot, dispatcher=dp)
+                await dp.emit_startup(bot=bot, dispatcher=dp, app=app, **dp.workflow_data)
                 await bot.set_webhook(settings.webhook_url, secret_token=secret,
                                       allowed_updates=dp.resolve_used_update_types())
                 log.info("webhook mode")
@@ -298,7 +298,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if secret is not None and dp is not None:
-            await dp.emit_shutdown(bot=bot, dispatcher=dp)
+            await dp.emit_shutdown(bot=bot, dispatcher=dp, app=app, **dp.workflow_data)
         await runner.cleanup()
         if bot is not None:
             await bot.session.close()
