@@ -228,6 +228,15 @@ def cancel_dialogue() -> InlineKeyboardMarkup:
     return markup([[_button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
+def reuse_or_cancel(summary: str) -> InlineKeyboardMarkup:
+    """The first question, with a button to reuse the details of the last application."""
+    label = _("↩️ As last time: {details}").format(details=summary)
+    if len(label) > 60:
+        label = label[:59] + "…"
+    return markup([[_button(label, RegCB(action="reuse"))],
+                   [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+
+
 @per_locale
 def skip_or_cancel() -> InlineKeyboardMarkup:
     return markup([[

@@ -318,3 +318,18 @@ async def test_colleague_promotion_is_told_to_the_representative(
         assert len(told) == 1, u.user.id
     assert [r.status for r in regs.for_session(catalog, HIROSHIMA_A)
             if r.organisation == "Bob Org"] == ["registered", "registered"]
+
+
+async def test_second_application_can_reuse_the_details(user: ChatUser, catalog: Catalog) -> None:
+    await set_profile(user)
+    await register(user, name="<i>Taro</i>")
+    await user.press(RegCB(action="ok").pack())
+    await user.press(SessionCB(id="2024-B-1-34-1029", action="reg").pack())
+    [(label, data)] = [(t, d) for t, d in user.buttons_all() if d == RegCB(action="reuse").pack()]
+    assert "<i>Taro</i>, 広島県庁" in label  # button text is plain, not HTML
+    await user.press(data)  # type: ignore[arg-type]
+    await user.press(RegCB(action="done").pack())
+    assert "&lt;i&gt;Taro&lt;/i&gt;" in user.text() and "taro@pref.hiroshima.lg.jp" in user.text()
+    await user.press(RegCB(action="ok").pack())
+    assert sorted(r.session_id for r in regs.for_user(catalog, user.user.id)) == [
+        HIROSHIMA_A, "2024-B-1-34-1029"]

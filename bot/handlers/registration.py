@@ -94,9 +94,30 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
         dates=q(session_dates(session, lang)), place=q(place_text(session, lang)))
     if waitlist:
         head += "\n" + _("(You are joining the waitlist.)")
+    last = _last_details(catalog, user_id)
+    markup = (kb.reuse_or_cancel(f"{last.name}, {last.organisation}") if last
+              else kb.cancel_dialogue())
     await show(event, head + "\n\n" + _("Your full name?") + "\n"
                + _("(/cancel stops at any step; nothing is saved until you confirm.)"),
-               kb.cancel_dialogue())
+               markup)
+
+
+def _last_details(catalog: Catalog, user_id: int) -> regs.Registration | None:
+    """This user's most recent application (their own row), to offer its details again."""
+    mine = regs.for_user(catalog, user_id, include_cancelled=True)
+    return max(mine, key=lambda r: r.id) if mine else None
+
+
+@router.callback_query(RegForm.name, RegCB.filter(F.action == "reuse"))
+async def reuse_details(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                        state: FSMContext, catalog: Catalog, lang: str) -> None:
+    last = _last_details(catalog, callback.from_user.id)
+    if last is None or not last.email:
+        expire(callback_answer)
+        return
+    await state.update_data(name=last.name, organisation=last.organisation,
+                            department=last.department, email=last.email)
+    await _after_people(callback, state, catalog, lang)
 
 
 @router.callback_query(SessionCB.filter(F.action.in_({"reg", "wl"})))
