@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,11 +76,12 @@ async def test_flooding_user_is_throttled(make_dp: Any, bot: MockedBot) -> None:
 
 def _msgids() -> list[str]:
     ids: list[str] = []
-    files = glob.glob("bot/handlers/*.py") + ["bot/keyboards.py", "bot/middlewares.py",
-                                               "bot/factory.py"]
+    bot_dir = Path(__file__).resolve().parents[1] / "bot"
+    files = [*bot_dir.glob("handlers/*.py"), bot_dir / "keyboards.py",
+             bot_dir / "middlewares.py", bot_dir / "factory.py"]
     for f in sorted(files):
         for _line, msg, _comments, _ctx in extract_from_file(
-                "python", f, keywords={"_": None, "N_": None, "tr": None}):
+                "python", str(f), keywords={"_": None, "N_": None, "tr": None}):
             text = msg[0] if isinstance(msg, tuple) else msg
             if text and text not in ids:
                 ids.append(text)
