@@ -40,9 +40,14 @@ from catalog.service import Catalog
 
 log = logging.getLogger("cyder.runner")
 
+WEBHOOK_HANDLER = web.AppKey("webhook_handler", SimpleRequestHandler)
+
 # Long-running jobs started beside the bot: "module:function", each
 # `async def fn(bot, catalog, settings, clock) -> None`. Missing modules are skipped.
 BACKGROUND_TASKS = ["bot.reminders:run", "bot.schedule_watch:run"]
+
+# Updates handled at once in polling mode (aiogram starts a task per update).
+CONCURRENT_UPDATES = 64
 
 BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
 
@@ -204,8 +209,20 @@ def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispat
     assert settings.webhook_url
     path = urlsplit(settings.webhook_url).path or "/"
     secret = webhook_secret(settings)
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    handler.register(app, path=path)
+    app[WEBHOOK_HANDLER] = handler
     return secret
+
+
+async def _drain(tasks: set[asyncio.Task[Any]] | None, timeout: float = 10.0) -> None:
+    """Let updates being handled finish (a registration half sent is worse than a wait)."""
+    pending = [t for t in (tasks or ()) if not t.done()]
+    if pending:
+        log.info("waiting for %d update(s) in progress", len(pending))
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        for task in still:
+            task.cancel()
 
 
 async def _startup_call(what: str, coro: Awaitable[Any]) -> None:
@@ -270,7 +287,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             else:
                 await _startup_call("deleteWebhook", bot.delete_webhook())
                 polling = asyncio.create_task(dp.start_polling(
-                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30))
+                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
+                    tasks_concurrency_limit=CONCURRENT_UPDATES))
                 log.info("polling mode")
             for name, fn in load_background():
                 tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
@@ -292,6 +310,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                 await asyncio.wait_for(polling, 10)
             except (TimeoutError, asyncio.CancelledError):
                 polling.cancel()
+        if dp is not None:
+            await _drain(getattr(dp, "_handle_update_tasks", None))
+        if WEBHOOK_HANDLER in app:
+            await _drain(app[WEBHOOK_HANDLER]._background_feed_update_tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
