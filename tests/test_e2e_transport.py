@@ -275,3 +275,59 @@ async def test_sync_filters_run_inline_with_the_same_answers(tg):
     await dp.stop_polling()
     await asyncio.wait_for(task, 5)
     assert seen == ["text 広島", "command", "location"]
+
+
+# ----- runner.serve in-process: background jobs and graceful shutdown ------------------
+
+events: list[str] = []
+
+
+async def background_job(bot, catalog, settings, clock) -> None:
+    events.append(f"started {catalog.fiscal_year} {settings.http_port}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        events.append("cancelled")
+
+
+async def test_serve_runs_background_jobs_and_finishes_updates_before_stopping(
+        tg, tmp_path, unused_tcp_port, monkeypatch):
+    import datetime as dt
+
+    from bot import runner
+
+    started = asyncio.Event()
+
+    def slow_dispatcher(settings, catalog, clock, **kwargs):
+        dp = Dispatcher()
+        router = Router()
+
+        @router.message()
+        async def slow(message: Message) -> None:
+            started.set()
+            await asyncio.sleep(1.0)
+            await message.answer("finished")
+
+        dp.include_router(router)
+        return dp
+
+    monkeypatch.setattr(runner, "build_dispatcher", slow_dispatcher)
+    monkeypatch.setattr(runner, "BACKGROUND_TASKS",
+                        ["tests.test_e2e_transport:background_job", "bot.nothing_here:run"])
+    events.clear()
+    settings = Settings(bot_token=tg.token, telegram_api_base=tg.base_url,
+                        db_path=tmp_path / "c.db", today=dt.date(2024, 6, 1),
+                        http_port=unused_tcp_port)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False))
+    await tg.wait_for("getUpdates", since=0, timeout=30)
+    assert events == [f"started 2024 {unused_tcp_port}"]
+    tg.user_sends_text(USER, "take your time")
+    await asyncio.wait_for(started.wait(), 10)
+    stop.set()  # as SIGTERM does, while the handler is still working
+    await asyncio.wait_for(serving, 20)
+    assert [c.text for c in tg.calls_of("sendMessage")] == ["finished"]
+    assert events[-1] == "cancelled"
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientError):
+            await http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz")
