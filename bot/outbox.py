@@ -36,7 +36,8 @@ from catalog.service import Catalog
 
 log = logging.getLogger(__name__)
 
-# A hair under Telegram's 30/s: server clocks and network jitter must never see 31.
+# A hair under Telegram's 30/s: with the bucket's 1.1-message slack no one-second window
+# holds more than 30 (29 drained + 1.1 held), the most Telegram accepts.
 DEFAULT_RATE = 29.0
 OVERALL_SLACK = 1.1
 # One message per chat per second, plus a margin for network jitter (a request that
