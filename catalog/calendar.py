@@ -112,10 +112,9 @@ def cancel_sequence(session: Session, registration: Registration) -> int:
 # -- data versions and update times -----------------------------------------------------------
 
 
-def data_version(catalog: Catalog) -> tuple[int, int]:
+def data_version(catalog: Catalog) -> int:
     """Changes whenever the catalog's data changes (this process's writes or another's)."""
-    store = catalog.store
-    return (store.version, store.db.execute("pragma data_version").fetchone()[0])
+    return catalog.data_key()
 
 
 def session_updates(catalog: Catalog) -> dict[str, dt.datetime]:

@@ -78,7 +78,7 @@ class OnlineWindow:
 
 @dataclass
 class _Snapshot:
-    key: tuple[int, int]
+    key: int
     sessions: tuple[Session, ...]
     by_id: dict[str, Session]
 
@@ -102,12 +102,11 @@ class Catalog:
 
     # -- cached reads -------------------------------------------------------------------------
 
-    def _key(self) -> tuple[int, int]:
-        data_version = self.store.db.execute("pragma data_version").fetchone()[0]
-        return (self.store.version, data_version)
+    def data_key(self) -> int:
+        """Changes exactly when sessions, registrations, courses or rules change."""
+        return self.store.catalog_version()
 
-    def _refresh_static(self) -> None:
-        key = self.store.version
+    def _refresh_static(self, key: int) -> None:
         if self._static_key == key and self._year is not None:
             return
         row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
@@ -139,10 +138,9 @@ class Catalog:
         self._static_key = key
 
     def _snapshot(self) -> _Snapshot:
-        key = self._key()
+        key = self.data_key()
         if self._snap is None or self._snap.key != key:
-            self._static_key = None  # a reload may have changed courses and rules too
-            self._refresh_static()
+            self._refresh_static(key)
             assert self._year is not None
             sessions = tuple(
                 build_session(r, self._year)

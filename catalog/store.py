@@ -196,6 +196,24 @@ def m002_staff(db: Database) -> None:
     db.table("blocked_chats").create({"user_id": int, "blocked_at": str}, pk="user_id")
 
 
+# Tables whose changes make cached views of the catalog (sessions with seat counts,
+# rules, feeds) stale. Users' profiles are not among them: saving one costs no rebuild.
+COUNTED_TABLES = ("years", "courses", "org_types", "modifiers", "online_windows", "sessions",
+                  "registrations")
+
+
+@migrations()
+def m003_change_counter(db: Database) -> None:
+    db.execute("create table catalog_changes (id integer primary key check (id = 1), n integer not null)")
+    db.execute("insert into catalog_changes (id, n) values (1, 0)")
+    for table in COUNTED_TABLES:
+        for op in ("insert", "update", "delete"):
+            db.execute(
+                f"create trigger count_{table}_{op} after {op} on {table} "
+                "begin update catalog_changes set n = n + 1 where id = 1; end"
+            )
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
@@ -271,6 +289,12 @@ class Store:
     @property
     def version(self) -> int:
         return self._version
+
+    def catalog_version(self) -> int:
+        """A counter that rises with every change to the catalog's tables, from any
+        process (kept by triggers); cheap enough to read before every cached lookup."""
+        row = self.db.execute("select n from catalog_changes where id = 1").fetchone()
+        return int(row[0]) if row else 0
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""

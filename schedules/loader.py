@@ -333,6 +333,22 @@ CONTENT_FIELDS = (
 )
 
 
+def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
+                 where: str | None = None, params: list[Any] | None = None) -> None:
+    """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if it differs."""
+    current = list(db.table(table).rows_where(where, params or []))
+    keys = sorted({k for r in rows for k in r})
+
+    def norm(rs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted(tuple(str(r.get(k)) for k in keys) for r in rs)
+
+    if norm(current) == norm(rows) and len(current) == len(rows):
+        return
+    db.table(table).delete_where(where, params or [])
+    if rows:
+        db.table(table).insert_all(rows, pk=pk)
+
+
 def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
     """Write a validated schedule in one transaction; see module docstring for the rules."""
     fy = schedule.year["fiscal_year"]
@@ -340,20 +356,15 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
     stamp = now.isoformat(timespec="seconds")
     with store.write() as db:
         old_year = next(db.table("years").rows_where("fiscal_year = ?", [fy]), None)
-        year = dict(schedule.year, loaded_at=stamp)
-        if old_year and old_year.get("file_hash") == schedule.digest:
-            year["loaded_at"] = old_year["loaded_at"]
-        db.table("years").upsert(year, pk="fiscal_year")
-        db.table("courses").delete_where("fiscal_year = ?", [fy])
-        db.table("courses").insert_all(schedule.courses, pk=("fiscal_year", "code"))
-        db.table("org_types").delete_where()
-        db.table("org_types").insert_all(schedule.org_types, pk="code")
-        db.table("modifiers").delete_where()
-        if schedule.modifiers:
-            db.table("modifiers").insert_all(schedule.modifiers, pk="flag")
-        db.table("online_windows").delete_where("fiscal_year = ?", [fy])
-        if schedule.windows:
-            db.table("online_windows").insert_all(schedule.windows, pk=("fiscal_year", "name"))
+        if old_year is None or any(old_year.get(k) != v for k, v in schedule.year.items()):
+            db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
+        # Rule and course tables are replaced only when they differ, so that loading
+        # the same file again writes nothing at all.
+        replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"), "fiscal_year = ?", [fy])
+        replace_rows(db, "org_types", schedule.org_types, "code")
+        replace_rows(db, "modifiers", schedule.modifiers, "flag")
+        replace_rows(db, "online_windows", schedule.windows, ("fiscal_year", "name"),
+                     "fiscal_year = ?", [fy])
         existing = {r["id"]: r for r in db.table("sessions").rows_where("fiscal_year = ?", [fy])}
         for s in schedule.sessions:
             old = existing.pop(s["id"], None)
