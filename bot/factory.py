@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.handlers import get_routers
 from bot.i18n import N_, UserI18nMiddleware, create_i18n
 from bot.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
+from bot.resilience import inline_sync_filters, install_retries
 from catalog.clock import Clock
 from catalog.service import Catalog
 
@@ -38,12 +39,20 @@ COMMANDS = (
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
-    """A Bot with HTML parse mode, talking to `settings.telegram_api_base` when set."""
+    """A Bot with HTML parse mode, talking to `settings.telegram_api_base` when set.
+
+    With no session given (production, the demo) the bot's session retries flood
+    control (429 retry_after), 5xx and network errors; a test passing its own session
+    sees every error as it comes."""
+    own_session = session is None
     if session is None and settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     token = settings.bot_token or "0:demo"
-    return Bot(token=token, session=session,
-               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(token=token, session=session,
+              default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    if own_session:
+        install_retries(bot)
+    return bot
 
 
 def create_dispatcher(
@@ -71,6 +80,7 @@ def create_dispatcher(
     dp.message.outer_middleware(LongTextMiddleware())
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.include_routers(*get_routers())
+    inline_sync_filters(dp)
     return dp
 
 

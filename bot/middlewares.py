@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import N_, lang_of, tr
-from catalog import users
+from catalog import reminders, users
 from catalog.service import Catalog
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ class UserMiddleware(BaseMiddleware):
         tg_user: User | None = data.get("event_from_user")
         catalog: Catalog = data["catalog"]
         record = users.get_user(catalog.store, tg_user.id) if tg_user else None
+        if tg_user and reminders.is_blocked(catalog.store, tg_user.id):
+            # They write to us again, so they no longer block the bot: reminders resume.
+            reminders.unblock_chat(catalog.store, tg_user.id)
         data["user_record"] = record
         data["lang"] = lang_of(tg_user, record.lang if record else None)
         return await handler(event, data)

@@ -14,25 +14,17 @@ import importlib
 import logging
 import secrets
 import signal
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
-from aiogram.client.session.middlewares.base import (
-    BaseRequestMiddleware,
-    NextRequestMiddlewareType,
-)
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.fsm.state import State
-from aiogram.methods import GetUpdates, TelegramMethod
-from aiogram.methods.base import Response, TelegramType
 from aiogram.types import ErrorEvent
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import Settings
+from bot.resilience import where
 from bot.runtime import clock_for, open_catalog
 from bot.web import BOT, DISPATCHER, create_web_app
 from catalog.clock import Clock
@@ -56,59 +48,11 @@ class ServeError(Exception):
     """The server cannot start (e.g. the port is taken): one clear line for the CLI."""
 
 
-class RetryMiddleware(BaseRequestMiddleware):
-    """Retry a Bot API request on flood control (sleep `retry_after`), on 5xx and on
-    network errors (bounded exponential backoff). getUpdates is left to the polling
-    loop, which has its own backoff."""
-
-    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
-                 max_retry_after: float = 120.0,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.max_retry_after = max_retry_after
-        self.sleep = sleep
-
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):
-            return await make_request(bot, method)
-        name = method.__api_method__
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as e:
-                if attempt == self.attempts or e.retry_after > self.max_retry_after:
-                    raise
-                log.warning("%s: flood control, retry %d after %ss", name, attempt,
-                            e.retry_after)
-                await self.sleep(e.retry_after)
-            except (TelegramServerError, TelegramNetworkError) as e:
-                if attempt == self.attempts:
-                    raise
-                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                log.warning("%s: %s, retry %d in %.1fs", name, type(e).__name__, attempt, delay)
-                await self.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def install_retries(bot: Bot, **kwargs: Any) -> RetryMiddleware:
-    middleware = RetryMiddleware(**kwargs)
-    bot.session.middleware(middleware)
-    return middleware
-
-
-def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
 async def _log_error(event: ErrorEvent) -> bool:
     """The last-resort error handler: log without personal data and carry on."""
     exc = event.exception
     log.error("update %s failed: %s at %s", event.update.update_id, type(exc).__name__,
-              _where(exc))
+              where(exc))
     return True
 
 
@@ -117,33 +61,6 @@ def add_error_logging(dp: Dispatcher) -> None:
     router = Router(name="errors-fallback")
     router.errors.register(_log_error)
     dp.include_router(router)
-
-
-def inline_sync_filters(router: Router) -> int:
-    """Run aiogram's own synchronous filters — bare magic filters (`F.text`,
-    `F.location`...) and FSM states (`RegForm.name`) — on the event loop.
-
-    aiogram 3.31 calls every synchronous callable through `asyncio.to_thread`: a thread
-    hop for each such filter each update checks. These filters are pure attribute
-    tests, so awaiting them inline gives the same answers without the hops. Returns how
-    many filters were changed."""
-    changed = 0
-    for observer in router.observers.values():
-        for handler in observer.handlers:
-            for flt in handler.filters or []:
-                if not flt.awaitable and (flt.magic is not None
-                                          or isinstance(flt.callback, State)):
-                    resolve = flt.callback
-
-                    async def inline(*args: Any, _resolve: Any = resolve, **kw: Any) -> Any:
-                        return _resolve(*args, **kw)
-
-                    flt.callback = inline
-                    flt.awaitable = True
-                    changed += 1
-    for sub in router.sub_routers:
-        changed += inline_sync_filters(sub)
-    return changed
 
 
 def load_background(names: list[str] | None = None) -> list[tuple[str, BackgroundFn]]:
@@ -173,29 +90,26 @@ async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
             raise
         except Exception as e:  # noqa: BLE001 - a job's failure must not stop the bot
             log.error("background %s failed: %s at %s; restarting in %.0fs", name,
-                      type(e).__name__, _where(e), delay)
+                      type(e).__name__, where(e), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 300.0)
 
 
 def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
                      **kwargs: Any) -> Dispatcher:
-    """`create_dispatcher` as the processes run it: with the error-logging fallback and
-    magic filters awaited inline."""
+    """`create_dispatcher` (which the tests use too) plus a last-resort error logger."""
     from bot.factory import create_dispatcher
 
     dp = create_dispatcher(settings, catalog, clock, **kwargs)
     add_error_logging(dp)
-    inline_sync_filters(dp)
     return dp
 
 
 def build_bot(settings: Settings, catalog: Catalog, clock: Clock) -> tuple[Bot, Dispatcher]:
-    """The Bot (with Telegram-error retries) and the Dispatcher for serve and demo."""
+    """The Bot (`create_bot` installs the Telegram-error retries) and the Dispatcher."""
     from bot.factory import create_bot
 
     bot = create_bot(settings)
-    install_retries(bot)
     return bot, build_dispatcher(settings, catalog, clock)
 
 

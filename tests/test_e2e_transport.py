@@ -21,7 +21,8 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.fake_telegram import FakeTelegram, FakeUser
-from bot.runner import add_error_logging, install_retries, load_background, setup_webhook
+from bot.resilience import install_retries
+from bot.runner import add_error_logging, load_background, setup_webhook
 
 USER = FakeUser(id=501, first_name="Hanako")
 
@@ -238,7 +239,7 @@ async def test_sync_filters_run_inline_with_the_same_answers(tg):
     from aiogram import F
     from aiogram.fsm.state import State, StatesGroup
 
-    from bot.runner import inline_sync_filters
+    from bot.resilience import inline_sync_filters
 
     dp = Dispatcher()
     router = Router()

@@ -193,3 +193,14 @@ async def test_online_course_card_lists_its_windows(make_user: Any) -> None:
     assert "Pre-CYDER" in text and "Format: online" in text
     assert "Tue 21 May 2024" in text and "0 day" not in text
     assert "🔎" not in "".join(u.buttons())  # no sessions to search for an online course
+
+
+async def test_a_user_who_blocked_the_bot_and_writes_again_gets_reminders_again(
+        user: ChatUser, catalog: Catalog) -> None:
+    from catalog import reminders
+    from tests.util_catalog import NOW
+
+    reminders.block_chat(catalog.store, user.user.id, NOW)
+    assert reminders.is_blocked(catalog.store, user.user.id)
+    await user.send("/start")
+    assert not reminders.is_blocked(catalog.store, user.user.id)

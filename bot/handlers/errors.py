@@ -8,6 +8,8 @@ from aiogram import Router
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
+from bot.resilience import where
+
 log = logging.getLogger(__name__)
 
 router = Router(name="errors")
@@ -15,8 +17,10 @@ router = Router(name="errors")
 
 @router.errors()
 async def on_error(event: ErrorEvent) -> bool:
-    log.exception("error while handling update %s", event.update.update_id,
-                  exc_info=event.exception)
+    # Type and code location only: exception messages may carry what the user typed.
+    exc = event.exception
+    log.error("error while handling update %s: %s at %s", event.update.update_id,
+              type(exc).__name__, where(exc))
     update = event.update
     text = _("Sorry, something went wrong. Please try again.")
     try:
@@ -24,6 +28,6 @@ async def on_error(event: ErrorEvent) -> bool:
             await update.callback_query.answer(text, show_alert=True)
         elif update.message:
             await update.message.answer(text)
-    except Exception:
-        log.warning("could not report the error to the user", exc_info=True)
+    except Exception as e:  # noqa: BLE001 - reporting is best effort
+        log.warning("could not report the error to the user: %s", type(e).__name__)
     return True

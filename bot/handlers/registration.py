@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -384,7 +385,9 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     text += "\n" + _("See or cancel it any time with /my.")
     await show(callback, text, kb.only_menu(), edit=True)
     if not outcome.waitlisted:
-        file = ics.invite_file(catalog, first, lang=lang, organizer=settings.organizer_email)
+        # icalendar takes a few ms: build the file off the event loop
+        file = await asyncio.to_thread(ics.invite_file, catalog, first, lang=lang,
+                                       organizer=settings.organizer_email)
         assert callback.bot is not None
         await send_file(callback.bot, callback.from_user.id, file,
                         _("Your calendar invitation."))
