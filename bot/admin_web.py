@@ -247,6 +247,15 @@ async def session_page(request: web.Request) -> web.Response:
     })
 
 
+async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400)."""
+    view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
+    return _render(request, "admin_session.html", {
+        "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
+        "error": e.text("ja") + " / " + e.text("en"),
+        "csrf": csrf_token(request, session["sid"])}, status=400)
+
+
 @routes.post("/admin/sessions/{session_id}/teams")
 async def form_teams(request: web.Request) -> web.Response:
     session = await _checked_post(request)
@@ -257,11 +266,7 @@ async def form_teams(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
     except CatalogError as e:
-        view = await asyncio.to_thread(_session_view, catalog, s.id)
-        return _render(request, "admin_session.html", {
-            "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-            "error": e.text("ja") + " / " + e.text("en"),
-            "csrf": csrf_token(request, session["sid"])}, status=400)
+        return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
 
 
@@ -283,11 +288,7 @@ async def move_member(request: web.Request) -> web.Response:
         await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
                                 now=request.app[CLOCK].now())
     except CatalogError as e:
-        view = await asyncio.to_thread(_session_view, catalog, s.id)
-        return _render(request, "admin_session.html", {
-            "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-            "error": e.text("ja") + " / " + e.text("en"),
-            "csrf": csrf_token(request, session["sid"])}, status=400)
+        return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
 
 

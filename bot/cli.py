@@ -198,13 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         return run
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        module.add_commands(sub, with_catalog)
+        importlib.import_module(name).add_commands(sub, with_catalog)
     parser.set_defaults(default_command="run" if "run" in sub.choices else None)
     return parser
 

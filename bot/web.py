@@ -41,11 +41,5 @@ def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Ap
     app[DISPATCHER] = None
     app.router.add_get("/healthz", healthz)
     for name in WEB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        module.setup(app)
+        importlib.import_module(name).setup(app)
     return app
