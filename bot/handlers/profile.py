@@ -15,7 +15,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import MenuCB, ProfileCB
-from bot.handlers.common import q, show
+from bot.handlers.common import course_name, q, show
 from bot.handlers.fallback import expire
 from catalog import places, users
 from catalog.clock import Clock
@@ -69,7 +69,8 @@ def profile_text(record: User | None, catalog: Catalog, lang: str) -> str:
         for v in verdicts:
             mark = "✅" if v.eligible else "❌"
             fee = v.fee_text(lang) if v.eligible else _("not eligible")
-            lines.append(f"{mark} {q(v.course)}: {q(fee)}")
+            label = v.course if v.course != "PRE" else course_name(catalog, v.course, lang)
+            lines.append(f"{mark} {q(label)}: {q(fee)}")
     return "\n".join(lines)
 
 
