@@ -17,14 +17,18 @@ The rules (issue 5 §2), in order of priority:
 5. Organisation types, then prefectures, are spread as evenly as the above allows.
 6. Deterministic: the result depends only on the members (not their order), the
    existing assignment and the pins. Re-forming keeps everyone in their existing team
-   unless that breaks rules 2-4; then a few pairs are swapped to restore them, and only
-   when that fails are the teams formed afresh. Team numbers above the new count are
-   dissolved; a staff move into a higher number keeps that number (gaps are possible).
+   unless that breaks rules 2-4: team numbers above the new count are dissolved, the
+   larger sizes go to the teams that can keep the most people, and everyone displaced
+   or new is seated along a shortest augmenting path (each step moves one person into
+   a team where their organisation may go), so as few people move as the rules allow.
+   Only when no placement within the rules exists around the kept teams are the teams
+   formed afresh. A staff move into a higher number keeps that number (gaps possible).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import unicodedata
 from collections import Counter, defaultdict
@@ -120,22 +124,21 @@ def group_into_teams(
     keep = {r: int(t) for r, t in (existing or {}).items()
             if r in unique and r not in pins and int(t) >= 1}
     if keep:
-        # Keep what the rules allow; if the rest cannot then be spread within the rules,
-        # place the rest another way, and as a last resort form afresh.
-        for greedy in (False, True):
-            attempt = _Forming(people, pins, keep, greedy=greedy).run()
-            if attempt.follows_rules() or attempt.repair().follows_rules():
-                return attempt.teams()
+        # Keep what the rules allow and move the fewest people to restore them; only
+        # when no placement within the rules exists around the kept teams, form afresh.
+        kept = _Forming(people, pins, keep).run()
+        if kept.follows_rules():
+            return kept.teams()
+        fresh = _Forming(people, pins, {}).run()
+        return (fresh if fresh.follows_rules() else kept).teams()
     return _Forming(people, pins, {}).run().teams()
 
 
 class _Forming:
     """One attempt at forming teams; `follows_rules()` checks the org spread."""
 
-    def __init__(self, people: list[Member], pins: dict[int, int], keep: dict[int, int],
-                 *, greedy: bool = False) -> None:
+    def __init__(self, people: list[Member], pins: dict[int, int], keep: dict[int, int]) -> None:
         self.people = people
-        self.greedy = greedy
         self.pins = pins
         self.keep = keep
         self.sizes = team_sizes(len(people))
@@ -158,7 +161,14 @@ class _Forming:
             if len(olds) == 1 and (t := olds.pop()) is not None and t <= count \
                     and t not in kept_block_team.values():
                 kept_block_team[i] = t
-        held: Counter[int] = Counter(t for t in self.keep.values() if t <= count)
+        # People a team can keep: those kept there, at most ceil(colleagues / teams) of
+        # an organisation (people over that must move anyway), and the pinned.
+        by_id = {m.registration_id: m for m in self.people}
+        kept_orgs = Counter((t, by_id[r].org_key) for r, t in self.keep.items() if t <= count)
+        org_all = Counter(m.org_key for m in self.people if m.registration_id not in self.pins)
+        held: Counter[int] = Counter()
+        for (t, o), c in kept_orgs.items():
+            held[t] += min(c, math.ceil(org_all[o] / count))
         held.update(t for t in self.pins.values() if t <= count)
         with_block = set(kept_block_team.values())
         order = sorted(range(1, count + 1), key=lambda t: (t not in with_block, -held[t], t))
@@ -168,13 +178,16 @@ class _Forming:
         left = {t: max(0, capacity[t] - pinned_in[t]) for t in numbers}
         self.assigned.update(self.pins)
 
-        # Blocks: their kept team first, else the free team of four keeping fewest people.
+        # Blocks: their kept team first, else the free team of four where gathering the
+        # block moves the fewest people (its members elsewhere plus the others kept there).
         loose: list[Member] = []
         for i, block in enumerate(blocks):
             t = kept_block_team.get(i)
             if t is None or left[t] < TEAM_SIZE or t in self.block_teams:
                 choices = [u for u in numbers if left[u] >= TEAM_SIZE and u not in self.block_teams]
-                t = min(choices, key=lambda u: (held[u], u)) if choices else None
+                inside = Counter(self.keep.get(m.registration_id) for m in block)
+                t = min(choices, key=lambda u: (TEAM_SIZE + held[u] - 2 * inside[u], held[u], u),
+                        default=None)
             if t is None:
                 loose.extend(block)
                 continue
@@ -193,7 +206,6 @@ class _Forming:
         orgs: dict[int, Counter[str]] = {t: Counter() for t in numbers}
         types: dict[int, Counter[str]] = {t: Counter() for t in numbers}
         prefs: dict[int, Counter[str]] = {t: Counter() for t in numbers}
-        by_id = {m.registration_id: m for m in self.people}
         for r, t in self.pins.items():
             m = by_id[r]
             types[t][m.org_type] += 1
@@ -230,14 +242,19 @@ class _Forming:
             return (1, -type_total[m.org_type], m.org_type, -pref_total[m.prefecture],
                     m.prefecture, m.registration_id)
 
-        if self.greedy:
-            # Each person to the open team with the fewest colleagues, then the fewest
-            # of their org type and prefecture, then the most free seats.
+        if self.keep:
+            # Re-forming: everyone displaced (their team dissolved or shrank, or their
+            # organisation is over its spread there) or new is placed along a shortest
+            # augmenting path, moving as few of the kept people as possible.
+            self._orgs, self._bound, self._left = orgs, bound, left
+            self._types, self._prefs = types, prefs
+            self._where: dict[int, list[Member]] = defaultdict(list)
+            for m in free:
+                if m.registration_id in self.assigned:
+                    self._where[self.assigned[m.registration_id]].append(m)
             for m in sorted(rest, key=order_key):
-                put(m, min((t for t in numbers if left[t] > 0),
-                           key=lambda t: (orgs[t][m.org_key], types[t][m.org_type],
-                                          prefs[t][m.prefecture], -left[t], t)))
-            rest = []
+                self._insert(m, numbers)
+            return self
         ordered = sorted((t for t in numbers if left[t] > 0), key=lambda t: (-left[t], t))
         seats = [t for row in range(max((left[t] for t in ordered), default=0))
                  for t in ordered if left[t] > row]
@@ -251,38 +268,76 @@ class _Forming:
     def follows_rules(self) -> bool:
         return all(c <= self._bound[o] for counter in self._orgs.values() for o, c in counter.items())
 
-    def repair(self) -> _Forming:
-        """Swap pairs of people (sizes stay) until no team holds more colleagues than the
-        organisation spread allows; each swap moves two people, preferring a partner of
-        the same org type and prefecture. Gives up after a bounded number of swaps."""
-        orgs, bound = self._orgs, self._bound
-        members: dict[int, list[Member]] = defaultdict(list)
-        for m in self.free_members:
-            members[self.assigned[m.registration_id]].append(m)
-        for _ in range(2 * len(self.free_members)):
-            bad = next(((t, o) for t in sorted(orgs) for o, c in sorted(orgs[t].items())
-                        if c > bound[o]), None)
-            if bad is None:
+    def _insert(self, new: Member, numbers: range) -> None:
+        """Seat `new` by the cheapest augmenting path in the flow network organisations ->
+        teams (at most `bound[org]` per team) -> free seats: `new` enters a team u where
+        their organisation may still go; if u is full, one movable person p of another
+        organisation leaves u for a team where p's organisation may go, and so on until
+        a team with a free seat. Each step moves one person; the cost counts the people
+        taken out of their existing team (moving someone already displaced is free), then
+        the steps. Shortest augmenting paths find a placement within the rules whenever
+        one exists around the people fixed so far (max-flow); when none does, `new` takes
+        the free seat with the fewest colleagues and `follows_rules()` reports it."""
+        orgs, bound, left, where = self._orgs, self._bound, self._left, self._where
+
+        def at_home(m: Member, t: int) -> bool:
+            return self.keep.get(m.registration_id) == t
+
+        def enter_order(m: Member) -> list[int]:
+            return sorted((t for t in numbers if orgs[t][m.org_key] < bound[m.org_key]),
+                          key=lambda t: (orgs[t][m.org_key], self._types[t][m.org_type],
+                                         self._prefs[t][m.prefecture], -left[t], t))
+
+        # Dijkstra over teams: state = (cost, steps, tie, team, path), where path is the
+        # list of (person, team entered); the person moving next is chosen per team.
+        tie = 0
+        heap: list[tuple[int, int, int, int, tuple[tuple[Member, int], ...]]] = []
+        for t in enter_order(new):
+            heap.append((0, 1, tie, t, ((new, t),)))
+            tie += 1
+        heapq.heapify(heap)
+        done: set[int] = set()
+        used_orgs = {new.org_key}
+        found = None
+        while heap:
+            cost, steps, _, u, path = heapq.heappop(heap)
+            if u in done:
+                continue
+            done.add(u)
+            if left[u] > 0:
+                found = path
                 break
-            t, o = bad
-            options = [
-                (m2.org_type != m.org_type, m2.prefecture != m.prefecture, u,
-                 m2.registration_id, m.registration_id, m, m2)
-                for m in members[t] if m.org_key == o
-                for u in sorted(orgs) if u != t and orgs[u][o] < bound[o]
-                for m2 in members[u]
-                if m2.org_key != o and orgs[t][m2.org_key] < bound[m2.org_key]
-            ]
-            if not options:
-                break
-            *_, u, _, _, m, m2 = min(options, key=lambda x: x[:5])
-            for who, src, dst in ((m, t, u), (m2, u, t)):
-                self.assigned[who.registration_id] = dst
-                members[src].remove(who)
-                members[dst].append(who)
-                orgs[src][who.org_key] -= 1
-                orgs[dst][who.org_key] += 1
-        return self
+            on_path = {m.org_key for m, _ in path} | used_orgs
+            incoming = path[-1][0].org_key
+            movable = sorted((m for m in where[u] if m.org_key not in on_path
+                              and m.org_key != incoming),
+                             key=lambda m: (at_home(m, u), m.org_key, -m.registration_id))
+            seen_orgs: set[str] = set()
+            for p in movable:
+                if p.org_key in seen_orgs:
+                    continue
+                seen_orgs.add(p.org_key)
+                step_cost = cost + at_home(p, u)
+                for v in enter_order(p):
+                    if v not in done and v != u:
+                        heapq.heappush(heap, (step_cost, steps + 1, tie, v, (*path, (p, v))))
+                        tie += 1
+        if found is None:
+            t = min((t for t in numbers if left[t] > 0),
+                    key=lambda t: (orgs[t][new.org_key], -left[t], t))
+            found = ((new, t),)
+        for m, v in found:
+            if (was := self.assigned.get(m.registration_id)) is not None:
+                where[was].remove(m)
+                orgs[was][m.org_key] -= 1
+                self._types[was][m.org_type] -= 1
+                self._prefs[was][m.prefecture] -= 1
+            self.assigned[m.registration_id] = v
+            where[v].append(m)
+            orgs[v][m.org_key] += 1
+            self._types[v][m.org_type] += 1
+            self._prefs[v][m.prefecture] += 1
+        left[found[-1][1]] -= 1
 
     def teams(self) -> list[Team]:
         by_team: dict[int, list[Member]] = defaultdict(list)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
@@ -33,6 +35,11 @@ from bot.config import Settings
 from catalog.clock import Clock
 from catalog.service import Catalog
 from tests.util_catalog import NOW, make_catalog
+
+# Property tests: CI replays the same derandomized examples (never fails on a newly drawn
+# one); local runs keep exploring. (`hypothesis.settings`: a fixture here is `settings`.)
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 BOT_USERNAME = "cyder_test_bot"
 MESSAGE_RESULT_METHODS = {

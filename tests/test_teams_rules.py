@@ -252,7 +252,7 @@ def test_reforming_unchanged_registrants_moves_nobody(members):
     assert group_into_teams(members, existing) == first
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(registrants(min_size=8, with_blocks=False), st.data())
 def test_one_cancellation_keeps_most_people_in_place(members, data):
     first = group_into_teams(members)
@@ -262,5 +262,16 @@ def test_one_cancellation_keeps_most_people_in_place(members, data):
     after = group_into_teams(rest, existing)
     check_rules(rest, after)
     moved = sum(existing[m.registration_id] != t.number for t in after for m in t.members)
-    # a cancellation changes the sizes of at most a few teams: never a reshuffle
-    assert moved <= 8, moved
+    # Who must move after one cancellation: everyone of a dissolved team (13 -> 12 people
+    # is 4+3+3+3 -> 4+4+4); one person per team whose size changed (a team of four that
+    # becomes a three sheds one; a team that grows takes someone, counted above); and
+    # one colleague of the leaver, whose organisation's spread limit ceil(people / teams)
+    # can drop by one (6 over 5 teams allows 2 together, 5 allows 1). Placing those people
+    # within the organisation rule may take one more swap (an augmenting step that moves
+    # one kept person). Anything beyond that is a reshuffle.
+    numbers = {t.number for t in after}
+    dissolved = sum(len(t.members) - (leaving in {m.registration_id for m in t.members})
+                    for t in first if t.number not in numbers)
+    size_before = {t.number: len(t.members) for t in first}
+    resized = sum(size_before.get(t.number) != len(t.members) for t in after)
+    assert moved <= dissolved + resized + 2, (moved, dissolved, resized)
