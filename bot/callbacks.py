@@ -50,6 +50,14 @@ class FindCB(CallbackData, prefix="f"):
     page: int = 0
 
 
+class SearchFeedCB(CallbackData, prefix="sf"):
+    """Calendar links for a search: the same kind/key/course as its FindCB."""
+
+    kind: str
+    key: str = ""
+    course: str = ""
+
+
 class SessionCB(CallbackData, prefix="s"):
     """action: show | reg | ics | wl (join the waitlist)."""
 

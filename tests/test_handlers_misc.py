@@ -204,3 +204,22 @@ async def test_a_user_who_blocked_the_bot_and_writes_again_gets_reminders_again(
     assert reminders.is_blocked(catalog.store, user.user.id)
     await user.send("/start")
     assert not reminders.is_blocked(catalog.store, user.user.id)
+
+
+async def test_subscribe_to_a_search_gives_links_with_its_filters(user: ChatUser) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from bot.callbacks import FindCB, SearchFeedCB
+
+    await set_profile(user)
+    await user.press(FindCB(kind="r", key="7", course="A").pack())  # 中国, course A
+    assert any("📅" in b for b in user.buttons())
+    await user.press(SearchFeedCB(kind="r", key="7", course="A").pack())
+    text = user.text()
+    assert "webcal://" in text and "calendar.google.com" in text
+    https = text.split('href="')[1].split('"')[0]
+    query = parse_qs(urlsplit(https.replace("&amp;", "&")).query)
+    assert query == {"course": ["A"], "region": ["中国"]}
+    await user.press(SearchFeedCB(kind="r", key="99").pack())  # forged: no such region
+    assert "期限切れ" in " ".join(a.text or "" for a in user.answers())
+    assert not user.sent("SendMessage")

@@ -22,7 +22,8 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
-from bot.callbacks import FindCB, MenuCB, RegionCB, SessionCB
+from bot.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
+from bot.config import Settings
 from bot.handlers.common import (
     place_text,
     q,
@@ -226,8 +227,48 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
         toggle = (_("Only sessions I may attend") if cb.every
                   else _("Show all sessions"))
         builder.row(kb._button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
+    builder.row(kb._button(_("📅 Subscribe to this search"),
+                           SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course)))
     builder.row(kb._button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
     return "\n".join(lines), builder.as_markup()
+
+
+def search_feed_filters(cb: SearchFeedCB) -> dict[str, list[Any]] | None:
+    """The public feed's filters for a search (None when the data is not valid). A search
+    near a point has no place filter in the feed: it subscribes to the course only."""
+    filters: dict[str, list[Any]] = {"courses": [cb.course] if cb.course else []}
+    try:
+        if cb.kind == "r":
+            filters["regions"] = [places.REGIONS[int(cb.key)].name]
+        elif cb.kind in ("p", "q"):
+            filters["prefectures"] = [places.prefecture(int(cb.key)).name]
+        elif cb.kind not in ("a", "n"):
+            return None
+    except (ValueError, IndexError, places.UnknownPlace):
+        return None
+    return filters
+
+
+@router.callback_query(SearchFeedCB.filter())
+async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                      callback_data: SearchFeedCB, catalog: Catalog, settings: Settings,
+                      lang: str) -> None:
+    filters = search_feed_filters(callback_data)
+    if filters is None or (callback_data.course and
+                           callback_data.course not in {c.code for c in catalog.courses()}):
+        expire(callback_answer)
+        return
+    links = ics.subscription_links(settings.public_base_url, lang=lang, **filters)
+    what = " · ".join([*filters.get("courses", []), *filters.get("prefectures", []),
+                       *filters.get("regions", [])]) or _("all sessions")
+    assert callback.bot is not None
+    await callback.bot.send_message(callback.from_user.id, "\n".join([
+        _("<b>Subscribe to these sessions</b> ({what})").format(what=q(what)),
+        _("Calendar apps (Apple, Outlook, Thunderbird): <code>{url}</code>").format(
+            url=q(links.webcal)),
+        _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
+        _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
+    ]), disable_web_page_preview=True)
 
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
