@@ -7,6 +7,7 @@ changes, so searches cost microseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import unicodedata
@@ -95,10 +96,13 @@ class Catalog:
         self.fiscal_year = fiscal_year
         self._snap: _Snapshot | None = None
         self._static_key: int | None = None
+        self._static_seen: tuple[Any, ...] = ()
         self._rules: Rules | None = None
         self._courses: tuple[Course, ...] = ()
         self._year: YearSettings | None = None
         self._windows: tuple[OnlineWindow, ...] = ()
+        # session id -> (its row without the seat counts, the Session built from it)
+        self._built: dict[str, tuple[tuple[Any, ...], Session]] = {}
 
     # -- cached reads -------------------------------------------------------------------------
 
@@ -106,19 +110,41 @@ class Catalog:
         """Changes exactly when sessions, registrations, courses or rules change."""
         return self.store.catalog_version()
 
+    def _static_rows(self) -> tuple[Any, ...]:
+        """Everything the year settings, rules, courses and online windows are built from
+        (the same rows `Rules.from_store` and `_refresh_static` read), as plain tuples."""
+        conn = self.store.db.conn
+        fy = [self.fiscal_year]
+        return (
+            conn.execute("select * from years where fiscal_year = ?", fy).fetchall(),
+            conn.execute("select * from org_types order by position").fetchall(),
+            conn.execute("select * from modifiers order by position").fetchall(),
+            conn.execute("select * from courses where fiscal_year = ? order by position",
+                         fy).fetchall(),
+            conn.execute("select * from online_windows where fiscal_year = ? order by first",
+                         fy).fetchall(),
+        )
+
     def _refresh_static(self, key: int) -> None:
         if self._static_key == key and self._year is not None:
+            return
+        rows = self._static_rows()
+        if rows == self._static_seen and self._year is not None:
+            self._static_key = key  # only sessions or registrations changed
             return
         row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
         if row is None:
             raise NotFound(f"FY{self.fiscal_year} is not loaded; run `cyder-bot db init`",
                            f"{self.fiscal_year}年度のデータがありません"
                            "（cyder-bot db init を実行してください）")
-        self._year = YearSettings(
+        year = YearSettings(
             row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"], row["contact"],
             row["seats"], row["deadline_business_days"], row["nearly_full_threshold"],
             row["source"], row["defaults_source"], row["fees_source"],
         )
+        if year != self._year:
+            self._built = {}  # seats, deadlines and thresholds come from the year
+        self._year = year
         self._rules = Rules.from_store(self.store, self.fiscal_year)
         fields = Course.__dataclass_fields__
         self._courses = tuple(
@@ -136,18 +162,42 @@ class Catalog:
             )
         )
         self._static_key = key
+        self._static_seen = rows
 
     def _snapshot(self) -> _Snapshot:
         key = self.data_key()
         if self._snap is None or self._snap.key != key:
             self._refresh_static(key)
-            assert self._year is not None
-            sessions = tuple(
-                build_session(r, self._year)
-                for r in self.store.query(SESSIONS_SQL, [self.fiscal_year])
-            )
+            sessions = self._build_sessions()
             self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions})
         return self._snap
+
+    def _build_sessions(self) -> tuple[Session, ...]:
+        """Every session of the year, read afresh. A session whose row is as it was keeps
+        its object; when only its seat counts changed (a registration), those are replaced:
+        a new registration costs a query, not a rebuild of every session."""
+        year = self._year
+        assert year is not None
+        cursor = self.store.db.conn.execute(SESSIONS_SQL, [self.fiscal_year])
+        columns = [d[0] for d in cursor.description]
+        assert columns[-2:] == ["registered", "waitlisted"]
+        built = self._built
+        fresh: dict[str, tuple[tuple[Any, ...], Session]] = {}
+        out = []
+        for values in cursor.fetchall():
+            row, registered, waitlisted = values[:-2], values[-2] or 0, values[-1] or 0
+            before = built.get(row[0])
+            if before is not None and before[0] == row:
+                session = before[1]
+                if session.registered != registered or session.waitlisted != waitlisted:
+                    session = dataclasses.replace(session, registered=registered,
+                                                  waitlisted=waitlisted)
+            else:
+                session = build_session(dict(zip(columns, values, strict=True)), year)
+            fresh[session.id] = (row, session)
+            out.append(session)
+        self._built = fresh
+        return tuple(out)
 
     @property
     def year(self) -> YearSettings:
