@@ -71,18 +71,21 @@ class ThrottlingMiddleware(BaseMiddleware):
 
 
 class UserMiddleware(BaseMiddleware):
-    """Loads the user's saved record (language, profile) into `data["user_record"]`."""
+    """Loads the user's saved record (language, profile) into `data["user_record"]`, and
+    lets the handlers read the catalog with one freshness check (`Catalog.checked_once`)."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: User | None = data.get("event_from_user")
         catalog: Catalog = data["catalog"]
-        record = users.get_user(catalog.store, tg_user.id) if tg_user else None
-        if tg_user and reminders.is_blocked(catalog.store, tg_user.id):
-            # They write to us again, so they no longer block the bot: reminders resume.
-            reminders.unblock_chat(catalog.store, tg_user.id)
-        data["user_record"] = record
-        data["lang"] = lang_of(tg_user, record.lang if record else None)
-        return await handler(event, data)
+        with catalog.checked_once():  # the catalog's change counter: once per update
+            record, blocked = (users.get_user_and_blocked(catalog.store, tg_user.id) if tg_user
+                               else (None, False))
+            if blocked and tg_user:
+                # They write to us again, so they no longer block the bot: reminders resume.
+                reminders.unblock_chat(catalog.store, tg_user.id)
+            data["user_record"] = record
+            data["lang"] = lang_of(tg_user, record.lang if record else None)
+            return await handler(event, data)
 
 
 class LongTextMiddleware(BaseMiddleware):

@@ -7,11 +7,13 @@ changes, so searches cost microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import difflib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +86,12 @@ class _Snapshot:
     by_id: dict[str, Session]
 
 
+# Inside `Catalog.checked_once()`: per catalog, the change counter last read and the
+# (connection, its change count, the store's write count) it was read at.
+_CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], int]] | None] = ContextVar(
+    "catalog_checked", default=None)
+
+
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().lower().replace("－", "-").replace("ー", "-")
 
@@ -107,8 +115,36 @@ class Catalog:
     # -- cached reads -------------------------------------------------------------------------
 
     def data_key(self) -> int:
-        """Changes exactly when sessions, registrations, courses or rules change."""
-        return self.store.catalog_version()
+        """Changes exactly when sessions, registrations, courses or rules change.
+
+        Read from the database on every call, except inside `checked_once()`."""
+        checked = _CHECKED.get()
+        if checked is None:
+            return self.store.catalog_version()
+        conn = self.store.db.conn
+        mark = (id(conn), conn.total_changes, self.store.version)
+        seen = checked.get(id(self))
+        if seen is not None and seen[0] == mark:
+            return seen[1]
+        key = self.store.catalog_version()
+        checked[id(self)] = (mark, key)
+        return key
+
+    @contextlib.contextmanager
+    def checked_once(self) -> Iterator[None]:
+        """A block (one chat update) that reads the change counter once: again only after
+        this process writes (any write transaction, or any row this thread's connection
+        changes), so a handler may ask for sessions, courses and rules many times at the
+        price of one check. A change by another process shows from the next block on.
+        Nested blocks and threads started inside (asyncio.to_thread) share the check."""
+        if _CHECKED.get() is not None:
+            yield
+            return
+        token = _CHECKED.set({})
+        try:
+            yield
+        finally:
+            _CHECKED.reset(token)
 
     def _static_rows(self) -> tuple[Any, ...]:
         """Everything the year settings, rules, courses and online windows are built from

@@ -29,13 +29,26 @@ class User:
         return Profile(self.org_type, self.contractor, self.dispatched, self.student)
 
 
+def _user(row: dict[str, object]) -> User:
+    return User(row["user_id"], row["lang"], row["org_type"], bool(row["contractor"]),  # type: ignore[arg-type]
+                bool(row["dispatched"]), bool(row["student"]), row["prefecture_code"],  # type: ignore[arg-type]
+                row["calendar_token"])  # type: ignore[arg-type]
+
+
 def get_user(store: Store, user_id: int) -> User | None:
     row = store.one("select * from users where user_id = ?", [user_id])
-    if row is None:
-        return None
-    return User(row["user_id"], row["lang"], row["org_type"], bool(row["contractor"]),
-                bool(row["dispatched"]), bool(row["student"]), row["prefecture_code"],
-                row["calendar_token"])
+    return None if row is None else _user(row)
+
+
+def get_user_and_blocked(store: Store, user_id: int) -> tuple[User | None, bool]:
+    """`get_user`, and whether the user is recorded as having blocked the bot
+    (catalog.reminders.is_blocked), in one query: the chat asks both for every update."""
+    row = store.one(
+        "select b.user_id is not null as blocked_bot, u.* from (select ? as id) k "
+        "left join users u on u.user_id = k.id left join blocked_chats b on b.user_id = k.id",
+        [user_id])
+    assert row is not None
+    return (None if row["user_id"] is None else _user(row)), bool(row["blocked_bot"])
 
 
 def save_user(store: Store, user_id: int, now: dt.datetime, **fields: object) -> User:
@@ -46,14 +59,15 @@ def save_user(store: Store, user_id: int, now: dt.datetime, **fields: object) ->
         raise ValueError(f"unknown user fields: {sorted(unknown)}")
     stamp = now.isoformat(timespec="seconds")
     values = {k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()}
+    row = {"user_id": user_id, "contractor": 0, "dispatched": 0, "student": 0,
+           "created_at": stamp, "updated_at": stamp, **values}
+    # a new row gets the defaults; an existing one only the given fields (and updated_at)
+    on_conflict = ("do update set " + ", ".join(f"{k} = excluded.{k}"
+                                                for k in [*values, "updated_at"])
+                   if values else "do nothing")
     with store.write() as db:
-        if db.table("users").count_where("user_id = ?", [user_id]):
-            if values:
-                db.table("users").update(user_id, dict(values, updated_at=stamp))
-        else:
-            base = {"user_id": user_id, "contractor": 0, "dispatched": 0, "student": 0,
-                    "created_at": stamp, "updated_at": stamp}
-            db.table("users").insert(dict(base, **values), pk="user_id")
+        db.execute(f"insert into users ({', '.join(row)}) values ({', '.join('?' * len(row))}) "
+                   f"on conflict (user_id) {on_conflict}", list(row.values()))
     user = get_user(store, user_id)
     assert user is not None
     return user
