@@ -84,6 +84,21 @@ class _Snapshot:
     key: int
     sessions: tuple[Session, ...]
     by_id: dict[str, Session]
+    active: tuple[Session, ...] = ()  # the sessions not cancelled
+    # search origin -> session id -> distance in km (searches near the same prefecture
+    # or place repeat); bounded, and gone with the snapshot
+    distances: dict[tuple[float, float], dict[str, float]] = dataclasses.field(
+        default_factory=dict)
+
+    def distances_from(self, origin: Sequence[float]) -> dict[str, float]:
+        origin = (float(origin[0]), float(origin[1]))
+        known = self.distances.get(origin)
+        if known is None:
+            if len(self.distances) >= 512:
+                self.distances.clear()
+            known = self.distances[origin] = {
+                s.id: places.distance_km(origin, (s.lat, s.lon)) for s in self.sessions}
+        return known
 
 
 # Inside `Catalog.checked_once()`: per catalog, the change counter last read and the
@@ -205,7 +220,8 @@ class Catalog:
         if self._snap is None or self._snap.key != key:
             self._refresh_static(key)
             sessions = self._build_sessions()
-            self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions})
+            self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions},
+                                   tuple(s for s in sessions if not s.cancelled))
         return self._snap
 
     def _build_sessions(self) -> tuple[Session, ...]:
@@ -257,9 +273,7 @@ class Catalog:
 
     def all_sessions(self, include_cancelled: bool = False) -> tuple[Session, ...]:
         snap = self._snapshot()
-        if include_cancelled:
-            return snap.sessions
-        return tuple(s for s in snap.sessions if not s.cancelled)
+        return snap.sessions if include_cancelled else snap.active
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -324,7 +338,9 @@ class Catalog:
             p = places.prefecture(near_prefecture)
             origin = (p.lat, p.lon)
         hits: list[Hit] = []
-        for s in self.all_sessions(include_cancelled):
+        snap = self._snapshot()
+        distances = snap.distances_from(origin) if origin else None
+        for s in snap.sessions if include_cancelled else snap.active:
             if course_set and s.course not in course_set:
                 continue
             if pref_set and s.prefecture_code not in pref_set:
@@ -337,8 +353,7 @@ class Catalog:
                 continue
             if date_to and s.first_day > date_to:
                 continue
-            dist = places.distance_km(origin, (s.lat, s.lon)) if origin else None
-            hits.append(Hit(s, dist))
+            hits.append(Hit(s, distances[s.id] if distances is not None else None))
         if near_prefecture is not None:
             hits.sort(key=lambda h: (h.session.prefecture_code != near_prefecture,
                                      0.0 if h.session.prefecture_code == near_prefecture

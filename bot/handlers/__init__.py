@@ -14,16 +14,18 @@ import importlib
 from aiogram import Router
 
 ROUTER_MODULES = [
-    "bot.handlers.errors",
     "bot.handlers.start",
     "bot.handlers.profile",
     "bot.handlers.courses",
     "bot.handlers.registration",
     "bot.handlers.my",
     "bot.handlers.forget",
-    "bot.handlers.inline",
     "bot.handlers.admin",
     "bot.handlers.sessions",
+    # only inline queries and errors: after the busy routers, which every message and
+    # button would otherwise pass through first (no other router takes these two kinds)
+    "bot.handlers.inline",
+    "bot.handlers.errors",
     "bot.handlers.fallback",
 ]
 

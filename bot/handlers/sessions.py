@@ -213,8 +213,8 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
             builder.row(*nav)
     # course filter and "all / only mine"
     course_buttons = []
-    codes = sorted({s.course for s in catalog.all_sessions()},
-                   key=lambda c: [x.code for x in catalog.courses()].index(c))
+    order = [x.code for x in catalog.courses()]
+    codes = sorted({s.course for s in catalog.all_sessions()}, key=order.index)
     for code in codes:
         label = f"• {code}" if cb.course == code else code
         course_buttons.append(kb._button(label, cb.model_copy(update={"course": code,
