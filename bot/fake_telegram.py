@@ -25,7 +25,7 @@ import math
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +154,19 @@ class FakeTelegram:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @contextlib.asynccontextmanager
+    async def connected_bot(self, token: str | None = None) -> AsyncIterator[Any]:
+        """An aiogram Bot talking to this server (its HTTP session closed on exit)."""
+        from aiogram import Bot
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
+        session = AiohttpSession(api=TelegramAPIServer.from_base(self.base_url))
+        try:
+            yield Bot(token or self.token, session=session)
+        finally:
+            await session.close()
 
     async def start(self) -> FakeTelegram:
         self._changed = asyncio.Condition()

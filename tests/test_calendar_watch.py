@@ -5,9 +5,6 @@ import datetime as dt
 import logging
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from icalendar import Calendar
 
 from bot import schedule_watch
@@ -35,10 +32,8 @@ async def tg():
 
 @pytest.fixture
 async def bot(tg):
-    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
-    b = Bot(TOKEN, session=session)
-    yield b
-    await session.close()
+    async with tg.connected_bot(TOKEN) as b:
+        yield b
 
 
 @pytest.fixture

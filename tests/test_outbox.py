@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
 from bot.fake_telegram import TOKEN, FakeTelegram
 from bot.outbox import Outbox, Progress, Summary
@@ -24,10 +21,8 @@ async def tg():
 
 @pytest.fixture
 async def bot(tg):
-    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
-    b = Bot(TOKEN, session=session)
-    yield b
-    await session.close()
+    async with tg.connected_bot(TOKEN) as b:
+        yield b
 
 
 @pytest.fixture

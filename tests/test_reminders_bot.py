@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
 from bot import reminders
 from bot.config import Settings
@@ -45,10 +43,8 @@ async def tg():
 
 @pytest.fixture
 async def bot(tg):
-    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
-    b = Bot(TOKEN, session=session)
-    yield b
-    await session.close()
+    async with tg.connected_bot(TOKEN) as b:
+        yield b
 
 
 @pytest.fixture
