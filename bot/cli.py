@@ -24,7 +24,7 @@ from bot.textwidth import table
 from catalog import places
 from catalog.eligibility import Profile
 from catalog.errors import CatalogError, ScheduleError
-from catalog.service import Catalog, parse_courses
+from catalog.service import Catalog, parse_filters
 from catalog.store import Store
 from schedules import loader
 
@@ -87,9 +87,8 @@ def resolve_origin(text: str) -> tuple[tuple[float, float] | None, int | None, s
 
 
 def cmd_sessions(args: argparse.Namespace, catalog: Catalog) -> int:
-    courses = parse_courses(catalog, args.course or [])
-    prefs = [places.prefecture(p).code for p in args.prefecture or []]
-    regions = [places.region(r).name for r in args.region or []]
+    wanted = parse_filters(catalog, courses=args.course or [], prefectures=args.prefecture or [],
+                           regions=args.region or [])
     profile = None
     if args.eligible_for:
         catalog.rules.org_type(args.eligible_for)
@@ -97,7 +96,8 @@ def cmd_sessions(args: argparse.Namespace, catalog: Catalog) -> int:
     near = near_pref = None
     if args.near:
         near, near_pref, _ = resolve_origin(args.near)
-    hits = catalog.find(courses=courses, prefectures=prefs, regions=regions, near=near,
+    hits = catalog.find(courses=wanted.courses, prefectures=wanted.prefectures,
+                        regions=wanted.regions, near=near,
                         near_prefecture=near_pref, eligible_for=profile,
                         date_from=args.date_from, date_to=args.date_to, limit=args.limit)
     rows = [h.session.as_dict(h.distance_km if args.near else None) for h in hits]

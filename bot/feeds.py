@@ -26,9 +26,9 @@ from email.utils import format_datetime
 from aiohttp import web
 
 from bot.web import CATALOG, CLOCK
-from catalog import calendar, places
-from catalog.errors import CatalogError
-from catalog.service import Catalog
+from catalog import calendar
+from catalog.service import Catalog, UnknownFilter
+from catalog.service import parse_filters as search_filters
 from catalog.users import user_by_token
 
 log = logging.getLogger(__name__)
@@ -129,35 +129,16 @@ def _lang(request: web.Request) -> str:
     return "en" if request.query.get("lang", "").lower().startswith("en") else "ja"
 
 
-def _values(request: web.Request, name: str) -> list[str]:
-    out: list[str] = []
-    for raw in request.query.getall(name, []):
-        out.extend(part.strip() for part in raw.split(",") if part.strip())
-    return out
-
-
 def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
     """Filters from the query string; BadFilter naming the first value we cannot read."""
-    courses: list[str] = []
-    for value in _values(request, "course"):
-        try:
-            courses.append(catalog.course(value).code)
-        except CatalogError as e:
-            raise BadFilter(f"unknown course: {value!r}\n{e.en}\n{e.ja}") from None
-    prefectures: list[int] = []
-    for value in _values(request, "prefecture"):
-        try:
-            prefectures.append(places.prefecture(value).code)
-        except places.UnknownPlace as e:
-            raise BadFilter(f"unknown prefecture: {value!r}\n{e}") from None
-    regions: list[str] = []
-    for value in _values(request, "region"):
-        try:
-            regions.append(places.region(value).name)
-        except places.UnknownPlace as e:
-            raise BadFilter(f"unknown region: {value!r}\n{e}") from None
-    return Filters(tuple(sorted(set(courses))), tuple(sorted(set(prefectures))),
-                   tuple(sorted(set(regions))))
+    try:
+        f = search_filters(catalog, courses=request.query.getall("course", []),
+                           prefectures=request.query.getall("prefecture", []),
+                           regions=request.query.getall("region", []))
+    except UnknownFilter as e:
+        detail = e.en if e.en == e.ja else f"{e.en}\n{e.ja}"
+        raise BadFilter(f"unknown {e.field}: {e.value!r}\n{detail}") from None
+    return Filters(f.courses, f.prefectures, f.regions)
 
 
 def _bad_request(message: str) -> web.Response:

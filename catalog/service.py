@@ -369,11 +369,50 @@ class Catalog:
         return self.find(date_from=today, **filters)
 
 
-def parse_courses(catalog: Catalog, values: Sequence[str]) -> list[str]:
-    """Course codes from user text (comma-separated or repeated); InvalidInput on a bad one."""
-    out: list[str] = []
-    for v in values:
-        for part in str(v).split(","):
-            if part.strip():
-                out.append(catalog.course(part).code)
-    return out
+class UnknownFilter(InvalidInput):
+    """A search filter value that names no course, prefecture or region."""
+
+    def __init__(self, field: str, value: str, en: str, ja: str) -> None:
+        super().__init__(en, ja, code="unknown_filter")
+        self.field = field
+        self.value = value
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Course codes, JIS prefecture codes and region names, each sorted and unique."""
+
+    courses: tuple[str, ...] = ()
+    prefectures: tuple[int, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+def _split(values: Iterable[object]) -> list[str]:
+    return [part.strip() for v in values for part in str(v).split(",") if part.strip()]
+
+
+def parse_filters(catalog: Catalog, *, courses: Iterable[object] = (),
+                  prefectures: Iterable[object] = (),
+                  regions: Iterable[object] = ()) -> SearchFilters:
+    """Search filters as people type them (repeated or comma-separated: "any of"), for the
+    CLI and the HTTP feeds alike; `UnknownFilter` names the first value that matches nothing."""
+    found_courses: set[str] = set()
+    for value in _split(courses):
+        try:
+            found_courses.add(catalog.course(value).code)
+        except InvalidInput as e:
+            raise UnknownFilter("course", value, e.en, e.ja) from None
+    found_prefs: set[int] = set()
+    for value in _split(prefectures):
+        try:
+            found_prefs.add(places.prefecture(value).code)
+        except places.UnknownPlace as e:
+            raise UnknownFilter("prefecture", value, str(e), str(e)) from None
+    found_regions: set[str] = set()
+    for value in _split(regions):
+        try:
+            found_regions.add(places.region(value).name)
+        except places.UnknownPlace as e:
+            raise UnknownFilter("region", value, str(e), str(e)) from None
+    return SearchFilters(tuple(sorted(found_courses)), tuple(sorted(found_prefs)),
+                         tuple(sorted(found_regions)))

@@ -86,3 +86,14 @@ def test_course_parsing_and_unknown_session(catalog):
         catalog.course("D")
     with pytest.raises(NotFound):
         catalog.session("2024-A-99-0101")
+
+
+def test_parse_filters_reads_typed_values_and_names_the_bad_one(catalog):
+    from catalog.service import UnknownFilter, parse_filters
+
+    f = parse_filters(catalog, courses=["b1,a", "A"], prefectures=["hiroshima", "34", "東京"],
+                      regions=["kinki"])
+    assert (f.courses, f.prefectures, f.regions) == (("A", "B-1"), (13, 34), ("近畿",))
+    with pytest.raises(UnknownFilter) as e:
+        parse_filters(catalog, courses=["A"], regions=["narnia"])
+    assert (e.value.field, e.value.value) == ("region", "narnia")
