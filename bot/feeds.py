@@ -179,16 +179,15 @@ async def render_public(catalog: Catalog, filters: Filters, lang: str) -> Render
         courses=filters.courses, prefectures=filters.prefectures, regions=filters.regions,
         include_cancelled=True)]
     windows = catalog.online_windows() if filters.with_windows else ()
-    updates = calendar.session_updates(catalog)
     loaded = calendar.year_loaded(catalog)
     view = calendar.CatalogView.of(catalog)
     name = calendar.feed_name(catalog, lang, courses=filters.courses,
                               prefectures=filters.prefectures, regions=filters.regions)
-    times = [updates.get(s.id, calendar.EPOCH) for s in sessions]
+    times = [calendar.session_updated(s) for s in sessions]
     if windows or not times:
         times.append(loaded)
     body = await asyncio.to_thread(calendar.sessions_feed, view, sessions, lang=lang, name=name,
-                                   windows=windows, updates=updates, loaded=loaded)
+                                   windows=windows, loaded=loaded)
     return Rendered.of(body, max(times))
 
 

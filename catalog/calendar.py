@@ -117,11 +117,9 @@ def data_version(catalog: Catalog) -> int:
     return catalog.data_key()
 
 
-def session_updates(catalog: Catalog) -> dict[str, dt.datetime]:
-    """Each session's last update time (UTC), for DTSTAMP and Last-Modified."""
-    rows = catalog.store.query(
-        "select id, updated_at from sessions where fiscal_year = ?", [catalog.fiscal_year])
-    return {r["id"]: _stamp(r["updated_at"]) for r in rows}
+def session_updated(session: Session) -> dt.datetime:
+    """A session's last update time (UTC), for DTSTAMP and Last-Modified."""
+    return _stamp(session.updated_at)
 
 
 def year_loaded(catalog: Catalog) -> dt.datetime:
@@ -369,7 +367,7 @@ def _alarm(lang: str, timed: bool) -> Alarm:
 def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
                profile: Profile | None = None) -> CalendarFile:
     """"Add to calendar": METHOD:PUBLISH with the session's one VEVENT."""
-    stamp = session_updates(catalog).get(session.id, EPOCH)
+    stamp = session_updated(session)
     cal = _calendar("PUBLISH", summary(catalog, session, lang), lang=lang, feed=False)
     cal.add_component(session_event(catalog, session, lang=lang, profile=profile, stamp=stamp))
     return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal))
@@ -377,11 +375,8 @@ def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
 
 def _registration_stamp(catalog: Catalog, session: Session,
                         registration: Registration) -> dt.datetime:
-    row = catalog.store.one("select updated_at, created_at from registrations where id = ?",
-                            [registration.id])
-    reg = _stamp((row or {}).get("updated_at") or (row or {}).get("created_at")
-                 or registration.created_at)
-    return max(reg, session_updates(catalog).get(session.id, EPOCH))
+    reg = _stamp(registration.updated_at or registration.created_at)
+    return max(reg, session_updated(session))
 
 
 def _registration_event(catalog: Catalog, session: Session, registration: Registration, *,
@@ -478,21 +473,17 @@ class CatalogView:
 
 def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *,
                   lang: str = "ja", name: str, windows: Iterable[OnlineWindow] = (),
-                  updates: dict[str, dt.datetime] | None = None,
                   loaded: dt.datetime | None = None) -> bytes:
     """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED) and
     the given プレCYDER windows. No personal data.
 
-    With a `CatalogView`, pass `updates` (`session_updates`) and `loaded` (`year_loaded`)
-    read beforehand; the rendering then needs no database.
+    With a `CatalogView`, pass `loaded` (`year_loaded`) read beforehand when there are
+    windows; the rendering then needs no database.
     """
-    if updates is None:
-        assert not isinstance(catalog, CatalogView)
-        updates = session_updates(catalog)
     cal = _calendar("PUBLISH", name, lang=lang, feed=True)
     for s in sessions:
         cal.add_component(session_event(catalog, s, lang=lang,  # type: ignore[arg-type]
-                                        stamp=updates.get(s.id, EPOCH)))
+                                        stamp=session_updated(s)))
     windows = tuple(windows)
     if windows:
         if loaded is None:
@@ -507,8 +498,7 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
 def feed_last_modified(catalog: Catalog, sessions: Iterable[Session],
                        with_windows: bool = False) -> dt.datetime:
     """The latest update among the sessions (and the year's load time with windows)."""
-    updates = session_updates(catalog)
-    times = [updates.get(s.id, EPOCH) for s in sessions]
+    times = [session_updated(s) for s in sessions]
     if with_windows:
         times.append(year_loaded(catalog))
     return max(times, default=year_loaded(catalog))

@@ -78,6 +78,7 @@ class Registration:
     cancelled_at: str | None
     sequence: int
     position: int | None = None  # place on the waitlist, 1-based
+    updated_at: str | None = None  # when its row last changed (ISO, as stored)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], position: int | None = None) -> Registration:
@@ -87,7 +88,7 @@ class Registration:
             row["department"] or "", row["email"] or "", row["prefecture"] or "",
             bool(row["contractor"]), bool(row["dispatched"]), row["team_key"], row["status"],
             row["source"] or "", row["created_at"], row["cancelled_at"], row["sequence"] or 0,
-            position,
+            position, row.get("updated_at"),
         )
 
 

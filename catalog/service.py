@@ -36,6 +36,11 @@ where s.fiscal_year = ?
 order by s.first_day, s.course, s.prefecture_code
 """
 
+SEATS_SQL = """
+select session_id, sum(status = 'registered'), sum(status = 'waitlisted')
+from registrations group by session_id
+"""
+
 
 @dataclass(frozen=True)
 class Course:
@@ -85,8 +90,9 @@ class _Snapshot:
     sessions: tuple[Session, ...]
     by_id: dict[str, Session]
     active: tuple[Session, ...] = ()  # the sessions not cancelled
+    sessions_key: int = -1  # the sessions part of the change counter they were read at
     # search origin -> session id -> distance in km (searches near the same prefecture
-    # or place repeat); bounded, and gone with the snapshot
+    # or place repeat); bounded, and kept while the sessions themselves are unchanged
     distances: dict[tuple[float, float], dict[str, float]] = dataclasses.field(
         default_factory=dict)
 
@@ -101,9 +107,9 @@ class _Snapshot:
         return known
 
 
-# Inside `Catalog.checked_once()`: per catalog, the change counter last read and the
-# (connection, its change count, the store's write count) it was read at.
-_CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], int]] | None] = ContextVar(
+# Inside `Catalog.checked_once()`: per catalog, the change counter's parts last read and
+# the (connection, its change count, the store's write count) they were read at.
+_CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]] | None] = ContextVar(
     "catalog_checked", default=None)
 
 
@@ -119,7 +125,6 @@ class Catalog:
         self.fiscal_year = fiscal_year
         self._snap: _Snapshot | None = None
         self._static_key: int | None = None
-        self._static_seen: tuple[Any, ...] = ()
         self._rules: Rules | None = None
         self._courses: tuple[Course, ...] = ()
         self._year: YearSettings | None = None
@@ -133,17 +138,22 @@ class Catalog:
         """Changes exactly when sessions, registrations, courses or rules change.
 
         Read from the database on every call, except inside `checked_once()`."""
+        return self._marks()[0]
+
+    def _marks(self) -> tuple[int, int, int]:
+        """`Store.change_marks()`: read once per `checked_once()` block (and again after
+        this process writes), on every call outside one."""
         checked = _CHECKED.get()
         if checked is None:
-            return self.store.catalog_version()
+            return self.store.change_marks()
         conn = self.store.db.conn
         mark = (id(conn), conn.total_changes, self.store.version)
         seen = checked.get(id(self))
         if seen is not None and seen[0] == mark:
             return seen[1]
-        key = self.store.catalog_version()
-        checked[id(self)] = (mark, key)
-        return key
+        marks = self.store.change_marks()
+        checked[id(self)] = (mark, marks)
+        return marks
 
     @contextlib.contextmanager
     def checked_once(self) -> Iterator[None]:
@@ -161,28 +171,11 @@ class Catalog:
         finally:
             _CHECKED.reset(token)
 
-    def _static_rows(self) -> tuple[Any, ...]:
-        """Everything the year settings, rules, courses and online windows are built from
-        (the same rows `Rules.from_store` and `_refresh_static` read), as plain tuples."""
-        conn = self.store.db.conn
-        fy = [self.fiscal_year]
-        return (
-            conn.execute("select * from years where fiscal_year = ?", fy).fetchall(),
-            conn.execute("select * from org_types order by position").fetchall(),
-            conn.execute("select * from modifiers order by position").fetchall(),
-            conn.execute("select * from courses where fiscal_year = ? order by position",
-                         fy).fetchall(),
-            conn.execute("select * from online_windows where fiscal_year = ? order by first",
-                         fy).fetchall(),
-        )
-
-    def _refresh_static(self, key: int) -> None:
+    def _refresh_static(self, key: int) -> bool:
+        """Re-read year settings, rules, courses and windows when their part of the change
+        counter (`key`) moved; whether it did."""
         if self._static_key == key and self._year is not None:
-            return
-        rows = self._static_rows()
-        if rows == self._static_seen and self._year is not None:
-            self._static_key = key  # only sessions or registrations changed
-            return
+            return False
         row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
         if row is None:
             raise NotFound(f"FY{self.fiscal_year} is not loaded; run `cyder-bot db init`",
@@ -213,21 +206,45 @@ class Catalog:
             )
         )
         self._static_key = key
-        self._static_seen = rows
+        return True
 
     def _snapshot(self) -> _Snapshot:
-        key = self.data_key()
-        if self._snap is None or self._snap.key != key:
-            self._refresh_static(key)
-            sessions = self._build_sessions()
-            self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions},
-                                   tuple(s for s in sessions if not s.cancelled))
+        key, static_key, sessions_key = self._marks()  # read before the rows it vouches for
+        snap = self._snap
+        if snap is not None and snap.key == key:
+            return snap
+        static_changed = self._refresh_static(static_key)
+        if snap is not None and not static_changed and snap.sessions_key == sessions_key:
+            # only registrations changed: new seat counts on the same sessions, and
+            # distances from earlier searches still hold
+            sessions, distances = self._recount_seats(snap.sessions), snap.distances
+        else:
+            sessions, distances = self._build_sessions(), {}
+        self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions},
+                               tuple(s for s in sessions if not s.cancelled),
+                               sessions_key, distances)
         return self._snap
 
+    def _recount_seats(self, sessions: tuple[Session, ...]) -> tuple[Session, ...]:
+        """`sessions` with their seat counts read afresh (one grouped query)."""
+        counts = {sid: (registered or 0, waitlisted or 0) for sid, registered, waitlisted
+                  in self.store.db.conn.execute(SEATS_SQL).fetchall()}
+        out = []
+        for session in sessions:
+            registered, waitlisted = counts.get(session.id, (0, 0))
+            if session.registered != registered or session.waitlisted != waitlisted:
+                session = dataclasses.replace(session, registered=registered,
+                                              waitlisted=waitlisted)
+                before = self._built.get(session.id)
+                if before is not None:
+                    self._built[session.id] = (before[0], session)
+            out.append(session)
+        return tuple(out)
+
     def _build_sessions(self) -> tuple[Session, ...]:
-        """Every session of the year, read afresh. A session whose row is as it was keeps
-        its object; when only its seat counts changed (a registration), those are replaced:
-        a new registration costs a query, not a rebuild of every session."""
+        """Every session of the year, read afresh (after a schedule load or an edit). A
+        session whose row is as it was keeps its object, with new seat counts if they
+        changed."""
         year = self._year
         assert year is not None
         cursor = self.store.db.conn.execute(SESSIONS_SQL, [self.fiscal_year])

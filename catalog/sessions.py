@@ -49,6 +49,7 @@ class Session:
     waitlisted: int
     deadline: dt.date
     nearly_full_threshold: int
+    updated_at: str = ""  # when its row last changed (ISO, as stored): DTSTAMP, Last-Modified
 
     @property
     def seats_left(self) -> int:
@@ -120,6 +121,7 @@ def build_session(row: dict[str, Any], year: YearSettings) -> Session:
         waitlisted=row.get("waitlisted") or 0,
         deadline=business_days_before(first, year.deadline_business_days),
         nearly_full_threshold=year.nearly_full_threshold,
+        updated_at=row.get("updated_at") or "",
     )
 
 

@@ -120,3 +120,65 @@ def test_save_user_creates_then_changes_only_the_given_fields(tmp_path):
         "updated_at": later.isoformat(timespec="seconds")}
     users.save_user(store, 9, later, prefecture_code=None)
     assert users.get_user(store, 9).prefecture_code is None  # type: ignore[union-attr]
+
+
+def test_change_counter_parts_say_what_changed(tmp_path):
+    catalog = make_catalog(tmp_path / "c.db")
+    store = catalog.store
+    sid = open_session(catalog)
+    n, static, sessions = store.change_marks()
+    regs.register(catalog, sid, [applicant(1)], today=TODAY, now=NOW, user_id=1)
+    assert store.change_marks() == (n + 1, static, sessions)  # a registration: the rest
+    with store.write() as db:
+        db.execute("update sessions set venue = 'Hall' where id = ?", [sid])
+    assert store.change_marks() == (n + 2, static, sessions + 1)
+    with store.write() as db:
+        db.execute("update org_types set name_en = name_en || '.' where code = 'local'")
+    assert store.change_marks() == (n + 3, static + 1, sessions + 1)
+    users.save_user(store, 5, NOW, lang="en")  # profiles are not counted at all
+    assert store.change_marks() == (n + 3, static + 1, sessions + 1)
+
+
+def test_seat_changes_elsewhere_keep_the_other_sessions_and_match_a_fresh_build(tmp_path):
+    catalog = make_catalog(tmp_path / "c.db")
+    sid = open_session(catalog)
+    before = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
+    other = Catalog(other_process(catalog), 2024)
+    regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW, user_id=7,
+                  waitlist=True)
+    after = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
+    assert after[sid].registered == before[sid].registered + 2
+    assert all(after[k] is before[k] for k in before if k != sid)
+    assert snapshot(catalog) == as_built_afresh(catalog, catalog.store.path)
+    # the last seats taken elsewhere, then one cancelled: the waitlist shows and shrinks
+    left = catalog.session(sid).seats_left
+    for n in range(left):
+        regs.register(other, sid, [applicant(10 + n)], today=TODAY, now=NOW, user_id=100 + n)
+    waiting = regs.register(other, sid, [applicant(99)], today=TODAY, now=NOW, user_id=99,
+                            waitlist=True)
+    assert waiting.waitlisted and catalog.session(sid).waitlisted == 1
+    assert catalog.session(sid).seat_mark == "×"
+    regs.cancel(other, regs.for_session(other, sid)[0].id, today=TODAY, now=NOW)
+    assert (catalog.session(sid).waitlisted, catalog.session(sid).seats_left) == (0, 0)
+    assert snapshot(catalog) == as_built_afresh(catalog, catalog.store.path)
+
+
+def test_a_database_made_before_the_counter_parts_is_upgraded(tmp_path):
+    from sqlite_utils import Database
+
+    from catalog.store import migrations
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m004_change_counter_parts")
+    assert [r[1] for r in db.execute("pragma table_info(catalog_changes)")] == ["id", "n"]
+    db.close()
+    catalog = make_catalog(path)
+    sid = open_session(catalog)
+    n, static, sessions = catalog.store.change_marks()
+    assert n > 0 and static > 0 and sessions > 0  # the schedule loaded after the upgrade
+    regs.register(catalog, sid, [applicant(1)], today=TODAY, now=NOW, user_id=1)
+    with catalog.store.write() as w:
+        w.execute("update sessions set venue = 'Hall' where id = ?", [sid])
+    assert catalog.store.change_marks() == (n + 2, static, sessions + 1)
+    assert catalog.session(sid).venue == "Hall"
