@@ -160,18 +160,16 @@ def round_updates(f: Factory, user: User, session_id: str
     ]
 
 
-async def timed(dp: Dispatcher, bot: Bot, items: list[tuple[str, dict[str, Any]]]
-                ) -> tuple[float, list[float], dict[str, list[float]]]:
-    times: list[float] = []
-    by_kind: dict[str, list[float]] = defaultdict(list)
-    start = time.perf_counter()
+async def timed(dp: Dispatcher, bot: Bot, items: list[tuple[str, dict[str, Any]]],
+                times: list[float], by_kind: dict[str, list[float]] | None = None) -> None:
+    """Feed `items` one by one, adding each update's time (ms) to `times` (and by kind)."""
     for kind, update in items:
         t0 = time.perf_counter()
         await dp.feed_raw_update(bot, update)
         elapsed = (time.perf_counter() - t0) * 1000
         times.append(elapsed)
-        by_kind[kind].append(elapsed)
-    return time.perf_counter() - start, times, by_kind
+        if by_kind is not None:
+            by_kind[kind].append(elapsed)
 
 
 def p99(values: list[float]) -> float:
@@ -222,35 +220,46 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
                                        language_code="ja"), f"echo hello {i}"))
                   for i in range(len(real) + len(warm))]
 
-        await timed(dp, bot, warm)
-        await timed(dp, bot, echoes[:len(warm)])
-        await timed(bare, bot, echoes[:len(warm)])
+        await timed(dp, bot, warm, [])
+        await timed(dp, bot, echoes[:len(warm)], [])
+        await timed(bare, bot, echoes[:len(warm)], [])
         gc.collect()
         gc.freeze()  # the catalog and aiogram's types are long-lived: keep GC pauses small
         registered_before = catalog.store.one(
             "select count(*) as n from registrations")["n"]  # type: ignore[index]
         docs_before = session.calls["sendDocument"]
 
+        # Paired: each user's round, then as many echoes on each Dispatcher, so that the
+        # three see the same machine (a busy moment slows all three, not one of them).
+        mix_times: list[float] = []
+        echo_times: list[float] = []
+        bare_times: list[float] = []
+        by_kind: dict[str, list[float]] = defaultdict(list)
+        echoed = 0
         profiler = cProfile.Profile() if profile else None
+        per_round = len(real) // rounds
+        for i in range(rounds):
+            chunk = slice(i * per_round, (i + 1) * per_round)
+            if profiler:
+                profiler.enable()
+            await timed(dp, bot, real[chunk], mix_times, by_kind)
+            if profiler:
+                profiler.disable()
+            sent = session.calls["sendMessage"]
+            await timed(dp, bot, echoes[len(warm):][chunk], echo_times)
+            echoed += session.calls["sendMessage"] - sent
+            await timed(bare, bot, echoes[len(warm):][chunk], bare_times)
         if profiler:
-            profiler.enable()
-        mix_total, mix_times, by_kind = await timed(dp, bot, real)
-        if profiler:
-            profiler.disable()
             pstats.Stats(profiler).sort_stats(PROFILE_SORT).print_stats(PROFILE_LINES)
-        sent_before_echo = session.calls["sendMessage"]
-        echo_total, echo_times, _ = await timed(dp, bot, echoes[len(warm):])
-        echoed = session.calls["sendMessage"] - sent_before_echo
-        bare_total, bare_times, _ = await timed(bare, bot, echoes[len(warm):])
 
         registered = catalog.store.one(
             "select count(*) as n from registrations")["n"] - registered_before  # type: ignore[index]
         docs = session.calls["sendDocument"] - docs_before
 
-    n_echo = len(echoes[len(warm):])
-    mix_rate = len(real) / mix_total
-    echo_rate = n_echo / echo_total
-    bare_rate = n_echo / bare_total
+    n_echo = len(echo_times)
+    mix_rate = len(mix_times) / (sum(mix_times) / 1000)
+    echo_rate = n_echo / (sum(echo_times) / 1000)
+    bare_rate = len(bare_times) / (sum(bare_times) / 1000)
     ratio = mix_rate / echo_rate
     mix_p99 = p99(mix_times)
     print(f"updates: {len(real)} realistic ({rounds} users, {registered} registrations, "
