@@ -199,7 +199,7 @@ def _fee_rules(catalog: Catalog, course_code: str, lang: str) -> str:
 
 
 def _times_text(session: Session, lang: str) -> str:
-    if session.start_time and session.end_time:
+    if session.timed:
         return f"{session.start_time}–{session.end_time} (JST)"
     return "not announced" if _en(lang) else "未発表"
 
@@ -268,9 +268,9 @@ def _calendar(method: str, name: str, *, lang: str, feed: bool) -> Calendar:
     return cal
 
 
-def _finish(cal: Calendar) -> bytes:
-    """Add the VTIMEZONE for timed events (before any VEVENT) and serialise."""
-    if cal.get_missing_tzids():
+def _finish(cal: Calendar, timed: bool) -> bytes:
+    """Serialise, with a VTIMEZONE (before any VEVENT) when some event is `timed`."""
+    if timed:
         cal.add_missing_timezones()
     return cal.to_ical()
 
@@ -278,7 +278,8 @@ def _finish(cal: Calendar) -> bytes:
 def _set_times(event: Event, session: Session) -> bool:
     """DTSTART/DTEND: timed in Asia/Tokyo when the data gives times, else all-day with
     an exclusive DTEND. Returns whether the event is timed."""
-    if session.start_time and session.end_time:
+    if session.timed:
+        assert session.start_time and session.end_time
         sh, sm = (int(x) for x in session.start_time.split(":"))
         eh, em = (int(x) for x in session.end_time.split(":"))
         start = dt.datetime.combine(session.first_day, dt.time(sh, sm), JST)
@@ -370,7 +371,7 @@ def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
     stamp = session_updated(session)
     cal = _calendar("PUBLISH", summary(catalog, session, lang), lang=lang, feed=False)
     cal.add_component(session_event(catalog, session, lang=lang, profile=profile, stamp=stamp))
-    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal))
+    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
 
 
 def _registration_stamp(catalog: Catalog, session: Session,
@@ -416,9 +417,9 @@ def invite_file(catalog: Catalog, registration: Registration, *, lang: str = "ja
     cal = _calendar("REQUEST", summary(catalog, session, lang), lang=lang, feed=False)
     event = _registration_event(catalog, session, registration, lang=lang, organizer=organizer,
                                 cancel=False, stamp=stamp)
-    event.add_component(_alarm(lang, bool(session.start_time and session.end_time)))
+    event.add_component(_alarm(lang, session.timed))
     cal.add_component(event)
-    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal))
+    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
 
 
 def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
@@ -429,7 +430,7 @@ def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja
     cal = _calendar("CANCEL", summary(catalog, session, lang), lang=lang, feed=False)
     cal.add_component(_registration_event(catalog, session, registration, lang=lang,
                                           organizer=organizer, cancel=True, stamp=stamp))
-    return CalendarFile(f"cyder-{session.id}-cancel.ics", MIME, _finish(cal))
+    return CalendarFile(f"cyder-{session.id}-cancel.ics", MIME, _finish(cal, session.timed))
 
 
 # -- feeds ------------------------------------------------------------------------------------
@@ -481,9 +482,11 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
     windows; the rendering then needs no database.
     """
     cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    timed = False
     for s in sessions:
         cal.add_component(session_event(catalog, s, lang=lang,  # type: ignore[arg-type]
                                         stamp=session_updated(s)))
+        timed = timed or s.timed
     windows = tuple(windows)
     if windows:
         if loaded is None:
@@ -492,7 +495,7 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
         for w in windows:
             cal.add_component(window_event(catalog, w, lang=lang,  # type: ignore[arg-type]
                                            stamp=loaded))
-    return _finish(cal)
+    return _finish(cal, timed)
 
 
 def feed_last_modified(catalog: Catalog, sessions: Iterable[Session],
@@ -533,6 +536,7 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
 
     name = "CYDER: my registrations" if _en(lang) else "CYDER 申込済みの回"
     cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    timed = False
     for row in _personal_rows(catalog, user_id, now):
         reg = Registration.from_row(row)
         session = catalog.session(reg.session_id)
@@ -542,7 +546,8 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
         event = _registration_event(catalog, session, reg, lang=lang, organizer=None,
                                     cancel=cancelled, stamp=stamp)
         cal.add_component(event)
-    return _finish(cal)
+        timed = timed or session.timed
+    return _finish(cal, timed)
 
 
 def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> dt.datetime:

@@ -65,6 +65,11 @@ class Session:
         return "○"
 
     @property
+    def timed(self) -> bool:
+        """Whether the data gives its hours (else it is shown as all-day)."""
+        return bool(self.start_time and self.end_time)
+
+    @property
     def cancelled(self) -> bool:
         return self.status == "cancelled"
 

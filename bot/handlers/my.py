@@ -3,7 +3,6 @@ calendar files. Also the personal calendar feed ("Subscribe")."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiogram import F, Router
@@ -114,10 +113,9 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
     elif callback_data.action == "ics":
         if reg.status == "registered":
-            file = await asyncio.to_thread(ics.invite_file, catalog, reg, lang=lang,
-                                           organizer=settings.organizer_email)
+            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
         else:
-            file = await asyncio.to_thread(ics.event_file, catalog, session, lang=lang)
+            file = ics.event_file(catalog, session, lang=lang)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
@@ -132,8 +130,8 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         await show(callback, _("Cancelled. Your seat has been released."),
                    kb.only_menu(), edit=True)
         if reg.status == "registered":
-            file = await asyncio.to_thread(ics.cancel_file, catalog, outcome.cancelled, lang=lang,
-                                           organizer=settings.organizer_email)
+            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
+                                   organizer=settings.organizer_email)
             await send_file(callback.bot, callback.from_user.id, file,
                             _("Open this file to remove the event from your calendar."))
         await tell_promoted(callback.bot, catalog, outcome.promoted)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -385,9 +384,9 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     text += "\n" + _("See or cancel it any time with /my.")
     await show(callback, text, kb.only_menu(), edit=True)
     if not outcome.waitlisted:
-        # icalendar takes a few ms: build the file off the event loop
-        file = await asyncio.to_thread(ics.invite_file, catalog, first, lang=lang,
-                                       organizer=settings.organizer_email)
+        # one event's file takes about half a millisecond: built here, since a worker
+        # thread would only hold the GIL against the loop (feeds stay off the loop)
+        file = ics.invite_file(catalog, first, lang=lang, organizer=settings.organizer_email)
         assert callback.bot is not None
         await send_file(callback.bot, callback.from_user.id, file,
                         _("Your calendar invitation."))
