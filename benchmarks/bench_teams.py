@@ -98,7 +98,7 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
     ids = [s.id for s in catalog.all_sessions()][:sessions]
     stamp = clock.now().isoformat(timespec="seconds")
     with store.write() as db:
-        db["registrations"].insert_all(
+        db.table("registrations").insert_all(
             ({"id": m.registration_id, "session_id": sid, "name": m.name,
               "organisation": m.organisation, "org_type": m.org_type, "prefecture": m.prefecture,
               "team_key": m.team_key, "status": "registered", "source": "bench",

@@ -15,6 +15,7 @@ from bot.textwidth import table
 from catalog import places
 from catalog.imports import import_registrations
 from catalog.registrations import Applicant, register
+from catalog.rosters import Format as RosterFormat
 from catalog.rosters import export_roster
 from catalog.service import Catalog
 from catalog.stats import registration_stats
@@ -96,7 +97,7 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.cp932 and args.format != "csv":
         raise UsageError("--cp932 applies to --format csv only")
     ids = [s.id for s in catalog.all_sessions()] if args.all else [args.session]
-    fmt = "csv-cp932" if args.cp932 else args.format
+    fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
     name, _mime, data = export_roster(catalog, ids, fmt)
     if args.output is None and args.format == "xlsx":
         args.output = Path(name)

@@ -224,7 +224,7 @@ async def _start_http(app: web.Application, host: str, port: int) -> tuple[web.A
     except OSError:
         site = web.TCPSite(runner, host, 0)  # the port is taken: any free one will do
         await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
     return runner, (sockets[0].getsockname()[1] if sockets else port)
 
 

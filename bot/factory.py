@@ -226,7 +226,7 @@ def _states(flt: Any) -> frozenset[str | None] | None:
             item = item.state
         elif isinstance(item, StatesGroup) or (isinstance(item, type)
                                                and issubclass(item, StatesGroup)):
-            names.update(item.__all_states_names__)
+            names.update(item.__all_states_names__)  # type: ignore[union-attr]
             continue
         if item == "*" or not (item is None or isinstance(item, str)):
             return None

@@ -178,7 +178,7 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         if sockets:
             self.port = sockets[0].getsockname()[1]
         return self
@@ -250,9 +250,10 @@ class FakeTelegram:
                      callback_data: str) -> dict[str, Any]:
         """Press an inline button of a bot message (pass the data the bot sent)."""
         current = self.message(message["chat"]["id"], message["message_id"]) or message
-        query = {"id": str(next(self._callback_ids)), "from": user.as_dict(),
+        query_id = str(next(self._callback_ids))
+        query = {"id": query_id, "from": user.as_dict(),
                  "message": current, "chat_instance": f"ci{user.id}", "data": callback_data}
-        self.pressed.append(query["id"])
+        self.pressed.append(query_id)
         return self.push_update({"callback_query": query})
 
     def user_inline_query(self, user: FakeUser, query: str) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class RetryMiddleware(BaseRequestMiddleware):
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):
+        if method.__api_method__ == GetUpdates.__api_method__:  # polling has its own backoff
             return await make_request(bot, method)
         name = method.__api_method__
         for attempt in range(1, self.attempts + 1):

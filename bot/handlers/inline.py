@@ -11,6 +11,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     InlineQuery,
     InlineQueryResultArticle,
+    InlineQueryResultUnion,
     InputTextMessageContent,
 )
 from aiogram.utils.i18n import gettext as _
@@ -52,7 +53,7 @@ def _search(catalog: Catalog, text: str, today: dt.date) -> list[Hit]:
 async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang: str) -> None:
     assert query.bot is not None
     me = await query.bot.me()
-    results = []
+    results: list[InlineQueryResultUnion] = []
     hits = await asyncio.to_thread(_search, catalog, query.query, clock.today())
     for hit in hits:
         s = hit.session

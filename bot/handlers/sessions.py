@@ -258,7 +258,10 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
                            callback_data.course not in {c.code for c in catalog.courses()}):
         expire(callback_answer)
         return
-    links = ics.subscription_links(settings.public_base_url, lang=lang, **filters)
+    links = ics.subscription_links(settings.public_base_url, lang=lang,
+                                   courses=filters.get("courses", ()),
+                                   prefectures=filters.get("prefectures", ()),
+                                   regions=filters.get("regions", ()))
     what = " · ".join([*filters.get("courses", []), *filters.get("prefectures", []),
                        *filters.get("regions", [])]) or _("all sessions")
     assert callback.bot is not None

@@ -56,7 +56,7 @@ async def start_deep_link(message: Message, command: CommandObject, state: FSMCo
         session = catalog.session(command.args or "")
     except NotFound:
         await message.answer(_("That session link is not valid any more.") + "\n\n"
-                             + greeting(message.from_user and message.from_user.first_name),
+                             + greeting(message.from_user.first_name if message.from_user else None),
                              reply_markup=kb.main_menu())
         return
     await send_card(message, session, catalog=catalog, today=clock.today(),
@@ -66,7 +66,7 @@ async def start_deep_link(message: Message, command: CommandObject, state: FSMCo
 @router.message(CommandStart())
 async def start(message: Message, state: FSMContext) -> None:
     await state.clear()
-    await message.answer(greeting(message.from_user and message.from_user.first_name),
+    await message.answer(greeting(message.from_user.first_name if message.from_user else None),
                          reply_markup=kb.main_menu())
 
 
