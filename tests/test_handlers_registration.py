@@ -296,6 +296,33 @@ async def test_start_mid_dialogue_starts_over(user: ChatUser, catalog: Catalog) 
     assert regs.for_user(catalog, user.user.id) == []
 
 
+async def test_other_commands_mid_dialogue_leave_it_and_run(user: ChatUser, catalog: Catalog,
+                                                             make_user: Any) -> None:
+    await set_profile(user)
+    await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+    await user.send("/my")  # not taken as the name
+    assert "申込を中止しました。何も保存していません。" in user.text()
+    assert "まだ申込はありません" in user.text()  # and /my ran
+    await user.send("山田 太郎")  # no longer in the dialogue: a place search
+    assert "よくわかりませんでした" in user.text()
+    # the same at a later step, with /find and with a command nobody knows
+    await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+    await user.send("山田 太郎")
+    await user.send("/find")
+    assert "申込を中止しました" in user.text() and "開催回を探す" in user.text()
+    await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+    await user.send("/whatever")
+    assert "申込を中止しました" in user.text()
+    await user.press(RegCB(action="ok").pack())
+    assert "期限切れ" in user.answers()[0].text
+    assert regs.for_user(catalog, user.user.id) == []
+    other = make_user(2002, "en")  # in English
+    await set_profile(other)
+    await other.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+    await other.send("/my")
+    assert "Registration stopped. Nothing was saved." in other.text()
+
+
 async def test_colleague_promotion_is_told_to_the_representative(
         make_user: Any, catalog: Catalog) -> None:
     from catalog.registrations import Applicant

@@ -10,6 +10,7 @@ from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -48,6 +49,22 @@ class RegForm(StatesGroup):
     colleague_email = State()
     team = State()  # buttons: one team / mix
     confirm = State()  # buttons: confirm / cancel
+
+
+# A command is never an answer: "/my" typed as the name leaves the dialogue instead.
+COMMAND = F.text.startswith("/")
+NOT_COMMAND = ~COMMAND
+ANSWER = F.text & NOT_COMMAND
+
+
+@router.message(StateFilter(RegForm), COMMAND)
+async def command_mid_dialogue(message: Message, state: FSMContext) -> None:
+    """A command typed in the middle of the dialogue (other than the ones routers before
+    this one take: /start and /cancel end it too, /help, /lang, /profile and /courses
+    answer and let it go on) ends it, saving nothing, and then runs as usual."""
+    await state.clear()
+    await message.answer(_("Registration stopped. Nothing was saved."))
+    raise SkipHandler  # on to the routers after this one, which take the command
 
 
 def _limit(session: Session, waitlist: bool) -> int:
@@ -151,7 +168,7 @@ async def _field(message: Message, lang: str, field: str, *, required: bool = Tr
         return None
 
 
-@router.message(RegForm.name, F.text)
+@router.message(RegForm.name, ANSWER)
 async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     value = await _field(message, lang, "name")
     if value is None:
@@ -162,7 +179,7 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
                          reply_markup=kb.cancel_dialogue())
 
 
-@router.message(RegForm.organisation, F.text)
+@router.message(RegForm.organisation, ANSWER)
 async def got_organisation(message: Message, state: FSMContext, lang: str) -> None:
     value = await _field(message, lang, "organisation")
     if value is None:
@@ -178,7 +195,7 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
                kb.cancel_dialogue())
 
 
-@router.message(RegForm.department, F.text)
+@router.message(RegForm.department, ANSWER)
 async def got_department(message: Message, state: FSMContext, lang: str) -> None:
     value = await _field(message, lang, "department", required=False)
     if value is None:
@@ -232,7 +249,7 @@ async def _after_people(event: Message | CallbackQuery, state: FSMContext,
     await show(event, text, kb.colleagues_question(can_add))
 
 
-@router.message(RegForm.email, F.text)
+@router.message(RegForm.email, ANSWER)
 async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang: str) -> None:
     value = await _email(message, lang)
     if value is None:
@@ -253,7 +270,7 @@ async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer
     await show(callback, _("The colleague's full name?"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_name, F.text)
+@router.message(RegForm.colleague_name, ANSWER)
 async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> None:
     value = await _field(message, lang, "name")
     if value is None:
@@ -263,7 +280,7 @@ async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> 
     await message.answer(_("The colleague's e-mail address?"), reply_markup=kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_email, F.text)
+@router.message(RegForm.colleague_email, ANSWER)
 async def got_colleague_email(message: Message, state: FSMContext, catalog: Catalog,
                               lang: str) -> None:
     value = await _email(message, lang)
@@ -392,14 +409,15 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         _("Your calendar invitation."))
 
 
-@router.message(RegForm.colleagues)
-@router.message(RegForm.team)
-@router.message(RegForm.confirm)
+@router.message(RegForm.colleagues, NOT_COMMAND)
+@router.message(RegForm.team, NOT_COMMAND)
+@router.message(RegForm.confirm, NOT_COMMAND)
 async def use_buttons(message: Message) -> None:
     await message.answer(_("Please use the buttons above (or /cancel)."))
 
 
 @router.message(StateFilter(RegForm.name, RegForm.organisation, RegForm.department,
-                            RegForm.email, RegForm.colleague_name, RegForm.colleague_email))
+                            RegForm.email, RegForm.colleague_name, RegForm.colleague_email),
+                NOT_COMMAND)
 async def not_text(message: Message) -> None:
     await message.answer(_("Please type your answer as text (or /cancel)."))
