@@ -11,7 +11,7 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
@@ -168,25 +168,27 @@ async def _field(message: Message, lang: str, field: str, *, required: bool = Tr
         return None
 
 
-@router.message(RegForm.name, ANSWER)
-async def got_name(message: Message, state: FSMContext, lang: str) -> None:
-    value = await _field(message, lang, "name")
+async def _take(message: Message, state: FSMContext, lang: str, field: str, key: str,
+                then: State, question: str, markup: InlineKeyboardMarkup) -> None:
+    """One step of the dialogue: check the typed `field`, keep it as `key`, ask the next."""
+    value = await _field(message, lang, field)
     if value is None:
         return
-    await state.update_data(name=value)
-    await state.set_state(RegForm.organisation)
-    await message.answer(_("Your organisation's name? (e.g. 広島県庁, 〇〇市役所)"),
-                         reply_markup=kb.cancel_dialogue())
+    await state.update_data({key: value})
+    await state.set_state(then)
+    await message.answer(question, reply_markup=markup)
+
+
+@router.message(RegForm.name, ANSWER)
+async def got_name(message: Message, state: FSMContext, lang: str) -> None:
+    await _take(message, state, lang, "name", "name", RegForm.organisation,
+                _("Your organisation's name? (e.g. 広島県庁, 〇〇市役所)"), kb.cancel_dialogue())
 
 
 @router.message(RegForm.organisation, ANSWER)
 async def got_organisation(message: Message, state: FSMContext, lang: str) -> None:
-    value = await _field(message, lang, "organisation")
-    if value is None:
-        return
-    await state.update_data(organisation=value)
-    await state.set_state(RegForm.department)
-    await message.answer(_("Your department? (or Skip)"), reply_markup=kb.skip_or_cancel())
+    await _take(message, state, lang, "organisation", "organisation", RegForm.department,
+                _("Your department? (or Skip)"), kb.skip_or_cancel())
 
 
 async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
@@ -272,12 +274,8 @@ async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer
 
 @router.message(RegForm.colleague_name, ANSWER)
 async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> None:
-    value = await _field(message, lang, "name")
-    if value is None:
-        return
-    await state.update_data(colleague_name=value)
-    await state.set_state(RegForm.colleague_email)
-    await message.answer(_("The colleague's e-mail address?"), reply_markup=kb.cancel_dialogue())
+    await _take(message, state, lang, "name", "colleague_name", RegForm.colleague_email,
+                _("The colleague's e-mail address?"), kb.cancel_dialogue())
 
 
 @router.message(RegForm.colleague_email, ANSWER)
