@@ -183,12 +183,9 @@ async def render_public(catalog: Catalog, filters: Filters, lang: str) -> Render
     view = calendar.CatalogView.of(catalog)
     name = calendar.feed_name(catalog, lang, courses=filters.courses,
                               prefectures=filters.prefectures, regions=filters.regions)
-    times = [calendar.session_updated(s) for s in sessions]
-    if windows or not times:
-        times.append(loaded)
     body = await asyncio.to_thread(calendar.sessions_feed, view, sessions, lang=lang, name=name,
                                    windows=windows, loaded=loaded)
-    return Rendered.of(body, max(times))
+    return Rendered.of(body, calendar.feed_last_modified(sessions, loaded, bool(windows)))
 
 
 async def sessions_ics(request: web.Request) -> web.Response:

@@ -374,8 +374,8 @@ def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
     return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
 
 
-def _registration_stamp(catalog: Catalog, session: Session,
-                        registration: Registration) -> dt.datetime:
+def _registration_stamp(session: Session, registration: Registration) -> dt.datetime:
+    """The later of the registration's and the session's last change."""
     reg = _stamp(registration.updated_at or registration.created_at)
     return max(reg, session_updated(session))
 
@@ -413,7 +413,7 @@ def invite_file(catalog: Catalog, registration: Registration, *, lang: str = "ja
     """A registration's invite: METHOD:REQUEST, ORGANIZER, ATTENDEE (ACCEPTED), a VALARM
     the day before. Re-issued with a higher SEQUENCE when the session changes."""
     session = catalog.session(registration.session_id)
-    stamp = _registration_stamp(catalog, session, registration)
+    stamp = _registration_stamp(session, registration)
     cal = _calendar("REQUEST", summary(catalog, session, lang), lang=lang, feed=False)
     event = _registration_event(catalog, session, registration, lang=lang, organizer=organizer,
                                 cancel=False, stamp=stamp)
@@ -426,7 +426,7 @@ def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja
                 organizer: str) -> CalendarFile:
     """The cancel for an invite: METHOD:CANCEL, same UID, STATUS:CANCELLED, higher SEQUENCE."""
     session = catalog.session(registration.session_id)
-    stamp = _registration_stamp(catalog, session, registration)
+    stamp = _registration_stamp(session, registration)
     cal = _calendar("CANCEL", summary(catalog, session, lang), lang=lang, feed=False)
     cal.add_component(_registration_event(catalog, session, registration, lang=lang,
                                           organizer=organizer, cancel=True, stamp=stamp))
@@ -498,13 +498,14 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
     return _finish(cal, timed)
 
 
-def feed_last_modified(catalog: Catalog, sessions: Iterable[Session],
+def feed_last_modified(sessions: Iterable[Session], loaded: dt.datetime,
                        with_windows: bool = False) -> dt.datetime:
-    """The latest update among the sessions (and the year's load time with windows)."""
+    """The latest update among the sessions, and the year's load time (`loaded`, from
+    `year_loaded`) when the feed has windows or no sessions."""
     times = [session_updated(s) for s in sessions]
-    if with_windows:
-        times.append(year_loaded(catalog))
-    return max(times, default=year_loaded(catalog))
+    if with_windows or not times:
+        times.append(loaded)
+    return max(times)
 
 
 def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime) -> list[dict[str, Any]]:
