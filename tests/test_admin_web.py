@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import admin_web
 from bot.config import Settings
-from bot.web import create_web_app
+from bot.web import admin as admin_web
+from bot.web.app import create_web_app
 from catalog import teams
 from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from bot.callbacks import CourseCB, FindCB, LangCB, MenuCB, ProfileCB, SessionCB
+from bot.telegram.callbacks import CourseCB, FindCB, LangCB, MenuCB, ProfileCB, SessionCB
 from catalog import users
 from catalog.service import Catalog
 from tests.conftest import BOT_USERNAME, ChatUser, fill

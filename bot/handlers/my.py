@@ -11,8 +11,6 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import MenuCB, MyCB, SubCB
 from bot.config import Settings
 from bot.handlers.common import (
     course_name,
@@ -24,6 +22,8 @@ from bot.handlers.common import (
     tell_promoted,
 )
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import MenuCB, MyCB, SubCB
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users

@@ -21,8 +21,6 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from bot.config import Settings
 from bot.handlers.common import (
     place_text,
@@ -34,6 +32,8 @@ from bot.handlers.common import (
     show,
 )
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from catalog import calendar as ics
 from catalog import places
 from catalog.clock import Clock

@@ -25,7 +25,7 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
-from bot.web import CATALOG, CLOCK
+from bot.web.keys import CATALOG, CLOCK
 from catalog import calendar
 from catalog.service import Catalog, UnknownFilter
 from catalog.service import parse_filters as search_filters
@@ -243,7 +243,7 @@ async def api_sessions(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the feed routes (called by `bot.web.create_web_app`)."""
+    """Add the feed routes (called by `bot.web.app.create_web_app`)."""
     app[FEED_CACHE] = FeedCache()
     app.router.add_get("/calendar/sessions.ics", sessions_ics)
     app.router.add_get("/calendar/me/{token}.ics", my_ics)

@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import N_, lang_of, tr
+from bot.telegram.i18n import N_, lang_of, tr
 from catalog import reminders, users
 from catalog.service import Catalog
 

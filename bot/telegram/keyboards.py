@@ -17,7 +17,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import (
+from bot.telegram.callbacks import (
     CourseCB,
     FindCB,
     ForgetCB,

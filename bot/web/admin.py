@@ -25,7 +25,7 @@ import jinja2
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from bot.web import CATALOG, CLOCK, SETTINGS
+from bot.web.keys import CATALOG, CLOCK, SETTINGS
 from catalog import rosters, teams
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
