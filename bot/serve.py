@@ -1,9 +1,11 @@
 """`cyder-bot serve`: one event loop running the HTTP app and, with BOT_TOKEN, the bot.
 
 Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set. Telegram
-errors are retried by `RetryMiddleware` on the bot's session, errors raised in handlers
-are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry
-update ids and error types, never message texts, names or e-mail addresses.
+errors are retried by the one retry layer on the bot's session (`RetryMiddleware`),
+the notification outbox is delivered by the Dispatcher's `Notifier` (its job starts
+with what an earlier process left), errors raised in handlers are logged (never
+fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry update ids, chat
+ids and error types, never message texts, names or e-mail addresses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bot.config import Settings
 from bot.runtime import clock_for, open_catalog
 from bot.telegram import reminders, schedule_watch
 from bot.telegram.factory import create_bot, create_dispatcher, set_commands
+from bot.telegram.notify import Notifier
 from bot.telegram.resilience import where
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
@@ -68,7 +71,7 @@ def add_error_logging(dp: Dispatcher) -> None:
     dp.include_router(router)
 
 
-async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
+async def _supervise(name: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
     """Run a background job; if it crashes, log it and start it again after a pause."""
     delay = 1.0
     while True:
@@ -187,6 +190,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                     bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
                     tasks_concurrency_limit=CONCURRENT_UPDATES))
                 log.info("polling mode")
+            notifier = dp.workflow_data.get("notifier")
+            if isinstance(notifier, Notifier):  # first: what an earlier process left
+                tasks.append(asyncio.create_task(_supervise("notifications", notifier.run,
+                                                            bot)))
             for name, fn in BACKGROUND_TASKS:
                 tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
                                                             settings, clock)))
@@ -211,6 +218,9 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _drain(getattr(dp, "_handle_update_tasks", None))
         if WEBHOOK_HANDLER in app:
             await _drain(app[WEBHOOK_HANDLER]._background_feed_update_tasks)
+        if dp is not None and isinstance(dp.workflow_data.get("notifier"), Notifier):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dp.workflow_data["notifier"].idle(), 10)
         for task in tasks:
             task.cancel()
         for task in tasks:

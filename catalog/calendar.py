@@ -670,8 +670,15 @@ def finish_notice(catalog: Catalog, notice: ChangeNotice, result: str) -> None:
                    "claimed_until = null where dedupe = ?", [result, _dedupe(notice)])
 
 
-def release_notice(catalog: Catalog, notice: ChangeNotice) -> None:
-    """Drop a claim after a passing failure (network, flood control) so it is tried again."""
+def release_notice(catalog: Catalog, notice: ChangeNotice, *,
+                   now: dt.datetime | None = None) -> None:
+    """Drop a claim after a passing failure (network, flood control) so it is tried again:
+    nothing sent yet, the notice is listed again by `pending_change_notices`; its message
+    sent but not the file, the row stays queued for the outbox's sender to finish."""
     with catalog.store.write() as db:
-        db.execute("delete from notifications where dedupe = ? and result = 'pending'",
-                   [_dedupe(notice)])
+        db.execute("delete from notifications where dedupe = ? and result = 'pending' "
+                   "and progress = 0", [_dedupe(notice)])
+        db.execute("update notifications set claimed_by = null, claimed_until = null, "
+                   "next_attempt_at = ?, attempts = attempts + 1 "
+                   "where dedupe = ? and result = 'pending'",
+                   [outbox.stamp(now) if now else None, _dedupe(notice)])

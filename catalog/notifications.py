@@ -92,7 +92,7 @@ class Notification:
     payload: dict[str, Any]
     result: str
     progress: int  # parts already delivered (a text, then a file)
-    attempts: int
+    attempts: int  # tries that ended (in a passing failure, or for good)
     created_at: str
     sent_at: str | None
     next_attempt_at: str | None
@@ -197,11 +197,11 @@ def claimed(store: Store, ids: Sequence[int], owner: str) -> list[Notification]:
 def claim(store: Store, notification_id: int, owner: str, *, now: dt.datetime,
           lease: dt.timedelta = LEASE) -> Notification | None:
     """Take one row for sending: only a pending row nobody holds (or whose lease ran out).
-    Counts the attempt. None when someone else has it or it is done."""
+    None when someone else has it or it is done."""
     with store.write() as db:
         cur = db.execute(
-            "update notifications set claimed_by = ?, claimed_until = ?, "
-            "attempts = attempts + 1 where id = ? and result = ? "
+            "update notifications set claimed_by = ?, claimed_until = ? "
+            "where id = ? and result = ? "
             "and (claimed_by is null or claimed_until < ?)",
             [owner, stamp(now + lease), notification_id, PENDING, stamp(now)])
         if cur.rowcount != 1:
@@ -270,7 +270,8 @@ def mark_done(store: Store, notification_id: int, result: str, *, now: dt.dateti
     with store.write() as db:
         db.execute(
             "update notifications set result = ?, sent_at = ?, last_error = ?, "
-            "claimed_by = null, claimed_until = null, next_attempt_at = null where id = ?",
+            "attempts = attempts + 1, claimed_by = null, claimed_until = null, "
+            "next_attempt_at = null where id = ?",
             [result, stamp(now), error, notification_id])
 
 
@@ -279,7 +280,8 @@ def mark_retry(store: Store, notification_id: int, *, at: dt.datetime, error: st
     with store.write() as db:
         db.execute(
             "update notifications set next_attempt_at = ?, last_error = ?, "
-            "claimed_by = null, claimed_until = null where id = ? and result = ?",
+            "attempts = attempts + 1, claimed_by = null, claimed_until = null "
+            "where id = ? and result = ?",
             [stamp(at), error, notification_id, PENDING])
 
 

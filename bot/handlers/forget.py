@@ -8,9 +8,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.handlers.common import show, tell_promoted
+from bot.handlers.common import show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import ForgetCB
+from bot.telegram.notify import Notifier
 from catalog import registrations as regs
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -28,13 +29,14 @@ async def forget_command(message: Message) -> None:
 
 @router.callback_query(ForgetCB.filter(F.action == "yes"))
 async def forget_yes(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
-                     clock: Clock) -> None:
+                     clock: Clock, notifier: Notifier) -> None:
     await state.clear()
-    promoted = regs.forget_user(catalog, callback.from_user.id, today=clock.today(),
-                                now=clock.now())
+    notify = notifier.notify(callback.from_user.id)  # the waitlist's good news, queued
+    regs.forget_user(catalog, callback.from_user.id, today=clock.today(), now=clock.now(),
+                     notify=notify)
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
-    await tell_promoted(callback.bot, catalog, promoted)
+    await notifier.deliver(callback.bot, notify.enqueued)
 
 
 @router.callback_query(ForgetCB.filter(F.action == "no"))

@@ -19,11 +19,11 @@ from bot.handlers.common import (
     send_file,
     session_dates,
     show,
-    tell_promoted,
 )
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
+from bot.telegram.notify import Notifier
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -88,8 +88,8 @@ def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
 
 @router.callback_query(MyCB.filter(F.action.in_({"show", "cancel", "yes", "ics"})))
 async def registration_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                              callback_data: MyCB, catalog: Catalog,
-                              clock: Clock, settings: Settings, lang: str) -> None:
+                              callback_data: MyCB, catalog: Catalog, clock: Clock,
+                              settings: Settings, notifier: Notifier, lang: str) -> None:
     reg = _own(catalog, callback_data.reg, callback.from_user.id)
     if reg is None:
         expire(callback_answer)
@@ -118,23 +118,19 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             file = ics.event_file(catalog, session, lang=lang)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
+        notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
         try:
-            outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
-                                  user_id=callback.from_user.id)
+            regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
+                        user_id=callback.from_user.id, notify=notify)
         except NotFound:
             expire(callback_answer)
             return
         except CatalogError as e:
             await show(callback, q(e.text(lang)), kb.only_menu())
             return
-        await show(callback, _("Cancelled. Your seat has been released."),
-                   kb.only_menu(), edit=True)
-        if reg.status == "registered":
-            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
-                                   organizer=settings.organizer_email)
-            await send_file(callback.bot, callback.from_user.id, file,
-                            _("Open this file to remove the event from your calendar."))
-        await tell_promoted(callback.bot, catalog, outcome.promoted)
+        # "Cancelled", the calendar's CANCEL and the waitlist's good news were queued
+        # with the cancellation; they go now (bot.telegram.notify).
+        await notifier.deliver(callback.bot, notify.enqueued)
 
 
 # -- personal calendar feed ---------------------------------------------------------------------

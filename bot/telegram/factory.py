@@ -33,6 +33,7 @@ from bot.config import Settings
 from bot.handlers import get_routers
 from bot.telegram.i18n import N_, UserI18nMiddleware, create_i18n
 from bot.telegram.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
+from bot.telegram.notify import FollowUpMiddleware, Notifier
 from bot.telegram.resilience import inline_sync_filters, install_retries
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -80,13 +81,16 @@ def create_dispatcher(
 ) -> Dispatcher:
     """The Dispatcher with every router and middleware; services as workflow data.
 
-    Handlers receive `catalog`, `settings` and `clock` as keyword arguments,
+    Handlers receive `catalog`, `settings`, `clock` and `notifier` (the sender of the
+    notification outbox, `bot.telegram.notify`) as keyword arguments,
     `user_record` (catalog.users.User | None) and `lang` from `UserMiddleware`,
     and `i18n` from the i18n middleware. `throttle_burst=0` turns throttling off
     (benchmarks feed thousands of updates from one user).
     """
     dp = Dispatcher(storage=storage or MemoryStorage(),
-                    catalog=catalog, settings=settings, clock=clock)
+                    catalog=catalog, settings=settings, clock=clock,
+                    notifier=Notifier(catalog, settings, clock))
+    dp.update.outer_middleware(FollowUpMiddleware())
     if throttle_burst > 0:
         dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))
     dp.update.outer_middleware(UserMiddleware())
