@@ -238,7 +238,7 @@ async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
     if row.chat_id is None:
         return nt.FAILED
     chat_id = row.chat_id
-    if await asyncio.to_thread(chats.is_blocked, catalog.store, chat_id):
+    if chats.is_blocked(catalog.store, chat_id):  # a read (WAL: never waits for a writer)
         return nt.BLOCKED
     parts = _render_in_locale(catalog, settings, row)
     if parts is None:
@@ -304,11 +304,15 @@ class Notifier:
         at once (the person is waiting), other channels in the background. A row that
         cannot go now is left to `run` (retried with backoff)."""
         ids = list(ids)
-        rows = await asyncio.to_thread(nt.claimed, self.catalog.store, ids, self.owner)
+        if not ids:
+            return {}
+        # Reads stay on the loop (WAL: a reader never waits for a writer); the marks
+        # after sending are writes, done in the background so the handler returns.
+        rows = nt.claimed(self.catalog.store, ids, self.owner)
         results: dict[int, str] = {}
         for row in rows:
             if row.channel == nt.TELEGRAM:
-                results[row.id] = await self._deliver(bot, row, paced=False)
+                results[row.id] = await self._deliver(bot, row, paced=False, mark_later=True)
             else:
                 self._spawn(self._deliver(bot, row, paced=True))
         return results
@@ -406,8 +410,10 @@ class Notifier:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
         return ceiling * (0.5 + random.random() / 2)
 
-    async def _deliver(self, bot: Bot, row: nt.Notification, *, paced: bool) -> str:
-        """Send one claimed row on its channel and record how it went."""
+    async def _deliver(self, bot: Bot, row: nt.Notification, *, paced: bool,
+                       mark_later: bool = False) -> str:
+        """Send one claimed row on its channel and record how it went (`mark_later`: in
+        a background task, so the caller need not wait for the write)."""
         channel = self.channels.get(row.channel)
         store = self.catalog.store
         if channel is None:  # claimed by a process that had this channel: leave it queued
@@ -434,8 +440,12 @@ class Notifier:
             log.warning("%s notification %s to chat %s: gave up after %d tries", row.kind,
                         row.id, row.chat_id, tries)
             result, error = nt.FAILED, "gave_up"
-        await asyncio.to_thread(nt.mark_done, store, row.id, result, now=self.clock.now(),
-                                error=error)
+        mark = asyncio.to_thread(nt.mark_done, store, row.id, result, now=self.clock.now(),
+                                 error=error)
+        if mark_later:
+            self._spawn(mark)
+        else:
+            await mark
         return result
 
     # -- tasks ------------------------------------------------------------------------------
