@@ -17,6 +17,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from catalog.errors import InvalidInput
+
 migrations = Migrations("cyder")
 
 
@@ -330,8 +332,21 @@ class Store:
         return rows[0] if rows else None
 
     def backup(self, dest: str | Path) -> None:
-        """SQLite's online backup API: a consistent copy, safe while the bot writes."""
-        target = sqlite3.connect(str(dest))
+        """SQLite's online backup API: a consistent copy, safe while the bot writes.
+
+        InvalidInput (one line, the file untouched) when `dest` cannot be written."""
+        dest = Path(dest)
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"{dest}: no such folder {dest.parent}",
+                               f"{dest}: フォルダ {dest.parent} がありません")
+        if dest.resolve() == Path(self.path).resolve():
+            raise InvalidInput(f"{dest}: that is the database itself",
+                               f"{dest}: データベースそのものです")
+        try:
+            target = sqlite3.connect(str(dest))
+        except sqlite3.Error as e:
+            raise InvalidInput(f"{dest}: cannot write the backup ({e})",
+                               f"{dest}: バックアップを書けません（{e}）") from e
         try:
             self.db.conn.backup(target)
         finally:

@@ -74,6 +74,24 @@ async def test_flooding_user_is_throttled(make_dp: Any, bot: MockedBot) -> None:
     assert "/find" in other.text()
 
 
+async def test_every_throttled_button_press_is_answered(make_dp: Any, bot: MockedBot) -> None:
+    """300 presses of one button: every callback query is answered (none left spinning),
+    the first dropped one with the slow-down alert, the rest silently."""
+    from bot.telegram.callbacks import MenuCB
+
+    dp = make_dp(throttle_burst=3, throttle_rate=0.001)
+    u = ChatUser(dp, bot, 9003)
+    await u.send("/start")
+    data = MenuCB(action="courses").pack()
+    answers = []
+    for _ in range(300):
+        sent = await u.press(data)
+        answers += [m for m in sent if type(m).__name__ == "AnswerCallbackQuery"]
+    assert len(answers) == 300
+    alerts = [a for a in answers if a.text]
+    assert len(alerts) == 1 and "ゆっくり" in alerts[0].text and alerts[0].show_alert
+
+
 def _msgids() -> list[str]:
     ids: list[str] = []
     bot_dir = Path(__file__).resolve().parents[1] / "bot"

@@ -343,6 +343,11 @@ async def location(message: Message, catalog: Catalog, clock: Clock, user_record
                    lang: str) -> None:
     loc = message.location
     assert loc is not None
+    if not places.valid_latlon(loc.latitude, loc.longitude):
+        await message.answer(_("That location is not on the map. Please share your location "
+                               "again, or type a place name."),
+                             reply_markup=ReplyKeyboardRemove())
+        return
     key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
     await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
     text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),
