@@ -235,6 +235,16 @@ def m004_change_counter_parts(db: Database) -> None:
             )
 
 
+@migrations()
+def m005_admin_sessions(db: Database) -> None:
+    """Signed-in admin browsers, kept on the server so that signing out ends the session
+    (a signed cookie alone stays valid until it expires). Only a hash of each id is kept."""
+    db.table("admin_sessions").create(
+        {"sid_hash": str, "created_at": str, "expires_at": str, "revoked_at": str},
+        pk="sid_hash",
+    )
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
