@@ -258,6 +258,11 @@ async def test_subscribe_to_a_search_gives_links_with_its_filters(user: ChatUser
     https = text.split('href="')[1].split('"')[0]
     query = parse_qs(urlsplit(https.replace("&amp;", "&")).query)
     assert query == {"course": ["A"], "region": ["中国"]}
+    # Telegram's buttons open no webcal:// link: a button opens the subscribe page instead
+    [[page]] = user.sent("SendMessage")[0].reply_markup.inline_keyboard
+    assert page.text == "📅 カレンダー登録ページを開く"
+    assert urlsplit(page.url).path == "/calendar/"
+    assert parse_qs(urlsplit(page.url).query) == {"course": ["A"], "region": ["中国"]}
     await user.press(SearchFeedCB(kind="r", key="99").pack())  # forged: no such region
     assert "期限切れ" in " ".join(a.text or "" for a in user.answers())
     assert not user.sent("SendMessage")

@@ -271,7 +271,9 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
             url=q(links.webcal)),
         _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
         _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
-    ]), disable_web_page_preview=True)
+    ]), disable_web_page_preview=True, reply_markup=kb.subscribe_page(ics.subscribe_page_url(
+        settings.public_base_url, lang=lang, courses=filters.get("courses", ()),
+        prefectures=filters.get("prefectures", ()), regions=filters.get("regions", ()))))
 
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
