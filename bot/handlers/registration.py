@@ -401,7 +401,8 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     if not outcome.waitlisted:
         # one event's file takes about half a millisecond: built here, since a worker
         # thread would only hold the GIL against the loop (feeds stay off the loop)
-        file = ics.invite_file(catalog, first, lang=lang, organizer=settings.organizer_email)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         assert callback.bot is not None
         await send_file(callback.bot, callback.from_user.id, file,
                         _("Your calendar invitation."))
