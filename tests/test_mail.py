@@ -14,8 +14,8 @@ from icalendar import Calendar
 
 from bot.config import Settings, SettingsError
 from bot.mail import (
-    MailKind,
     Mailer,
+    MailKind,
     NothingToSend,
     Office,
     PermanentMailError,
