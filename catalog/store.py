@@ -245,6 +245,14 @@ def m005_admin_sessions(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_window_revisions(db: Database) -> None:
+    """プレCYDER windows get a revision (their calendar SEQUENCE) and an update time, as
+    sessions have, so `db load` can raise SEQUENCE when a window's dates change."""
+    db.execute("alter table online_windows add column revision integer not null default 0")
+    db.execute("alter table online_windows add column updated_at text")
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
