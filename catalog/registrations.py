@@ -316,7 +316,9 @@ def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: 
         "order by id limit ?", [session_id, free]):
         promoted.append(row["id"])
     for rid in promoted:
-        db.table("registrations").update(rid, {"status": "registered", "updated_at": stamp})
+        # TENTATIVE -> CONFIRMED is a change the person's calendar must apply: a new SEQUENCE.
+        db.execute("update registrations set status = 'registered', updated_at = ?, "
+                   "sequence = coalesce(sequence, 0) + 1 where id = ?", [stamp, rid])
     return promoted
 
 

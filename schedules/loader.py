@@ -3,7 +3,9 @@
 Nothing is written unless the whole file is valid; a bad file is refused with
 its path, line and reason (`ScheduleError`). Loading the same file again
 changes nothing; a corrected file updates sessions in place and raises the
-revision of each changed session (calendars use it as SEQUENCE).
+revision of each session whose calendar event changes (calendars use it as
+SEQUENCE). A change no calendar shows (capacity) updates the row but not the
+revision. プレCYDER windows have revisions too.
 """
 
 from __future__ import annotations
@@ -64,20 +66,26 @@ class Schedule:
 
 @dataclass
 class LoadReport:
+    """What a load did. `updated` names sessions and windows (`2024-PRE-first`) whose
+    calendar event changed (revision raised); `adjusted` those changed only where no
+    calendar shows it (capacity: same revision)."""
+
     fiscal_year: int
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     unchanged: int = 0
+    adjusted: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.cancelled)
+        return bool(self.added or self.updated or self.cancelled or self.adjusted)
 
     def summary(self) -> str:
+        adjusted = f", {len(self.adjusted)} capacity only" if self.adjusted else ""
         return (
-            f"FY{self.fiscal_year}: {len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.cancelled)} cancelled, {self.unchanged} unchanged"
+            f"FY{self.fiscal_year}: {len(self.added)} added, {len(self.updated)} updated"
+            f"{adjusted}, {len(self.cancelled)} cancelled, {self.unchanged} unchanged"
         )
 
 
@@ -327,15 +335,25 @@ def parse(path: str | Path) -> Schedule:
     return Schedule(name, year["file_hash"], year, courses, org_types, modifiers, windows, sessions)
 
 
-CONTENT_FIELDS = (
-    "course", "region", "prefecture_code", "prefecture", "city", "lat", "lon", "first_day",
-    "last_day", "start_time", "end_time", "venue", "address", "capacity", "status",
+# What a session's calendar event shows: a change here raises the revision (SEQUENCE).
+CALENDAR_FIELDS = (
+    "course", "prefecture_code", "prefecture", "city", "first_day", "last_day",
+    "start_time", "end_time", "venue", "address", "status",
 )
+# The rest of a session's row (seats; region and point follow the place).
+CONTENT_FIELDS = (*CALENDAR_FIELDS, "region", "lat", "lon", "capacity")
+WINDOW_CALENDAR_FIELDS = ("label_ja", "label_en", "first", "last")
+
+
+def window_report_id(fiscal_year: int, name: str) -> str:
+    """How a load report names a プレCYDER window: ``2024-PRE-first``."""
+    return f"{fiscal_year}-PRE-{name}"
 
 
 def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
-                 where: str | None = None, params: list[Any] | None = None) -> None:
-    """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if it differs."""
+                 where: str | None = None, params: list[Any] | None = None) -> bool:
+    """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if
+    it differs. Returns whether it wrote."""
     current = list(db.table(table).rows_where(where, params or []))
     keys = sorted({k for r in rows for k in r})
 
@@ -343,10 +361,37 @@ def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
         return sorted(tuple(str(r.get(k)) for k in keys) for r in rs)
 
     if norm(current) == norm(rows) and len(current) == len(rows):
-        return
+        return False
     db.table(table).delete_where(where, params or [])
     if rows:
         db.table(table).insert_all(rows, pk=pk)
+    return True
+
+
+def _write_windows(db: Any, fy: int, windows: list[dict[str, Any]], stamp: str,
+                   report: LoadReport) -> bool:
+    """Upsert the year's プレCYDER windows by name, raising the revision of each whose
+    calendar event changes; a window gone from the file is removed. Returns whether it
+    wrote."""
+    existing = {r["name"]: r for r in db.table("online_windows").rows_where("fiscal_year = ?", [fy])}
+    wrote = False
+    for w in windows:
+        old = existing.pop(w["name"], None)
+        if old is None:
+            db.table("online_windows").insert(dict(w, revision=0, updated_at=stamp),
+                                              pk=("fiscal_year", "name"))
+            report.added.append(window_report_id(fy, w["name"]))
+            wrote = True
+        elif any(old[f] != w[f] for f in WINDOW_CALENDAR_FIELDS):
+            db.table("online_windows").update(
+                (fy, w["name"]), dict(w, revision=(old["revision"] or 0) + 1, updated_at=stamp))
+            report.updated.append(window_report_id(fy, w["name"]))
+            wrote = True
+    for name in existing:
+        db.table("online_windows").delete((fy, name))
+        report.cancelled.append(window_report_id(fy, name))
+        wrote = True
+    return wrote
 
 
 def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
@@ -356,24 +401,33 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
     stamp = now.isoformat(timespec="seconds")
     with store.write() as db:
         old_year = next(db.table("years").rows_where("fiscal_year = ?", [fy]), None)
-        if old_year is None or any(old_year.get(k) != v for k, v in schedule.year.items()):
-            db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
         # Rule and course tables are replaced only when they differ, so that loading
         # the same file again writes nothing at all.
-        replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"), "fiscal_year = ?", [fy])
-        replace_rows(db, "org_types", schedule.org_types, "code")
-        replace_rows(db, "modifiers", schedule.modifiers, "flag")
-        replace_rows(db, "online_windows", schedule.windows, ("fiscal_year", "name"),
-                     "fiscal_year = ?", [fy])
+        static = [
+            replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"),
+                         "fiscal_year = ?", [fy]),
+            replace_rows(db, "org_types", schedule.org_types, "code"),
+            replace_rows(db, "modifiers", schedule.modifiers, "flag"),
+            _write_windows(db, fy, schedule.windows, stamp, report),
+        ]
+        # loaded_at is when the year's data last changed (course names, rules, windows):
+        # feeds take it as their Last-Modified beside the sessions' own times.
+        if (old_year is None or any(static)
+                or any(old_year.get(k) != v for k, v in schedule.year.items())):
+            db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
         existing = {r["id"]: r for r in db.table("sessions").rows_where("fiscal_year = ?", [fy])}
         for s in schedule.sessions:
             old = existing.pop(s["id"], None)
             if old is None:
                 db.table("sessions").insert(dict(s, revision=0, updated_at=stamp), pk="id")
                 report.added.append(s["id"])
-            elif any(old[f] != s[f] for f in CONTENT_FIELDS):
+            elif any(old[f] != s[f] for f in CALENDAR_FIELDS):
                 db.table("sessions").update(s["id"], dict(s, revision=old["revision"] + 1, updated_at=stamp))
                 report.updated.append(s["id"])
+            elif any(old[f] != s[f] for f in CONTENT_FIELDS):
+                # Seats only: no calendar shows them, so neither SEQUENCE nor DTSTAMP moves.
+                db.table("sessions").update(s["id"], s)
+                report.adjusted.append(s["id"])
             else:
                 report.unchanged += 1
         for sid, old in existing.items():

@@ -112,10 +112,8 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             course=q(course_name(catalog, session.course, lang)),
             dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
     elif callback_data.action == "ics":
-        if reg.status == "registered":
-            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
-        else:
-            file = ics.event_file(catalog, session, lang=lang)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
@@ -162,7 +160,8 @@ def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
 async def subscribe_menu(callback: CallbackQuery, settings: Settings,
                          user_record: User | None, lang: str) -> None:
     has = bool(user_record and user_record.calendar_token)
-    await show(callback, _feed_text(settings, user_record, lang), kb.subscription(has),
+    await show(callback, _feed_text(settings, user_record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
                edit=True)
 
 
@@ -176,4 +175,6 @@ async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalo
         users.revoke_calendar_token(catalog.store, uid)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
-    await show(callback, _feed_text(settings, record, lang), kb.subscription(has), edit=True)
+    await show(callback, _feed_text(settings, record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+               edit=True)

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, session_dates, show
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
@@ -190,25 +191,32 @@ async def got_organisation(message: Message, state: FSMContext, lang: str) -> No
                 _("Your department? (or Skip)"), kb.skip_or_cancel())
 
 
-async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
+async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
+                     settings: Settings) -> None:
     await state.set_state(RegForm.email)
-    await show(event, _("Your e-mail address? (the confirmation and calendar invite use it)"),
-               kb.cancel_dialogue())
+    if settings.mail_enabled:
+        text = _("Your e-mail address? (the confirmation and calendar invite use it)")
+    else:  # nothing is mailed: say what the address is for
+        text = _("Your e-mail address? (it goes on the office's roster; this bot sends no "
+                 "mail)")
+    await show(event, text, kb.cancel_dialogue())
 
 
 @router.message(RegForm.department, ANSWER)
-async def got_department(message: Message, state: FSMContext, lang: str) -> None:
+async def got_department(message: Message, state: FSMContext, settings: Settings,
+                         lang: str) -> None:
     value = await _field(message, lang, "department", required=False)
     if value is None:
         return
     await state.update_data(department=value)
-    await _ask_email(message, state)
+    await _ask_email(message, state, settings)
 
 
 @router.callback_query(RegForm.department, RegCB.filter(F.action == "skip"))
-async def skip_department(callback: CallbackQuery, state: FSMContext) -> None:
+async def skip_department(callback: CallbackQuery, state: FSMContext,
+                          settings: Settings) -> None:
     await state.update_data(department="")
-    await _ask_email(callback, state)
+    await _ask_email(callback, state, settings)
 
 
 async def _email(message: Message, lang: str) -> str | None:

@@ -166,7 +166,7 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         people = int(row.payload.get("people") or 1)
         if people > 1:
             text += "\n" + tr("People in this application: {n}.", lang).format(n=people)
-        invite = calendar.invite_file(catalog, reg, lang=lang, organizer=organizer)
+        invite = calendar.registration_file(catalog, reg, lang=lang, organizer=organizer)
         return [Text(text + "\n" + mine, kb.only_menu(), edit),
                 Document(invite, tr("Your calendar invitation.", lang))]
     if row.kind == nt.WAITLISTED:
@@ -176,13 +176,11 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
                   "becomes free.", lang).format(n=reg.position or 1)
         return [Text(text + "\n" + mine, kb.only_menu(), edit)]
     if row.kind == nt.CANCELLED:
-        parts: list[Part] = [Text(tr("Cancelled. Your seat has been released.", lang),
-                                  kb.only_menu(), edit)]
-        if row.payload.get("was") == "registered":
-            parts.append(Document(
-                calendar.cancel_file(catalog, reg, lang=lang, organizer=organizer),
-                tr("Open this file to remove the event from your calendar.", lang)))
-        return parts
+        # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
+        return [Text(tr("Cancelled. Your seat has been released.", lang), kb.only_menu(), edit),
+                Document(calendar.registration_file(catalog, reg, lang=lang,
+                                                    organizer=organizer),
+                         tr("Open this file to remove the event from your calendar.", lang))]
     if row.kind == nt.PROMOTED:
         if reg.status != "registered":
             return None
@@ -195,9 +193,9 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         notice = calendar.ChangeNotice(reg.id, reg.session_id, row.chat_id,
                                        int(row.payload.get("revision") or 0),
                                        bool(row.payload.get("cancelled")))
-        build = calendar.cancel_file if notice.session_cancelled else calendar.invite_file
         return [Text(change_message(catalog, notice, lang)),
-                Document(build(catalog, reg, lang=lang, organizer=organizer))]
+                Document(calendar.registration_file(catalog, reg, lang=lang,
+                                                    organizer=organizer))]
     return None
 
 
