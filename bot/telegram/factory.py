@@ -78,6 +78,7 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
     throttle_rate: float = 5.0,
     throttle_burst: float = 30.0,
+    notifier: Notifier | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router and middleware; services as workflow data.
 
@@ -89,7 +90,7 @@ def create_dispatcher(
     """
     dp = Dispatcher(storage=storage or MemoryStorage(),
                     catalog=catalog, settings=settings, clock=clock,
-                    notifier=Notifier(catalog, settings, clock))
+                    notifier=notifier or Notifier(catalog, settings, clock))
     dp.update.outer_middleware(FollowUpMiddleware())
     if throttle_burst > 0:
         dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))
