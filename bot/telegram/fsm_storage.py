@@ -139,8 +139,10 @@ class SQLiteStorage(BaseStorage):
         while self._flusher is not None and not self._flusher.done():
             await asyncio.wait([self._flusher])
 
-    def __len__(self) -> int:
-        """Dialogues held in memory."""
+    @property
+    def held(self) -> int:
+        """Dialogues held in memory. (Not __len__: aiogram's Dispatcher takes
+        `storage or MemoryStorage()`, and an empty storage must not read as false.)"""
         return len(self._records)
 
     # -- inside ----------------------------------------------------------------------------
