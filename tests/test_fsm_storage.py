@@ -292,3 +292,19 @@ async def test_a_fresh_dispatcher_on_the_same_file_continues_the_dialogue(
     assert "メールアドレス" in user.text()
     await user.send("chiba@example.jp")
     assert "同行者" in user.text() and "千葉" not in user.text()
+
+
+async def test_close_gives_up_on_a_locked_database_and_says_how_many(store, db_path, clock,
+                                                                     caplog):
+    storage = SQLiteStorage(store, now=clock, busy_timeout_ms=10, close_timeout=0.2)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("begin immediate")
+    try:
+        await storage.set_state(KEY, Form.name)
+        await storage.set_state(StorageKey(bot_id=42, chat_id=5, user_id=5), Form.name)
+        await storage.close()
+    finally:
+        holder.execute("rollback")
+        holder.close()
+    assert "2 dialogue state(s) could not be saved" in caplog.text
+    assert "Yamada" not in caplog.text and rows(db_path) == []

@@ -40,6 +40,7 @@ so both stay bounded. One bot process per database file: the dict is not shared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -117,6 +118,8 @@ class SQLiteStorage(BaseStorage):
             done, _ = await asyncio.wait([flusher], timeout=self.close_timeout)
             if not done:
                 flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher  # puts the batch it was writing back among the unsaved
         if self._pending:
             log.error("%d dialogue state(s) could not be saved before shutdown",
                       len(self._pending))
@@ -188,9 +191,11 @@ class SQLiteStorage(BaseStorage):
             purge = self._last_purge is None or now - self._last_purge >= self.purge_every
             try:
                 await self._run(self._write, list(batch.items()), now if purge else None)
-            except Exception as e:  # a locked database above all; retried, never dropped
+            except BaseException as e:  # a locked database above all; retried, never dropped
                 for key, record in batch.items():
                     self._pending.setdefault(key, record)  # a newer change wins
+                if not isinstance(e, Exception):
+                    raise  # cancelled (close gave up): counted as not saved
                 if not self._failing:
                     log.warning("dialogue state not saved yet (%s); retrying", type(e).__name__)
                     self._failing = True
