@@ -212,6 +212,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _drain(getattr(dp, "_handle_update_tasks", None))
         if WEBHOOK_HANDLER in app:
             await _drain(app[WEBHOOK_HANDLER]._background_feed_update_tasks)
+        if dp is not None and secret is None:
+            await dp.storage.close()  # polling closed it before the drain: save what came after
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from catalog import fsm_state
 from catalog.eligibility import Profile
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
@@ -332,4 +333,5 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
                 db.table("notifications").delete_where("registration_id = ?", [r["id"]])
             db.table("registrations").delete_where("application_id = ?", [app])
         db.table("users").delete_where("user_id = ?", [user_id])
+        fsm_state.forget_user(store, user_id)  # a dialogue's data holds their name, e-mail
     return [p for p in promoted if p.id not in gone]
