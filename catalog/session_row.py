@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -137,15 +138,21 @@ def _cells(data: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-class SessionRow(BaseModel):
-    """One validated session. Fields hold the checked values: `prefecture` the place,
-    `region` its region, `last` and `id` filled in when the input left them out."""
+def _prefecture(info: ValidationInfo) -> places.Prefecture | None:
+    """The prefecture checked above, or None when it was refused."""
+    name = info.data.get("prefecture")
+    return None if name is None else places.prefecture(name)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+class SessionRow(BaseModel):
+    """One validated session. Fields hold the checked values in their usual spelling
+    (`prefecture` as 広島県), with `region`, `last` and `id` filled in when left out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Declared in the order of checking: a validator sees the fields above it.
     course: str
-    prefecture: places.Prefecture
+    prefecture: str
     region: str = Field(default=None, validate_default=True)
     city: str
     first: dt.date
@@ -174,9 +181,9 @@ class SessionRow(BaseModel):
 
     @field_validator("prefecture", mode="plain")
     @classmethod
-    def _known_prefecture(cls, value: Any) -> places.Prefecture:
+    def _known_prefecture(cls, value: Any) -> str:
         try:
-            return places.prefecture(str(value))
+            return places.prefecture(str(value)).name
         except places.UnknownPlace as e:
             raise problem(
                 f"unknown prefecture {value!r}; did you mean {', '.join(e.candidates) or '-'}?") from None
@@ -184,7 +191,7 @@ class SessionRow(BaseModel):
     @field_validator("region", mode="plain")
     @classmethod
     def _region_of_prefecture(cls, value: Any, info: ValidationInfo) -> str | None:
-        pref = info.data.get("prefecture")
+        pref = _prefecture(info)
         if pref is None:
             return None  # the prefecture is refused already
         if value is not None and value != pref.region:
@@ -197,7 +204,7 @@ class SessionRow(BaseModel):
         city = str(value).strip()
         if not city:
             raise problem("city is empty")
-        pref = info.data.get("prefecture")
+        pref = _prefecture(info)
         if pref is not None:
             try:
                 places.venue_point(pref.code, city)
@@ -263,7 +270,7 @@ class SessionRow(BaseModel):
     @field_validator("id", mode="plain")
     @classmethod
     def _session_id(cls, value: Any, info: ValidationInfo) -> str | None:
-        course, pref, first = (info.data.get(k) for k in ("course", "prefecture", "first"))
+        course, pref, first = info.data.get("course"), _prefecture(info), info.data.get("first")
         if course is None or pref is None or first is None:
             return None  # refused already
         fy = _context(info).fiscal_year
@@ -276,14 +283,24 @@ class SessionRow(BaseModel):
             raise problem(f"id {pinned!r} must look like {fy}-{course}-<JIS code>-<MMDD>")
         return pinned
 
+    @field_serializer("first", "last", when_used="json")
+    def _iso_day(self, day: dt.date) -> str:
+        # Said outright: pydantic warns when it serializes a date its plain validator returned
+        # (pydantic/pydantic#10964).
+        return day.isoformat()
+
     @property
     def fiscal_year(self) -> int:
         return fiscal_year_of(self.first)
 
     @cached_property
+    def place(self) -> places.Prefecture:
+        return places.prefecture(self.prefecture)
+
+    @cached_property
     def point(self) -> tuple[float, float]:
         """The venue city's coordinates (lat, lon), rounded as the store keeps them."""
-        lat, lon = places.venue_point(self.prefecture.code, self.city)
+        lat, lon = places.venue_point(self.place.code, self.city)
         return round(lat, 5), round(lon, 5)
 
     def record(self) -> dict[str, Any]:
@@ -291,22 +308,18 @@ class SessionRow(BaseModel):
         lat, lon = self.point
         return {
             "id": self.id, "fiscal_year": self.fiscal_year, "course": self.course,
-            "region": self.region, "prefecture_code": self.prefecture.code,
-            "prefecture": self.prefecture.name, "city": self.city, "lat": lat, "lon": lon,
+            "region": self.region, "prefecture_code": self.place.code,
+            "prefecture": self.prefecture, "city": self.city, "lat": lat, "lon": lon,
             "first_day": self.first.isoformat(), "last_day": self.last.isoformat(),
             "start_time": self.start, "end_time": self.end, "venue": self.venue,
             "address": self.address, "capacity": self.capacity, "status": "scheduled",
         }
 
     def as_fields(self) -> dict[str, Any]:
-        """The row as input fields (`SPREADSHEET_COLUMNS`, None where empty): what a form
-        or a spreadsheet shows, and what `validate_session` takes back."""
-        return {
-            "course": self.course, "region": self.region, "prefecture": self.prefecture.name,
-            "city": self.city, "first": self.first, "last": self.last, "venue": self.venue,
-            "address": self.address, "start": self.start, "end": self.end,
-            "capacity": self.capacity, "id": self.id,
-        }
+        """The row as input fields in `SPREADSHEET_COLUMNS` order (None where empty): what
+        a form or a spreadsheet shows, and what `validate_session` takes back."""
+        values = self.model_dump()
+        return {k: values[k] for k in SPREADSHEET_COLUMNS}
 
 
 def _problems(err: ValidationError) -> list[tuple[str | None, str]]:
