@@ -222,6 +222,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         if dp is not None and isinstance(dp.workflow_data.get("notifier"), Notifier):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(dp.workflow_data["notifier"].idle(), 10)
+        if dp is not None and secret is None:
+            await dp.storage.close()  # polling closed it before the drain: save what came after
         for task in tasks:
             task.cancel()
         for task in tasks:

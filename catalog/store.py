@@ -254,7 +254,36 @@ def m006_window_revisions(db: Database) -> None:
 
 
 @migrations()
-def m007_notification_outbox(db: Database) -> None:
+def m007_fsm_state(db: Database) -> None:
+    """The chat dialogues' state (aiogram's FSM), so a restart mid-dialogue goes on where
+    the user was: one row per dialogue key, its state, its data as JSON, and when it last
+    changed (ISO text in Asia/Tokyo, so text order is time order; old rows are purged).
+    thread_id 0 and business_connection_id '' stand for "none" (NULLs in a primary key
+    would not be unique)."""
+    db.table("fsm_state").create(
+        {
+            "bot_id": int,
+            "chat_id": int,
+            "user_id": int,
+            "thread_id": int,
+            "business_connection_id": str,
+            "destiny": str,
+            "state": str,
+            "data": str,
+            "updated_at": str,
+        },
+        pk=("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id", "destiny"),
+        not_null={"bot_id", "chat_id", "user_id", "thread_id", "business_connection_id",
+                  "destiny", "data", "updated_at"},
+        defaults={"thread_id": 0, "business_connection_id": "", "destiny": "default",
+                  "data": "{}"},
+    )
+    db.table("fsm_state").create_index(["updated_at"])
+    db.table("fsm_state").create_index(["user_id"])
+
+
+@migrations()
+def m008_notification_outbox(db: Database) -> None:
     """The notification outbox (`catalog.notifications`): one row per message to one
     recipient on one channel, written in the transaction of the change it reports, with
     its delivery state (claim, attempts, backoff, parts sent, the last error's code).
@@ -342,6 +371,12 @@ class Store:
             db = self._local.db = self._connect()
         return db
 
+    def set_busy_timeout(self, ms: int) -> None:
+        """How long this thread's connection waits for another writer's lock before
+        "database is locked" (30 s unless set): a worker thread that must not queue up
+        behind a long staff write sets it short and retries on its own terms."""
+        self.db.execute(f"PRAGMA busy_timeout={int(ms)}")
+
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)
@@ -350,11 +385,12 @@ class Store:
             self._local.db = None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Database]:
+    def write(self, *, bump: bool = True) -> Iterator[Database]:
         """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
 
         "Check seats, then insert" must run inside one of these, so that two
-        writers can never both see the last free seat.
+        writers can never both see the last free seat. `bump=False` for tables no
+        cached view reads (the dialogue state), so caches are not marked stale.
         """
         db = self.db
         if db.conn.in_transaction:
@@ -370,7 +406,8 @@ class Store:
             raise
         else:
             db.conn.execute("COMMIT")
-        self.bump()
+        if bump:
+            self.bump()
 
     def bump(self) -> None:
         """Mark cached views stale (called after every write transaction)."""

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
 from catalog.service import Catalog
+from catalog.textwidth import table
 
 
 class UsageError(Exception):
