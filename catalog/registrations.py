@@ -437,5 +437,6 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
                 db.table("notifications").delete_where("registration_id = ?", [r["id"]])
             db.table("registrations").delete_where("application_id = ?", [app])
         db.table("users").delete_where("user_id = ?", [user_id])
+        db.table("notifications").delete_where("chat_id = ?", [user_id])  # e.g. a follow-up
         fsm_state.forget_user(store, user_id)  # a dialogue's data holds their name, e-mail
     return [p for p in promoted if p.id not in gone]
