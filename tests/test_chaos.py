@@ -109,8 +109,10 @@ async def test_fifty_people_register_through_5xx_and_flood_control_and_lose_noth
     tg.fail_randomly(0.2, (500, 502, 503), seed=20240601)
     try:
         with caplog.at_level(logging.WARNING):
-            docs = await asyncio.gather(*(p.register(s) for p, s in zip(people, sessions,
-                                                                         strict=True)))
+            async with asyncio.TaskGroup() as group:  # one failure stops everyone
+                runs = [group.create_task(p.register(s))
+                        for p, s in zip(people, sessions, strict=True)]
+        docs = [r.result() for r in runs]
     finally:
         tg.stop_failing()
         await dp.stop_polling()
