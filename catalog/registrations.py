@@ -331,3 +331,11 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
             db.table("registrations").delete_where("application_id = ?", [app])
         db.table("users").delete_where("user_id = ?", [user_id])
     return [p for p in promoted if p.id not in gone]
+
+
+def fill_freed_seats(catalog: Catalog, db: Any, session_id: str, *, today: dt.date,
+                     now: dt.datetime) -> list[int]:
+    """Give a session's free seats to its waitlist in order (while applications are open),
+    on `db`, an open write transaction; the ids promoted. What `cancel` does after a
+    cancel, for other changes that free a seat (a staff move)."""
+    return _promote(catalog, db, session_id, today, _stamp(now))

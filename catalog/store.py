@@ -245,6 +245,32 @@ def m005_admin_sessions(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_audit_log(db: Database) -> None:
+    """The audit log (`catalog.audit`): who changed which registration, when, how and from
+    which interface, written in the transaction of the change (as pretix's log_action).
+    No foreign keys: the history outlives a registration that /forget deletes (its details
+    are then emptied)."""
+    db.table("audit_log").create(
+        {
+            "id": int,
+            "at": str,
+            "who": str,
+            "via": str,
+            "staff": int,
+            "action": str,
+            "session_id": str,
+            "registration_id": int,
+            "details": str,
+        },
+        pk="id",
+        not_null={"at", "who", "via", "action"},
+        defaults={"staff": 0, "details": "{}"},
+    )
+    db.table("audit_log").create_index(["registration_id", "id"])
+    db.table("audit_log").create_index(["session_id", "id"])
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
