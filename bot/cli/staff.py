@@ -12,14 +12,14 @@ from bot.cli.common import UsageError, with_catalog
 from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
-from catalog import places
-from catalog.imports import import_registrations
-from catalog.registrations import Applicant, register
+from catalog import console, places
+from catalog.audit import Actor
+from catalog.registrations import Applicant
 from catalog.rosters import Format as RosterFormat
 from catalog.rosters import export_roster
 from catalog.service import Catalog
 from catalog.stats import registration_stats
-from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
+from catalog.teams import Team, check_team_key, current_teams
 
 
 def _clock() -> Any:
@@ -40,8 +40,9 @@ def cmd_register(args: argparse.Namespace, catalog: Catalog) -> int:
     key = (args.as_team or "").strip() or None
     if key:
         check_team_key(catalog, session.id, key, person.cleaned().organisation)
-    out = register(catalog, session.id, [person], today=clock.today(), now=clock.now(),
-                   waitlist=args.waitlist, team_key=key, source="cli")
+    out = console.register(catalog, session.id, [person], actor=Actor.cli(),
+                           today=clock.today(), now=clock.now(), waitlist=args.waitlist,
+                           team_key=key, source="cli")
     reg = out.registrations[0]
     fee = catalog.verdict(person.profile, session.course).fee
     where = f"waitlisted #{reg.position}" if out.waitlisted else "registered"
@@ -55,8 +56,8 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    report = import_registrations(catalog, path, today=clock.today(), now=clock.now(),
-                                  waitlist=args.waitlist)
+    report = console.import_file(catalog, path, actor=Actor.cli(), today=clock.today(),
+                                 now=clock.now(), waitlist=args.waitlist)
     print(f"{path}: {report.summary()}")
     return 0
 
@@ -76,11 +77,12 @@ def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
     now = _clock().now()
     if args.move:
         reg_id, team = args.move
-        teams = move_member(catalog, args.session, reg_id, team, now=now)
+        teams = console.move_team_member(catalog, args.session, reg_id, team,
+                                         actor=Actor.cli(), now=now)
     elif args.show:
         teams = current_teams(catalog, args.session)
     else:
-        teams = form_teams(catalog, args.session, now=now)
+        teams = console.form_teams(catalog, args.session, actor=Actor.cli(), now=now)
     _print_teams(teams, args.format)
     return 0
 
