@@ -30,7 +30,8 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
-from catalog import admin_sessions, rosters, teams
+from catalog import admin_sessions, audit, console, rosters, teams
+from catalog.audit import Actor
 from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
@@ -327,7 +328,8 @@ async def sessions_page(request: web.Request) -> web.Response:
 
 def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
     return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+            "teams": teams.current_teams(catalog, session_id),
+            "history": audit.for_session(catalog.store, session_id, limit=100)}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -363,7 +365,8 @@ async def form_teams(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
     try:
-        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+        await asyncio.to_thread(console.form_teams, catalog, s.id, now=request.app[CLOCK].now(),
+                                actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
@@ -384,8 +387,9 @@ async def move_member(request: web.Request) -> web.Response:
         except ValueError as e:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
-        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
+        await asyncio.to_thread(console.move_team_member, catalog, s.id, registration_id, team,
+                                now=request.app[CLOCK].now(),
+                                actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
