@@ -1,4 +1,5 @@
-"""Staff commands in chat: /roster, /teams, /remind, /broadcast, /stats.
+"""Staff commands in chat: /roster, /teams, /remind, /broadcast, /stats, and the
+registration console: /registrations, /cancel_reg, /move_reg, /promote_reg.
 
 Only users in `ADMIN_IDS` may use them. Everyone else gets the same "not allowed"
 whatever they typed — the answer never depends on whether a session exists or has
@@ -21,19 +22,24 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.handlers.common import q
-from bot.telegram import reminders
+from bot.telegram import reminders, staff_notices
 from bot.telegram.i18n import N_, create_i18n
 from bot.telegram.outbox import Progress
+from catalog import console, rosters, stats
 from catalog import reminders as notes
-from catalog import rosters, stats, teams
+from catalog.audit import Actor
 from catalog.clock import Clock
-from catalog.errors import CatalogError
+from catalog.console import Change
+from catalog.errors import CatalogError, NotFound
+from catalog.registrations import Registration
 from catalog.service import Catalog
 from catalog.sessions import Session
 
 router = Router(name="admin")
 
 STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
+CONSOLE_COMMANDS = ("registrations", "cancel_reg", "move_reg", "promote_reg")
+LIST_LIMIT = 40
 FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",
                 "sjis": "csv-cp932", "cp932": "csv-cp932", "csv-cp932": "csv-cp932"}
 CHUNK = 3500
@@ -44,6 +50,10 @@ STAFF_MENU = (
     ("remind", N_("Staff: send reminders now")),
     ("broadcast", N_("Staff: message a session's registrants")),
     ("stats", N_("Staff: registrations per course and region")),
+    ("registrations", N_("Staff: find registrations (name, organisation, e-mail)")),
+    ("cancel_reg", N_("Staff: cancel a registration with a reason")),
+    ("move_reg", N_("Staff: move a registration to another session")),
+    ("promote_reg", N_("Staff: promote from the waitlist")),
 )
 
 # Background broadcast jobs; kept referenced until done (tests can await them).
@@ -135,7 +145,9 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
 async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
                  lang: str) -> None:
     try:
-        formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
+        staff_id = message.from_user.id if message.from_user else 0
+        formed = await asyncio.to_thread(console.form_teams, catalog, session.id, now=clock.now(),
+                                         actor=Actor.chat_staff(staff_id))
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return
@@ -199,6 +211,114 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
     progress = await _start_progress(message, lang)
     outbox = reminders.outbox_for(bot, catalog, clock)
     _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))
+
+
+def _status_text(reg: Registration) -> str:
+    if reg.status == "waitlisted":
+        return _("waitlist {n}").format(n=reg.position or "")
+    if reg.status == "cancelled":
+        return _("cancelled")
+    return _("registered")
+
+
+def _reg_line(reg: Registration) -> str:
+    return (f"<code>#{reg.id}</code> {q(_status_text(reg))} · <b>{q(reg.name)}</b> — "
+            f"{q(reg.organisation)} · <code>{q(reg.session_id)}</code>")
+
+
+def _told_text(told: int, chats: int) -> str:
+    if not chats:
+        return ""
+    return "\n" + _("Told in chat: {told} of {chats}.").format(told=told, chats=chats)
+
+
+async def _after_change(message: Message, bot: Bot, catalog: Catalog, settings: Settings,
+                        change: Change, text: str) -> None:
+    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
+    told = await staff_notices.tell(bot, catalog, settings, change.notices) if chats else 0
+    for p in change.promoted:
+        if p.id != change.after.id:
+            text += "\n" + _("Promoted from the waitlist: {who}").format(who=_reg_line(p))
+    await message.answer(text + _told_text(told, len(chats)))
+
+
+def _id_arg(text: str) -> int | None:
+    value = text.strip().lstrip("#")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+@router.message(Command(*CONSOLE_COMMANDS))
+async def console_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
+                          settings: Settings, clock: Clock, lang: str = "ja") -> None:
+    """The registration console: search, cancel with a reason, move, promote."""
+    if not is_staff(message, settings):
+        await message.answer(_("⛔ Not allowed."))
+        return
+    assert message.from_user is not None
+    name = command.command.lower()
+    args = (command.args or "").split(maxsplit=1)
+    actor = Actor.chat_staff(message.from_user.id)
+    usage = {
+        "registrations": _("Usage: /registrations TEXT or SESSION"),
+        "cancel_reg": _("Usage: /cancel_reg ID reason"),
+        "move_reg": _("Usage: /move_reg ID SESSION [waitlist]"),
+        "promote_reg": _("Usage: /promote_reg ID"),
+    }[name]
+    if name == "registrations":
+        if not args:
+            await message.answer(usage)
+            return
+        await _find(message, catalog, " ".join(args), lang)
+        return
+    rid = _id_arg(args[0]) if args else None
+    rest = args[1].strip() if len(args) > 1 else ""
+    if rid is None or (name in ("cancel_reg", "move_reg") and not rest):
+        await message.answer(usage)
+        return
+    try:
+        if name == "cancel_reg":
+            change = await asyncio.to_thread(console.staff_cancel, catalog, rid, reason=rest,
+                                             actor=actor, today=clock.today(), now=clock.now())
+            text = _("Cancelled: {who}").format(who=_reg_line(change.after))
+        elif name == "move_reg":
+            target, _sep, flag = rest.partition(" ")
+            change = await asyncio.to_thread(
+                console.move, catalog, rid, target, actor=actor, today=clock.today(),
+                now=clock.now(), waitlist=flag.strip().lower() in ("waitlist", "待ち"))
+            text = _("Moved from {old}: {who}").format(old=q(change.before.session_id),
+                                                      who=_reg_line(change.after))
+        else:
+            change = await asyncio.to_thread(console.promote, catalog, rid, actor=actor,
+                                             today=clock.today(), now=clock.now())
+            text = _("Promoted: {who}").format(who=_reg_line(change.after))
+    except CatalogError as e:
+        await message.answer("❌ " + q(e.text(lang)))
+        return
+    await _after_change(message, bot, catalog, settings, change, "✅ " + text)
+
+
+async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> None:
+    try:
+        session = catalog.session(text.strip())
+    except NotFound:
+        session = None
+    try:
+        found = await asyncio.to_thread(
+            console.search, catalog, "" if session else text,
+            session_id=session.id if session else None, limit=LIST_LIMIT + 1)
+    except CatalogError as e:
+        await message.answer(q(e.text(lang)))
+        return
+    if not found:
+        await message.answer(_("No registration matches."))
+        return
+    lines = [_("<b>Registrations</b>: {n}").format(
+        n=f"{LIST_LIMIT}+" if len(found) > LIST_LIMIT else len(found))]
+    lines += [_reg_line(r) for r in found[:LIST_LIMIT]]
+    if len(found) > LIST_LIMIT:
+        lines.append(_("More than {n}: narrow the search, or use the admin page.").format(
+            n=LIST_LIMIT))
+    await _reply_chunks(message, lines)
 
 
 async def set_staff_commands(bot: Bot, settings: Settings) -> None:

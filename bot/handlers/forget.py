@@ -11,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.handlers.common import show, tell_promoted
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import ForgetCB
-from catalog import registrations as regs
+from catalog import console
 from catalog.clock import Clock
 from catalog.service import Catalog
 
@@ -30,8 +30,8 @@ async def forget_command(message: Message) -> None:
 async def forget_yes(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
                      clock: Clock) -> None:
     await state.clear()
-    promoted = regs.forget_user(catalog, callback.from_user.id, today=clock.today(),
-                                now=clock.now())
+    promoted = console.forget_user(catalog, callback.from_user.id, today=clock.today(),
+                                   now=clock.now())
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
     await tell_promoted(callback.bot, catalog, promoted)

@@ -25,8 +25,8 @@ from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
 from catalog import calendar as ics
+from catalog import console, users
 from catalog import registrations as regs
-from catalog import users
 from catalog.clock import Clock
 from catalog.errors import CatalogError, NotFound
 from catalog.registrations import Registration
@@ -119,8 +119,8 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
-            outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
-                                  user_id=callback.from_user.id)
+            outcome = console.cancel_own(catalog, reg.id, today=clock.today(),
+                                         now=clock.now(), user_id=callback.from_user.id)
         except NotFound:
             expire(callback_answer)
             return

@@ -21,8 +21,9 @@ from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
 from catalog import calendar as ics
-from catalog import places
+from catalog import console, places
 from catalog import registrations as regs
+from catalog.audit import Actor
 from catalog.clock import Clock
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.registrations import Applicant, RegistrationError
@@ -365,8 +366,9 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
         expire(callback_answer)
         return
     try:
-        outcome = regs.register(
+        outcome = console.register(
             catalog, str(data["session_id"]), _applicants(data, user_record),
+            actor=Actor.chat_user(callback.from_user.id),
             today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
             waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
             email_required=True)
