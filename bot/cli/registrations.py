@@ -142,7 +142,8 @@ def cmd_edit(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Any) -> None:
+    """Add the console commands to `sub` (the parser's subparsers)."""
     p = sub.add_parser("registrations", help="list or search registrations (with ids)")
     p.add_argument("session", metavar="SESSION", nargs="?")
     p.add_argument("--search", metavar="TEXT",
