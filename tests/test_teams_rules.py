@@ -370,15 +370,28 @@ def no_move_extension_exists(teams, late):
     return False
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(registrants(min_size=3, max_size=24), st.data())
-def test_reforming_after_late_registrations_moves_nobody_when_nobody_must(members, data):
+@st.composite
+def crowded(draw):
+    """Registrants from a handful of organisations (so the spread rule bites) in sizes
+    that leave teams of three (so newcomers may fill them), plus one to three late
+    registrations from the same organisations or new ones."""
+    pool = [f"org{i}" for i in range(draw(st.integers(2, 7)))]
+    n = draw(st.integers(5, 18))
+    members = [Member(i + 1, f"p{i + 1}", draw(st.sampled_from(pool)),
+                      draw(st.sampled_from(ORG_TYPES[:2])), "") for i in range(n)]
+    late = [Member(n + 1 + i, f"late{i}", draw(st.sampled_from([*pool, "new-a", "new-b"])))
+            for i in range(draw(st.integers(1, 3)))]
+    return members, late
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded())
+def test_reforming_after_late_registrations_moves_nobody_when_nobody_must(case):
+    """Whenever the newcomers can join (filling teams short of four or forming a new
+    one) with every rule kept and nobody moved, nobody is moved."""
+    members, late = case
     first = group_into_teams(members)
     existing = layout_of(first)
-    top = max(m.registration_id for m in members)
-    orgs = sorted({m.organisation for m in members}) + ["new-a", "new-b"]
-    late = [Member(top + 1 + i, f"late{i}", data.draw(st.sampled_from(orgs)))
-            for i in range(data.draw(st.integers(1, 3)))]
     after = group_into_teams(members + late, existing)
     check_rules(members + late, after, fresh=False)
     moved = [r for r, t in layout_of(after).items() if r in existing and existing[r] != t]

@@ -203,10 +203,19 @@ def test_declared_team_of_four_plus_five_singles_stays_whole(catalog):
 
 
 def test_three_late_registrations_move_nobody(catalog):
-    ids = [add(catalog, i, org=f"市{i}") for i in range(9)]
+    """Re-forming after three late registrations moved a person from team 1 to team 2,
+    though their team was still valid: now nobody moves, the newcomers form team 4."""
+    orgs = ["府中市", "三原市", "尾道市", "呉市", "福山市", "三原市", "呉市", "広島市", "尾道市"]
+    ids = [add(catalog, i, org=o) for i, o in enumerate(orgs)]
     first = layout(form_teams(catalog, A, now=NOW))  # 3 + 3 + 3
-    late = [add(catalog, 50 + i, org=f"遅れ市{i}") for i in range(3)]
-    after = layout(form_teams(catalog, A, now=NOW))  # the newcomers fill teams to four
+    assert sorted(Counter(first.values()).values()) == [3, 3, 3]
+    late = [add(catalog, 50 + i, org=o) for i, o in enumerate(["福山市", "三原市", "尾道市"])]
+    after = layout(form_teams(catalog, A, now=NOW))
     assert {r: after[r] for r in ids} == first
-    assert sorted(Counter(after.values()).values()) == [4, 4, 4]
-    assert {after[r] for r in late} == {1, 2, 3}
+    assert {after[r] for r in late} == {4}
+    # three more newcomers of new organisations fill the teams short of four
+    more = [add(catalog, 60 + i, org=f"新市{i}") for i in range(3)]
+    filled = layout(form_teams(catalog, A, now=NOW))
+    assert {r: filled[r] for r in after} == after
+    assert {filled[r] for r in more} == {1, 2, 3}
+    assert sorted(Counter(filled.values()).values()) == [3, 4, 4, 4]
