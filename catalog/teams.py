@@ -727,18 +727,14 @@ def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[tup
     for e in _exceptions(after).get(target, ()):
         if e.code == "organisation" and e.subject == mover.org_key:
             problems.append((f"in team {target}: {e.en}", f"チーム {target}：{e.ja}"))
-    everyone = [m for ms in after.values() for m in ms]
-    for block in team_blocks(everyone):
-        if mover in block and source is not None:
-            with_mover = [m for m in block if m != mover and any(
-                x.registration_id == m.registration_id for t in teams if t.number == source
-                for x in t.members)]
-            if with_mover:
-                key = block[0].team_key
-                problems.append((f"{mover.name} belongs to the declared team {key!r}; "
-                                 "moving them splits it",
-                                 f"{mover.name}さんは申込時のチーム {key!r} の一員で、"
-                                 "移すとチームが分かれます"))
+    beside = {m.registration_id for m in before.get(source, [])} if source is not None else set()
+    for block in team_blocks(m for ms in after.values() for m in ms):
+        if mover in block and any(m.registration_id in beside for m in block):
+            key = block[0].team_key
+            problems.append((f"{mover.name} belongs to the declared team {key!r}; "
+                             "moving them splits it",
+                             f"{mover.name}さんは申込時のチーム {key!r} の一員で、"
+                             "移すとチームが分かれます"))
     return problems
 
 
