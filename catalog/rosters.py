@@ -18,11 +18,12 @@ from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
 from catalog.registrations import for_session
 from catalog.service import Catalog
+from catalog.teams import current_teams
 from catalog.textwidth import width
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "session", "team", "name", "organisation", "org type", "department", "prefecture",
-    "e-mail", "fee", "registered at", "status",
+    "e-mail", "fee", "registered at", "status", "team exception",
 )
 FORMATS = ("csv", "csv-cp932", "xlsx", "json")
 Format = Literal["csv", "csv-cp932", "xlsx", "json"]
@@ -36,10 +37,15 @@ MIME = {
 
 def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
     """One dict per person (keys `ROSTER_COLUMNS`): registrants in registration order,
-    then the waitlist in order. `team` is the stored team number or None."""
+    then the waitlist in order. `team` is the stored team number or None; `team
+    exception` the rules that team breaks, for staff to accept or change ("" if none)."""
     session = catalog.session(session_id)
-    teams = {r["registration_id"]: r["team"] for r in catalog.store.query(
-        "select registration_id, team from teams where session_id = ?", [session.id])}
+    teams: dict[int, int] = {}
+    exceptions: dict[int, str] = {}
+    for team in current_teams(catalog, session.id):
+        for m in team.members:
+            teams[m.registration_id] = team.number
+            exceptions[m.registration_id] = team.exception_text("en")
     for reg in for_session(catalog, session.id):
         try:
             fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched),
@@ -59,6 +65,7 @@ def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
             "fee": fee,
             "registered at": reg.created_at,
             "status": status,
+            "team exception": exceptions.get(reg.id, "") if reg.status == "registered" else "",
         }
 
 

@@ -326,8 +326,10 @@ async def sessions_page(request: web.Request) -> web.Response:
 
 
 def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+    current = teams.current_teams(catalog, session_id)
+    return {"rows": list(rosters.roster_rows(catalog, session_id)), "teams": current,
+            "next_team": max((t.number for t in current), default=0) + 1,
+            "confirm": None}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -346,13 +348,15 @@ async def session_page(request: web.Request) -> web.Response:
     })
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
-    """The session page again, with the refusal shown in Japanese and English (400)."""
+async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError,
+                      confirm: dict[str, Any] | None = None) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400); for
+    a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
         "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-        "error": e.text("ja") + " / " + e.text("en"),
-        "csrf": csrf_token(request, session["sid"])}, status=400)
+        "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
+        "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -385,7 +389,10 @@ async def move_member(request: web.Request) -> web.Response:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
         await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
+                                now=request.app[CLOCK].now(), force=form.get("force") == "1")
+    except teams.TeamRuleError as e:
+        return await _error_page(request, s, session, e,
+                                 {"registration": registration_id, "team": team})
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
