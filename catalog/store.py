@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,22 @@ def m004_change_counter_parts(db: Database) -> None:
             )
 
 
+# How long a connection waits for another writer's lock before SQLITE_BUSY, unless its
+# thread chose otherwise (`Store.set_busy_timeout`): the CLI waits patiently, while the
+# bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's "database is locked" (another connection holds the lock)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
@@ -241,6 +258,7 @@ class Store:
         self._local = threading.local()
         self._version = 0
         self._version_lock = threading.Lock()
+        self.last_hold = 0.0  # seconds the last write transaction held the write lock
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -254,13 +272,22 @@ class Store:
         return store
 
     def _connect(self) -> Database:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        timeout = getattr(self._local, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
+        conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
         conn.row_factory = None
         db = Database(conn, execute_plugins=False)
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         db.execute("PRAGMA synchronous=NORMAL")
         return db
+
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long this thread's connection waits for another writer's lock before the
+        call fails with "database is locked" (see `is_busy`)."""
+        self._local.busy_timeout = seconds
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
     @property
     def db(self) -> Database:
@@ -290,14 +317,16 @@ class Store:
                 yield db
             return
         db.conn.execute("BEGIN IMMEDIATE")
+        locked_at = time.monotonic()
         try:
             yield db
+            db.conn.execute("COMMIT")
         except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
             raise
-        else:
-            db.conn.execute("COMMIT")
+        finally:
+            self.last_hold = time.monotonic() - locked_at
         self.bump()
 
     def bump(self) -> None:

@@ -29,6 +29,7 @@ from bot.web.keys import CATALOG, CLOCK, SETTINGS
 from catalog import rosters, teams
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
+from catalog.writer import DatabaseBusy
 
 TEMPLATES = Path(__file__).parent / "templates"
 JINJA = web.AppKey("admin_jinja", jinja2.Environment)
@@ -247,13 +248,19 @@ async def session_page(request: web.Request) -> web.Response:
     })
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
-    """The session page again, with the refusal shown in Japanese and English (400)."""
+async def _error_page(request: web.Request, s: Any, session: Any,
+                      e: CatalogError | DatabaseBusy) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400; 503
+    when the database stayed busy and nothing was saved)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
-    return _render(request, "admin_session.html", {
+    busy = isinstance(e, DatabaseBusy)
+    response = _render(request, "admin_session.html", {
         "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
         "error": e.text("ja") + " / " + e.text("en"),
-        "csrf": csrf_token(request, session["sid"])}, status=400)
+        "csrf": csrf_token(request, session["sid"])}, status=503 if busy else 400)
+    if busy:
+        response.headers["Retry-After"] = "30"
+    return response
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -264,8 +271,8 @@ async def form_teams(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
     try:
-        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
-    except CatalogError as e:
+        await catalog.write(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+    except (CatalogError, DatabaseBusy) as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
 
@@ -285,9 +292,9 @@ async def move_member(request: web.Request) -> web.Response:
         except ValueError as e:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
-        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
-    except CatalogError as e:
+        await catalog.write(teams.move_member, catalog, s.id, registration_id, team,
+                            now=request.app[CLOCK].now())
+    except (CatalogError, DatabaseBusy) as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
 
