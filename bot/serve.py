@@ -29,6 +29,7 @@ from bot.telegram.factory import create_bot, create_dispatcher, set_commands
 from bot.telegram.resilience import where
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
+from bot.web.webhook import WebhookHandler
 from catalog.clock import Clock
 from catalog.service import Catalog
 
@@ -108,7 +109,7 @@ def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispat
     assert settings.webhook_url
     path = urlsplit(settings.webhook_url).path or "/"
     secret = webhook_secret(settings)
-    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    handler = WebhookHandler(dispatcher=dp, bot=bot, secret_token=secret)
     handler.register(app, path=path)
     app[WEBHOOK_HANDLER] = handler
     return secret

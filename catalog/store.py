@@ -7,7 +7,9 @@ across threads), so slow work can move off the event loop with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -17,6 +19,10 @@ from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from catalog.errors import InvalidInput
+
+log = logging.getLogger("cyder.store")
 
 migrations = Migrations("cyder")
 
@@ -234,10 +240,29 @@ def m004_change_counter_parts(db: Database) -> None:
             )
 
 
+@migrations()
+def m005_admin_sessions(db: Database) -> None:
+    """Signed-in admin browsers, kept on the server so that signing out ends the session
+    (a signed cookie alone stays valid until it expires). Only a hash of each id is kept."""
+    db.table("admin_sessions").create(
+        {"sid_hash": str, "created_at": str, "expires_at": str, "revoked_at": str},
+        pk="sid_hash",
+    )
+
+
 # How long a connection waits for another writer's lock before SQLITE_BUSY, unless its
 # thread chose otherwise (`Store.set_busy_timeout`): the CLI waits patiently, while the
 # bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
 DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def on_event_loop() -> bool:
+    """Whether this thread is running an asyncio event loop right now."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -259,6 +284,11 @@ class Store:
         self._version = 0
         self._version_lock = threading.Lock()
         self.last_hold = 0.0  # seconds the last write transaction held the write lock
+        # A write transaction begun on an event loop's thread would freeze the loop while
+        # another process holds the lock: "allow" (the CLI, most tests), "warn" (the
+        # bot: a path that missed `Catalog.write` is logged) or "raise" (tests proving
+        # that no path does).
+        self.loop_writes = "allow"
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -316,6 +346,11 @@ class Store:
             with db.atomic():
                 yield db
             return
+        if self.loop_writes != "allow" and on_event_loop():
+            if self.loop_writes == "raise":
+                raise RuntimeError("a write transaction on the event loop (use Catalog.write)")
+            log.warning("a write transaction on the event loop (use Catalog.write)",
+                        stack_info=True)
         db.conn.execute("BEGIN IMMEDIATE")
         locked_at = time.monotonic()
         try:
@@ -359,8 +394,21 @@ class Store:
         return rows[0] if rows else None
 
     def backup(self, dest: str | Path) -> None:
-        """SQLite's online backup API: a consistent copy, safe while the bot writes."""
-        target = sqlite3.connect(str(dest))
+        """SQLite's online backup API: a consistent copy, safe while the bot writes.
+
+        InvalidInput (one line, the file untouched) when `dest` cannot be written."""
+        dest = Path(dest)
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"{dest}: no such folder {dest.parent}",
+                               f"{dest}: フォルダ {dest.parent} がありません")
+        if dest.resolve() == Path(self.path).resolve():
+            raise InvalidInput(f"{dest}: that is the database itself",
+                               f"{dest}: データベースそのものです")
+        try:
+            target = sqlite3.connect(str(dest))
+        except sqlite3.Error as e:
+            raise InvalidInput(f"{dest}: cannot write the backup ({e})",
+                               f"{dest}: バックアップを書けません（{e}）") from e
         try:
             self.db.conn.backup(target)
         finally:

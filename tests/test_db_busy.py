@@ -203,9 +203,8 @@ async def test_writer_retries_while_locked_tells_once_and_gives_up_with_nothing_
         told.append("busy")
 
     try:
-        with LockHolder(db_path):
-            with pytest.raises(DatabaseBusy) as caught:
-                await writer(users.save_user, catalog.store, 77, NOW, on_busy=on_busy, lang="en")
+        with LockHolder(db_path), pytest.raises(DatabaseBusy) as caught:
+            await writer(users.save_user, catalog.store, 77, NOW, on_busy=on_busy, lang="en")
         assert told == ["busy"]  # once, however many attempts
         assert writer.busy_attempts > 1
         assert "混み合っている" in caught.value.text("ja")
@@ -230,3 +229,43 @@ async def test_writes_run_off_the_event_loop_thread(catalog: Catalog) -> None:
     assert await catalog.write(which_thread) == "done"
     assert seen[0] != threading.current_thread().name
     assert seen[0].startswith("cyder-writer")
+
+
+async def test_no_chat_path_writes_on_the_event_loop(
+        user: ChatUser, bot: MockedBot, catalog: Catalog) -> None:
+    from bot.telegram.callbacks import ForgetCB, LangCB, MyCB, SubCB
+    from catalog import reminders
+    from tests.util_catalog import NOW
+
+    await asyncio.to_thread(reminders.block_chat, catalog.store, user.user.id, NOW)
+    catalog.store.loop_writes = "raise"  # a write transaction on the loop fails the update
+    await user.press(LangCB(lang="ja").pack())  # the middleware unblocks the chat, too
+    assert not reminders.is_blocked(catalog.store, user.user.id)
+    await ready_to_confirm(user)
+    await user.press(RegCB(action="ok").pack())
+    (reg,) = regs.for_user(catalog, user.user.id)
+    await user.press(MyCB(action="yes", reg=reg.id).pack())
+    assert regs.for_user(catalog, user.user.id) == []
+    await user.press(SubCB(action="new").pack())
+    record = users.get_user(catalog.store, user.user.id)
+    assert record is not None and record.calendar_token
+    await user.press(SubCB(action="off").pack())
+    await user.press(ForgetCB(action="yes").pack())
+    assert users.get_user(catalog.store, user.user.id) is None
+    everything = "\n".join(said_to(bot, user.user.id))
+    assert "エラーが発生しました" not in everything
+    assert "申込が完了しました" in everything and "削除しました" in everything
+
+
+def test_a_write_on_the_event_loop_is_refused_when_asked(catalog: Catalog) -> None:
+    from tests.util_catalog import NOW
+
+    catalog.store.loop_writes = "raise"
+    users.save_user(catalog.store, 1, NOW)  # no loop here (the CLI): allowed
+
+    async def on_the_loop() -> None:
+        users.save_user(catalog.store, 2, NOW)
+
+    with pytest.raises(RuntimeError, match="event loop"):
+        asyncio.run(on_the_loop())
+    assert users.get_user(catalog.store, 2) is None

@@ -168,7 +168,8 @@ def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
 async def subscribe_menu(callback: CallbackQuery, settings: Settings,
                          user_record: User | None, lang: str) -> None:
     has = bool(user_record and user_record.calendar_token)
-    await show(callback, _feed_text(settings, user_record, lang), kb.subscription(has),
+    await show(callback, _feed_text(settings, user_record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
                edit=True)
 
 
@@ -185,4 +186,6 @@ async def subscribe_change(callback: CallbackQuery, callback_answer: CallbackAns
                    callback_answer=callback_answer)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
-    await show(callback, _feed_text(settings, record, lang), kb.subscription(has), edit=True)
+    await show(callback, _feed_text(settings, record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+               edit=True)

@@ -271,7 +271,9 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
             url=q(links.webcal)),
         _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
         _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
-    ]), disable_web_page_preview=True)
+    ]), disable_web_page_preview=True, reply_markup=kb.subscribe_page(ics.subscribe_page_url(
+        settings.public_base_url, lang=lang, courses=filters.get("courses", ()),
+        prefectures=filters.get("prefectures", ()), regions=filters.get("regions", ()))))
 
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
@@ -343,6 +345,11 @@ async def location(message: Message, catalog: Catalog, clock: Clock, user_record
                    lang: str) -> None:
     loc = message.location
     assert loc is not None
+    if not places.valid_latlon(loc.latitude, loc.longitude):
+        await message.answer(_("That location is not on the map. Please share your location "
+                               "again, or type a place name."),
+                             reply_markup=ReplyKeyboardRemove())
+        return
     key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
     await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
     text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),

@@ -129,12 +129,17 @@ def _lang(request: web.Request) -> str:
     return "en" if request.query.get("lang", "").lower().startswith("en") else "ja"
 
 
+def _values(request: web.Request, name: str) -> list[str]:
+    """A repeatable query parameter; empty values (a form's "any" choice) are no filter."""
+    return [v for v in request.query.getall(name, []) if v.strip()]
+
+
 def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
     """Filters from the query string; BadFilter naming the first value we cannot read."""
     try:
-        f = search_filters(catalog, courses=request.query.getall("course", []),
-                           prefectures=request.query.getall("prefecture", []),
-                           regions=request.query.getall("region", []))
+        f = search_filters(catalog, courses=_values(request, "course"),
+                           prefectures=_values(request, "prefecture"),
+                           regions=_values(request, "region"))
     except UnknownFilter as e:
         detail = e.en if e.en == e.ja else f"{e.en}\n{e.ja}"
         raise BadFilter(f"unknown {e.field}: {e.value!r}\n{detail}") from None
