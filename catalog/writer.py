@@ -4,10 +4,11 @@ SQLite lets one connection write at a time. While another process holds the writ
 (a staff `import-registrations`, `db load`), a write on the event loop would wait there
 for SQLite's busy timeout and freeze every chat user, `/healthz` and the feeds. So the
 bot's writes run here instead: on one thread of their own (writes are serialised by
-SQLite anyway), each attempt waiting at most `busy_timeout` for the lock, retried with
-a growing pause until `budget` seconds have passed. The loop stays free meanwhile, and
-the caller may be told once that the database is busy (`on_busy`), so that the person
-waiting can be told too. Reads need none of this: in WAL mode readers never wait for a
+SQLite anyway). The first attempt waits at most `busy_timeout` for the lock, so that
+the caller can soon be told the database is busy (`on_busy`, once) and tell the person
+waiting; later attempts wait up to `retry_timeout` each (SQLite takes the lock within
+a tenth of a second of its release) until `budget` seconds have passed. The event
+loop stays free all the while. Reads need none of this: in WAL mode readers never wait for a
 writer, and they come from the catalog's in-memory snapshot anyway.
 
 A write that runs out of budget raises `DatabaseBusy`: nothing of it was saved (each
@@ -32,10 +33,9 @@ log = logging.getLogger("cyder.writer")
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT = 0.2  # seconds one attempt waits for the lock
+BUSY_TIMEOUT = 0.2  # seconds the first attempt waits for the lock
+RETRY_TIMEOUT = 1.0  # seconds each later attempt waits
 BUDGET = 20.0  # seconds of attempts before giving up
-FIRST_PAUSE = 0.05
-MAX_PAUSE = 1.0
 
 
 class DatabaseBusy(Exception):  # noqa: N818 - named for what the person is told
@@ -66,13 +66,11 @@ class Writer:
     locked by another connection. `await writer(fn, *args, on_busy=..., **kwargs)`."""
 
     def __init__(self, store: Store, *, busy_timeout: float = BUSY_TIMEOUT,
-                 budget: float = BUDGET, first_pause: float = FIRST_PAUSE,
-                 max_pause: float = MAX_PAUSE) -> None:
+                 retry_timeout: float = RETRY_TIMEOUT, budget: float = BUDGET) -> None:
         self.store = store
         self.busy_timeout = busy_timeout
+        self.retry_timeout = retry_timeout
         self.budget = budget
-        self.first_pause = first_pause
-        self.max_pause = max_pause
         self.busy_attempts = 0  # attempts that found the database locked (for tests, stats)
         self.gave_up = 0  # writes that ran out of budget
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -82,9 +80,12 @@ class Writer:
         with self._lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="cyder-writer",
-                    initializer=self.store.set_busy_timeout, initargs=(self.busy_timeout,))
+                    max_workers=1, thread_name_prefix="cyder-writer")
             return self._executor
+
+    def _attempt(self, call: Callable[[], T], timeout: float) -> T:
+        self.store.set_busy_timeout(timeout)  # this (the writer's) thread's connection
+        return call()
 
     async def __call__(self, fn: Callable[..., T], /, *args: Any,
                        on_busy: Callable[[], Awaitable[Any]] | None = None,
@@ -95,18 +96,19 @@ class Writer:
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, **kwargs)
         started = time.monotonic()
-        pause = self.first_pause
+        timeout = min(self.busy_timeout, self.budget)
         told = False
         while True:
             try:
-                return await loop.run_in_executor(self._pool(), call)
+                return await loop.run_in_executor(self._pool(), self._attempt, call, timeout)
             except Exception as e:
                 if not is_busy(e):
                     raise
             self.busy_attempts += 1
             waited = time.monotonic() - started
             what = getattr(fn, "__qualname__", type(fn).__name__)
-            if waited + pause >= self.budget:
+            left = self.budget - waited
+            if left <= 0.01:
                 self.gave_up += 1
                 log.warning("database busy: gave up on %s after %.1f s", what, waited)
                 raise DatabaseBusy(what, waited)
@@ -117,8 +119,7 @@ class Writer:
                     await on_busy()
                 except Exception as e:  # noqa: BLE001 - telling is best effort; saving is not
                     log.warning("could not report the wait for %s: %s", what, type(e).__name__)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self.max_pause)
+            timeout = min(self.retry_timeout, left)
 
     def close(self) -> None:
         """Close the writer thread's connection and stop the thread (idempotent)."""
