@@ -213,6 +213,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _drain(poller.tasks)
         if WEBHOOK_HANDLER in app:
             await _drain(app[WEBHOOK_HANDLER].tasks)
+        if dp is not None and secret is None:
+            await dp.storage.close()  # polling closed it before the drain: save what came after
         for task in tasks:
             task.cancel()
         for task in tasks:

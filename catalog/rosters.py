@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
 from catalog.registrations import for_session
 from catalog.service import Catalog
+from catalog.textwidth import width
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "session", "team", "name", "organisation", "org type", "department", "prefecture",
@@ -85,10 +85,6 @@ def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _xlsx(catalog: Catalog, session_ids: Sequence[str]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -101,14 +97,14 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str]) -> bytes:
         ws.append(list(ROSTER_COLUMNS))
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        widths = [_width(c) for c in ROSTER_COLUMNS]
+        widths = [width(c) for c in ROSTER_COLUMNS]
         for row in roster_rows(catalog, sid):
             values = [row[c] for c in ROSTER_COLUMNS]
             ws.append(values)
             for cell in ws[ws.max_row]:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"  # text, never a formula, whatever the name says
-            widths = [max(w, _width("" if v is None else str(v))) for w, v in zip(widths, values,
+            widths = [max(w, width("" if v is None else str(v))) for w, v in zip(widths, values,
                                                                                    strict=True)]
         for i, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(60, w + 2)

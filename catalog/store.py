@@ -250,6 +250,43 @@ def m005_admin_sessions(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_window_revisions(db: Database) -> None:
+    """プレCYDER windows get a revision (their calendar SEQUENCE) and an update time, as
+    sessions have, so `db load` can raise SEQUENCE when a window's dates change."""
+    db.execute("alter table online_windows add column revision integer not null default 0")
+    db.execute("alter table online_windows add column updated_at text")
+
+
+@migrations()
+def m007_fsm_state(db: Database) -> None:
+    """The chat dialogues' state (aiogram's FSM), so a restart mid-dialogue goes on where
+    the user was: one row per dialogue key, its state, its data as JSON, and when it last
+    changed (ISO text in Asia/Tokyo, so text order is time order; old rows are purged).
+    thread_id 0 and business_connection_id '' stand for "none" (NULLs in a primary key
+    would not be unique)."""
+    db.table("fsm_state").create(
+        {
+            "bot_id": int,
+            "chat_id": int,
+            "user_id": int,
+            "thread_id": int,
+            "business_connection_id": str,
+            "destiny": str,
+            "state": str,
+            "data": str,
+            "updated_at": str,
+        },
+        pk=("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id", "destiny"),
+        not_null={"bot_id", "chat_id", "user_id", "thread_id", "business_connection_id",
+                  "destiny", "data", "updated_at"},
+        defaults={"thread_id": 0, "business_connection_id": "", "destiny": "default",
+                  "data": "{}"},
+    )
+    db.table("fsm_state").create_index(["updated_at"])
+    db.table("fsm_state").create_index(["user_id"])
+
+
 # How long a connection waits for another writer's lock before SQLITE_BUSY, unless its
 # thread chose otherwise (`Store.set_busy_timeout`): the CLI waits patiently, while the
 # bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
@@ -311,14 +348,6 @@ class Store:
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
-    def set_busy_timeout(self, seconds: float) -> None:
-        """How long this thread's connection waits for another writer's lock before the
-        call fails with "database is locked" (see `is_busy`)."""
-        self._local.busy_timeout = seconds
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
-
     @property
     def db(self) -> Database:
         """This thread's connection."""
@@ -326,6 +355,13 @@ class Store:
         if db is None:
             db = self._local.db = self._connect()
         return db
+
+    def set_busy_timeout(self, ms: int) -> None:
+        """How long this thread's connection waits for another writer's lock before
+        "database is locked" (30 s unless set; see `is_busy`): a worker thread that must
+        not queue up behind a long staff write sets it short and retries on its own terms."""
+        self._local.busy_timeout = ms / 1000  # also for a connection opened later
+        self.db.execute(f"PRAGMA busy_timeout={int(ms)}")
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -335,11 +371,12 @@ class Store:
             self._local.db = None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Database]:
+    def write(self, *, bump: bool = True) -> Iterator[Database]:
         """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
 
         "Check seats, then insert" must run inside one of these, so that two
-        writers can never both see the last free seat.
+        writers can never both see the last free seat. `bump=False` for tables no
+        cached view reads (the dialogue state), so caches are not marked stale.
         """
         db = self.db
         if db.conn.in_transaction:
@@ -362,7 +399,8 @@ class Store:
             raise
         finally:
             self.last_hold = time.monotonic() - locked_at
-        self.bump()
+        if bump:
+            self.bump()
 
     def bump(self) -> None:
         """Mark cached views stale (called after every write transaction)."""

@@ -84,7 +84,7 @@ class Writer:
             return self._executor
 
     def _attempt(self, call: Callable[[], T], timeout: float) -> T:
-        self.store.set_busy_timeout(timeout)  # this (the writer's) thread's connection
+        self.store.set_busy_timeout(int(timeout * 1000))  # the writer thread's connection
         return call()
 
     async def __call__(self, fn: Callable[..., T], /, *args: Any,

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
 from catalog import writer
 from catalog.service import Catalog
+from catalog.textwidth import table
 
 
 class UsageError(Exception):

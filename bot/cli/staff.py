@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import UsageError, lock_note, with_catalog
-from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
 from catalog import places
@@ -20,6 +19,7 @@ from catalog.rosters import export_roster
 from catalog.service import Catalog
 from catalog.stats import registration_stats
 from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
+from catalog.textwidth import table
 
 
 def _clock() -> Any:

@@ -113,10 +113,8 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             course=q(course_name(catalog, session.course, lang)),
             dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
     elif callback_data.action == "ics":
-        if reg.status == "registered":
-            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
-        else:
-            file = ics.event_file(catalog, session, lang=lang)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
@@ -131,11 +129,11 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             return
         await show(callback, _("Cancelled. Your seat has been released."),
                    kb.only_menu(), edit=True)
-        if reg.status == "registered":
-            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
-                                   organizer=settings.organizer_email)
-            await send_file(callback.bot, callback.from_user.id, file,
-                            _("Open this file to remove the event from your calendar."))
+        # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
+        file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
+                               organizer=settings.organizer_email)
+        await send_file(callback.bot, callback.from_user.id, file,
+                        _("Open this file to remove the event from your calendar."))
         await tell_promoted(callback.bot, catalog, outcome.promoted)
 
 
