@@ -51,6 +51,16 @@ class Notice:
     reason: str = ""
 
     @property
+    def old_copy(self) -> Registration | None:
+        """A move: the person's copy of the old session as it now stands, cancelled (its UID,
+        SEQUENCE one above the last file sent for it), for the calendar cancel."""
+        if self.kind != "moved" or self.before is None:
+            return None
+        when = self.registration.updated_at
+        return replace(self.before, status="cancelled", sequence=self.before.sequence + 1,
+                       position=None, updated_at=when, cancelled_at=when)
+
+    @property
     def for_colleague(self) -> bool:
         """The message goes to the representative, about someone else."""
         return self.registration.user_id is None
@@ -326,8 +336,10 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
                 f"{session.id} に空席がありません（申込{registered}名、定員{session.capacity}名）。"
                 "先に取消か定員の変更が必要です。", code="full")
         position = regs.get_registration(catalog, before.id).position
+        # a seat raises the copy's SEQUENCE, as a promotion by a freed seat does
         db.table("registrations").update(before.id, {"status": "registered",
-                                                     "updated_at": _stamp(now)})
+                                                     "updated_at": _stamp(now),
+                                                     "sequence": before.sequence + 1})
         after = regs.get_registration(catalog, before.id)
         entry = audit.record(db, actor, "promoted", now=now, session_id=session.id,
                              registration_id=before.id,

@@ -192,4 +192,4 @@ async def test_the_person_is_told_in_chat_with_the_calendar_files(capsys, catalo
         assert "The CYDER office has cancelled your registration" in text.text
         assert "Reason: Duplicate entry" in text.text
         _name, data = cancel.files["document"]
-        assert b"METHOD:CANCEL" in data
+        assert b"STATUS:CANCELLED" in data  # PUBLISH: Jane gave no e-mail to invite

@@ -129,14 +129,15 @@ def test_a_colleague_is_told_through_the_representative(catalog):
 
 def test_move_keeps_the_id_and_issues_cancel_and_invite_with_their_own_uids(catalog):
     reg, = add(catalog, TOKYO, person("山田 太郎", email="taro@example.lg.jp"), user_id=77)
-    request_seq = ics.invite_sequence(catalog.session(TOKYO), reg)
+    request_seq = ics.registration_sequence(catalog.session(TOKYO), reg)
     change = console.move(catalog, reg.id, HIROSHIMA, actor=Actor.cli(), today=TODAY, now=NOW)
     after = change.after
     assert after.id == reg.id and after.session_id == HIROSHIMA and after.status == "registered"
     assert catalog.session(TOKYO).registered == 0 and catalog.session(HIROSHIMA).registered == 1
 
     # the person's old copy is cancelled: old UID, SEQUENCE above the REQUEST they had
-    cal, old = ics_event(ics.cancel_file(catalog, change.before, organizer="o@example.org"))
+    notice, = change.notices
+    cal, old = ics_event(ics.cancel_file(catalog, notice.old_copy, organizer="o@example.org"))
     assert cal["method"] == "CANCEL" and old["status"] == "CANCELLED"
     assert str(old["uid"]) == ics.registration_uid(TOKYO, reg.id)
     assert int(old["sequence"]) > request_seq
@@ -214,7 +215,8 @@ def test_move_follows_the_rules_of_registering(catalog):
 def test_moving_back_outranks_the_earlier_cancel(catalog):
     reg, = add(catalog, TOKYO, person("甲"), user_id=9)
     first = console.move(catalog, reg.id, HIROSHIMA, actor=STAFF, today=TODAY, now=NOW)
-    _, cancelled = ics_event(ics.cancel_file(catalog, first.before, organizer="o@x.org"))
+    _, cancelled = ics_event(ics.cancel_file(catalog, first.notices[0].old_copy,
+                                             organizer="o@x.org"))
     back = console.move(catalog, reg.id, TOKYO, actor=STAFF, today=TODAY, now=NOW)
     _, again = ics_event(ics.invite_file(catalog, back.after, organizer="o@x.org"))
     assert str(again["uid"]) == str(cancelled["uid"])

@@ -17,7 +17,6 @@ from typing import Any
 from defusedcsv import csv
 
 from bot.cli.common import UsageError, load_settings, positive_int, with_catalog
-from bot.cli.textwidth import table
 from bot.config import Settings
 from bot.runtime import clock_for
 from bot.telegram import staff_notices
@@ -27,6 +26,7 @@ from catalog.audit import Actor
 from catalog.console import Change, Notice
 from catalog.registrations import Registration
 from catalog.service import Catalog
+from catalog.textwidth import table
 
 COLUMNS = ("id", "session", "status", "name", "organisation", "department", "email",
            "org_type", "source", "registered_at")

@@ -25,6 +25,7 @@ from bot.handlers.common import q
 from bot.telegram import reminders, staff_notices
 from bot.telegram.i18n import N_, create_i18n
 from bot.telegram.outbox import Progress
+from bot.telegram.writes import save
 from catalog import console, rosters, stats
 from catalog import reminders as notes
 from catalog.audit import Actor
@@ -146,8 +147,8 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
                  lang: str) -> None:
     try:
         staff_id = message.from_user.id if message.from_user else 0
-        formed = await asyncio.to_thread(console.form_teams, catalog, session.id, now=clock.now(),
-                                         actor=Actor.chat_staff(staff_id))
+        formed = await save(message, catalog, console.form_teams, catalog, session.id,
+                            now=clock.now(), actor=Actor.chat_staff(staff_id))
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return
@@ -277,19 +278,19 @@ async def console_command(message: Message, command: CommandObject, bot: Bot, ca
         return
     try:
         if name == "cancel_reg":
-            change = await asyncio.to_thread(console.staff_cancel, catalog, rid, reason=rest,
-                                             actor=actor, today=clock.today(), now=clock.now())
+            change = await save(message, catalog, console.staff_cancel, catalog, rid,
+                                reason=rest, actor=actor, today=clock.today(), now=clock.now())
             text = _("Cancelled: {who}").format(who=_reg_line(change.after))
         elif name == "move_reg":
             target, _sep, flag = rest.partition(" ")
-            change = await asyncio.to_thread(
-                console.move, catalog, rid, target, actor=actor, today=clock.today(),
-                now=clock.now(), waitlist=flag.strip().lower() in ("waitlist", "待ち"))
+            change = await save(
+                message, catalog, console.move, catalog, rid, target, actor=actor,
+                today=clock.today(), now=clock.now(), waitlist=flag.strip().lower() in ("waitlist", "待ち"))
             text = _("Moved from {old}: {who}").format(old=q(change.before.session_id),
                                                       who=_reg_line(change.after))
         else:
-            change = await asyncio.to_thread(console.promote, catalog, rid, actor=actor,
-                                             today=clock.today(), now=clock.now())
+            change = await save(message, catalog, console.promote, catalog, rid, actor=actor,
+                                today=clock.today(), now=clock.now())
             text = _("Promoted: {who}").format(who=_reg_line(change.after))
     except CatalogError as e:
         await message.answer("❌ " + q(e.text(lang)))

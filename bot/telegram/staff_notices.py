@@ -72,8 +72,9 @@ async def _moved(bot: Bot, catalog: Catalog, settings: Settings, n: Notice, chat
     await bot.send_message(chat_id, "🔁 " + text)
     if n.for_colleague:
         return
-    if before.status == "registered":
-        await send_file(bot, chat_id, ics.cancel_file(catalog, before, lang=lang,
+    old_copy = n.old_copy
+    if before.status == "registered" and old_copy is not None:
+        await send_file(bot, chat_id, ics.cancel_file(catalog, old_copy, lang=lang,
                                                       organizer=settings.organizer_email),
                         tr("Open this file to remove the event from your calendar.", lang))
     if n.registration.status == "registered":

@@ -3,7 +3,7 @@ with its history, and the staff changes (cancel with a reason, move to another s
 promote from the waitlist, edit the details).
 
 Sign-in, CSRF and rendering are the admin page's (`bot.web.admin`): every POST goes
-through its `_checked_post`. The domain work is `catalog.console` (in a worker thread);
+through its `_checked_post`. The domain work is `catalog.console` (changes through `Catalog.write`);
 the person is told in chat through `bot.telegram.staff_notices.tell` when this process
 runs the bot. Each change is logged as "admin-web:<the signed-in browser's key>".
 """
@@ -140,21 +140,22 @@ async def _apply(request: web.Request, action: str) -> web.Response:
     try:
         change: Change
         if action == "cancel":
-            change = await asyncio.to_thread(
+            change = await catalog.write(
                 console.staff_cancel, catalog, registration_id, reason=form.get("reason", ""),
                 actor=actor, today=clock.today(), now=clock.now())
         elif action == "move":
-            change = await asyncio.to_thread(
+            change = await catalog.write(
                 console.move, catalog, registration_id, form.get("session", "").strip(),
                 actor=actor, today=clock.today(), now=clock.now(),
                 waitlist=form.get("waitlist") == "1")
         elif action == "promote":
-            change = await asyncio.to_thread(console.promote, catalog, registration_id,
-                                             actor=actor, today=clock.today(), now=clock.now())
+            change = await catalog.write(console.promote, catalog, registration_id,
+                                         actor=actor, today=clock.today(), now=clock.now())
         else:
-            change = await asyncio.to_thread(
+            change = await catalog.write(
                 console.edit, catalog, registration_id, actor=actor, now=clock.now(),
-                **{k: form.get(k) for k in console.EDITABLE})
+                name=form.get("name"), organisation=form.get("organisation"),
+                department=form.get("department"), email=form.get("email"))
     except CatalogError as e:
         return await _detail_page(request, session, registration_id,
                                   error=e.text("ja") + " / " + e.text("en"), form=form,
