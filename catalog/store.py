@@ -282,6 +282,14 @@ def m007_fsm_state(db: Database) -> None:
     db.table("fsm_state").create_index(["user_id"])
 
 
+@migrations()
+def m008_venue_point(db: Database) -> None:
+    """A venue's own coordinates, when the schedule gives them (a map in chat, GEO in a
+    calendar); `lat`/`lon` stay the venue city's point, which searches measure from."""
+    db.execute("alter table sessions add column venue_lat real")
+    db.execute("alter table sessions add column venue_lon real")
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
