@@ -351,6 +351,8 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
         title = ("Cancelled: " if _en(lang) else "【中止】") + title
     event.add("summary", title)
     event.add("location", location(session, lang))
+    if session.venue_point is not None:  # only a venue the data places itself, never a city
+        event.add("geo", session.venue_point)
     event.add("description", description(catalog, session, lang, profile))
     event.add("url", catalog.year_of(session.fiscal_year).apply_url or "https://cyder.nict.go.jp")
     event.add("categories", ["CYDER", session.course])

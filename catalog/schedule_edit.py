@@ -380,22 +380,38 @@ def edit_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _keep_span(fields: dict[str, Any], old: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
-    """A session moved to another first day keeps its length when its last day is not
-    changed with it (a two-day C session moved from 11/28 ends on the day after)."""
-    if "first" not in changes or not changes["first"]:
-        return
+def _day(value: Any) -> dt.date | None:
+    """A first/last value as a date (form text, ISO, Excel's midnight date-time), or None."""
+    if isinstance(value, dt.datetime):
+        return value.date() if value.time() == dt.time(0) else None
+    if isinstance(value, str):
+        value = value.strip()
+    if not value:
+        return None
     try:
-        first = as_date(str(changes["first"]).strip(), "first") if isinstance(
-            changes["first"], str) else as_date(changes["first"], "first")
-        old_first, old_last = (dt.date.fromisoformat(old["first_day"]),
-                               dt.date.fromisoformat(old["last_day"]))
-    except Exception:
-        return  # the row check names the bad date
+        return as_date(value, "day")
+    except Exception:  # the row check names the bad date
+        return None
+
+
+def keep_span(fields: dict[str, Any], old: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+    """A session moved to another first day keeps its length when its last day is not
+    changed with it (a two-day C session moved from 11/28 ends on the day after): sets
+    `fields["last"]`. The admin page, the CLI and a re-imported sheet all do this."""
+    first = _day(changes.get("first"))
+    if first is None:
+        return
+    old_first, old_last = dt.date.fromisoformat(old["first_day"]), dt.date.fromisoformat(old["last_day"])
     last = changes.get("last")
-    if first != old_first and (not last or str(last).strip() == old["last_day"]
-                               or last == old_last):
+    if first != old_first and (last in (None, "") or _day(last) == old_last):
         fields["last"] = (first + (old_last - old_first)).isoformat()
+
+
+def dates_unchanged(row: SessionRow, old: Mapping[str, Any] | None) -> bool:
+    """Whether a checked row keeps a stored session's days (then a weekend date that was
+    confirmed once need not be confirmed again)."""
+    return old is not None and (row.first.isoformat(), row.last.isoformat()) == (
+        old["first_day"], old["last_day"])
 
 
 def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
@@ -423,9 +439,9 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
         courses = year_courses(db, fy)
         fields = edit_fields(old)
         fields.update(changes)
-        _keep_span(fields, old, changes)
+        keep_span(fields, old, changes)
         row = _validated(fields, fy, courses)
-        check_days(row, courses.get(row.course), confirm=confirm)
+        check_days(row, courses.get(row.course), confirm=confirm or dates_unchanged(row, old))
         record = dict(row.record(), status=old["status"])
         change = classify(old, record)
         if change.kind == "unchanged":

@@ -29,6 +29,7 @@ from catalog.schedule_edit import (
     Change,
     LoadReport,
     apply_changes,
+    dates_unchanged,
     existing_sessions,
     off_days,
     plan_sessions,
@@ -172,6 +173,7 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
     if not rows:
         plan.problems.append(Problem(None, "no sessions in the file (only a header)",
                                      "開催回の行がありません（見出しのみ）。"))
+    existing = existing_sessions(store.db, fy)
     valid: list[tuple[int, SessionRow]] = []
     for row in rows:
         cells = dict(row.cells)
@@ -190,7 +192,7 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
             plan.problems.append(Problem(row.line, span[0], span[1]))
             continue
         off = off_days(checked.first, checked.last)
-        if off:
+        if off and not dates_unchanged(checked, existing.get(checked.id)):
             plan.weekend_rows.append(Problem(
                 row.line, "; ".join(d.text("en") for d in off) + " (confirm weekends to import it)",
                 "、".join(d.text("ja") for d in off) + "（土日・祝日の開催は確認が必要です）"))
