@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,6 +124,17 @@ def seats_by_course_and_region(sessions: Sequence[Session], courses: Sequence[st
     return _svg(width, height, label, body, "chart-seats")
 
 
+def _nice_step(rough: float) -> int:
+    """A grid step of 1, 2 or 5 times a power of ten, at least `rough` (and at least 1)."""
+    if rough <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(rough))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= rough:
+            return int(factor * power)
+    return int(10 * power)
+
+
 @dataclass(frozen=True)
 class DayCount:
     """Registrations made and cancelled on one day (JST)."""
@@ -149,23 +161,26 @@ def registrations_over_time(days: Sequence[DayCount], *, width: float = 760,
     for d in days:
         total += d.made - d.cancelled
         standing.append((d.day, total, d.made))
-    top_value = max(1, max(v for _, v, _ in standing), max(m for _, _, m in standing))
+    highest = max(1, max(v for _, v, _ in standing), max(m for _, _, m in standing))
+    step = _nice_step(highest / 4)
+    top_value = step * math.ceil(highest / step)
     left, right, top, bottom = 48.0, 16.0, 16.0, 34.0
     plot_w, plot_h = width - left - right, height - top - bottom
+    margin = 0.5  # half a day each side, so the first and last day's bars show whole
 
     def px(day: dt.date) -> float:
-        return left + plot_w * ((day - first).days / span if span else 0.5)
+        return left + plot_w * (((day - first).days + margin) / (span + 2 * margin))
 
     def py(value: float) -> float:
         return top + plot_h * (1 - value / top_value)
 
-    for k in range(5):  # horizontal grid and its numbers
-        value = top_value * k / 4
+    for k in range(round(top_value / step) + 1):  # horizontal grid and its numbers
+        value = step * k
         y = py(value)
         body.append(f'<line x1="{left:.0f}" y1="{y:.1f}" x2="{width - right:.0f}" y2="{y:.1f}" '
                     f'stroke="{GRID}" stroke-width="0.6"/>')
         body.append(_text(left - 6, y + 4, f"{value:.0f}", size=10, anchor="end", fill=MUTED))
-    bar = max(2.0, min(12.0, plot_w / (span + 1) * 0.6))
+    bar = max(2.0, min(12.0, plot_w / (span + 2 * margin) * 0.6))
     for day, _value, made in standing:
         if made:
             body.append(f'<rect class="day-bar" x="{px(day) - bar / 2:.1f}" y="{py(made):.1f}" '
@@ -176,10 +191,11 @@ def registrations_over_time(days: Sequence[DayCount], *, width: float = 760,
     for day, value, _ in standing:
         body.append(f'<circle cx="{px(day):.1f}" cy="{py(value):.1f}" r="2.5" fill="{BLUE}">'
                     f"<title>{_t(f'{day.isoformat()}: {value}')}</title></circle>")
-    body.append(_text(left, height - 12, first.isoformat(), size=10, fill=MUTED))
+    body.append(_text(px(first), height - 20, first.isoformat(), size=10, anchor="middle",
+                      fill=MUTED))
     if last != first:
-        body.append(_text(width - right, height - 12, last.isoformat(), size=10, anchor="end",
+        body.append(_text(px(last), height - 20, last.isoformat(), size=10, anchor="middle",
                           fill=MUTED))
-    body.append(_text(width / 2, height - 12, "— 申込数（累計、取消を除く） / registrations standing"
+    body.append(_text(width / 2, height - 4, "— 申込数（累計、取消を除く） / registrations standing"
                       "   ▮ その日の申込 / new that day", size=10, anchor="middle", fill=MUTED))
     return _svg(width, height, label, body, "chart-registrations")
