@@ -214,3 +214,18 @@ def test_cli_add_edit_and_cancel_one_session(capsys, tmp_path):
     assert code == 0 and out.strip() == "2024-A-31-1113: cancelled (registrants will be told)"
     code, _, err = run(capsys, "schedule", "edit", "2024-A-31-1113")
     assert code == 2 and "nothing to change" in err
+
+
+def test_a_past_years_rosters_stay_exportable(capsys, tmp_path):
+    run(capsys, "db", "init")
+    path = tmp_path / "fy2025.csv"
+    path.write_text(f"{HEADER}\nA,,広島県,広島,2025-07-09,,,,,,,\n", encoding="utf-8")
+    assert run(capsys, "schedule", "import", str(path))[0] == 0
+    assert run(capsys, "register", A, "--name", "山田 太郎", "--org", "広島市",
+               "--org-type", "local")[0] == 0
+    code, out, _ = run(capsys, "roster", "--all", "--fiscal-year", "2024", "--format", "json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["山田 太郎"]
+    code, out, _ = run(capsys, "roster", "--all", "--fiscal-year", "2025", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = run(capsys, "roster", "--all", "--fiscal-year", "2019")
+    assert code == 2 and "FY2019 has no sessions" in err
