@@ -155,7 +155,7 @@ def _session_options(p: argparse.ArgumentParser) -> None:
                    help="save a session on a weekend or public holiday anyway")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Any) -> None:  # argparse subparsers
     from bot.cli.common import Parser
 
     p = sub.add_parser("schedule", help="schedule: template, import, add, edit, cancel")
