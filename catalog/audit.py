@@ -33,6 +33,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "forgotten": ("データ削除", "data deleted"),
     "teams_formed": ("チーム編成", "teams formed"),
     "team_moved": ("チーム移動", "team move"),
+    "session_added": ("開催回の追加", "session added"),
+    "session_edited": ("開催回の変更", "session edited"),
+    "session_cancelled": ("開催回の中止", "session cancelled"),
+    "schedule_imported": ("日程の取込", "schedule imported"),
 }
 # labels of the fields an edit may change
 FIELDS: dict[str, tuple[str, str]] = {

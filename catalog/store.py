@@ -337,6 +337,15 @@ def is_busy(exc: BaseException) -> bool:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
 
+@migrations()
+def m009_venue_point(db: Database) -> None:
+    """A venue's own coordinates, when the schedule gives them (a map in chat, GEO in a
+    calendar); `lat`/`lon` stay the venue city's point, which searches measure from."""
+    db.execute("alter table sessions add column venue_lat real")
+    db.execute("alter table sessions add column venue_lon real")
+
+
+
 
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""

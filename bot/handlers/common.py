@@ -99,7 +99,8 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
     verdict = catalog.verdict(profile, s.course) if profile else None
     na = _("not announced")
     time = f"{s.start_time}–{s.end_time}" if s.start_time and s.end_time else na
-    label = catalog.year.label_en if lang == "en" else catalog.year.label_ja
+    year = catalog.year_of(s.fiscal_year)
+    label = year.label_en if lang == "en" else year.label_ja
     venue = s.venue or na
     lines = [
         f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(label)}",

@@ -70,6 +70,13 @@ async def send_card(event: Message | CallbackQuery, session: Session, *, catalog
     markup = kb.session_card(session, can_register=can_register, full=full,
                              share_url=await share_url(event.bot, session.id))
     await show(event, session_card(catalog, session, profile, today, lang), markup)
+    point = session.venue_point
+    if point is not None and not session.cancelled:
+        # Telegram shows a venue as a map with its name and address.
+        chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
+        await event.bot.send_venue(chat_id, latitude=point[0], longitude=point[1],
+                                   title=session.venue or ics.summary(catalog, session, lang),
+                                   address=session.address or "")
 
 
 @router.callback_query(SessionCB.filter(F.action == "show"))

@@ -35,6 +35,7 @@ from catalog.audit import Actor
 from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
+from catalog.stats import home_charts
 
 TEMPLATES = Path(__file__).parent / "templates"
 JINJA = web.AppKey("admin_jinja", jinja2.Environment)
@@ -319,6 +320,7 @@ async def sessions_page(request: web.Request) -> web.Response:
     rows = await asyncio.to_thread(catalog.all_sessions, True)
     return _render(request, "admin_sessions.html", {
         "sessions": rows, "today": today, "year": catalog.year,
+        "charts": await asyncio.to_thread(home_charts, catalog, rows),
         "csrf": csrf_token(request, session["sid"]),
         "totals": {"registered": sum(s.registered for s in rows if not s.cancelled),
                    "capacity": sum(s.capacity for s in rows if not s.cancelled),

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.config import Settings
-from bot.web import admin, admin_registrations, calendar_page, feeds
+from bot.web import admin, admin_registrations, admin_schedule, calendar_page, feeds
 from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, SETTINGS
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -44,6 +44,6 @@ def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Ap
     app[BOT] = None
     app[DISPATCHER] = None
     app.router.add_get("/healthz", healthz)
-    for module in (feeds, calendar_page, admin, admin_registrations):
+    for module in (feeds, calendar_page, admin, admin_registrations, admin_schedule):
         module.setup(app)
     return app
