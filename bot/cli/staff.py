@@ -15,7 +15,7 @@ from catalog import places
 from catalog.imports import import_registrations
 from catalog.registrations import Applicant, register
 from catalog.rosters import Format as RosterFormat
-from catalog.rosters import export_roster
+from catalog.rosters import export_roster, sessions_with_people
 from catalog.service import Catalog
 from catalog.stats import registration_stats
 from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
@@ -90,9 +90,11 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
         raise UsageError("give one SESSION or --all")
     if args.cp932 and args.format != "csv":
         raise UsageError("--cp932 applies to --format csv only")
-    ids = [s.id for s in catalog.all_sessions()] if args.all else [args.session]
+    ids = sessions_with_people(catalog) if args.all else [args.session]
+    if not ids:
+        raise UsageError("--all: nobody is registered for any session, so there is no roster")
     fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
-    name, _mime, data = export_roster(catalog, ids, fmt)
+    name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang)
     if args.output is None and args.format == "xlsx":
         args.output = Path(name)
     if args.output is None:
@@ -159,7 +161,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
     p.add_argument("--cp932", action="store_true", help="CSV in cp932 (Shift_JIS)")
-    p.add_argument("--all", action="store_true", help="every session into one file")
+    p.add_argument("--all", action="store_true",
+                   help="every session anyone is registered for, into one file")
+    p.add_argument("--lang", choices=["ja", "en"], default="ja",
+                   help="headers and values in Japanese (default) or English (csv, xlsx)")
     p.set_defaults(func=with_catalog(cmd_roster))
 
     p = sub.add_parser("stats", help="registrations and waitlists per course and region")
