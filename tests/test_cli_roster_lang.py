@@ -7,7 +7,7 @@ import openpyxl
 import pytest
 
 from catalog.imports import HEADER
-from tests.test_cli_staff import A, B1, reg, run
+from tests.test_cli_staff import B1, A, reg, run
 
 
 @pytest.fixture(autouse=True)

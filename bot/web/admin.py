@@ -325,9 +325,17 @@ async def sessions_page(request: web.Request) -> web.Response:
     })
 
 
-def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[str, Any]:
+    """The roster and teams as staff read them: headers and values in Japanese (区分:
+    地方公共団体, 受講料: 無料, 状態: 登録済), organisation types in words."""
+    columns = rosters.headers(lang)
+    rows = [dict(zip(columns, [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime)
+                               else v for v in values], strict=True))
+            for values in rosters.localized_rows(catalog, session_id, lang)]
+    formed = teams.current_teams(catalog, session_id)
+    labels = {m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
+              for t in formed for m in t.members if m.org_type}
+    return {"columns": columns, "rows": rows, "teams": formed, "org_labels": labels}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -339,7 +347,7 @@ async def session_page(request: web.Request) -> web.Response:
     s = _session_or_404(catalog, request.match_info["session_id"])
     view = await asyncio.to_thread(_session_view, catalog, s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view,
+        "s": s, **view,
         "formed": request.query.get("formed") == "1",
         "moved": request.query.get("moved") == "1",
         "error": None, "csrf": csrf_token(request, session["sid"]),
@@ -350,7 +358,7 @@ async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogErro
     """The session page again, with the refusal shown in Japanese and English (400)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
+        "s": s, **view, "formed": False,
         "error": e.text("ja") + " / " + e.text("en"),
         "csrf": csrf_token(request, session["sid"])}, status=400)
 
