@@ -20,7 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, send_file, show, tell_promoted
 from bot.handlers.fallback import expire
-from bot.handlers.my import _status
+from bot.handlers.my import status_text
 from bot.handlers.registration import ANSWER, COMMAND, NOT_COMMAND
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB
@@ -65,11 +65,11 @@ async def _show_list(callback: CallbackQuery, catalog: Catalog, app: MyApplicati
     lines = [note, ""] if note else []
     lines.append(_head(catalog, app.session_id, lang))
     if app.colleagues:
-        lines += [f"• {q(m.name)} — {q(_status(m))}" for m in app.colleagues]
+        lines += [f"• {q(m.name)} — {q(status_text(m))}" for m in app.colleagues]
     else:
         lines.append(_("No colleagues are registered in this application any more."))
     await show(callback, "\n".join(lines), kb.colleague_list(
-        app.own.id, app.own_active, [(m.id, f"{m.name} — {_status(m)}") for m in app.colleagues]),
+        app.own.id, app.own_active, [(m.id, f"{m.name} — {status_text(m)}") for m in app.colleagues]),
         edit=True)
 
 
@@ -146,7 +146,7 @@ async def _show_colleague(event: Message | CallbackQuery, catalog: Catalog, cloc
         _head(catalog, mate.session_id, lang),
         _("Name: {v}").format(v=q(mate.name)),
         _("E-mail: {v}").format(v=q(mate.email or "—")),
-        _("Status: {status}").format(status=q(_status(mate))),
+        _("Status: {status}").format(status=q(status_text(mate))),
     ]
     if not can_edit:
         d = session.deadline

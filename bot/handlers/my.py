@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 router = Router(name="my")
 
 
-def _status(reg: Registration) -> str:
+def status_text(reg: Registration) -> str:
     if reg.status == "waitlisted":
         return _("⏳ waitlist place {n}").format(n=reg.position or "?")
     if reg.status == "cancelled":
@@ -61,12 +61,12 @@ def _my_list(catalog: Catalog, user_id: int,
     buttons: list[tuple[CallbackData, str]] = []
     for i, app in enumerate(apps, start=1):
         s = catalog.session(app.session_id)
-        own = (_status(app.own) if app.own_active
+        own = (status_text(app.own) if app.own_active
                else _("(your own registration is cancelled)"))
         lines.append(f"{i}. <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
                      f"{q(place_text(s, lang))} — {q(own)}")
         for mate in app.colleagues:
-            lines.append(f"    👥 {q(mate.name)} — {q(_status(mate))}")
+            lines.append(f"    👥 {q(mate.name)} — {q(status_text(mate))}")
         label = f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}"
         cb: CallbackData = (MyCB(action="show", reg=app.own.id) if app.own_active
                             else MateCB(action="list", reg=app.own.id))
@@ -121,7 +121,7 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         lines = [
             f"<b>{q(course_name(catalog, session.course, lang))}</b>",
             q(session.dates_text(lang)) + " · " + q(place_text(session, lang)),
-            _("Status: {status}").format(status=q(_status(reg))),
+            _("Status: {status}").format(status=q(status_text(reg))),
             _("Name: {v}").format(v=q(reg.name)),
             _("Organisation: {org}").format(org=q(reg.organisation)),
             _("E-mail: {v}").format(v=q(reg.email or "—")),
@@ -129,7 +129,7 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         colleagues = _colleagues(catalog, reg, callback.from_user.id)
         if colleagues:
             lines += ["", _("<b>Colleagues (同行者)</b>")]
-            lines += [f"• {q(m.name)} — {q(_status(m))}" for m in colleagues]
+            lines += [f"• {q(m.name)} — {q(status_text(m))}" for m in colleagues]
         await show(callback, "\n".join(lines),
                    kb.my_registration_with(reg.id, session.id, len(colleagues)), edit=True)
     elif callback_data.action == "cancel" and _colleagues(catalog, reg, callback.from_user.id):
