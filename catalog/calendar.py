@@ -699,6 +699,33 @@ def subscription_links(base_url: str, *, courses: Iterable[str] = (),
     return Links(https=url, webcal=webcal, google=google)
 
 
+def describe_file(data: bytes) -> list[str]:
+    """What a calendar file holds, one line per event: METHOD, title, dates, place, status
+    (so a person can see what "Add to calendar" gives them before opening it)."""
+    try:
+        cal = Calendar.from_ical(data)
+    except ValueError:
+        return ["(not a calendar file)"]
+    method = str(cal.get("METHOD", "")) or "-"
+    lines = []
+    for event in cal.walk("VEVENT"):
+        start, end = event.decoded("DTSTART"), event.decoded("DTEND", None)
+        if isinstance(start, dt.datetime):
+            when = f"{start:%Y-%m-%d %H:%M}" + (f"–{end:%H:%M}" if end else "")
+            count = event.get("RRULE", {}).get("COUNT")
+            if count:
+                when += f" ×{count[0]}"  # the same hours on each day
+        else:
+            last = end - dt.timedelta(days=1) if end else start  # DTEND is exclusive
+            when = start.isoformat() + (f" – {last.isoformat()}" if last != start else "")
+        parts = [f"METHOD:{method}", str(event.get("SUMMARY", "")), when]
+        if event.get("LOCATION"):
+            parts.append(str(event["LOCATION"]))
+        parts.append(f"{event.get('STATUS', '')} SEQUENCE:{event.get('SEQUENCE', 0)}".strip())
+        lines.append(" · ".join(parts))
+    return lines or [f"METHOD:{method} (no event)"]
+
+
 def outlook_link(https_url: str, name: str) -> str:
     """Outlook on the web (Microsoft 365, as public bodies use it): subscribe from the web."""
     return ("https://outlook.office.com/calendar/0/addfromweb?"

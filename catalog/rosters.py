@@ -26,6 +26,7 @@ from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
 from catalog.registrations import for_session
 from catalog.service import Catalog
+from catalog.teams import current_teams
 from catalog.textwidth import width
 
 # Column headers in Japanese; English headers are the column names themselves. A column
@@ -34,13 +35,14 @@ HEADERS_JA: dict[str, str] = {
     "session": "開催回", "team": "チーム", "name": "氏名", "organisation": "所属",
     "org type": "区分", "department": "部署", "prefecture": "都道府県", "e-mail": "メール",
     "fee": "受講料", "registered at": "申込日時", "status": "状態",
+    "team exception": "チームの例外",
 }
 FEE_WORDS = {"ja": {"free": "無料", "paid": "有料"}, "en": {"free": "free", "paid": "paid"}}
 DATE_FORMAT = "yyyy-mm-dd hh:mm"  # registered at, as Excel shows it
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "session", "team", "name", "organisation", "org type", "department", "prefecture",
-    "e-mail", "fee", "registered at", "status",
+    "e-mail", "fee", "registered at", "status", "team exception",
 )
 FORMATS = ("csv", "csv-cp932", "xlsx", "json")
 Format = Literal["csv", "csv-cp932", "xlsx", "json"]
@@ -52,12 +54,19 @@ MIME = {
 }
 
 
-def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
+def roster_rows(catalog: Catalog, session_id: str, *,
+                exception_lang: str = "en") -> Iterator[dict[str, Any]]:
     """One dict per person (keys `ROSTER_COLUMNS`): registrants in registration order,
-    then the waitlist in order. `team` is the stored team number or None."""
+    then the waitlist in order. `team` is the stored team number or None; `team
+    exception` the rules that team breaks, for staff to accept or change ("" if none),
+    in `exception_lang`."""
     session = catalog.session(session_id)
-    teams = {r["registration_id"]: r["team"] for r in catalog.store.query(
-        "select registration_id, team from teams where session_id = ?", [session.id])}
+    teams: dict[int, int] = {}
+    exceptions: dict[int, str] = {}
+    for team in current_teams(catalog, session.id):
+        for m in team.members:
+            teams[m.registration_id] = team.number
+            exceptions[m.registration_id] = team.exception_text(exception_lang)
     for reg in for_session(catalog, session.id):
         try:
             fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched),
@@ -77,6 +86,7 @@ def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
             "fee": fee,
             "registered at": reg.created_at,
             "status": status,
+            "team exception": exceptions.get(reg.id, "") if reg.status == "registered" else "",
         }
 
 
@@ -132,7 +142,7 @@ def localized_rows(catalog: Catalog, session_id: str,
     """`roster_rows` as values for people, in the order of `headers(lang)`: organisation
     types, fees and statuses in words, the registration time as a datetime."""
     lang = _lang(lang)
-    for row in roster_rows(catalog, session_id):
+    for row in roster_rows(catalog, session_id, exception_lang=lang):
         out: list[Any] = []
         for c in ROSTER_COLUMNS:
             v = row.get(c)

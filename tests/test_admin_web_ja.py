@@ -15,7 +15,7 @@ async def test_roster_table_in_japanese(client):  # noqa: F811
     assert head is not None
     assert re.findall(r"<th>(.*?)</th>", head.group(1)) == [
         "開催回", "チーム", "氏名", "所属", "区分", "部署", "都道府県", "メール", "受講料", "申込日時",
-        "状態"]
+        "状態", "チームの例外"]
     body = html[head.end():]
     for value in ("<td>地方公共団体</td>", "<td>無料</td>", "<td>登録済</td>",
                   "<td>2024-06-01 10:00</td>"):

@@ -155,6 +155,21 @@ def test_timed_sessions_get_vtimezone_and_local_times(catalog, tmp_path):
     assert len(feed.timezones) == 1
 
 
+def test_describe_file_says_method_title_dates_and_place(catalog, tmp_path):
+    all_day = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C),
+                                               organizer="office@example.jp").data)
+    assert len(all_day) == 1
+    assert all_day[0].startswith("METHOD:PUBLISH · CYDER C")
+    assert " · 2024-11-28 – 2024-11-29 · " in all_day[0]  # DTEND is exclusive: not 11-30
+    edited = edited_schedule(
+        tmp_path, 'first = 2024-11-28, last = 2024-11-29 }',
+        'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00" }')
+    loader.load(catalog.store, edited, NOW)
+    timed = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C), lang="en").data)
+    assert " · 2024-11-28 09:30–17:00 ×2 · " in timed[0] and "SEQUENCE:1" in timed[0]
+    assert cal.describe_file(b"not ics") == ["(not a calendar file)"]
+
+
 def register(catalog, session_id=HIROSHIMA_A, user_id=7, i=0, now=NOW, **kw):
     return regs.register(catalog, session_id, [person(i, **kw)], today=now.date(), now=now,
                          user_id=user_id).registrations[0]

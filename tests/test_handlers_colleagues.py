@@ -341,3 +341,24 @@ async def test_a_command_mid_change_leaves_it_unsaved(user: ChatUser, catalog: C
     await user.send(command)
     await user.send("広島")  # a place search now, not a name
     assert regs.get_registration(catalog, jiro.id).name == "同行 二郎"
+
+
+async def test_no_colleague_path_writes_on_the_event_loop(user: ChatUser,
+                                                          catalog: Catalog) -> None:
+    await set_profile(user)
+    await apply(user, (*MATES, ("同行 四郎", "shiro@pref.hiroshima.lg.jp")), confirm=False)
+    await user.press(RegCB(action="done").pack())
+    await user.press(RegCB(action="noteam").pack())
+    await user.press(RegCB(action="ok").pack())
+    catalog.store.loop_writes = "raise"  # a write transaction on the loop fails the update
+    app = mates.applications_of(catalog, user.user.id)[0]
+    jiro, saburo, _shiro = app.colleagues
+    await user.press(MateCB(action="name", reg=jiro.id).pack())
+    await user.send("同行 次郎")
+    assert "✅ 変更しました。" in user.text()
+    await user.press(MateCB(action="yes", reg=saburo.id).pack())
+    await user.press(MateCB(action="allyes", reg=app.own.id).pack())
+    await user.press(MateCB(action="own", reg=app.own.id).pack())
+    assert "エラーが発生しました" not in user.text()
+    assert mates.applications_of(catalog, user.user.id) == []
+    assert regs.get_registration(catalog, jiro.id).name == "同行 次郎"

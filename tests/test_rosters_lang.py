@@ -116,3 +116,17 @@ def test_cp932_without_such_characters_is_written(catalog):
 
 def test_sessions_with_people(catalog):
     assert sessions_with_people(catalog) == [A]
+
+
+def test_a_team_exception_is_in_the_rosters_language(catalog):
+    from catalog.teams import form_teams
+
+    for i in range(3):
+        regs.register(catalog, A, [Applicant(f"追加 {i}", f"組織{i}", "local")], today=TODAY,
+                      now=NOW, source="cli")
+    form_teams(catalog, A, now=NOW)  # five people: one team of five, flagged
+    ja = pairs(export_roster(catalog, [A], "csv")[2])[0]
+    en = pairs(export_roster(catalog, [A], "csv", lang="en")[2])[0]
+    [ja_cell] = [p for p in ja if p.startswith("チームの例外: ")]
+    [en_cell] = [p for p in en if p.startswith("team exception: ")]
+    assert "5" in ja_cell and "a team of" not in ja_cell and "a team of 5" in en_cell

@@ -2,11 +2,10 @@
 cancel one or all of them, cancel one's own seat with or without them, and change a
 colleague's name or e-mail up to the deadline. Every button names a registration; one
 that is not this user's (or no longer active) is answered as expired and changes nothing.
-The rules are in `catalog.colleagues`; writes run off the event loop."""
+The rules are in `catalog.colleagues`; writes go through `save` (off the event loop,
+telling the person when the database is busy)."""
 
 from __future__ import annotations
-
-import asyncio
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -24,6 +23,7 @@ from bot.handlers.my import status_text
 from bot.handlers.registration import ANSWER, COMMAND, NOT_COMMAND
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB
+from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import colleagues as mates
 from catalog.clock import Clock
@@ -105,13 +105,14 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
         return
     try:
         if action == "allyes":
-            outcome = await asyncio.to_thread(
-                mates.cancel_colleagues, catalog, app.own.id, user_id=uid,
-                today=clock.today(), now=clock.now())
+            outcome = await save(callback, catalog, mates.cancel_colleagues, catalog,
+                                 app.own.id, callback_answer=callback_answer, user_id=uid,
+                                 today=clock.today(), now=clock.now())
         else:
-            outcome = await asyncio.to_thread(
-                mates.cancel_own, catalog, app.own.id, user_id=uid, today=clock.today(),
-                now=clock.now(), with_colleagues=action == "ownall")
+            outcome = await save(callback, catalog, mates.cancel_own, catalog, app.own.id,
+                                 callback_answer=callback_answer, user_id=uid,
+                                 today=clock.today(), now=clock.now(),
+                                 with_colleagues=action == "ownall")
     except NotFound:
         expire(callback_answer)
         return
@@ -177,8 +178,9 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
             dates=q(session.dates_text(lang))), kb.confirm_cancel_colleague(mate.id), edit=True)
     elif action == "yes":
         try:
-            outcome = await asyncio.to_thread(mates.cancel_colleague, catalog, mate.id,
-                                              user_id=uid, today=clock.today(), now=clock.now())
+            outcome = await save(callback, catalog, mates.cancel_colleague, catalog, mate.id,
+                                 callback_answer=callback_answer, user_id=uid,
+                                 today=clock.today(), now=clock.now())
         except NotFound:
             expire(callback_answer)
             return
@@ -211,10 +213,10 @@ async def got_value(message: Message, state: FSMContext, catalog: Catalog, clock
     uid = message.from_user.id
     data = await state.get_data()
     try:
-        reg = await asyncio.to_thread(
-            mates.edit_colleague, catalog, int(data.get("reg", 0)), user_id=uid,
-            today=clock.today(), now=clock.now(), field_name=str(data.get("field", "")),
-            value=message.text or "")
+        reg = await save(message, catalog, mates.edit_colleague, catalog,
+                         int(data.get("reg", 0)), user_id=uid, today=clock.today(),
+                         now=clock.now(), field_name=str(data.get("field", "")),
+                         value=message.text or "")
     except (InvalidInput, RegistrationError) as e:
         if isinstance(e, InvalidInput) or e.code == "duplicate":
             await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),

@@ -23,6 +23,7 @@ from bot.handlers.common import course_name, place_text, q, send_file, session_d
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import DraftCB, RegCB, SessionCB
+from bot.telegram.writes import BUSY_APPLICATION, save
 from catalog import calendar as ics
 from catalog import colleagues as mates
 from catalog import places
@@ -448,8 +449,12 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
         expire(callback_answer)
         return
     try:
-        outcome = regs.register(
-            catalog, str(data["session_id"]), _applicants(data, user_record),
+        # saved off the event loop; told "busy…" if it has to wait. A DatabaseBusy leaves
+        # the dialogue at this step, so the errors router's "try again" button works.
+        outcome = await save(
+            callback, catalog, regs.register, catalog, str(data["session_id"]),
+            _applicants(data, user_record), notice=BUSY_APPLICATION,
+            callback_answer=callback_answer,
             today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
             waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
             email_required=True)
