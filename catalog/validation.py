@@ -49,14 +49,21 @@ def clean_email(value: str | None, *, required: bool = True) -> str:
     return f"{local}@{domain.lower()}"
 
 
+YES_WORDS = ("1", "true", "yes", "y", "t", "はい", "○", "◯", "〇")
+NO_WORDS = ("", "0", "false", "no", "n", "f", "いいえ", "×", "✕", "✗")
+
+
 def truthy(value: str | int | bool | None) -> bool:
-    """'', 0, '0', 'false', 'no' -> False; 1, '1', 'true', 'yes' -> True; else InvalidInput."""
+    """A yes/no cell as offices write it: はい/いいえ, 1/0, true/false, ○/× (full-width,
+    case and surrounding spaces ignored; empty is no). InvalidInput for anything else,
+    so a typo is never read as "no"."""
     if isinstance(value, bool):
         return value
-    text = str(value if value is not None else "").strip().lower()
-    if text in ("", "0", "false", "no", "n", "f"):
+    text = unicodedata.normalize("NFKC", str(value if value is not None else "")).strip().lower()
+    if text in NO_WORDS:
         return False
-    if text in ("1", "true", "yes", "y", "t"):
+    if text in YES_WORDS:
         return True
-    raise InvalidInput(f"{value!r} is not a yes/no value (use 0/1 or true/false)",
-                       f"{value!r} は真偽値ではありません（0/1 または true/false）")
+    raise InvalidInput(f"{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)",
+                       f"{value!r} は「はい/いいえ」ではありません（はい/いいえ・1/0・true/false・○/× の"
+                       "いずれか）")

@@ -219,7 +219,7 @@ async def test_downloads(client):
     assert f'filename="roster-{SESSION}.csv"' in resp.headers["Content-Disposition"]
     body = await resp.read()
     assert body.startswith(b"\xef\xbb\xbf")
-    names = [r["name"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+    names = [r["氏名"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
     assert names == [p[0] for p in PEOPLE]
     resp = await client.get(f"/admin/sessions/{SESSION}/roster.xlsx")
     wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))

@@ -94,8 +94,8 @@ async def test_staff_sign_in_form_teams_and_download_csv(server, catalog, tmp_pa
             data = Path(await download.path()).read_bytes()
             assert data.startswith(b"\xef\xbb\xbf")  # BOM for Japanese Excel
             rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-            assert [r["name"] for r in rows] == [p[0] for p in PEOPLE]
-            assert {r["team"] for r in rows} == {"1", "2"}  # the teams just formed
+            assert [r["氏名"] for r in rows] == [p[0] for p in PEOPLE]
+            assert {r["チーム"] for r in rows} == {"1", "2"}  # the teams just formed
 
             shot = tmp_path / "admin-session.png"
             await page.screenshot(path=str(shot), full_page=True)

@@ -150,15 +150,15 @@ def test_roster_formats(capsys, tmp_path):
     code, out, _ = run(capsys, "roster", A)  # csv by default, BOM-prefixed UTF-8
     assert code == 0 and out.startswith("\ufeff")
     back = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
-    assert len(back) == 5 and back[0]["team"] == "1" and back[0]["fee"] == "free"
+    assert len(back) == 5 and back[0]["チーム"] == "1" and back[0]["受講料"] == "無料"
     target = tmp_path / "r.csv"
     assert run(capsys, "roster", A, "--cp932", "-o", str(target))[0] == 0
-    assert list(csv.DictReader(io.StringIO(target.read_bytes().decode("cp932"))))[4]["name"] == "人4"
+    assert list(csv.DictReader(io.StringIO(target.read_bytes().decode("cp932"))))[4]["氏名"] == "人4"
     book = tmp_path / "all.xlsx"
     code, _, err = run(capsys, "roster", "--all", "--format", "xlsx", "-o", str(book))
-    assert code == 0 and "100 session(s)" in err
+    assert code == 0 and "1 session(s)" in err  # only sessions with anyone registered
     wb = openpyxl.load_workbook(book)
-    assert len(wb.sheetnames) == 100 and wb[A].freeze_panes == "A2" and wb[A].max_row == 6
+    assert wb.sheetnames == [A] and wb[A].freeze_panes == "A2" and wb[A].max_row == 6
 
 
 def test_roster_usage_errors(capsys):

@@ -104,13 +104,18 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
         raise UsageError("give one SESSION or --all")
     if args.cp932 and args.format != "csv":
         raise UsageError("--cp932 applies to --format csv only")
-    every = catalog.all_sessions() if args.fiscal_year is None else catalog.sessions_of(
-        args.fiscal_year, include_cancelled=False)
-    ids = [s.id for s in every] if args.all else [args.session]
+    if args.all:
+        every = catalog.all_sessions() if args.fiscal_year is None else catalog.sessions_of(
+            args.fiscal_year, include_cancelled=False)
+        ids = [s.id for s in every if s.registered or s.waitlisted]
+    else:
+        ids = [args.session]
     if not ids:
-        raise UsageError(f"FY{args.fiscal_year} has no sessions in the database")
+        raise UsageError("--all: nobody is registered for any session"
+                         + (f" of FY{args.fiscal_year}" if args.fiscal_year else "")
+                         + ", so there is no roster")
     fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
-    name, _mime, data = export_roster(catalog, ids, fmt)
+    name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang)
     if args.output is None and args.format == "xlsx":
         args.output = Path(name)
     if args.output is None:
@@ -185,7 +190,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
     p.add_argument("--cp932", action="store_true", help="CSV in cp932 (Shift_JIS)")
-    p.add_argument("--all", action="store_true", help="every session into one file")
+    p.add_argument("--all", action="store_true",
+                   help="every session anyone is registered for, into one file")
+    p.add_argument("--lang", choices=["ja", "en"], default="ja",
+                   help="headers and values in Japanese (default) or English (csv, xlsx)")
     p.add_argument("--fiscal-year", type=int, metavar="N",
                    help="with --all: that year's sessions (past years stay in the database)")
     p.set_defaults(func=with_catalog(cmd_roster))

@@ -12,6 +12,8 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
+from bot.handlers.admin import staff_help
 from bot.handlers.common import q, show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import LangCB, MenuCB
@@ -78,14 +80,21 @@ async def menu(callback: CallbackQuery, state: FSMContext) -> None:
     await show(callback, greeting(callback.from_user.first_name), kb.main_menu(), edit=True)
 
 
+def _help_for(user_id: int | None, settings: Settings) -> str:
+    """/help, and for staff (ADMIN_IDS) the staff commands after it."""
+    extra = staff_help(user_id, settings)
+    return help_text() + ("\n\n" + extra if extra else "")
+
+
 @router.message(Command("help"))
-async def help_command(message: Message) -> None:
-    await message.answer(help_text(), reply_markup=kb.only_menu())
+async def help_command(message: Message, settings: Settings) -> None:
+    uid = message.from_user.id if message.from_user else None
+    await message.answer(_help_for(uid, settings), reply_markup=kb.only_menu())
 
 
 @router.callback_query(MenuCB.filter(F.action == "help"))
-async def help_button(callback: CallbackQuery) -> None:
-    await show(callback, help_text(), kb.only_menu(), edit=True)
+async def help_button(callback: CallbackQuery, settings: Settings) -> None:
+    await show(callback, _help_for(callback.from_user.id, settings), kb.only_menu(), edit=True)
 
 
 @router.message(Command("cancel"))

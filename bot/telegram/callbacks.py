@@ -124,3 +124,31 @@ class SubCB(Data, prefix="sb"):
     """action: new (issue a personal feed token) | off (revoke it)."""
 
     action: str
+
+
+class MateCB(Data, prefix="mt"):
+    """A representative's colleagues (同行者), from /my. With reg = the representative's own
+    registration: list | all (ask) | allyes (cancel every colleague) | own (cancel only
+    their own seat) | ownall (their own seat and every colleague). With reg = a
+    colleague's registration: show | cancel (ask) | yes | name | email (change it)."""
+
+    action: str
+    reg: int = 0
+
+
+class DraftCB(Data, prefix="rd"):
+    """Remove colleague number `idx` from the application being typed; `key` names who
+    it was (a short hash of name and e-mail), so a stale button removes nobody else."""
+
+    action: str
+    idx: int = 0
+    key: str = ""
+
+
+class StaffCB(Data, prefix="st"):
+    """A session suggested to staff when their place-and-date matched several: run `cmd`
+    (roster | teams | remind) on session `id`, `fmt` for the roster's format."""
+
+    cmd: str
+    id: str
+    fmt: str = ""

@@ -328,11 +328,18 @@ async def sessions_page(request: web.Request) -> web.Response:
     })
 
 
-def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    current = teams.current_teams(catalog, session_id)
-    return {"rows": list(rosters.roster_rows(catalog, session_id)), "teams": current,
-            "next_team": max((t.number for t in current), default=0) + 1,
-            "confirm": None,
+def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[str, Any]:
+    """The roster and teams as staff read them: headers and values in Japanese (区分:
+    地方公共団体, 受講料: 無料, 状態: 登録済), organisation types in words."""
+    columns = rosters.headers(lang)
+    rows = [dict(zip(columns, [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime)
+                               else v for v in values], strict=True))
+            for values in rosters.localized_rows(catalog, session_id, lang)]
+    formed = teams.current_teams(catalog, session_id)
+    labels = {m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
+              for t in formed for m in t.members if m.org_type}
+    return {"columns": columns, "rows": rows, "teams": formed, "org_labels": labels,
+            "next_team": max((t.number for t in formed), default=0) + 1, "confirm": None,
             "history": audit.for_session(catalog.store, session_id, limit=100)}
 
 
@@ -345,7 +352,7 @@ async def session_page(request: web.Request) -> web.Response:
     s = _session_or_404(catalog, request.match_info["session_id"])
     view = await asyncio.to_thread(_session_view, catalog, s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view,
+        "s": s, **view,
         "formed": request.query.get("formed") == "1",
         "moved": request.query.get("moved") == "1",
         "error": None, "csrf": csrf_token(request, session["sid"]),
@@ -358,7 +365,7 @@ async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogErro
     a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
+        "s": s, **view, "formed": False,
         "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
         "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
