@@ -209,6 +209,45 @@ class Rules:
         return FeeGroups(rule.code, tuple(o for o in orgs if o.fee == "free"),
                          tuple(o for o in orgs if o.fee != "free"), rule.fee_yen)
 
+    def fee_overview(self, lang: str) -> list[str]:
+        """Who pays what when the person is not known: the free, the paid with each
+        course's price (only courses they may take: B-1 has no paid line), then how
+        dispatched workers, contractors and students count (the modifiers' reasons)."""
+        en = lang.startswith("en")
+        free: dict[str, OrgType] = {}
+        paid: dict[str, OrgType] = {}
+        prices: dict[int | None, list[str]] = {}
+        for c in self.courses:
+            groups = self.fee_groups(c.code)
+            free.update((o.code, o) for o in groups.free)
+            if groups.paid:
+                paid.update((o.code, o) for o in groups.paid)
+                prices.setdefault(groups.fee_yen, []).append(c.name_en if en else c.name_ja)
+        lines = []
+        if en:
+            if free:
+                lines.append("Free: " + ", ".join(o.name_en.lower() for o in free.values()))
+            if paid:
+                priced = "; ".join(
+                    f"{', '.join(names)}: "
+                    + ("price not announced" if amount is None else f"¥{amount:,} (tax incl.)")
+                    for amount, names in prices.items())
+                lines.append("Paid: " + ", ".join(o.name_en.lower() for o in paid.values())
+                             + f" ({priced})")
+            lines += [m.reason_en for m in self.modifiers]
+            return lines
+        if free:
+            lines.append("無料: " + "、".join(o.name_ja for o in free.values()))
+        if paid:
+            priced = "、".join(
+                f"{'・'.join(names)} "
+                + ("金額未発表" if amount is None else f"{amount:,}円（税込）")
+                for amount, names in prices.items())
+            lines.append("有料: " + "、".join(o.name_ja for o in paid.values())
+                         + f"（{priced}）")
+        lines += [m.reason_ja for m in self.modifiers]
+        return lines
+
     def decide_all(self, profile: Profile) -> list[Verdict]:
         """One verdict per course, in the course table's order."""
         return [self.decide(profile, c.code) for c in self.courses]
