@@ -483,12 +483,14 @@ def _compact(text: str) -> str:
 
 
 _ADDRESS_CUTS = frozenset("市町村区郡")
+_COUNTY = re.compile(r"^[^市町村区郡]{1,4}郡")
 _PREFS_LONGEST_FIRST = sorted(PREFECTURES, key=lambda p: -len(p.name))
 
 
 def _address_place(query: str) -> Place | None:
     """An address read by its longest prefecture/city prefix: 広島県広島市中区基町 is the
-    city 広島, 広島市中区 too, 広島県呉市 is 呉市; 広島県どこか is the prefecture."""
+    city 広島, 広島市中区 too, 広島県呉市 is 呉市, 広島県安芸郡府中町 is 府中町 (within the
+    prefecture, not Tokyo's bigger 府中); 広島県どこか is the prefecture."""
     text = _compact(query)
     if not _JAPANESE_CHAR.search(text):
         return None
@@ -498,13 +500,15 @@ def _address_place(query: str) -> Place | None:
         if text.startswith(p.name):
             pref, rest = p, text[len(p.name):]
             break
-    for end in range(len(rest), 1, -1):
-        head = rest[:end]
-        if end < len(rest) and head[-1] not in _ADDRESS_CUTS:
-            continue  # a prefix is cut after 市/町/村/区/郡, or is the whole text
-        city = city_in(pref.code, head) if pref is not None else _any_city(head)
-        if city is not None:
-            return city
+    county = _COUNTY.match(rest)  # 安芸郡府中町: the town comes after its county
+    for part in (rest, rest[county.end():]) if county else (rest,):
+        for end in range(len(part), 1, -1):
+            head = part[:end]
+            if end < len(part) and head[-1] not in _ADDRESS_CUTS:
+                continue  # a prefix is cut after 市/町/村/区/郡, or is the whole text
+            city = city_in(pref.code, head) if pref is not None else _any_city(head)
+            if city is not None:
+                return city
     return _pref_place(pref) if pref is not None else None
 
 

@@ -79,15 +79,17 @@ def split_course(text: str, codes: Sequence[str]) -> SearchText:
         return SearchText(whole, "")
     tokens = s.split()
     if len(tokens) >= 2:
+        # "course A 広島", "A course Hiroshima": the word and the code as two tokens
+        for i in range(len(tokens) - 1):
+            pair = tokens[i] + tokens[i + 1]
+            if any(w in pair.casefold() for w in _COURSE_WORDS):
+                code = match_course(pair, codes)
+                if code is not None:
+                    return SearchText(code, " ".join(tokens[:i] + tokens[i + 2:]))
         for i, token in enumerate(tokens):
             code = match_course(token, codes)
             if code is not None:
                 return SearchText(code, " ".join(tokens[:i] + tokens[i + 1:]))
-        # "course A 広島", "A course Hiroshima": the word and the code as two tokens
-        for i in range(len(tokens) - 1):
-            code = match_course(tokens[i] + tokens[i + 1], codes)
-            if code is not None:
-                return SearchText(code, " ".join(tokens[:i] + tokens[i + 2:]))
     for pattern in (_GLUED_FRONT, _GLUED_BACK):
         m = pattern.search(s)
         if m:
