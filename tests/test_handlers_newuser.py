@@ -119,7 +119,8 @@ async def test_3_closed_card_says_closed_not_you_may_attend(make_dp: Any, bot: A
     await u.press(SessionCB(id=HIROSHIMA_A).pack())
     text = u.text()
     assert "🔒 申込は2024年10月18日(金)で締め切りました。" in text
-    assert "✅ 受講できます" not in text
+    assert "✅ 受講できます" not in text and "○" not in text
+    assert "💺 座席: × 申込締切" in text
     assert "🔒 この開催回の申込は締め切りました。もう申し込めません。" in text
 
 

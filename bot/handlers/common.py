@@ -65,9 +65,12 @@ def course_name(catalog: Catalog, code: str, lang: str) -> str:
     return code
 
 
-def seat_text(s: Session) -> str:
+def seat_text(s: Session, today: dt.date | None = None) -> str:
+    """Seats as the site marks them; with `today`, × once applications have closed."""
     if s.cancelled:
         return _("✖️ cancelled")
+    if today is not None and s.is_closed(today):
+        return _("× applications closed")
     if s.seats_left <= 0:
         return _("× full (waitlist: {n})").format(n=s.waitlisted)
     if s.seat_mark == "△":
@@ -137,7 +140,7 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
         _("📍 Place: {place}").format(place=q(place_text(s, lang) if lang == "en"
                                               else f"{s.prefecture} {s.city}")),
         _("🏢 Venue: {venue}").format(venue=q(venue)),
-        _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+        _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
     ]
     if s.waitlisted and s.seats_left > 0:
         lines.append(_("⏳ Waitlist: {n}").format(n=s.waitlisted))

@@ -68,10 +68,8 @@ async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang
         text = "\n".join([
             f"<b>{q(course_name(catalog, s.course, lang))}</b>",
             q(s.dates_text(lang)) + " · " + q(place_text(s, lang)),
-            _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+            _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
         ])
-        if s.is_closed(today):
-            text += "\n🔒 " + _("Applications for this session are closed.")
         results.append(InlineQueryResultArticle(
             id=s.id, title=title, description=where,
             input_message_content=InputTextMessageContent(message_text=text),
