@@ -471,3 +471,16 @@ async def test_15_in_english_and_from_a_location(make_user: Any) -> None:
     assert "order: by date" in u.text()
     by_date = result_lines(u.text())
     assert by_date != nearest and "Sapporo" not in by_date[0]  # the earliest is elsewhere
+
+
+# -- every message says what to do next: /help names the questions ------------------------------
+
+
+async def test_help_names_the_questions(user: ChatUser, make_user: Any) -> None:
+    await user.send("/help")
+    assert "無料ですか、初心者、Aコース、締切、B-1 沖縄" in user.text()
+    u = english(make_user, 5601)
+    await u.send("/help")
+    assert "“is it free?”" in u.text() and "“B-1 Okinawa”" in u.text()
+    await u.send("B-1 Okinawa")
+    assert "Naha" in result_lines(u.text())[0]

@@ -163,10 +163,7 @@ def course_card(course: Course, verdict: Verdict | None, lang: str,
     fmt = _("online") if online else _("on site")
     if course.days:
         fmt = _("{fmt}, {days}").format(fmt=fmt, days=_("{n} day(s)").format(n=course.days))
-    level = course.t("level", lang).strip()
-    title = f"<b>{q(course.t('name', lang))}</b>"
-    if level and level not in ("-", "—"):
-        title += f" — {q(level)}"
+    title = f"<b>{q(course.t('name', lang))}</b> — {q(course_level(course, lang))}"
     lines = [
         title,
         _("👥 For: {who}").format(who=q(course.t("audience", lang))),
