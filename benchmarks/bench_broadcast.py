@@ -22,8 +22,8 @@ from aiogram import Bot  # noqa: E402
 from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
 from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 
-from bot.fake_telegram import TOKEN, FakeTelegram  # noqa: E402
-from bot.outbox import Outbox, Progress  # noqa: E402
+from bot.demo.fake_telegram import TOKEN, FakeTelegram  # noqa: E402
+from bot.telegram.outbox import Outbox, Progress  # noqa: E402
 from catalog.clock import Clock  # noqa: E402
 from catalog.service import Catalog  # noqa: E402
 from catalog.store import Store  # noqa: E402

@@ -3,7 +3,7 @@
 Feeds rounds of updates — each round a new user: /start, the profile questions (button
 presses), a typed place, a shared location, a prefecture list, a session card, the menu,
 and a whole registration ending in the calendar file — through
-`bot.factory.create_dispatcher` (as `bot.runner.build_dispatcher` wraps it for serve and
+`bot.telegram.factory.create_dispatcher` (as `bot.serve.build_dispatcher` wraps it for serve and
 the demo) with a Bot whose session answers without any network. Each update goes in as
 the JSON dict Telegram sends (`Dispatcher.feed_raw_update`, the webhook's path), so the
 figures include parsing it, as in production.
@@ -54,11 +54,11 @@ from aiogram.types import (  # noqa: E402
     User,
 )
 
-from bot.callbacks import FindCB, MenuCB, ProfileCB, RegCB, SessionCB  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.resilience import inline_sync_filters  # noqa: E402
-from bot.runner import build_dispatcher  # noqa: E402
 from bot.runtime import clock_for, open_catalog  # noqa: E402
+from bot.serve import build_dispatcher  # noqa: E402
+from bot.telegram.callbacks import FindCB, MenuCB, ProfileCB, RegCB, SessionCB  # noqa: E402
+from bot.telegram.resilience import inline_sync_filters  # noqa: E402
 from catalog import places  # noqa: E402
 from catalog.eligibility import Profile  # noqa: E402
 
@@ -198,7 +198,7 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
         session = NoNetworkSession()
         bot = Bot(settings.bot_token or "42:BENCH", session=session,
                   default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-        # as serve/demo build it (bot.runner), throttling off: one process feeds many users
+        # as serve/demo build it (bot.serve), throttling off: one process feeds many users
         dp = build_dispatcher(settings, catalog, clock, throttle_burst=0)
 
         # the baseline: an echo router before the app's own, on the same Dispatcher

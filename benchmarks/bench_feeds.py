@@ -42,9 +42,10 @@ PRECOMPUTED = "/bench/precomputed.ics"
 async def serve(db: Path) -> None:
     from aiohttp import web
 
-    from bot import feeds
     from bot.config import Settings
-    from bot.web import CATALOG, create_web_app
+    from bot.web import feeds
+    from bot.web.app import create_web_app
+    from bot.web.keys import CATALOG
     from catalog.clock import JST, Clock
     from catalog.service import Catalog
     from catalog.store import Store

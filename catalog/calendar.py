@@ -585,6 +585,25 @@ def subscription_links(base_url: str, *, courses: Iterable[str] = (),
     return Links(https=url, webcal=webcal, google=google)
 
 
+def outlook_link(https_url: str, name: str) -> str:
+    """Outlook on the web (Microsoft 365, as public bodies use it): subscribe from the web."""
+    return ("https://outlook.office.com/calendar/0/addfromweb?"
+            + urlencode([("url", https_url), ("name", name)]))
+
+
+def subscribe_page_url(base_url: str, *, courses: Iterable[str] = (),
+                       prefectures: Iterable[int | str] = (), regions: Iterable[str] = (),
+                       lang: str | None = None) -> str:
+    """The public page with these filters, where a browser can subscribe (Telegram's buttons
+    open only http(s) links, never webcal://)."""
+    params = ([("course", str(c)) for c in courses]
+              + [("prefecture", str(p)) for p in prefectures]
+              + [("region", str(r)) for r in regions])
+    if lang and _en(lang):
+        params.append(("lang", "en"))
+    return base_url.rstrip("/") + "/calendar/" + (("?" + urlencode(params)) if params else "")
+
+
 # -- change notices (schedule_watch) ----------------------------------------------------------
 
 

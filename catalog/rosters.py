@@ -7,12 +7,13 @@ CSV is UTF-8 with a BOM (Japanese Excel opens it cleanly) or cp932 on request.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
+
+from defusedcsv import csv
 
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
@@ -61,12 +62,26 @@ def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
         }
 
 
+# A cell that starts with one of these may be run as a formula by a spreadsheet. defusedcsv
+# (as pretix uses) neutralises = + - @ | %; a leading tab or carriage return is neutralised here.
+_CONTROL_STARTS = ("\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_CONTROL_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """CSV whose cells a spreadsheet shows as text: chat users choose their own names."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(ROSTER_COLUMNS), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -90,6 +105,9 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str]) -> bytes:
         for row in roster_rows(catalog, sid):
             values = [row[c] for c in ROSTER_COLUMNS]
             ws.append(values)
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # text, never a formula, whatever the name says
             widths = [max(w, _width("" if v is None else str(v))) for w, v in zip(widths, values,
                                                                                    strict=True)]
         for i, w in enumerate(widths, start=1):

@@ -17,6 +17,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from catalog.errors import InvalidInput
+
 migrations = Migrations("cyder")
 
 
@@ -233,6 +235,16 @@ def m004_change_counter_parts(db: Database) -> None:
             )
 
 
+@migrations()
+def m005_admin_sessions(db: Database) -> None:
+    """Signed-in admin browsers, kept on the server so that signing out ends the session
+    (a signed cookie alone stays valid until it expires). Only a hash of each id is kept."""
+    db.table("admin_sessions").create(
+        {"sid_hash": str, "created_at": str, "expires_at": str, "revoked_at": str},
+        pk="sid_hash",
+    )
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
@@ -330,8 +342,21 @@ class Store:
         return rows[0] if rows else None
 
     def backup(self, dest: str | Path) -> None:
-        """SQLite's online backup API: a consistent copy, safe while the bot writes."""
-        target = sqlite3.connect(str(dest))
+        """SQLite's online backup API: a consistent copy, safe while the bot writes.
+
+        InvalidInput (one line, the file untouched) when `dest` cannot be written."""
+        dest = Path(dest)
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"{dest}: no such folder {dest.parent}",
+                               f"{dest}: フォルダ {dest.parent} がありません")
+        if dest.resolve() == Path(self.path).resolve():
+            raise InvalidInput(f"{dest}: that is the database itself",
+                               f"{dest}: データベースそのものです")
+        try:
+            target = sqlite3.connect(str(dest))
+        except sqlite3.Error as e:
+            raise InvalidInput(f"{dest}: cannot write the backup ({e})",
+                               f"{dest}: バックアップを書けません（{e}）") from e
         try:
             self.db.conn.backup(target)
         finally:

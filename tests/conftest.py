@@ -222,7 +222,7 @@ async def bot() -> AsyncIterator[MockedBot]:
 
 @pytest.fixture
 def dp(settings: Settings, catalog: Catalog, clock: Clock) -> Dispatcher:
-    from bot.factory import create_dispatcher
+    from bot.telegram.factory import create_dispatcher
 
     return create_dispatcher(settings, catalog, clock)
 
@@ -230,7 +230,7 @@ def dp(settings: Settings, catalog: Catalog, clock: Clock) -> Dispatcher:
 @pytest.fixture
 def make_dp(settings: Settings, catalog: Catalog) -> Any:
     """make_dp(today=None, **create_dispatcher_kwargs) -> a Dispatcher on the same catalog."""
-    from bot.factory import create_dispatcher
+    from bot.telegram.factory import create_dispatcher
 
     def make(today: dt.date | None = None, **kwargs: Any) -> Dispatcher:
         return create_dispatcher(settings, catalog, Clock(pinned=today or NOW.date()), **kwargs)

@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import admin_web
 from bot.config import Settings
-from bot.web import create_web_app
+from bot.web import admin as admin_web
+from bot.web.app import create_web_app
 from catalog import teams
 from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register
@@ -233,6 +233,75 @@ async def test_sign_out_ends_the_session(client):
                              allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
     assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_an_old_copy_of_the_cookie_is_useless_after_sign_out(client):
+    """Signing out ends the session on the server, not only in this browser."""
+    await sign_in(client)
+    stolen = {c.key: c.value for c in client.session.cookie_jar}
+    roster = f"/admin/sessions/{SESSION}/roster.csv"
+    assert (await client.get(roster)).status == 200
+    html = await (await client.get("/admin")).text()
+    await client.post("/admin/logout", data={"csrf": csrf_of(html)}, allow_redirects=False)
+    client.session.cookie_jar.update_cookies(stolen)  # the copy an attacker kept
+    assert (await client.get(roster, allow_redirects=False)).status == 401
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_signed_in_browsers_are_listed_and_can_be_signed_out(registered, tmp_path):
+    a, b = await make_client(registered, tmp_path), await make_client(registered, tmp_path)
+    try:
+        await sign_in(a)
+        await sign_in(b)
+        page = await (await a.get("/admin/signins")).text()
+        keys = re.findall(r'data-key="([0-9a-f]+)"', page)
+        assert len(keys) == 2 and "この端末 / this browser" in page
+        mine = re.search(r'<code>([0-9a-f]+)</code> （この端末', page).group(1)  # type: ignore[union-attr]
+        [other] = [k for k in keys if k != mine]
+        resp = await a.post("/admin/signins/revoke", data={"key": other, "csrf": csrf_of(page)},
+                            allow_redirects=False)
+        assert resp.status == 303
+        assert (await b.get("/admin", allow_redirects=False)).status == 303  # b is signed out
+        assert (await a.get("/admin", allow_redirects=False)).status == 200  # a is not
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_five_wrong_tokens_pause_sign_in_from_that_address(client):
+    for _ in range(5):
+        assert (await sign_in(client, "wrong")).status == 401
+    resp = await sign_in(client)  # even the right token waits now
+    assert resp.status == 429
+    text = await resp.text()
+    assert "一時的に止めています" in text and "Try again in about 10 minute" in text
+
+
+async def test_parallel_guesses_cannot_slip_past_the_limit(client, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(admin_web, "FAILED_SIGN_IN_DELAY", 0.2)  # guesses overlap in flight
+    page = await client.get("/admin/login")
+    csrf = csrf_of(await page.text())
+    results = await asyncio.gather(*[
+        client.post("/admin/login", data={"token": f"guess{i}", "csrf": csrf},
+                    allow_redirects=False) for i in range(30)])
+    statuses = [r.status for r in results]
+    assert statuses.count(401) == 5 and statuses.count(429) == 25
+
+
+def test_sign_in_guard_forgets_old_failures():
+    now = [0.0]
+    guard = admin_web.SignInGuard(attempts=5, window=600, clock=lambda: now[0])
+    for t in range(5):
+        now[0] = float(t)
+        guard.failed("1.2.3.4")
+    assert guard.refused_for("1.2.3.4") == pytest.approx(600.0 - 4.0)
+    assert guard.refused_for("5.6.7.8") == 0.0
+    now[0] = 600.5  # the first failure has aged out: four left in the window
+    assert guard.refused_for("1.2.3.4") == 0.0
+    guard.succeeded("1.2.3.4")
+    assert guard.failures == {}
 
 
 async def test_reloading_the_sign_in_form_keeps_an_open_forms_token_valid(client):

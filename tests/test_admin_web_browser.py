@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.config import Settings
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from catalog import teams
 from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register

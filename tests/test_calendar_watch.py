@@ -7,9 +7,9 @@ import logging
 import pytest
 from icalendar import Calendar
 
-from bot import schedule_watch
 from bot.config import Settings
-from bot.fake_telegram import TOKEN, FakeTelegram
+from bot.demo.fake_telegram import TOKEN, FakeTelegram
+from bot.telegram import schedule_watch
 from catalog import calendar as cal
 from catalog import registrations as regs
 from catalog.clock import Clock

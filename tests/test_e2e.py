@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
+from bot.demo.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = FakeUser(id=7001, first_name="Sakura", language_code="en")

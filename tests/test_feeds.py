@@ -1,4 +1,4 @@
-"""bot.feeds over a real aiohttp server on 127.0.0.1: feeds, filters, validators, API."""
+"""bot.web.feeds over a real aiohttp server on 127.0.0.1: feeds, filters, validators, API."""
 
 import asyncio
 import datetime as dt
@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from icalendar import Calendar
 
 from bot.config import Settings
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from catalog import calendar as cal
 from catalog import registrations as regs
 from catalog.clock import Clock

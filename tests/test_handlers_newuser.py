@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from bot.callbacks import CourseCB, FindCB, MenuCB, RegCB, SessionCB
+from bot.telegram.callbacks import CourseCB, FindCB, MenuCB, RegCB, SessionCB
 from catalog import registrations as regs
 from catalog.service import Catalog
 from tests.conftest import ChatUser

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.callbacks import ForgetCB, MyCB, RegCB, SessionCB
+from bot.telegram.callbacks import ForgetCB, MyCB, RegCB, SessionCB
 from catalog import registrations as regs
 from catalog import users
 from catalog.service import Catalog

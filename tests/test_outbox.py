@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.fake_telegram import TOKEN, FakeTelegram
-from bot.outbox import Outbox, Progress, Summary
+from bot.demo.fake_telegram import TOKEN, FakeTelegram
+from bot.telegram.outbox import Outbox, Progress, Summary
 from catalog import reminders as notes
 from catalog.clock import Clock
 from tests.util_catalog import make_catalog

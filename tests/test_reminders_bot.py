@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 from aiogram import Bot
 
-from bot import reminders
 from bot.config import Settings
-from bot.fake_telegram import TOKEN, FakeTelegram, plain_text
-from bot.outbox import Outbox
+from bot.demo.fake_telegram import TOKEN, FakeTelegram, plain_text
+from bot.telegram import reminders
+from bot.telegram.outbox import Outbox
 from catalog import reminders as notes
 from catalog.clock import JST
 from catalog.registrations import Applicant, register

@@ -17,10 +17,10 @@ from aiogram.types import CallbackQuery, Chat, Location, Message, PhotoSize, Use
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import callbacks
 from bot.config import Settings
-from bot.factory import create_dispatcher
 from bot.handlers.registration import RegForm
+from bot.telegram import callbacks
+from bot.telegram.factory import create_dispatcher
 from catalog.clock import Clock
 from tests.conftest import BOT_USERNAME, MockedBot
 from tests.util_catalog import NOW, make_catalog

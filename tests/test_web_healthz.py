@@ -9,7 +9,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
 from bot.runtime import clock_for, open_catalog
-from bot.web import BOT, DISPATCHER, create_web_app
+from bot.web.app import create_web_app
+from bot.web.keys import BOT, DISPATCHER
 
 
 async def test_healthz_reports_the_loaded_year(tmp_path):

@@ -3,30 +3,42 @@
 Each feature module defines a module-level `router` with its handlers. A Router
 can belong to one Dispatcher only, so `get_routers()` hands out a fresh copy of
 each (tests and the demo build several Dispatchers in one process).
-To add a feature, add its module to ROUTER_MODULES before "bot.handlers.sessions"
-(which answers any plain text as a place search) and "bot.handlers.fallback".
+To add a feature, add its module to ROUTER_MODULES before `sessions` (which answers any
+plain text as a place search) and `fallback`.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from aiogram import Router
 
+from bot.handlers import (
+    admin,
+    courses,
+    errors,
+    fallback,
+    forget,
+    inline,
+    my,
+    profile,
+    registration,
+    sessions,
+    start,
+)
+
 ROUTER_MODULES = [
-    "bot.handlers.start",
-    "bot.handlers.profile",
-    "bot.handlers.courses",
-    "bot.handlers.registration",
-    "bot.handlers.my",
-    "bot.handlers.forget",
-    "bot.handlers.admin",
-    "bot.handlers.sessions",
+    start,
+    profile,
+    courses,
+    registration,
+    my,
+    forget,
+    admin,
+    sessions,
     # only inline queries and errors: after the busy routers, which every message and
     # button would otherwise pass through first (no other router takes these two kinds)
-    "bot.handlers.inline",
-    "bot.handlers.errors",
-    "bot.handlers.fallback",
+    inline,
+    errors,
+    fallback,
 ]
 
 
@@ -42,4 +54,4 @@ def fresh(template: Router) -> Router:
 
 def get_routers() -> list[Router]:
     """Fresh routers for one Dispatcher, in the order they are tried."""
-    return [fresh(importlib.import_module(name).router) for name in ROUTER_MODULES]
+    return [fresh(module.router) for module in ROUTER_MODULES]

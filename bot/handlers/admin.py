@@ -19,11 +19,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BotCommand, BotCommandScopeChat, BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import reminders
 from bot.config import Settings
 from bot.handlers.common import q
-from bot.i18n import N_, create_i18n
-from bot.outbox import Progress
+from bot.telegram import reminders
+from bot.telegram.i18n import N_, create_i18n
+from bot.telegram.outbox import Progress
 from catalog import reminders as notes
 from catalog import rosters, stats, teams
 from catalog.clock import Clock
@@ -204,7 +204,7 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
 async def set_staff_commands(bot: Bot, settings: Settings) -> None:
     """Show the staff commands in the menu of each admin's private chat (everyone else's
     menu stays as it is). Call after `bot.factory.set_commands`."""
-    from bot.factory import COMMANDS
+    from bot.telegram.factory import COMMANDS
 
     i18n = create_i18n()
     commands = [BotCommand(command=c, description=i18n.gettext(d, locale="ja"))

@@ -7,9 +7,10 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import CourseCB, MenuCB, ProfileCB
 from bot.handlers.common import course_level, course_name, q, verdict_text
+from bot.handlers.courses import course_view
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import CourseCB, MenuCB, ProfileCB
 from catalog import questions
 from catalog.questions import Question
 from catalog.service import Catalog
@@ -26,8 +27,6 @@ async def answer(message: Message, question: Question, *, catalog: Catalog,
 def render(question: Question, *, catalog: Catalog, user_record: User | None,
            lang: str) -> tuple[str, InlineKeyboardMarkup]:
     if question.intent == "course" and question.course:
-        from bot.handlers.courses import course_view
-
         return course_view(catalog, catalog.course(question.course), user_record, lang)
     if question.intent == "fee":
         return _fees(question, catalog, user_record, lang)

@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import tr
+from bot.telegram.i18n import tr
 from catalog import places, users
 from catalog import registrations as regs
 from catalog.calendar import CalendarFile, city_en

@@ -8,10 +8,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import CourseCB, MenuCB
 from bot.handlers.common import course_card, course_level, show
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import CourseCB, MenuCB
 from catalog.errors import CatalogError
 from catalog.service import Catalog, Course
 from catalog.users import User

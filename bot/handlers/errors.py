@@ -8,7 +8,7 @@ from aiogram import Router
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
-from bot.resilience import where
+from bot.telegram.resilience import where
 
 log = logging.getLogger(__name__)
 

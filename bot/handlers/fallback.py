@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
+from bot.telegram import keyboards as kb
 
 router = Router(name="fallback")
 

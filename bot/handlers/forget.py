@@ -8,9 +8,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import ForgetCB
 from bot.handlers.common import show, tell_promoted
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import ForgetCB
 from catalog import registrations as regs
 from catalog.clock import Clock
 from catalog.service import Catalog

@@ -11,8 +11,6 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import MenuCB, MyCB, SubCB
 from bot.config import Settings
 from bot.handlers.common import (
     course_name,
@@ -24,6 +22,8 @@ from bot.handlers.common import (
     tell_promoted,
 )
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import MenuCB, MyCB, SubCB
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -166,7 +166,8 @@ def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
 async def subscribe_menu(callback: CallbackQuery, settings: Settings,
                          user_record: User | None, lang: str) -> None:
     has = bool(user_record and user_record.calendar_token)
-    await show(callback, _feed_text(settings, user_record, lang), kb.subscription(has),
+    await show(callback, _feed_text(settings, user_record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
                edit=True)
 
 
@@ -180,4 +181,6 @@ async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalo
         users.revoke_calendar_token(catalog.store, uid)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
-    await show(callback, _feed_text(settings, record, lang), kb.subscription(has), edit=True)
+    await show(callback, _feed_text(settings, record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+               edit=True)

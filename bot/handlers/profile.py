@@ -13,10 +13,10 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import MenuCB, ProfileCB
 from bot.handlers.common import course_name, q, show
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import MenuCB, ProfileCB
 from catalog import places, users
 from catalog.clock import Clock
 from catalog.errors import NotFound

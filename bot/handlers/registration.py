@@ -15,11 +15,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import RegCB, SessionCB
 from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, send_file, session_dates, show
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import RegCB, SessionCB
 from catalog import calendar as ics
 from catalog import places, users
 from catalog import registrations as regs

@@ -22,8 +22,6 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import CityCB, FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from bot.config import Settings
 from bot.handlers import answers
 from bot.handlers.common import (
@@ -38,6 +36,8 @@ from bot.handlers.common import (
     show,
 )
 from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import CityCB, FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from catalog import calendar as ics
 from catalog import places, questions
 from catalog.clock import Clock
@@ -337,7 +337,9 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
             url=q(links.webcal)),
         _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
         _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
-    ]), disable_web_page_preview=True)
+    ]), disable_web_page_preview=True, reply_markup=kb.subscribe_page(ics.subscribe_page_url(
+        settings.public_base_url, lang=lang, courses=filters.get("courses", ()),
+        prefectures=filters.get("prefectures", ()), regions=filters.get("regions", ()))))
 
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
@@ -415,6 +417,11 @@ async def location(message: Message, catalog: Catalog, clock: Clock, user_record
                    lang: str) -> None:
     loc = message.location
     assert loc is not None
+    if not places.valid_latlon(loc.latitude, loc.longitude):
+        await message.answer(_("That location is not on the map. Please share your location "
+                               "again, or type a place name."),
+                             reply_markup=ReplyKeyboardRemove())
+        return
     key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
     await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
     text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),

@@ -11,9 +11,9 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot import keyboards as kb
-from bot.callbacks import LangCB, MenuCB
 from bot.handlers.common import q, show
+from bot.telegram import keyboards as kb
+from bot.telegram.callbacks import LangCB, MenuCB
 from catalog import users
 from catalog.clock import Clock
 from catalog.errors import NotFound

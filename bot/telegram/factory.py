@@ -31,9 +31,9 @@ from magic_filter.util import in_op
 
 from bot.config import Settings
 from bot.handlers import get_routers
-from bot.i18n import N_, UserI18nMiddleware, create_i18n
-from bot.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
-from bot.resilience import inline_sync_filters, install_retries
+from bot.telegram.i18n import N_, UserI18nMiddleware, create_i18n
+from bot.telegram.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
+from bot.telegram.resilience import inline_sync_filters, install_retries
 from catalog.clock import Clock
 from catalog.service import Catalog
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import secrets
 import signal
@@ -24,9 +23,13 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import Settings
-from bot.resilience import where
 from bot.runtime import clock_for, open_catalog
-from bot.web import BOT, DISPATCHER, create_web_app
+from bot.telegram import reminders, schedule_watch
+from bot.telegram.factory import create_bot, create_dispatcher, set_commands
+from bot.telegram.resilience import where
+from bot.web.app import create_web_app
+from bot.web.keys import BOT, DISPATCHER
+from bot.web.webhook import WebhookHandler
 from catalog.clock import Clock
 from catalog.service import Catalog
 
@@ -34,14 +37,17 @@ log = logging.getLogger("cyder.runner")
 
 WEBHOOK_HANDLER = web.AppKey("webhook_handler", SimpleRequestHandler)
 
-# Long-running jobs started beside the bot: "module:function", each
-# `async def fn(bot, catalog, settings, clock) -> None`. Missing modules are skipped.
-BACKGROUND_TASKS = ["bot.reminders:run", "bot.schedule_watch:run"]
+BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
+
+# Long-running jobs started beside the bot, each `async def fn(bot, catalog, settings, clock)`.
+BACKGROUND_TASKS: list[tuple[str, BackgroundFn]] = [
+    ("reminders", reminders.run),
+    ("schedule_watch", schedule_watch.run),
+]
 
 # Updates handled at once in polling mode (aiogram starts a task per update).
 CONCURRENT_UPDATES = 64
 
-BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
 
 
 class ServeError(Exception):
@@ -63,22 +69,6 @@ def add_error_logging(dp: Dispatcher) -> None:
     dp.include_router(router)
 
 
-def load_background(names: list[str] | None = None) -> list[tuple[str, BackgroundFn]]:
-    found = []
-    for spec in BACKGROUND_TASKS if names is None else names:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue
-            raise
-        fn = getattr(module, attr, None)
-        if fn is not None:
-            found.append((spec, fn))
-    return found
-
-
 async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
     """Run a background job; if it crashes, log it and start it again after a pause."""
     delay = 1.0
@@ -98,8 +88,6 @@ async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
 def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
                      **kwargs: Any) -> Dispatcher:
     """`create_dispatcher` (which the tests use too) plus a last-resort error logger."""
-    from bot.factory import create_dispatcher
-
     dp = create_dispatcher(settings, catalog, clock, **kwargs)
     add_error_logging(dp)
     return dp
@@ -107,8 +95,6 @@ def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
 
 def build_bot(settings: Settings, catalog: Catalog, clock: Clock) -> tuple[Bot, Dispatcher]:
     """The Bot (`create_bot` installs the Telegram-error retries) and the Dispatcher."""
-    from bot.factory import create_bot
-
     bot = create_bot(settings)
     return bot, build_dispatcher(settings, catalog, clock)
 
@@ -123,7 +109,7 @@ def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispat
     assert settings.webhook_url
     path = urlsplit(settings.webhook_url).path or "/"
     secret = webhook_secret(settings)
-    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    handler = WebhookHandler(dispatcher=dp, bot=bot, secret_token=secret)
     handler.register(app, path=path)
     app[WEBHOOK_HANDLER] = handler
     return secret
@@ -189,8 +175,6 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     polling: asyncio.Task[Any] | None = None
     try:
         if bot is not None and dp is not None:
-            from bot.factory import set_commands
-
             await _startup_call("setMyCommands", set_commands(bot))
             if secret is not None:
                 assert settings.webhook_url
@@ -204,7 +188,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                     bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
                     tasks_concurrency_limit=CONCURRENT_UPDATES))
                 log.info("polling mode")
-            for name, fn in load_background():
+            for name, fn in BACKGROUND_TASKS:
                 tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
                                                             settings, clock)))
         if on_ready is not None:

@@ -1,6 +1,6 @@
 """Reminders the day before a session, sent by the bot process, and staff broadcasts.
 
-`run` is a background task (listed in `bot.runner.BACKGROUND_TASKS`): once a minute,
+`run` is a background task (listed in `bot.serve.BACKGROUND_TASKS`): once a minute,
 from `settings.reminder_hour` (JST) on, it reminds every chat user registered for a
 session that starts tomorrow. At most once per person and session, even across
 restarts: each reminder is claimed in the `notifications` table *before* it is sent
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from aiogram import Bot, html
 
 from bot.config import Settings
-from bot.i18n import tr
-from bot.outbox import Outbox, Progress, Summary
+from bot.telegram.i18n import tr
+from bot.telegram.outbox import Outbox, Progress, Summary
 from catalog import reminders as notes
 from catalog.clock import Clock
 from catalog.service import Catalog

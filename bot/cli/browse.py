@@ -1,71 +1,18 @@
-"""The `cyder-bot` command line.
-
-Each feature module adds its subcommands through `add_commands(subparsers)`;
-`COMMAND_MODULES` lists them. Bad input exits with status 2 and one clear line.
-"""
+"""Catalog commands: sessions, courses, eligibility, and the database (init, load, backup)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
-import datetime as dt
-import importlib
-import io
-import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from bot.config import Settings, SettingsError
+from bot.cli.common import Parser, UsageError, date_arg, emit, load_settings, positive_int, with_catalog
 from bot.runtime import clock_for, open_catalog
-from bot.textwidth import table
 from catalog import places
 from catalog.eligibility import Profile
-from catalog.errors import CatalogError, ScheduleError
 from catalog.service import Catalog, parse_filters
 from catalog.store import Store
 from schedules import loader
-
-COMMAND_MODULES = ["bot.cli", "bot.cli_bot", "bot.cli_staff"]
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        raise UsageError(str(e)) from e
-
-
-def _date_arg(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], out: Any = None) -> None:
-    out = out or sys.stdout
-    if fmt == "json":
-        out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        out.write(buf.getvalue())
-    else:
-        out.write(table(columns, [[r.get(c, "") for c in columns] for r in rows]) + "\n")
 
 
 def resolve_origin(text: str) -> tuple[tuple[float, float] | None, int | None, str]:
@@ -107,7 +54,7 @@ def cmd_sessions(args: argparse.Namespace, catalog: Catalog) -> int:
         cols.append("distance_km")
     if args.format == "csv":
         cols = list(rows[0].keys()) if rows else cols
-    _emit(rows, args.format, cols)
+    emit(rows, args.format, cols)
     if args.format == "table":
         print(f"{len(rows)} session(s)", file=sys.stderr)
     return 0
@@ -117,7 +64,7 @@ def cmd_courses(args: argparse.Namespace, catalog: Catalog) -> int:
     rows = [c.as_dict() for c in catalog.courses()]
     for r in rows:
         r["fee_yen"] = r["fee_yen"] if r["fee_yen"] is not None else "not announced"
-    _emit(rows, args.format, ["code", "level_ja", "level_en", "format", "organisations_en",
+    emit(rows, args.format, ["code", "level_ja", "level_en", "format", "organisations_en",
                               "where_en", "period_en", "declared_total", "fee_yen"])
     return 0
 
@@ -130,12 +77,12 @@ def cmd_eligibility(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.format == "table":
         for r, v in zip(rows, verdicts, strict=True):
             r["fee"], r["fee_yen"] = r["fee"] or "-", v.fee_cell()  # no fee when not eligible
-    _emit(rows, args.format, ["course", "eligible", "fee", "fee_yen", "reason_en"])
+    emit(rows, args.format, ["course", "eligible", "fee", "fee_yen", "reason_en"])
     return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
     clock = clock_for(settings)
     if args.db_command == "init":
         catalog = open_catalog(settings, clock)
@@ -152,16 +99,16 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., Any]) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sessions", help="list or search sessions")
     p.add_argument("--course", action="append", help="A, B-1, B-2, C (repeat or comma-separate)")
     p.add_argument("--prefecture", action="append", help="広島, 広島県, hiroshima, 34 ...")
     p.add_argument("--region", action="append", help="中国, chugoku, 関東 ...")
     p.add_argument("--near", help="LAT,LON or a place name (prefecture, region, city)")
     p.add_argument("--eligible-for", metavar="ORGTYPE", help="only courses this org type may take")
-    p.add_argument("--from", dest="date_from", type=_date_arg, metavar="DATE")
-    p.add_argument("--to", dest="date_to", type=_date_arg, metavar="DATE")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--from", dest="date_from", type=date_arg, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=date_arg, metavar="DATE")
+    p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=with_catalog(cmd_sessions))
 
@@ -186,45 +133,3 @@ def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., An
     q = dbsub.add_parser("backup", help="online backup to FILE (safe while the bot runs)")
     q.add_argument("file", type=Path)
     p.set_defaults(func=cmd_db)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="cyder-bot", description="CYDER exercises: catalog, chat bot, calendars.")
-    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
-
-    def with_catalog(fn: Callable[[argparse.Namespace, Catalog], int]) -> Callable[..., int]:
-        def run(args: argparse.Namespace) -> int:
-            return fn(args, open_catalog(_settings()))
-        run.__name__ = fn.__name__
-        return run
-
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_commands(sub, with_catalog)
-    parser.set_defaults(default_command="run" if "run" in sub.choices else None)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        default = getattr(args, "default_command", None)
-        if default is None:
-            parser.print_help()
-            return 0
-        args = parser.parse_args([default])
-    try:
-        result = args.func(args)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
-        return int(result or 0)
-    except (UsageError, ScheduleError, places.UnknownPlace) as e:
-        print(f"cyder-bot: error: {e}", file=sys.stderr)
-        return 2
-    except CatalogError as e:
-        print(f"cyder-bot: error: {e.en}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0

@@ -25,7 +25,7 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
-from bot.web import CATALOG, CLOCK
+from bot.web.keys import CATALOG, CLOCK
 from catalog import calendar
 from catalog.service import Catalog, UnknownFilter
 from catalog.service import parse_filters as search_filters
@@ -129,12 +129,17 @@ def _lang(request: web.Request) -> str:
     return "en" if request.query.get("lang", "").lower().startswith("en") else "ja"
 
 
+def _values(request: web.Request, name: str) -> list[str]:
+    """A repeatable query parameter; empty values (a form's "any" choice) are no filter."""
+    return [v for v in request.query.getall(name, []) if v.strip()]
+
+
 def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
     """Filters from the query string; BadFilter naming the first value we cannot read."""
     try:
-        f = search_filters(catalog, courses=request.query.getall("course", []),
-                           prefectures=request.query.getall("prefecture", []),
-                           regions=request.query.getall("region", []))
+        f = search_filters(catalog, courses=_values(request, "course"),
+                           prefectures=_values(request, "prefecture"),
+                           regions=_values(request, "region"))
     except UnknownFilter as e:
         detail = e.en if e.en == e.ja else f"{e.en}\n{e.ja}"
         raise BadFilter(f"unknown {e.field}: {e.value!r}\n{detail}") from None
@@ -243,7 +248,7 @@ async def api_sessions(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the feed routes (called by `bot.web.create_web_app`)."""
+    """Add the feed routes (called by `bot.web.app.create_web_app`)."""
     app[FEED_CACHE] = FeedCache()
     app.router.add_get("/calendar/sessions.ics", sessions_ics)
     app.router.add_get("/calendar/me/{token}.ics", my_ics)

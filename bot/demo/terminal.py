@@ -1,7 +1,7 @@
 """`cyder-bot demo`: the production bot in a terminal chat, no Telegram needed.
 
 The real Dispatcher and handlers poll an in-process fake Bot API server
-(`bot.fake_telegram`) over HTTP on 127.0.0.1, exactly as they would poll Telegram; the
+(`bot.demo.fake_telegram`) over HTTP on 127.0.0.1, exactly as they would poll Telegram; the
 HTTP app (/healthz, feeds, admin) runs beside them. The terminal plays the user: bot
 messages are printed with their buttons numbered, and what the user types becomes an
 update. Works with a pipe as stdin (one line per input; ends at EOF).
@@ -21,9 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 
 from bot.config import Settings
-from bot.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
+from bot.demo.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
 from bot.runtime import clock_for, open_catalog
-from bot.web import BOT, DISPATCHER, create_web_app
+from bot.serve import build_bot
+from bot.web.app import create_web_app
+from bot.web.keys import BOT, DISPATCHER
 
 LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -236,8 +238,6 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
                    staff: bool = False) -> int:
     """Run the terminal chat until `:quit` or end of input (`staff`: the demo user is
     in ADMIN_IDS, so the staff commands of the chat can be tried too)."""
-    from bot.runner import build_bot
-
     out = stdout or sys.stdout
     stdin = stdin or sys.stdin
     clock = clock_for(settings)
@@ -263,7 +263,7 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
             term.say(banner(settings, f"http://{settings.http_host}:{port}",
                             clock_pinned_by_env=clock_pinned_by_env))
             with contextlib.suppress(Exception):
-                from bot.factory import set_commands
+                from bot.telegram.factory import set_commands
 
                 await set_commands(bot)
             term.drain()

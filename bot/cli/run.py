@@ -7,21 +7,13 @@ import dataclasses
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from bot.config import Settings, SettingsError
+from bot.cli.common import UsageError, load_settings
+from bot.config import Settings
+from bot.demo.terminal import run_demo
+from bot.serve import ServeError, serve
 
 DEMO_TODAY = dt.date(2024, 6, 1)
-
-
-def _settings() -> Settings:
-    from bot.cli import UsageError
-
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        raise UsageError(str(e)) from e
 
 
 def _logging(verbose: bool = False) -> None:
@@ -37,9 +29,7 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.runner import ServeError, serve
-
-    settings = _settings()
+    settings = load_settings()
     _logging(args.verbose)
     if not settings.bot_token:
         logging.getLogger("cyder.runner").warning(
@@ -47,16 +37,12 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     try:
         await serve(settings)
     except ServeError as e:
-        from bot.cli import UsageError
-
         raise UsageError(str(e)) from e
     return 0
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
-
-    env_settings = _settings()
+    env_settings = load_settings()
     if args.verbose:
         _logging(True)
     else:
@@ -67,13 +53,13 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
     if settings.bot_token:
         return await cmd_serve(args)
     return await cmd_demo(args)
 
 
-def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., Any]) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the bot (BOT_TOKEN; polling or WEBHOOK_URL) and "
                                      "the HTTP server on HTTP_HOST:HTTP_PORT")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.cli.common import UsageError, with_catalog
+from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
-from bot.textwidth import table
 from catalog import places
 from catalog.imports import import_registrations
 from catalog.registrations import Applicant, register
@@ -23,8 +23,6 @@ from catalog.teams import Team, check_team_key, current_teams, form_teams, move_
 
 
 def _clock() -> Any:
-    from bot.cli import UsageError
-
     try:
         return clock_for(Settings.from_env())
     except SettingsError as e:
@@ -53,8 +51,6 @@ def cmd_register(args: argparse.Namespace, catalog: Catalog) -> int:
 
 
 def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
-    from bot.cli import UsageError
-
     clock = _clock()
     path = Path(args.file)
     if not path.is_file():
@@ -90,8 +86,6 @@ def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
 
 
 def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
-    from bot.cli import UsageError
-
     if args.all == bool(args.session):
         raise UsageError("give one SESSION or --all")
     if args.cp932 and args.format != "csv":
@@ -128,7 +122,7 @@ def _move(text: str) -> tuple[int, int]:
     return int(reg), int(team)
 
 
-def add_commands(sub: argparse._SubParsersAction, with_catalog: Callable[..., Any]) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("register", help="register one person taken by phone or mail")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--name", required=True)

@@ -1,0 +1,75 @@
+"""What every command-line module shares: the usage error, the parser, settings, output."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.cli.textwidth import table
+from bot.config import Settings, SettingsError
+from bot.runtime import open_catalog
+from catalog.service import Catalog
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a usage error (one line, exit 2)."""
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        raise UsageError(str(e)) from e
+
+
+def date_arg(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def positive_int(text: str) -> int:
+    """A count such as --limit: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], out: Any = None) -> None:
+    """Rows as a table, CSV or JSON on stdout (or `out`)."""
+    out = out or sys.stdout
+    if fmt == "json":
+        out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        out.write(buf.getvalue())
+    else:
+        out.write(table(columns, [[r.get(c, "") for c in columns] for r in rows]) + "\n")
+
+
+def with_catalog(fn: Callable[[argparse.Namespace, Catalog], int]) -> Callable[..., int]:
+    """A command that needs the catalog: opened from the environment's settings when it runs."""
+    def run(args: argparse.Namespace) -> int:
+        return fn(args, open_catalog(load_settings()))
+    run.__name__ = fn.__name__
+    return run

@@ -1,0 +1,1 @@
+"""The terminal demo: the real bot against a fake Bot API server in this process."""
