@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from catalog.places_data import GEONAMES_ADMIN1_TO_JIS, PREFECTURE_ROWS, VENUE_ROWS
+from catalog.places_data import CAPITALS_EN, GEONAMES_ADMIN1_TO_JIS, PREFECTURE_ROWS, VENUE_ROWS
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -101,6 +101,7 @@ class Prefecture:
     lat: float
     lon: float
     capital: str = ""  # the capital city, where ``lat``/``lon`` lie (distances start there)
+    capital_en: str = ""  # its English name (Sapporo, Matsue)
 
     @property
     def point(self) -> tuple[float, float]:
@@ -239,8 +240,11 @@ def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
 
 # --- tables and indexes ------------------------------------------------------
 
+_VENUE_ROMAJI = {(row[0], row[1]): row[3] for row in VENUE_ROWS}
 PREFECTURES: tuple[Prefecture, ...] = tuple(
-    Prefecture(code, name, short, kana, romaji, reg, lat, lon, capital)
+    Prefecture(code, name, short, kana, romaji, reg, lat, lon, capital,
+               _VENUE_ROMAJI.get((code, capital))
+               or (romaji if capital == short else CAPITALS_EN[capital]))
     for code, name, short, kana, romaji, reg, capital, lat, lon in PREFECTURE_ROWS
 )
 

@@ -99,6 +99,9 @@ def test_city_in_a_prefecture() -> None:
 
 def test_prefectures_know_their_capital() -> None:
     assert places.prefecture(1).capital == "札幌" and places.prefecture(32).capital == "松江"
+    assert [p.capital_en for p in places.PREFECTURES if p.code in (1, 7, 31, 32, 47)] == [
+        "Sapporo", "Fukushima", "Tottori", "Matsue", "Naha"]
+    assert all(p.capital_en.isascii() and p.capital_en for p in places.PREFECTURES)
 
 
 # -- 4, 6: verdicts ------------------------------------------------------------------------------

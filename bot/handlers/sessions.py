@@ -166,7 +166,7 @@ def _order_note(cb: FindCB, lang: str) -> str:
     if cb.kind == "n":
         return _("order: nearest first (straight-line distance)")
     pref = places.prefecture(int(cb.key))
-    capital = ics.city_en(pref.code, pref.capital) if lang == "en" else pref.capital
+    capital = pref.capital_en if lang == "en" else pref.capital
     if cb.sort == "k":
         return _("order: nearest first (straight-line distance from {capital})").format(
             capital=q(capital))
