@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import ErrorEvent
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import Settings
@@ -27,6 +26,7 @@ from bot.runtime import clock_for, open_catalog
 from bot.telegram import reminders, schedule_watch
 from bot.telegram.factory import create_bot, create_dispatcher, set_commands
 from bot.telegram.resilience import where
+from bot.telegram.updates import Poller
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
 from bot.web.webhook import WebhookHandler
@@ -35,7 +35,7 @@ from catalog.service import Catalog
 
 log = logging.getLogger("cyder.runner")
 
-WEBHOOK_HANDLER = web.AppKey("webhook_handler", SimpleRequestHandler)
+WEBHOOK_HANDLER = web.AppKey("webhook_handler", WebhookHandler)
 
 BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
 
@@ -173,6 +173,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
 
     tasks: list[asyncio.Task[Any]] = []
     polling: asyncio.Task[Any] | None = None
+    poller: Poller | None = None
     try:
         if bot is not None and dp is not None:
             await _startup_call("setMyCommands", set_commands(bot))
@@ -184,9 +185,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                 log.info("webhook mode")
             else:
                 await _startup_call("deleteWebhook", bot.delete_webhook())
-                polling = asyncio.create_task(dp.start_polling(
-                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
-                    tasks_concurrency_limit=CONCURRENT_UPDATES))
+                # our loop, not dp.start_polling: an update aiogram cannot parse is
+                # skipped instead of stalling the batch (bot.telegram.updates)
+                poller = Poller(dp, bot, timeout=30, concurrency=CONCURRENT_UPDATES)
+                polling = asyncio.create_task(poller.run())
                 log.info("polling mode")
             for name, fn in BACKGROUND_TASKS:
                 tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
@@ -201,17 +203,18 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         waiter.cancel()
     finally:
         log.info("shutting down")
-        if polling is not None and not polling.done():
-            with contextlib.suppress(RuntimeError):
-                await dp.stop_polling()  # type: ignore[union-attr]
+        if polling is not None and poller is not None and not polling.done():
+            poller.stop()
             try:
                 await asyncio.wait_for(polling, 10)
             except (TimeoutError, asyncio.CancelledError):
                 polling.cancel()
-        if dp is not None:
-            await _drain(getattr(dp, "_handle_update_tasks", None))
+        if poller is not None:
+            await _drain(poller.tasks)
         if WEBHOOK_HANDLER in app:
-            await _drain(app[WEBHOOK_HANDLER]._background_feed_update_tasks)
+            await _drain(app[WEBHOOK_HANDLER].tasks)
+        if dp is not None and secret is None:
+            await dp.storage.close()  # polling closed it before the drain: save what came after
         for task in tasks:
             task.cancel()
         for task in tasks:

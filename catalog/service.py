@@ -11,16 +11,19 @@ import contextlib
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import InvalidInput, NotFound
 from catalog.sessions import Hit, Session, YearSettings, build_session
 from catalog.store import Store
+from catalog.writer import Writer
+
+T = TypeVar("T")
 
 SESSIONS_SQL = """
 select s.*, coalesce(c.registered, 0) as registered, coalesce(c.waitlisted, 0) as waitlisted
@@ -81,6 +84,8 @@ class OnlineWindow:
     label_en: str
     first: dt.date
     last: dt.date
+    revision: int = 0  # raised by `db load` when its dates or labels change: SEQUENCE
+    updated_at: str = ""  # when it last changed (ISO, as stored): DTSTAMP, Last-Modified
 
 
 @dataclass
@@ -115,9 +120,12 @@ _CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]
 class Catalog:
     """Courses, sessions, rules and search for one fiscal year."""
 
-    def __init__(self, store: Store, fiscal_year: int = 2024) -> None:
+    def __init__(self, store: Store, fiscal_year: int = 2024, *,
+                 writer: Writer | None = None) -> None:
         self.store = store
         self.fiscal_year = fiscal_year
+        # where the chat, the HTTP app and the background jobs write (see `write`)
+        self.writer = writer or Writer(store)
         self._snap: _Snapshot | None = None
         self._static_key: int | None = None
         self._rules: Rules | None = None
@@ -126,6 +134,16 @@ class Catalog:
         self._windows: tuple[OnlineWindow, ...] = ()
         # session id -> (its row without the seat counts, the Session built from it)
         self._built: dict[str, tuple[tuple[Any, ...], Session]] = {}
+
+    async def write(self, fn: Callable[..., T], /, *args: Any,
+                    on_busy: Callable[[], Awaitable[Any]] | None = None, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` (a function that writes, e.g. `registrations.register`)
+        off the event loop, retried while another process holds the write lock; `on_busy`
+        is awaited once if it has to wait. `catalog.writer.DatabaseBusy` when the lock is
+        held longer than the writer's budget (then nothing was saved). Every write made
+        from async code goes through here: a blocking SQLite call on the loop would
+        freeze everyone while the database is locked."""
+        return await self.writer(fn, *args, on_busy=on_busy, **kwargs)
 
     # -- cached reads -------------------------------------------------------------------------
 
@@ -194,7 +212,8 @@ class Catalog:
         )
         self._windows = tuple(
             OnlineWindow(r["name"], r["label_ja"], r["label_en"],
-                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]))
+                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]),
+                         r.get("revision") or 0, r.get("updated_at") or "")
             for r in self.store.query(
                 "select * from online_windows where fiscal_year = ? order by first",
                 [self.fiscal_year],

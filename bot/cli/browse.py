@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import Parser, UsageError, date_arg, emit, load_settings, positive_int, with_catalog
+from bot.cli.common import (
+    Parser,
+    UsageError,
+    date_arg,
+    emit,
+    load_settings,
+    lock_note,
+    positive_int,
+    with_catalog,
+)
 from bot.runtime import clock_for, open_catalog
 from catalog import places
 from catalog.eligibility import Profile
@@ -92,6 +101,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         store = Store.open(settings.db_path)
         report = loader.load(store, args.file, clock.now())
         print(f"{args.file}: {report.summary()}")
+        print(lock_note(store.last_hold), file=sys.stderr)
     elif args.db_command == "backup":
         store = Store.open(settings.db_path)
         store.backup(args.file)

@@ -24,6 +24,7 @@ from bot.handlers.common import q
 from bot.telegram import reminders
 from bot.telegram.i18n import N_, create_i18n
 from bot.telegram.outbox import Progress
+from bot.telegram.writes import save
 from catalog import reminders as notes
 from catalog import rosters, stats, teams
 from catalog.clock import Clock
@@ -135,7 +136,8 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
 async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
                  lang: str) -> None:
     try:
-        formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
+        formed = await save(message, catalog, teams.form_teams, catalog, session.id,
+                            now=clock.now())
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return

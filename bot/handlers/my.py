@@ -24,6 +24,7 @@ from bot.handlers.common import (
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
+from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -112,15 +113,14 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             course=q(course_name(catalog, session.course, lang)),
             dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
     elif callback_data.action == "ics":
-        if reg.status == "registered":
-            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
-        else:
-            file = ics.event_file(catalog, session, lang=lang)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
-            outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
-                                  user_id=callback.from_user.id)
+            outcome = await save(callback, catalog, regs.cancel, catalog, reg.id,
+                                 callback_answer=callback_answer, today=clock.today(),
+                                 now=clock.now(), user_id=callback.from_user.id)
         except NotFound:
             expire(callback_answer)
             return
@@ -129,11 +129,11 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             return
         await show(callback, _("Cancelled. Your seat has been released."),
                    kb.only_menu(), edit=True)
-        if reg.status == "registered":
-            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
-                                   organizer=settings.organizer_email)
-            await send_file(callback.bot, callback.from_user.id, file,
-                            _("Open this file to remove the event from your calendar."))
+        # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
+        file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
+                               organizer=settings.organizer_email)
+        await send_file(callback.bot, callback.from_user.id, file,
+                        _("Open this file to remove the event from your calendar."))
         await tell_promoted(callback.bot, catalog, outcome.promoted)
 
 
@@ -172,13 +172,16 @@ async def subscribe_menu(callback: CallbackQuery, settings: Settings,
 
 
 @router.callback_query(SubCB.filter(F.action.in_({"new", "off"})))
-async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalog: Catalog,
+async def subscribe_change(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                           callback_data: SubCB, catalog: Catalog,
                            clock: Clock, settings: Settings, lang: str) -> None:
     uid = callback.from_user.id
     if callback_data.action == "new":
-        users.issue_calendar_token(catalog.store, uid, clock.now())
+        await save(callback, catalog, users.issue_calendar_token, catalog.store, uid,
+                   clock.now(), callback_answer=callback_answer)
     else:
-        users.revoke_calendar_token(catalog.store, uid)
+        await save(callback, catalog, users.revoke_calendar_token, catalog.store, uid,
+                   callback_answer=callback_answer)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
     await show(callback, _feed_text(settings, record, lang),

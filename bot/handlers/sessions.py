@@ -92,15 +92,16 @@ async def card_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
 
 @router.callback_query(SessionCB.filter(F.action == "ics"))
 async def calendar_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                          callback_data: SessionCB, catalog: Catalog,
+                          callback_data: SessionCB, catalog: Catalog, settings: Settings,
                           user_record: User | None, lang: str) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
         expire(callback_answer)
         return
-    file = ics.event_file(catalog, session, lang=lang,  # one event: under a millisecond
-                          profile=user_record.profile if user_record else None)
+    file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                             organizer=settings.organizer_email,  # one event: under a ms
+                             profile=user_record.profile if user_record else None)
     assert callback.bot is not None
     await send_file(callback.bot, callback.from_user.id, file,
                     _("Open this file to add the session to your calendar."))

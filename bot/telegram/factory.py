@@ -19,7 +19,6 @@ from aiogram.filters.base import Filter
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault, CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from magic_filter.operations import (  # aiogram's F: `F.x == v`, `F.x.in_(...)` shapes
@@ -31,6 +30,7 @@ from magic_filter.util import in_op
 
 from bot.config import Settings
 from bot.handlers import get_routers
+from bot.telegram.fsm_storage import SQLiteStorage
 from bot.telegram.i18n import N_, UserI18nMiddleware, create_i18n
 from bot.telegram.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
 from bot.telegram.resilience import inline_sync_filters, install_retries
@@ -85,7 +85,7 @@ def create_dispatcher(
     and `i18n` from the i18n middleware. `throttle_burst=0` turns throttling off
     (benchmarks feed thousands of updates from one user).
     """
-    dp = Dispatcher(storage=storage or MemoryStorage(),
+    dp = Dispatcher(storage=storage or SQLiteStorage(catalog.store),
                     catalog=catalog, settings=settings, clock=clock)
     if throttle_burst > 0:
         dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))

@@ -264,8 +264,8 @@ async def login(request: web.Request) -> web.Response:
         return _render(request, "admin_login.html",
                        {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
     guard.succeeded(address)
-    sid = await asyncio.to_thread(admin_sessions.start, request.app[CATALOG].store, _now(),
-                                  dt.timedelta(seconds=MAX_AGE))
+    sid = await request.app[CATALOG].write(admin_sessions.start, request.app[CATALOG].store,
+                                           _now(), dt.timedelta(seconds=MAX_AGE))
     response = web.HTTPSeeOther("/admin")
     _set_cookie(request, response, sid, auth=True)
     raise response
@@ -276,8 +276,8 @@ async def logout(request: web.Request) -> web.Response:
     session = await _checked_post(request)
     if isinstance(session, web.Response):
         return session
-    await asyncio.to_thread(admin_sessions.revoke, request.app[CATALOG].store, session["sid"],
-                            _now())
+    await request.app[CATALOG].write(admin_sessions.revoke, request.app[CATALOG].store,
+                                     session["sid"], _now())
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response
@@ -301,8 +301,8 @@ async def revoke_signin(request: web.Request) -> web.Response:
     if isinstance(session, web.Response):
         return session
     form = await request.post()
-    await asyncio.to_thread(admin_sessions.revoke_key, request.app[CATALOG].store,
-                            str(form.get("key", "")), _now())
+    await request.app[CATALOG].write(admin_sessions.revoke_key, request.app[CATALOG].store,
+                                     str(form.get("key", "")), _now())
     raise web.HTTPSeeOther("/admin/signins")
 
 
@@ -326,8 +326,10 @@ async def sessions_page(request: web.Request) -> web.Response:
 
 
 def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+    current = teams.current_teams(catalog, session_id)
+    return {"rows": list(rosters.roster_rows(catalog, session_id)), "teams": current,
+            "next_team": max((t.number for t in current), default=0) + 1,
+            "confirm": None}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -346,13 +348,15 @@ async def session_page(request: web.Request) -> web.Response:
     })
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
-    """The session page again, with the refusal shown in Japanese and English (400)."""
+async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError,
+                      confirm: dict[str, Any] | None = None) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400); for
+    a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
         "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-        "error": e.text("ja") + " / " + e.text("en"),
-        "csrf": csrf_token(request, session["sid"])}, status=400)
+        "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
+        "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -363,7 +367,7 @@ async def form_teams(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
     try:
-        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+        await catalog.write(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
@@ -384,8 +388,11 @@ async def move_member(request: web.Request) -> web.Response:
         except ValueError as e:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
-        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
+        await catalog.write(teams.move_member, catalog, s.id, registration_id, team,
+                            now=request.app[CLOCK].now(), force=form.get("force") == "1")
+    except teams.TeamRuleError as e:
+        return await _error_page(request, s, session, e,
+                                 {"registration": registration_id, "team": team})
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
