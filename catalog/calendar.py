@@ -38,6 +38,7 @@ from icalendar import Alarm, Calendar, Event, Timezone
 
 from catalog import places
 from catalog.clock import JST
+from catalog.errors import InvalidInput
 from catalog.sessions import Session
 
 if TYPE_CHECKING:
@@ -203,27 +204,28 @@ def location(session: Session, lang: str = "ja") -> str:
 
 
 def _fee_rules(catalog: Catalog, course_code: str, lang: str) -> str:
-    """The fee rules for a course when the audience is unknown (public feeds)."""
+    """The fee rules for a course when the audience is unknown (public feeds), naming
+    only the organisations that may take that course (B-1: local governments alone)."""
     en = _en(lang)
-    rules = catalog.rules
-    free = [o for o in rules.org_types.values() if o.fee == "free"]
-    paid = [o for o in rules.org_types.values() if o.fee != "free"]
-    course = _course(catalog, course_code)
-    amount = course.fee_yen if course else None
+    try:
+        groups = catalog.rules.fee_groups(course_code)
+    except InvalidInput:
+        return "not announced" if en else "未発表"
+    amount = groups.fee_yen
     if en:
         price = f"¥{amount:,} (tax incl.)" if amount is not None else "price not announced"
         out = []
-        if free:
-            out.append("free for " + ", ".join(o.name_en.lower() for o in free))
-        if paid:
-            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in paid))
+        if groups.free:
+            out.append("free for " + ", ".join(o.name_en.lower() for o in groups.free))
+        if groups.paid:
+            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in groups.paid))
         return "; ".join(out) or "not announced"
     price = f"{amount:,}円（税込）" if amount is not None else "有料（金額未発表）"
     out = []
-    if free:
-        out.append("無料: " + "、".join(o.name_ja for o in free))
-    if paid:
-        out.append(f"{price}: " + "、".join(o.name_ja for o in paid))
+    if groups.free:
+        out.append("無料: " + "、".join(o.name_ja for o in groups.free))
+    if groups.paid:
+        out.append(f"{price}: " + "、".join(o.name_ja for o in groups.paid))
     return " / ".join(out) or "未発表"
 
 

@@ -19,7 +19,7 @@ from catalog.eligibility import Profile, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
 from catalog.sessions import Session
-from catalog.validation import clean_email, clean_text
+from catalog.validation import clean_email, clean_name, clean_text, is_skip
 
 ACTIVE = ("registered", "waitlisted")
 TEAM_SIZE = 4
@@ -52,9 +52,10 @@ class Applicant:
         """The same applicant with every field checked and normalised (InvalidInput if bad)."""
         return replace(
             self,
-            name=clean_text(self.name, "name"),
-            organisation=clean_text(self.organisation, "organisation"),
-            department=clean_text(self.department, "department", required=False),
+            name=clean_name(self.name, "name"),
+            organisation=clean_name(self.organisation, "organisation"),
+            department=("" if is_skip(self.department)  # 省略, なし, skip, - : none given
+                        else clean_text(self.department, "department", required=False)),
             email=clean_email(self.email, required=email_required),
             org_type=(self.org_type or "").strip().lower(),
         )

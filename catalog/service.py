@@ -16,13 +16,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import difflib
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from catalog import places
+from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import InvalidInput, NotFound
 from catalog.session_row import fiscal_year_of
@@ -123,10 +122,6 @@ class _Snapshot:
 # the (connection, its change count, the store's write count) they were read at.
 _CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]] | None] = ContextVar(
     "catalog_checked", default=None)
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().lower().replace("－", "-").replace("ー", "-")
 
 
 def current_year(loaded: Iterable[int], target: int) -> int | None:
@@ -390,14 +385,11 @@ class Catalog:
 
     def course(self, text: str) -> Course:
         """A course by code as people type it: A, a, B1, b-1, Ｂ－１, C, プレ, pre."""
-        key = _fold(text).replace(" ", "").replace("コース", "").replace("course", "")
-        aliases = {"b1": "b-1", "b2": "b-2", "プレcyder": "pre", "プレ": "pre", "precyder": "pre",
-                   "pre-cyder": "pre"}
-        key = aliases.get(key, key)
-        for c in self.courses():
-            if c.code.lower() == key:
-                return c
         codes = [c.code for c in self.courses()]
+        found = questions.match_course(text, codes)
+        for c in self.courses():
+            if c.code == found:
+                return c
         near = difflib.get_close_matches(text.upper(), codes, n=3, cutoff=0.3)
         hint = ", ".join(near or codes)
         raise InvalidInput(f"unknown course {text!r}; choose one of: {', '.join(codes)}"
@@ -417,6 +409,14 @@ class Catalog:
     def verdicts(self, profile: Profile) -> list[Verdict]:
         return self.rules.decide_all(profile)
 
+    def alternatives(self, profile: Profile, course: str) -> list[Course]:
+        """Courses of the same level as `course` that `profile` may take instead: B-2 for
+        a national agency asking for B-1, B-1 for a local government asking for B-2."""
+        wanted = self.course(course)
+        return [c for c in self.courses()
+                if c.code != wanted.code and c.level_en == wanted.level_en
+                and self.verdict(profile, c.code).eligible]
+
     # -- search -------------------------------------------------------------------------------
 
     def find(
@@ -432,12 +432,18 @@ class Catalog:
         date_to: dt.date | None = None,
         include_cancelled: bool = False,
         limit: int | None = None,
+        order: str = "auto",
     ) -> list[Hit]:
         """Sessions matching every filter given (each filter: any of its values).
 
-        Order: by distance with `near`; with `near_prefecture`, that prefecture's
+        Order "auto": by distance with `near`; with `near_prefecture`, that prefecture's
         own sessions first (by date), then the rest by distance; otherwise by date.
+        Order "date": by date whatever the origin; "distance": nearest first (from
+        `near`, or the capital of `near_prefecture`), then by date.
         """
+        if order not in ("auto", "date", "distance"):
+            raise InvalidInput(f"unknown order {order!r}; choose auto, date or distance",
+                               f"並び順 {order!r} は不明です（auto, date, distance）")
         course_set = {c for c in courses}
         pref_set = set(prefectures)
         region_set = set(regions)
@@ -465,7 +471,11 @@ class Catalog:
             if date_to and s.first_day > date_to:
                 continue
             hits.append(Hit(s, distances[s.id] if distances is not None else None))
-        if near_prefecture is not None:
+        if order == "date":
+            hits.sort(key=lambda h: h.session.first_day)
+        elif order == "distance" and origin is not None:
+            hits.sort(key=lambda h: (round(h.distance_km or 0.0, 3), h.session.first_day))
+        elif near_prefecture is not None:
             hits.sort(key=lambda h: (h.session.prefecture_code != near_prefecture,
                                      0.0 if h.session.prefecture_code == near_prefecture
                                      else (h.distance_km or 0.0), h.session.first_day))

@@ -90,6 +90,19 @@ class Session:
     def is_upcoming(self, today: dt.date) -> bool:
         return self.last_day >= today
 
+    def is_closed(self, today: dt.date) -> bool:
+        """Not yet over, but no longer taking applications (deadline passed or cancelled)."""
+        return self.is_upcoming(today) and not self.is_open(today)
+
+    def mark(self, today: dt.date) -> str:
+        """The seat mark as of `today`: × once applications have closed (a closed
+        session shows no ○ however many seats are free), ✖️ when cancelled."""
+        if self.cancelled:
+            return "✖️"
+        if not self.is_open(today):
+            return "×"
+        return self.seat_mark
+
     def dates_text(self, lang: str = "ja") -> str:
         """'2024-11-28 – 11-29' style, short and unambiguous in both languages."""
         wd_ja = "月火水木金土日"

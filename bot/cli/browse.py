@@ -81,10 +81,11 @@ def cmd_courses(args: argparse.Namespace, catalog: Catalog) -> int:
 def cmd_eligibility(args: argparse.Namespace, catalog: Catalog) -> int:
     catalog.rules.org_type(args.org_type)
     profile = Profile(args.org_type.strip().lower(), args.contractor, args.dispatched, args.student)
-    rows = [v.as_dict() for v in catalog.verdicts(profile)]
+    verdicts = catalog.verdicts(profile)
+    rows = [v.as_dict() for v in verdicts]
     if args.format == "table":
-        for r in rows:
-            r["fee_yen"] = "not announced" if r["fee_yen"] is None else r["fee_yen"]
+        for r, v in zip(rows, verdicts, strict=True):
+            r["fee"], r["fee_yen"] = r["fee"] or "-", v.fee_cell()  # no fee when not eligible
     emit(rows, args.format, ["course", "eligible", "fee", "fee_yen", "reason_en"])
     return 0
 

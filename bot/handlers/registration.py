@@ -26,7 +26,7 @@ from bot.telegram.callbacks import DraftCB, RegCB, SessionCB
 from bot.telegram.writes import BUSY_APPLICATION, save
 from catalog import calendar as ics
 from catalog import colleagues as mates
-from catalog import console, places
+from catalog import console, places, users
 from catalog import registrations as regs
 from catalog.audit import Actor
 from catalog.clock import Clock
@@ -35,7 +35,7 @@ from catalog.registrations import Applicant, RegistrationError
 from catalog.service import Catalog
 from catalog.sessions import Session
 from catalog.users import User
-from catalog.validation import clean_email, clean_text
+from catalog.validation import clean_email, clean_name, clean_text, is_skip
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ async def stop(callback: CallbackQuery, state: FSMContext) -> None:
 
 async def _field(message: Message, lang: str, field: str, *, required: bool = True) -> str | None:
     try:
+        if field in ("name", "organisation"):  # a name needs a letter: 😀😀 is none
+            return clean_name(message.text or "", field)
         return clean_text(message.text or "", field, required=required)
     except InvalidInput as e:
         await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
@@ -211,7 +213,10 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
 @router.message(RegForm.department, ANSWER)
 async def got_department(message: Message, state: FSMContext, settings: Settings,
                          lang: str) -> None:
-    value = await _field(message, lang, "department", required=False)
+    if is_skip(message.text):  # 省略, なし, skip, none, - : as the Skip button
+        value: str | None = ""
+    else:
+        value = await _field(message, lang, "department", required=False)
     if value is None:
         return
     await state.update_data(department=value)
@@ -423,9 +428,30 @@ async def _summary(event: Message | CallbackQuery, state: FSMContext, catalog: C
         lines.append(_("As one team of four."))
     if data["waitlist"]:
         lines.append(_("⏳ This puts you on the waitlist."))
+    user_id = event.from_user.id if event.from_user else 0
+    lines += _fee_lines(catalog, users.get_user(catalog.store, user_id), session, lang)
     if note:
         lines = [note, "", *lines]
     await show(event, "\n".join(lines), kb.confirm_draft(bool(data["waitlist"]), _removals(data)))
+
+
+def _fee_lines(catalog: Catalog, record: User | None, session: Session, lang: str) -> list[str]:
+    """The fee on the confirmation screen: 無料, or the price with the official site's
+    source and, since no source says how or when to pay, that this is not announced."""
+    if record is None or record.profile is None:
+        return []
+    verdict = catalog.verdict(record.profile, session.course)
+    if not verdict.eligible:
+        return []
+    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(verdict.fee_text(lang))),
+             f"<i>{q(reason)}</i>"]
+    if verdict.fee != "free":
+        year = catalog.year
+        lines.append(_("The price is the official site's ({source}). How and when to pay is "
+                       "not announced here: see {url}.").format(
+            source=q(year.fees_source), url=q(year.apply_url)))
+    return lines
 
 
 def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:

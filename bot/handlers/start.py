@@ -46,6 +46,7 @@ def help_text() -> str:
         _("✖️ /cancel — stop the current dialogue"),
         _("🗑 /forget — delete your data"),
         _("You can also type a place name such as 広島 or Sapporo."),
+        _("Or ask: 無料ですか, 初心者, Aコース, 締切, B-1 沖縄 (a course and a place)."),
     ])
 
 

@@ -78,6 +78,7 @@ class FindCB(Data, prefix="f"):
     q (near a prefecture: its sessions first, then the nearest), n (near "lat_lon").
     course: a course code or "" (any). every: 1 = all sessions, not only mine.
     year: 1 = the whole fiscal year, not only upcoming.
+    sort: "" (the kind's own order), d (by date), k (nearest first).
     """
 
     kind: str
@@ -86,6 +87,17 @@ class FindCB(Data, prefix="f"):
     every: int = 0
     year: int = 0
     page: int = 0
+    sort: str = ""
+
+
+class CityCB(Data, prefix="ct"):
+    """Search near a city offered as a suggestion: its prefecture code, its Japanese name
+    (a few kanji or kana; the button is left out if the data would pass 64 bytes) and
+    the course typed with it."""
+
+    pref: int
+    name: str
+    course: str = ""
 
 
 class SearchFeedCB(Data, prefix="sf"):

@@ -229,10 +229,13 @@ def course_list(codes: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
                    [back_to_menu()]])
 
 
-def course_card(code: str, has_sessions: bool) -> InlineKeyboardMarkup:
+def course_card(code: str, has_sessions: bool, apply_url: str = "") -> InlineKeyboardMarkup:
+    """With `apply_url` (a course applied for on the official site, プレCYDER) a link."""
     rows = []
     if has_sessions:
         rows.append([_button(_("🔎 Sessions of this course"), FindCB(kind="a", course=code))])
+    if apply_url:
+        rows.append([url_button(_("🌐 Apply on the official site"), apply_url)])
     rows.append([_button(_("⬅️ Courses"), MenuCB(action="courses")), back_to_menu()])
     return markup(rows)
 
