@@ -14,8 +14,10 @@ def clock_for(settings: Settings) -> Clock:
 
 
 def open_catalog(settings: Settings, clock: Clock | None = None) -> Catalog:
-    """The catalog on `settings.db_path`, created with the shipped FY data on first use."""
+    """The catalog on `settings.db_path`, created with the shipped FY data on first use;
+    it shows the fiscal year the clock's date falls in (and the next, once loaded)."""
     clock = clock or clock_for(settings)
     store = Store.open(settings.db_path)
     ensure_loaded(store, clock.now(), settings.fiscal_year)
-    return Catalog(store, settings.fiscal_year)
+    store.loop_writes = "warn"  # the bot writes through Catalog.write; log any path that does not
+    return Catalog(store, settings.fiscal_year, today=clock.today)

@@ -1,11 +1,11 @@
 """`cyder-bot serve`: one event loop running the HTTP app and, with BOT_TOKEN, the bot.
 
 Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set. Telegram
-errors are retried by the one retry layer on the bot's session (`RetryMiddleware`),
-the notification outbox is delivered by the Dispatcher's `Notifier` (its job starts
-with what an earlier process left), errors raised in handlers are logged (never
-fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry update ids, chat
-ids and error types, never message texts, names or e-mail addresses.
+errors are retried by the one retry layer on the bot's session (`RetryMiddleware`), the
+notification outbox is delivered by the Dispatcher's `Notifier` (its job starts with
+what an earlier process left), errors raised in handlers
+are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry
+update ids and error types, never message texts, names or e-mail addresses.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import ErrorEvent
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import Settings
@@ -30,6 +29,7 @@ from bot.telegram import reminders, schedule_watch
 from bot.telegram.factory import create_bot, create_dispatcher, set_commands
 from bot.telegram.notify import Notifier
 from bot.telegram.resilience import where
+from bot.telegram.updates import Poller
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
 from bot.web.webhook import WebhookHandler
@@ -38,7 +38,7 @@ from catalog.service import Catalog
 
 log = logging.getLogger("cyder.runner")
 
-WEBHOOK_HANDLER = web.AppKey("webhook_handler", SimpleRequestHandler)
+WEBHOOK_HANDLER = web.AppKey("webhook_handler", WebhookHandler)
 
 BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
 
@@ -176,6 +176,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
 
     tasks: list[asyncio.Task[Any]] = []
     polling: asyncio.Task[Any] | None = None
+    poller: Poller | None = None
     try:
         if bot is not None and dp is not None:
             await _startup_call("setMyCommands", set_commands(bot))
@@ -187,9 +188,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                 log.info("webhook mode")
             else:
                 await _startup_call("deleteWebhook", bot.delete_webhook())
-                polling = asyncio.create_task(dp.start_polling(
-                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
-                    tasks_concurrency_limit=CONCURRENT_UPDATES))
+                # our loop, not dp.start_polling: an update aiogram cannot parse is
+                # skipped instead of stalling the batch (bot.telegram.updates)
+                poller = Poller(dp, bot, timeout=30, concurrency=CONCURRENT_UPDATES)
+                polling = asyncio.create_task(poller.run())
                 log.info("polling mode")
             notifier = dp.workflow_data.get("notifier")
             if isinstance(notifier, Notifier):  # first: what an earlier process left
@@ -208,17 +210,16 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         waiter.cancel()
     finally:
         log.info("shutting down")
-        if polling is not None and not polling.done():
-            with contextlib.suppress(RuntimeError):
-                await dp.stop_polling()  # type: ignore[union-attr]
+        if polling is not None and poller is not None and not polling.done():
+            poller.stop()
             try:
                 await asyncio.wait_for(polling, 10)
             except (TimeoutError, asyncio.CancelledError):
                 polling.cancel()
-        if dp is not None:
-            await _drain(getattr(dp, "_handle_update_tasks", None))
+        if poller is not None:
+            await _drain(poller.tasks)
         if WEBHOOK_HANDLER in app:
-            await _drain(app[WEBHOOK_HANDLER]._background_feed_update_tasks)
+            await _drain(app[WEBHOOK_HANDLER].tasks)
         if dp is not None and isinstance(dp.workflow_data.get("notifier"), Notifier):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(dp.workflow_data["notifier"].idle(), 10)

@@ -39,6 +39,7 @@ from icalendar import Alarm, Calendar, Event, Timezone
 from catalog import notifications as outbox
 from catalog import places
 from catalog.clock import JST
+from catalog.errors import InvalidInput
 from catalog.sessions import Session
 
 if TYPE_CHECKING:
@@ -145,9 +146,16 @@ def window_updated(window: OnlineWindow, loaded: dt.datetime) -> dt.datetime:
     return _stamp(window.updated_at) if window.updated_at else loaded
 
 
+def _in_years(catalog: Catalog, column: str) -> tuple[str, list[int]]:
+    """An SQL condition (and its parameters) for the years the catalog shows."""
+    years = list(catalog.fiscal_years)
+    return f"{column} in ({','.join('?' * len(years))})", years
+
+
 def year_loaded(catalog: Catalog) -> dt.datetime:
-    row = catalog.store.one("select loaded_at from years where fiscal_year = ?",
-                            [catalog.fiscal_year])
+    """When the shown years' data (names, rules, windows) last changed."""
+    where, years = _in_years(catalog, "fiscal_year")
+    row = catalog.store.one(f"select max(loaded_at) as loaded_at from years where {where}", years)
     return _stamp(row["loaded_at"] if row else None)
 
 
@@ -197,27 +205,28 @@ def location(session: Session, lang: str = "ja") -> str:
 
 
 def _fee_rules(catalog: Catalog, course_code: str, lang: str) -> str:
-    """The fee rules for a course when the audience is unknown (public feeds)."""
+    """The fee rules for a course when the audience is unknown (public feeds), naming
+    only the organisations that may take that course (B-1: local governments alone)."""
     en = _en(lang)
-    rules = catalog.rules
-    free = [o for o in rules.org_types.values() if o.fee == "free"]
-    paid = [o for o in rules.org_types.values() if o.fee != "free"]
-    course = _course(catalog, course_code)
-    amount = course.fee_yen if course else None
+    try:
+        groups = catalog.rules.fee_groups(course_code)
+    except InvalidInput:
+        return "not announced" if en else "未発表"
+    amount = groups.fee_yen
     if en:
         price = f"¥{amount:,} (tax incl.)" if amount is not None else "price not announced"
         out = []
-        if free:
-            out.append("free for " + ", ".join(o.name_en.lower() for o in free))
-        if paid:
-            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in paid))
+        if groups.free:
+            out.append("free for " + ", ".join(o.name_en.lower() for o in groups.free))
+        if groups.paid:
+            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in groups.paid))
         return "; ".join(out) or "not announced"
     price = f"{amount:,}円（税込）" if amount is not None else "有料（金額未発表）"
     out = []
-    if free:
-        out.append("無料: " + "、".join(o.name_ja for o in free))
-    if paid:
-        out.append(f"{price}: " + "、".join(o.name_ja for o in paid))
+    if groups.free:
+        out.append("無料: " + "、".join(o.name_ja for o in groups.free))
+    if groups.paid:
+        out.append(f"{price}: " + "、".join(o.name_ja for o in groups.paid))
     return " / ".join(out) or "未発表"
 
 
@@ -232,7 +241,7 @@ def description(catalog: Catalog, session: Session, lang: str = "ja",
     """Level, audience, fee (for this audience, or the rules), dates, venue, where to apply."""
     en = _en(lang)
     course = _course(catalog, session.course)
-    year = catalog.year
+    year = catalog.year_of(session.fiscal_year)
     if profile is not None:
         try:
             fee = catalog.verdict(profile, session.course).fee_text(lang)
@@ -345,8 +354,10 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
         title = ("Cancelled: " if _en(lang) else "【中止】") + title
     event.add("summary", title)
     event.add("location", location(session, lang))
+    if session.venue_point is not None:  # only a venue the data places itself, never a city
+        event.add("geo", session.venue_point)
     event.add("description", description(catalog, session, lang, profile))
-    event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
+    event.add("url", catalog.year_of(session.fiscal_year).apply_url or "https://cyder.nict.go.jp")
     event.add("categories", ["CYDER", session.course])
     event.add("status", "CANCELLED" if session.cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
@@ -544,10 +555,15 @@ class CatalogView:
     year: Any
     rules: Any
     course_list: tuple[Any, ...]
+    years: tuple[tuple[int, Any], ...] = ()
 
     @classmethod
     def of(cls, catalog: Catalog) -> CatalogView:
-        return cls(catalog.fiscal_year, catalog.year, catalog.rules, catalog.courses())
+        return cls(catalog.fiscal_year, catalog.year, catalog.rules, catalog.courses(),
+                   tuple((fy, catalog.year_of(fy)) for fy in catalog.fiscal_years))
+
+    def year_of(self, fiscal_year: int) -> Any:
+        return dict(self.years).get(fiscal_year, self.year)
 
     def courses(self) -> tuple[Any, ...]:
         return self.course_list
@@ -610,11 +626,12 @@ def _dropped_at(day: dt.date) -> dt.datetime:
 
 
 def _personal_query(catalog: Catalog, user_id: int) -> list[dict[str, Any]]:
+    where, years = _in_years(catalog, "s.fiscal_year")
     return catalog.store.query(
         "select r.*, s.updated_at as session_updated_at from registrations r "
         "join sessions s on s.id = r.session_id "
-        "where r.user_id = ? and s.fiscal_year = ? order by s.first_day, r.id",
-        [user_id, catalog.fiscal_year])
+        f"where r.user_id = ? and {where} order by s.first_day, r.id",
+        [user_id, *years])
 
 
 def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime,
@@ -767,6 +784,7 @@ def _dedupe(notice: ChangeNotice) -> str:
 def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
     """Chat registrants whose session's revision is above the last one they were told
     about (a registration made at revision n counts as told about n)."""
+    where, years = _in_years(catalog, "s.fiscal_year")
     rows = catalog.store.query(
         "select r.id, r.session_id, r.user_id, r.created_at, s.revision, s.status, "
         "s.updated_at as session_updated_at, "
@@ -774,8 +792,8 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
         " where n.registration_id = r.id and n.kind = 'session_changed') as told "
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
-        "and s.fiscal_year = ? and s.revision > 0 order by r.id",
-        [catalog.fiscal_year])
+        f"and {where} and s.revision > 0 order by r.id",
+        years)
     out = []
     for r in rows:
         told = r["told"]

@@ -130,6 +130,15 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, str
     return rows, problems
 
 
+def _flag(cells: dict[str, str], column: str) -> bool:
+    """A yes/no column: はい/いいえ, 1/0, true/false, ○/× (empty is no); the column is named
+    when the value is none of these."""
+    try:
+        return truthy(cells[column])
+    except InvalidInput as e:
+        raise InvalidInput(f"{column}: {e.en}", f"{column}: {e.ja}") from None
+
+
 def _row(catalog: Catalog, line: int, cells: dict[str, str]) -> _Row:
     for col in REQUIRED:
         if not cells[col].strip():
@@ -142,7 +151,7 @@ def _row(catalog: Catalog, line: int, cells: dict[str, str]) -> _Row:
     applicant = Applicant(
         name=cells["name"], organisation=cells["organisation"], org_type=org_type,
         department=cells["department"], email=cells["email"], prefecture=pref,
-        contractor=truthy(cells["contractor"]), dispatched=truthy(cells["dispatched"]),
+        contractor=_flag(cells, "contractor"), dispatched=_flag(cells, "dispatched"),
     ).cleaned()
     return _Row(line, session.id, applicant, cells["team_key"].strip() or None)
 

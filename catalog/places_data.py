@@ -115,6 +115,10 @@ VENUE_ROWS: Final[tuple[VenueRow, ...]] = (
     (47, "那覇", "なは", "Naha", 26.2130, 127.6785),
 )
 
+# English names of the prefectural capitals that are neither a venue city above nor named
+# like their prefecture (福島 is Fukushima, 鳥取 Tottori).
+CAPITALS_EN: Final[dict[str, str]] = {"松江": "Matsue"}
+
 # GeoNames numbers Japan's admin1 areas alphabetically by romaji ("01" Aichi ...
 # "46" Yamanashi), with Okinawa appended as "47"; this is that order, mapped to
 # JIS codes below (郡山 is GeoNames "08" Fukushima = JIS 7).

@@ -20,7 +20,7 @@ from catalog.eligibility import Profile, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
 from catalog.sessions import Session
-from catalog.validation import clean_email, clean_text
+from catalog.validation import clean_email, clean_name, clean_text, is_skip
 
 ACTIVE = ("registered", "waitlisted")
 TEAM_SIZE = 4
@@ -53,9 +53,10 @@ class Applicant:
         """The same applicant with every field checked and normalised (InvalidInput if bad)."""
         return replace(
             self,
-            name=clean_text(self.name, "name"),
-            organisation=clean_text(self.organisation, "organisation"),
-            department=clean_text(self.department, "department", required=False),
+            name=clean_name(self.name, "name"),
+            organisation=clean_name(self.organisation, "organisation"),
+            department=("" if is_skip(self.department)  # 省略, なし, skip, - : none given
+                        else clean_text(self.department, "department", required=False)),
             email=clean_email(self.email, required=email_required),
             org_type=(self.org_type or "").strip().lower(),
         )
@@ -419,17 +420,18 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
                                 notify.claimed_by, frozenset({notices.PROMOTED}),
                                 notify.enqueued)
     store = catalog.store
-    app_ids = [r["application_id"] for r in store.query(
-        "select distinct application_id from registrations where user_id = ?", [user_id])]
     promoted: list[Registration] = []
-    for app in app_ids:
-        for row in store.query(
-            "select id from registrations where application_id = ? "
-            "and status in ('registered', 'waitlisted') order by id", [app]):
-            promoted.extend(cancel(catalog, row["id"], today=today, now=now,
-                                   notify=notify).promoted)
     gone = set()
+    # one transaction: all of it, or (say, when the database stays busy) nothing
     with store.write() as db:
+        app_ids = [r["application_id"] for r in db.query(
+            "select distinct application_id from registrations where user_id = ?", [user_id])]
+        for app in app_ids:
+            for row in list(db.query(
+                "select id from registrations where application_id = ? "
+                "and status in ('registered', 'waitlisted') order by id", [app])):
+                promoted.extend(cancel(catalog, row["id"], today=today, now=now,
+                                       notify=notify).promoted)
         for app in app_ids:
             for r in db.query("select id from registrations where application_id = ?", [app]):
                 gone.add(r["id"])
@@ -440,3 +442,11 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
         db.table("notifications").delete_where("chat_id = ?", [user_id])  # e.g. a follow-up
         fsm_state.forget_user(store, user_id)  # a dialogue's data holds their name, e-mail
     return [p for p in promoted if p.id not in gone]
+
+
+def fill_freed_seats(catalog: Catalog, db: Any, session_id: str, *, today: dt.date,
+                     now: dt.datetime) -> list[int]:
+    """Give a session's free seats to its waitlist in order (while applications are open),
+    on `db`, an open write transaction; the ids promoted. What `cancel` does after a
+    cancel, for other changes that free a seat (a staff move)."""
+    return _promote(catalog, db, session_id, today, _stamp(now))

@@ -104,6 +104,20 @@ def due_reminders(catalog: Catalog, today: dt.date) -> list[tuple[Session, list[
     return out
 
 
+def is_day_before(session: Session, today: dt.date) -> bool:
+    """Whether `today` is the day before the session starts (when "tomorrow" is true)."""
+    return session.first_day - today == dt.timedelta(days=1)
+
+
+def staff_kind(session: Session, today: dt.date) -> str:
+    """What a staff /remind sent on `today` counts as. The day before, it is the day-before
+    reminder itself (so nobody gets it twice). On any other day it is a notice of its own,
+    one per person and day, which leaves the automatic day-before reminder to come."""
+    if is_day_before(session, today):
+        return REMINDER
+    return f"{REMINDER}-{today.isoformat()}"
+
+
 def _dedupe(kind: str, recipient: Recipient) -> str:
     return f"{kind}:{recipient.session_id}:{recipient.registration_id}"
 

@@ -1,8 +1,13 @@
 """`Catalog`: the one object the chat, the CLI and the HTTP app talk to.
 
-It wraps the store for one fiscal year and keeps an in-memory snapshot of the
-sessions (with their seat counts) that is rebuilt only when the database
-changes, so searches cost microseconds.
+It wraps the store and keeps an in-memory snapshot of the sessions (with their seat
+counts) that is rebuilt only when the database changes, so searches cost microseconds.
+
+The store may hold several fiscal years. The catalog shows the current one (the year
+today falls in, when loaded) and, once loaded, the next one: searches, feeds and
+`all_sessions()` cover those two. Every year's sessions stay reachable by id
+(`session()`) and by year (`sessions_of()`), for rosters and exports of past years.
+Courses, rules and windows are the current year's.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ import contextlib
 import dataclasses
 import datetime as dt
 import difflib
-import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from catalog import places
+from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import InvalidInput, NotFound
+from catalog.session_row import fiscal_year_of
 from catalog.sessions import Hit, Session, YearSettings, build_session
 from catalog.store import Store
+from catalog.writer import Writer
+
+T = TypeVar("T")
 
 SESSIONS_SQL = """
 select s.*, coalesce(c.registered, 0) as registered, coalesce(c.waitlisted, 0) as waitlisted
@@ -32,7 +40,6 @@ left join (
          sum(status = 'waitlisted') as waitlisted
   from registrations group by session_id
 ) c on c.session_id = s.id
-where s.fiscal_year = ?
 order by s.first_day, s.course, s.prefecture_code
 """
 
@@ -89,10 +96,12 @@ class OnlineWindow:
 @dataclass
 class _Snapshot:
     key: int
-    sessions: tuple[Session, ...]
-    by_id: dict[str, Session]
-    active: tuple[Session, ...] = ()  # the sessions not cancelled
+    sessions: tuple[Session, ...]  # the shown years' sessions
+    by_id: dict[str, Session]  # every year's
+    active: tuple[Session, ...] = ()  # the shown sessions not cancelled
     sessions_key: int = -1  # the sessions part of the change counter they were read at
+    every: tuple[Session, ...] = ()  # every year's sessions
+    target: int | None = None  # the fiscal year today falls in, when the catalog has a clock
     # search origin -> session id -> distance in km (searches near the same prefecture
     # or place repeat); bounded, and kept while the sessions themselves are unchanged
     distances: dict[tuple[float, float], dict[str, float]] = dataclasses.field(
@@ -115,24 +124,55 @@ _CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]
     "catalog_checked", default=None)
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().lower().replace("－", "-").replace("ー", "-")
+def current_year(loaded: Iterable[int], target: int) -> int | None:
+    """The fiscal year to show for `target` (the year today falls in): that one when it
+    is loaded, else the latest loaded before it, else the earliest loaded after it."""
+    years = sorted(set(loaded))
+    if not years:
+        return None
+    if target in years:
+        return target
+    before = [y for y in years if y < target]
+    return before[-1] if before else years[0]
 
 
 class Catalog:
-    """Courses, sessions, rules and search for one fiscal year."""
+    """Courses, sessions, rules and search: the current fiscal year and the next one.
 
-    def __init__(self, store: Store, fiscal_year: int = 2024) -> None:
+    `fiscal_year` is the year to show when no `today` is given (tests, tools); with
+    `today` (a callable, such as `Clock.today`), the year today falls in, re-read on
+    every snapshot so a running bot moves on to the new year on 1 April."""
+
+    def __init__(self, store: Store, fiscal_year: int = 2024, *,
+                 today: Callable[[], dt.date] | None = None,
+                 writer: Writer | None = None) -> None:
         self.store = store
-        self.fiscal_year = fiscal_year
+        self.configured_year = fiscal_year
+        self._today = today
+        self._current = fiscal_year
+        self._shown: tuple[int, ...] = (fiscal_year,)
+        self._target: int | None = None
+        # where the chat, the HTTP app and the background jobs write (see `write`)
+        self.writer = writer or Writer(store)
         self._snap: _Snapshot | None = None
         self._static_key: int | None = None
         self._rules: Rules | None = None
         self._courses: tuple[Course, ...] = ()
         self._year: YearSettings | None = None
+        self._years: dict[int, YearSettings] = {}
         self._windows: tuple[OnlineWindow, ...] = ()
         # session id -> (its row without the seat counts, the Session built from it)
         self._built: dict[str, tuple[tuple[Any, ...], Session]] = {}
+
+    async def write(self, fn: Callable[..., T], /, *args: Any,
+                    on_busy: Callable[[], Awaitable[Any]] | None = None, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` (a function that writes, e.g. `registrations.register`)
+        off the event loop, retried while another process holds the write lock; `on_busy`
+        is awaited once if it has to wait. `catalog.writer.DatabaseBusy` when the lock is
+        held longer than the writer's budget (then nothing was saved). Every write made
+        from async code goes through here: a blocking SQLite call on the loop would
+        freeze everyone while the database is locked."""
+        return await self.writer(fn, *args, on_busy=on_busy, **kwargs)
 
     # -- cached reads -------------------------------------------------------------------------
 
@@ -173,30 +213,41 @@ class Catalog:
         finally:
             _CHECKED.reset(token)
 
-    def _refresh_static(self, key: int) -> bool:
+    def _target_year(self) -> int:
+        return fiscal_year_of(self._today()) if self._today is not None else self.configured_year
+
+    def _refresh_static(self, key: int, target: int) -> bool:
         """Re-read year settings, rules, courses and windows when their part of the change
-        counter (`key`) moved; whether it did."""
-        if self._static_key == key and self._year is not None:
+        counter (`key`) moved or the year to show (`target`) did; whether they changed."""
+        if self._static_key == key and self._target == target and self._year is not None:
             return False
-        row = self.store.one("select * from years where fiscal_year = ?", [self.fiscal_year])
-        if row is None:
-            raise NotFound(f"FY{self.fiscal_year} is not loaded; run `cyder-bot db init`",
-                           f"{self.fiscal_year}年度のデータがありません"
+        years = {}
+        for row in self.store.query("select * from years order by fiscal_year"):
+            years[row["fiscal_year"]] = YearSettings(
+                row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"],
+                row["contact"], row["seats"], row["deadline_business_days"],
+                row["nearly_full_threshold"], row["source"], row["defaults_source"],
+                row["fees_source"],
+            )
+        current = current_year(years, target)
+        if current is None:
+            raise NotFound(f"FY{target} is not loaded; run `cyder-bot db init`",
+                           f"{target}年度のデータがありません"
                            "（cyder-bot db init を実行してください）")
-        year = YearSettings(
-            row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"], row["contact"],
-            row["seats"], row["deadline_business_days"], row["nearly_full_threshold"],
-            row["source"], row["defaults_source"], row["fees_source"],
-        )
-        if year != self._year:
+        year = years[current]
+        if years != self._years:
             self._built = {}  # seats, deadlines and thresholds come from the year
+        self._years = years
+        self._current = current
+        self._shown = (current, current + 1) if current + 1 in years else (current,)
+        self._target = target
         self._year = year
-        self._rules = Rules.from_store(self.store, self.fiscal_year)
+        self._rules = Rules.from_store(self.store, current)
         fields = Course.__dataclass_fields__
         self._courses = tuple(
             Course(**{k: r[k] for k in fields})
             for r in self.store.query(
-                "select * from courses where fiscal_year = ? order by position", [self.fiscal_year]
+                "select * from courses where fiscal_year = ? order by position", [current]
             )
         )
         self._windows = tuple(
@@ -205,7 +256,7 @@ class Catalog:
                          r.get("revision") or 0, r.get("updated_at") or "")
             for r in self.store.query(
                 "select * from online_windows where fiscal_year = ? order by first",
-                [self.fiscal_year],
+                [current],
             )
         )
         self._static_key = key
@@ -213,19 +264,21 @@ class Catalog:
 
     def _snapshot(self) -> _Snapshot:
         key, static_key, sessions_key = self._marks()  # read before the rows it vouches for
+        target = self._target_year()
         snap = self._snap
-        if snap is not None and snap.key == key:
+        if snap is not None and snap.key == key and snap.target == target:
             return snap
-        static_changed = self._refresh_static(static_key)
+        static_changed = self._refresh_static(static_key, target)
         if snap is not None and not static_changed and snap.sessions_key == sessions_key:
             # only registrations changed: new seat counts on the same sessions, and
             # distances from earlier searches still hold
-            sessions, distances = self._recount_seats(snap.sessions), snap.distances
+            every, distances = self._recount_seats(snap.every), snap.distances
         else:
-            sessions, distances = self._build_sessions(), {}
-        self._snap = _Snapshot(key, sessions, {s.id: s for s in sessions},
-                               tuple(s for s in sessions if not s.cancelled),
-                               sessions_key, distances)
+            every, distances = self._build_sessions(), {}
+        shown = tuple(s for s in every if s.fiscal_year in self._shown)
+        self._snap = _Snapshot(key, shown, {s.id: s for s in every},
+                               tuple(s for s in shown if not s.cancelled),
+                               sessions_key, every, target, distances)
         return self._snap
 
     def _recount_seats(self, sessions: tuple[Session, ...]) -> tuple[Session, ...]:
@@ -245,12 +298,11 @@ class Catalog:
         return tuple(out)
 
     def _build_sessions(self) -> tuple[Session, ...]:
-        """Every session of the year, read afresh (after a schedule load or an edit). A
+        """Every session of every year, read afresh (after a schedule load or an edit). A
         session whose row is as it was keeps its object, with new seat counts if they
         changed."""
-        year = self._year
-        assert year is not None
-        cursor = self.store.db.conn.execute(SESSIONS_SQL, [self.fiscal_year])
+        years = self._years
+        cursor = self.store.db.conn.execute(SESSIONS_SQL)
         columns = [d[0] for d in cursor.description]
         assert columns[-2:] == ["registered", "waitlisted"]
         built = self._built
@@ -265,17 +317,51 @@ class Catalog:
                     session = dataclasses.replace(session, registered=registered,
                                                   waitlisted=waitlisted)
             else:
-                session = build_session(dict(zip(columns, values, strict=True)), year)
+                record = dict(zip(columns, values, strict=True))
+                year = years.get(record["fiscal_year"]) or self._year
+                assert year is not None
+                session = build_session(record, year)
             fresh[session.id] = (row, session)
             out.append(session)
         self._built = fresh
         return tuple(out)
 
     @property
+    def fiscal_year(self) -> int:
+        """The current fiscal year: the one today falls in (or the configured one), when
+        loaded; else the nearest loaded one (`current_year`)."""
+        self._snapshot()
+        return self._current
+
+    @property
+    def fiscal_years(self) -> tuple[int, ...]:
+        """The years shown: the current one and, once loaded, the next."""
+        self._snapshot()
+        return self._shown
+
+    def loaded_years(self) -> tuple[int, ...]:
+        """Every fiscal year in the store, oldest first."""
+        self._snapshot()
+        return tuple(sorted(self._years))
+
+    @property
     def year(self) -> YearSettings:
         self._snapshot()
         assert self._year is not None
         return self._year
+
+    def year_of(self, fiscal_year: int) -> YearSettings:
+        """A loaded year's settings (labels, seats, deadlines); the current year's for one
+        not loaded."""
+        self._snapshot()
+        assert self._year is not None
+        return self._years.get(fiscal_year, self._year)
+
+    def sessions_of(self, fiscal_year: int, include_cancelled: bool = True) -> tuple[Session, ...]:
+        """One fiscal year's sessions, shown or not (a past year's rosters and exports)."""
+        snap = self._snapshot()
+        return tuple(s for s in snap.every if s.fiscal_year == fiscal_year
+                     and (include_cancelled or not s.cancelled))
 
     @property
     def rules(self) -> Rules:
@@ -299,14 +385,11 @@ class Catalog:
 
     def course(self, text: str) -> Course:
         """A course by code as people type it: A, a, B1, b-1, Ｂ－１, C, プレ, pre."""
-        key = _fold(text).replace(" ", "").replace("コース", "").replace("course", "")
-        aliases = {"b1": "b-1", "b2": "b-2", "プレcyder": "pre", "プレ": "pre", "precyder": "pre",
-                   "pre-cyder": "pre"}
-        key = aliases.get(key, key)
-        for c in self.courses():
-            if c.code.lower() == key:
-                return c
         codes = [c.code for c in self.courses()]
+        found = questions.match_course(text, codes)
+        for c in self.courses():
+            if c.code == found:
+                return c
         near = difflib.get_close_matches(text.upper(), codes, n=3, cutoff=0.3)
         hint = ", ".join(near or codes)
         raise InvalidInput(f"unknown course {text!r}; choose one of: {', '.join(codes)}"
@@ -326,6 +409,14 @@ class Catalog:
     def verdicts(self, profile: Profile) -> list[Verdict]:
         return self.rules.decide_all(profile)
 
+    def alternatives(self, profile: Profile, course: str) -> list[Course]:
+        """Courses of the same level as `course` that `profile` may take instead: B-2 for
+        a national agency asking for B-1, B-1 for a local government asking for B-2."""
+        wanted = self.course(course)
+        return [c for c in self.courses()
+                if c.code != wanted.code and c.level_en == wanted.level_en
+                and self.verdict(profile, c.code).eligible]
+
     # -- search -------------------------------------------------------------------------------
 
     def find(
@@ -341,12 +432,18 @@ class Catalog:
         date_to: dt.date | None = None,
         include_cancelled: bool = False,
         limit: int | None = None,
+        order: str = "auto",
     ) -> list[Hit]:
         """Sessions matching every filter given (each filter: any of its values).
 
-        Order: by distance with `near`; with `near_prefecture`, that prefecture's
+        Order "auto": by distance with `near`; with `near_prefecture`, that prefecture's
         own sessions first (by date), then the rest by distance; otherwise by date.
+        Order "date": by date whatever the origin; "distance": nearest first (from
+        `near`, or the capital of `near_prefecture`), then by date.
         """
+        if order not in ("auto", "date", "distance"):
+            raise InvalidInput(f"unknown order {order!r}; choose auto, date or distance",
+                               f"並び順 {order!r} は不明です（auto, date, distance）")
         course_set = {c for c in courses}
         pref_set = set(prefectures)
         region_set = set(regions)
@@ -374,7 +471,11 @@ class Catalog:
             if date_to and s.first_day > date_to:
                 continue
             hits.append(Hit(s, distances[s.id] if distances is not None else None))
-        if near_prefecture is not None:
+        if order == "date":
+            hits.sort(key=lambda h: h.session.first_day)
+        elif order == "distance" and origin is not None:
+            hits.sort(key=lambda h: (round(h.distance_km or 0.0, 3), h.session.first_day))
+        elif near_prefecture is not None:
             hits.sort(key=lambda h: (h.session.prefecture_code != near_prefecture,
                                      0.0 if h.session.prefecture_code == near_prefecture
                                      else (h.distance_km or 0.0), h.session.first_day))

@@ -10,6 +10,7 @@ Checks across rows (duplicate ids, per-course totals) belong to whoever holds al
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Collection, Mapping
@@ -34,15 +35,21 @@ from catalog.errors import InvalidInput
 
 SPREADSHEET_COLUMNS: tuple[str, ...] = (
     "course", "region", "prefecture", "city", "first", "last", "venue", "address",
-    "start", "end", "capacity", "id",
+    "start", "end", "capacity", "id", "venue_lat", "venue_lon",
 )
 REQUIRED = ("course", "prefecture", "city", "first")
 # Header spellings a spreadsheet or a form may use for the same columns (after lower-casing
 # and turning spaces into underscores): "First day", "start_time" (the store's names).
-CELL_ALIASES = {"first_day": "first", "last_day": "last", "start_time": "start", "end_time": "end"}
+CELL_ALIASES = {"first_day": "first", "last_day": "last", "start_time": "start", "end_time": "end",
+                "venue_latitude": "venue_lat", "venue_longitude": "venue_lon"}
 ID_RE = re.compile(r"^[0-9]{4}-[A-Z0-9-]{1,8}-[0-9]{2}-[0-9]{4}$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_CAPACITY = 10000
+# A venue's own point (for a map): inside Japan's bounds, and near its city, which catches
+# swapped or mistyped coordinates.
+JAPAN_LAT = (20.0, 46.0)
+JAPAN_LON = (122.0, 154.0)
+VENUE_NEAR_CITY_KM = 60.0
 ERROR_TYPE = "schedule"
 
 
@@ -134,6 +141,9 @@ def _cells(data: Mapping[Any, Any]) -> dict[str, Any]:
             cell = int(cell)
         if name == "capacity" and isinstance(cell, str) and cell.isdecimal():
             cell = int(cell)
+        if name in ("venue_lat", "venue_lon") and isinstance(cell, str):
+            with contextlib.suppress(ValueError):  # else refused, with the text, by its check
+                cell = float(cell)
         out[name] = cell
     return out
 
@@ -163,6 +173,8 @@ class SessionRow(BaseModel):
     address: str | None = None
     capacity: int | None = None
     id: str = Field(default=None, validate_default=True)
+    venue_lat: float | None = None
+    venue_lon: float | None = Field(default=None, validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -283,6 +295,33 @@ class SessionRow(BaseModel):
             raise problem(f"id {pinned!r} must look like {fy}-{course}-<JIS code>-<MMDD>")
         return pinned
 
+    @field_validator("venue_lat", mode="plain")
+    @classmethod
+    def _venue_lat(cls, value: Any) -> float | None:
+        return _coordinate(value, "venue_lat", JAPAN_LAT)
+
+    @field_validator("venue_lon", mode="plain")
+    @classmethod
+    def _venue_lon(cls, value: Any, info: ValidationInfo) -> float | None:
+        lon = _coordinate(value, "venue_lon", JAPAN_LON)
+        if "venue_lat" not in info.data:
+            return lon  # the latitude is refused already
+        lat = info.data["venue_lat"]
+        if (lat is None) != (lon is None):
+            raise problem("give both venue_lat and venue_lon, or neither",
+                          "venue_lon" if lat is not None else "venue_lat")
+        pref, city = _prefecture(info), info.data.get("city")
+        if lat is not None and lon is not None and pref is not None and city:
+            try:
+                point = places.venue_point(pref.code, city)
+            except KeyError:
+                return lon  # the city is refused already
+            km = places.distance_km(point, (lat, lon))
+            if km > VENUE_NEAR_CITY_KM:
+                raise problem(f"the venue point {lat},{lon} is {km:.0f} km from {city}; "
+                              "check venue_lat and venue_lon", "venue_lat")
+        return lon
+
     @field_serializer("first", "last", when_used="json")
     def _iso_day(self, day: dt.date) -> str:
         # Said outright: pydantic warns when it serializes a date its plain validator returned
@@ -313,6 +352,7 @@ class SessionRow(BaseModel):
             "first_day": self.first.isoformat(), "last_day": self.last.isoformat(),
             "start_time": self.start, "end_time": self.end, "venue": self.venue,
             "address": self.address, "capacity": self.capacity, "status": "scheduled",
+            "venue_lat": self.venue_lat, "venue_lon": self.venue_lon,
         }
 
     def as_fields(self) -> dict[str, Any]:
@@ -320,6 +360,16 @@ class SessionRow(BaseModel):
         a form or a spreadsheet shows, and what `validate_session` takes back."""
         values = self.model_dump()
         return {k: values[k] for k in SPREADSHEET_COLUMNS}
+
+
+def _coordinate(value: Any, what: str, bounds: tuple[float, float]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise problem(f"{what} must be a number (decimal degrees), got {value!r}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise problem(f"{what} {value} is not in Japan ({bounds[0]:g} to {bounds[1]:g})")
+    return round(float(value), 6)
 
 
 def _problems(err: ValidationError) -> list[tuple[str | None, str]]:

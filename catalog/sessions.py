@@ -50,6 +50,16 @@ class Session:
     deadline: dt.date
     nearly_full_threshold: int
     updated_at: str = ""  # when its row last changed (ISO, as stored): DTSTAMP, Last-Modified
+    venue_lat: float | None = None  # the venue's own point, when the schedule gives it
+    venue_lon: float | None = None
+
+    @property
+    def venue_point(self) -> tuple[float, float] | None:
+        """Where the venue is, for a map: only when the data gives its address and its own
+        coordinates (the city's point is not the venue's)."""
+        if self.address and self.venue_lat is not None and self.venue_lon is not None:
+            return (self.venue_lat, self.venue_lon)
+        return None
 
     @property
     def seats_left(self) -> int:
@@ -80,6 +90,19 @@ class Session:
     def is_upcoming(self, today: dt.date) -> bool:
         return self.last_day >= today
 
+    def is_closed(self, today: dt.date) -> bool:
+        """Not yet over, but no longer taking applications (deadline passed or cancelled)."""
+        return self.is_upcoming(today) and not self.is_open(today)
+
+    def mark(self, today: dt.date) -> str:
+        """The seat mark as of `today`: × once applications have closed (a closed
+        session shows no ○ however many seats are free), ✖️ when cancelled."""
+        if self.cancelled:
+            return "✖️"
+        if not self.is_open(today):
+            return "×"
+        return self.seat_mark
+
     def dates_text(self, lang: str = "ja") -> str:
         """'2024-11-28 – 11-29' style, short and unambiguous in both languages."""
         wd_ja = "月火水木金土日"
@@ -105,6 +128,7 @@ class Session:
             "waitlisted": self.waitlisted, "deadline": self.deadline.isoformat(),
             "status": self.status, "revision": self.revision,
             "lat": self.lat, "lon": self.lon,
+            "venue_lat": self.venue_lat, "venue_lon": self.venue_lon,
         }
         if distance_km is not None:
             d["distance_km"] = round(distance_km, 1)
@@ -127,6 +151,7 @@ def build_session(row: dict[str, Any], year: YearSettings) -> Session:
         deadline=business_days_before(first, year.deadline_business_days),
         nearly_full_threshold=year.nearly_full_threshold,
         updated_at=row.get("updated_at") or "",
+        venue_lat=row.get("venue_lat"), venue_lon=row.get("venue_lon"),
     )
 
 

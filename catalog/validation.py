@@ -35,6 +35,38 @@ def clean_text(value: str | None, field: str, *, required: bool = True) -> str:
     return text
 
 
+# What people type to leave an optional field empty (compared after NFKC and casefolding).
+SKIP_WORDS = frozenset({
+    "省略", "しょうりゃく", "なし", "無し", "ナシ", "特になし", "とくになし",
+    "skip", "none", "n/a", "-", "--", "ー", "—", "–", "―", "‐",
+})
+
+
+def is_skip(value: str | None) -> bool:
+    """Whether the text means "leave it empty": 省略, なし, skip, none, - and the like."""
+    text = unicodedata.normalize("NFKC", value or "").strip().casefold()
+    text = text.strip("。.!！「」『』\"'")
+    return text in SKIP_WORDS
+
+
+def _has_letter(text: str) -> bool:
+    """At least one letter of any script: Latin, kana, kanji (Unicode category L*)."""
+    return any(unicodedata.category(ch).startswith("L") for ch in text)
+
+
+def clean_name(value: str | None, field: str = "name") -> str:
+    """`clean_text` for a person's or an organisation's name, which needs at least one
+    letter or kana/kanji: 😀😀 or 123 is not a name."""
+    text = clean_text(value, field)
+    if not _has_letter(text):
+        en, ja = LABELS[field]
+        raise InvalidInput(
+            f"The {en} needs at least one letter, kana or kanji.",
+            f"{ja}には文字（かな・漢字・英字）を1文字以上入れてください。",
+        )
+    return text
+
+
 def clean_email(value: str | None, *, required: bool = True) -> str:
     """A plausible e-mail address, lower-cased domain; InvalidInput otherwise."""
     text = clean_text(value, "email", required=required)
@@ -49,14 +81,21 @@ def clean_email(value: str | None, *, required: bool = True) -> str:
     return f"{local}@{domain.lower()}"
 
 
+YES_WORDS = ("1", "true", "yes", "y", "t", "はい", "○", "◯", "〇")
+NO_WORDS = ("", "0", "false", "no", "n", "f", "いいえ", "×", "✕", "✗")
+
+
 def truthy(value: str | int | bool | None) -> bool:
-    """'', 0, '0', 'false', 'no' -> False; 1, '1', 'true', 'yes' -> True; else InvalidInput."""
+    """A yes/no cell as offices write it: はい/いいえ, 1/0, true/false, ○/× (full-width,
+    case and surrounding spaces ignored; empty is no). InvalidInput for anything else,
+    so a typo is never read as "no"."""
     if isinstance(value, bool):
         return value
-    text = str(value if value is not None else "").strip().lower()
-    if text in ("", "0", "false", "no", "n", "f"):
+    text = unicodedata.normalize("NFKC", str(value if value is not None else "")).strip().lower()
+    if text in NO_WORDS:
         return False
-    if text in ("1", "true", "yes", "y", "t"):
+    if text in YES_WORDS:
         return True
-    raise InvalidInput(f"{value!r} is not a yes/no value (use 0/1 or true/false)",
-                       f"{value!r} は真偽値ではありません（0/1 または true/false）")
+    raise InvalidInput(f"{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)",
+                       f"{value!r} は「はい/いいえ」ではありません（はい/いいえ・1/0・true/false・○/× の"
+                       "いずれか）")

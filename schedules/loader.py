@@ -15,7 +15,7 @@ import hashlib
 import re
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from catalog.errors import ScheduleError
+from catalog.schedule_edit import (  # noqa: F401 (CALENDAR_FIELDS, CONTENT_FIELDS: used to live here)
+    CALENDAR_FIELDS,
+    CONTENT_FIELDS,
+    LoadReport,
+    apply_changes,
+    existing_sessions,
+    plan_sessions,
+)
 from catalog.session_row import ERROR_TYPE, SessionRow, SessionRowError, session_id, validate_session
 from catalog.store import Store
 from schedules import model
@@ -59,31 +67,6 @@ class Schedule:
     modifiers: list[dict[str, Any]]
     windows: list[dict[str, Any]]
     sessions: list[dict[str, Any]]
-
-
-@dataclass
-class LoadReport:
-    """What a load did. `updated` names sessions and windows (`2024-PRE-first`) whose
-    calendar event changed (revision raised); `adjusted` those changed only where no
-    calendar shows it (capacity: same revision)."""
-
-    fiscal_year: int
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    adjusted: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.cancelled or self.adjusted)
-
-    def summary(self) -> str:
-        adjusted = f", {len(self.adjusted)} capacity only" if self.adjusted else ""
-        return (
-            f"FY{self.fiscal_year}: {len(self.added)} added, {len(self.updated)} updated"
-            f"{adjusted}, {len(self.cancelled)} cancelled, {self.unchanged} unchanged"
-        )
 
 
 def _session_lines(text: str) -> list[int]:
@@ -241,13 +224,6 @@ def parse(path: str | Path) -> Schedule:
                     head.modifier_records(), head.window_records(), [r.record() for r in rows])
 
 
-# What a session's calendar event shows: a change here raises the revision (SEQUENCE).
-CALENDAR_FIELDS = (
-    "course", "prefecture_code", "prefecture", "city", "first_day", "last_day",
-    "start_time", "end_time", "venue", "address", "status",
-)
-# The rest of a session's row (seats; region and point follow the place).
-CONTENT_FIELDS = (*CALENDAR_FIELDS, "region", "lat", "lon", "capacity")
 WINDOW_CALENDAR_FIELDS = ("label_ja", "label_en", "first", "last")
 
 
@@ -321,26 +297,13 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
         if (old_year is None or any(static)
                 or any(old_year.get(k) != v for k, v in schedule.year.items())):
             db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
-        existing = {r["id"]: r for r in db.table("sessions").rows_where("fiscal_year = ?", [fy])}
-        for s in schedule.sessions:
-            old = existing.pop(s["id"], None)
-            if old is None:
-                db.table("sessions").insert(dict(s, revision=0, updated_at=stamp), pk="id")
-                report.added.append(s["id"])
-            elif any(old[f] != s[f] for f in CALENDAR_FIELDS):
-                db.table("sessions").update(s["id"], dict(s, revision=old["revision"] + 1, updated_at=stamp))
-                report.updated.append(s["id"])
-            elif any(old[f] != s[f] for f in CONTENT_FIELDS):
-                # Seats only: no calendar shows them, so neither SEQUENCE nor DTSTAMP moves.
-                db.table("sessions").update(s["id"], s)
-                report.adjusted.append(s["id"])
-            else:
-                report.unchanged += 1
-        for sid, old in existing.items():
-            if old["status"] != "cancelled":
-                db.table("sessions").update(sid, {"status": "cancelled", "revision": old["revision"] + 1,
-                                            "updated_at": stamp})
-                report.cancelled.append(sid)
+        sessions, changes = plan_sessions(fy, existing_sessions(db, fy), schedule.sessions)
+        apply_changes(db, changes, stamp)
+        report.added += sessions.added
+        report.updated += sessions.updated
+        report.adjusted += sessions.adjusted
+        report.cancelled += sessions.cancelled
+        report.unchanged = sessions.unchanged
     return report
 
 

@@ -44,6 +44,7 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "default")
 BOT_USERNAME = "cyder_test_bot"
 MESSAGE_RESULT_METHODS = {
     "SendMessage", "SendDocument", "EditMessageText", "EditMessageReplyMarkup", "SendLocation",
+    "SendVenue",
 }
 
 

@@ -72,7 +72,7 @@ async def test_roster_is_a_utf8_bom_csv_document_by_default(staff, registered):
     data = doc.document.data
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    assert [r["name"] for r in rows] == [p[0] for p in PEOPLE]
+    assert [r["氏名"] for r in rows] == [p[0] for p in PEOPLE]  # the staff's language
     assert SESSION in doc.caption
 
 
@@ -123,7 +123,10 @@ async def test_remind_sends_now_with_progress_then_not_twice(staff, registered, 
     sends = [r for r in bot.requests if type(r).__name__ == "SendMessage" and r.chat_id != ADMIN]
     assert sorted(r.chat_id for r in sends) == [101, 102]
     by_chat = {r.chat_id: r.text for r in sends}
-    assert "明日" in by_chat[101] and "tomorrow" in by_chat[102]
+    # sent on 6/1 for 7/9: the date, never "tomorrow" (the day before, see test_remind_day)
+    assert "7月9日（火）の演習のお知らせ" in by_chat[101] and "明日" not in by_chat[101]
+    assert "About your CYDER session on Tue 9 Jul" in by_chat[102]
+    assert "tomorrow" not in by_chat[102]
     edits = [r for r in bot.requests if type(r).__name__ == "EditMessageText"]
     assert edits and edits[-1].chat_id == ADMIN
     assert "送信完了" in edits[-1].text and "2/2" in edits[-1].text

@@ -79,6 +79,7 @@ def admin_paths() -> list[tuple[str, str]]:
         if not path.startswith("/admin") or route.method == "HEAD":
             continue
         path = path.replace("{session_id}", SESSION).replace("{fmt}", "csv")
+        path = path.replace("{registration_id}", "1")
         out.append((route.method, path))
     return out
 
@@ -218,7 +219,7 @@ async def test_downloads(client):
     assert f'filename="roster-{SESSION}.csv"' in resp.headers["Content-Disposition"]
     body = await resp.read()
     assert body.startswith(b"\xef\xbb\xbf")
-    names = [r["name"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+    names = [r["氏名"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
     assert names == [p[0] for p in PEOPLE]
     resp = await client.get(f"/admin/sessions/{SESSION}/roster.xlsx")
     wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))
@@ -327,13 +328,43 @@ async def test_staff_move_is_kept_when_teams_are_re_formed(client, registered):
                               allow_redirects=False)).status == 403  # no CSRF token
     bad = await client.post(url, data={"csrf": token, "registration": str(who), "team": "9"})
     assert bad.status == 400 and "チーム" in await bad.text()
-    ok = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
-                           allow_redirects=False)
+    # team 2 has four already: the move is refused with the reason and a confirm step
+    refused = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
+                                allow_redirects=False)
+    html = await refused.text()
+    assert refused.status == 409 and 'id="confirm-move"' in html
+    assert "team 2 would have 5 people" in html and "5名" in html
+    assert 'name="force" value="1"' in html
+    assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [4, 4]
+    ok = await client.post(url, data={"csrf": csrf_of(html), "registration": str(who),
+                                      "team": "2", "force": "1"}, allow_redirects=False)
     assert ok.status == 303
+    page = await (await client.get(f"/admin/sessions/{SESSION}?moved=1")).text()
+    assert 'data-team="2" data-exception="1"' in page and "例外 / exception" in page
+    assert "a team of 5" in page  # also in the roster's team exception column
     await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
     after = {m.registration_id: t.number for t in teams.current_teams(registered, SESSION)
              for m in t.members}
     assert after[who] == 2
+
+
+async def test_a_move_within_the_rules_needs_no_confirmation(client, registered):
+    for name in ("追加 一", "追加 二"):
+        register(registered, SESSION, [Applicant(name, f"{name}市", "local")], today=EARLY,
+                 now=EARLY_NOW)
+    await sign_in(client)
+    token = csrf_of(await (await client.get(f"/admin/sessions/{SESSION}")).text())
+    await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
+    formed = teams.current_teams(registered, SESSION)
+    assert [len(t.members) for t in formed] == [4, 3]
+    who = next(m.registration_id for m in formed[0].members if m.organisation != "横浜市")
+    ok = await client.post(f"/admin/sessions/{SESSION}/move", allow_redirects=False,
+                           data={"csrf": token, "registration": str(who), "team": "2"})
+    assert ok.status == 303
+    assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [3, 4]
+    huge = await client.post(f"/admin/sessions/{SESSION}/move",
+                             data={"csrf": token, "registration": "9" * 20, "team": "1"})
+    assert huge.status == 400
 
 
 async def test_all_rosters_in_one_workbook(client, registered):

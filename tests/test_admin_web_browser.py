@@ -94,8 +94,8 @@ async def test_staff_sign_in_form_teams_and_download_csv(server, catalog, tmp_pa
             data = Path(await download.path()).read_bytes()
             assert data.startswith(b"\xef\xbb\xbf")  # BOM for Japanese Excel
             rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-            assert [r["name"] for r in rows] == [p[0] for p in PEOPLE]
-            assert {r["team"] for r in rows} == {"1", "2"}  # the teams just formed
+            assert [r["氏名"] for r in rows] == [p[0] for p in PEOPLE]
+            assert {r["チーム"] for r in rows} == {"1", "2"}  # the teams just formed
 
             shot = tmp_path / "admin-session.png"
             await page.screenshot(path=str(shot), full_page=True)
@@ -106,5 +106,50 @@ async def test_staff_sign_in_form_teams_and_download_csv(server, catalog, tmp_pa
             await page.goto(f"{server}/admin/sessions/{SESSION}")
             assert page.url == f"{server}/admin/login"
             assert dialogs == []  # no script from the database ever ran
+        finally:
+            await browser.close()
+
+
+async def test_a_move_that_breaks_the_rules_asks_to_confirm(server, catalog, tmp_path):
+    """Issue 13 §1: a move into a team of four is refused with the reason and a confirm
+    step; confirmed, the team is shown as an exception (badge and reason)."""
+    from playwright.async_api import async_playwright
+
+    teams.form_teams(catalog, SESSION, now=EARLY_NOW)  # 4 + 4
+    who = teams.current_teams(catalog, SESSION)[0].members[0]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
+                                          headless=True)
+        try:
+            page = await (await browser.new_context(locale="ja-JP")).new_page()
+            await page.goto(f"{server}/admin/login")
+            await page.fill("#token", TOKEN)
+            await page.click("#sign-in")
+            await page.wait_for_url(f"{server}/admin")
+            await page.goto(f"{server}/admin/sessions/{SESSION}")
+            assert await page.locator(".team.exception").count() == 0
+
+            await page.select_option("#move-who", str(who.registration_id))
+            await page.fill("#move-team", "2")
+            await page.click("#move-submit")
+            await page.wait_for_selector("#confirm-move")
+            alert = await page.locator(".error").inner_text()
+            assert "5名" in alert and "team 2 would have 5 people" in alert
+            assert [len(t.members) for t in teams.current_teams(catalog, SESSION)] == [4, 4]
+
+            await page.click("#confirm-move-submit")
+            await page.wait_for_selector("#moved")
+            flagged = page.locator('.team[data-exception="1"]')
+            assert await flagged.count() == 1
+            assert await flagged.get_attribute("data-team") == "2"
+            assert "例外" in await flagged.locator(".badge").inner_text()
+            reasons = await flagged.locator(".exception-reason").all_inner_texts()
+            assert any("5名のチーム" in r for r in reasons)
+            stored = teams.current_teams(catalog, SESSION)
+            assert [len(t.members) for t in stored] == [3, 5] and stored[1].is_exception
+
+            shot = tmp_path / "admin-team-exception.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
         finally:
             await browser.close()

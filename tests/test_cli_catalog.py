@@ -104,6 +104,21 @@ def test_console_script_runs_as_a_process(tmp_path):
     assert [r["city"] for r in json.loads(proc.stdout)] == ["倉吉"]
 
 
+def test_eligibility_private_dispatched_reason_and_fee_agree(capsys):
+    """Issue 12.4: `eligibility --org-type private --dispatched` printed "…attends as that
+    body's staff. Paid", and ineligible rows said `False free 0`."""
+    code, out, _ = run(capsys, "eligibility", "--org-type", "private", "--dispatched")
+    assert code == 0
+    assert "that body's staff" not in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert rows["A"][:4] == ["A", "True", "paid", "77000"]
+    assert rows["B-1"][:4] == ["B-1", "False", "-", "-"]
+    assert "free" not in " ".join(rows["B-1"])
+    code, out, _ = run(capsys, "eligibility", "--org-type", "private", "--dispatched",
+                       "--format", "json")
+    b1 = {r["course"]: r for r in json.loads(out)}["B-1"]
+    assert (b1["eligible"], b1["fee"], b1["fee_yen"]) == (False, None, None)
+
 
 def test_backup_writes_a_readable_copy(capsys, tmp_path):
     import sqlite3

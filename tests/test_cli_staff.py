@@ -94,9 +94,12 @@ def test_teams_table_show_and_move(capsys):
         reg(capsys, i, org=f"市{i % 2}")
     code, out, err = run(capsys, "teams", A)
     assert code == 0 and "2 team(s): 4+3" in err and "人0" in out
-    code, out, _ = run(capsys, "teams", A, "--move", "1:2", "--format", "json")
+    code, _, err = run(capsys, "teams", A, "--move", "1:2")  # a third 市0 in team 2
+    assert code == 2 and err.count("\n") == 1 and "3 people of 市0" in err and "--force" in err
+    code, out, _ = run(capsys, "teams", A, "--move", "1:2", "--force", "--format", "json")
     teams = json.loads(out)
     assert "人0" in [m["name"] for m in teams[1]["members"]]
+    assert [e["code"] for e in teams[1]["exceptions"]] == ["organisation"]
     code, out, _ = run(capsys, "teams", A, "--format", "json")  # re-form keeps the move
     assert "人0" in [m["name"] for m in json.loads(out)[1]["members"]]
     code, out2, _ = run(capsys, "teams", A, "--show", "--format", "json")
@@ -105,6 +108,39 @@ def test_teams_table_show_and_move(capsys):
     assert code == 2 and "does not exist" in err
     code, _, err = run(capsys, "teams", A, "--move", "x")
     assert code == 2
+    code, _, err = run(capsys, "teams", A, "--force")
+    assert code == 2 and "--move" in err
+
+
+def test_teams_move_into_a_team_of_five_is_refused_unless_forced(capsys):
+    """`teams SID --move 8:1` made a team of five without a word."""
+    for i in range(8):
+        reg(capsys, i)
+    code, out, err = run(capsys, "teams", A, "--format", "json")
+    assert [len(t["members"]) for t in json.loads(out)] == [4, 4]
+    assert "人7" in [m["name"] for m in json.loads(out)[1]["members"]]
+    code, out, err = run(capsys, "teams", A, "--move", "8:1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "team 1 would have 5 people" in err and "--force" in err
+    code, out, err = run(capsys, "teams", A, "--show", "--format", "json")
+    assert [len(t["members"]) for t in json.loads(out)] == [4, 4]  # nothing moved
+    code, out, err = run(capsys, "teams", A, "--move", "8:1", "--force")
+    assert code == 0 and "a team of 5" in out and "exception(s) in team 1" in err
+    code, out, _ = run(capsys, "teams", A, "--show", "--format", "json")
+    shown = json.loads(out)
+    assert [len(t["members"]) for t in shown] == [5, 3]
+    assert shown[0]["exceptions"][0]["code"] == "size" and shown[1]["exceptions"] == []
+    code, out, _ = run(capsys, "roster", A, "--format", "json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert "a team of 5" in rows["人7"]["team exception"] and rows["人0"]["team"] == 1
+
+
+def test_teams_move_with_a_huge_or_odd_id_is_one_line(capsys):
+    """Issue 9 §7: an id past SQLite's integers was an OverflowError traceback."""
+    reg(capsys, 1)
+    for bad in ("99999999999999999999:1", "1:99999999999999999999", "²:1", "1:"):
+        code, out, err = run(capsys, "teams", A, "--move", bad)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (bad, err)
 
 
 def test_roster_formats(capsys, tmp_path):
@@ -114,15 +150,15 @@ def test_roster_formats(capsys, tmp_path):
     code, out, _ = run(capsys, "roster", A)  # csv by default, BOM-prefixed UTF-8
     assert code == 0 and out.startswith("\ufeff")
     back = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
-    assert len(back) == 5 and back[0]["team"] == "1" and back[0]["fee"] == "free"
+    assert len(back) == 5 and back[0]["チーム"] == "1" and back[0]["受講料"] == "無料"
     target = tmp_path / "r.csv"
     assert run(capsys, "roster", A, "--cp932", "-o", str(target))[0] == 0
-    assert list(csv.DictReader(io.StringIO(target.read_bytes().decode("cp932"))))[4]["name"] == "人4"
+    assert list(csv.DictReader(io.StringIO(target.read_bytes().decode("cp932"))))[4]["氏名"] == "人4"
     book = tmp_path / "all.xlsx"
     code, _, err = run(capsys, "roster", "--all", "--format", "xlsx", "-o", str(book))
-    assert code == 0 and "100 session(s)" in err
+    assert code == 0 and "1 session(s)" in err  # only sessions with anyone registered
     wb = openpyxl.load_workbook(book)
-    assert len(wb.sheetnames) == 100 and wb[A].freeze_panes == "A2" and wb[A].max_row == 6
+    assert wb.sheetnames == [A] and wb[A].freeze_panes == "A2" and wb[A].max_row == 6
 
 
 def test_roster_usage_errors(capsys):
@@ -137,8 +173,9 @@ def test_import_registrations(capsys, tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes((",".join(HEADER) + "\n" + "\n".join(
         f"{A},人{i},組織{i},local,,,,,," for i in range(3)) + "\n").encode("cp932"))
-    code, out, _ = run(capsys, "import-registrations", str(path))
+    code, out, err = run(capsys, "import-registrations", str(path))
     assert code == 0 and "3 added, 0 already registered" in out
+    assert "write lock was held" in err  # staff learn how long the bot's writes waited
     code, out, _ = run(capsys, "import-registrations", str(path))
     assert code == 0 and "0 added, 3 already registered" in out
     bad = tmp_path / "bad.csv"

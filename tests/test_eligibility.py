@@ -27,7 +27,8 @@ def test_rule_rows_are_the_ones_tested_here(rules):
 def test_public_bodies_other_than_local_are_free_and_take_b2_not_b1(rules, org):
     v = verdicts(rules, org_type=org)
     assert {c: x.eligible for c, x in v.items()} == {"A": True, "B-1": False, "B-2": True, "C": True, "PRE": True}
-    assert all(x.fee == "free" and x.fee_yen == 0 for x in v.values())
+    assert all(x.fee == "free" and x.fee_yen == 0 for x in v.values() if x.eligible)
+    assert (v["B-1"].fee, v["B-1"].fee_yen) == (None, None)  # not eligible: no fee at all
     assert "無料" in v["A"].reason_ja and "free" in v["A"].reason_en
     assert "B-1" in v["B-1"].reason_en and "地方公共団体" in v["B-1"].reason_ja
 

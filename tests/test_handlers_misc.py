@@ -177,14 +177,14 @@ def test_callback_data_parsed_once_packed_once_and_bad_data_still_refused() -> N
 
     cb = callbacks.FindCB(kind="p", key="34", course="A", page=2)
     data = cb.pack()
-    assert data == "f:p:34:A:0:0:2"
+    assert data == "f:p:34:A:0:0:2:"
     first = callbacks.FindCB.unpack(data)
     assert first == cb and callbacks.FindCB.unpack(data) is first  # parsed once
     with pytest.raises(ValidationError):
         first.page = 3  # shared between handlers: immutable
-    assert first.model_copy(update={"page": 3}).pack() == "f:p:34:A:0:0:3"
+    assert first.model_copy(update={"page": 3}).pack() == "f:p:34:A:0:0:3:"
     assert callbacks.FindCB(kind="p", key="34", course="A", page=2).pack() == data
-    for bad in ("f:p:34:A:0:0:x", "f:p:34", "s:p:34:A:0:0:2", "f:p:34:A:0:0:2:9"):
+    for bad in ("f:p:34:A:0:0:x:", "f:p:34", "s:p:34:A:0:0:2:", "f:p:34:A:0:0:2:d:9"):
         for _ in range(2):  # refused every time, never remembered
             with pytest.raises((TypeError, ValueError)):
                 callbacks.FindCB.unpack(bad)

@@ -131,7 +131,7 @@ def test_a_claim_is_exclusive_until_its_process_is_gone(catalog):
 def test_the_m002_claim_table_moves_into_the_outbox(tmp_path):
     path = tmp_path / "old.db"
     db = Database(sqlite3.connect(path))
-    migrations.apply(db, stop_before="m008_notification_outbox")
+    migrations.apply(db, stop_before="m010_notification_outbox")
     db.execute("insert into sessions (id, fiscal_year, course, prefecture_code, first_day, "
                "last_day) values ('S', 2024, 'A', 34, '2024-10-25', '2024-10-25')")
     db.execute("insert into registrations (id, session_id, user_id, name, status, created_at) "

@@ -31,6 +31,7 @@ def test_a_row_becomes_the_stored_session():
         "prefecture_code": 34, "prefecture": "広島県", "city": "広島", "lat": 34.4, "lon": 132.45,
         "first_day": "2024-10-25", "last_day": "2024-10-25", "start_time": None, "end_time": None,
         "venue": None, "address": None, "capacity": None, "status": "scheduled",
+        "venue_lat": None, "venue_lon": None,
     }
 
 

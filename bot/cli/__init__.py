@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.cli import browse, run, staff
+from bot.cli import browse, registrations, run, schedule, staff
 from bot.cli.common import Parser, UsageError
 from catalog import places
 from catalog.errors import CatalogError, ScheduleError
@@ -21,7 +21,7 @@ __all__ = ["UsageError", "build_parser", "main"]
 def build_parser() -> Parser:
     parser = Parser(prog="cyder-bot", description="CYDER exercises: catalog, chat bot, calendars.")
     sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
-    for module in (browse, run, staff):
+    for module in (browse, run, staff, registrations, schedule):
         module.add_commands(sub)
     parser.set_defaults(default_command="run")
     return parser

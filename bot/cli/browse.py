@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import Parser, UsageError, date_arg, emit, load_settings, positive_int, with_catalog
+from bot.cli.common import (
+    Parser,
+    UsageError,
+    date_arg,
+    emit,
+    load_settings,
+    lock_note,
+    positive_int,
+    with_catalog,
+)
 from bot.runtime import clock_for, open_catalog
 from catalog import places
 from catalog.eligibility import Profile
@@ -72,10 +81,11 @@ def cmd_courses(args: argparse.Namespace, catalog: Catalog) -> int:
 def cmd_eligibility(args: argparse.Namespace, catalog: Catalog) -> int:
     catalog.rules.org_type(args.org_type)
     profile = Profile(args.org_type.strip().lower(), args.contractor, args.dispatched, args.student)
-    rows = [v.as_dict() for v in catalog.verdicts(profile)]
+    verdicts = catalog.verdicts(profile)
+    rows = [v.as_dict() for v in verdicts]
     if args.format == "table":
-        for r in rows:
-            r["fee_yen"] = "not announced" if r["fee_yen"] is None else r["fee_yen"]
+        for r, v in zip(rows, verdicts, strict=True):
+            r["fee"], r["fee_yen"] = r["fee"] or "-", v.fee_cell()  # no fee when not eligible
     emit(rows, args.format, ["course", "eligible", "fee", "fee_yen", "reason_en"])
     return 0
 
@@ -91,6 +101,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         store = Store.open(settings.db_path)
         report = loader.load(store, args.file, clock.now())
         print(f"{args.file}: {report.summary()}")
+        print(lock_note(store.last_hold), file=sys.stderr)
     elif args.db_command == "backup":
         store = Store.open(settings.db_path)
         store.backup(args.file)

@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import UsageError, with_catalog
+from bot.cli.common import UsageError, lock_note, with_catalog
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
-from catalog import places
-from catalog.imports import import_registrations
-from catalog.registrations import Applicant, register
+from catalog import console, places
+from catalog.audit import Actor
+from catalog.registrations import Applicant
 from catalog.rosters import Format as RosterFormat
 from catalog.rosters import export_roster
 from catalog.service import Catalog
 from catalog.stats import registration_stats
-from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
+from catalog.teams import Team, TeamRuleError, check_team_key, current_teams
 from catalog.textwidth import table
 
 
@@ -40,8 +40,9 @@ def cmd_register(args: argparse.Namespace, catalog: Catalog) -> int:
     key = (args.as_team or "").strip() or None
     if key:
         check_team_key(catalog, session.id, key, person.cleaned().organisation)
-    out = register(catalog, session.id, [person], today=clock.today(), now=clock.now(),
-                   waitlist=args.waitlist, team_key=key, source="cli")
+    out = console.register(catalog, session.id, [person], actor=Actor.cli(),
+                           today=clock.today(), now=clock.now(), waitlist=args.waitlist,
+                           team_key=key, source="cli")
     reg = out.registrations[0]
     fee = catalog.verdict(person.profile, session.course).fee
     where = f"waitlisted #{reg.position}" if out.waitlisted else "registered"
@@ -55,9 +56,10 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    report = import_registrations(catalog, path, today=clock.today(), now=clock.now(),
-                                  waitlist=args.waitlist)
+    report = console.import_file(catalog, path, actor=Actor.cli(), today=clock.today(),
+                                 now=clock.now(), waitlist=args.waitlist)
     print(f"{path}: {report.summary()}")
+    print(lock_note(catalog.store.last_hold), file=sys.stderr)
     return 0
 
 
@@ -65,22 +67,34 @@ def _print_teams(teams: list[Team], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([t.as_dict() for t in teams], ensure_ascii=False, indent=2))
         return
-    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture]
-            for t in teams for m in t.members]
-    print(table(["team", "id", "name", "organisation", "org_type", "prefecture"], rows))
+    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture,
+             t.exception_text("en") if i == 0 else ""]
+            for t in teams for i, m in enumerate(t.members)]
+    print(table(["team", "id", "name", "organisation", "org_type", "prefecture", "exception"],
+                rows))
     sizes = "+".join(str(len(t.members)) for t in teams) or "0"
-    print(f"{len(teams)} team(s): {sizes}", file=sys.stderr)
+    flagged = [str(t.number) for t in teams if t.is_exception]
+    note = f"; exception(s) in team {', '.join(flagged)}" if flagged else ""
+    print(f"{len(teams)} team(s): {sizes}{note}", file=sys.stderr)
 
 
 def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
+    from bot.cli import UsageError
+
+    if args.force and not args.move:
+        raise UsageError("--force applies to --move only")
     now = _clock().now()
     if args.move:
         reg_id, team = args.move
-        teams = move_member(catalog, args.session, reg_id, team, now=now)
+        try:
+            teams = console.move_team_member(catalog, args.session, reg_id, team,
+                                             actor=Actor.cli(), now=now, force=args.force)
+        except TeamRuleError as e:
+            raise UsageError(f"{e.en} (add --force to move anyway)") from e
     elif args.show:
         teams = current_teams(catalog, args.session)
     else:
-        teams = form_teams(catalog, args.session, now=now)
+        teams = console.form_teams(catalog, args.session, actor=Actor.cli(), now=now)
     _print_teams(teams, args.format)
     return 0
 
@@ -90,9 +104,18 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
         raise UsageError("give one SESSION or --all")
     if args.cp932 and args.format != "csv":
         raise UsageError("--cp932 applies to --format csv only")
-    ids = [s.id for s in catalog.all_sessions()] if args.all else [args.session]
+    if args.all:
+        every = catalog.all_sessions() if args.fiscal_year is None else catalog.sessions_of(
+            args.fiscal_year, include_cancelled=False)
+        ids = [s.id for s in every if s.registered or s.waitlisted]
+    else:
+        ids = [args.session]
+    if not ids:
+        raise UsageError("--all: nobody is registered for any session"
+                         + (f" of FY{args.fiscal_year}" if args.fiscal_year else "")
+                         + ", so there is no roster")
     fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
-    name, _mime, data = export_roster(catalog, ids, fmt)
+    name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang)
     if args.output is None and args.format == "xlsx":
         args.output = Path(name)
     if args.output is None:
@@ -117,9 +140,13 @@ def cmd_stats(args: argparse.Namespace, catalog: Catalog) -> int:
 
 def _move(text: str) -> tuple[int, int]:
     reg, sep, team = text.partition(":")
-    if not sep or not reg.strip().isdigit() or not team.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)")
-    return int(reg), int(team)
+    try:
+        if not sep or not reg.strip().isdecimal() or not team.strip().isdecimal():
+            raise ValueError(text)
+        return int(reg), int(team)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)") from None
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -151,7 +178,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--show", action="store_true", help="show the stored teams, do not re-form")
     g.add_argument("--move", type=_move, metavar="ID:TEAM",
-                   help="move registration ID into TEAM (kept when re-forming)")
+                   help="move registration ID into TEAM (kept when re-forming); a move that "
+                        "breaks the team rules is refused unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="with --move: make the move though it breaks the team rules "
+                        "(the team is then shown as an exception)")
     p.set_defaults(func=with_catalog(cmd_teams))
 
     p = sub.add_parser("roster", help="a session's roster as CSV, XLSX or JSON")
@@ -159,7 +190,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
     p.add_argument("--cp932", action="store_true", help="CSV in cp932 (Shift_JIS)")
-    p.add_argument("--all", action="store_true", help="every session into one file")
+    p.add_argument("--all", action="store_true",
+                   help="every session anyone is registered for, into one file")
+    p.add_argument("--lang", choices=["ja", "en"], default="ja",
+                   help="headers and values in Japanese (default) or English (csv, xlsx)")
+    p.add_argument("--fiscal-year", type=int, metavar="N",
+                   help="with --all: that year's sessions (past years stay in the database)")
     p.set_defaults(func=with_catalog(cmd_roster))
 
     p = sub.add_parser("stats", help="registrations and waitlists per course and region")

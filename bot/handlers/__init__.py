@@ -13,6 +13,7 @@ from aiogram import Router
 
 from bot.handlers import (
     admin,
+    colleagues,
     courses,
     errors,
     fallback,
@@ -30,6 +31,7 @@ ROUTER_MODULES = [
     profile,
     courses,
     registration,
+    colleagues,  # before my: a command typed mid-change leaves the change
     my,
     forget,
     admin,

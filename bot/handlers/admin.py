@@ -1,4 +1,5 @@
-"""Staff commands in chat: /roster, /teams, /remind, /broadcast, /stats.
+"""Staff commands in chat: /roster, /teams, /remind, /broadcast, /stats, and the
+registration console: /registrations, /cancel_reg, /move_reg, /promote_reg.
 
 Only users in `ADMIN_IDS` may use them. Everyone else gets the same "not allowed"
 whatever they typed — the answer never depends on whether a session exists or has
@@ -16,27 +17,46 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BotCommand, BotCommandScopeChat, BufferedInputFile, Message
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BufferedInputFile,
+    CallbackQuery,
+    Message,
+)
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.handlers.common import q
-from bot.telegram import reminders
+from bot.handlers.fallback import expire
+from bot.telegram import keyboards as kb
+from bot.telegram import reminders, staff_notices
+from bot.telegram.callbacks import StaffCB
 from bot.telegram.i18n import N_, create_i18n
 from bot.telegram.outbox import Progress
+from bot.telegram.writes import save
+from catalog import console, rosters, session_lookup, stats
 from catalog import reminders as notes
-from catalog import rosters, stats, teams
+from catalog.audit import Actor
 from catalog.clock import Clock
-from catalog.errors import CatalogError
+from catalog.console import Change
+from catalog.errors import CatalogError, NotFound
+from catalog.registrations import Registration
 from catalog.service import Catalog
 from catalog.sessions import Session
 
 router = Router(name="admin")
 
 STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
+CONSOLE_COMMANDS = ("registrations", "cancel_reg", "move_reg", "promote_reg")
+LIST_LIMIT = 40
 FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",
                 "sjis": "csv-cp932", "cp932": "csv-cp932", "csv-cp932": "csv-cp932"}
 CHUNK = 3500
+SUGGESTIONS = session_lookup.SUGGESTIONS
+SUGGESTED = ("roster", "teams", "remind")  # the commands a suggestion button may run
+SESSION_HINT = N_("SESSION is an id (2024-A-34-1025) or a place and date: 広島 10/25")
 
 STAFF_MENU = (
     ("roster", N_("Staff: roster file (csv/xlsx)")),
@@ -44,10 +64,29 @@ STAFF_MENU = (
     ("remind", N_("Staff: send reminders now")),
     ("broadcast", N_("Staff: message a session's registrants")),
     ("stats", N_("Staff: registrations per course and region")),
+    ("registrations", N_("Staff: find registrations (name, organisation, e-mail)")),
+    ("cancel_reg", N_("Staff: cancel a registration with a reason")),
+    ("move_reg", N_("Staff: move a registration to another session")),
+    ("promote_reg", N_("Staff: promote from the waitlist")),
 )
 
 # Background broadcast jobs; kept referenced until done (tests can await them).
 JOBS: set[asyncio.Task[Any]] = set()
+
+
+def staff_help(user_id: int | None, settings: Settings) -> str:
+    """The staff commands for /help, for users in ADMIN_IDS only ("" for everyone else)."""
+    if user_id is None or user_id not in settings.admin_ids:
+        return ""
+    return "\n".join([
+        _("<b>Staff commands</b> (shown to staff only)"),
+        _("/roster SESSION [csv|xlsx|sjis|json] — the roster as a file"),
+        _("/teams SESSION — form and show the teams of four"),
+        _("/remind SESSION — send a reminder now"),
+        _("/broadcast SESSION text — a message to the session's registrants"),
+        _("/stats — registrations per course and region"),
+        _(SESSION_HINT),
+    ])
 
 
 def is_staff(message: Message, settings: Settings) -> bool:
@@ -97,14 +136,68 @@ async def staff_command(message: Message, command: CommandObject, bot: Bot, cata
             "remind": _("Usage: /remind SESSION"),
             "broadcast": _("Usage: /broadcast SESSION text"),
         }
-        await message.answer(usage[name])
+        await message.answer(usage[name] + "\n" + _(SESSION_HINT))
         return
     try:
-        session = catalog.session(args[0])
+        found = session_lookup.lookup(catalog, command.args or "", today=clock.today())
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return
-    rest = args[1].strip() if len(args) > 1 else ""
+    if found.session is None:
+        await _suggest(message, name, found, lang)
+        return
+    await _run(name, message, bot, catalog, clock, found.session, found.rest.strip(), lang)
+
+
+async def _suggest(message: Message, name: str, found: session_lookup.Lookup,
+                   lang: str) -> None:
+    """Several sessions fit the place and date: buttons to choose one (for /broadcast, whose
+    text cannot ride on a button, the commands to send)."""
+    shown = found.sessions[:SUGGESTIONS]
+    lines = [_("Several sessions match “{words}”. Which one?").format(words=q(found.words))]
+    more = len(found.sessions) - len(shown)
+    if name == "broadcast":
+        lines += [f"<code>/broadcast {q(s.id)} {q(found.rest)}</code> — "
+                  f"{q(_session_label(s, lang))}" for s in shown]
+    if more > 0:
+        lines.append(_("…and {n} more: add a date or a course (e.g. 広島 10/25 A).").format(
+            n=more))
+    if name == "broadcast":
+        await message.answer("\n".join(lines))
+        return
+    fmt = ""
+    if name == "roster":
+        fmt = FILE_FORMATS.get((found.rest.strip() or "csv").lower(), "")
+        if not fmt:
+            await message.answer(_("Please choose csv, xlsx or json."))
+            return
+    await message.answer("\n".join(lines), reply_markup=kb.staff_suggestions(
+        name, fmt, [(s.id, _session_label(s, lang)) for s in shown]))
+
+
+@router.callback_query(StaffCB.filter())
+async def suggestion_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                            callback_data: StaffCB, bot: Bot, catalog: Catalog,
+                            settings: Settings, clock: Clock, lang: str = "ja") -> None:
+    """A suggested session pressed: the command runs on it (staff only, as typed ones)."""
+    if callback.from_user.id not in settings.admin_ids:
+        callback_answer.text = _("⛔ Not allowed.")
+        callback_answer.show_alert = True
+        return
+    message = callback.message
+    if callback_data.cmd not in SUGGESTED or not isinstance(message, Message):
+        expire(callback_answer)
+        return
+    try:
+        session = catalog.session(callback_data.id)
+    except NotFound:
+        expire(callback_answer)
+        return
+    await _run(callback_data.cmd, message, bot, catalog, clock, session, callback_data.fmt, lang)
+
+
+async def _run(name: str, message: Message, bot: Bot, catalog: Catalog, clock: Clock,
+               session: Session, rest: str, lang: str) -> None:
     if name == "roster":
         await _roster(message, catalog, session, rest, lang)
     elif name == "teams":
@@ -121,21 +214,28 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
     if fmt is None:
         await message.answer(_("Please choose csv, xlsx or json."))
         return
+    caption = _("Roster of {session}").format(session=q(_session_label(session, lang)))
     try:
         filename, _mime, data = await asyncio.to_thread(
-            rosters.export_roster, catalog, [session.id], fmt)  # type: ignore[arg-type]
+            rosters.export_roster, catalog, [session.id], fmt, lang=lang)  # type: ignore[arg-type]
+    except rosters.Cp932Unsupported as e:
+        # nothing lost silently: say which characters, and send the UTF-8 file instead
+        filename, _mime, data = await asyncio.to_thread(
+            rosters.export_roster, catalog, [session.id], "csv", lang=lang)
+        caption += "\n" + _("⚠️ cp932 (Shift_JIS) cannot hold {chars}, so this is the UTF-8 "
+                            "CSV, which keeps every character.").format(chars=q(e.characters))
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return
-    await message.answer_document(
-        BufferedInputFile(data, filename=filename),
-        caption=_("Roster of {session}").format(session=q(_session_label(session, lang))))
+    await message.answer_document(BufferedInputFile(data, filename=filename), caption=caption)
 
 
 async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
                  lang: str) -> None:
     try:
-        formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
+        staff_id = message.from_user.id if message.from_user else 0
+        formed = await save(message, catalog, console.form_teams, catalog, session.id,
+                            now=clock.now(), actor=Actor.chat_staff(staff_id))
     except CatalogError as e:
         await message.answer(q(e.text(lang)))
         return
@@ -148,7 +248,8 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
         lines.append("")
         lines.append("<b>" + _("Team {n}").format(n=team.number) + f"</b> ({len(team.members)})")
         for m in team.members:
-            extra = ", ".join(x for x in (m.organisation, m.org_type, m.prefecture) if x)
+            kind = rosters.org_type_label(catalog, m.org_type, lang) if m.org_type else ""
+            extra = ", ".join(x for x in (m.organisation, kind, m.prefecture) if x)
             lines.append(f"• {q(m.name)} — {q(extra)}")
     await _reply_chunks(message, lines)
 
@@ -176,14 +277,20 @@ async def _start_progress(message: Message, lang: str) -> Progress:
 
 async def _remind(message: Message, bot: Bot, catalog: Catalog, clock: Clock, session: Session,
                   lang: str) -> None:
-    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
+    today = clock.today()
+    if session.last_day < today:
+        await message.answer(_("That session is over; no reminder was sent."))
+        return
+    kind = notes.staff_kind(session, today)  # not the day before: the automatic one still comes
+    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id, kind)
     if not people:
         await message.answer(_("Nobody to remind: every registered chat user of this session "
                                "has had the reminder (or none registered through chat)."))
         return
     progress = await _start_progress(message, lang)
     outbox = reminders.outbox_for(bot, catalog, clock)
-    _spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress))
+    _spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress,
+                                    kind=kind))
 
 
 async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
@@ -199,6 +306,114 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
     progress = await _start_progress(message, lang)
     outbox = reminders.outbox_for(bot, catalog, clock)
     _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))
+
+
+def _status_text(reg: Registration) -> str:
+    if reg.status == "waitlisted":
+        return _("waitlist {n}").format(n=reg.position or "")
+    if reg.status == "cancelled":
+        return _("cancelled")
+    return _("registered")
+
+
+def _reg_line(reg: Registration) -> str:
+    return (f"<code>#{reg.id}</code> {q(_status_text(reg))} · <b>{q(reg.name)}</b> — "
+            f"{q(reg.organisation)} · <code>{q(reg.session_id)}</code>")
+
+
+def _told_text(told: int, chats: int) -> str:
+    if not chats:
+        return ""
+    return "\n" + _("Told in chat: {told} of {chats}.").format(told=told, chats=chats)
+
+
+async def _after_change(message: Message, bot: Bot, catalog: Catalog, settings: Settings,
+                        change: Change, text: str) -> None:
+    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
+    told = await staff_notices.tell(bot, catalog, settings, change.notices) if chats else 0
+    for p in change.promoted:
+        if p.id != change.after.id:
+            text += "\n" + _("Promoted from the waitlist: {who}").format(who=_reg_line(p))
+    await message.answer(text + _told_text(told, len(chats)))
+
+
+def _id_arg(text: str) -> int | None:
+    value = text.strip().lstrip("#")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+@router.message(Command(*CONSOLE_COMMANDS))
+async def console_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
+                          settings: Settings, clock: Clock, lang: str = "ja") -> None:
+    """The registration console: search, cancel with a reason, move, promote."""
+    if not is_staff(message, settings):
+        await message.answer(_("⛔ Not allowed."))
+        return
+    assert message.from_user is not None
+    name = command.command.lower()
+    args = (command.args or "").split(maxsplit=1)
+    actor = Actor.chat_staff(message.from_user.id)
+    usage = {
+        "registrations": _("Usage: /registrations TEXT or SESSION"),
+        "cancel_reg": _("Usage: /cancel_reg ID reason"),
+        "move_reg": _("Usage: /move_reg ID SESSION [waitlist]"),
+        "promote_reg": _("Usage: /promote_reg ID"),
+    }[name]
+    if name == "registrations":
+        if not args:
+            await message.answer(usage)
+            return
+        await _find(message, catalog, " ".join(args), lang)
+        return
+    rid = _id_arg(args[0]) if args else None
+    rest = args[1].strip() if len(args) > 1 else ""
+    if rid is None or (name in ("cancel_reg", "move_reg") and not rest):
+        await message.answer(usage)
+        return
+    try:
+        if name == "cancel_reg":
+            change = await save(message, catalog, console.staff_cancel, catalog, rid,
+                                reason=rest, actor=actor, today=clock.today(), now=clock.now())
+            text = _("Cancelled: {who}").format(who=_reg_line(change.after))
+        elif name == "move_reg":
+            target, _sep, flag = rest.partition(" ")
+            change = await save(
+                message, catalog, console.move, catalog, rid, target, actor=actor,
+                today=clock.today(), now=clock.now(), waitlist=flag.strip().lower() in ("waitlist", "待ち"))
+            text = _("Moved from {old}: {who}").format(old=q(change.before.session_id),
+                                                      who=_reg_line(change.after))
+        else:
+            change = await save(message, catalog, console.promote, catalog, rid, actor=actor,
+                                today=clock.today(), now=clock.now())
+            text = _("Promoted: {who}").format(who=_reg_line(change.after))
+    except CatalogError as e:
+        await message.answer("❌ " + q(e.text(lang)))
+        return
+    await _after_change(message, bot, catalog, settings, change, "✅ " + text)
+
+
+async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> None:
+    try:
+        session = catalog.session(text.strip())
+    except NotFound:
+        session = None
+    try:
+        found = await asyncio.to_thread(
+            console.search, catalog, "" if session else text,
+            session_id=session.id if session else None, limit=LIST_LIMIT + 1)
+    except CatalogError as e:
+        await message.answer(q(e.text(lang)))
+        return
+    if not found:
+        await message.answer(_("No registration matches."))
+        return
+    lines = [_("<b>Registrations</b>: {n}").format(
+        n=f"{LIST_LIMIT}+" if len(found) > LIST_LIMIT else len(found))]
+    lines += [_reg_line(r) for r in found[:LIST_LIMIT]]
+    if len(found) > LIST_LIMIT:
+        lines.append(_("More than {n}: narrow the search, or use the admin page.").format(
+            n=LIST_LIMIT))
+    await _reply_chunks(message, lines)
 
 
 async def set_staff_commands(bot: Bot, settings: Settings) -> None:

@@ -12,9 +12,12 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from catalog import places
+from bot.telegram.i18n import tr
+from catalog import places, users
+from catalog import registrations as regs
 from catalog.calendar import CalendarFile, city_en
 from catalog.eligibility import Profile, Verdict
+from catalog.registrations import Registration
 from catalog.service import Catalog, Course, OnlineWindow
 from catalog.sessions import Session
 
@@ -62,9 +65,12 @@ def course_name(catalog: Catalog, code: str, lang: str) -> str:
     return code
 
 
-def seat_text(s: Session) -> str:
+def seat_text(s: Session, today: dt.date | None = None) -> str:
+    """Seats as the site marks them; with `today`, × once applications have closed."""
     if s.cancelled:
         return _("✖️ cancelled")
+    if today is not None and s.is_closed(today):
+        return _("× applications closed")
     if s.seats_left <= 0:
         return _("× full (waitlist: {n})").format(n=s.waitlisted)
     if s.seat_mark == "△":
@@ -74,21 +80,50 @@ def seat_text(s: Session) -> str:
 
 def session_line(catalog: Catalog, s: Session, lang: str, distance_km: float | None = None,
                  today: dt.date | None = None) -> str:
-    mark = "✖️" if s.cancelled else s.seat_mark
+    """One result line: mark, dates, course, place, distance; × and 締切 once applications
+    have closed (a closed session never shows ○), （終了） once it is over."""
+    mark = ("✖️" if s.cancelled else s.seat_mark) if today is None else s.mark(today)
     dist = f" · {distance_km:,.0f} km" if distance_km is not None else ""
     ended = _(" (ended)") if today and s.last_day < today else ""
+    if today and not ended and not s.cancelled and s.is_closed(today):
+        ended = _(" (applications closed)")
     return (f"{mark} <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
             f"{q(place_text(s, lang))}{dist}{ended}")
 
 
-def verdict_text(verdict: Verdict | None, lang: str) -> str:
+def verdict_text(verdict: Verdict | None, lang: str, *, closed: bool = False) -> str:
+    """Whether the user may attend and what it costs; with `closed` (applications over)
+    the verdict says so instead of "you may attend"."""
     if verdict is None:
         return _("👤 Set up your profile to see whether you may attend and what it costs.")
     reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    if verdict.eligible and closed:
+        return _("🔒 Applications for this session are closed: you can no longer "
+                 "register for it.") + f"\n<i>{q(reason)}</i>"
     if verdict.eligible:
         return _("✅ You may attend — {fee}").format(fee=q(verdict.fee_text(lang))) + \
             f"\n<i>{q(reason)}</i>"
     return _("❌ Not for you: {reason}").format(reason=q(reason))
+
+
+def course_level(course: Course, lang: str) -> str:
+    """The course's level, or for a course without one (プレCYDER, "-" in the data) its
+    format: オンライン / online."""
+    level = course.t("level", lang).strip()
+    if level and level not in ("-", "—", "–"):
+        return level
+    return _("online") if course.format == "online" else _("on site")
+
+
+def place_label(place: places.Place, lang: str) -> str:
+    """A place as a suggestion button shows it: 広島県 / Hiroshima (prefecture),
+    中国地方 / Chugoku (region), 北広島市 / Kitahiroshima."""
+    name = place.name_en if lang == "en" else place.name
+    if place.kind == "prefecture":
+        return _("{name} (prefecture)").format(name=name)
+    if place.kind == "region":
+        return _("{name} (region)").format(name=name)
+    return name
 
 
 def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: dt.date,
@@ -96,7 +131,8 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
     verdict = catalog.verdict(profile, s.course) if profile else None
     na = _("not announced")
     time = f"{s.start_time}–{s.end_time}" if s.start_time and s.end_time else na
-    label = catalog.year.label_en if lang == "en" else catalog.year.label_ja
+    year = catalog.year_of(s.fiscal_year)
+    label = year.label_en if lang == "en" else year.label_ja
     venue = s.venue or na
     lines = [
         f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(label)}",
@@ -105,7 +141,7 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
         _("📍 Place: {place}").format(place=q(place_text(s, lang) if lang == "en"
                                               else f"{s.prefecture} {s.city}")),
         _("🏢 Venue: {venue}").format(venue=q(venue)),
-        _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+        _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
     ]
     if s.waitlisted and s.seats_left > 0:
         lines.append(_("⏳ Waitlist: {n}").format(n=s.waitlisted))
@@ -117,21 +153,18 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
         lines.append(_("🔒 Applications closed on {date}.").format(
             date=q(long_date(s.deadline, lang))))
     lines.append("")
-    lines.append(verdict_text(verdict, lang))
+    lines.append(verdict_text(verdict, lang, closed=not s.cancelled and not s.is_open(today)))
     lines.append(f"<code>{q(s.id)}</code>")
     return "\n".join(lines)
 
 
 def course_card(course: Course, verdict: Verdict | None, lang: str,
-                windows: Sequence[OnlineWindow] = ()) -> str:
+                windows: Sequence[OnlineWindow] = (), apply_url: str = "") -> str:
     online = course.format == "online"
     fmt = _("online") if online else _("on site")
     if course.days:
         fmt = _("{fmt}, {days}").format(fmt=fmt, days=_("{n} day(s)").format(n=course.days))
-    level = course.t("level", lang).strip()
-    title = f"<b>{q(course.t('name', lang))}</b>"
-    if level and level not in ("-", "—"):
-        title += f" — {q(level)}"
+    title = f"<b>{q(course.t('name', lang))}</b> — {q(course_level(course, lang))}"
     lines = [
         title,
         _("👥 For: {who}").format(who=q(course.t("audience", lang))),
@@ -146,6 +179,10 @@ def course_card(course: Course, verdict: Verdict | None, lang: str,
             label = w.label_en if lang == "en" else w.label_ja
             lines.append(f"• {q(label)}: {q(long_date(w.first, lang))} – "
                          f"{q(long_date(w.last, lang))}")
+        if apply_url:
+            lines.append(_("💻 An online course, taken at your own workplace during one of "
+                           "the windows above; there are no sessions to book here. Apply on "
+                           "the official site: {url}").format(url=q(apply_url)))
     note = course.t("note", lang)
     if note:
         lines.append(f"<i>{q(note)}</i>")
@@ -177,3 +214,27 @@ async def show(event: Message | CallbackQuery, text: str,
 async def send_file(bot: Bot, chat_id: int, file: CalendarFile, caption: str = "") -> None:
     await bot.send_document(chat_id, BufferedInputFile(file.data, filename=file.filename),
                             caption=caption or None)
+
+
+async def tell_promoted(bot: Bot, catalog: Catalog, promoted: list[Registration]) -> None:
+    """Tell users whose waitlist place became a seat; failures are logged, never raised."""
+    seen: set[int] = set()
+    for reg in promoted:
+        user_id = reg.user_id
+        if user_id is None:  # a colleague: tell the representative who applied for them
+            user_id = next((r.user_id for r in regs.for_session(catalog, reg.session_id)
+                            if r.application_id == reg.application_id and r.user_id), None)
+        if user_id is None or user_id in seen:
+            continue
+        seen.add(user_id)
+        record = users.get_user(catalog.store, user_id)
+        lang = record.lang if record and record.lang in ("ja", "en") else "ja"
+        try:
+            s = catalog.session(reg.session_id)
+            text = tr("🎉 Good news: a seat became free and your waitlist place is now a "
+                      "registration for {course} on {dates} in {place}.", lang).format(
+                course=q(course_name(catalog, s.course, lang)),
+                dates=q(s.dates_text(lang)), place=q(place_text(s, lang)))
+            await bot.send_message(user_id, text)
+        except Exception:
+            log.warning("could not tell user %s about their promotion", user_id, exc_info=True)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot.handlers.common import course_card, show
+from bot.handlers.common import course_card, course_level, show
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import CourseCB, MenuCB
 from catalog.errors import CatalogError
-from catalog.service import Catalog
+from catalog.service import Catalog, Course
 from catalog.users import User
 
 router = Router(name="courses")
@@ -23,7 +23,7 @@ def _list(catalog: Catalog, user_record: User | None, lang: str) -> tuple[str, l
     profile = user_record.profile if user_record else None
     items = []
     for c in catalog.courses():
-        label = f"{c.t('name', lang)} — {c.t('level', lang)}"
+        label = f"{c.t('name', lang)} — {course_level(c, lang)}"
         if profile is not None:
             v = catalog.verdict(profile, c.code)
             label = ("✅ " if v.eligible else "❌ ") + label
@@ -57,8 +57,17 @@ async def course_button(callback: CallbackQuery, callback_answer: CallbackAnswer
     except CatalogError:
         expire(callback_answer)
         return
+    text, markup = course_view(catalog, course, user_record, lang)
+    await show(callback, text, markup, edit=True)
+
+
+def course_view(catalog: Catalog, course: Course, user_record: User | None,
+                lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """A course's card and buttons: its sessions, or for an online course (no sessions)
+    the official site where it is applied for."""
     profile = user_record.profile if user_record else None
     verdict = catalog.verdict(profile, course.code) if profile else None
     has_sessions = any(s.course == course.code for s in catalog.all_sessions())
-    await show(callback, course_card(course, verdict, lang, catalog.online_windows()),
-               kb.course_card(course.code, has_sessions), edit=True)
+    apply_url = "" if has_sessions else catalog.year.apply_url
+    return (course_card(course, verdict, lang, catalog.online_windows(), apply_url),
+            kb.course_card(course.code, has_sessions, apply_url))

@@ -17,9 +17,8 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.handlers.common import course_name, place_text, q, seat_text
-from catalog import places
+from catalog import places, questions
 from catalog.clock import Clock
-from catalog.errors import CatalogError
 from catalog.service import Catalog
 from catalog.sessions import Hit
 
@@ -29,24 +28,27 @@ MAX_RESULTS = 20
 
 
 def _search(catalog: Catalog, text: str, today: dt.date) -> list[Hit]:
+    """Upcoming sessions for an inline query: a course, a place, or both in either order
+    (B-1 沖縄, 沖縄 B-1); a place typed with a course keeps that course only."""
     text = text.strip()[:100]
     if not text:
         return catalog.upcoming(today, limit=MAX_RESULTS)
+    wanted = questions.split_course(text, [c.code for c in catalog.courses()])
+    courses = [wanted.course] if wanted.course else []
+    if not wanted.place:
+        return catalog.upcoming(today, courses=courses, limit=MAX_RESULTS)
     try:
-        course = catalog.course(text)
-        return catalog.upcoming(today, courses=[course.code], limit=MAX_RESULTS)
-    except CatalogError:
-        pass
-    try:
-        place = places.resolve_place(text)
+        place = places.resolve_place(wanted.place)
     except places.UnknownPlace:
         return []
     if place.kind == "prefecture" and place.prefecture is not None:
-        return catalog.upcoming(today, near_prefecture=place.prefecture.code, limit=MAX_RESULTS)
+        return catalog.upcoming(today, courses=courses, near_prefecture=place.prefecture.code,
+                                limit=MAX_RESULTS)
     if place.kind == "region" and place.region is not None:
-        return catalog.upcoming(today, regions=[place.region.name], limit=MAX_RESULTS)
+        return catalog.upcoming(today, courses=courses, regions=[place.region.name],
+                                limit=MAX_RESULTS)
     assert place.point is not None
-    return catalog.upcoming(today, near=place.point, limit=MAX_RESULTS)
+    return catalog.upcoming(today, courses=courses, near=place.point, limit=MAX_RESULTS)
 
 
 @router.inline_query()
@@ -54,10 +56,11 @@ async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang
     assert query.bot is not None
     me = await query.bot.me()
     results: list[InlineQueryResultUnion] = []
-    hits = await asyncio.to_thread(_search, catalog, query.query, clock.today())
+    today = clock.today()
+    hits = await asyncio.to_thread(_search, catalog, query.query, today)
     for hit in hits:
         s = hit.session
-        title = f"{s.seat_mark} {course_name(catalog, s.course, lang)} · {s.dates_text(lang)}"
+        title = f"{s.mark(today)} {course_name(catalog, s.course, lang)} · {s.dates_text(lang)}"
         where = place_text(s, lang)
         if hit.distance_km is not None:
             where += f" · {hit.distance_km:,.0f} km"
@@ -65,7 +68,7 @@ async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang
         text = "\n".join([
             f"<b>{q(course_name(catalog, s.course, lang))}</b>",
             q(s.dates_text(lang)) + " · " + q(place_text(s, lang)),
-            _("💺 Seats: {seats}").format(seats=q(seat_text(s))),
+            _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
         ])
         results.append(InlineQueryResultArticle(
             id=s.id, title=title, description=where,

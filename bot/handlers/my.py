@@ -1,5 +1,7 @@
-"""/my: the user's registrations and waitlist places; cancel (with confirmation) and
-calendar files. Also the personal calendar feed ("Subscribe")."""
+"""/my: the user's registrations and waitlist places, with the colleagues (同行者) they
+registered; cancel (with confirmation, asking whether the colleagues go too) and
+calendar files. (The colleagues themselves: `bot.handlers.colleagues`.) Also the personal
+calendar feed ("Subscribe")."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -22,11 +25,13 @@ from bot.handlers.common import (
 )
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
-from bot.telegram.callbacks import MenuCB, MyCB, SubCB
+from bot.telegram.callbacks import MateCB, MenuCB, MyCB, SubCB
 from bot.telegram.notify import Notifier
+from bot.telegram.writes import save
 from catalog import calendar as ics
+from catalog import colleagues as mates
+from catalog import console, users
 from catalog import registrations as regs
-from catalog import users
 from catalog.clock import Clock
 from catalog.errors import CatalogError, NotFound
 from catalog.registrations import Registration
@@ -38,7 +43,7 @@ log = logging.getLogger(__name__)
 router = Router(name="my")
 
 
-def _status(reg: Registration) -> str:
+def status_text(reg: Registration) -> str:
     if reg.status == "waitlisted":
         return _("⏳ waitlist place {n}").format(n=reg.position or "?")
     if reg.status == "cancelled":
@@ -46,18 +51,27 @@ def _status(reg: Registration) -> str:
     return _("✅ registered")
 
 
-def _my_list(catalog: Catalog, user_id: int, lang: str) -> tuple[str, list[tuple[int, str]]]:
-    items = regs.for_user(catalog, user_id)
-    if not items:
+def _my_list(catalog: Catalog, user_id: int,
+             lang: str) -> tuple[str, list[tuple[CallbackData, str]]]:
+    """Each application: the user's own seat and the colleagues they registered, each with
+    its status; an application whose own seat is cancelled stays while colleagues remain."""
+    apps = mates.applications_of(catalog, user_id)
+    if not apps:
         return _("You have no registrations yet."), []
     lines = [_("<b>My registrations</b>")]
-    buttons = []
-    for i, reg in enumerate(items, start=1):
-        s = catalog.session(reg.session_id)
+    buttons: list[tuple[CallbackData, str]] = []
+    for i, app in enumerate(apps, start=1):
+        s = catalog.session(app.session_id)
+        own = (status_text(app.own) if app.own_active
+               else _("(your own registration is cancelled)"))
         lines.append(f"{i}. <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
-                     f"{q(place_text(s, lang))} — {q(_status(reg))}")
-        buttons.append((reg.id, f"{i}. {session_dates(s, lang)} {s.course} "
-                                f"{place_text(s, lang)}"))
+                     f"{q(place_text(s, lang))} — {q(own)}")
+        for mate in app.colleagues:
+            lines.append(f"    👥 {q(mate.name)} — {q(status_text(mate))}")
+        label = f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}"
+        cb: CallbackData = (MyCB(action="show", reg=app.own.id) if app.own_active
+                            else MateCB(action="list", reg=app.own.id))
+        buttons.append((cb, label))
     return "\n".join(lines), buttons
 
 
@@ -65,14 +79,22 @@ def _my_list(catalog: Catalog, user_id: int, lang: str) -> tuple[str, list[tuple
 async def my_command(message: Message, catalog: Catalog, lang: str) -> None:
     assert message.from_user is not None
     text, buttons = _my_list(catalog, message.from_user.id, lang)
-    await message.answer(text, reply_markup=kb.my_list(buttons))
+    await message.answer(text, reply_markup=kb.my_list_items(buttons))
 
 
 @router.callback_query(MenuCB.filter(F.action == "my"))
 @router.callback_query(MyCB.filter(F.action == "list"))
 async def my_button(callback: CallbackQuery, catalog: Catalog, lang: str) -> None:
     text, buttons = _my_list(catalog, callback.from_user.id, lang)
-    await show(callback, text, kb.my_list(buttons), edit=True)
+    await show(callback, text, kb.my_list_items(buttons), edit=True)
+
+
+def _colleagues(catalog: Catalog, reg: Registration, user_id: int) -> tuple[Registration, ...]:
+    """The active colleagues of the application whose representative's row is `reg`."""
+    try:
+        return mates.application_of(catalog, reg.id, user_id).colleagues
+    except NotFound:
+        return ()
 
 
 def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
@@ -100,12 +122,26 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         lines = [
             f"<b>{q(course_name(catalog, session.course, lang))}</b>",
             q(session.dates_text(lang)) + " · " + q(place_text(session, lang)),
-            _("Status: {status}").format(status=q(_status(reg))),
+            _("Status: {status}").format(status=q(status_text(reg))),
             _("Name: {v}").format(v=q(reg.name)),
             _("Organisation: {org}").format(org=q(reg.organisation)),
             _("E-mail: {v}").format(v=q(reg.email or "—")),
         ]
-        await show(callback, "\n".join(lines), kb.my_registration(reg.id, session.id), edit=True)
+        colleagues = _colleagues(catalog, reg, callback.from_user.id)
+        if colleagues:
+            lines += ["", _("<b>Colleagues (同行者)</b>")]
+            lines += [f"• {q(m.name)} — {q(status_text(m))}" for m in colleagues]
+        await show(callback, "\n".join(lines),
+                   kb.my_registration_with(reg.id, session.id, len(colleagues)), edit=True)
+    elif callback_data.action == "cancel" and _colleagues(catalog, reg, callback.from_user.id):
+        colleagues = _colleagues(catalog, reg, callback.from_user.id)
+        await show(callback, _("Cancel your own place for {course} on {dates}? You also "
+                               "registered {n} colleague(s) in this application: {names}. "
+                               "Do they cancel too?").format(
+            course=q(course_name(catalog, session.course, lang)),
+            dates=q(session.dates_text(lang)), n=len(colleagues),
+            names=q(", ".join(m.name for m in colleagues))),
+            kb.confirm_cancel_with_colleagues(reg.id, len(colleagues)), edit=True)
     elif callback_data.action == "cancel":
         await show(callback, _("Cancel your place for {course} on {dates}? This cannot be "
                                "undone.").format(
@@ -118,8 +154,9 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
     else:
         notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
         try:
-            regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
-                        user_id=callback.from_user.id, notify=notify)
+            await save(callback, catalog, console.cancel_own, catalog, reg.id,
+                       callback_answer=callback_answer, today=clock.today(),
+                       now=clock.now(), user_id=callback.from_user.id, notify=notify)
         except NotFound:
             expire(callback_answer)
             return
@@ -166,13 +203,16 @@ async def subscribe_menu(callback: CallbackQuery, settings: Settings,
 
 
 @router.callback_query(SubCB.filter(F.action.in_({"new", "off"})))
-async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalog: Catalog,
+async def subscribe_change(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                           callback_data: SubCB, catalog: Catalog,
                            clock: Clock, settings: Settings, lang: str) -> None:
     uid = callback.from_user.id
     if callback_data.action == "new":
-        users.issue_calendar_token(catalog.store, uid, clock.now())
+        await save(callback, catalog, users.issue_calendar_token, catalog.store, uid,
+                   clock.now(), callback_answer=callback_answer)
     else:
-        users.revoke_calendar_token(catalog.store, uid)
+        await save(callback, catalog, users.revoke_calendar_token, catalog.store, uid,
+                   callback_answer=callback_answer)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
     await show(callback, _feed_text(settings, record, lang),

@@ -1,8 +1,11 @@
 """The registration dialogue (FSM): name, organisation, department, e-mail, colleagues
-(同行者), team of four, summary; saved only on confirmation. /cancel leaves at any step."""
+(同行者), team of four, summary; saved only on confirmation. /cancel leaves at any step.
+A colleague already in the application (or the session) is refused as it is typed; a
+typed colleague can be removed until confirming; "one team of four" is exactly four."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -19,17 +22,20 @@ from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, session_dates, show
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
-from bot.telegram.callbacks import RegCB, SessionCB
+from bot.telegram.callbacks import DraftCB, RegCB, SessionCB
 from bot.telegram.notify import Notifier
-from catalog import places
+from bot.telegram.writes import BUSY_APPLICATION, save
+from catalog import colleagues as mates
+from catalog import console, places, users
 from catalog import registrations as regs
+from catalog.audit import Actor
 from catalog.clock import Clock
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.registrations import Applicant, RegistrationError
 from catalog.service import Catalog
 from catalog.sessions import Session
 from catalog.users import User
-from catalog.validation import clean_email, clean_text
+from catalog.validation import clean_email, clean_name, clean_text, is_skip
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +167,8 @@ async def stop(callback: CallbackQuery, state: FSMContext) -> None:
 
 async def _field(message: Message, lang: str, field: str, *, required: bool = True) -> str | None:
     try:
+        if field in ("name", "organisation"):  # a name needs a letter: 😀😀 is none
+            return clean_name(message.text or "", field)
         return clean_text(message.text or "", field, required=required)
     except InvalidInput as e:
         await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
@@ -205,7 +213,10 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
 @router.message(RegForm.department, ANSWER)
 async def got_department(message: Message, state: FSMContext, settings: Settings,
                          lang: str) -> None:
-    value = await _field(message, lang, "department", required=False)
+    if is_skip(message.text):  # 省略, なし, skip, none, - : as the Skip button
+        value: str | None = ""
+    else:
+        value = await _field(message, lang, "department", required=False)
     if value is None:
         return
     await state.update_data(department=value)
@@ -237,7 +248,7 @@ async def _session(state: FSMContext, catalog: Catalog) -> Session | None:
 
 
 async def _after_people(event: Message | CallbackQuery, state: FSMContext,
-                        catalog: Catalog, lang: str) -> None:
+                        catalog: Catalog, lang: str, note: str = "") -> None:
     """Offer another colleague while there is room; then the team question or the summary."""
     session = await _session(state, catalog)
     if session is None:
@@ -253,9 +264,49 @@ async def _after_people(event: Message | CallbackQuery, state: FSMContext,
     await state.set_state(RegForm.colleagues)
     text = _("Register colleagues (同行者) from your organisation in the same application? "
              "People so far: {n}.").format(n=people)
+    for i, c in enumerate(data["colleagues"], start=1):
+        text += "\n" + _("Colleague {i}: {name} &lt;{email}&gt;").format(
+            i=i, name=q(c["name"]), email=q(c["email"]))
     if not can_add:
         text += "\n" + _("No more seats for further colleagues.")
-    await show(event, text, kb.colleagues_question(can_add))
+    if note:
+        text = note + "\n\n" + text
+    await show(event, text, kb.colleagues_draft(can_add, _removals(data)))
+
+
+def _draft_key(colleague: dict[str, Any]) -> str:
+    """A short name for one typed colleague, so a stale "remove" button removes nobody else."""
+    text = f"{colleague.get('name', '')}\n{colleague.get('email', '')}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _removals(data: dict[str, Any]) -> list[tuple[int, str, str]]:
+    return [(i, str(c["name"]), _draft_key(c)) for i, c in enumerate(data["colleagues"])]
+
+
+def _people_so_far(data: dict[str, Any]) -> list[Applicant]:
+    """The representative and the colleagues typed so far (for the duplicate check)."""
+    org = str(data.get("organisation") or "")
+    return [Applicant(str(data.get("name") or ""), org, "", email=str(data.get("email") or "")),
+            *(Applicant(str(c["name"]), org, "", email=str(c["email"]))
+              for c in data["colleagues"])]
+
+
+async def _refuse_twice(message: Message, state: FSMContext, catalog: Catalog, lang: str, *,
+                        name: str = "", email: str = "") -> bool:
+    """Whether the colleague just typed is already in the application or the session (then
+    said so, and the same question stays open)."""
+    data = await state.get_data()
+    try:
+        mates.check_new_colleague(catalog, str(data.get("session_id", "")),
+                                  _people_so_far(data),
+                                  organisation=str(data.get("organisation") or ""),
+                                  name=name, email=email)
+    except RegistrationError as e:
+        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+                             reply_markup=kb.cancel_dialogue())
+        return True
+    return False
 
 
 @router.message(RegForm.email, ANSWER)
@@ -280,21 +331,48 @@ async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer
 
 
 @router.message(RegForm.colleague_name, ANSWER)
-async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> None:
-    await _take(message, state, lang, "name", "colleague_name", RegForm.colleague_email,
-                _("The colleague's e-mail address?"), kb.cancel_dialogue())
+async def got_colleague_name(message: Message, state: FSMContext, catalog: Catalog,
+                             lang: str) -> None:
+    value = await _field(message, lang, "name")
+    if value is None or await _refuse_twice(message, state, catalog, lang, name=value):
+        return
+    await state.update_data(colleague_name=value)
+    await state.set_state(RegForm.colleague_email)
+    await message.answer(_("The colleague's e-mail address?"), reply_markup=kb.cancel_dialogue())
 
 
 @router.message(RegForm.colleague_email, ANSWER)
 async def got_colleague_email(message: Message, state: FSMContext, catalog: Catalog,
                               lang: str) -> None:
     value = await _email(message, lang)
-    if value is None:
+    if value is None or await _refuse_twice(message, state, catalog, lang, email=value):
         return
     data = await state.get_data()
     colleagues = [*data["colleagues"], {"name": data["colleague_name"], "email": value}]
     await state.update_data(colleagues=colleagues, colleague_name=None)
     await _after_people(message, state, catalog, lang)
+
+
+@router.callback_query(StateFilter(RegForm.colleagues, RegForm.team, RegForm.confirm),
+                       DraftCB.filter(F.action == "rm"))
+async def remove_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                           callback_data: DraftCB, state: FSMContext, catalog: Catalog,
+                           lang: str) -> None:
+    """Take a typed colleague out of the application before it is confirmed; a team of
+    four is no longer one, and the colleagues question comes back (add, or continue)."""
+    data = await state.get_data()
+    colleagues = list(data.get("colleagues") or [])
+    idx = callback_data.idx
+    if not 0 <= idx < len(colleagues) or _draft_key(colleagues[idx]) != callback_data.key:
+        expire(callback_answer)
+        return
+    gone = colleagues.pop(idx)
+    note = _("Removed {name} from this application.").format(name=q(gone["name"]))
+    if data.get("team"):
+        note += "\n" + _("No longer one team of four: the application now has {n} people.").format(
+            n=1 + len(colleagues))
+    await state.update_data(colleagues=colleagues, team=False)
+    await _after_people(callback, state, catalog, lang, note)
 
 
 @router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "done"))
@@ -322,7 +400,7 @@ async def team_chosen(callback: CallbackQuery, callback_data: RegCB, state: FSMC
 
 
 async def _summary(event: Message | CallbackQuery, state: FSMContext, catalog: Catalog,
-                   lang: str) -> None:
+                   lang: str, note: str = "") -> None:
     session = await _session(state, catalog)
     if session is None:
         await state.clear()
@@ -343,11 +421,37 @@ async def _summary(event: Message | CallbackQuery, state: FSMContext, catalog: C
     for i, c in enumerate(data["colleagues"], start=1):
         lines.append(_("Colleague {i}: {name} &lt;{email}&gt;").format(
             i=i, name=q(c["name"]), email=q(c["email"])))
+    if data.get("team") and 1 + len(data["colleagues"]) != TEAM_SIZE:
+        await state.update_data(team=False)  # one team of four is exactly four people
+        data = await state.get_data()
     if data.get("team"):
         lines.append(_("As one team of four."))
     if data["waitlist"]:
         lines.append(_("⏳ This puts you on the waitlist."))
-    await show(event, "\n".join(lines), kb.confirm_registration(bool(data["waitlist"])))
+    user_id = event.from_user.id if event.from_user else 0
+    lines += _fee_lines(catalog, users.get_user(catalog.store, user_id), session, lang)
+    if note:
+        lines = [note, "", *lines]
+    await show(event, "\n".join(lines), kb.confirm_draft(bool(data["waitlist"]), _removals(data)))
+
+
+def _fee_lines(catalog: Catalog, record: User | None, session: Session, lang: str) -> list[str]:
+    """The fee on the confirmation screen: 無料, or the price with the official site's
+    source and, since no source says how or when to pay, that this is not announced."""
+    if record is None or record.profile is None:
+        return []
+    verdict = catalog.verdict(record.profile, session.course)
+    if not verdict.eligible:
+        return []
+    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(verdict.fee_text(lang))),
+             f"<i>{q(reason)}</i>"]
+    if verdict.fee != "free":
+        year = catalog.year
+        lines.append(_("The price is the official site's ({source}). How and when to pay is "
+                       "not announced here: see {url}.").format(
+            source=q(year.fees_source), url=q(year.apply_url)))
+    return lines
 
 
 def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
@@ -375,8 +479,12 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     # and sent right after it: a crash in between cannot lose it (bot.telegram.notify).
     notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
     try:
-        regs.register(
-            catalog, str(data["session_id"]), _applicants(data, user_record),
+        # saved off the event loop; told "busy…" if it has to wait. A DatabaseBusy leaves
+        # the dialogue at this step, so the errors router's "try again" button works.
+        await save(
+            callback, catalog, console.register, catalog, str(data["session_id"]),
+            _applicants(data, user_record), notice=BUSY_APPLICATION,
+            callback_answer=callback_answer, actor=Actor.chat_user(callback.from_user.id),
             today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
             waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
             email_required=True, notify=notify)
@@ -385,6 +493,10 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
             await state.update_data(waitlist=True)
             await show(callback, q(e.text(lang)) + "\n\n" + _("Join the waitlist instead?"),
                        kb.confirm_registration(True))
+            return
+        if e.code == "duplicate" and data.get("colleagues"):
+            # someone registered meanwhile: keep what was typed, so a colleague can go
+            await _summary(callback, state, catalog, lang, "❌ " + q(e.text(lang)))
             return
         await state.clear()
         await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())

@@ -10,10 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyKeyboardRemove,
@@ -22,7 +23,10 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.handlers import answers
 from bot.handlers.common import (
+    course_name,
+    place_label,
     place_text,
     q,
     send_file,
@@ -33,9 +37,9 @@ from bot.handlers.common import (
 )
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
-from bot.telegram.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
+from bot.telegram.callbacks import CityCB, FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from catalog import calendar as ics
-from catalog import places
+from catalog import places, questions
 from catalog.clock import Clock
 from catalog.errors import CatalogError, NotFound
 from catalog.service import Catalog
@@ -46,6 +50,7 @@ router = Router(name="sessions")
 
 PAGE_SIZE = 8
 KINDS = {"a", "r", "p", "q", "n"}
+SORTS = {"": "auto", "d": "date", "k": "distance"}
 
 
 # -- the card -----------------------------------------------------------------------------------
@@ -70,6 +75,13 @@ async def send_card(event: Message | CallbackQuery, session: Session, *, catalog
     markup = kb.session_card(session, can_register=can_register, full=full,
                              share_url=await share_url(event.bot, session.id))
     await show(event, session_card(catalog, session, profile, today, lang), markup)
+    point = session.venue_point
+    if point is not None and not session.cancelled:
+        # Telegram shows a venue as a map with its name and address.
+        chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
+        await event.bot.send_venue(chat_id, latitude=point[0], longitude=point[1],
+                                   title=session.venue or ics.summary(catalog, session, lang),
+                                   address=session.address or "")
 
 
 @router.callback_query(SessionCB.filter(F.action == "show"))
@@ -127,8 +139,10 @@ def _parse(cb: FindCB, catalog: Catalog) -> dict[str, Any] | None:
             filters["courses"] = [catalog.course(cb.course).code]
     except (ValueError, IndexError, CatalogError):
         return None
-    if cb.page < 0 or cb.every not in (0, 1) or cb.year not in (0, 1):
+    if cb.page < 0 or cb.every not in (0, 1) or cb.year not in (0, 1) or cb.sort not in SORTS:
         return None
+    if cb.kind in ("q", "n"):  # only searches from a point have distances to sort by
+        filters["order"] = SORTS[cb.sort]
     return filters
 
 
@@ -153,6 +167,56 @@ def _title(cb: FindCB, lang: str, label: str = "") -> str:
     return f"<b>{title}</b>"
 
 
+def _order_note(cb: FindCB, lang: str) -> str:
+    """How the list is ordered, said in its header (and switchable below it)."""
+    if cb.kind not in ("q", "n") or cb.sort == "d":
+        return _("order: by date")
+    if cb.kind == "n":
+        return _("order: nearest first (straight-line distance)")
+    pref = places.prefecture(int(cb.key))
+    capital = pref.capital_en if lang == "en" else pref.capital
+    if cb.sort == "k":
+        return _("order: nearest first (straight-line distance from {capital})").format(
+            capital=q(capital))
+    return _("order: {pref} first, by date; then the nearest (distances from {capital})"
+             ).format(pref=q(pref.romaji if lang == "en" else pref.name), capital=q(capital))
+
+
+def _order_buttons(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
+    """Switch the order of a search from a point: its own, by date, nearest first."""
+    if cb.kind not in ("q", "n"):
+        return []
+    choices = [("d", _("📅 By date")), ("k", _("📏 Nearest first"))]
+    if cb.kind == "q":
+        pref = places.prefecture(int(cb.key))
+        choices.insert(0, ("", _("🏠 {pref} first").format(
+            pref=pref.romaji if lang == "en" else pref.name)))
+    current = cb.sort or ("k" if cb.kind == "n" else "")
+    return [kb._button(f"• {label}" if key == current else label,
+                       cb.model_copy(update={"sort": key, "page": 0}))
+            for key, label in choices]
+
+
+def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str,
+                 builder: kb.Rows) -> list[str]:
+    """Why a course the user filtered on is not theirs, and buttons for the courses of
+    the same level they may take (B-1 asked by a national agency: B-2)."""
+    verdict = catalog.verdict(profile, cb.course)
+    if verdict.eligible:
+        return []
+    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    lines = ["", _("❌ Not for you: {reason}").format(reason=q(reason))]
+    others = catalog.alternatives(profile, cb.course)
+    if others:
+        lines.append(_("You may take {courses} instead.").format(
+            courses=q(", ".join(course_name(catalog, c.code, lang) for c in others))))
+    for c in others:
+        builder.row(kb._button(_("🔎 Sessions of {course}").format(
+            course=course_name(catalog, c.code, lang)),
+            cb.model_copy(update={"course": c.code, "page": 0})))
+    return lines
+
+
 def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record: User | None,
                    lang: str, label: str = "") -> tuple[str, InlineKeyboardMarkup]:
     """One page of a search: text under 4,096 characters and at most ~25 buttons."""
@@ -164,6 +228,10 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
         filters["eligible_for"] = profile
     hits: list[Hit] = catalog.find(**filters)
     upcoming = [h for h in hits if h.session.is_upcoming(today)]
+    if mine:
+        # what one can still take first; sessions whose applications closed last (× 締切)
+        upcoming = ([h for h in upcoming if h.session.is_open(today)]
+                    + [h for h in upcoming if not h.session.is_open(today)])
     shown = hits if cb.year else upcoming
     if cb.year and "near" not in filters and "near_prefecture" not in filters:
         # the whole year: upcoming first, then the ones that have ended
@@ -175,11 +243,15 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
     notes.append(_("only sessions you may attend") if mine else _("all sessions"))
     if cb.year:
         notes.append(_("the whole year"))
+    notes.append(_order_note(cb, lang))
     lines.append("<i>" + " · ".join(notes) + "</i>")
     builder = kb.Rows()
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = min(cb.page, pages - 1)
-    if not shown:
+    refused = _not_for_you(catalog, cb, profile, lang, builder) if mine and cb.course else []
+    if refused:
+        lines += refused
+    elif not shown:
         lines.append("")
         if hits and not cb.year:
             lines.append(_("No upcoming sessions here: this year's have all taken place."))
@@ -200,7 +272,7 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
             lines.append(f"{i}. " + session_line(catalog, hit.session, lang, hit.distance_km,
                                                  today))
         lines.append("")
-        lines.append(_("○ seats available · △ nearly full · × full"))
+        lines.append(_("○ seats available · △ nearly full · × full or applications closed"))
         for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
             s = hit.session
             builder.row(kb._button(f"{i}. {session_dates(s, lang)} {s.course} "
@@ -212,6 +284,7 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
             nav.append(kb._button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
         if nav:
             builder.row(*nav)
+        builder.row(*_order_buttons(cb, lang))
     # course filter and "all / only mine"
     course_buttons = []
     order = [x.code for x in catalog.courses()]
@@ -285,8 +358,14 @@ async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, a
 
 
 @router.message(Command("find"))
-async def find_command(message: Message, state: FSMContext, catalog: Catalog,
-                       user_record: User | None, lang: str) -> None:
+async def find_command(message: Message, command: CommandObject, state: FSMContext,
+                       catalog: Catalog, clock: Clock, user_record: User | None,
+                       lang: str) -> None:
+    """/find alone: the menu. /find 広島, /find B-1 沖縄, /find 沖縄 B-1: that search."""
+    if command.args and command.args.strip():
+        await answer_text(message, command.args, catalog=catalog, clock=clock,
+                          user_record=user_record, lang=lang, find=True)
+        return
     if user_record is None or user_record.profile is None:
         await ask_profile_first(message, state, "find", lang, catalog)
         return
@@ -374,7 +453,7 @@ async def resolve_place(text: str) -> places.Place:
             _PLACES.clear()
         _PLACES[text] = hit
     if isinstance(hit, places.UnknownPlace):
-        raise places.UnknownPlace(hit.query, hit.candidates)
+        raise places.UnknownPlace(hit.query, hit.candidates, hit.places)
     return hit
 
 
@@ -390,30 +469,106 @@ def place_search(place: places.Place) -> FindCB:
 @router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"), StateFilter(None))
 async def typed_place(message: Message, catalog: Catalog, clock: Clock,
                       user_record: User | None, lang: str) -> None:
-    """Plain text outside a dialogue: a place to search near; otherwise short help."""
-    text = (message.text or "").strip()
-    latlon = None
+    """Plain text outside a dialogue: a question, a place (with a course) to search near;
+    otherwise suggestions to press."""
+    await answer_text(message, message.text or "", catalog=catalog, clock=clock,
+                      user_record=user_record, lang=lang)
+
+
+async def answer_text(message: Message, text: str, *, catalog: Catalog, clock: Clock,
+                      user_record: User | None, lang: str, find: bool = False) -> None:
+    """Answer typed text: coordinates; a course and a place in either order (B-1 沖縄);
+    a common question (無料ですか, 初心者, Aコース, 締切); a place or an address; else the
+    nearest place names as buttons. With `find` (/find …) a course alone lists its
+    sessions instead of showing its card."""
+    text = text.strip()[:100]
     try:
         latlon = places.parse_latlon(text)
     except ValueError:
         latlon = None
-    try:
-        if latlon is not None:
-            cb = FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}")
-            label = ""
+    if latlon is not None:
+        await _send_results(message, FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}"),
+                            catalog=catalog, clock=clock, user_record=user_record, lang=lang)
+        return
+    codes = [c.code for c in catalog.courses()]
+    wanted = questions.split_course(text, codes)
+    if wanted.course and (find and not wanted.place):
+        await _send_results(message, FindCB(kind="a", course=wanted.course), catalog=catalog,
+                            clock=clock, user_record=user_record, lang=lang)
+        return
+    if wanted.course and wanted.place:
+        try:
+            place = await resolve_place(wanted.place)
+        except places.UnknownPlace:
+            pass
         else:
-            place = await resolve_place(text[:100])
-            cb = place_search(place)
-            label = place.name_en if lang == "en" else place.name
+            await _send_place(message, place, wanted.course, catalog=catalog, clock=clock,
+                              user_record=user_record, lang=lang)
+            return
+    question = questions.recognise(text, codes)
+    if question is not None:
+        await answers.answer(message, question, catalog=catalog, user_record=user_record,
+                             lang=lang)
+        return
+    try:
+        place = await resolve_place(text)
     except places.UnknownPlace as e:
-        hint = ""
-        if e.candidates:
-            hint = "\n" + _("Did you mean: {names}?").format(names=q("、".join(e.candidates)))
         await message.answer(
             _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
-              "/help lists everything.") + hint, reply_markup=kb.main_menu())
+              "/help lists everything.")
+            + ("\n" + _("Did you mean one of these?") if e.places else ""),
+            reply_markup=suggestion_buttons(e.places, lang, wanted.course or ""))
         return
+    await _send_place(message, place, "", catalog=catalog, clock=clock,
+                      user_record=user_record, lang=lang)
+
+
+async def _send_place(message: Message, place: places.Place, course: str, *, catalog: Catalog,
+                      clock: Clock, user_record: User | None, lang: str) -> None:
+    cb = place_search(place).model_copy(update={"course": course})
+    await _send_results(message, cb, catalog=catalog, clock=clock, user_record=user_record,
+                        lang=lang, label=place.name_en if lang == "en" else place.name)
+
+
+async def _send_results(message: Message, cb: FindCB, *, catalog: Catalog, clock: Clock,
+                        user_record: User | None, lang: str, label: str = "") -> None:
     body, markup = render_results(catalog, cb, today=clock.today(), user_record=user_record,
                                   lang=lang, label=label)
     await message.answer(body, reply_markup=markup)
 
+
+def suggestion_buttons(found: list[places.Place], lang: str,
+                       course: str = "") -> InlineKeyboardMarkup:
+    """One button per suggested place, named in the user's language, that searches there
+    (keeping the course typed with it); then the main menu's buttons."""
+    builder = kb.Rows()
+    for place in found:
+        cb: FindCB | CityCB
+        if place.kind == "city" and place.prefecture is not None:
+            cb = CityCB(pref=place.prefecture.code, name=place.name, course=course)
+            if len(cb.pack().encode()) > 64:
+                continue
+        else:
+            cb = place_search(place).model_copy(update={"course": course})
+        builder.row(kb._button(place_label(place, lang), cb))
+    for row in kb.main_menu().inline_keyboard:
+        builder.row(*row)
+    return builder.as_markup()
+
+
+@router.callback_query(CityCB.filter())
+async def city_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                      callback_data: CityCB, catalog: Catalog, clock: Clock,
+                      user_record: User | None, lang: str) -> None:
+    """A suggested city pressed: the search near it, as if its name had been typed."""
+    place = None
+    if 1 <= callback_data.pref <= len(places.PREFECTURES):
+        place = await asyncio.to_thread(places.city_in, callback_data.pref, callback_data.name)
+    codes = {c.code for c in catalog.courses()}
+    if place is None or (callback_data.course and callback_data.course not in codes):
+        expire(callback_answer)
+        return
+    cb = place_search(place).model_copy(update={"course": callback_data.course})
+    text, markup = render_results(catalog, cb, today=clock.today(), user_record=user_record,
+                                  lang=lang, label=place.name_en if lang == "en" else place.name)
+    await show(callback, text, markup, edit=True)

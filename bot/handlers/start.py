@@ -8,12 +8,16 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
+from bot.handlers.admin import staff_help
 from bot.handlers.common import q, show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import LangCB, MenuCB
+from bot.telegram.writes import save
 from catalog import users
 from catalog.clock import Clock
 from catalog.errors import NotFound
@@ -42,6 +46,7 @@ def help_text() -> str:
         _("✖️ /cancel — stop the current dialogue"),
         _("🗑 /forget — delete your data"),
         _("You can also type a place name such as 広島 or Sapporo."),
+        _("Or ask: 無料ですか, 初心者, Aコース, 締切, B-1 沖縄 (a course and a place)."),
     ])
 
 
@@ -76,14 +81,21 @@ async def menu(callback: CallbackQuery, state: FSMContext) -> None:
     await show(callback, greeting(callback.from_user.first_name), kb.main_menu(), edit=True)
 
 
+def _help_for(user_id: int | None, settings: Settings) -> str:
+    """/help, and for staff (ADMIN_IDS) the staff commands after it."""
+    extra = staff_help(user_id, settings)
+    return help_text() + ("\n\n" + extra if extra else "")
+
+
 @router.message(Command("help"))
-async def help_command(message: Message) -> None:
-    await message.answer(help_text(), reply_markup=kb.only_menu())
+async def help_command(message: Message, settings: Settings) -> None:
+    uid = message.from_user.id if message.from_user else None
+    await message.answer(_help_for(uid, settings), reply_markup=kb.only_menu())
 
 
 @router.callback_query(MenuCB.filter(F.action == "help"))
-async def help_button(callback: CallbackQuery) -> None:
-    await show(callback, help_text(), kb.only_menu(), edit=True)
+async def help_button(callback: CallbackQuery, settings: Settings) -> None:
+    await show(callback, _help_for(callback.from_user.id, settings), kb.only_menu(), edit=True)
 
 
 @router.message(Command("cancel"))
@@ -108,10 +120,11 @@ async def lang_button(callback: CallbackQuery) -> None:
 
 
 @router.callback_query(LangCB.filter(F.lang.in_({"ja", "en"})))
-async def set_lang(callback: CallbackQuery, callback_data: LangCB, catalog: Catalog,
-                   clock: Clock, i18n: I18n) -> None:
+async def set_lang(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                   callback_data: LangCB, catalog: Catalog, clock: Clock, i18n: I18n) -> None:
     now: dt.datetime = clock.now()
-    users.save_user(catalog.store, callback.from_user.id, now, lang=callback_data.lang)
+    await save(callback, catalog, users.save_user, catalog.store, callback.from_user.id, now,
+               callback_answer=callback_answer, lang=callback_data.lang)
     with i18n.use_locale(callback_data.lang):
         await show(callback, _("Language set: English.") + "\n\n"
                    + greeting(callback.from_user.first_name), kb.main_menu(), edit=True)

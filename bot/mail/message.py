@@ -185,7 +185,7 @@ def _lead(kind: MailKind, state: str, reg: Registration, lang: str) -> str:
 def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
          state: str, lang: str) -> str:
     """The plain-text body in one language."""
-    year = catalog.year
+    year = catalog.year_of(session.fiscal_year)
     course = _course_name(catalog, session.course, lang)
     if lang == "en":
         lines = [

@@ -78,6 +78,7 @@ class FindCB(Data, prefix="f"):
     q (near a prefecture: its sessions first, then the nearest), n (near "lat_lon").
     course: a course code or "" (any). every: 1 = all sessions, not only mine.
     year: 1 = the whole fiscal year, not only upcoming.
+    sort: "" (the kind's own order), d (by date), k (nearest first).
     """
 
     kind: str
@@ -86,6 +87,17 @@ class FindCB(Data, prefix="f"):
     every: int = 0
     year: int = 0
     page: int = 0
+    sort: str = ""
+
+
+class CityCB(Data, prefix="ct"):
+    """Search near a city offered as a suggestion: its prefecture code, its Japanese name
+    (a few kanji or kana; the button is left out if the data would pass 64 bytes) and
+    the course typed with it."""
+
+    pref: int
+    name: str
+    course: str = ""
 
 
 class SearchFeedCB(Data, prefix="sf"):
@@ -124,3 +136,31 @@ class SubCB(Data, prefix="sb"):
     """action: new (issue a personal feed token) | off (revoke it)."""
 
     action: str
+
+
+class MateCB(Data, prefix="mt"):
+    """A representative's colleagues (同行者), from /my. With reg = the representative's own
+    registration: list | all (ask) | allyes (cancel every colleague) | own (cancel only
+    their own seat) | ownall (their own seat and every colleague). With reg = a
+    colleague's registration: show | cancel (ask) | yes | name | email (change it)."""
+
+    action: str
+    reg: int = 0
+
+
+class DraftCB(Data, prefix="rd"):
+    """Remove colleague number `idx` from the application being typed; `key` names who
+    it was (a short hash of name and e-mail), so a stale button removes nobody else."""
+
+    action: str
+    idx: int = 0
+    key: str = ""
+
+
+class StaffCB(Data, prefix="st"):
+    """A session suggested to staff when their place-and-date matched several: run `cmd`
+    (roster | teams | remind) on session `id`, `fmt` for the roster's format."""
+
+    cmd: str
+    id: str
+    fmt: str = ""

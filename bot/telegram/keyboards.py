@@ -19,15 +19,18 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.callbacks import (
     CourseCB,
+    DraftCB,
     FindCB,
     ForgetCB,
     LangCB,
+    MateCB,
     MenuCB,
     MyCB,
     ProfileCB,
     RegCB,
     RegionCB,
     SessionCB,
+    StaffCB,
     SubCB,
 )
 from catalog import places
@@ -226,10 +229,13 @@ def course_list(codes: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
                    [back_to_menu()]])
 
 
-def course_card(code: str, has_sessions: bool) -> InlineKeyboardMarkup:
+def course_card(code: str, has_sessions: bool, apply_url: str = "") -> InlineKeyboardMarkup:
+    """With `apply_url` (a course applied for on the official site, プレCYDER) a link."""
     rows = []
     if has_sessions:
         rows.append([_button(_("🔎 Sessions of this course"), FindCB(kind="a", course=code))])
+    if apply_url:
+        rows.append([url_button(_("🌐 Apply on the official site"), apply_url)])
     rows.append([_button(_("⬅️ Courses"), MenuCB(action="courses")), back_to_menu()])
     return markup(rows)
 
@@ -330,3 +336,98 @@ def subscription(has_token: bool, page_url: str | None = None) -> InlineKeyboard
         rows.append([_button(_("🔑 Create my personal feed"), SubCB(action="new"))])
     rows.append([back_to_menu()])
     return markup(rows)
+
+
+# -- a representative's colleagues (同行者) -----------------------------------------------------
+
+
+def _clip(label: str, limit: int = 60) -> str:
+    return label if len(label) <= limit else label[:limit - 1] + "…"
+
+
+def draft_removals(people: Sequence[tuple[int, str, str]]) -> list[list[InlineKeyboardButton]]:
+    """One "remove" button per colleague typed so far: (index, name, key)."""
+    return [[_button(_clip(_("➖ Remove {name}").format(name=name)),
+                     DraftCB(action="rm", idx=idx, key=key))] for idx, name, key in people]
+
+
+def colleagues_draft(can_add: bool, people: Sequence[tuple[int, str, str]]) -> InlineKeyboardMarkup:
+    """The colleagues question with a "remove" button for each colleague typed so far."""
+    rows = colleagues_question(can_add).inline_keyboard
+    return markup([*rows[:-2], *draft_removals(people), *rows[-2:]])
+
+
+def confirm_draft(waitlist: bool, people: Sequence[tuple[int, str, str]]) -> InlineKeyboardMarkup:
+    """The summary's confirm button, a "remove" button per colleague, cancel."""
+    rows = confirm_registration(waitlist).inline_keyboard
+    return markup([rows[0], *draft_removals(people), *rows[1:]])
+
+
+def my_registration_with(reg_id: int, session_id: str, colleagues: int) -> InlineKeyboardMarkup:
+    """`my_registration` with a button to the colleagues this person registered."""
+    rows = my_registration(reg_id, session_id).inline_keyboard
+    if not colleagues:
+        return markup(rows)
+    mates = [_button(_("👥 Colleagues ({n})").format(n=colleagues),
+                     MateCB(action="list", reg=reg_id))]
+    return markup([mates, *rows])
+
+
+def my_list_items(items: Sequence[tuple[CallbackData, str]]) -> InlineKeyboardMarkup:
+    """/my with any kind of button per line (own registration, or colleagues only)."""
+    return markup([*([_button(label, cb)] for cb, label in items),
+                   [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()]])
+
+
+def confirm_cancel_with_colleagues(reg_id: int, n: int) -> InlineKeyboardMarkup:
+    return markup([
+        [_button(_("🗑 Cancel me and my {n} colleague(s)").format(n=n),
+                 MateCB(action="ownall", reg=reg_id))],
+        [_button(_("🗑 Cancel only me (colleagues stay registered)"),
+                 MateCB(action="own", reg=reg_id))],
+        [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
+    ])
+
+
+def colleague_list(own_id: int, own_active: bool,
+                   mates: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [[_button(_clip("👤 " + label), MateCB(action="show", reg=reg_id))]
+            for reg_id, label in mates]
+    if mates:
+        rows.append([_button(_("🗑 Cancel all colleagues"), MateCB(action="all", reg=own_id))])
+    back = (MyCB(action="show", reg=own_id) if own_active else MyCB(action="list"))
+    rows.append([_button(_("⬅️ My registrations"), back)])
+    return markup(rows)
+
+
+def confirm_cancel_colleagues(own_id: int) -> InlineKeyboardMarkup:
+    return markup([
+        [_button(_("Yes, cancel them"), MateCB(action="allyes", reg=own_id))],
+        [_button(_("No, keep them"), MateCB(action="list", reg=own_id))],
+    ])
+
+
+def colleague_view(reg_id: int, own_id: int, can_edit: bool) -> InlineKeyboardMarkup:
+    rows = []
+    if can_edit:
+        rows.append([_button(_("✏️ Change the name"), MateCB(action="name", reg=reg_id))])
+        rows.append([_button(_("✏️ Change the e-mail address"),
+                             MateCB(action="email", reg=reg_id))])
+    rows.append([_button(_("🗑 Cancel this colleague's registration"),
+                         MateCB(action="cancel", reg=reg_id))])
+    rows.append([_button(_("⬅️ Colleagues"), MateCB(action="list", reg=own_id))])
+    return markup(rows)
+
+
+def confirm_cancel_colleague(reg_id: int) -> InlineKeyboardMarkup:
+    return markup([
+        [_button(_("Yes, cancel it"), MateCB(action="yes", reg=reg_id))],
+        [_button(_("No, keep it"), MateCB(action="show", reg=reg_id))],
+    ])
+
+
+def staff_suggestions(cmd: str, fmt: str,
+                      sessions: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """Sessions that matched a staff command's place and date: (id, label) each."""
+    return markup([[_button(_clip(label), StaffCB(cmd=cmd, id=sid, fmt=fmt))]
+                   for sid, label in sessions])

@@ -249,7 +249,7 @@ async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
             else:
                 await outbox.call(chat_id, functools.partial(_send_part, bot, chat_id, part))
         except TelegramForbiddenError:
-            await asyncio.to_thread(chats.block_chat, catalog.store, chat_id, clock.now())
+            await catalog.write(chats.block_chat, catalog.store, chat_id, clock.now())
             return nt.BLOCKED
         except TelegramAPIError as e:
             log.warning("%s notification %s to chat %s: %s", row.kind, row.id, chat_id,
@@ -258,7 +258,7 @@ async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
         # An edit can be repeated harmlessly ("not modified"); a sent message or file
         # is recorded before the next part, so a later try does not send it again.
         if index + 1 < len(parts) and not (isinstance(part, Text) and part.edit is not None):
-            await asyncio.to_thread(nt.mark_progress, catalog.store, row.id, index + 1)
+            await catalog.write(nt.mark_progress, catalog.store, row.id, index + 1)
     return nt.SENT
 
 
@@ -284,6 +284,7 @@ class Notifier:
         self._wake = asyncio.Event()
         self._everything = False  # the next pass ignores backoff (Telegram is back)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sending: set[int] = set()  # rows in flight in this process (until marked)
 
     # -- for the handlers ---------------------------------------------------------------
 
@@ -320,7 +321,7 @@ class Notifier:
         self._spawn(self._follow_up(chat_id))
 
     async def _follow_up(self, chat_id: int) -> None:
-        await asyncio.to_thread(nt.enqueue_undelivered, self.catalog.store, chat_id,
+        await self.catalog.write(nt.enqueue_undelivered, self.catalog.store, chat_id,
                                 now=self.clock.now(),
                                 delay=dt.timedelta(seconds=self.follow_up_delay))
         self.wake()
@@ -340,7 +341,7 @@ class Notifier:
         """Background job: at start-up take over what earlier processes left and send it;
         then send what becomes due, when woken or every `poll` seconds, forever."""
         retry_layer(bot).on_recovery(self.recovered)
-        released = await asyncio.to_thread(nt.release_orphans, self.catalog.store, self.owner)
+        released = await self.catalog.write(nt.release_orphans, self.catalog.store, self.owner)
         if released:
             log.info("taking over %d notification(s) an earlier process left", released)
         while True:
@@ -384,7 +385,7 @@ class Notifier:
         async def one_chat(queue: list[nt.Notification]) -> None:
             async with gate:
                 for row in queue:
-                    claimed = await asyncio.to_thread(nt.claim, self.catalog.store, row.id,
+                    claimed = await self.catalog.write(nt.claim, self.catalog.store, row.id,
                                                       self.owner, now=self.clock.now())
                     if claimed is None:
                         continue
@@ -412,11 +413,23 @@ class Notifier:
                        mark_later: bool = False) -> str:
         """Send one claimed row on its channel and record how it went (`mark_later`: in
         a background task, so the caller need not wait for the write)."""
+        if row.id in self._sending:  # e.g. an id of a write retried after "database locked"
+            return RETRY
+        self._sending.add(row.id)
+        try:
+            return await self._deliver_one(bot, row, paced=paced, mark_later=mark_later)
+        except BaseException:
+            self._sending.discard(row.id)
+            raise
+
+    async def _deliver_one(self, bot: Bot, row: nt.Notification, *, paced: bool,
+                           mark_later: bool) -> str:
         channel = self.channels.get(row.channel)
         store = self.catalog.store
         if channel is None:  # claimed by a process that had this channel: leave it queued
-            await asyncio.to_thread(nt.mark_retry, store, row.id, at=self.clock.now(),
+            await self.catalog.write(nt.mark_retry, store, row.id, at=self.clock.now(),
                                     error="no_channel")
+            self._sending.discard(row.id)
             return RETRY
         error: str | None
         try:
@@ -430,7 +443,8 @@ class Notifier:
         tries = row.attempts + 1
         if result == RETRY and tries < self.max_attempts:
             at = self.clock.now() + dt.timedelta(seconds=self.backoff(tries))
-            await asyncio.to_thread(nt.mark_retry, store, row.id, at=at, error="passing")
+            await self.catalog.write(nt.mark_retry, store, row.id, at=at, error="passing")
+            self._sending.discard(row.id)
             log.info("%s notification %s to chat %s: try %d failed, next at %s", row.kind,
                      row.id, row.chat_id, tries, at.isoformat(timespec="seconds"))
             return RETRY
@@ -438,13 +452,19 @@ class Notifier:
             log.warning("%s notification %s to chat %s: gave up after %d tries", row.kind,
                         row.id, row.chat_id, tries)
             result, error = nt.FAILED, "gave_up"
-        mark = asyncio.to_thread(nt.mark_done, store, row.id, result, now=self.clock.now(),
-                                 error=error)
+        mark = self._mark_done(row.id, result, error)
         if mark_later:
             self._spawn(mark)
         else:
             await mark
         return result
+
+    async def _mark_done(self, row_id: int, result: str, error: str | None) -> None:
+        try:
+            await self.catalog.write(nt.mark_done, self.catalog.store, row_id, result,
+                                    now=self.clock.now(), error=error)
+        finally:
+            self._sending.discard(row_id)
 
     # -- tasks ------------------------------------------------------------------------------
 

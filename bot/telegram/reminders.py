@@ -15,6 +15,7 @@ and `/remind` share Telegram's 30-per-second budget.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import weakref
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from catalog import reminders as notes
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.sessions import Session
+from catalog.writer import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +60,31 @@ def _course_name(catalog: Catalog, code: str, lang: str) -> str:
     return code
 
 
-def reminder_text(catalog: Catalog, session: Session, lang: str) -> str:
-    """"Tomorrow: <session>" in the user's language (Telegram HTML, DB text escaped)."""
+def day_text(day: dt.date, lang: str) -> str:
+    """10月25日（金） in Japanese, Fri 25 Oct in English."""
+    if lang.startswith("en"):
+        return f"{day:%a} {day.day} {day:%b}"
+    return f"{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
+
+
+def reminder_text(catalog: Catalog, session: Session, lang: str,
+                  today: dt.date | None = None) -> str:
+    """"Tomorrow: <session>" in the user's language (Telegram HTML, DB text escaped); sent
+    on any other day than the day before (`today`), it says the session's date instead
+    ("10月25日（金）の演習のお知らせ"), never "tomorrow"."""
     q = html.quote
     na = tr("(not announced yet)", lang)
     time = f"{session.start_time}–{session.end_time}" if (
         session.start_time and session.end_time) else na
     place = (f"{session.prefecture} {session.city}" if lang == "ja"
              else f"{session.city}, {session.prefecture}")
+    if today is None or notes.is_day_before(session, today):
+        head = tr("🔔 Reminder: your CYDER session is tomorrow.", lang)
+    else:
+        head = tr("🔔 About your CYDER session on {date}", lang).format(
+            date=q(day_text(session.first_day, lang)))
     lines = [
-        tr("🔔 Reminder: your CYDER session is tomorrow.", lang),
+        head,
         f"<b>{q(_course_name(catalog, session.course, lang))}</b>",
         tr("📅 When: {dates}", lang).format(dates=q(session.dates_text(lang))),
         tr("🕘 Hours: {time}", lang).format(time=q(time)),
@@ -96,19 +113,28 @@ def progress_render(lang: str) -> Callable[[Summary], str]:
 
 
 async def remind_session(outbox: Outbox, catalog: Catalog, clock: Clock, session: Session,
-                         *, progress: Progress | None = None) -> Summary:
-    """Remind a session's registered chat users who have not had its reminder yet."""
-    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
+                         *, progress: Progress | None = None,
+                         kind: str = notes.REMINDER) -> Summary:
+    """Remind a session's registered chat users who have not had its `kind` of reminder
+    yet (the day-before one unless staff send theirs on another day: `notes.staff_kind`)."""
+    people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id, kind)
     claimed = []
     for who in people:
-        if await asyncio.to_thread(notes.claim, catalog, who, clock.now()):
+        if await catalog.write(notes.claim, catalog, who, clock.now(), kind):
             claimed.append(who)
     by_chat = {who.user_id: who for who in claimed}
 
     async def record(chat_id: int, result: str) -> None:
-        await asyncio.to_thread(notes.mark, catalog, by_chat[chat_id], result, clock.now())
+        try:
+            await catalog.write(notes.mark, catalog, by_chat[chat_id], result, clock.now(),
+                                kind)
+        except DatabaseBusy:  # the claim stays: never sent twice, its result unrecorded
+            log.warning("reminder to %s: result %s not recorded, database busy", chat_id,
+                        result)
 
-    messages = [(who.user_id, reminder_text(catalog, session, who.lang)) for who in claimed]
+    today = clock.today()
+    messages = [(who.user_id, reminder_text(catalog, session, who.lang, today))
+                for who in claimed]
     return await outbox.broadcast(messages, progress=progress, on_result=record)
 
 

@@ -36,25 +36,25 @@ message = change_message  # the chat text for one notice (plain text, only the s
 async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
                  settings: Settings, clock: Clock) -> str:
     """Claim and send one notice; returns sent, blocked, failed, retry or skipped."""
-    if not await asyncio.to_thread(calendar.mark_notified, catalog, notice, now=clock.now(),
-                                   result="sending", claimed_by=OWNER):
+    if not await catalog.write(calendar.mark_notified, catalog, notice, now=clock.now(),
+                               result="sending", claimed_by=OWNER):
         return "skipped"
     if await asyncio.to_thread(chats.is_blocked, catalog.store, notice.user_id):
-        await asyncio.to_thread(calendar.finish_notice, catalog, notice, "blocked")
+        await catalog.write(calendar.finish_notice, catalog, notice, "blocked")
         return "blocked"
-    row_id = await asyncio.to_thread(calendar.change_notice_id, catalog, notice)
-    row = await asyncio.to_thread(nt.get, catalog.store, row_id) if row_id else None
+    row_id = calendar.change_notice_id(catalog, notice)  # reads stay on the loop
+    row = nt.get(catalog.store, row_id) if row_id else None
     if row is None:
         return "skipped"
     result = await send_row(bot, catalog, settings, clock, row)
     if result == RETRY:
         log.warning("change notice for registration %s: passing failure, will retry",
                     notice.registration_id)
-        await asyncio.to_thread(calendar.release_notice, catalog, notice, now=clock.now())
+        await catalog.write(calendar.release_notice, catalog, notice, now=clock.now())
         return "retry"
     if result == nt.SKIPPED:
         result = "failed"  # pending_change_notices listed it, so it was there to tell
-    await asyncio.to_thread(calendar.finish_notice, catalog, notice, result)
+    await catalog.write(calendar.finish_notice, catalog, notice, result)
     return result
 
 

@@ -30,10 +30,12 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
-from catalog import admin_sessions, rosters, teams
+from catalog import admin_sessions, audit, console, rosters, teams
+from catalog.audit import Actor
 from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
+from catalog.stats import home_charts
 
 TEMPLATES = Path(__file__).parent / "templates"
 JINJA = web.AppKey("admin_jinja", jinja2.Environment)
@@ -264,8 +266,8 @@ async def login(request: web.Request) -> web.Response:
         return _render(request, "admin_login.html",
                        {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
     guard.succeeded(address)
-    sid = await asyncio.to_thread(admin_sessions.start, request.app[CATALOG].store, _now(),
-                                  dt.timedelta(seconds=MAX_AGE))
+    sid = await request.app[CATALOG].write(admin_sessions.start, request.app[CATALOG].store,
+                                           _now(), dt.timedelta(seconds=MAX_AGE))
     response = web.HTTPSeeOther("/admin")
     _set_cookie(request, response, sid, auth=True)
     raise response
@@ -276,8 +278,8 @@ async def logout(request: web.Request) -> web.Response:
     session = await _checked_post(request)
     if isinstance(session, web.Response):
         return session
-    await asyncio.to_thread(admin_sessions.revoke, request.app[CATALOG].store, session["sid"],
-                            _now())
+    await request.app[CATALOG].write(admin_sessions.revoke, request.app[CATALOG].store,
+                                     session["sid"], _now())
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response
@@ -301,8 +303,8 @@ async def revoke_signin(request: web.Request) -> web.Response:
     if isinstance(session, web.Response):
         return session
     form = await request.post()
-    await asyncio.to_thread(admin_sessions.revoke_key, request.app[CATALOG].store,
-                            str(form.get("key", "")), _now())
+    await request.app[CATALOG].write(admin_sessions.revoke_key, request.app[CATALOG].store,
+                                     str(form.get("key", "")), _now())
     raise web.HTTPSeeOther("/admin/signins")
 
 
@@ -318,6 +320,7 @@ async def sessions_page(request: web.Request) -> web.Response:
     rows = await asyncio.to_thread(catalog.all_sessions, True)
     return _render(request, "admin_sessions.html", {
         "sessions": rows, "today": today, "year": catalog.year,
+        "charts": await asyncio.to_thread(home_charts, catalog, rows),
         "csrf": csrf_token(request, session["sid"]),
         "totals": {"registered": sum(s.registered for s in rows if not s.cancelled),
                    "capacity": sum(s.capacity for s in rows if not s.cancelled),
@@ -325,9 +328,19 @@ async def sessions_page(request: web.Request) -> web.Response:
     })
 
 
-def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[str, Any]:
+    """The roster and teams as staff read them: headers and values in Japanese (区分:
+    地方公共団体, 受講料: 無料, 状態: 登録済), organisation types in words."""
+    columns = rosters.headers(lang)
+    rows = [dict(zip(columns, [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime)
+                               else v for v in values], strict=True))
+            for values in rosters.localized_rows(catalog, session_id, lang)]
+    formed = teams.current_teams(catalog, session_id)
+    labels = {m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
+              for t in formed for m in t.members if m.org_type}
+    return {"columns": columns, "rows": rows, "teams": formed, "org_labels": labels,
+            "next_team": max((t.number for t in formed), default=0) + 1, "confirm": None,
+            "history": audit.for_session(catalog.store, session_id, limit=100)}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -339,20 +352,22 @@ async def session_page(request: web.Request) -> web.Response:
     s = _session_or_404(catalog, request.match_info["session_id"])
     view = await asyncio.to_thread(_session_view, catalog, s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view,
+        "s": s, **view,
         "formed": request.query.get("formed") == "1",
         "moved": request.query.get("moved") == "1",
         "error": None, "csrf": csrf_token(request, session["sid"]),
     })
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
-    """The session page again, with the refusal shown in Japanese and English (400)."""
+async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError,
+                      confirm: dict[str, Any] | None = None) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400); for
+    a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
-        "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-        "error": e.text("ja") + " / " + e.text("en"),
-        "csrf": csrf_token(request, session["sid"])}, status=400)
+        "s": s, **view, "formed": False,
+        "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
+        "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -363,7 +378,8 @@ async def form_teams(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
     try:
-        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+        await catalog.write(console.form_teams, catalog, s.id, now=request.app[CLOCK].now(),
+                            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
@@ -384,8 +400,12 @@ async def move_member(request: web.Request) -> web.Response:
         except ValueError as e:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
-        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
+        await catalog.write(console.move_team_member, catalog, s.id, registration_id, team,
+                            now=request.app[CLOCK].now(), force=form.get("force") == "1",
+                            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
+    except teams.TeamRuleError as e:
+        return await _error_page(request, s, session, e,
+                                 {"registration": registration_id, "team": team})
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")

@@ -1,0 +1,197 @@
+"""The admin page's registration console: search across sessions, a registration's page
+with its history, and the staff changes (cancel with a reason, move to another session,
+promote from the waitlist, edit the details).
+
+Sign-in, CSRF and rendering are the admin page's (`bot.web.admin`): every POST goes
+through its `_checked_post`. The domain work is `catalog.console` (changes through `Catalog.write`);
+the person is told in chat through `bot.telegram.staff_notices.tell` when this process
+runs the bot. Each change is logged as "admin-web:<the signed-in browser's key>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlencode
+
+from aiogram import Bot
+from aiohttp import web
+
+from bot.telegram import staff_notices
+from bot.web.admin import _checked_post, _page_or_redirect, _render, csrf_token
+from bot.web.keys import BOT, CATALOG, CLOCK, SETTINGS
+from catalog import admin_sessions, audit, console
+from catalog.audit import Actor
+from catalog.console import Change
+from catalog.errors import CatalogError, NotFound
+from catalog.registrations import Registration
+from catalog.service import Catalog
+
+routes = web.RouteTableDef()
+RESULTS_LIMIT = 500
+DONE = {
+    "cancelled": "取り消しました。/ Cancelled.",
+    "moved": "開催回を変更しました。/ Moved to the other session.",
+    "promoted": "キャンセル待ちから繰り上げました。/ Promoted from the waitlist.",
+    "edited": "修正しました。/ Details saved.",
+    "unchanged": "変更はありませんでした。/ Nothing was changed.",
+}
+
+
+def _actor(session: dict[str, Any]) -> Actor:
+    return Actor.admin_web(admin_sessions.key_of(session["sid"]))
+
+
+def _registration_or_404(catalog: Catalog, registration_id: int) -> Registration:
+    try:
+        return console.registration(catalog, registration_id)
+    except NotFound as e:
+        raise web.HTTPNotFound(text=e.text("en"), content_type="text/plain") from e
+
+
+def _labels(catalog: Catalog, regs: list[Registration]) -> dict[str, str]:
+    """Session id -> `A 2024年7月9日(火) 東京都 東京` for the sessions of `regs`."""
+    out = {}
+    for sid in {r.session_id for r in regs}:
+        try:
+            s = catalog.session(sid)
+        except NotFound:  # a session of another fiscal year
+            out[sid] = sid
+            continue
+        out[sid] = f"{s.course} {s.dates_text('ja')} {s.prefecture} {s.city}"
+    return out
+
+
+@routes.get("/admin/registrations")
+async def search_page(request: web.Request) -> web.Response:
+    session = _page_or_redirect(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    text = request.query.get("q", "").strip()
+    session_id = request.query.get("session", "").strip()
+    active = request.query.get("active") == "1"
+    error = None
+    found: list[Registration] = []
+    recent: list[audit.Entry] = []
+    if text or session_id:
+        try:
+            found = await asyncio.to_thread(console.search, catalog, text,
+                                            session_id=session_id or None,
+                                            include_cancelled=not active,
+                                            limit=RESULTS_LIMIT + 1)
+        except CatalogError as e:
+            error = e.text("ja") + " / " + e.text("en")
+    else:
+        recent = await asyncio.to_thread(audit.recent, catalog.store, limit=50)
+    return _render(request, "admin_registrations.html", {
+        "q": text, "session_id": session_id, "active": active, "error": error,
+        "results": found[:RESULTS_LIMIT], "more": len(found) > RESULTS_LIMIT,
+        "searched": bool(text or session_id), "labels": _labels(catalog, found),
+        "recent": recent, "csrf": csrf_token(request, session["sid"])},
+        status=400 if error else 200)
+
+
+def _detail(catalog: Catalog, reg: Registration, today: Any) -> dict[str, Any]:
+    current = reg.session_id
+    choices = [s for s in catalog.all_sessions() if s.id != current and s.is_open(today)]
+    team = catalog.store.one("select team from teams where registration_id = ?", [reg.id])
+    return {"r": reg, "history": audit.for_registration(catalog.store, reg.id),
+            "label": _labels(catalog, [reg]).get(current, current),
+            "choices": choices, "team": team["team"] if team else None}
+
+
+async def _detail_page(request: web.Request, session: dict[str, Any], registration_id: int, *,
+                       error: str | None = None, form: dict[str, str] | None = None,
+                       status: int = 200) -> web.Response:
+    catalog = request.app[CATALOG]
+    reg = _registration_or_404(catalog, registration_id)
+    view = await asyncio.to_thread(_detail, catalog, reg, request.app[CLOCK].today())
+    done = request.query.get("done", "")
+    told, chats = request.query.get("told", ""), request.query.get("chats", "")
+    return _render(request, "admin_registration.html", {
+        **view, "error": error, "form": form or {},
+        "done": DONE.get(done) if error is None else None,
+        "told": int(told) if told.isdigit() else None,
+        "chats": int(chats) if chats.isdigit() else 0,
+        "csrf": csrf_token(request, session["sid"])}, status=status)
+
+
+@routes.get(r"/admin/registrations/{registration_id:\d+}")
+async def registration_page(request: web.Request) -> web.Response:
+    session = _page_or_redirect(request)
+    if isinstance(session, web.Response):
+        return session
+    return await _detail_page(request, session, int(request.match_info["registration_id"]))
+
+
+async def _apply(request: web.Request, action: str) -> web.Response:
+    """One staff change from a POST: check the CSRF token, run it, tell the person,
+    and show the registration again (303), or the refusal (400)."""
+    session = await _checked_post(request)
+    if isinstance(session, web.Response):
+        return session
+    catalog = request.app[CATALOG]
+    registration_id = int(request.match_info["registration_id"])
+    _registration_or_404(catalog, registration_id)
+    form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf"}
+    clock = request.app[CLOCK]
+    actor = _actor(session)
+    try:
+        change: Change
+        if action == "cancel":
+            change = await catalog.write(
+                console.staff_cancel, catalog, registration_id, reason=form.get("reason", ""),
+                actor=actor, today=clock.today(), now=clock.now())
+        elif action == "move":
+            change = await catalog.write(
+                console.move, catalog, registration_id, form.get("session", "").strip(),
+                actor=actor, today=clock.today(), now=clock.now(),
+                waitlist=form.get("waitlist") == "1")
+        elif action == "promote":
+            change = await catalog.write(console.promote, catalog, registration_id,
+                                         actor=actor, today=clock.today(), now=clock.now())
+        else:
+            change = await catalog.write(
+                console.edit, catalog, registration_id, actor=actor, now=clock.now(),
+                name=form.get("name"), organisation=form.get("organisation"),
+                department=form.get("department"), email=form.get("email"))
+    except CatalogError as e:
+        return await _detail_page(request, session, registration_id,
+                                  error=e.text("ja") + " / " + e.text("en"), form=form,
+                                  status=400)
+    done = {"cancel": "cancelled", "move": "moved", "promote": "promoted"}.get(
+        action, "edited" if change.changed else "unchanged")
+    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
+    query: dict[str, Any] = {"done": done}
+    if chats:
+        bot = request.app[BOT]
+        query["told"] = await staff_notices.tell(bot if isinstance(bot, Bot) else None, catalog,
+                                                 request.app[SETTINGS], change.notices)
+        query["chats"] = len(chats)
+    raise web.HTTPSeeOther(f"/admin/registrations/{registration_id}?{urlencode(query)}")
+
+
+@routes.post(r"/admin/registrations/{registration_id:\d+}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    return await _apply(request, "cancel")
+
+
+@routes.post(r"/admin/registrations/{registration_id:\d+}/move")
+async def move(request: web.Request) -> web.Response:
+    return await _apply(request, "move")
+
+
+@routes.post(r"/admin/registrations/{registration_id:\d+}/promote")
+async def promote(request: web.Request) -> web.Response:
+    return await _apply(request, "promote")
+
+
+@routes.post(r"/admin/registrations/{registration_id:\d+}/edit")
+async def edit(request: web.Request) -> web.Response:
+    return await _apply(request, "edit")
+
+
+def setup(app: web.Application) -> None:
+    """Add the registration console's routes (after `bot.web.admin.setup`: its templates)."""
+    app.router.add_routes(routes)
