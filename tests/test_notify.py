@@ -163,6 +163,7 @@ async def test_what_an_earlier_process_left_is_sent_at_start_up_exactly_once(
         await tg.wait_for("sendDocument", lambda c: c.chat_id == USER, since=0)
     finally:
         job.cancel()
+        await notifier.idle()  # the mark of what was sent outlives the cancel
     assert [m for m, _ in sends(tg)] == ["sendMessage", "sendDocument"]
     assert "Registered!" in sends(tg)[0][1]
     again = Notifier(catalog, settings, CLOCK)  # and the next start sends nothing more

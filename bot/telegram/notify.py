@@ -452,11 +452,11 @@ class Notifier:
             log.warning("%s notification %s to chat %s: gave up after %d tries", row.kind,
                         row.id, row.chat_id, tries)
             result, error = nt.FAILED, "gave_up"
-        mark = self._mark_done(row.id, result, error)
-        if mark_later:
-            self._spawn(mark)
-        else:
-            await mark
+        # a task of its own, so that cancelling the sender (shutdown) does not lose the
+        # mark of a message already sent; `idle()` waits for it
+        mark = self._spawn(self._mark_done(row.id, result, error))
+        if not mark_later:
+            await asyncio.shield(mark)
         return result
 
     async def _mark_done(self, row_id: int, result: str, error: str | None) -> None:
@@ -468,10 +468,11 @@ class Notifier:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def idle(self) -> None:
         """Wait for the background sends started so far (tests, shutdown)."""
