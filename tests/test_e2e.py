@@ -91,12 +91,6 @@ class Server:
 
 
 @pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def polling_server(tg, tmp_path, unused_tcp_port):
     server = Server(tg, tmp_path, unused_tcp_port)
     await server.start()

@@ -13,8 +13,9 @@ from babel.messages.pofile import read_po
 
 from bot.config import Settings
 from bot.telegram import callbacks
-from bot.telegram.factory import COMMANDS, create_bot, set_commands
+from bot.telegram.factory import create_bot
 from bot.telegram.i18n import LOCALES_DIR, create_i18n
+from bot.telegram.menu import COMMANDS, set_commands
 from bot.telegram.middlewares import ThrottlingMiddleware
 from catalog.service import Catalog
 from tests.conftest import BOT_USERNAME, ChatUser, MockedBot

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import Parser, UsageError, date_arg, emit, load_settings, with_catalog
+from bot.cli.common import (
+    Parser,
+    Subcommands,
+    UsageError,
+    date_arg,
+    emit,
+    load_settings,
+    with_catalog,
+)
 from bot.runtime import clock_for, open_catalog
 from catalog import places
 from catalog.eligibility import Profile
@@ -98,7 +106,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("sessions", help="list or search sessions")
     p.add_argument("--course", action="append", help="A, B-1, B-2, C (repeat or comma-separate)")
     p.add_argument("--prefecture", action="append", help="広島, 広島県, hiroshima, 34 ...")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import UsageError, with_catalog
+from bot.cli.common import Subcommands, UsageError, with_catalog
 from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
@@ -122,7 +122,7 @@ def _move(text: str) -> tuple[int, int]:
     return int(reg), int(team)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("register", help="register one person taken by phone or mail")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--name", required=True)

@@ -3,27 +3,26 @@
 Only users in `ADMIN_IDS` may use them. Everyone else gets the same "not allowed"
 whatever they typed — the answer never depends on whether a session exists or has
 registrants. Files are built off the event loop (`asyncio.to_thread`); reminders
-and broadcasts run as background jobs through the process's Outbox and show their
-progress by editing one message.
+and broadcasts run as background jobs (`jobs`) through the bot's Outbox (`outboxes`),
+both passed with the Dispatcher's workflow data, and show their progress by editing
+one message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BotCommand, BotCommandScopeChat, BufferedInputFile, Message
+from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.handlers.common import q
-from bot.telegram import reminders
-from bot.telegram.i18n import N_, create_i18n
-from bot.telegram.outbox import Progress
+from bot.telegram import menu, reminders
+from bot.telegram.i18n import N_
+from bot.telegram.lifecycle import Jobs
+from bot.telegram.outbox import Outbox, Outboxes, Progress
 from catalog import reminders as notes
 from catalog import rosters, stats, teams
 from catalog.clock import Clock
@@ -46,19 +45,8 @@ STAFF_MENU = (
     ("stats", N_("Staff: registrations per course and region")),
 )
 
-# Background broadcast jobs; kept referenced until done (tests can await them).
-JOBS: set[asyncio.Task[Any]] = set()
-
-
 def is_staff(message: Message, settings: Settings) -> bool:
     return message.from_user is not None and message.from_user.id in settings.admin_ids
-
-
-def _spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    task = asyncio.create_task(coro)
-    JOBS.add(task)
-    task.add_done_callback(JOBS.discard)
-    return task
 
 
 async def _reply_chunks(message: Message, lines: list[str]) -> None:
@@ -81,7 +69,8 @@ def _session_label(session: Session, lang: str) -> str:
 
 @router.message(Command(*STAFF_COMMANDS))
 async def staff_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
-                        settings: Settings, clock: Clock, lang: str = "ja") -> None:
+                        settings: Settings, clock: Clock, jobs: Jobs, outboxes: Outboxes,
+                        lang: str = "ja") -> None:
     if not is_staff(message, settings):
         await message.answer(_("⛔ Not allowed."))
         return
@@ -110,9 +99,9 @@ async def staff_command(message: Message, command: CommandObject, bot: Bot, cata
     elif name == "teams":
         await _teams(message, catalog, clock, session, lang)
     elif name == "remind":
-        await _remind(message, bot, catalog, clock, session, lang)
+        await _remind(message, catalog, clock, session, lang, jobs, outboxes.for_bot(bot))
     else:
-        await _broadcast(message, bot, catalog, clock, session, rest, lang)
+        await _broadcast(message, catalog, session, rest, lang, jobs, outboxes.for_bot(bot))
 
 
 async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text: str,
@@ -174,20 +163,20 @@ async def _start_progress(message: Message, lang: str) -> Progress:
     return Progress(status.chat.id, status.message_id, reminders.progress_render(lang))
 
 
-async def _remind(message: Message, bot: Bot, catalog: Catalog, clock: Clock, session: Session,
-                  lang: str) -> None:
+async def _remind(message: Message, catalog: Catalog, clock: Clock, session: Session,
+                  lang: str, jobs: Jobs, outbox: Outbox) -> None:
     people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
     if not people:
         await message.answer(_("Nobody to remind: every registered chat user of this session "
                                "has had the reminder (or none registered through chat)."))
         return
     progress = await _start_progress(message, lang)
-    outbox = reminders.outbox_for(bot, catalog, clock)
-    _spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress))
+    jobs.spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress),
+               name=f"remind {session.id}")
 
 
-async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
-                     session: Session, text: str, lang: str) -> None:
+async def _broadcast(message: Message, catalog: Catalog, session: Session, text: str,
+                     lang: str, jobs: Jobs, outbox: Outbox) -> None:
     if not text:
         await message.answer(_("Usage: /broadcast SESSION text"))
         return
@@ -197,20 +186,11 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
                                "through chat."))
         return
     progress = await _start_progress(message, lang)
-    outbox = reminders.outbox_for(bot, catalog, clock)
-    _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))
+    jobs.spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress),
+               name=f"broadcast {session.id}")
 
 
 async def set_staff_commands(bot: Bot, settings: Settings) -> None:
     """Show the staff commands in the menu of each admin's private chat (everyone else's
-    menu stays as it is). Call after `bot.factory.set_commands`."""
-    from bot.telegram.factory import COMMANDS
-
-    i18n = create_i18n()
-    commands = [BotCommand(command=c, description=i18n.gettext(d, locale="ja"))
-                for c, d in (*COMMANDS, *STAFF_MENU)]
-    for admin_id in sorted(settings.admin_ids):
-        try:
-            await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_id))
-        except TelegramAPIError:  # the admin never opened a chat with the bot
-            continue
+    menu stays as it is). Call after `bot.telegram.menu.set_commands`."""
+    await menu.set_staff_commands(bot, settings.admin_ids, STAFF_MENU)

@@ -18,6 +18,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, send_file, session_dates, show
 from bot.handlers.fallback import expire
+from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
 from catalog import calendar as ics
@@ -75,8 +76,6 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
                 catalog: Catalog, clock: Clock, user_record: User | None, lang: str,
                 waitlist: bool) -> None:
     """Check what can be known before asking anything; then ask for the name."""
-    from bot.handlers.profile import ask_profile
-
     if user_record is None or user_record.profile is None:
         await ask_profile(event, state, after=f"r:{session.id}", lang=lang, catalog=catalog)
         return
@@ -117,6 +116,17 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
     await show(event, head + "\n\n" + _("Your full name?") + "\n"
                + _("(/cancel stops at any step; nothing is saved until you confirm.)"),
                markup)
+
+
+async def begin_after_profile(callback: CallbackQuery, state: FSMContext, session_id: str, *,
+                              catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "r:<session id>": registration goes on."""
+    try:
+        session = catalog.session(session_id)
+    except NotFound:
+        return
+    await begin(callback, state, session, catalog=catalog, clock=clock, user_record=record,
+                lang=lang, waitlist=False)
 
 
 def _last_details(catalog: Catalog, user_id: int) -> regs.Registration | None:

@@ -32,6 +32,7 @@ from bot.handlers.common import (
     show,
 )
 from bot.handlers.fallback import expire
+from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from catalog import calendar as ics
@@ -276,8 +277,6 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
                             lang: str, catalog: Catalog) -> None:
-    from bot.handlers.profile import ask_profile
-
     await ask_profile(event, state, after=after, lang=lang, catalog=catalog)
 
 
@@ -293,6 +292,23 @@ async def find_command(message: Message, state: FSMContext, catalog: Catalog,
 def find_menu_text() -> str:
     return _("<b>Find sessions</b>\nChoose a region, share your location, or type a place "
              "(広島, Sapporo, 倉吉…).")
+
+
+async def find_after_profile(callback: CallbackQuery, state: FSMContext, argument: str, *,
+                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "find": the search menu."""
+    await show(callback, find_menu_text(), kb.find_menu(lang, record.prefecture_code))
+
+
+async def card_after_profile(callback: CallbackQuery, state: FSMContext, session_id: str, *,
+                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "s:<session id>": the session's card."""
+    try:
+        session = catalog.session(session_id)
+    except NotFound:
+        return
+    await send_card(callback, session, catalog=catalog, today=clock.today(), user_record=record,
+                    lang=lang)
 
 
 @router.callback_query(MenuCB.filter(F.action == "find"))
