@@ -132,3 +132,14 @@ def test_any_other_button_data_is_answered_once_without_an_error(dispatcher, pre
     assert len(user.answers()) == 1, data
     assert not any(FAILED in t for t in user.texts()), data
     assert not any(FAILED in (a.text or "") for a in user.answers()), data
+
+
+def test_every_filter_is_awaited_on_the_loop(dispatcher):
+    """aiogram runs a synchronous filter (a bare `F...` or state) in a thread, a hop each
+    time a handler is tried: the handlers use `Magic(...)` and `StateFilter(...)`."""
+    sync = [f"{router.name}.{name}: {handler.callback.__name__}"
+            for router in dispatcher.sub_routers
+            for name, observer in router.observers.items()
+            for handler in observer.handlers
+            if not all(f.awaitable for f in handler.filters or [])]
+    assert sync == []

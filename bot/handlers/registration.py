@@ -21,6 +21,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
+from bot.telegram.filters import Magic
 from catalog import calendar as ics
 from catalog import places
 from catalog import registrations as regs
@@ -53,9 +54,9 @@ class RegForm(StatesGroup):
 
 
 # A command is never an answer: "/my" typed as the name leaves the dialogue instead.
-COMMAND = F.text.startswith("/")
-NOT_COMMAND = ~COMMAND
-ANSWER = F.text & NOT_COMMAND
+COMMAND = Magic(F.text.startswith("/"))
+NOT_COMMAND = Magic(~F.text.startswith("/"))
+ANSWER = Magic(F.text & ~F.text.startswith("/"))
 
 
 @router.message(StateFilter(RegForm), COMMAND)
@@ -135,7 +136,7 @@ def _last_details(catalog: Catalog, user_id: int) -> regs.Registration | None:
     return max(mine, key=lambda r: r.id) if mine else None
 
 
-@router.callback_query(RegForm.name, RegCB.filter(F.action == "reuse"))
+@router.callback_query(StateFilter(RegForm.name), RegCB.filter(F.action == "reuse"))
 async def reuse_details(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         state: FSMContext, catalog: Catalog, lang: str) -> None:
     last = _last_details(catalog, callback.from_user.id)
@@ -189,13 +190,13 @@ async def _take(message: Message, state: FSMContext, lang: str, field: str, key:
     await message.answer(question, reply_markup=markup)
 
 
-@router.message(RegForm.name, ANSWER)
+@router.message(StateFilter(RegForm.name), ANSWER)
 async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     await _take(message, state, lang, "name", "name", RegForm.organisation,
                 _("Your organisation's name? (e.g. 広島県庁, 〇〇市役所)"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.organisation, ANSWER)
+@router.message(StateFilter(RegForm.organisation), ANSWER)
 async def got_organisation(message: Message, state: FSMContext, lang: str) -> None:
     await _take(message, state, lang, "organisation", "organisation", RegForm.department,
                 _("Your department? (or Skip)"), kb.skip_or_cancel())
@@ -207,7 +208,7 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
                kb.cancel_dialogue())
 
 
-@router.message(RegForm.department, ANSWER)
+@router.message(StateFilter(RegForm.department), ANSWER)
 async def got_department(message: Message, state: FSMContext, lang: str) -> None:
     value = await _field(message, lang, "department", required=False)
     if value is None:
@@ -216,7 +217,7 @@ async def got_department(message: Message, state: FSMContext, lang: str) -> None
     await _ask_email(message, state)
 
 
-@router.callback_query(RegForm.department, RegCB.filter(F.action == "skip"))
+@router.callback_query(StateFilter(RegForm.department), RegCB.filter(F.action == "skip"))
 async def skip_department(callback: CallbackQuery, state: FSMContext) -> None:
     await state.update_data(department="")
     await _ask_email(callback, state)
@@ -261,7 +262,7 @@ async def _after_people(event: Message | CallbackQuery, state: FSMContext,
     await show(event, text, kb.colleagues_question(can_add))
 
 
-@router.message(RegForm.email, ANSWER)
+@router.message(StateFilter(RegForm.email), ANSWER)
 async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang: str) -> None:
     value = await _email(message, lang)
     if value is None:
@@ -270,7 +271,7 @@ async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang:
     await _after_people(message, state, catalog, lang)
 
 
-@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "add"))
+@router.callback_query(StateFilter(RegForm.colleagues), RegCB.filter(F.action == "add"))
 async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         state: FSMContext, catalog: Catalog) -> None:
     session = await _session(state, catalog)
@@ -282,13 +283,13 @@ async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer
     await show(callback, _("The colleague's full name?"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_name, ANSWER)
+@router.message(StateFilter(RegForm.colleague_name), ANSWER)
 async def got_colleague_name(message: Message, state: FSMContext, lang: str) -> None:
     await _take(message, state, lang, "name", "colleague_name", RegForm.colleague_email,
                 _("The colleague's e-mail address?"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_email, ANSWER)
+@router.message(StateFilter(RegForm.colleague_email), ANSWER)
 async def got_colleague_email(message: Message, state: FSMContext, catalog: Catalog,
                               lang: str) -> None:
     value = await _email(message, lang)
@@ -300,7 +301,7 @@ async def got_colleague_email(message: Message, state: FSMContext, catalog: Cata
     await _after_people(message, state, catalog, lang)
 
 
-@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "done"))
+@router.callback_query(StateFilter(RegForm.colleagues), RegCB.filter(F.action == "done"))
 async def colleagues_done(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
                           lang: str) -> None:
     await _team_or_summary(callback, state, catalog, lang)
@@ -317,7 +318,7 @@ async def _team_or_summary(event: Message | CallbackQuery, state: FSMContext, ca
     await _summary(event, state, catalog, lang)
 
 
-@router.callback_query(RegForm.team, RegCB.filter(F.action.in_({"team", "noteam"})))
+@router.callback_query(StateFilter(RegForm.team), RegCB.filter(F.action.in_({"team", "noteam"})))
 async def team_chosen(callback: CallbackQuery, callback_data: RegCB, state: FSMContext,
                       catalog: Catalog, lang: str) -> None:
     await state.update_data(team=callback_data.action == "team")
@@ -365,7 +366,7 @@ def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
     return people
 
 
-@router.callback_query(RegForm.confirm, RegCB.filter(F.action == "ok"))
+@router.callback_query(StateFilter(RegForm.confirm), RegCB.filter(F.action == "ok"))
 async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
                   state: FSMContext, catalog: Catalog, clock: Clock,
                   settings: Settings, user_record: User | None, lang: str) -> None:
@@ -417,9 +418,9 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         _("Your calendar invitation."))
 
 
-@router.message(RegForm.colleagues, NOT_COMMAND)
-@router.message(RegForm.team, NOT_COMMAND)
-@router.message(RegForm.confirm, NOT_COMMAND)
+@router.message(StateFilter(RegForm.colleagues), NOT_COMMAND)
+@router.message(StateFilter(RegForm.team), NOT_COMMAND)
+@router.message(StateFilter(RegForm.confirm), NOT_COMMAND)
 async def use_buttons(message: Message) -> None:
     await message.answer(_("Please use the buttons above (or /cancel)."))
 

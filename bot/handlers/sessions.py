@@ -35,6 +35,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
+from bot.telegram.filters import Magic
 from catalog import calendar as ics
 from catalog import places
 from catalog.clock import Clock
@@ -354,7 +355,7 @@ async def near_button(callback: CallbackQuery) -> None:
         reply_markup=kb.location_request())
 
 
-@router.message(F.location, StateFilter(None))
+@router.message(Magic(F.location), StateFilter(None))
 async def location(message: Message, catalog: Catalog, clock: Clock, user_record: User | None,
                    lang: str) -> None:
     loc = message.location
@@ -395,7 +396,8 @@ def place_search(place: places.Place) -> FindCB:
     return FindCB(kind="n", key=f"{place.lat:.3f}_{place.lon:.3f}")
 
 
-@router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"), StateFilter(None))
+@router.message(Magic(F.chat.type == "private"), Magic(F.text & ~F.text.startswith("/")),
+                StateFilter(None))
 async def typed_place(message: Message, catalog: Catalog, clock: Clock,
                       user_record: User | None, lang: str) -> None:
     """Plain text outside a dialogue: a place to search near; otherwise short help."""
