@@ -52,19 +52,8 @@ def per_locale(fn: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
-_BUTTONS: dict[tuple[str, str], InlineKeyboardButton] = {}
-
-
 def _button(text: str, cb: CallbackData) -> InlineKeyboardButton:
-    """A button; the same text and data give the same (shared, never mutated) object,
-    so result pages and cards skip pydantic's validation for buttons seen before."""
-    key = (text, cb.pack())
-    button = _BUTTONS.get(key)
-    if button is None:
-        if len(_BUTTONS) >= 4096:
-            _BUTTONS.clear()
-        button = _BUTTONS[key] = InlineKeyboardButton(text=key[0], callback_data=key[1])
-    return button
+    return InlineKeyboardButton(text=text, callback_data=cb.pack())
 
 
 def url_button(text: str, url: str) -> InlineKeyboardButton:
