@@ -24,6 +24,8 @@ from bot.demo.fake_telegram import FakeTelegram, FakeUser
 from bot.serve import add_error_logging, setup_webhook
 from bot.telegram.resilience import install_retries
 
+pytestmark = pytest.mark.e2e
+
 USER = FakeUser(id=501, first_name="Hanako")
 
 
@@ -104,8 +106,11 @@ async def test_send_failures_are_retried(tg, polling, status):
 
 async def test_polling_survives_get_updates_server_errors(tg, polling):
     await tg.wait_for("getUpdates", since=0)
+    mark = len(tg.calls)
     tg.fail_next(2, 500, methods=["getUpdates"])
-    await asyncio.sleep(1.2)  # let the current long poll end so the failures hit
+    # the first long poll to succeed after the two failed ones (the one in progress
+    # arrived, and was recorded, before `mark`)
+    await tg.wait_for("getUpdates", since=mark, timeout=20)
     tg.user_sends_text(USER, "still there?")
     sent = await tg.wait_for("sendMessage", timeout=20)
     assert sent.text == "echo still there?"
@@ -163,8 +168,9 @@ async def test_get_updates_offset_confirms_and_long_poll_waits(tg):
     updates = await bot.get_updates(timeout=0)
     assert [u.update_id for u in updates] == [first["update_id"]]
     assert await bot.get_updates(offset=first["update_id"] + 1, timeout=0) == []
+    mark = len(tg.calls)
     later = asyncio.create_task(bot.get_updates(offset=first["update_id"] + 1, timeout=5))
-    await asyncio.sleep(0.2)
+    await tg.wait_for("getUpdates", since=mark)  # the long poll reached the server
     assert not later.done()
     second = tg.user_sends_text(USER, "two")
     assert [u.update_id for u in await asyncio.wait_for(later, 5)] == [second["update_id"]]
@@ -206,8 +212,9 @@ async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(tg, webhook, s
                           "from": USER.as_dict(), "text": "forged"}}
     status = await tg.post_update(update, url=url, secret=secret)
     assert status in (401, 403)
-    await asyncio.sleep(0.3)
-    assert not tg.calls_of("sendMessage")
+    tg.user_sends_text(USER, "genuine")  # a later update, delivered with the secret
+    await tg.wait_for("sendMessage")
+    assert [c.text for c in tg.calls_of("sendMessage")] == ["echo genuine"]
 
 
 async def test_generated_secret_when_none_is_configured(tg):
