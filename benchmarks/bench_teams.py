@@ -1,7 +1,8 @@
 """Forming teams for 10,000 registrants across 100 sessions.
 
 Prints the seconds for (1) the pure `group_into_teams` over every session, (2) the
-same again re-forming with the previous teams kept, and (3) the stored path
+same again re-forming with the previous teams kept (after light and after heavy
+changes, with how many people stayed in their team), and (3) the stored path
 `form_teams` (read registrants, group, write `teams`) for all 100 sessions of a
 real SQLite file, each beside a baseline measured in the same run: a plain
 `sorted()` of the same members by organisation, type and prefecture. Target: the
@@ -78,17 +79,33 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
         for g, old in zip(late, existing, strict=True):
             group_into_teams(g, old)
 
-    stayed = moved = 0
-    for g, old in zip(late, existing, strict=True):
-        for t in group_into_teams(g, old):
-            for m in t.members:
-                if m.registration_id in old:
-                    stayed += old[m.registration_id] == t.number
-                    moved += old[m.registration_id] != t.number
+    # Heavy changes: about 30 cancellations and 10 late registrations per session, so
+    # that many teams are left short and their sizes must be planned again.
+    heavy = [[m for m in g if rng.random() > 0.3]
+             + [Member(2 * 10**6 + 100 * i + j, "late", f"org{rng.randrange(40)}", "local",
+                       "東京都") for j in range(10)] for i, g in enumerate(groups)]
+
+    def reform_heavy() -> None:
+        for g, old in zip(heavy, existing, strict=True):
+            group_into_teams(g, old)
+
+    def kept(changed: list[list[Member]]) -> tuple[int, int]:
+        stayed = moved = 0
+        for g, old in zip(changed, existing, strict=True):
+            for t in group_into_teams(g, old):
+                for m in t.members:
+                    if m.registration_id in old:
+                        stayed += old[m.registration_id] == t.number
+                        moved += old[m.registration_id] != t.number
+        return stayed, moved
+
+    stayed, moved = kept(late)
+    heavy_stayed, heavy_moved = kept(heavy)
 
     base = best(baseline)
     t_pure = best(pure)
     t_reform = best(reform)
+    t_heavy = best(reform_heavy)
 
     tmp = Path(tempfile.mkdtemp())
     store = Store.open(tmp / "bench.db")
@@ -122,6 +139,9 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
     print(f"re-forming after changes (kept teams)    {t_reform * 1000:8.1f} ms"
           f"  ({t_reform / base:5.1f}x baseline)")
     print(f"  (people kept in their team when re-forming: {stayed}/{stayed + moved})")
+    print(f"re-forming after heavy changes           {t_heavy * 1000:8.1f} ms"
+          f"  ({t_heavy / base:5.1f}x baseline)")
+    print(f"  (people kept: {heavy_stayed}/{heavy_stayed + heavy_moved})")
     print(f"form_teams stored, first forming         {t_first * 1000:8.1f} ms"
           f"  ({t_first / base:5.1f}x baseline)")
     print(f"form_teams stored, re-forming            {t_stored * 1000:8.1f} ms"

@@ -1,7 +1,8 @@
 """`cyder-bot serve`: one event loop running the HTTP app and, with BOT_TOKEN, the bot.
 
 Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set (aiogram's
-`SimpleRequestHandler` and `setup_application`, as its webhook example does). Telegram
+`SimpleRequestHandler`, as `bot.web.webhook.WebhookHandler`, and `setup_application`, as
+its webhook example does). Telegram
 errors are retried by `RetryMiddleware` on the bot's session, errors raised in handlers
 are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully: the
 Dispatcher's startup hook starts the background jobs, its shutdown hook
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import ErrorEvent
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.config import Settings
@@ -35,6 +36,7 @@ from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import where
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
+from bot.web.webhook import WebhookHandler
 from catalog.clock import Clock
 from catalog.service import Catalog
 
@@ -133,7 +135,7 @@ def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispat
     # First, so that on shutdown the Dispatcher's hook (updates in progress finish) runs
     # before the request handler's own, which closes the bot's session.
     setup_application(app, dp, bot=bot)
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    WebhookHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
     return secret
 
 

@@ -4,16 +4,25 @@ Everything here is pure over the catalog (no aiogram, no HTTP), so the chat, the
 HTTP feeds and the tests share one implementation.
 
 Rules that keep calendar apps (Outlook, Google, Apple, Thunderbird) happy:
-- UIDs are derived from ids that never change: the session id for public
-  events, session id + registration id for a registration's invite, so a
-  reload or a re-issue updates the same event instead of adding a copy.
-- SEQUENCE is the session's revision (raised by every schedule change); an
-  invite adds the registration's own sequence (raised on cancel), so a CANCEL
-  always outranks the REQUEST it cancels.
+- UIDs are derived from ids that never change: the session id for the public
+  event, session id + registration id for one person's copy of it. A person's
+  copy has that one UID in every artefact (the invite, its updates and cancel,
+  the mail, the personal feed, "Add to calendar" once registered), so a client
+  never keeps two events for one seat.
+- One SEQUENCE per UID, the same in every file: the session's revision (raised
+  by every change a calendar shows; not by a capacity change) for the public
+  event, plus the registration's own sequence (raised on promotion from the
+  waitlist and on cancel) for a person's copy (`registration_sequence`).
+- Files sent to a person are iTIP: REQUEST/CANCEL with a real ORGANIZER and the
+  person as ATTENDEE (RSVP=FALSE: replies are not processed), or PUBLISH with an
+  ORGANIZER when there is nobody to invite (no e-mail). Subscription feeds carry
+  no METHOD (Apple dislikes it there; CalDAV servers must not store it).
 - DTSTAMP/LAST-MODIFIED come from the data's own update times, so the same
   data renders to the same bytes (stable ETags, cheap caching).
 - All-day events use DTSTART;VALUE=DATE and an exclusive DTEND (last day + 1),
-  as pretix does; timed events are in Asia/Tokyo with a VTIMEZONE.
+  as pretix does; timed events are in Asia/Tokyo with a VTIMEZONE. A calendar
+  with no event still holds the Asia/Tokyo VTIMEZONE (RFC 5545 wants one
+  component at least).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from icalendar import Alarm, Calendar, Event
+from icalendar import Alarm, Calendar, Event, Timezone
 
 from catalog import places
 from catalog.clock import JST
@@ -90,7 +99,8 @@ def session_uid(session_id: str) -> str:
 
 
 def registration_uid(session_id: str, registration_id: int) -> str:
-    """The UID of one registration's invite; the same in its REQUEST and its CANCEL."""
+    """The UID of one person's copy of one session: the same in the invite, its updates
+    and cancel, the mail, the personal feed and "Add to calendar" once registered."""
     return f"registration-{session_id}-{registration_id}@{UID_DOMAIN}"
 
 
@@ -98,15 +108,21 @@ def window_uid(fiscal_year: int, name: str) -> str:
     return f"precyder-{fiscal_year}-{name}@{UID_DOMAIN}"
 
 
-def invite_sequence(session: Session, registration: Registration) -> int:
-    """SEQUENCE of a registration's REQUEST (and of a CANCEL issued after the cancel)."""
+def registration_sequence(session: Session, registration: Registration) -> int:
+    """The one SEQUENCE of a person's copy, in every file that carries its UID: the
+    session's revision plus the registration's own (raised on promotion and on cancel).
+    Both only rise, so each change a client must apply outranks the one before."""
     return session.revision + registration.sequence
 
 
-def cancel_sequence(session: Session, registration: Registration) -> int:
-    """SEQUENCE of a CANCEL: above the last REQUEST even before the cancel is stored."""
-    bump = 0 if registration.status == "cancelled" else 1
-    return session.revision + registration.sequence + bump
+# The names the first invites used; one rule now, whatever the file.
+invite_sequence = registration_sequence
+cancel_sequence = registration_sequence
+
+
+def copy_cancelled(session: Session, registration: Registration) -> bool:
+    """Whether the person's copy is cancelled: they cancelled, or the session was."""
+    return registration.status == "cancelled" or session.cancelled
 
 
 # -- data versions and update times -----------------------------------------------------------
@@ -120,6 +136,12 @@ def data_version(catalog: Catalog) -> int:
 def session_updated(session: Session) -> dt.datetime:
     """A session's last update time (UTC), for DTSTAMP and Last-Modified."""
     return _stamp(session.updated_at)
+
+
+def window_updated(window: OnlineWindow, loaded: dt.datetime) -> dt.datetime:
+    """A プレCYDER window's last change (UTC); `loaded` for one stored before windows
+    kept their own time."""
+    return _stamp(window.updated_at) if window.updated_at else loaded
 
 
 def year_loaded(catalog: Catalog) -> dt.datetime:
@@ -254,12 +276,15 @@ def description(catalog: Catalog, session: Session, lang: str = "ja",
 # -- components -------------------------------------------------------------------------------
 
 
-def _calendar(method: str, name: str, *, lang: str, feed: bool) -> Calendar:
+def _calendar(method: str | None, name: str, *, lang: str, feed: bool) -> Calendar:
+    """A VCALENDAR; `method` None for subscription feeds (no iTIP there)."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
+    if method:
+        cal.add("method", method)
+    cal.add("name", name)  # RFC 7986
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", "Asia/Tokyo")
     if feed:
@@ -269,10 +294,18 @@ def _calendar(method: str, name: str, *, lang: str, feed: bool) -> Calendar:
 
 
 def _finish(cal: Calendar, timed: bool) -> bytes:
-    """Serialise, with a VTIMEZONE (before any VEVENT) when some event is `timed`."""
+    """Serialise, with a VTIMEZONE (before any VEVENT) when some event is `timed`, and
+    the Asia/Tokyo VTIMEZONE as the one component of a calendar with no event."""
     if timed:
         cal.add_missing_timezones()
+    if not cal.subcomponents:
+        cal.add_component(Timezone.from_tzid("Asia/Tokyo"))
     return cal.to_ical()
+
+
+def _organizer(event: Event, organizer: str, lang: str) -> None:
+    event.add("organizer", f"mailto:{organizer}",
+              parameters={"CN": "CYDER office" if _en(lang) else "CYDER 事務局"})
 
 
 def _set_times(event: Event, session: Session) -> bool:
@@ -306,7 +339,10 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
     event.add("dtstamp", stamp)
     event.add("last-modified", stamp)
     _set_times(event, session)
-    event.add("summary", summary(catalog, session, lang))
+    title = summary(catalog, session, lang)
+    if session.cancelled:  # in the title too: some clients ignore STATUS
+        title = ("Cancelled: " if _en(lang) else "【中止】") + title
+    event.add("summary", title)
     event.add("location", location(session, lang))
     event.add("description", description(catalog, session, lang, profile))
     event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
@@ -320,11 +356,11 @@ def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
                  stamp: dt.datetime | None = None) -> Event:
     """A プレCYDER online window as an all-day span."""
     en = _en(lang)
-    stamp = stamp or EPOCH
+    stamp = window_updated(window, stamp or EPOCH)
     course = _course(catalog, "PRE")
     event = Event()
     event.add("uid", window_uid(catalog.fiscal_year, window.name))
-    event.add("sequence", 0)
+    event.add("sequence", window.revision)
     event.add("dtstamp", stamp)
     event.add("last-modified", stamp)
     event.add("dtstart", window.first)
@@ -366,11 +402,18 @@ def _alarm(lang: str, timed: bool) -> Alarm:
 
 
 def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
-               profile: Profile | None = None) -> CalendarFile:
-    """"Add to calendar": METHOD:PUBLISH with the session's one VEVENT."""
+               profile: Profile | None = None, organizer: str | None = None) -> CalendarFile:
+    """"Add to calendar" for someone not registered: the session's public event.
+
+    METHOD:PUBLISH with the office as ORGANIZER (RFC 5546 asks for one); without an
+    `organizer` no METHOD at all (a plain RFC 5545 object)."""
     stamp = session_updated(session)
-    cal = _calendar("PUBLISH", summary(catalog, session, lang), lang=lang, feed=False)
-    cal.add_component(session_event(catalog, session, lang=lang, profile=profile, stamp=stamp))
+    cal = _calendar("PUBLISH" if organizer else None, summary(catalog, session, lang),
+                    lang=lang, feed=False)
+    event = session_event(catalog, session, lang=lang, profile=profile, stamp=stamp)
+    if organizer:
+        _organizer(event, organizer, lang)
+    cal.add_component(event)
     return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
 
 
@@ -381,56 +424,96 @@ def _registration_stamp(session: Session, registration: Registration) -> dt.date
 
 
 def _registration_event(catalog: Catalog, session: Session, registration: Registration, *,
-                        lang: str, organizer: str | None, cancel: bool,
-                        stamp: dt.datetime) -> Event:
-    waiting = registration.status == "waitlisted"
-    seq = (cancel_sequence(session, registration) if cancel
-           else invite_sequence(session, registration))
+                        lang: str, organizer: str | None, stamp: dt.datetime,
+                        alarm: bool = False) -> Event:
+    """One person's copy of one session: its own UID and SEQUENCE, its state in STATUS
+    and in the title. With `organizer`, the office as ORGANIZER and the person (when they
+    gave an e-mail) as ATTENDEE; never DECLINED, since a CANCEL removes the event."""
+    cancelled = copy_cancelled(session, registration)
+    waiting = registration.status == "waitlisted" and not cancelled
     event = session_event(catalog, session, lang=lang, stamp=stamp,
-                          uid=registration_uid(session.id, registration.id), sequence=seq)
-    if waiting and not cancel:
+                          uid=registration_uid(session.id, registration.id),
+                          sequence=registration_sequence(session, registration))
+    if waiting:
         label = "[Waitlist] " if _en(lang) else "【キャンセル待ち】"
         event["summary"] = label + str(event["summary"])
-    if cancel or session.cancelled:
-        event["status"] = "CANCELLED"
-    elif waiting:
         event["status"] = "TENTATIVE"
+    elif cancelled and not session.cancelled:  # the person cancelled; the session goes on
+        label = "Cancelled: " if _en(lang) else "【キャンセル済み】"
+        event["summary"] = label + str(event["summary"])
+        event["status"] = "CANCELLED"
     if organizer:
-        event.add("organizer", f"mailto:{organizer}",
-                  parameters={"CN": "CYDER 事務局" if not _en(lang) else "CYDER office"})
+        _organizer(event, organizer, lang)
         if registration.email:
-            address = f"mailto:{registration.email}"
-        else:  # no e-mail given in chat: a stable non-mail address for this registrant
-            address = f"urn:x-cyder:registration:{registration.id}"
-        params = {"CN": registration.name, "ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL",
-                  "PARTSTAT": ("DECLINED" if cancel else "TENTATIVE" if waiting else "ACCEPTED")}
-        event.add("attendee", address, parameters=params)
+            event.add("attendee", f"mailto:{registration.email}", parameters={
+                "CN": registration.name, "ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL",
+                "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
+    if alarm and not cancelled:
+        event.add_component(_alarm(lang, session.timed))
     return event
+
+
+def registration_method(session: Session, registration: Registration) -> str:
+    """The iTIP method of a person's copy: REQUEST while it stands (TENTATIVE on the
+    waitlist), CANCEL once it or its session is cancelled, PUBLISH when there is no
+    e-mail to invite (RFC 5546 wants an ATTENDEE in a REQUEST)."""
+    if not registration.email:
+        return "PUBLISH"
+    return "CANCEL" if copy_cancelled(session, registration) else "REQUEST"
+
+
+def registration_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
+                      organizer: str) -> CalendarFile:
+    """A person's copy as a file, as it stands now: what the chat sends and the mail
+    attaches. The method follows the state (`registration_method`), so a late caller
+    never re-invites a cancelled person; a VALARM the day before while it stands."""
+    session = catalog.session(registration.session_id)
+    stamp = _registration_stamp(session, registration)
+    method = registration_method(session, registration)
+    cal = _calendar(method, summary(catalog, session, lang), lang=lang, feed=False)
+    cal.add_component(_registration_event(catalog, session, registration, lang=lang,
+                                          organizer=organizer, stamp=stamp, alarm=True))
+    cancelled = copy_cancelled(session, registration)
+    name = f"cyder-{session.id}-cancel.ics" if cancelled else f"cyder-{session.id}.ics"
+    return CalendarFile(name, MIME, _finish(cal, session.timed))
 
 
 def invite_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
                 organizer: str) -> CalendarFile:
-    """A registration's invite: METHOD:REQUEST, ORGANIZER, ATTENDEE (ACCEPTED), a VALARM
-    the day before. Re-issued with a higher SEQUENCE when the session changes."""
-    session = catalog.session(registration.session_id)
-    stamp = _registration_stamp(session, registration)
-    cal = _calendar("REQUEST", summary(catalog, session, lang), lang=lang, feed=False)
-    event = _registration_event(catalog, session, registration, lang=lang, organizer=organizer,
-                                cancel=False, stamp=stamp)
-    event.add_component(_alarm(lang, session.timed))
-    cal.add_component(event)
-    return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
+    """A registration's invite (METHOD:REQUEST); see `registration_file`."""
+    return registration_file(catalog, registration, lang=lang, organizer=organizer)
 
 
 def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
                 organizer: str) -> CalendarFile:
-    """The cancel for an invite: METHOD:CANCEL, same UID, STATUS:CANCELLED, higher SEQUENCE."""
+    """The cancel of an invite (METHOD:CANCEL, same UID and the copy's SEQUENCE), once
+    the registration or its session is cancelled; see `registration_file`."""
     session = catalog.session(registration.session_id)
-    stamp = _registration_stamp(session, registration)
-    cal = _calendar("CANCEL", summary(catalog, session, lang), lang=lang, feed=False)
-    cal.add_component(_registration_event(catalog, session, registration, lang=lang,
-                                          organizer=organizer, cancel=True, stamp=stamp))
-    return CalendarFile(f"cyder-{session.id}-cancel.ics", MIME, _finish(cal, session.timed))
+    if not copy_cancelled(session, registration):
+        raise ValueError(f"registration {registration.id} is not cancelled")
+    return registration_file(catalog, registration, lang=lang, organizer=organizer)
+
+
+def active_registration(catalog: Catalog, session_id: str,
+                        user_id: int | None) -> Registration | None:
+    """The chat user's own registered or waitlisted registration for a session."""
+    if user_id is None:
+        return None
+    from catalog.registrations import for_user
+
+    return next((r for r in for_user(catalog, user_id) if r.session_id == session_id), None)
+
+
+def calendar_file(catalog: Catalog, session: Session, *, user_id: int | None,
+                  lang: str = "ja", organizer: str,
+                  profile: Profile | None = None) -> CalendarFile:
+    """What the chat sends as "Add to calendar" (session card, /my, after registering):
+    the user's own copy when they hold a seat or a waitlist place for the session (the
+    UID and SEQUENCE of their invite, mail and personal feed), else the public event."""
+    reg = active_registration(catalog, session.id, user_id)
+    if reg is not None:
+        return registration_file(catalog, reg, lang=lang, organizer=organizer)
+    return event_file(catalog, session, lang=lang, profile=profile, organizer=organizer)
 
 
 # -- feeds ------------------------------------------------------------------------------------
@@ -475,13 +558,13 @@ class CatalogView:
 def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *,
                   lang: str = "ja", name: str, windows: Iterable[OnlineWindow] = (),
                   loaded: dt.datetime | None = None) -> bytes:
-    """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED) and
-    the given プレCYDER windows. No personal data.
+    """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED and
+    【中止】 in the title) and the given プレCYDER windows. No personal data, no METHOD.
 
     With a `CatalogView`, pass `loaded` (`year_loaded`) read beforehand when there are
     windows; the rendering then needs no database.
     """
-    cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    cal = _calendar(None, name, lang=lang, feed=True)
     timed = False
     for s in sessions:
         cal.add_component(session_event(catalog, s, lang=lang,  # type: ignore[arg-type]
@@ -499,27 +582,51 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
 
 
 def feed_last_modified(sessions: Iterable[Session], loaded: dt.datetime,
-                       with_windows: bool = False) -> dt.datetime:
-    """The latest update among the sessions, and the year's load time (`loaded`, from
-    `year_loaded`) when the feed has windows or no sessions."""
+                       windows: Iterable[OnlineWindow] = ()) -> dt.datetime:
+    """Last-Modified of a public feed: the latest change among `sessions`, the year's
+    data (`loaded`, from `year_loaded`: names, rules) and the feed's `windows`.
+
+    Pass every session of the year, not only those the filters matched: a session
+    moving out of a filtered feed changes that feed too."""
     times = [session_updated(s) for s in sessions]
-    if with_windows or not times:
-        times.append(loaded)
+    times += [window_updated(w, loaded) for w in windows]
+    times.append(loaded)
     return max(times)
 
 
-def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime) -> list[dict[str, Any]]:
-    """The user's own registrations to show: active ones, and cancelled ones for a while."""
-    rows = catalog.store.query(
+def _kept_until(row: dict[str, Any]) -> dt.date | None:
+    """The last day (JST) a cancelled registration stays in the personal feed; None for
+    one without a cancel time (never shown)."""
+    when = _stamp(row["cancelled_at"] or row["updated_at"])
+    if when == EPOCH:
+        return None
+    return (when + CANCELLED_KEPT).astimezone(JST).date()
+
+
+def _dropped_at(day: dt.date) -> dt.datetime:
+    """When a cancellation kept through `day` leaves the feed: the next JST midnight."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), JST).astimezone(dt.UTC)
+
+
+def _personal_query(catalog: Catalog, user_id: int) -> list[dict[str, Any]]:
+    return catalog.store.query(
         "select r.*, s.updated_at as session_updated_at from registrations r "
         "join sessions s on s.id = r.session_id "
         "where r.user_id = ? and s.fiscal_year = ? order by s.first_day, r.id",
         [user_id, catalog.fiscal_year])
+
+
+def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime,
+                   rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The user's own registrations to show: active ones, and cancelled ones through the
+    day `CANCELLED_KEPT` after the cancel (by JST day, so the body changes only at
+    midnight and a feed cached per day stays true)."""
+    today = now.astimezone(JST).date()
     out = []
-    for r in rows:
+    for r in _personal_query(catalog, user_id) if rows is None else rows:
         if r["status"] == "cancelled":
-            when = _stamp(r["cancelled_at"] or r["updated_at"])
-            if when == EPOCH or now - when > CANCELLED_KEPT:
+            until = _kept_until(r)
+            if until is None or today > until:
                 continue
         out.append(r)
     return out
@@ -536,25 +643,34 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
     from catalog.registrations import Registration
 
     name = "CYDER: my registrations" if _en(lang) else "CYDER 申込済みの回"
-    cal = _calendar("PUBLISH", name, lang=lang, feed=True)
+    cal = _calendar(None, name, lang=lang, feed=True)
     timed = False
     for row in _personal_rows(catalog, user_id, now):
         reg = Registration.from_row(row)
         session = catalog.session(reg.session_id)
-        stamp = max(_stamp(row["updated_at"] or row["created_at"]),
-                    _stamp(row["session_updated_at"]))
-        cancelled = reg.status == "cancelled"
+        stamp = _registration_stamp(session, reg)
         event = _registration_event(catalog, session, reg, lang=lang, organizer=None,
-                                    cancel=cancelled, stamp=stamp)
+                                    stamp=stamp)
         cal.add_component(event)
         timed = timed or session.timed
     return _finish(cal, timed)
 
 
 def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> dt.datetime:
+    """Last-Modified of a personal feed: the latest change among the events shown, the
+    year's data, and the moments aged-out cancellations left it (the body changed then
+    too, so If-Modified-Since must not get 304 for a copy that still holds them)."""
+    rows = _personal_query(catalog, user_id)
+    shown = _personal_rows(catalog, user_id, now, rows)
     times = [max(_stamp(r["updated_at"] or r["created_at"]), _stamp(r["session_updated_at"]))
-             for r in _personal_rows(catalog, user_id, now)]
-    return max(times, default=year_loaded(catalog))
+             for r in shown]
+    ids = {r["id"] for r in shown}
+    for r in rows:
+        until = _kept_until(r) if r["status"] == "cancelled" else None
+        if r["id"] not in ids and until is not None:
+            times.append(_dropped_at(until))
+    times.append(year_loaded(catalog))
+    return max(times)
 
 
 # -- links ------------------------------------------------------------------------------------
@@ -581,6 +697,52 @@ def subscription_links(base_url: str, *, courses: Iterable[str] = (),
     webcal = "webcal://" + rest if scheme in ("http", "https") else url
     google = "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe="")
     return Links(https=url, webcal=webcal, google=google)
+
+
+def describe_file(data: bytes) -> list[str]:
+    """What a calendar file holds, one line per event: METHOD, title, dates, place, status
+    (so a person can see what "Add to calendar" gives them before opening it)."""
+    try:
+        cal = Calendar.from_ical(data)
+    except ValueError:
+        return ["(not a calendar file)"]
+    method = str(cal.get("METHOD", "")) or "-"
+    lines = []
+    for event in cal.walk("VEVENT"):
+        start, end = event.decoded("DTSTART"), event.decoded("DTEND", None)
+        if isinstance(start, dt.datetime):
+            when = f"{start:%Y-%m-%d %H:%M}" + (f"–{end:%H:%M}" if end else "")
+            count = event.get("RRULE", {}).get("COUNT")
+            if count:
+                when += f" ×{count[0]}"  # the same hours on each day
+        else:
+            last = end - dt.timedelta(days=1) if end else start  # DTEND is exclusive
+            when = start.isoformat() + (f" – {last.isoformat()}" if last != start else "")
+        parts = [f"METHOD:{method}", str(event.get("SUMMARY", "")), when]
+        if event.get("LOCATION"):
+            parts.append(str(event["LOCATION"]))
+        parts.append(f"{event.get('STATUS', '')} SEQUENCE:{event.get('SEQUENCE', 0)}".strip())
+        lines.append(" · ".join(parts))
+    return lines or [f"METHOD:{method} (no event)"]
+
+
+def outlook_link(https_url: str, name: str) -> str:
+    """Outlook on the web (Microsoft 365, as public bodies use it): subscribe from the web."""
+    return ("https://outlook.office.com/calendar/0/addfromweb?"
+            + urlencode([("url", https_url), ("name", name)]))
+
+
+def subscribe_page_url(base_url: str, *, courses: Iterable[str] = (),
+                       prefectures: Iterable[int | str] = (), regions: Iterable[str] = (),
+                       lang: str | None = None) -> str:
+    """The public page with these filters, where a browser can subscribe (Telegram's buttons
+    open only http(s) links, never webcal://)."""
+    params = ([("course", str(c)) for c in courses]
+              + [("prefecture", str(p)) for p in prefectures]
+              + [("region", str(r)) for r in regions])
+    if lang and _en(lang):
+        params.append(("lang", "en"))
+    return base_url.rstrip("/") + "/calendar/" + (("?" + urlencode(params)) if params else "")
 
 
 # -- change notices (schedule_watch) ----------------------------------------------------------

@@ -29,13 +29,15 @@ class InvalidInput(CatalogError):
 
 
 class ScheduleError(CatalogError):
-    """A schedule file that cannot be loaded: names the file, the line and the reason."""
+    """A schedule file that cannot be loaded: names the file, the line and the reason
+    (`field` is the key at fault, when there is one)."""
 
     code = "schedule"
 
-    def __init__(self, path: str, line: int | None, reason: str) -> None:
+    def __init__(self, path: str, line: int | None, reason: str, *, field: str | None = None) -> None:
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {reason}")
         self.path = path
         self.line = line
         self.reason = reason
+        self.field = field

@@ -510,6 +510,11 @@ _LATLON = re.compile(rf"^\(?\s*({_NUMBER})\s*(?:[,、]\s*|\s+)({_NUMBER})\s*\)?$
 _THOUSANDS = re.compile(r"^\d{1,3},\d{3}$")
 
 
+def valid_latlon(lat: float, lon: float) -> bool:
+    """Whether a point is on the globe (a forged location may say latitude 123)."""
+    return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+
+
 def parse_latlon(text: str) -> tuple[float, float] | None:
     """Read "34.39,132.46" / "34.39, 132.46" / "34.39 132.46" as ``(lat, lon)``.
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from catalog.eligibility import Profile
+from catalog import fsm_state
+from catalog.eligibility import Profile, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
+from catalog.sessions import Session
 from catalog.validation import clean_email, clean_text
 
 ACTIVE = ("registered", "waitlisted")
@@ -114,6 +117,119 @@ def _stamp(now: dt.datetime) -> str:
     return now.isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What the store holds for a session, as the write transaction reads it."""
+
+    registered: int
+    waiting: int
+    people: tuple[dict[str, Any], ...] = ()  # active rows: user_id, name, organisation, email
+
+
+@dataclass(frozen=True)
+class Application:
+    """One application for one session, decided without touching the store.
+
+    `check_open` and `check_people` run before the write transaction; `decide`
+    runs inside it on what the transaction read (`Taken`). Each raises
+    `RegistrationError` with the reason, or lets the application through.
+    """
+
+    session: Session
+    people: tuple[Applicant, ...]
+    user_id: int | None = None
+    waitlist: bool = False
+    as_team: bool = False
+
+    @staticmethod
+    def people_of(applicants: Sequence[Applicant], *, email_required: bool = False) -> tuple[Applicant, ...]:
+        """The applicants checked and normalised: at least one, at most four teams' worth."""
+        if not applicants:
+            raise InvalidInput("nobody to register", "申込者がいません。")
+        if len(applicants) > TEAM_SIZE * 4:
+            raise RegistrationError("Too many people in one application.",
+                                    "1件の申込の人数が多すぎます。", code="too_many")
+        return tuple(a.cleaned(email_required=email_required) for a in applicants)
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        return [(_key(p.name), _key(p.organisation)) for p in self.people]
+
+    @property
+    def emails(self) -> list[str]:
+        return [p.email.lower() for p in self.people if p.email]
+
+    def check_open(self, today: dt.date) -> None:
+        """The session takes applications on `today`: not cancelled, deadline not passed."""
+        session = self.session
+        if session.cancelled:
+            raise RegistrationError("This session has been cancelled.", "この開催回は中止になりました。",
+                                    code="cancelled")
+        if not session.is_open(today):
+            raise RegistrationError(
+                f"Applications for this session closed on {session.deadline.isoformat()}.",
+                f"この回の申込は{session.deadline.month}月{session.deadline.day}日で締め切りました。",
+                code="closed",
+            )
+
+    def check_people(self, verdicts: Iterable[Verdict]) -> None:
+        """Everyone may take the course (`verdicts`, one per person, taken in order until
+        one refuses), a team is four people of one organisation, and nobody appears
+        twice in the application."""
+        for person, verdict in zip(self.people, verdicts, strict=True):
+            if not verdict.eligible:
+                who = "" if len(self.people) == 1 else f"{person.name}: "
+                raise RegistrationError(who + verdict.reason_en, who + verdict.reason_ja,
+                                        code="not_eligible")
+        if self.as_team:
+            orgs = {_key(p.organisation) for p in self.people}
+            if len(self.people) != TEAM_SIZE or len(orgs) != 1:
+                raise RegistrationError(
+                    "A team application needs exactly four people of one organisation.",
+                    "チームでの申込は、同じ組織の4名ちょうどが必要です。", code="team")
+        keys, emails = self.keys, self.emails
+        if len(set(keys)) != len(keys) or len(set(emails)) != len(emails):
+            raise RegistrationError("The same person appears twice in this application.",
+                                    "同じ方が申込に2回含まれています。", code="duplicate")
+
+    def decide(self, taken: Taken) -> str:
+        """The status the people get ("registered" or "waitlisted") given what the session
+        holds; refuses a person already there and, unless `waitlist`, one that does not fit."""
+        keys, emails = self.keys, self.emails
+        for row in taken.people:
+            same_user = self.user_id is not None and row["user_id"] == self.user_id
+            same_email = row["email"] and row["email"].lower() in emails
+            same_person = (_key(row["name"]), _key(row["organisation"] or "")) in keys
+            if same_user or same_email or same_person:
+                raise RegistrationError(
+                    "You are already registered (or on the waitlist) for this session.",
+                    "この回にはすでに申込済み（またはキャンセル待ち）です。", code="duplicate")
+        seats_left = self.session.capacity - taken.registered
+        n = len(self.people)
+        # Nobody jumps the queue: while people wait, newcomers wait too.
+        fits = seats_left >= n and taken.waiting == 0
+        if not fits and not self.waitlist:
+            raise RegistrationError(
+                f"Not enough seats: {max(seats_left, 0)} left for {n} "
+                f"{'person' if n == 1 else 'people'}. You can join the waitlist.",
+                f"空席が足りません（残り{max(seats_left, 0)}席、申込{n}名）。"
+                "キャンセル待ちに登録できます。", code="full")
+        return "registered" if fits else "waitlisted"
+
+
+def _taken(db: Any, session_id: str) -> Taken:
+    active = tuple(db.query(
+        "select id, user_id, name, organisation, email from registrations "
+        "where session_id = ? and status in ('registered', 'waitlisted')", [session_id]))
+    registered = db.execute(
+        "select count(*) from registrations where session_id = ? and status = 'registered'",
+        [session_id]).fetchone()[0]
+    waiting = db.execute(
+        "select count(*) from registrations where session_id = ? and status = 'waitlisted'",
+        [session_id]).fetchone()[0]
+    return Taken(registered, waiting, active)
+
+
 def register(
     catalog: Catalog,
     session_id: str,
@@ -136,71 +252,17 @@ def register(
     which case all of them join the waitlist in order. `as_team` (exactly four
     people of one organisation) keeps them together as one team.
     """
-    if not applicants:
-        raise InvalidInput("nobody to register", "申込者がいません。")
-    if len(applicants) > TEAM_SIZE * 4:
-        raise RegistrationError("Too many people in one application.",
-                                "1件の申込の人数が多すぎます。", code="too_many")
-    people = [a.cleaned(email_required=email_required) for a in applicants]
+    people = Application.people_of(applicants, email_required=email_required)
     session = catalog.session(session_id)
-    if session.cancelled:
-        raise RegistrationError("This session has been cancelled.", "この開催回は中止になりました。",
-                                code="cancelled")
-    if not session.is_open(today):
-        raise RegistrationError(
-            f"Applications for this session closed on {session.deadline.isoformat()}.",
-            f"この回の申込は{session.deadline.month}月{session.deadline.day}日で締め切りました。",
-            code="closed",
-        )
-    for person in people:
-        verdict = catalog.verdict(person.profile, session.course)
-        if not verdict.eligible:
-            who = "" if len(people) == 1 else f"{person.name}: "
-            raise RegistrationError(who + verdict.reason_en, who + verdict.reason_ja,
-                                    code="not_eligible")
-    if as_team:
-        orgs = {_key(p.organisation) for p in people}
-        if len(people) != TEAM_SIZE or len(orgs) != 1:
-            raise RegistrationError(
-                "A team application needs exactly four people of one organisation.",
-                "チームでの申込は、同じ組織の4名ちょうどが必要です。", code="team")
-    keys = [(_key(p.name), _key(p.organisation)) for p in people]
-    emails = [p.email.lower() for p in people if p.email]
-    if len(set(keys)) != len(keys) or len(set(emails)) != len(emails):
-        raise RegistrationError("The same person appears twice in this application.",
-                                "同じ方が申込に2回含まれています。", code="duplicate")
+    application = Application(session, people, user_id, waitlist, as_team)
+    application.check_open(today)
+    application.check_people(catalog.verdict(p.profile, session.course) for p in people)
     application_id = secrets.token_hex(8)
     if as_team and not team_key:
         team_key = f"app-{application_id}"
     stamp = _stamp(now)
     with catalog.store.write() as db:
-        active = list(db.query(
-            "select id, user_id, name, organisation, email from registrations "
-            "where session_id = ? and status in ('registered', 'waitlisted')", [session.id]))
-        for row in active:
-            same_user = user_id is not None and row["user_id"] == user_id
-            same_email = row["email"] and row["email"].lower() in emails
-            same_person = (_key(row["name"]), _key(row["organisation"] or "")) in keys
-            if same_user or same_email or same_person:
-                raise RegistrationError(
-                    "You are already registered (or on the waitlist) for this session.",
-                    "この回にはすでに申込済み（またはキャンセル待ち）です。", code="duplicate")
-        registered = db.execute(
-            "select count(*) from registrations where session_id = ? and status = 'registered'",
-            [session.id]).fetchone()[0]
-        waiting = db.execute(
-            "select count(*) from registrations where session_id = ? and status = 'waitlisted'",
-            [session.id]).fetchone()[0]
-        seats_left = session.capacity - registered
-        # Nobody jumps the queue: while people wait, newcomers wait too.
-        fits = seats_left >= len(people) and waiting == 0
-        if not fits and not waitlist:
-            raise RegistrationError(
-                f"Not enough seats: {max(seats_left, 0)} left for {len(people)} "
-                f"{'person' if len(people) == 1 else 'people'}. You can join the waitlist.",
-                f"空席が足りません（残り{max(seats_left, 0)}席、申込{len(people)}名）。"
-                "キャンセル待ちに登録できます。", code="full")
-        status = "registered" if fits else "waitlisted"
+        status = application.decide(_taken(db, session.id))
         ids = []
         for i, p in enumerate(people):
             row = {
@@ -303,7 +365,9 @@ def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: 
         "order by id limit ?", [session_id, free]):
         promoted.append(row["id"])
     for rid in promoted:
-        db.table("registrations").update(rid, {"status": "registered", "updated_at": stamp})
+        # TENTATIVE -> CONFIRMED is a change the person's calendar must apply: a new SEQUENCE.
+        db.execute("update registrations set status = 'registered', updated_at = ?, "
+                   "sequence = coalesce(sequence, 0) + 1 where id = ?", [stamp, rid])
     return promoted
 
 
@@ -330,4 +394,5 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
                 db.table("notifications").delete_where("registration_id = ?", [r["id"]])
             db.table("registrations").delete_where("application_id = ?", [app])
         db.table("users").delete_where("user_id = ?", [user_id])
+        fsm_state.forget_user(store, user_id)  # a dialogue's data holds their name, e-mail
     return [p for p in promoted if p.id not in gone]

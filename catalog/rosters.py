@@ -7,21 +7,23 @@ CSV is UTF-8 with a BOM (Japanese Excel opens it cleanly) or cp932 on request.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
+
+from defusedcsv import csv
 
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
 from catalog.registrations import for_session
 from catalog.service import Catalog
+from catalog.teams import current_teams
+from catalog.textwidth import width
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "session", "team", "name", "organisation", "org type", "department", "prefecture",
-    "e-mail", "fee", "registered at", "status",
+    "e-mail", "fee", "registered at", "status", "team exception",
 )
 FORMATS = ("csv", "csv-cp932", "xlsx", "json")
 Format = Literal["csv", "csv-cp932", "xlsx", "json"]
@@ -35,10 +37,15 @@ MIME = {
 
 def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
     """One dict per person (keys `ROSTER_COLUMNS`): registrants in registration order,
-    then the waitlist in order. `team` is the stored team number or None."""
+    then the waitlist in order. `team` is the stored team number or None; `team
+    exception` the rules that team breaks, for staff to accept or change ("" if none)."""
     session = catalog.session(session_id)
-    teams = {r["registration_id"]: r["team"] for r in catalog.store.query(
-        "select registration_id, team from teams where session_id = ?", [session.id])}
+    teams: dict[int, int] = {}
+    exceptions: dict[int, str] = {}
+    for team in current_teams(catalog, session.id):
+        for m in team.members:
+            teams[m.registration_id] = team.number
+            exceptions[m.registration_id] = team.exception_text("en")
     for reg in for_session(catalog, session.id):
         try:
             fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched),
@@ -58,20 +65,31 @@ def roster_rows(catalog: Catalog, session_id: str) -> Iterator[dict[str, Any]]:
             "fee": fee,
             "registered at": reg.created_at,
             "status": status,
+            "team exception": exceptions.get(reg.id, "") if reg.status == "registered" else "",
         }
 
 
+# A cell that starts with one of these may be run as a formula by a spreadsheet. defusedcsv
+# (as pretix uses) neutralises = + - @ | %; a leading tab or carriage return is neutralised here.
+_CONTROL_STARTS = ("\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_CONTROL_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """CSV whose cells a spreadsheet shows as text: chat users choose their own names."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(ROSTER_COLUMNS), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buf.getvalue()
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _xlsx(catalog: Catalog, session_ids: Sequence[str]) -> bytes:
@@ -86,11 +104,14 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str]) -> bytes:
         ws.append(list(ROSTER_COLUMNS))
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        widths = [_width(c) for c in ROSTER_COLUMNS]
+        widths = [width(c) for c in ROSTER_COLUMNS]
         for row in roster_rows(catalog, sid):
             values = [row[c] for c in ROSTER_COLUMNS]
             ws.append(values)
-            widths = [max(w, _width("" if v is None else str(v))) for w, v in zip(widths, values,
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # text, never a formula, whatever the name says
+            widths = [max(w, width("" if v is None else str(v))) for w, v in zip(widths, values,
                                                                                    strict=True)]
         for i, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(60, w + 2)

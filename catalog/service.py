@@ -77,6 +77,8 @@ class OnlineWindow:
     label_en: str
     first: dt.date
     last: dt.date
+    revision: int = 0  # raised by `db load` when its dates or labels change: SEQUENCE
+    updated_at: str = ""  # when it last changed (ISO, as stored): DTSTAMP, Last-Modified
 
 
 SEATS_SQL = """
@@ -216,7 +218,8 @@ class Catalog:
         )
         windows = tuple(
             OnlineWindow(r["name"], r["label_ja"], r["label_en"],
-                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]))
+                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]),
+                         r.get("revision") or 0, r.get("updated_at") or "")
             for r in self.store.query(
                 "select * from online_windows where fiscal_year = ? order by first",
                 [self.fiscal_year],

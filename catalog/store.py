@@ -17,6 +17,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from catalog.errors import InvalidInput
+
 migrations = Migrations("cyder")
 
 
@@ -233,6 +235,53 @@ def m004_change_counter_parts(db: Database) -> None:
             )
 
 
+@migrations()
+def m005_admin_sessions(db: Database) -> None:
+    """Signed-in admin browsers, kept on the server so that signing out ends the session
+    (a signed cookie alone stays valid until it expires). Only a hash of each id is kept."""
+    db.table("admin_sessions").create(
+        {"sid_hash": str, "created_at": str, "expires_at": str, "revoked_at": str},
+        pk="sid_hash",
+    )
+
+
+@migrations()
+def m006_window_revisions(db: Database) -> None:
+    """プレCYDER windows get a revision (their calendar SEQUENCE) and an update time, as
+    sessions have, so `db load` can raise SEQUENCE when a window's dates change."""
+    db.execute("alter table online_windows add column revision integer not null default 0")
+    db.execute("alter table online_windows add column updated_at text")
+
+
+@migrations()
+def m007_fsm_state(db: Database) -> None:
+    """The chat dialogues' state (aiogram's FSM), so a restart mid-dialogue goes on where
+    the user was: one row per dialogue key, its state, its data as JSON, and when it last
+    changed (ISO text in Asia/Tokyo, so text order is time order; old rows are purged).
+    thread_id 0 and business_connection_id '' stand for "none" (NULLs in a primary key
+    would not be unique)."""
+    db.table("fsm_state").create(
+        {
+            "bot_id": int,
+            "chat_id": int,
+            "user_id": int,
+            "thread_id": int,
+            "business_connection_id": str,
+            "destiny": str,
+            "state": str,
+            "data": str,
+            "updated_at": str,
+        },
+        pk=("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id", "destiny"),
+        not_null={"bot_id", "chat_id", "user_id", "thread_id", "business_connection_id",
+                  "destiny", "data", "updated_at"},
+        defaults={"thread_id": 0, "business_connection_id": "", "destiny": "default",
+                  "data": "{}"},
+    )
+    db.table("fsm_state").create_index(["updated_at"])
+    db.table("fsm_state").create_index(["user_id"])
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
@@ -270,6 +319,12 @@ class Store:
             db = self._local.db = self._connect()
         return db
 
+    def set_busy_timeout(self, ms: int) -> None:
+        """How long this thread's connection waits for another writer's lock before
+        "database is locked" (30 s unless set): a worker thread that must not queue up
+        behind a long staff write sets it short and retries on its own terms."""
+        self.db.execute(f"PRAGMA busy_timeout={int(ms)}")
+
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)
@@ -278,11 +333,12 @@ class Store:
             self._local.db = None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Database]:
+    def write(self, *, bump: bool = True) -> Iterator[Database]:
         """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
 
         "Check seats, then insert" must run inside one of these, so that two
-        writers can never both see the last free seat.
+        writers can never both see the last free seat. `bump=False` for tables no
+        cached view reads (the dialogue state), so caches are not marked stale.
         """
         db = self.db
         if db.conn.in_transaction:
@@ -298,7 +354,8 @@ class Store:
             raise
         else:
             db.conn.execute("COMMIT")
-        self.bump()
+        if bump:
+            self.bump()
 
     def bump(self) -> None:
         """Mark cached views stale (called after every write transaction)."""
@@ -330,8 +387,21 @@ class Store:
         return rows[0] if rows else None
 
     def backup(self, dest: str | Path) -> None:
-        """SQLite's online backup API: a consistent copy, safe while the bot writes."""
-        target = sqlite3.connect(str(dest))
+        """SQLite's online backup API: a consistent copy, safe while the bot writes.
+
+        InvalidInput (one line, the file untouched) when `dest` cannot be written."""
+        dest = Path(dest)
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"{dest}: no such folder {dest.parent}",
+                               f"{dest}: フォルダ {dest.parent} がありません")
+        if dest.resolve() == Path(self.path).resolve():
+            raise InvalidInput(f"{dest}: that is the database itself",
+                               f"{dest}: データベースそのものです")
+        try:
+            target = sqlite3.connect(str(dest))
+        except sqlite3.Error as e:
+            raise InvalidInput(f"{dest}: cannot write the backup ({e})",
+                               f"{dest}: バックアップを書けません（{e}）") from e
         try:
             self.db.conn.backup(target)
         finally:

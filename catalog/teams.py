@@ -1,46 +1,58 @@
 """Teams of four for a session's registrants: pure grouping plus the stored teams.
 
-The rules (issue 5 §2), in order of priority:
+The rules (issue 5 §2, issue 13 §1), in order of priority:
 
 1. Only registrants (not the waitlist) are grouped; staff moves (``pinned``) always win.
-2. Sizes: every team has four people when the count divides by four; otherwise as few
-   teams of three as are needed to absorb the remainder (7 = 4+3, 6 = 3+3, 9 = 3+3+3,
-   13 = 4+3+3+3). Five people cannot be split into threes and fours without a team of
-   one or two, so five people form ONE team of five. One or two people form one team.
-3. Four people of one organisation who applied together (the same ``team_key``) stay
-   together as one team, while there is a team of four (or five) to hold them. Sizes
-   come first: nine people are 3+3+3, so four colleagues among them are split up
-   (still spread, at most two per team).
-4. Otherwise people of one organisation are spread over the teams as evenly as
-   possible: nobody shares a team with a colleague unless the organisation has more
-   people than there are teams (then at most ``ceil(people / teams)`` per team).
+2. A declared team — the first four people sharing a ``team_key``, all of one
+   organisation (``--as-team``, the import's ``team_key`` column, "one team of four" in
+   chat) — is always one team of its own, untouched by re-forming. When staff move one
+   of them elsewhere, the others still stay together.
+3. Everyone else ("the others") is put in teams of three and four: fours when the count
+   divides by four, otherwise as few threes as needed (7 = 4+3, 6 = 3+3, 9 = 3+3+3).
+   When the others cannot all be put in threes and fours (one, two or five of them),
+   they take the nearest shape with one exception: one team of five, or of one or two.
+4. People of one organisation are spread over the other teams as evenly as possible:
+   nobody shares a team with a colleague unless the organisation has more people than
+   there are teams (then at most ``ceil(people / teams)`` per team).
 5. Organisation types, then prefectures, are spread as evenly as the above allows.
 6. Deterministic: the result depends only on the members (not their order), the
-   existing assignment and the pins. Re-forming keeps everyone in their existing team
-   unless that breaks rules 2-4: team numbers above the new count are dissolved, the
-   larger sizes go to the teams that can keep the most people, and everyone displaced
-   or new is seated along a shortest augmenting path (each step moves one person into
-   a team where their organisation may go), so as few people move as the rules allow.
-   Only when no placement within the rules exists around the kept teams are the teams
-   formed afresh. A staff move into a higher number keeps that number (gaps possible).
+   existing assignment and the pins.
+7. Re-forming moves nobody whose team is still valid. Teams keep their numbers and
+   their people; newcomers fill teams short of four, then form new teams (numbered with
+   the lowest free numbers). People move only where a team cannot stay within rules
+   3-4 (left with one or two people after cancellations, an organisation over its
+   spread once there are more teams), and then as few as the rules allow: the sizes are
+   planned to keep the most people in place and then to use the fewest teams, and
+   everyone displaced or new is seated along a shortest augmenting path (each step
+   moves one person into a team where their organisation may go).
+
+A team that breaks a rule — a size other than three or four, an organisation over its
+spread, a declared team split — carries the reasons in ``Team.exceptions``, for staff to
+accept or change. A staff move that makes a team of more than four, puts an
+organisation over its spread or splits a declared team is refused with
+`TeamRuleError`, unless staff confirm it (``force=True``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import math
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from catalog.errors import InvalidInput, NotFound
+from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
 
 TEAM_SIZE = 4
+SIZES = (3, 4)  # the sizes a team keeps to; anything else is an exception
+MAX_PLANS = 4  # size plans tried per forming, the most promising first
+_SQLITE_MAX_INT = 2**63 - 1
 
 
 def _fold(text: str | None) -> str:
@@ -70,19 +82,56 @@ class Member:
 
 
 @dataclass(frozen=True)
+class TeamException:
+    """One rule a team breaks, in English and Japanese, for staff to accept or change.
+
+    `code` is "size" (not three or four people), "organisation" (one organisation over
+    its spread) or "declared" (a declared team split); `subject` is the folded
+    organisation or the team key it is about."""
+
+    code: str
+    en: str
+    ja: str
+    subject: str = ""
+
+    def text(self, lang: str = "ja") -> str:
+        return self.en if lang.startswith("en") else self.ja
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "en": self.en, "ja": self.ja}
+
+
+@dataclass(frozen=True)
 class Team:
     number: int
     members: tuple[Member, ...]
+    exceptions: tuple[TeamException, ...] = ()
+
+    @property
+    def is_exception(self) -> bool:
+        """True when the team breaks a rule (staff accept it or change it)."""
+        return bool(self.exceptions)
+
+    def exception_text(self, lang: str = "ja") -> str:
+        """The reasons in one line ("" when the team keeps every rule)."""
+        return ("; " if lang.startswith("en") else "。").join(e.text(lang) for e in self.exceptions)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `cyder-bot teams --format json`."""
         return {"team": self.number,
                 "members": [{k: v for k, v in m.as_dict().items() if k != "registration_id"}
-                            for m in self.members]}
+                            for m in self.members],
+                "exceptions": [e.as_dict() for e in self.exceptions]}
+
+
+class TeamRuleError(CatalogError):
+    """A staff move that breaks the team rules; made only when staff confirm (force)."""
+
+    code = "team_rules"
 
 
 def team_sizes(n: int) -> list[int]:
-    """The team sizes for `n` people, largest first (see the module docstring)."""
+    """The team sizes for `n` people, largest first (rule 3 of the module docstring)."""
     if n <= 0:
         return []
     if n < 3 or n == 5:
@@ -92,8 +141,8 @@ def team_sizes(n: int) -> list[int]:
 
 
 def team_blocks(members: Iterable[Member]) -> list[tuple[Member, ...]]:
-    """Groups that must stay together: the first four people sharing a team key, when
-    all four are of one organisation. Ordered by their first registration id."""
+    """The declared teams: the first four people sharing a team key, when all four are
+    of one organisation. Ordered by their first registration id."""
     by_key: dict[str, list[Member]] = defaultdict(list)
     for m in sorted(members, key=lambda m: m.registration_id):
         if m.team_key:
@@ -106,12 +155,66 @@ def team_blocks(members: Iterable[Member]) -> list[tuple[Member, ...]]:
     return sorted(blocks, key=lambda b: b[0].registration_id)
 
 
+# -- the exceptions staff see -------------------------------------------------------------
+
+def flag_exceptions(teams: Iterable[Team]) -> list[Team]:
+    """The same teams, in number order, each carrying the rules it breaks."""
+    by_team = {t.number: t.members for t in teams}
+    found = _exceptions(by_team)
+    return [Team(n, by_team[n], found.get(n, ())) for n in sorted(by_team)]
+
+
+def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[TeamException, ...]]:
+    """The rules each team breaks, judged on the teams as they are (however they came
+    about): its size, each organisation over its spread, a declared team split."""
+    where = {m.registration_id: t for t, ms in by_team.items() for m in ms}
+    split: dict[int, list[TeamException]] = defaultdict(list)
+    declared_at: set[int] = set()
+    exempt: set[int] = set()  # declared members in their declared team: not spread
+    for block in team_blocks(m for ms in by_team.values() for m in ms):
+        spots = Counter(where[m.registration_id] for m in block)
+        home = min(spots, key=lambda t: (-spots[t], t))
+        declared_at.add(home)
+        exempt.update(m.registration_id for m in block if where[m.registration_id] == home)
+        if len(spots) > 1:
+            key = block[0].team_key or ""
+            numbers = ", ".join(str(t) for t in sorted(spots))
+            e = TeamException("declared", f"the declared team {key!r} is split over teams {numbers}",
+                              f"申込時のチーム {key!r} がチーム {numbers} に分かれています", key)
+            for t in spots:
+                split[t].append(e)
+    loose_teams = sum(1 for t in by_team if t not in declared_at) or 1
+    totals = Counter(m.org_key for ms in by_team.values() for m in ms
+                     if m.registration_id not in exempt)
+    out: dict[int, tuple[TeamException, ...]] = {}
+    for t, ms in by_team.items():
+        found = []
+        if len(ms) not in SIZES:
+            found.append(TeamException("size", f"a team of {len(ms)} (teams are of three or four)",
+                                       f"{len(ms)}名のチームです（1チーム3〜4名）"))
+        counts = Counter(m.org_key for m in ms if m.registration_id not in exempt)
+        names = {m.org_key: m.organisation for m in reversed(ms)}
+        for org, c in counts.items():
+            allowed = math.ceil(totals[org] / loose_teams)
+            if c > allowed:
+                found.append(TeamException(
+                    "organisation",
+                    f"{c} people of {names[org]} (spread, at most {allowed} per team)",
+                    f"{names[org]}の方が{c}名います（分ければ1チーム{allowed}名まで）", org))
+        found.extend(split.get(t, ()))
+        if found:
+            out[t] = tuple(found)
+    return out
+
+
+# -- forming -------------------------------------------------------------------------------
+
 def group_into_teams(
     members: Sequence[Member],
     existing: Mapping[int, int] | None = None,
     pinned: Mapping[int, int] | None = None,
 ) -> list[Team]:
-    """Group `members` into teams (pure and deterministic).
+    """Group `members` into teams (pure and deterministic), exceptions flagged.
 
     `existing` maps registration id -> team number of a previous forming: people keep
     their team as far as the rules allow. `pinned` (staff moves) is always honoured.
@@ -123,227 +226,423 @@ def group_into_teams(
     pins = {r: int(t) for r, t in (pinned or {}).items() if r in unique and int(t) >= 1}
     keep = {r: int(t) for r, t in (existing or {}).items()
             if r in unique and r not in pins and int(t) >= 1}
-    if keep:
-        # Keep what the rules allow and move the fewest people to restore them; only
-        # when no placement within the rules exists around the kept teams, form afresh.
-        kept = _Forming(people, pins, keep).run()
-        if kept.follows_rules():
-            return kept.teams()
-        fresh = _Forming(people, pins, {}).run()
-        return (fresh if fresh.follows_rules() else kept).teams()
-    return _Forming(people, pins, {}).run().teams()
+    best = _best_forming(_Layout(people, pins, keep))
+    if keep and best.score()[0] > 0:
+        # Kept teams that cannot be made to follow the rules: form afresh when that does.
+        fresh = _best_forming(_Layout(people, pins, {}))
+        if fresh.score()[0] < best.score()[0]:
+            best = fresh
+    return best.teams()
 
 
-class _Forming:
-    """One attempt at forming teams; `follows_rules()` checks the org spread."""
+def _best_forming(layout: _Layout) -> _Forming:
+    """Try the size plans, most promising first, until no later plan can do better."""
+    best: _Forming | None = None
+    for plan in layout.plans()[:MAX_PLANS]:
+        if best is not None and best.score() <= plan.bound:
+            break
+        attempt = _Forming(layout, plan).run()
+        if best is None or attempt.score() < best.score():
+            best = attempt
+    assert best is not None, "there is always a plan"
+    return best
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Team sizes to form: `sizes` gives the final size of each kept team number
+    (0 dissolves it), `new` the sizes of the new teams. `bound` is the best
+    score (see `_Forming.score`) any forming by this plan can reach."""
+
+    sizes: tuple[tuple[int, int], ...]
+    new: tuple[int, ...]
+    bound: tuple[int, int, int, int]
+    order: tuple[int, ...] = ()
+
+
+class _Layout:
+    """What every forming attempt shares: the declared teams and where they go, who is
+    kept in which team, and the size plans worth trying."""
 
     def __init__(self, people: list[Member], pins: dict[int, int], keep: dict[int, int]) -> None:
         self.people = people
         self.pins = pins
         self.keep = keep
-        self.sizes = team_sizes(len(people))
+        self.by_id = {m.registration_id: m for m in people}
+        # The unpinned members of each declared team stay together.
+        self.declared = [rest for block in team_blocks(people)
+                         if (rest := [m for m in block if m.registration_id not in pins])]
+        in_declared = {m.registration_id for rest in self.declared for m in rest}
+        self.others = [m for m in people
+                       if m.registration_id not in pins and m.registration_id not in in_declared]
+        self.declared_numbers = self._declared_numbers()
+        self.taken = {t for t in self.declared_numbers if t is not None}
+        self.held: Counter[int] = Counter(
+            t for m in self.others
+            if (t := keep.get(m.registration_id)) is not None and t not in self.taken)
+        self.pinned_in: Counter[int] = Counter(t for t in pins.values() if t not in self.taken)
+        self.kept_numbers = sorted(set(self.held) | set(self.pinned_in))
+        # The organisations as the spread rule counts them, kept or pinned per team.
+        self.org_totals = Counter(m.org_key for m in self.others)
+        self.org_totals.update(self.by_id[r].org_key for r, t in pins.items() if t not in self.taken)
+        self.home_orgs: Counter[tuple[int, str]] = Counter(
+            (self.keep[m.registration_id], m.org_key) for m in self.others
+            if self.keep.get(m.registration_id) in self.held)
+        self.pinned_orgs: Counter[tuple[int, str]] = Counter(
+            (t, self.by_id[r].org_key) for r, t in pins.items() if t not in self.taken)
+
+    def _declared_numbers(self) -> list[int | None]:
+        """Each declared team's number: where most of it already is, unless gathering
+        it there moves more people (its members elsewhere plus the others kept there)
+        than giving it a new number; None for a new number."""
+        kept_at = Counter(t for r, t in self.keep.items())
+        pinned_at = Counter(self.pins.values())
+        taken: set[int] = set()
+        out: list[int | None] = []
+        for rest in self.declared:
+            inside = Counter(t for m in rest if (t := self.keep.get(m.registration_id)) is not None)
+            kept = sum(inside.values())
+            costs = [((kept - inside[t]) + (kept_at[t] - inside[t]) + pinned_at[t], -inside[t], t)
+                     for t in inside if t not in taken]
+            choice = min(costs, default=None)
+            if choice is not None and choice[0] <= kept:
+                taken.add(choice[2])
+                out.append(choice[2])
+            else:
+                out.append(None)
+        return out
+
+    # -- size plans
+
+    def plans(self) -> list[_Plan]:
+        """The size plans to try, the most promising first: those that keep everyone in
+        their team (fewest teams first), else the best of planning every team's size."""
+        n = len(self.others)
+        kept = [(t, self.held[t], self.pinned_in[t]) for t in self.kept_numbers]
+        plans = list(self._plans_keeping_everyone(kept, n))
+        if not plans:
+            plans = self._plans_by_size(kept, n)
+        return sorted(plans, key=lambda p: (p.bound, p.order))
+
+    def _plans_keeping_everyone(self, kept: list[tuple[int, int, int]], n: int) -> Iterator[_Plan]:
+        """Plans where every kept team stays (three or four people) and newcomers fill
+        them, then form new teams: one plan per way of splitting the newcomers."""
+        if any(h + p > TEAM_SIZE for _, h, p in kept):
+            return
+        low = {t: max(3, h + p) for t, h, p in kept}
+        least = sum(low[t] - p for t, _, p in kept)
+        most = sum(TEAM_SIZE - p for _, _, p in kept)
+        fill_order = sorted(kept, key=lambda k: (-(k[1] + k[2]), k[0]))
+        for seated in range(min(most, n), least - 1, -1):
+            if n - seated in (1, 2, 5):
+                continue
+            sizes = dict(low)
+            extra = seated - least
+            for t, _, _ in fill_order:
+                if extra and sizes[t] < TEAM_SIZE:
+                    sizes[t] += 1
+                    extra -= 1
+            yield self._plan(sizes, tuple(team_sizes(n - seated)), seated)
+
+    def _plans_by_size(self, kept: list[tuple[int, int, int]], n: int) -> list[_Plan]:
+        """Plan every kept team's size (dissolve, three, four, or only its pinned people)
+        by dynamic programming over the number of others seated in kept teams: fewest
+        exceptions, then fewest moves, then fewest teams."""
+        best: dict[int, tuple[int, int, int, int]] = {0: (0, 0, 0, 0)}
+        steps: list[dict[int, tuple[int, int]]] = []
+        for _t, h, p in kept:
+            nxt: dict[int, tuple[int, int, int, int]] = {}
+            back: dict[int, tuple[int, int]] = {}
+            for seated, key in best.items():
+                for size in _size_options(p):
+                    c = size - p
+                    if seated + c > n:
+                        continue
+                    k = (key[0] + (size > 0 and size not in SIZES), key[1] + (0 < size < 3),
+                         key[2] + max(0, h - c), key[3] + (size > 0))
+                    cur = nxt.get(seated + c)
+                    if cur is None or k < cur:
+                        nxt[seated + c] = k
+                        back[seated + c] = (seated, size)
+            best = nxt
+            steps.append(back)
+        finals = []
+        for seated, key in best.items():
+            new = tuple(team_sizes(n - seated))
+            finals.append(((key[0] + sum(s not in SIZES for s in new),
+                            key[1] + sum(s < 3 for s in new), key[2], key[3] + len(new),
+                            -seated), seated, new))
+        plans = []
+        for _key, seated, new in sorted(finals)[:MAX_PLANS]:
+            sizes: dict[int, int] = {}
+            at = seated
+            for (t, _, _), back in zip(reversed(kept), reversed(steps), strict=True):
+                at, sizes[t] = back[at]
+            plans.append(self._plan(sizes, new, seated))
+        return plans
+
+    def _plan(self, sizes: dict[int, int], new: tuple[int, ...], seated: int) -> _Plan:
+        teams = sum(1 for s in sizes.values() if s > 0) + len(new)
+        exceptions = sum(1 for s in [*sizes.values(), *new] if s > 0 and s not in SIZES)
+        small = sum(1 for s in [*sizes.values(), *new] if 0 < s < min(SIZES))
+        # People who must leave a kept team: those over its size, or over their
+        # organisation's spread there (whichever is more).
+        spread_over: Counter[int] = Counter()
+        for (t, org), home in self.home_orgs.items():
+            allowed = math.ceil(self.org_totals[org] / max(1, teams))
+            spread_over[t] += min(home, max(0, home + self.pinned_orgs[(t, org)] - allowed))
+        moves = 0
+        for t, size in sizes.items():
+            c = max(0, size - self.pinned_in[t])
+            moves += self.held[t] if size == 0 else max(self.held[t] - c, spread_over[t])
+        moves += sum(1 for m in self.others if self.keep.get(m.registration_id) in self.taken)
+        for rest, number in zip(self.declared, self.declared_numbers, strict=True):
+            moves += sum(1 for m in rest if (k := self.keep.get(m.registration_id)) is not None
+                         and k != number)
+        bound = (exceptions, small, moves, teams + len(self.declared))
+        return _Plan(tuple(sorted(sizes.items())), new, bound, (-seated, *new))
+
+
+def _size_options(pinned: int) -> tuple[int, ...]:
+    """A kept team's possible final sizes: four, three, dissolved; a team holding pinned
+    people keeps them (alone, when nobody else can join)."""
+    if pinned == 0:
+        return (4, 3, 0)
+    return tuple(sorted({s for s in SIZES if s >= pinned} | {pinned}, reverse=True))
+
+
+class _Forming:
+    """One attempt at forming teams by one size plan, in named phases (see `run`)."""
+
+    def __init__(self, layout: _Layout, plan: _Plan) -> None:
+        self.layout = layout
+        self.plan = plan
         self.assigned: dict[int, int] = {}
-        self.block_teams: set[int] = set()
-        self.free_members: list[Member] = []
-        self.free_teams = 0
+        self.declared_teams: list[int] = []
+        self.left: dict[int, int] = {}  # seats for the others, per team
+        self.extra: dict[int, int] = {}  # 1: a team of three that may take a fourth from the pool
+        self.pool = 0  # fourth seats shared by the teams of three (who gets one is open)
+        self.bound: dict[str, int] = {}
+        self.orgs: dict[int, Counter[str]] = defaultdict(Counter)
+        self.types: dict[int, Counter[str]] = defaultdict(Counter)
+        self.prefs: dict[int, Counter[str]] = defaultdict(Counter)
+        self.where: dict[int, list[Member]] = defaultdict(list)  # movable people per team
+        self._score: tuple[int, int, int, int] | None = None
 
     def run(self) -> _Forming:
-        count = len(self.sizes)
-        numbers = range(1, max([count, *self.pins.values()]) + 1)
-        pinned_in: Counter[int] = Counter(self.pins.values())
-        blocks = team_blocks(m for m in self.people if m.registration_id not in self.pins)
+        self._number_the_teams()
+        self._seat_pinned_people()
+        self._seat_declared_teams()
+        self._set_spread_limits()
+        rest = self._keep_people_in_their_teams()
+        if self.layout.keep or self.layout.pins:
+            self._seat_by_fewest_moves(rest)
+        else:
+            self._deal_into_seats(rest)
+        return self
 
-        # Which team numbers get the larger sizes: those holding a kept block first,
-        # then those keeping the most people, so that shrinking disturbs the fewest.
-        kept_block_team: dict[int, int] = {}
-        for i, block in enumerate(blocks):
-            olds = {self.keep.get(m.registration_id) for m in block}
-            if len(olds) == 1 and (t := olds.pop()) is not None and t <= count \
-                    and t not in kept_block_team.values():
-                kept_block_team[i] = t
-        # People a team can keep: those kept there, at most ceil(colleagues / teams) of
-        # an organisation (people over that must move anyway), and the pinned.
-        by_id = {m.registration_id: m for m in self.people}
-        kept_orgs = Counter((t, by_id[r].org_key) for r, t in self.keep.items() if t <= count)
-        org_all = Counter(m.org_key for m in self.people if m.registration_id not in self.pins)
-        held: Counter[int] = Counter()
-        for (t, o), c in kept_orgs.items():
-            held[t] += min(c, math.ceil(org_all[o] / count))
-        held.update(t for t in self.pins.values() if t <= count)
-        with_block = set(kept_block_team.values())
-        order = sorted(range(1, count + 1), key=lambda t: (t not in with_block, -held[t], t))
-        capacity = dict.fromkeys(numbers, 0)
-        for t, size in zip(order, sorted(self.sizes, reverse=True), strict=True):
-            capacity[t] = size
-        left = {t: max(0, capacity[t] - pinned_in[t]) for t in numbers}
-        self.assigned.update(self.pins)
+    # -- phases
 
-        # Blocks: their kept team first, else the free team of four where gathering the
-        # block moves the fewest people (its members elsewhere plus the others kept there).
-        loose: list[Member] = []
-        for i, block in enumerate(blocks):
-            t = kept_block_team.get(i)
-            if t is None or left[t] < TEAM_SIZE or t in self.block_teams:
-                choices = [u for u in numbers if left[u] >= TEAM_SIZE and u not in self.block_teams]
-                inside = Counter(self.keep.get(m.registration_id) for m in block)
-                t = min(choices, key=lambda u: (TEAM_SIZE + held[u] - 2 * inside[u], held[u], u),
-                        default=None)
-            if t is None:
-                loose.extend(block)
+    def _number_the_teams(self) -> None:
+        """Kept teams keep their numbers; new declared teams, then new teams, take the
+        lowest free numbers. Seats: a kept team's planned size less its pinned people.
+        Teams of three or four that nobody must leave share the fourth seats as a pool,
+        so that newcomers fill whichever suits their organisation."""
+        layout = self.layout
+        sizes = dict(self.plan.sizes)
+        used = layout.taken | {t for t, s in sizes.items() if s > 0}
+        free = (t for t in itertools.count(1) if t not in used)
+        self.declared_teams = [t if t is not None else next(free) for t in layout.declared_numbers]
+        for size in self.plan.new:
+            sizes[next(free)] = size
+        for t, size in sorted(sizes.items()):
+            if size == 0:
                 continue
-            self.block_teams.add(t)
-            left[t] -= TEAM_SIZE
-            for m in block:
+            pinned = layout.pinned_in[t]
+            seats = size - pinned
+            if size in SIZES and layout.held[t] + pinned <= 3:
+                self.extra[t] = 1
+                if size == TEAM_SIZE:
+                    seats -= 1
+                    self.pool += 1
+            self.left[t] = seats
+
+    def _seat_pinned_people(self) -> None:
+        for r, t in self.layout.pins.items():
+            self.assigned[r] = t
+            if t in self.left:
+                self._count(self.layout.by_id[r], t, 1)
+
+    def _seat_declared_teams(self) -> None:
+        for rest, t in zip(self.layout.declared, self.declared_teams, strict=True):
+            for m in rest:
                 self.assigned[m.registration_id] = t
-        free = [m for m in self.people if m.registration_id not in self.assigned]
-        self.free_members = free
-        self.free_teams = sum(1 for t in numbers if left[t] > 0) or 1
-        org_total = Counter(m.org_key for m in free)
-        type_total = Counter(m.org_type for m in free)
-        pref_total = Counter(m.prefecture for m in free)
-        bound = {o: math.ceil(c / self.free_teams) for o, c in org_total.items()}
 
-        orgs: dict[int, Counter[str]] = {t: Counter() for t in numbers}
-        types: dict[int, Counter[str]] = {t: Counter() for t in numbers}
-        prefs: dict[int, Counter[str]] = {t: Counter() for t in numbers}
-        for r, t in self.pins.items():
-            m = by_id[r]
-            types[t][m.org_type] += 1
-            prefs[t][m.prefecture] += 1
+    def _set_spread_limits(self) -> None:
+        """At most ceil(people / teams) of an organisation per team, over the teams
+        that are not declared teams."""
+        teams = len(self.left) or 1
+        self.bound = {o: math.ceil(c / teams) for o, c in self.layout.org_totals.items()}
 
-        def put(m: Member, t: int) -> None:
-            self.assigned[m.registration_id] = t
-            left[t] -= 1
-            orgs[t][m.org_key] += 1
-            types[t][m.org_type] += 1
-            prefs[t][m.prefecture] += 1
-
-        # Keep existing places where capacity and the organisation spread allow.
+    def _keep_people_in_their_teams(self) -> list[Member]:
+        """Everyone stays where their team still has a seat and their organisation is
+        within its spread there; the rest (displaced or new) is returned."""
+        keep = self.layout.keep
         rest = []
-        for m in sorted(free, key=lambda m: (self.keep.get(m.registration_id, 0),
-                                             m.registration_id)):
-            t = self.keep.get(m.registration_id)
-            if t is not None and t in left and left[t] > 0 and orgs[t][m.org_key] < bound[m.org_key]:
-                put(m, t)
+        for m in sorted(self.layout.others,
+                        key=lambda m: (keep.get(m.registration_id, 0), m.registration_id)):
+            t = keep.get(m.registration_id)
+            if t is not None and self.left.get(t, 0) > 0 \
+                    and self.orgs[t][m.org_key] < self.bound[m.org_key]:
+                self._put(m, t)
             else:
                 rest.append(m)
+        return rest
 
-        # Everyone else is dealt like cards into the free seats, row by row (first seat
-        # of every team, then second seats...): the largest organisations first, each
-        # as one run, so that a run of m people lands in m different teams (or at most
-        # ceil(m / teams) per team); then people without colleagues grouped by org type
-        # and prefecture, so that those spread evenly too.
+    def _order_key(self, rest: list[Member]) -> Any:
+        """Largest organisations first, each as one run; then people without colleagues
+        grouped by org type and prefecture, so that those spread evenly too."""
         rest_orgs = Counter(m.org_key for m in rest)
+        type_total = Counter(m.org_type for m in self.layout.others)
+        pref_total = Counter(m.prefecture for m in self.layout.others)
 
-        def order_key(m: Member) -> tuple[Any, ...]:
+        def key(m: Member) -> tuple[Any, ...]:
             if rest_orgs[m.org_key] > 1:
                 return (0, -rest_orgs[m.org_key], m.org_key, m.org_type, m.prefecture,
                         m.registration_id)
             return (1, -type_total[m.org_type], m.org_type, -pref_total[m.prefecture],
                     m.prefecture, m.registration_id)
 
-        if self.keep:
-            # Re-forming: everyone displaced (their team dissolved or shrank, or their
-            # organisation is over its spread there) or new is placed along a shortest
-            # augmenting path, moving as few of the kept people as possible.
-            self._orgs, self._bound, self._left = orgs, bound, left
-            self._types, self._prefs = types, prefs
-            self._where: dict[int, list[Member]] = defaultdict(list)
-            for m in free:
-                if m.registration_id in self.assigned:
-                    self._where[self.assigned[m.registration_id]].append(m)
-            for m in sorted(rest, key=order_key):
-                self._insert(m, numbers)
-            return self
-        ordered = sorted((t for t in numbers if left[t] > 0), key=lambda t: (-left[t], t))
-        seats = [t for row in range(max((left[t] for t in ordered), default=0))
-                 for t in ordered if left[t] > row]
-        assert len(seats) >= len(rest), "the sizes always seat everyone"
-        for m, t in zip(sorted(rest, key=order_key), seats, strict=False):
-            put(m, t)
-        self._orgs = orgs
-        self._bound = bound
-        return self
+        return key
 
-    def follows_rules(self) -> bool:
-        return all(c <= self._bound[o] for counter in self._orgs.values() for o, c in counter.items())
+    def _deal_into_seats(self, rest: list[Member]) -> None:
+        """A first forming: people are dealt like cards into the seats, row by row
+        (first seat of every team, then second seats...), so that a run of m colleagues
+        lands in m different teams (or at most ceil(m / teams) per team)."""
+        for t in sorted(self.extra):  # the pool's fourth seats go to the lowest numbers
+            if self.pool and self.extra[t]:
+                self.left[t] += 1
+                self.extra[t] = 0
+                self.pool -= 1
+        ordered = sorted((t for t in self.left if self.left[t] > 0),
+                         key=lambda t: (-self.left[t], t))
+        seats = [t for row in range(max((self.left[t] for t in ordered), default=0))
+                 for t in ordered if self.left[t] > row]
+        assert len(seats) == len(rest), "the plan seats everyone"
+        for m, t in zip(sorted(rest, key=self._order_key(rest)), seats, strict=True):
+            self._put(m, t)
 
-    def _insert(self, new: Member, numbers: range) -> None:
+    def _seat_by_fewest_moves(self, rest: list[Member]) -> None:
+        """Re-forming (or forming around staff moves): everyone displaced or new is seated
+        along a shortest augmenting path, moving as few of the kept people as possible."""
+        for m in sorted(rest, key=self._order_key(rest)):
+            self._insert(m)
+
+    # -- seats and counts
+
+    def _has_seat(self, t: int) -> bool:
+        return self.left.get(t, 0) > 0 or (self.pool > 0 and self.extra.get(t, 0) > 0)
+
+    def _take_seat(self, t: int) -> None:
+        if self.left[t] > 0:
+            self.left[t] -= 1
+        else:
+            self.extra[t] -= 1
+            self.pool -= 1
+
+    def _count(self, m: Member, t: int, d: int) -> None:
+        self.orgs[t][m.org_key] += d
+        self.types[t][m.org_type] += d
+        self.prefs[t][m.prefecture] += d
+
+    def _put(self, m: Member, t: int) -> None:
+        self.assigned[m.registration_id] = t
+        self.where[t].append(m)
+        self._count(m, t, 1)
+        self._take_seat(t)
+
+    def _insert(self, new: Member) -> None:
         """Seat `new` by the cheapest augmenting path in the flow network organisations ->
         teams (at most `bound[org]` per team) -> free seats: `new` enters a team u where
         their organisation may still go; if u is full, one movable person p of another
         organisation leaves u for a team where p's organisation may go, and so on until
         a team with a free seat. Each step moves one person; the cost counts the people
         taken out of their existing team (moving someone already displaced is free), then
-        the steps. Shortest augmenting paths find a placement within the rules whenever
-        one exists around the people fixed so far (max-flow); when none does, `new` takes
-        the free seat with the fewest colleagues and `follows_rules()` reports it."""
-        orgs, bound, left, where = self._orgs, self._bound, self._left, self._where
-
-        def at_home(m: Member, t: int) -> bool:
-            return self.keep.get(m.registration_id) == t
+        the steps. When no such path exists, `new` takes the free seat with the fewest
+        colleagues and the team is flagged."""
+        orgs, bound, where, keep = self.orgs, self.bound, self.where, self.layout.keep
+        numbers = list(self.left)
 
         def enter_order(m: Member) -> list[int]:
             return sorted((t for t in numbers if orgs[t][m.org_key] < bound[m.org_key]),
-                          key=lambda t: (orgs[t][m.org_key], self._types[t][m.org_type],
-                                         self._prefs[t][m.prefecture], -left[t], t))
+                          key=lambda t: (orgs[t][m.org_key], self.types[t][m.org_type],
+                                         self.prefs[t][m.prefecture], -self.left[t], t))
 
         # Dijkstra over teams: state = (cost, steps, tie, team, path), where path is the
         # list of (person, team entered); the person moving next is chosen per team.
-        tie = 0
-        heap: list[tuple[int, int, int, int, tuple[tuple[Member, int], ...]]] = []
-        for t in enter_order(new):
-            heap.append((0, 1, tie, t, ((new, t),)))
-            tie += 1
+        tie = itertools.count()
+        heap: list[tuple[int, int, int, int, tuple[tuple[Member, int], ...]]] = [
+            (0, 1, next(tie), t, ((new, t),)) for t in enter_order(new)]
         heapq.heapify(heap)
         done: set[int] = set()
-        used_orgs = {new.org_key}
         found = None
         while heap:
             cost, steps, _, u, path = heapq.heappop(heap)
             if u in done:
                 continue
             done.add(u)
-            if left[u] > 0:
+            if self._has_seat(u):
                 found = path
                 break
-            on_path = {m.org_key for m, _ in path} | used_orgs
-            incoming = path[-1][0].org_key
-            movable = sorted((m for m in where[u] if m.org_key not in on_path
-                              and m.org_key != incoming),
-                             key=lambda m: (at_home(m, u), m.org_key, -m.registration_id))
+            on_path = {m.org_key for m, _ in path}
+            movable = sorted((m for m in where[u] if m.org_key not in on_path),
+                             key=lambda m: (keep.get(m.registration_id) == u, m.org_key,
+                                            -m.registration_id))
             seen_orgs: set[str] = set()
             for p in movable:
                 if p.org_key in seen_orgs:
                     continue
                 seen_orgs.add(p.org_key)
-                step_cost = cost + at_home(p, u)
+                step_cost = cost + (keep.get(p.registration_id) == u)
                 for v in enter_order(p):
                     if v not in done and v != u:
-                        heapq.heappush(heap, (step_cost, steps + 1, tie, v, (*path, (p, v))))
-                        tie += 1
+                        heapq.heappush(heap, (step_cost, steps + 1, next(tie), v, (*path, (p, v))))
         if found is None:
-            t = min((t for t in numbers if left[t] > 0),
-                    key=lambda t: (orgs[t][new.org_key], -left[t], t))
+            t = min((t for t in numbers if self._has_seat(t)),
+                    key=lambda t: (orgs[t][new.org_key], -self.left[t], t))
             found = ((new, t),)
         for m, v in found:
             if (was := self.assigned.get(m.registration_id)) is not None:
                 where[was].remove(m)
-                orgs[was][m.org_key] -= 1
-                self._types[was][m.org_type] -= 1
-                self._prefs[was][m.prefecture] -= 1
+                self._count(m, was, -1)
             self.assigned[m.registration_id] = v
             where[v].append(m)
-            orgs[v][m.org_key] += 1
-            self._types[v][m.org_type] += 1
-            self._prefs[v][m.prefecture] += 1
-        left[found[-1][1]] -= 1
+            self._count(m, v, 1)
+        self._take_seat(found[-1][1])
+
+    # -- the result
+
+    def _by_team(self) -> dict[int, list[Member]]:
+        by_team: dict[int, list[Member]] = defaultdict(list)
+        for m in self.layout.people:
+            by_team[self.assigned[m.registration_id]].append(m)
+        return by_team
+
+    def score(self) -> tuple[int, int, int, int]:
+        """(rules broken, teams under three, people moved from their existing team,
+        teams): lower is better, so a team of five beats a three and a two."""
+        if self._score is None:
+            by_team = self._by_team()
+            broken = sum(len(e) for e in _exceptions(by_team).values())
+            small = sum(1 for ms in by_team.values() if len(ms) < min(SIZES))
+            moved = sum(1 for r, t in self.layout.keep.items() if self.assigned[r] != t)
+            self._score = (broken, small, moved, len(by_team))
+        return self._score
 
     def teams(self) -> list[Team]:
-        by_team: dict[int, list[Member]] = defaultdict(list)
-        for m in self.people:
-            by_team[self.assigned[m.registration_id]].append(m)
-        return [Team(t, tuple(by_team[t])) for t in sorted(by_team)]
+        by_team = self._by_team()
+        found = _exceptions(by_team)
+        return [Team(t, tuple(by_team[t]), found.get(t, ())) for t in sorted(by_team)]
 
 
 # -- stored teams -----------------------------------------------------------------------------
@@ -372,7 +671,8 @@ def _session_id(catalog: Catalog, session_id: str) -> str:
 def form_teams(catalog: Catalog, session_id: str, *, now: dt.datetime) -> list[Team]:
     """Form (or re-form) a session's teams from its registrants and store them.
 
-    Existing teams are kept as far as the rules allow and staff moves are kept.
+    Existing teams are kept as far as the rules allow and staff moves are kept; the
+    teams come back with their exceptions flagged.
     """
     sid = _session_id(catalog, session_id)
     with catalog.store.write() as db:
@@ -390,13 +690,14 @@ def form_teams(catalog: Catalog, session_id: str, *, now: dt.datetime) -> list[T
 
 
 def current_teams(catalog: Catalog, session_id: str) -> list[Team]:
-    """The stored teams of a session, as they are (registrants not yet placed are left out)."""
+    """The stored teams of a session, as they are, exceptions flagged (registrants not
+    yet placed are left out)."""
     sid = _session_id(catalog, session_id)
     by_team: dict[int, list[Member]] = defaultdict(list)
     for row in catalog.store.query(_MEMBERS_SQL, [sid]):
         if row["team"] is not None:
             by_team[row["team"]].append(_member(row))
-    return [Team(t, tuple(by_team[t])) for t in sorted(by_team)]
+    return flag_exceptions(Team(t, tuple(ms)) for t, ms in by_team.items())
 
 
 def team_of(catalog: Catalog, registration_id: int) -> int | None:
@@ -405,30 +706,80 @@ def team_of(catalog: Catalog, registration_id: int) -> int | None:
     return None if row is None else int(row["team"])
 
 
+def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[tuple[str, str]]:
+    """The rules moving `mover` into team `target` would break, as (en, ja) reasons: a
+    team of more than four, their organisation over its spread in `target`, their
+    declared team split. Teams of one or two left behind are not refused (staff build
+    teams one move at a time); they are flagged like any exception."""
+    before = {t.number: [m for m in t.members if m.registration_id != mover.registration_id]
+              for t in teams}
+    source = next((t.number for t in teams
+                   if any(m.registration_id == mover.registration_id for m in t.members)), None)
+    if source == target:
+        return []
+    after = {t: ms for t, ms in before.items() if ms}
+    after[target] = [*after.get(target, []), mover]
+    problems = []
+    size = len(after[target])
+    if size > TEAM_SIZE:
+        problems.append((f"team {target} would have {size} people (a team is at most four)",
+                         f"チーム {target} が{size}名になります（1チーム4名まで）"))
+    for e in _exceptions(after).get(target, ()):
+        if e.code == "organisation" and e.subject == mover.org_key:
+            problems.append((f"in team {target}: {e.en}", f"チーム {target}：{e.ja}"))
+    beside = {m.registration_id for m in before.get(source, [])} if source is not None else set()
+    for block in team_blocks(m for ms in after.values() for m in ms):
+        if mover in block and any(m.registration_id in beside for m in block):
+            key = block[0].team_key
+            problems.append((f"{mover.name} belongs to the declared team {key!r}; "
+                             "moving them splits it",
+                             f"{mover.name}さんは申込時のチーム {key!r} の一員で、"
+                             "移すとチームが分かれます"))
+    return problems
+
+
 def move_member(
-    catalog: Catalog, session_id: str, registration_id: int, team: int, *, now: dt.datetime
+    catalog: Catalog, session_id: str, registration_id: int, team: int, *, now: dt.datetime,
+    force: bool = False,
 ) -> list[Team]:
     """Staff move: put one registrant into `team` (an existing team or the next new
-    number) and pin them there, so that re-forming keeps the move."""
+    number) and pin them there, so that re-forming keeps the move.
+
+    A move that breaks the team rules (`move_problems`) raises `TeamRuleError` with the
+    reasons, unless `force` (staff confirmed it); the teams then show the exception."""
     session = catalog.session(session_id)
+    missing = NotFound(f"registration {registration_id} is not in session {session.id}",
+                       f"申込 {registration_id} はこの開催回 {session.id} にありません。")
+    if isinstance(registration_id, bool) or not isinstance(registration_id, int) \
+            or not 1 <= registration_id <= _SQLITE_MAX_INT:
+        raise missing
     row = catalog.store.one(
         "select id, status from registrations where id = ? and session_id = ?",
         [registration_id, session.id])
     if row is None:
-        raise NotFound(f"registration {registration_id} is not in session {session.id}",
-                       f"申込 {registration_id} はこの開催回 {session.id} にありません。")
+        raise missing
     if row["status"] != "registered":
         raise InvalidInput(f"registration {registration_id} is {row['status']}, not registered; "
                            "only registrants are put into teams",
                            f"申込 {registration_id} は登録済みではありません（{row['status']}）。"
                            "チームに入れるのは登録済みの方だけです。")
-    if not current_teams(catalog, session.id):
-        form_teams(catalog, session.id, now=now)
-    numbers = [t.number for t in current_teams(catalog, session.id)]
-    highest = max(numbers, default=0) + 1
+    teams = current_teams(catalog, session.id)
+    if not teams:
+        teams = form_teams(catalog, session.id, now=now)
+    highest = max((t.number for t in teams), default=0) + 1
     if isinstance(team, bool) or not isinstance(team, int) or not 1 <= team <= highest:
         raise InvalidInput(f"team {team!r} does not exist; choose 1-{highest}",
                            f"チーム {team!r} はありません。1〜{highest} から選んでください。")
+    if not force:
+        mover = next(_member(r) for r in catalog.store.query(_MEMBERS_SQL, [session.id])
+                     if r["id"] == registration_id)
+        problems = move_problems(teams, mover, team)
+        if problems:
+            raise TeamRuleError(
+                f"moving #{registration_id} {mover.name} into team {team} breaks the team "
+                "rules: " + "; ".join(en for en, _ in problems),
+                f"{mover.name}さん（#{registration_id}）をチーム {team} に移すと"
+                "チームの規則に反します：" + "。".join(ja for _, ja in problems) + "。")
     with catalog.store.write() as db:
         db.execute(
             "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, 1) "

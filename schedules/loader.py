@@ -3,7 +3,9 @@
 Nothing is written unless the whole file is valid; a bad file is refused with
 its path, line and reason (`ScheduleError`). Loading the same file again
 changes nothing; a corrected file updates sessions in place and raises the
-revision of each changed session (calendars use it as SEQUENCE).
+revision of each session whose calendar event changes (calendars use it as
+SEQUENCE). A change no calendar shows (capacity) updates the row but not the
+revision. プレCYDER windows have revisions too.
 """
 
 from __future__ import annotations
@@ -13,39 +15,36 @@ import hashlib
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from catalog import places
+from pydantic import BaseModel, ValidationError
+
 from catalog.errors import ScheduleError
+from catalog.session_row import ERROR_TYPE, SessionRow, SessionRowError, session_id, validate_session
 from catalog.store import Store
+from schedules import model
 
-SESSION_KEYS = {
-    "course", "region", "prefecture", "city", "first", "last",
-    "start", "end", "venue", "address", "capacity", "id",
+__all__ = ["LoadReport", "Schedule", "default_path", "ensure_loaded", "load", "parse", "session_id", "write"]
+
+# How an error inside a table names the entry ("course B-1: days: ...") and which
+# model says what keys the table may hold.
+ENTRIES: dict[str, tuple[str, type[BaseModel]]] = {
+    "defaults": ("[defaults] ", model.Defaults),
+    "course_rules": ("[[course_rules]] {course}: ", model.CourseRule),
+    "courses": ("course {code}: ", model.Course),
+    "org_types": ("org type {code!r}: ", model.OrgType),
+    "modifiers": ("modifier {flag!r}: ", model.Modifier),
+    "online_windows": ("online window {name}: ", model.OnlineWindow),
 }
-ID_RE = re.compile(r"^[0-9]{4}-[A-Z0-9-]{1,8}-[0-9]{2}-[0-9]{4}$")
-REQUIRED_SESSION_KEYS = {"course", "prefecture", "city", "first"}
-ORG_EFFECTS = {"refuse", "as_own_org", "as_private"}
-ALLOWED = {"all", "local", "nonlocal"}
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-COURSE_FIELDS = (
-    "level_ja", "level_en", "audience_ja", "audience_en", "learn_ja", "learn_en",
-    "organisations_ja", "organisations_en", "where_ja", "where_en", "period_ja", "period_en",
-)
+HEADER_RE = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_-]+)\s*\]\]?\s*(#.*)?$")
 
 
 def default_path(fiscal_year: int = 2024) -> Path:
     """The schedule file shipped with the package for `fiscal_year`."""
     return Path(str(resources.files("schedules") / f"fy{fiscal_year}.toml"))
-
-
-def session_id(fiscal_year: int, course: str, prefecture_code: int, first: dt.date) -> str:
-    """Stable, readable, URL-safe id: ``2024-A-34-1025`` (year, course, JIS code, MMDD)."""
-    return f"{fiscal_year}-{course}-{prefecture_code:02d}-{first:%m%d}"
 
 
 @dataclass
@@ -64,20 +63,26 @@ class Schedule:
 
 @dataclass
 class LoadReport:
+    """What a load did. `updated` names sessions and windows (`2024-PRE-first`) whose
+    calendar event changed (revision raised); `adjusted` those changed only where no
+    calendar shows it (capacity: same revision)."""
+
     fiscal_year: int
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     unchanged: int = 0
+    adjusted: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.cancelled)
+        return bool(self.added or self.updated or self.cancelled or self.adjusted)
 
     def summary(self) -> str:
+        adjusted = f", {len(self.adjusted)} capacity only" if self.adjusted else ""
         return (
-            f"FY{self.fiscal_year}: {len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.cancelled)} cancelled, {self.unchanged} unchanged"
+            f"FY{self.fiscal_year}: {len(self.added)} added, {len(self.updated)} updated"
+            f"{adjusted}, {len(self.cancelled)} cancelled, {self.unchanged} unchanged"
         )
 
 
@@ -102,30 +107,76 @@ def _session_lines(text: str) -> list[int]:
     return out
 
 
-def _line_of(text: str, pattern: str) -> int | None:
-    for no, line in enumerate(text.splitlines(), 1):
-        if re.search(pattern, line):
-            return no
-    return None
+def _locate(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """The line (1-based) that a location in the data comes from: ``("fiscal_year",)``,
+    ``("defaults", "seats")``, ``("courses", 2, "format")`` (the third [[courses]]),
+    ``("totals", "A")``; the table's header when the key is not written there."""
+    lines = text.splitlines()
+    headers = [(m.group(1), no) for no, line in enumerate(lines, 1) if (m := HEADER_RE.match(line))]
+
+    def key_line(first: int, end: int, key: str | int) -> int | None:
+        pattern = re.compile(rf"^\s*{re.escape(str(key))}\s*=")
+        return next((no for no in range(first, end) if pattern.match(lines[no - 1])), None)
+
+    if not loc:
+        return None
+    section, rest = str(loc[0]), list(loc[1:])
+    entries = [no for name, no in headers if name == section]
+    if not entries:  # a top-level key (the sessions array, fiscal_year, ...)
+        return key_line(1, headers[0][1] if headers else len(lines) + 1, section)
+    header = entries[0]
+    if rest and isinstance(index := rest[0], int):
+        header = entries[min(index, len(entries) - 1)]
+        rest = rest[1:]
+    end = next((no for _, no in headers if no > header), len(lines) + 1)
+    return (key_line(header + 1, end, rest[0]) if rest else None) or header
 
 
-def _date(value: Any, what: str, fail: Callable[[str], NoReturn]) -> dt.date:
-    if isinstance(value, dt.datetime):
-        fail(f"{what} must be a date, not a date-time: {value}")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    return fail(f"{what} is not a date (YYYY-MM-DD): {value!r}")
+class _Unknown(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
-def parse(path: str | Path) -> Schedule:
-    """Read and validate a schedule file; raise `ScheduleError` naming the line at fault."""
-    path = Path(path)
-    name = str(path)
+def _reason(error: Any, data: dict[str, Any]) -> tuple[str, str | None]:
+    """(reason, field) for one pydantic error of the file (not of a session row)."""
+    loc = error["loc"]
+    if error["type"] == ERROR_TYPE:
+        return error["ctx"]["reason"], error["ctx"]["field"] or (str(loc[-1]) if loc else None)
+    section = str(loc[0]) if loc else ""
+    prefix, table = ENTRIES.get(section, ("", model.ScheduleFile))
+    entry: Any = data.get(section)
+    depth = 1
+    if len(loc) > 1 and isinstance(loc[1], int) and isinstance(entry, list):
+        entry, depth = entry[loc[1]], 2
+    if section in ENTRIES:
+        prefix = prefix.format_map(_Unknown(entry if isinstance(entry, dict) else {}))
+    else:
+        table, depth = model.ScheduleFile, 0
+    key = str(loc[depth]) if len(loc) > depth else section
+    if error["type"] == "missing":
+        return f"{prefix}{key} is missing", key
+    if error["type"] == "extra_forbidden":
+        return f"{prefix}unknown field {key!r}; allowed: {', '.join(table.model_fields)}", key
+    if error["type"] == "literal_error":
+        return f"{prefix}{key} must be {error['ctx']['expected']}", key
+    return f"{prefix}{key}: {error['msg']}", key
+
+
+def _file_error(name: str, text: str, data: dict[str, Any], err: ValidationError) -> ScheduleError:
+    """The first problem of the file, as the old one-pass check would have met it: the
+    first table at fault and, within it, unknown keys before missing ones before the rest."""
+    errors = err.errors()
+    loc = errors[0]["loc"]
+    entry = loc[:2] if len(loc) > 1 and isinstance(loc[1], int) else loc[:1]
+    rank = {"extra_forbidden": 0, "missing": 1}
+    error = min((e for e in errors if e["loc"][: len(entry)] == entry),
+                key=lambda e: rank.get(e["type"], 2))
+    reason, key = _reason(error, data)
+    where = tuple(error["ctx"]["where"]) if error["type"] == ERROR_TYPE else ()
+    return ScheduleError(name, _locate(text, error["loc"] + where), reason, field=key)
+
+
+def _read(name: str, path: Path) -> tuple[bytes, str, dict[str, Any]]:
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -135,207 +186,80 @@ def parse(path: str | Path) -> Schedule:
     except UnicodeDecodeError as e:
         raise ScheduleError(name, None, "the file is not UTF-8 text") from e
     try:
-        data = tomllib.loads(text)
+        return raw, text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise ScheduleError(name, int(m.group(1)) if m else None, f"not valid TOML: {e}") from e
 
-    def fail(reason: str, line: int | None = None) -> NoReturn:
-        raise ScheduleError(name, line, reason)
 
-    fy = data.get("fiscal_year")
-    if not isinstance(fy, int) or not 2000 <= fy <= 2100:
-        fail(f"fiscal_year must be a year such as 2024, got {fy!r}", _line_of(text, r"^fiscal_year"))
-    fy_first, fy_last = dt.date(fy, 4, 1), dt.date(fy + 1, 3, 31)
+def _sessions(name: str, text: str, head: model.ScheduleFile) -> list[SessionRow]:
+    """Every session row checked on its own, then across rows: ids unique, totals met."""
+    lines = _session_lines(text)
 
-    defaults = data.get("defaults", {})
-    for key in ("seats", "deadline_business_days", "nearly_full_threshold"):
-        v = defaults.get(key)
-        if not isinstance(v, int) or v < 0:
-            fail(f"[defaults] {key} must be a whole number >= 0", _line_of(text, rf"^{key}\b"))
-    fees = data.get("fees", {})
-    totals = data.get("totals", {})
+    def line(i: int) -> int | None:
+        return lines[i] if i < len(lines) else None
 
-    courses: list[dict[str, Any]] = []
-    allowed = {r.get("course"): r.get("allowed") for r in data.get("course_rules", [])}
-    seen_codes: set[str] = set()
-    for pos, c in enumerate(data.get("courses", [])):
-        code = c.get("code")
-        line = _line_of(text, rf'^code\s*=\s*"{re.escape(str(code))}"')
-        if not isinstance(code, str) or not re.fullmatch(r"[A-Z0-9-]{1,8}", code):
-            fail(f"course code must be short letters/digits/hyphens, got {code!r}", line)
-        if code in seen_codes:
-            fail(f"course {code} is declared twice", line)
-        seen_codes.add(code)
-        if c.get("format") not in ("onsite", "online"):
-            fail(f"course {code}: format must be 'onsite' or 'online'", line)
-        if allowed.get(code) not in ALLOWED:
-            fail(f"course {code}: [[course_rules]] needs allowed = all|local|nonlocal", line)
-        fee = fees.get(code)
-        if fee is not None and (not isinstance(fee, int) or fee < 0):
-            fail(f"[fees] {code} must be a whole number of yen", _line_of(text, rf"^{code}\s*="))
-        row = {
-            "fiscal_year": fy, "code": code, "position": pos,
-            "name_ja": c.get("name_ja", f"{code}コース"), "name_en": c.get("name_en", f"Course {code}"),
-            "format": c["format"], "days": int(c.get("days", 1)),
-            "note_ja": c.get("note_ja", ""), "note_en": c.get("note_en", ""),
-            "allowed": allowed[code], "fee_yen": fee, "declared_total": totals.get(code),
-        }
-        for f in COURSE_FIELDS:
-            if not isinstance(c.get(f), str):
-                fail(f"course {code}: {f} is missing", line)
-            row[f] = c[f]
-        courses.append(row)
-    if not courses:
-        fail("no [[courses]] declared")
-    onsite = {c["code"] for c in courses if c["format"] == "onsite"}
-    for code in totals:
-        if code not in onsite:
-            fail(f"[totals] names {code!r}, which is not an on-site course", _line_of(text, r"^\[totals\]"))
-
-    org_types = []
-    for pos, o in enumerate(data.get("org_types", [])):
-        if o.get("fee") not in ("free", "paid") or not o.get("code"):
-            fail(f"org type {o.get('code')!r}: needs a code and fee = free|paid",
-                 _line_of(text, rf'^code\s*=\s*"{o.get("code")}"'))
-        org_types.append({
-            "code": o["code"], "position": pos, "name_ja": o["name_ja"], "name_en": o["name_en"],
-            "public": int(bool(o.get("public"))), "local": int(bool(o.get("local"))), "fee": o["fee"],
-        })
-    if not org_types:
-        fail("no [[org_types]] declared")
-    modifiers = []
-    for pos, m in enumerate(data.get("modifiers", [])):
-        if m.get("effect") not in ORG_EFFECTS:
-            fail(f"modifier {m.get('flag')!r}: effect must be one of {sorted(ORG_EFFECTS)}",
-                 _line_of(text, rf'^flag\s*=\s*"{m.get("flag")}"'))
-        modifiers.append({"flag": m["flag"], "position": pos, "effect": m["effect"],
-                          "reason_ja": m.get("reason_ja", ""), "reason_en": m.get("reason_en", "")})
-
-    windows = []
-    for w in data.get("online_windows", []):
-        line = _line_of(text, rf'^name\s*=\s*"{w.get("name")}"')
-        def window_fail(reason: str, line: int | None = line) -> NoReturn:
-            fail(reason, line)
-
-        first = _date(w.get("first"), "online window first", window_fail)
-        last = _date(w.get("last"), "online window last", window_fail)
-        if not fy_first <= first <= last <= fy_last:
-            fail(f"online window {w.get('name')}: dates must lie inside FY{fy} and last >= first", line)
-        windows.append({"fiscal_year": fy, "name": w["name"], "label_ja": w.get("label_ja", ""),
-                        "label_en": w.get("label_en", ""), "first": first.isoformat(),
-                        "last": last.isoformat()})
-
-    raw_sessions = data.get("sessions")
-    if not isinstance(raw_sessions, list) or not raw_sessions:
-        fail("no sessions: the file needs a top-level `sessions = [ ... ]` array",
-             _line_of(text, r"^sessions"))
-    line_nos = _session_lines(text)
-    sessions: list[dict[str, Any]] = []
-    ids: dict[str, int | None] = {}
-    for i, s in enumerate(raw_sessions):
-        line = line_nos[i] if i < len(line_nos) else None
-
-        def bad(reason: str, line: int | None = line) -> NoReturn:
-            fail(reason, line)
-
-        if not isinstance(s, dict):
-            bad("each session must be a table { course = ..., ... }")
-        unknown = set(s) - SESSION_KEYS
-        if unknown:
-            bad(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SESSION_KEYS))}")
-        missing = REQUIRED_SESSION_KEYS - set(s)
-        if missing:
-            bad(f"missing field(s) {', '.join(sorted(missing))}")
-        course = s["course"]
-        if course not in onsite:
-            bad(f"unknown course {course!r}; known: {', '.join(sorted(onsite))}")
+    onsite = head.onsite_codes()
+    rows: list[SessionRow] = []
+    seen: dict[str, int] = {}
+    for i, fields in enumerate(head.sessions):
         try:
-            pref = places.prefecture(str(s["prefecture"]))
-        except places.UnknownPlace as e:
-            bad(f"unknown prefecture {s['prefecture']!r}; did you mean {', '.join(e.candidates) or '-'}?")
-        if "region" in s and s["region"] != pref.region:
-            bad(f"region {s['region']!r} does not match {pref.name}, which is in {pref.region}")
-        city = str(s["city"]).strip()
-        if not city:
-            bad("city is empty")
-        try:
-            lat, lon = places.venue_point(pref.code, city)
-        except KeyError:
-            bad(f"unknown city {city!r} in {pref.name}: add it to catalog/places.py")
-        first = _date(s["first"], "first", bad)
-        last = _date(s.get("last", first), "last", bad)
-        if not fy_first <= first <= fy_last or not fy_first <= last <= fy_last:
-            bad(f"date outside FY{fy} ({fy_first} to {fy_last}): {first}..{last}")
-        if last < first:
-            bad(f"last day {last} is before first day {first}")
-        times = {}
-        for key in ("start", "end"):
-            v = s.get(key)
-            if v is not None:
-                v = v.strftime("%H:%M") if isinstance(v, dt.time) else str(v)
-                if not TIME_RE.match(v):
-                    bad(f"{key} must be a time HH:MM, got {s.get(key)!r}")
-            times[key] = v
-        if bool(times["start"]) != bool(times["end"]):
-            bad("give both start and end, or neither")
-        if times["start"] and first == last and times["end"] <= times["start"]:
-            bad("end must be after start")
-        capacity = s.get("capacity")
-        if capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)
-                                     or not 1 <= capacity <= 10000):
-            bad(f"capacity must be a whole number from 1, got {capacity!r}")
-        sid = session_id(fy, course, pref.code, first)
-        if "id" in s:
-            # A session moved to another date keeps the id it was published under, so
-            # registrations, calendar UIDs and shared links follow it.
-            pinned = str(s["id"])
-            if not ID_RE.match(pinned) or not pinned.startswith(f"{fy}-{course}-"):
-                bad(f"id {pinned!r} must look like {fy}-{course}-<JIS code>-<MMDD>")
-            sid = pinned
-        if sid in ids:
-            bad(f"duplicate session {sid} (also at line {ids[sid]})")
-        ids[sid] = line
-        sessions.append({
-            "id": sid, "fiscal_year": fy, "course": course, "region": pref.region,
-            "prefecture_code": pref.code, "prefecture": pref.name, "city": city,
-            "lat": round(lat, 5), "lon": round(lon, 5),
-            "first_day": first.isoformat(), "last_day": last.isoformat(),
-            "start_time": times["start"], "end_time": times["end"],
-            "venue": s.get("venue"), "address": s.get("address"), "capacity": capacity,
-            "status": "scheduled",
-        })
-
-    counts = Counter(s["course"] for s in sessions)
-    for code, total in totals.items():
+            row = validate_session(fields, head.fiscal_year, courses=onsite)
+        except SessionRowError as e:
+            raise ScheduleError(name, line(i), e.reason, field=e.field) from None
+        if row.id in seen:
+            also = line(seen[row.id])
+            raise ScheduleError(name, line(i), f"duplicate session {row.id} (also at line {also})",
+                                field="id")
+        seen[row.id] = i
+        rows.append(row)
+    counts = Counter(r.course for r in rows)
+    for code, total in head.totals.items():
         if counts.get(code, 0) != total:
-            fail(f"course {code}: the file declares {total} sessions in [totals] "
-                 f"but lists {counts.get(code, 0)}", _line_of(text, rf"^{re.escape(code)}\s*=\s*\d"))
+            raise ScheduleError(name, _locate(text, ("totals", code)),
+                                f"course {code}: the file declares {total} sessions in [totals] "
+                                f"but lists {counts.get(code, 0)}", field=code)
     for code in counts:
-        if code not in totals:
-            fail(f"course {code} has sessions but no entry in [totals]", _line_of(text, r"^\[totals\]"))
-
-    year = {
-        "fiscal_year": fy, "label_ja": data.get("label_ja", f"{fy}年度"),
-        "label_en": data.get("label_en", f"FY{fy}"), "source": data.get("source", ""),
-        "apply_url": data.get("apply_url", ""), "contact": data.get("contact", ""),
-        "seats": defaults["seats"], "deadline_business_days": defaults["deadline_business_days"],
-        "nearly_full_threshold": defaults["nearly_full_threshold"],
-        "defaults_source": defaults.get("source", ""), "fees_source": fees.get("source", ""),
-        "file_hash": hashlib.sha256(raw).hexdigest(),
-    }
-    return Schedule(name, year["file_hash"], year, courses, org_types, modifiers, windows, sessions)
+        if code not in head.totals:
+            raise ScheduleError(name, _locate(text, ("totals",)),
+                                f"course {code} has sessions but no entry in [totals]", field=code)
+    return rows
 
 
-CONTENT_FIELDS = (
-    "course", "region", "prefecture_code", "prefecture", "city", "lat", "lon", "first_day",
-    "last_day", "start_time", "end_time", "venue", "address", "capacity", "status",
+def parse(path: str | Path) -> Schedule:
+    """Read and validate a schedule file; raise `ScheduleError` naming the line at fault."""
+    path = Path(path)
+    name = str(path)
+    raw, text, data = _read(name, path)
+    try:
+        head = model.ScheduleFile.model_validate(data)
+    except ValidationError as e:
+        raise _file_error(name, text, data, e) from None
+    rows = _sessions(name, text, head)
+    digest = hashlib.sha256(raw).hexdigest()
+    return Schedule(name, digest, head.year_record(digest), head.course_records(), head.org_type_records(),
+                    head.modifier_records(), head.window_records(), [r.record() for r in rows])
+
+
+# What a session's calendar event shows: a change here raises the revision (SEQUENCE).
+CALENDAR_FIELDS = (
+    "course", "prefecture_code", "prefecture", "city", "first_day", "last_day",
+    "start_time", "end_time", "venue", "address", "status",
 )
+# The rest of a session's row (seats; region and point follow the place).
+CONTENT_FIELDS = (*CALENDAR_FIELDS, "region", "lat", "lon", "capacity")
+WINDOW_CALENDAR_FIELDS = ("label_ja", "label_en", "first", "last")
+
+
+def window_report_id(fiscal_year: int, name: str) -> str:
+    """How a load report names a プレCYDER window: ``2024-PRE-first``."""
+    return f"{fiscal_year}-PRE-{name}"
 
 
 def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
-                 where: str | None = None, params: list[Any] | None = None) -> None:
-    """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if it differs."""
+                 where: str | None = None, params: list[Any] | None = None) -> bool:
+    """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if
+    it differs. Returns whether it wrote."""
     current = list(db.table(table).rows_where(where, params or []))
     keys = sorted({k for r in rows for k in r})
 
@@ -343,10 +267,37 @@ def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
         return sorted(tuple(str(r.get(k)) for k in keys) for r in rs)
 
     if norm(current) == norm(rows) and len(current) == len(rows):
-        return
+        return False
     db.table(table).delete_where(where, params or [])
     if rows:
         db.table(table).insert_all(rows, pk=pk)
+    return True
+
+
+def _write_windows(db: Any, fy: int, windows: list[dict[str, Any]], stamp: str,
+                   report: LoadReport) -> bool:
+    """Upsert the year's プレCYDER windows by name, raising the revision of each whose
+    calendar event changes; a window gone from the file is removed. Returns whether it
+    wrote."""
+    existing = {r["name"]: r for r in db.table("online_windows").rows_where("fiscal_year = ?", [fy])}
+    wrote = False
+    for w in windows:
+        old = existing.pop(w["name"], None)
+        if old is None:
+            db.table("online_windows").insert(dict(w, revision=0, updated_at=stamp),
+                                              pk=("fiscal_year", "name"))
+            report.added.append(window_report_id(fy, w["name"]))
+            wrote = True
+        elif any(old[f] != w[f] for f in WINDOW_CALENDAR_FIELDS):
+            db.table("online_windows").update(
+                (fy, w["name"]), dict(w, revision=(old["revision"] or 0) + 1, updated_at=stamp))
+            report.updated.append(window_report_id(fy, w["name"]))
+            wrote = True
+    for name in existing:
+        db.table("online_windows").delete((fy, name))
+        report.cancelled.append(window_report_id(fy, name))
+        wrote = True
+    return wrote
 
 
 def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
@@ -356,24 +307,33 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
     stamp = now.isoformat(timespec="seconds")
     with store.write() as db:
         old_year = next(db.table("years").rows_where("fiscal_year = ?", [fy]), None)
-        if old_year is None or any(old_year.get(k) != v for k, v in schedule.year.items()):
-            db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
         # Rule and course tables are replaced only when they differ, so that loading
         # the same file again writes nothing at all.
-        replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"), "fiscal_year = ?", [fy])
-        replace_rows(db, "org_types", schedule.org_types, "code")
-        replace_rows(db, "modifiers", schedule.modifiers, "flag")
-        replace_rows(db, "online_windows", schedule.windows, ("fiscal_year", "name"),
-                     "fiscal_year = ?", [fy])
+        static = [
+            replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"),
+                         "fiscal_year = ?", [fy]),
+            replace_rows(db, "org_types", schedule.org_types, "code"),
+            replace_rows(db, "modifiers", schedule.modifiers, "flag"),
+            _write_windows(db, fy, schedule.windows, stamp, report),
+        ]
+        # loaded_at is when the year's data last changed (course names, rules, windows):
+        # feeds take it as their Last-Modified beside the sessions' own times.
+        if (old_year is None or any(static)
+                or any(old_year.get(k) != v for k, v in schedule.year.items())):
+            db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
         existing = {r["id"]: r for r in db.table("sessions").rows_where("fiscal_year = ?", [fy])}
         for s in schedule.sessions:
             old = existing.pop(s["id"], None)
             if old is None:
                 db.table("sessions").insert(dict(s, revision=0, updated_at=stamp), pk="id")
                 report.added.append(s["id"])
-            elif any(old[f] != s[f] for f in CONTENT_FIELDS):
+            elif any(old[f] != s[f] for f in CALENDAR_FIELDS):
                 db.table("sessions").update(s["id"], dict(s, revision=old["revision"] + 1, updated_at=stamp))
                 report.updated.append(s["id"])
+            elif any(old[f] != s[f] for f in CONTENT_FIELDS):
+                # Seats only: no calendar shows them, so neither SEQUENCE nor DTSTAMP moves.
+                db.table("sessions").update(s["id"], s)
+                report.adjusted.append(s["id"])
             else:
                 report.unchanged += 1
         for sid, old in existing.items():

@@ -286,3 +286,15 @@ def make_user(dp: Dispatcher, bot: MockedBot) -> Any:
 @pytest.fixture
 def user(make_user: Any) -> ChatUser:
     return make_user()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def smtp_server() -> Any:
+    """A real aiosmtpd server on 127.0.0.1 (its own thread), stopped after the test."""
+    from tests.util_smtp import Inbox, start
+
+    controller, server = start(Inbox())
+    try:
+        yield server
+    finally:
+        controller.stop()

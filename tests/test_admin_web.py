@@ -235,6 +235,75 @@ async def test_sign_out_ends_the_session(client):
     assert (await client.get("/admin", allow_redirects=False)).status == 303
 
 
+async def test_an_old_copy_of_the_cookie_is_useless_after_sign_out(client):
+    """Signing out ends the session on the server, not only in this browser."""
+    await sign_in(client)
+    stolen = {c.key: c.value for c in client.session.cookie_jar}
+    roster = f"/admin/sessions/{SESSION}/roster.csv"
+    assert (await client.get(roster)).status == 200
+    html = await (await client.get("/admin")).text()
+    await client.post("/admin/logout", data={"csrf": csrf_of(html)}, allow_redirects=False)
+    client.session.cookie_jar.update_cookies(stolen)  # the copy an attacker kept
+    assert (await client.get(roster, allow_redirects=False)).status == 401
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_signed_in_browsers_are_listed_and_can_be_signed_out(registered, tmp_path):
+    a, b = await make_client(registered, tmp_path), await make_client(registered, tmp_path)
+    try:
+        await sign_in(a)
+        await sign_in(b)
+        page = await (await a.get("/admin/signins")).text()
+        keys = re.findall(r'data-key="([0-9a-f]+)"', page)
+        assert len(keys) == 2 and "この端末 / this browser" in page
+        mine = re.search(r'<code>([0-9a-f]+)</code> （この端末', page).group(1)  # type: ignore[union-attr]
+        [other] = [k for k in keys if k != mine]
+        resp = await a.post("/admin/signins/revoke", data={"key": other, "csrf": csrf_of(page)},
+                            allow_redirects=False)
+        assert resp.status == 303
+        assert (await b.get("/admin", allow_redirects=False)).status == 303  # b is signed out
+        assert (await a.get("/admin", allow_redirects=False)).status == 200  # a is not
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_five_wrong_tokens_pause_sign_in_from_that_address(client):
+    for _ in range(5):
+        assert (await sign_in(client, "wrong")).status == 401
+    resp = await sign_in(client)  # even the right token waits now
+    assert resp.status == 429
+    text = await resp.text()
+    assert "一時的に止めています" in text and "Try again in about 10 minute" in text
+
+
+async def test_parallel_guesses_cannot_slip_past_the_limit(client, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(admin_web, "FAILED_SIGN_IN_DELAY", 0.2)  # guesses overlap in flight
+    page = await client.get("/admin/login")
+    csrf = csrf_of(await page.text())
+    results = await asyncio.gather(*[
+        client.post("/admin/login", data={"token": f"guess{i}", "csrf": csrf},
+                    allow_redirects=False) for i in range(30)])
+    statuses = [r.status for r in results]
+    assert statuses.count(401) == 5 and statuses.count(429) == 25
+
+
+def test_sign_in_guard_forgets_old_failures():
+    now = [0.0]
+    guard = admin_web.SignInGuard(attempts=5, window=600, clock=lambda: now[0])
+    for t in range(5):
+        now[0] = float(t)
+        guard.failed("1.2.3.4")
+    assert guard.refused_for("1.2.3.4") == pytest.approx(600.0 - 4.0)
+    assert guard.refused_for("5.6.7.8") == 0.0
+    now[0] = 600.5  # the first failure has aged out: four left in the window
+    assert guard.refused_for("1.2.3.4") == 0.0
+    guard.succeeded("1.2.3.4")
+    assert guard.failures == {}
+
+
 async def test_reloading_the_sign_in_form_keeps_an_open_forms_token_valid(client):
     first = csrf_of(await (await client.get("/admin/login")).text())
     await client.get("/admin/login")  # a second tab
@@ -258,13 +327,43 @@ async def test_staff_move_is_kept_when_teams_are_re_formed(client, registered):
                               allow_redirects=False)).status == 403  # no CSRF token
     bad = await client.post(url, data={"csrf": token, "registration": str(who), "team": "9"})
     assert bad.status == 400 and "チーム" in await bad.text()
-    ok = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
-                           allow_redirects=False)
+    # team 2 has four already: the move is refused with the reason and a confirm step
+    refused = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
+                                allow_redirects=False)
+    html = await refused.text()
+    assert refused.status == 409 and 'id="confirm-move"' in html
+    assert "team 2 would have 5 people" in html and "5名" in html
+    assert 'name="force" value="1"' in html
+    assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [4, 4]
+    ok = await client.post(url, data={"csrf": csrf_of(html), "registration": str(who),
+                                      "team": "2", "force": "1"}, allow_redirects=False)
     assert ok.status == 303
+    page = await (await client.get(f"/admin/sessions/{SESSION}?moved=1")).text()
+    assert 'data-team="2" data-exception="1"' in page and "例外 / exception" in page
+    assert "a team of 5" in page  # also in the roster's team exception column
     await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
     after = {m.registration_id: t.number for t in teams.current_teams(registered, SESSION)
              for m in t.members}
     assert after[who] == 2
+
+
+async def test_a_move_within_the_rules_needs_no_confirmation(client, registered):
+    for name in ("追加 一", "追加 二"):
+        register(registered, SESSION, [Applicant(name, f"{name}市", "local")], today=EARLY,
+                 now=EARLY_NOW)
+    await sign_in(client)
+    token = csrf_of(await (await client.get(f"/admin/sessions/{SESSION}")).text())
+    await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
+    formed = teams.current_teams(registered, SESSION)
+    assert [len(t.members) for t in formed] == [4, 3]
+    who = next(m.registration_id for m in formed[0].members if m.organisation != "横浜市")
+    ok = await client.post(f"/admin/sessions/{SESSION}/move", allow_redirects=False,
+                           data={"csrf": token, "registration": str(who), "team": "2"})
+    assert ok.status == 303
+    assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [3, 4]
+    huge = await client.post(f"/admin/sessions/{SESSION}/move",
+                             data={"csrf": token, "registration": "9" * 20, "team": "1"})
+    assert huge.status == 400
 
 
 async def test_all_rosters_in_one_workbook(client, registered):

@@ -48,7 +48,7 @@ async def server(catalog, tmp_path):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
@@ -106,5 +106,50 @@ async def test_staff_sign_in_form_teams_and_download_csv(server, catalog, tmp_pa
             await page.goto(f"{server}/admin/sessions/{SESSION}")
             assert page.url == f"{server}/admin/login"
             assert dialogs == []  # no script from the database ever ran
+        finally:
+            await browser.close()
+
+
+async def test_a_move_that_breaks_the_rules_asks_to_confirm(server, catalog, tmp_path):
+    """Issue 13 §1: a move into a team of four is refused with the reason and a confirm
+    step; confirmed, the team is shown as an exception (badge and reason)."""
+    from playwright.async_api import async_playwright
+
+    teams.form_teams(catalog, SESSION, now=EARLY_NOW)  # 4 + 4
+    who = teams.current_teams(catalog, SESSION)[0].members[0]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
+                                          headless=True)
+        try:
+            page = await (await browser.new_context(locale="ja-JP")).new_page()
+            await page.goto(f"{server}/admin/login")
+            await page.fill("#token", TOKEN)
+            await page.click("#sign-in")
+            await page.wait_for_url(f"{server}/admin")
+            await page.goto(f"{server}/admin/sessions/{SESSION}")
+            assert await page.locator(".team.exception").count() == 0
+
+            await page.select_option("#move-who", str(who.registration_id))
+            await page.fill("#move-team", "2")
+            await page.click("#move-submit")
+            await page.wait_for_selector("#confirm-move")
+            alert = await page.locator(".error").inner_text()
+            assert "5名" in alert and "team 2 would have 5 people" in alert
+            assert [len(t.members) for t in teams.current_teams(catalog, SESSION)] == [4, 4]
+
+            await page.click("#confirm-move-submit")
+            await page.wait_for_selector("#moved")
+            flagged = page.locator('.team[data-exception="1"]')
+            assert await flagged.count() == 1
+            assert await flagged.get_attribute("data-team") == "2"
+            assert "例外" in await flagged.locator(".badge").inner_text()
+            reasons = await flagged.locator(".exception-reason").all_inner_texts()
+            assert any("5名のチーム" in r for r in reasons)
+            stored = teams.current_teams(catalog, SESSION)
+            assert [len(t.members) for t in stored] == [3, 5] and stored[1].is_exception
+
+            shot = tmp_path / "admin-team-exception.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
         finally:
             await browser.close()

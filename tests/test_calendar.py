@@ -46,12 +46,13 @@ def by_uid(calendar):
 def test_calendar_properties_come_before_the_first_event(catalog):
     data = full_feed(catalog)
     c = parse(data)
-    for prop in ("PRODID", "VERSION", "CALSCALE", "METHOD", "X-WR-CALNAME"):
+    for prop in ("PRODID", "VERSION", "CALSCALE", "NAME", "X-WR-CALNAME"):
         assert prop in c, prop
     assert str(c["VERSION"]) == "2.0" and str(c["CALSCALE"]) == "GREGORIAN"
-    assert str(c["METHOD"]) == "PUBLISH"
+    assert "METHOD" not in c  # a subscription feed is not an iTIP message
+    assert str(c["NAME"]) == str(c["X-WR-CALNAME"]) == "CYDER"  # RFC 7986 beside the X- name
     head = data.split(b"BEGIN:VEVENT", 1)[0]
-    for prop in (b"PRODID:", b"CALSCALE:", b"METHOD:", b"X-WR-CALNAME:",
+    for prop in (b"PRODID:", b"CALSCALE:", b"\r\nNAME:", b"X-WR-CALNAME:",
                  b"REFRESH-INTERVAL;VALUE=DURATION:PT12H", b"X-PUBLISHED-TTL:PT12H"):
         assert prop in head, prop
 
@@ -154,6 +155,21 @@ def test_timed_sessions_get_vtimezone_and_local_times(catalog, tmp_path):
     assert len(feed.timezones) == 1
 
 
+def test_describe_file_says_method_title_dates_and_place(catalog, tmp_path):
+    all_day = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C),
+                                               organizer="office@example.jp").data)
+    assert len(all_day) == 1
+    assert all_day[0].startswith("METHOD:PUBLISH · CYDER C")
+    assert " · 2024-11-28 – 2024-11-29 · " in all_day[0]  # DTEND is exclusive: not 11-30
+    edited = edited_schedule(
+        tmp_path, 'first = 2024-11-28, last = 2024-11-29 }',
+        'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00" }')
+    loader.load(catalog.store, edited, NOW)
+    timed = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C), lang="en").data)
+    assert " · 2024-11-28 09:30–17:00 ×2 · " in timed[0] and "SEQUENCE:1" in timed[0]
+    assert cal.describe_file(b"not ics") == ["(not a calendar file)"]
+
+
 def register(catalog, session_id=HIROSHIMA_A, user_id=7, i=0, now=NOW, **kw):
     return regs.register(catalog, session_id, [person(i, **kw)], today=now.date(), now=now,
                          user_id=user_id).registrations[0]
@@ -167,7 +183,7 @@ def test_invite_and_cancel_pair(catalog):
     assert str(ev["ORGANIZER"]) == f"mailto:{ORGANIZER}"
     attendee = ev["ATTENDEE"]
     assert str(attendee) == "mailto:user0@city.example.lg.jp"
-    assert attendee.params["PARTSTAT"] == "ACCEPTED"
+    assert attendee.params["PARTSTAT"] == "NEEDS-ACTION" and attendee.params["RSVP"] == "FALSE"
     alarms = ev.walk("VALARM")
     assert len(alarms) == 1 and alarms[0].decoded("TRIGGER") == -dt.timedelta(hours=15)
     cancelled = regs.cancel(catalog, reg.id, today=TODAY, now=NOW + dt.timedelta(hours=1),
@@ -178,9 +194,13 @@ def test_invite_and_cancel_pair(catalog):
     assert str(cev["UID"]) == str(ev["UID"]) == cal.registration_uid(HIROSHIMA_A, reg.id)
     assert str(cev["STATUS"]) == "CANCELLED"
     assert int(cev["SEQUENCE"]) > int(ev["SEQUENCE"])
-    # A cancel built from the not-yet-cancelled registration outranks the invite too.
-    early = parse(cal.cancel_file(catalog, reg, organizer=ORGANIZER).data).events[0]
-    assert int(early["SEQUENCE"]) > int(ev["SEQUENCE"])
+    assert cev["ATTENDEE"].params["PARTSTAT"] != "DECLINED"  # a CANCEL removes; it does not decline
+    assert str(cev["SUMMARY"]).startswith("【キャンセル済み】")
+    assert not cev.walk("VALARM")
+    # No cancel of a registration that stands: its SEQUENCE would outrank the feed's.
+    with pytest.raises(ValueError):
+        cal.cancel_file(catalog, regs.get_registration(catalog, register(catalog, i=5, user_id=8).id),
+                        organizer=ORGANIZER)
 
 
 def test_invite_uid_stable_and_sequence_follows_session_changes(catalog, tmp_path):
@@ -197,11 +217,13 @@ def test_invite_uid_stable_and_sequence_follows_session_changes(catalog, tmp_pat
     assert second.timezones and ev.walk("VALARM")[0].decoded("TRIGGER") == -dt.timedelta(days=1)
 
 
-def test_invite_without_email_still_has_an_attendee(catalog):
+def test_a_person_without_email_gets_no_attendee_and_a_publish(catalog):
     reg = register(catalog, email="")
-    ev = parse(cal.invite_file(catalog, reg, organizer=ORGANIZER).data).events[0]
-    assert str(ev["ATTENDEE"]).startswith("urn:")
-    assert ev["ATTENDEE"].params["CN"] == "利用者0"
+    c = parse(cal.invite_file(catalog, reg, organizer=ORGANIZER).data)
+    ev = c.events[0]
+    assert "ATTENDEE" not in ev  # not an urn: stand-in address
+    assert str(c["METHOD"]) == "PUBLISH" and str(ev["ORGANIZER"]) == f"mailto:{ORGANIZER}"
+    assert str(ev["UID"]) == cal.registration_uid(HIROSHIMA_A, reg.id)
 
 
 def test_personal_feed_keeps_cancelled_for_a_while(catalog):

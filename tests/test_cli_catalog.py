@@ -56,6 +56,10 @@ def test_sessions_filters_and_csv(capsys):
     (["sessions", "--from", "2024-13-01"], "not a date"),
     (["eligibility", "--org-type", "startup"], "unknown organisation type"),
     (["sessions", "--near", "95.5,200.1"], "--near"),
+    (["sessions", "--limit", "-1"], "'-1' must be 1 or more"),
+    (["sessions", "--limit", "0"], "'0' must be 1 or more"),
+    (["sessions", "--limit", "many"], "not a whole number"),
+    (["db", "backup", "/nonexistent-dir/x.db"], "no such folder /nonexistent-dir"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:
@@ -87,6 +91,7 @@ def test_db_init_load_backup(capsys, tmp_path):
     bad.write_text("fiscal_year = 1\n", encoding="utf-8")
     code, _, err = run(capsys, "db", "load", str(bad))
     assert code == 2 and f"{bad}:1:" in err
+    assert run(capsys, "db", "init")[0] == 0
     code, _, _ = run(capsys, "db", "backup", str(tmp_path / "copy.db"))
     assert code == 0 and (tmp_path / "copy.db").stat().st_size > 0
 
@@ -98,3 +103,14 @@ def test_console_script_runs_as_a_process(tmp_path):
                                                                 "PATH": "/usr/bin:/bin"}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [r["city"] for r in json.loads(proc.stdout)] == ["倉吉"]
+
+
+
+def test_backup_writes_a_readable_copy(capsys, tmp_path):
+    import sqlite3
+
+    assert run(capsys, "db", "init")[0] == 0
+    code, _, _ = run(capsys, "db", "backup", str(tmp_path / "copy.db"))
+    assert code == 0
+    n = sqlite3.connect(tmp_path / "copy.db").execute("select count(*) from sessions").fetchone()[0]
+    assert n == 100

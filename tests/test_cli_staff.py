@@ -94,9 +94,12 @@ def test_teams_table_show_and_move(capsys):
         reg(capsys, i, org=f"市{i % 2}")
     code, out, err = run(capsys, "teams", A)
     assert code == 0 and "2 team(s): 4+3" in err and "人0" in out
-    code, out, _ = run(capsys, "teams", A, "--move", "1:2", "--format", "json")
+    code, _, err = run(capsys, "teams", A, "--move", "1:2")  # a third 市0 in team 2
+    assert code == 2 and err.count("\n") == 1 and "3 people of 市0" in err and "--force" in err
+    code, out, _ = run(capsys, "teams", A, "--move", "1:2", "--force", "--format", "json")
     teams = json.loads(out)
     assert "人0" in [m["name"] for m in teams[1]["members"]]
+    assert [e["code"] for e in teams[1]["exceptions"]] == ["organisation"]
     code, out, _ = run(capsys, "teams", A, "--format", "json")  # re-form keeps the move
     assert "人0" in [m["name"] for m in json.loads(out)[1]["members"]]
     code, out2, _ = run(capsys, "teams", A, "--show", "--format", "json")
@@ -105,6 +108,39 @@ def test_teams_table_show_and_move(capsys):
     assert code == 2 and "does not exist" in err
     code, _, err = run(capsys, "teams", A, "--move", "x")
     assert code == 2
+    code, _, err = run(capsys, "teams", A, "--force")
+    assert code == 2 and "--move" in err
+
+
+def test_teams_move_into_a_team_of_five_is_refused_unless_forced(capsys):
+    """`teams SID --move 8:1` made a team of five without a word."""
+    for i in range(8):
+        reg(capsys, i)
+    code, out, err = run(capsys, "teams", A, "--format", "json")
+    assert [len(t["members"]) for t in json.loads(out)] == [4, 4]
+    assert "人7" in [m["name"] for m in json.loads(out)[1]["members"]]
+    code, out, err = run(capsys, "teams", A, "--move", "8:1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "team 1 would have 5 people" in err and "--force" in err
+    code, out, err = run(capsys, "teams", A, "--show", "--format", "json")
+    assert [len(t["members"]) for t in json.loads(out)] == [4, 4]  # nothing moved
+    code, out, err = run(capsys, "teams", A, "--move", "8:1", "--force")
+    assert code == 0 and "a team of 5" in out and "exception(s) in team 1" in err
+    code, out, _ = run(capsys, "teams", A, "--show", "--format", "json")
+    shown = json.loads(out)
+    assert [len(t["members"]) for t in shown] == [5, 3]
+    assert shown[0]["exceptions"][0]["code"] == "size" and shown[1]["exceptions"] == []
+    code, out, _ = run(capsys, "roster", A, "--format", "json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert "a team of 5" in rows["人7"]["team exception"] and rows["人0"]["team"] == 1
+
+
+def test_teams_move_with_a_huge_or_odd_id_is_one_line(capsys):
+    """Issue 9 §7: an id past SQLite's integers was an OverflowError traceback."""
+    reg(capsys, 1)
+    for bad in ("99999999999999999999:1", "1:99999999999999999999", "²:1", "1:"):
+        code, out, err = run(capsys, "teams", A, "--move", bad)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (bad, err)
 
 
 def test_roster_formats(capsys, tmp_path):

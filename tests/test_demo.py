@@ -117,3 +117,13 @@ def test_staff_commands_only_with_staff_flag(tmp_path, unused_tcp_port):
     assert "申込状況" in staff.split("> /stats", 1)[1]
     user = run_demo(tmp_path, unused_tcp_port, "/stats\n", "demo")
     assert "申込状況" not in user.split("> /stats", 1)[1]
+
+
+def test_a_calendar_file_shows_what_it_holds(tmp_path, unused_tcp_port):
+    """Not only `📎 cyder-….ics (1351 bytes)`: its METHOD, title, dates and place."""
+    ja = run_demo(tmp_path, unused_tcp_port, "/start 2024-A-34-1025\n2\n:quit\n")
+    assert re.search(r"📎 cyder-2024-A-34-1025\.ics \(\d+ bytes\)\n"
+                     r"     📅 METHOD:PUBLISH · CYDER A（初級） 広島 · 2024-10-25 · 広島県 広島", ja)
+    en = run_demo(tmp_path / "en", unused_tcp_port,
+                  "/start 2024-A-34-1025\n2\n:quit\n", "demo", "--lang", "en")
+    assert "📅 METHOD:PUBLISH · CYDER A (Beginner) Hiroshima · 2024-10-25 · Hiroshima" in en

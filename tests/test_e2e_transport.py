@@ -205,13 +205,13 @@ async def test_webhook_with_the_right_secret_is_processed(tg, webhook):
     assert tg.webhook_deliveries and all(s == 200 for _, s in tg.webhook_deliveries)
 
 
-@pytest.mark.parametrize("secret", [None, "", "wrong", "s3cret-Token_"])
+@pytest.mark.parametrize("secret", [None, "", "wrong", "s3cret-Token_", "s3cret-Token_1é", "秘密の合言葉"])
 async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(tg, webhook, secret):
     url, _ = webhook
     update = {"message": {"message_id": 1, "date": 0, "chat": USER.chat(),
                           "from": USER.as_dict(), "text": "forged"}}
     status = await tg.post_update(update, url=url, secret=secret)
-    assert status in (401, 403)
+    assert status == 401  # non-ASCII headers too (aiogram's text comparison raised: 500)
     tg.user_sends_text(USER, "genuine")  # a later update, delivered with the secret
     await tg.wait_for("sendMessage")
     assert [c.text for c in tg.calls_of("sendMessage")] == ["echo genuine"]

@@ -191,3 +191,96 @@ async def test_head_and_feed_are_never_compressed(client):
     r = await client.head("/calendar/sessions.ics", headers={"Accept-Encoding": "gzip"})
     assert r.status == 200 and "Content-Encoding" not in r.headers
     assert r.headers["Content-Type"] == "text/calendar; charset=utf-8"
+
+
+async def test_unknown_lang_gets_400_and_known_spellings_pass(client, catalog):
+    for value in ("fr", "xx", "english-please"):
+        r = await client.get(f"/calendar/sessions.ics?lang={value}")
+        assert r.status == 400 and value in await r.text()
+    for value in ("en", "EN", "en-US", "ja_JP", "ja"):
+        assert (await client.get(f"/calendar/sessions.ics?lang={value}")).status == 200
+    regs.register(catalog, HIROSHIMA_A, [Applicant("山田", "広島市", "local", email="y@example.lg.jp")],
+                  today=TODAY, now=NOW, user_id=7)
+    token = issue_calendar_token(catalog.store, 7, NOW)
+    assert (await client.get(f"/calendar/me/{token}.ics?lang=de")).status == 400
+    assert (await client.get(f"/calendar/me/{token}.ics?lang=en")).status == 200
+
+
+async def test_a_feed_matching_nothing_is_still_a_calendar(client, catalog):
+    from catalog.service import parse_filters as search
+
+    # B-2 runs only in Tokyo, Osaka and Nagoya: none in Hiroshima.
+    assert not catalog.find(**search(catalog, courses=["B-2"], prefectures=["34"]).__dict__)
+    r = await client.get("/calendar/sessions.ics?course=B-2&prefecture=34")
+    assert r.status == 200
+    c = Calendar.from_ical(await r.read())
+    assert c.events == [] and [tz.tz_name for tz in c.timezones] == ["Asia/Tokyo"]
+    assert "METHOD" not in c and str(c["NAME"]) == str(c["X-WR-CALNAME"])
+
+
+async def test_last_modified_moves_when_an_aged_out_cancellation_leaves(catalog, tmp_path):
+    """A personal feed that drops a cancellation changes its body: Last-Modified must move
+    too, or If-Modified-Since clients keep the cancelled event."""
+    reg = regs.register(catalog, HIROSHIMA_A, [Applicant("山田", "広島市", "local",
+                                                         email="y@example.lg.jp")],
+                        today=TODAY, now=NOW, user_id=7).registrations[0]
+    regs.cancel(catalog, reg.id, today=TODAY, now=NOW, user_id=7)
+    token = issue_calendar_token(catalog.store, 7, NOW)
+    settings = Settings(db_path=tmp_path / "c.db", today=TODAY)
+
+    async def get(day, **headers):
+        app = create_web_app(settings, catalog, Clock(day))
+        async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+            r = await c.get(f"/calendar/me/{token}.ics", headers=headers)
+            return r.status, r.headers.get("Last-Modified"), await r.read()
+
+    status, lm, body = await get(TODAY + dt.timedelta(days=3))
+    assert status == 200 and len(Calendar.from_ical(body).events) == 1
+    status, lm2, body2 = await get(TODAY + dt.timedelta(days=40), **{"If-Modified-Since": lm})
+    assert status == 200, "the copy holding the cancelled event must be replaced"
+    assert Calendar.from_ical(body2).events == []
+    assert parsedate_to_datetime(lm2) > parsedate_to_datetime(lm)
+
+
+async def test_last_modified_moves_when_a_session_leaves_a_filtered_feed(client, catalog, tmp_path):
+    r = await client.get("/calendar/sessions.ics?prefecture=34")
+    lm = r.headers["Last-Modified"]
+    assert HIROSHIMA_A in session_ids(await r.read())
+    # The Hiroshima session moves to Okayama: it leaves the Hiroshima feed.
+    edited = edited_schedule(
+        tmp_path, 'prefecture = "広島県", city = "広島", first = 2024-10-25 }',
+        f'prefecture = "岡山県", city = "岡山", first = 2024-10-25, id = "{HIROSHIMA_A}" }}')
+    loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
+    r2 = await client.get("/calendar/sessions.ics?prefecture=34", headers={"If-Modified-Since": lm})
+    assert r2.status == 200 and HIROSHIMA_A not in session_ids(await r2.read())
+    assert parsedate_to_datetime(r2.headers["Last-Modified"]) > parsedate_to_datetime(lm)
+
+
+async def test_capacity_only_change_keeps_the_feed_and_its_sequence(client, catalog, tmp_path):
+    r = await client.get("/calendar/sessions.ics")
+    etag = r.headers["ETag"]
+    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
+                             'city = "広島", first = 2024-10-25, capacity = 24 }')
+    report = loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
+    assert report.updated == [] and report.adjusted == [HIROSHIMA_A]
+    assert catalog.session(HIROSHIMA_A).capacity == 24
+    assert catalog.session(HIROSHIMA_A).revision == 0
+    r2 = await client.get("/calendar/sessions.ics", headers={"If-None-Match": etag})
+    assert r2.status == 304  # nothing a calendar shows has changed
+
+
+async def test_a_precyder_window_change_raises_its_sequence(client, catalog, tmp_path):
+    r = await client.get("/calendar/sessions.ics?course=PRE")
+    lm = r.headers["Last-Modified"]
+    edited = edited_schedule(tmp_path, "first = 2024-10-17\nlast = 2025-01-31",
+                             "first = 2024-10-17\nlast = 2025-02-14")
+    report = loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
+    assert report.updated == ["2024-PRE-second"]
+    assert "1 updated" in report.summary()
+    r2 = await client.get("/calendar/sessions.ics?course=PRE", headers={"If-Modified-Since": lm})
+    assert r2.status == 200
+    events = {str(e["UID"]): e for e in Calendar.from_ical(await r2.read()).events}
+    second, first = events[cal.window_uid(2024, "second")], events[cal.window_uid(2024, "first")]
+    assert second.decoded("DTEND") == dt.date(2025, 2, 15) and int(second["SEQUENCE"]) == 1
+    assert int(first["SEQUENCE"]) == 0
+    assert second.decoded("DTSTAMP") > first.decoded("DTSTAMP")

@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from typing import Any
 
+import pytest
+
 from bot.telegram.callbacks import CourseCB, FindCB, LangCB, MenuCB, ProfileCB, SessionCB
 from catalog import users
 from catalog.service import Catalog
@@ -295,3 +297,15 @@ async def test_find_menu_offers_home_prefecture_first(user: ChatUser) -> None:
     lines = result_lines(user.text())
     assert "倉吉" in lines[0]
     assert "鳥取県とその周辺の開催回" in user.text()
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(123.0, 132.0), (34.0, -181.0), (-90.5, 0.0)])
+@pytest.mark.parametrize("lang", ["ja", "en"])
+async def test_forged_location_out_of_range_gets_a_friendly_answer(
+        make_dp: Any, bot: Any, lat: float, lon: float, lang: str) -> None:
+    user = ChatUser(make_dp(), bot, 7301, language_code=lang)
+    sent = await user.location(lat, lon)
+    texts = [m.text for m in sent if type(m).__name__ == "SendMessage"]
+    assert len(texts) == 1
+    assert ("位置情報" in texts[0]) if lang == "ja" else ("location" in texts[0].lower())
+    assert "sorry" not in texts[0].lower() and "申し訳" not in texts[0]  # not the error apology

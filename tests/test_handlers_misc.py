@@ -75,6 +75,24 @@ async def test_flooding_user_is_throttled(make_dp: Any, bot: MockedBot) -> None:
     assert "/find" in other.text()
 
 
+async def test_every_throttled_button_press_is_answered(make_dp: Any, bot: MockedBot) -> None:
+    """300 presses of one button: every callback query is answered (none left spinning),
+    the first dropped one with the slow-down alert, the rest silently."""
+    from bot.telegram.callbacks import MenuCB
+
+    dp = make_dp(throttle_burst=3, throttle_rate=0.001)
+    u = ChatUser(dp, bot, 9003)
+    await u.send("/start")
+    data = MenuCB(action="courses").pack()
+    answers = []
+    for _ in range(300):
+        sent = await u.press(data)
+        answers += [m for m in sent if type(m).__name__ == "AnswerCallbackQuery"]
+    assert len(answers) == 300
+    alerts = [a for a in answers if a.text]
+    assert len(alerts) == 1 and "ゆっくり" in alerts[0].text and alerts[0].show_alert
+
+
 def _msgids() -> list[str]:
     ids: list[str] = []
     bot_dir = Path(__file__).resolve().parents[1] / "bot"
@@ -234,6 +252,11 @@ async def test_subscribe_to_a_search_gives_links_with_its_filters(user: ChatUser
     https = text.split('href="')[1].split('"')[0]
     query = parse_qs(urlsplit(https.replace("&amp;", "&")).query)
     assert query == {"course": ["A"], "region": ["中国"]}
+    # Telegram's buttons open no webcal:// link: a button opens the subscribe page instead
+    [[page]] = user.sent("SendMessage")[0].reply_markup.inline_keyboard
+    assert page.text == "📅 カレンダー登録ページを開く"
+    assert urlsplit(page.url).path == "/calendar/"
+    assert parse_qs(urlsplit(page.url).query) == {"course": ["A"], "region": ["中国"]}
     await user.press(SearchFeedCB(kind="r", key="99").pack())  # forged: no such region
     assert "期限切れ" in " ".join(a.text or "" for a in user.answers())
     assert not user.sent("SendMessage")

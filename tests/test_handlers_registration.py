@@ -360,3 +360,24 @@ async def test_second_application_can_reuse_the_details(user: ChatUser, catalog:
     await user.press(RegCB(action="ok").pack())
     assert sorted(r.session_id for r in regs.for_user(catalog, user.user.id)) == [
         HIROSHIMA_A, "2024-B-1-34-1029"]
+
+
+async def test_the_email_question_promises_mail_only_when_mail_is_on(
+        settings: Any, catalog: Catalog) -> None:
+    import dataclasses
+
+    from bot.telegram.factory import create_dispatcher
+    from catalog.clock import Clock
+    from tests.conftest import MockedBot
+    from tests.util_catalog import NOW
+
+    for mail_on, said in ((False, "このボットからメールは送りません"), (True, "カレンダー招待")):
+        s = dataclasses.replace(settings, smtp_host="127.0.0.1" if mail_on else None)
+        user = ChatUser(create_dispatcher(s, catalog, Clock(pinned=NOW.date())), MockedBot(),
+                        user_id=2000 + mail_on)
+        await set_profile(user)
+        await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
+        await user.send("山田 太郎")
+        await user.send("広島県庁")
+        await user.press(RegCB(action="skip").pack())
+        assert said in user.text()

@@ -200,3 +200,139 @@ def test_moved_session_keeps_its_pinned_id_and_registrations(tmp_path):
                           'city = "那覇", first = 2024-11-29, id = "2024-B-1-47-1126" }', "bad.toml")
     with pytest.raises(ScheduleError, match="must look like 2024-A-"):
         loader.parse(bad)
+
+
+def _line_of_edit(path, old, new, marker):
+    """The line of `marker` (part of `new`, which replaced the first `old`) in the edited file."""
+    start = SCHEDULE.read_text(encoding="utf-8").index(old)
+    return path.read_text(encoding="utf-8")[:start + new.index(marker)].count("\n") + 1
+
+
+MORE_BAD_SESSIONS = [
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, start = "10:00" }',
+     "give both start and end, or neither", "end"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, end = "10:00" }',
+     "give both start and end, or neither", "start"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, start = "10:00", end = "09:30" }',
+     "end must be after start", "end"),
+    ('prefecture = "広島県", city = "広島", first = 2024-10-25 }', 'prefecture = "広島県", first = 2024-10-25 }',
+     "missing field(s) city", "city"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "  ", first = 2024-10-25 }', "city is empty", "city"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = "2024-13-01" }',
+     "first is not a date (YYYY-MM-DD): '2024-13-01'", "first"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25T10:00:00 }',
+     "first must be a date, not a date-time", "first"),
+    ('first = 2025-01-30, last = 2025-01-31', 'first = 2025-03-31, last = 2025-04-01',
+     "date outside FY2024 (2024-04-01 to 2025-03-31): 2025-03-31..2025-04-01", "last"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = true }',
+     "capacity must be a whole number from 1, got True", "capacity"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = 0 }',
+     "capacity must be a whole number from 1, got 0", "capacity"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, venue = 5 }',
+     "venue must be text", "venue"),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, id = "2024-A-13-0709" }',
+     "duplicate session 2024-A-13-0709 (also at line 31)", "id"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "reason", "field"), MORE_BAD_SESSIONS)
+def test_each_session_error_names_line_and_field_and_db_untouched(tmp_path, old, new, reason, field):
+    db = tmp_path / "c.db"
+    make_catalog(db)
+    before = dump(db)
+    bad = edited_schedule(tmp_path, old, new, "bad.toml")
+    with pytest.raises(ScheduleError) as err:
+        loader.load(Store.open(db), bad, NOW)
+    line = _line_of_edit(bad, old, new, new)
+    assert (err.value.line, err.value.field) == (line, field)
+    assert str(err.value) == f"{bad}:{line}: {err.value.reason}"
+    assert reason in err.value.reason
+    assert dump(db) == before
+
+
+def test_times_and_dates_written_as_toml_values_or_text_are_read_alike(tmp_path):
+    path = edited_schedule(
+        tmp_path, 'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = "2024-10-25", start = 09:30:00, end = "17:00", address = "広島市中区" }')
+    s = next(s for s in loader.parse(path).sessions if s["id"] == "2024-A-34-1025")
+    assert (s["first_day"], s["start_time"], s["end_time"], s["address"]) == (
+        "2024-10-25", "09:30", "17:00", "広島市中区")
+
+
+BAD_FILES = [
+    ('fiscal_year = 2024\n', 'fiscal_year = 1999\n', "fiscal_year",
+     "fiscal_year must be a year such as 2024, got 1999", "fiscal_year"),
+    ('seats = 30 ', 'seats = -1 ', "seats", "[defaults] seats must be a whole number >= 0", "seats"),
+    ('deadline_business_days = 5 ', 'deadline_business_days = "5" ', "deadline",
+     "[defaults] deadline_business_days must be a whole number >= 0", "deadline_business_days"),
+    ('code = "B-1"\nformat = "onsite"', 'code = "B-1"\nformat = "offsite"', "format",
+     "course B-1: format must be 'onsite' or 'online'", "format"),
+    ('code = "B-1"\n', 'code = "b 1"\n', "code",
+     "course code must be short letters/digits/hyphens, got 'b 1'", "code"),
+    ('code = "B-2"\n', 'code = "B-1"\n', "code", "course B-1 is declared twice", "code"),
+    ('days = 2\n', 'days = 2\ncolour = "red"\n', "colour", "course C: unknown field 'colour'", "colour"),
+    ('C = 121000\n', 'C = -5\n', "C", "[fees] C must be a whole number of yen", "C"),
+    ('\nC = 5\n', '\nC = 5\nPRE = 1\n', "PRE", "[totals] names 'PRE', which is not an on-site course", "PRE"),
+    ('\nA = 64\n', '\nA = 65\n', "A", "course A: the file declares 65 sessions in [totals] but lists 64", "A"),
+    ('course = "C"\nallowed = "all"\n', 'course = "C"\nallowed = "some"\n', "allowed",
+     "[[course_rules]] C: allowed must be 'all', 'local' or 'nonlocal'", "allowed"),
+    ('local = false\nfee = "free"', 'local = false\nfee = "gratis"', "fee",
+     "org type 'national': fee must be 'free' or 'paid'", "fee"),
+    ('effect = "refuse"\n', 'effect = "refuse"\nseverity = 1\n', "severity",
+     "modifier 'student': unknown field 'severity'", "severity"),
+    ('effect = "refuse"', 'effect = "deny"', "effect", "modifier 'student': effect must be", "effect"),
+    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = 2025-04-30', "last",
+     "online window second: dates must lie inside FY2024 and last >= first", "last"),
+    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = 2024-10-16', "last",
+     "online window second: dates must lie inside FY2024 and last >= first", "last"),
+    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = "soon"', "last",
+     "online window last is not a date (YYYY-MM-DD): 'soon'", "last"),
+    ('label_en = "FY2024"\n', 'label_en = "FY2024"\nlabel_fr = "AF2024"\n', "label_fr",
+     "unknown field 'label_fr'", "label_fr"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "marker", "reason", "field"), BAD_FILES)
+def test_bad_file_is_refused_at_the_key_at_fault_and_db_untouched(tmp_path, old, new, marker, reason, field):
+    db = tmp_path / "c.db"
+    make_catalog(db)
+    before = dump(db)
+    bad = edited_schedule(tmp_path, old, new, "bad.toml")
+    with pytest.raises(ScheduleError) as err:
+        loader.load(Store.open(db), bad, NOW)
+    assert reason in err.value.reason
+    assert (err.value.line, err.value.field) == (_line_of_edit(bad, old, new, marker), field)
+    assert dump(db) == before
+
+
+def _line_containing(path, text, after=1):
+    return next(i for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if i >= after and text in ln)
+
+
+def test_missing_course_field_rule_and_total_name_the_table(tmp_path):
+    path = edited_schedule(tmp_path, 'level_en = "Intermediate"\n', "")
+    with pytest.raises(ScheduleError, match="course B-1: level_en is missing") as err:
+        loader.parse(path)
+    assert err.value.line == _line_containing(path, 'code = "B-1"') - 1  # its [[courses]] header
+    path = edited_schedule(tmp_path, '[[course_rules]]\ncourse = "C"\nallowed = "all"\n', "")
+    with pytest.raises(ScheduleError, match=r"course C: \[\[course_rules\]\] needs allowed") as err:
+        loader.parse(path)
+    assert err.value.line == _line_containing(path, 'code = "C"')
+    path = edited_schedule(tmp_path, "\nC = 5\n", "\n")
+    with pytest.raises(ScheduleError, match=r"course C has sessions but no entry in \[totals\]") as err:
+        loader.parse(path)
+    assert err.value.line == _line_containing(path, "[totals]")
+
+
+def test_file_without_sessions_or_fiscal_year_is_refused(tmp_path):
+    text = SCHEDULE.read_text(encoding="utf-8")
+    start, end = text.index("sessions = ["), text.index("\n]\n") + 3
+    path = tmp_path / "empty.toml"
+    path.write_text(text[:start] + "sessions = []\n" + text[end:], encoding="utf-8")
+    with pytest.raises(ScheduleError, match="no sessions: the file needs a top-level") as err:
+        loader.parse(path)
+    assert err.value.line == _line_containing(path, "sessions = []")
+    path.write_text(text.replace("fiscal_year = 2024\n", ""), encoding="utf-8")
+    with pytest.raises(ScheduleError, match="fiscal_year must be a year such as 2024, got None"):
+        loader.parse(path)

@@ -119,3 +119,47 @@ def test_stats_per_course_and_region(catalog):
     assert [r["course"] for r in stats][0] == "A"
     assert stats.index(chugoku_a) < stats.index(
         next(r for r in stats if r["course"] == "A" and r["region"] == "九州"))
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+81-3-1234", "-1+2", "@SUM(A1)", "%PATH%"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """Registrants whose chosen names would be formulas in staff's Excel."""
+    c = make_catalog(tmp_path / "h.db")
+    for i, name in enumerate(FORMULAS):
+        regs.register(c, A, [Applicant(name, f"組織{i}", "local")], today=TODAY, now=NOW,
+                      waitlist=True, source="cli")
+    return c
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv-cp932"])
+def test_csv_never_carries_a_formula(hostile, fmt):
+    _, _, data = export_roster(hostile, [A], fmt)
+    text = data.decode("utf-8-sig" if fmt == "csv" else "cp932")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(text, newline=""))]
+    assert len(names) == len(FORMULAS)
+    assert all(n.startswith("'") for n in names), names
+    assert [n[1:] for n in names] == FORMULAS  # the name itself is kept, only neutralised
+
+
+def test_xlsx_writes_names_as_text_cells(hostile, tmp_path):
+    _, _, data = export_roster(hostile, [A], "xlsx")
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(data)
+    ws = openpyxl.load_workbook(path).active
+    col = list(ROSTER_COLUMNS).index("name") + 1
+    cells = [ws.cell(row=r, column=col) for r in range(2, 2 + len(FORMULAS))]
+    assert [c.value for c in cells] == FORMULAS
+    assert all(c.data_type == "s" for c in cells)
+
+
+def test_a_leading_tab_or_carriage_return_is_neutralised_too():
+    """Registration strips names, but rows may come from elsewhere (an import, an edit)."""
+    from catalog.rosters import _csv_text
+
+    row = dict.fromkeys(ROSTER_COLUMNS, "")
+    text = _csv_text([{**row, "name": "\tcmd", "organisation": "\r=1+1"}])
+    [parsed] = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert parsed["name"] == "'\tcmd" and parsed["organisation"] == "'\r=1+1"

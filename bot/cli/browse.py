@@ -13,6 +13,7 @@ from bot.cli.common import (
     date_arg,
     emit,
     load_settings,
+    positive_int,
     with_catalog,
 )
 from bot.runtime import clock_for, open_catalog
@@ -115,7 +116,7 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--eligible-for", metavar="ORGTYPE", help="only courses this org type may take")
     p.add_argument("--from", dest="date_from", type=date_arg, metavar="DATE")
     p.add_argument("--to", dest="date_to", type=date_arg, metavar="DATE")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=with_catalog(cmd_sessions))
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
 from catalog.service import Catalog
+from catalog.textwidth import table
 
 
 class UsageError(Exception):
@@ -45,6 +45,17 @@ def date_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def positive_int(text: str) -> int:
+    """A count such as --limit: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
 
 
 def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], out: Any = None) -> None:

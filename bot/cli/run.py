@@ -10,8 +10,6 @@ import sys
 
 from bot.cli.common import Subcommands, UsageError, load_settings
 from bot.config import Settings
-from bot.demo.terminal import run_demo
-from bot.serve import ServeError, serve
 
 DEMO_TODAY = dt.date(2024, 6, 1)
 
@@ -28,7 +26,13 @@ def demo_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, today=settings.today or DEMO_TODAY)
 
 
+# The bot's modules (aiogram and its thousand types) are imported by the commands that run
+# the bot, not by the module: `db load` or `sessions` should not wait seconds for them.
+
+
 async def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.serve import ServeError, serve
+
     settings = load_settings()
     _logging(args.verbose)
     if not settings.bot_token:
@@ -42,6 +46,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.terminal import run_demo
+
     env_settings = load_settings()
     if args.verbose:
         _logging(True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import Subcommands, UsageError, with_catalog
-from bot.cli.textwidth import table
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
 from catalog import places
@@ -19,7 +18,15 @@ from catalog.rosters import Format as RosterFormat
 from catalog.rosters import export_roster
 from catalog.service import Catalog
 from catalog.stats import registration_stats
-from catalog.teams import Team, check_team_key, current_teams, form_teams, move_member
+from catalog.teams import (
+    Team,
+    TeamRuleError,
+    check_team_key,
+    current_teams,
+    form_teams,
+    move_member,
+)
+from catalog.textwidth import table
 
 
 def _clock() -> Any:
@@ -65,18 +72,29 @@ def _print_teams(teams: list[Team], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([t.as_dict() for t in teams], ensure_ascii=False, indent=2))
         return
-    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture]
-            for t in teams for m in t.members]
-    print(table(["team", "id", "name", "organisation", "org_type", "prefecture"], rows))
+    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture,
+             t.exception_text("en") if i == 0 else ""]
+            for t in teams for i, m in enumerate(t.members)]
+    print(table(["team", "id", "name", "organisation", "org_type", "prefecture", "exception"],
+                rows))
     sizes = "+".join(str(len(t.members)) for t in teams) or "0"
-    print(f"{len(teams)} team(s): {sizes}", file=sys.stderr)
+    flagged = [str(t.number) for t in teams if t.is_exception]
+    note = f"; exception(s) in team {', '.join(flagged)}" if flagged else ""
+    print(f"{len(teams)} team(s): {sizes}{note}", file=sys.stderr)
 
 
 def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
+    from bot.cli import UsageError
+
+    if args.force and not args.move:
+        raise UsageError("--force applies to --move only")
     now = _clock().now()
     if args.move:
         reg_id, team = args.move
-        teams = move_member(catalog, args.session, reg_id, team, now=now)
+        try:
+            teams = move_member(catalog, args.session, reg_id, team, now=now, force=args.force)
+        except TeamRuleError as e:
+            raise UsageError(f"{e.en} (add --force to move anyway)") from e
     elif args.show:
         teams = current_teams(catalog, args.session)
     else:
@@ -117,9 +135,13 @@ def cmd_stats(args: argparse.Namespace, catalog: Catalog) -> int:
 
 def _move(text: str) -> tuple[int, int]:
     reg, sep, team = text.partition(":")
-    if not sep or not reg.strip().isdigit() or not team.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)")
-    return int(reg), int(team)
+    try:
+        if not sep or not reg.strip().isdecimal() or not team.strip().isdecimal():
+            raise ValueError(text)
+        return int(reg), int(team)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)") from None
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -151,7 +173,11 @@ def add_commands(sub: Subcommands) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--show", action="store_true", help="show the stored teams, do not re-form")
     g.add_argument("--move", type=_move, metavar="ID:TEAM",
-                   help="move registration ID into TEAM (kept when re-forming)")
+                   help="move registration ID into TEAM (kept when re-forming); a move that "
+                        "breaks the team rules is refused unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="with --move: make the move though it breaks the team rules "
+                        "(the team is then shown as an exception)")
     p.set_defaults(func=with_catalog(cmd_teams))
 
     p = sub.add_parser("roster", help="a session's roster as CSV, XLSX or JSON")

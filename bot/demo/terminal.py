@@ -27,6 +27,7 @@ from bot.serve import build_bot
 from bot.telegram.menu import set_commands
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
+from catalog import calendar
 
 LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -100,9 +101,15 @@ class Terminal:
         elif m == "sendDocument":
             name, data = call.files.get("document", ("file", b""))
             self.say(f"bot> 📎 {name} ({len(data)} bytes)")
+            if name.endswith(".ics"):
+                for line in calendar.describe_file(data):
+                    self.say(f"     📅 {line}")
             if call.params.get("caption"):
                 self.say("     " + plain_text(str(call.params["caption"])))
             self._markup(call)
+        elif m == "sendVenue":
+            self.say(f"bot> 📍 {call.params.get('title')} — {call.params.get('address')} "
+                     f"({call.params.get('latitude')},{call.params.get('longitude')})")
         elif m == "sendLocation":
             self.say(f"bot> 📍 {call.params.get('latitude')},{call.params.get('longitude')}")
         elif m == "answerCallbackQuery" and call.params.get("text"):

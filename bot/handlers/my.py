@@ -112,10 +112,8 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             course=q(course_name(catalog, session.course, lang)),
             dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
     elif callback_data.action == "ics":
-        if reg.status == "registered":
-            file = ics.invite_file(catalog, reg, lang=lang, organizer=settings.organizer_email)
-        else:
-            file = ics.event_file(catalog, session, lang=lang)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
@@ -129,11 +127,11 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             return
         await show(callback, _("Cancelled. Your seat has been released."),
                    kb.only_menu(), edit=True)
-        if reg.status == "registered":
-            file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
-                                   organizer=settings.organizer_email)
-            await send_file(callback.bot, callback.from_user.id, file,
-                            _("Open this file to remove the event from your calendar."))
+        # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
+        file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
+                               organizer=settings.organizer_email)
+        await send_file(callback.bot, callback.from_user.id, file,
+                        _("Open this file to remove the event from your calendar."))
         await tell_promoted(callback.bot, catalog, outcome.promoted)
 
 
@@ -166,7 +164,8 @@ def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
 async def subscribe_menu(callback: CallbackQuery, settings: Settings,
                          user_record: User | None, lang: str) -> None:
     has = bool(user_record and user_record.calendar_token)
-    await show(callback, _feed_text(settings, user_record, lang), kb.subscription(has),
+    await show(callback, _feed_text(settings, user_record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
                edit=True)
 
 
@@ -180,4 +179,6 @@ async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalo
         users.revoke_calendar_token(catalog.store, uid)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
-    await show(callback, _feed_text(settings, record, lang), kb.subscription(has), edit=True)
+    await show(callback, _feed_text(settings, record, lang),
+               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+               edit=True)

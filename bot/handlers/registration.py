@@ -202,25 +202,32 @@ async def got_organisation(message: Message, state: FSMContext, lang: str) -> No
                 _("Your department? (or Skip)"), kb.skip_or_cancel())
 
 
-async def _ask_email(event: Message | CallbackQuery, state: FSMContext) -> None:
+async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
+                     settings: Settings) -> None:
     await state.set_state(RegForm.email)
-    await show(event, _("Your e-mail address? (the confirmation and calendar invite use it)"),
-               kb.cancel_dialogue())
+    if settings.mail_enabled:
+        text = _("Your e-mail address? (the confirmation and calendar invite use it)")
+    else:  # nothing is mailed: say what the address is for
+        text = _("Your e-mail address? (it goes on the office's roster; this bot sends no "
+                 "mail)")
+    await show(event, text, kb.cancel_dialogue())
 
 
 @router.message(StateFilter(RegForm.department), ANSWER)
-async def got_department(message: Message, state: FSMContext, lang: str) -> None:
+async def got_department(message: Message, state: FSMContext, settings: Settings,
+                         lang: str) -> None:
     value = await _field(message, lang, "department", required=False)
     if value is None:
         return
     await state.update_data(department=value)
-    await _ask_email(message, state)
+    await _ask_email(message, state, settings)
 
 
 @router.callback_query(StateFilter(RegForm.department), RegCB.filter(F.action == "skip"))
-async def skip_department(callback: CallbackQuery, state: FSMContext) -> None:
+async def skip_department(callback: CallbackQuery, state: FSMContext,
+                          settings: Settings) -> None:
     await state.update_data(department="")
-    await _ask_email(callback, state)
+    await _ask_email(callback, state, settings)
 
 
 async def _email(message: Message, lang: str) -> str | None:
@@ -412,7 +419,8 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     if not outcome.waitlisted:
         # one event's file takes about half a millisecond: built here, since a worker
         # thread would only hold the GIL against the loop (feeds stay off the loop)
-        file = ics.invite_file(catalog, first, lang=lang, organizer=settings.organizer_email)
+        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                                 organizer=settings.organizer_email)
         assert callback.bot is not None
         await send_file(callback.bot, callback.from_user.id, file,
                         _("Your calendar invitation."))

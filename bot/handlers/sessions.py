@@ -89,15 +89,16 @@ async def card_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
 
 @router.callback_query(SessionCB.filter(F.action == "ics"))
 async def calendar_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                          callback_data: SessionCB, catalog: Catalog,
+                          callback_data: SessionCB, catalog: Catalog, settings: Settings,
                           user_record: User | None, lang: str) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
         expire(callback_answer)
         return
-    file = ics.event_file(catalog, session, lang=lang,  # one event: under a millisecond
-                          profile=user_record.profile if user_record else None)
+    file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
+                             organizer=settings.organizer_email,  # one event: under a ms
+                             profile=user_record.profile if user_record else None)
     assert callback.bot is not None
     await send_file(callback.bot, callback.from_user.id, file,
                     _("Open this file to add the session to your calendar."))
@@ -273,7 +274,9 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
             url=q(links.webcal)),
         _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
         _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
-    ]), disable_web_page_preview=True)
+    ]), disable_web_page_preview=True, reply_markup=kb.subscribe_page(ics.subscribe_page_url(
+        settings.public_base_url, lang=lang, courses=filters.get("courses", ()),
+        prefectures=filters.get("prefectures", ()), regions=filters.get("regions", ()))))
 
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
@@ -360,6 +363,11 @@ async def location(message: Message, catalog: Catalog, clock: Clock, user_record
                    lang: str) -> None:
     loc = message.location
     assert loc is not None
+    if not places.valid_latlon(loc.latitude, loc.longitude):
+        await message.answer(_("That location is not on the map. Please share your location "
+                               "again, or type a place name."),
+                             reply_markup=ReplyKeyboardRemove())
+        return
     key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
     await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
     text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),

@@ -11,12 +11,12 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from bot.config import Settings
 from bot.handlers import after_profile, get_routers
 from bot.telegram import lifecycle
+from bot.telegram.fsm_storage import SQLiteStorage
 from bot.telegram.i18n import UserI18nMiddleware, create_i18n
 from bot.telegram.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
 from bot.telegram.outbox import Outboxes
@@ -62,7 +62,7 @@ def create_dispatcher(
     `UserMiddleware`, and `i18n` from the i18n middleware. `throttle_burst=0` turns
     throttling off (benchmarks feed thousands of updates from one user).
     """
-    dp = Dispatcher(storage=storage or MemoryStorage(),
+    dp = Dispatcher(storage=storage or SQLiteStorage(catalog.store),
                     catalog=catalog, settings=settings, clock=clock,
                     outboxes=Outboxes(catalog, clock), after_profile=after_profile())
     lifecycle.install(dp)  # first: its count of updates in flight wraps every other step

@@ -303,8 +303,15 @@ def confirm_forget() -> InlineKeyboardMarkup:
     ])
 
 
-def subscription(has_token: bool) -> InlineKeyboardMarkup:
+def subscribe_page(url: str) -> InlineKeyboardMarkup:
+    """The page that subscribes a calendar (Telegram's buttons cannot open webcal://)."""
+    return markup([[url_button(_("📅 Open the subscribe page"), url)]])
+
+
+def subscription(has_token: bool, page_url: str | None = None) -> InlineKeyboardMarkup:
     rows = []
+    if page_url:
+        rows.append([url_button(_("📅 Open the subscribe page"), page_url)])
     if has_token:
         rows.append([_button(_("🔄 New link (old one stops working)"), SubCB(action="new"))])
         rows.append([_button(_("🚫 Turn my feed off"), SubCB(action="off"))])

@@ -8,7 +8,8 @@ dependency injection), so nothing is kept in a module-level registry.
 `UpdatesInFlight` counts the updates being handled. `install(dp)` puts both on a
 Dispatcher and registers a shutdown hook (`dp.shutdown`, which aiogram's polling and
 `setup_application` call) that first lets the updates in flight finish (a registration
-half sent is worse than a wait), then waits a while for the jobs and cancels the rest.
+half sent is worse than a wait) and saves their dialogue state, then waits a while for
+the jobs and cancels the rest.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ def install(dp: Dispatcher, *, grace: float = GRACE) -> Jobs:
     async def finish() -> None:
         if not await in_flight.wait(grace):
             log.warning("%d update(s) still in progress at shutdown", in_flight.count)
+        # aiogram's own shutdown hook (registered first, by the Dispatcher) has closed the
+        # FSM storage already; closing it again saves what the late updates changed
+        await dp.storage.close()
         await jobs.close(grace)
 
     dp.startup.register(jobs.open)

@@ -58,15 +58,20 @@ class ThrottlingMiddleware(BaseMiddleware):
         if allowed:
             return await handler(event, data)
         log.info("throttled user %s", user.id)
-        if warn:
-            lang = data["lang"] if "lang" in data else lang_of(user)
-            text = tr(SLOW_DOWN, lang)
-            inner = getattr(event, "event", event)
-            try:
-                if isinstance(inner, CallbackQuery | Message):
-                    await inner.answer(text)
-            except Exception:  # a throttled reply must never crash the loop
-                log.warning("could not send the slow-down notice", exc_info=True)
+        inner = getattr(event, "event", event)
+        if not (warn or isinstance(inner, CallbackQuery)):
+            return None
+        lang = data["lang"] if "lang" in data else lang_of(user)
+        text = tr(SLOW_DOWN, lang)
+        try:
+            if isinstance(inner, CallbackQuery):
+                # Every dropped press is answered, or its button spins: the first with the
+                # notice as an alert, the rest silently.
+                await inner.answer(text if warn else None, show_alert=warn)
+            elif isinstance(inner, Message):
+                await inner.answer(text)
+        except Exception:  # a throttled reply must never crash the loop
+            log.warning("could not answer a throttled update", exc_info=True)
         return None
 
 

@@ -14,9 +14,13 @@ redirect to the sign-in form and everything else (POSTs, downloads) answers 401.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,8 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
-from catalog import rosters, teams
+from catalog import admin_sessions, rosters, teams
+from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
 
@@ -36,6 +41,46 @@ COOKIE = "cyder_admin"
 COOKIE_PATH = "/admin"
 MAX_AGE = 12 * 3600  # a signed-in session lasts a working day
 FAILED_SIGN_IN_DELAY = 0.5  # seconds; slows down guessing without blocking the loop
+SIGN_IN_ATTEMPTS = 5  # wrong tokens from one address ...
+SIGN_IN_WINDOW = 600.0  # ... within this many seconds, and that address is refused for a while
+
+
+class SignInGuard:
+    """Counts wrong admin tokens per address; after `attempts` within `window` seconds the
+    address is refused until the oldest of them is `window` seconds old."""
+
+    def __init__(self, attempts: int = SIGN_IN_ATTEMPTS, window: float = SIGN_IN_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self.window = window
+        self.clock = clock
+        self.failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str) -> deque[float]:
+        now = self.clock()
+        times = self.failures.setdefault(address, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self.failures[address]
+            return deque()
+        return times
+
+    def refused_for(self, address: str) -> float:
+        """Seconds this address must still wait (0: it may try)."""
+        times = self._recent(address)
+        if len(times) < self.attempts:
+            return 0.0
+        return times[-self.attempts] + self.window - self.clock()
+
+    def failed(self, address: str) -> None:
+        self.failures.setdefault(address, deque()).append(self.clock())
+
+    def succeeded(self, address: str) -> None:
+        self.failures.pop(address, None)
+
+
+SIGN_IN_GUARD = web.AppKey("admin_sign_in_guard", SignInGuard)
 
 routes = web.RouteTableDef()
 
@@ -71,19 +116,35 @@ def _session(request: web.Request) -> dict[str, Any] | None:
     return data
 
 
+def _now() -> dt.datetime:
+    """Real time for sign-in sessions (a pinned demo date must not stretch them)."""
+    return dt.datetime.now(JST)
+
+
 def _signed_in(request: web.Request) -> dict[str, Any] | None:
+    """The signed-in session: a valid cookie whose id the server still holds (signing out
+    ends it on the server, so an old copy of the cookie opens nothing)."""
     data = _session(request)
-    return data if data and data.get("auth") is True else None
+    if not data or data.get("auth") is not True:
+        return None
+    if not admin_sessions.is_active(request.app[CATALOG].store, data["sid"], _now()):
+        return None
+    return data
 
 
-def _set_session(request: web.Request, response: web.StreamResponse, *, auth: bool) -> str:
-    """Start a fresh session (new id, so a pre-sign-in id is never reused) on `response`."""
+def _set_cookie(request: web.Request, response: web.StreamResponse, sid: str, *,
+                auth: bool) -> None:
     s = _serializer(request)
     assert s is not None
-    sid = secrets.token_urlsafe(24)
     response.set_cookie(COOKIE, s.dumps({"sid": sid, "auth": auth}), max_age=MAX_AGE,
                         path=COOKIE_PATH, httponly=True, samesite="Strict",
                         secure=request.secure)
+
+
+def _set_session(request: web.Request, response: web.StreamResponse) -> str:
+    """A fresh pre-sign-in id (for the sign-in form's CSRF token) on `response`."""
+    sid = secrets.token_urlsafe(24)
+    _set_cookie(request, response, sid, auth=False)
     return sid
 
 
@@ -169,7 +230,7 @@ async def login_form(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/admin")
     response = web.Response(content_type="text/html", charset="utf-8")
     pre = _session(request)  # keep a pending sign-in's id, so a second tab does not void it
-    sid = pre["sid"] if pre else _set_session(request, response, auth=False)
+    sid = pre["sid"] if pre else _set_session(request, response)
     response.text = aiohttp_jinja2.render_string(
         "admin_login.html", request, {"error": None, "csrf": csrf_token(request, sid)},
         app_key=JINJA)
@@ -186,14 +247,27 @@ async def login(request: web.Request) -> web.Response:
             request, pre["sid"], str(form.get("csrf", ""))):
         return web.Response(status=403, content_type="text/plain",
                             text="403: the sign-in form expired; reload /admin/login\n")
+    guard = request.app[SIGN_IN_GUARD]
+    address = request.remote or "?"
+    # No await between this check and recording a failure: parallel guesses from one
+    # address are counted one by one, so they cannot slip past the limit together.
+    wait = guard.refused_for(address)
+    if wait:
+        return _render(request, "admin_login.html",
+                       {"error": False, "locked_minutes": max(1, round(wait / 60)),
+                        "csrf": csrf_token(request, pre["sid"])}, status=429)
     expected = (request.app[SETTINGS].admin_token or "").encode("utf-8")
     given = str(form.get("token", "")).strip().encode("utf-8")
     if not hmac.compare_digest(given, expected):
+        guard.failed(address)
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
         return _render(request, "admin_login.html",
                        {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
+    guard.succeeded(address)
+    sid = await asyncio.to_thread(admin_sessions.start, request.app[CATALOG].store, _now(),
+                                  dt.timedelta(seconds=MAX_AGE))
     response = web.HTTPSeeOther("/admin")
-    _set_session(request, response, auth=True)
+    _set_cookie(request, response, sid, auth=True)
     raise response
 
 
@@ -202,9 +276,34 @@ async def logout(request: web.Request) -> web.Response:
     session = await _checked_post(request)
     if isinstance(session, web.Response):
         return session
+    await asyncio.to_thread(admin_sessions.revoke, request.app[CATALOG].store, session["sid"],
+                            _now())
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response
+
+
+@routes.get("/admin/signins")
+async def signins_page(request: web.Request) -> web.Response:
+    """Who is signed in (by session, not by person), with a button to end each."""
+    session = _page_or_redirect(request)
+    if isinstance(session, web.Response):
+        return session
+    rows = await asyncio.to_thread(admin_sessions.active, request.app[CATALOG].store, _now())
+    return _render(request, "admin_signins.html", {
+        "signins": rows, "mine": admin_sessions.key_of(session["sid"]),
+        "csrf": csrf_token(request, session["sid"])})
+
+
+@routes.post("/admin/signins/revoke")
+async def revoke_signin(request: web.Request) -> web.Response:
+    session = await _checked_post(request)
+    if isinstance(session, web.Response):
+        return session
+    form = await request.post()
+    await asyncio.to_thread(admin_sessions.revoke_key, request.app[CATALOG].store,
+                            str(form.get("key", "")), _now())
+    raise web.HTTPSeeOther("/admin/signins")
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -227,8 +326,10 @@ async def sessions_page(request: web.Request) -> web.Response:
 
 
 def _session_view(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    return {"rows": list(rosters.roster_rows(catalog, session_id)),
-            "teams": teams.current_teams(catalog, session_id)}
+    current = teams.current_teams(catalog, session_id)
+    return {"rows": list(rosters.roster_rows(catalog, session_id)), "teams": current,
+            "next_team": max((t.number for t in current), default=0) + 1,
+            "confirm": None}
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -247,13 +348,15 @@ async def session_page(request: web.Request) -> web.Response:
     })
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError) -> web.Response:
-    """The session page again, with the refusal shown in Japanese and English (400)."""
+async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError,
+                      confirm: dict[str, Any] | None = None) -> web.Response:
+    """The session page again, with the refusal shown in Japanese and English (400); for
+    a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
         "s": s, "columns": rosters.ROSTER_COLUMNS, **view, "formed": False,
-        "error": e.text("ja") + " / " + e.text("en"),
-        "csrf": csrf_token(request, session["sid"])}, status=400)
+        "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
+        "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -286,7 +389,10 @@ async def move_member(request: web.Request) -> web.Response:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
         await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now())
+                                now=request.app[CLOCK].now(), force=form.get("force") == "1")
+    except teams.TeamRuleError as e:
+        return await _error_page(request, s, session, e,
+                                 {"registration": registration_id, "team": team})
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
@@ -343,5 +449,6 @@ def setup(app: web.Application) -> None:
     """Add the admin routes and their templates to the HTTP app."""
     aiohttp_jinja2.setup(app, app_key=JINJA, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                          autoescape=True, default_helpers=False)
+    app[SIGN_IN_GUARD] = SignInGuard()
     app.router.add_routes(routes)
     app.on_response_prepare.append(_security_headers)

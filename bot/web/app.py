@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.config import Settings
-from bot.web import admin, feeds
+from bot.web import admin, calendar_page, feeds
 from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, SETTINGS
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -31,6 +31,6 @@ def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Ap
     app[BOT] = None
     app[DISPATCHER] = None
     app.router.add_get("/healthz", healthz)
-    for module in (feeds, admin):
+    for module in (feeds, calendar_page, admin):
         module.setup(app)
     return app

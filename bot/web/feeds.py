@@ -125,16 +125,28 @@ class FeedCache:
 FEED_CACHE = web.AppKey("feed_cache", FeedCache)
 
 
-def _lang(request: web.Request) -> str:
-    return "en" if request.query.get("lang", "").lower().startswith("en") else "ja"
+def _lang(request: web.Request, default: str = "ja") -> str:
+    """`lang` from the query: ja or en (also as ja-JP, en_US); BadFilter for any other."""
+    raw = request.query.get("lang", "").strip()
+    if not raw:
+        return default
+    base = raw.lower().replace("_", "-").split("-", 1)[0]
+    if base not in ("ja", "en"):
+        raise BadFilter(f"unknown lang: {raw!r} (ja or en)\n言語 {raw!r} はありません（ja または en）")
+    return base
+
+
+def _values(request: web.Request, name: str) -> list[str]:
+    """A repeatable query parameter; empty values (a form's "any" choice) are no filter."""
+    return [v for v in request.query.getall(name, []) if v.strip()]
 
 
 def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
     """Filters from the query string; BadFilter naming the first value we cannot read."""
     try:
-        f = search_filters(catalog, courses=request.query.getall("course", []),
-                           prefectures=request.query.getall("prefecture", []),
-                           regions=request.query.getall("region", []))
+        f = search_filters(catalog, courses=_values(request, "course"),
+                           prefectures=_values(request, "prefecture"),
+                           regions=_values(request, "region"))
     except UnknownFilter as e:
         detail = e.en if e.en == e.ja else f"{e.en}\n{e.ja}"
         raise BadFilter(f"unknown {e.field}: {e.value!r}\n{detail}") from None
@@ -180,19 +192,24 @@ async def render_public(catalog: Catalog, filters: Filters, lang: str) -> Render
         include_cancelled=True)]
     windows = catalog.online_windows() if filters.with_windows else ()
     loaded = calendar.year_loaded(catalog)
+    # Every session of the year: one moving out of the filters changes this body too.
+    every = catalog.all_sessions(include_cancelled=True)
     view = calendar.CatalogView.of(catalog)
     name = calendar.feed_name(catalog, lang, courses=filters.courses,
                               prefectures=filters.prefectures, regions=filters.regions)
     body = await asyncio.to_thread(calendar.sessions_feed, view, sessions, lang=lang, name=name,
                                    windows=windows, loaded=loaded)
-    return Rendered.of(body, calendar.feed_last_modified(sessions, loaded, bool(windows)))
+    return Rendered.of(body, calendar.feed_last_modified(every, loaded, windows))
 
 
 async def sessions_ics(request: web.Request) -> web.Response:
     app = request.app
     catalog = app[CATALOG]
     cache = app[FEED_CACHE]
-    lang = _lang(request)
+    try:
+        lang = _lang(request)
+    except BadFilter as e:
+        return _bad_request(str(e))
     version = calendar.data_version(catalog)
     raw_key = ("raw", request.query_string, lang)
     rendered = cache.get(version, raw_key)
@@ -216,8 +233,10 @@ async def my_ics(request: web.Request) -> web.Response:
     if user is None:
         return web.Response(status=404, text="unknown calendar link / このカレンダーのリンクは無効です\n",
                             content_type="text/plain", charset="utf-8")
-    lang = request.query.get("lang") or user.lang or "ja"
-    lang = "en" if lang.lower().startswith("en") else "ja"
+    try:
+        lang = _lang(request, "en" if (user.lang or "").startswith("en") else "ja")
+    except BadFilter as e:
+        return _bad_request(str(e))
     now = app[CLOCK].now()
     version = calendar.data_version(catalog)
     key = ("me", user.user_id, lang, now.date())

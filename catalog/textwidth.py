@@ -1,16 +1,24 @@
-"""Plain-text tables that line up with Japanese (double-width) characters."""
+"""Plain-text tables that line up in a terminal with Japanese (double-width) characters."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
+
+from wcwidth import wcswidth, wcwidth
 
 
 def width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """The columns `text` takes in a terminal: 2 for each wide (CJK, full-width) character,
+    0 for combining marks and joiners, 1 otherwise; control characters count as nothing."""
+    columns = wcswidth(text)
+    if columns >= 0:
+        return int(columns)
+    return sum(max(int(wcwidth(ch)), 0) for ch in text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """`rows` under `headers`, columns padded to the widest cell, two spaces apart;
+    None shows as an empty cell."""
     cells = [[("" if v is None else str(v)) for v in r] for r in rows]
     widths = [max([width(h)] + [width(r[i]) for r in cells]) for i, h in enumerate(headers)]
 

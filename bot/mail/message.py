@@ -1,0 +1,277 @@
+"""iMIP messages (RFC 6047) for one registrant, built with Python's `email` package.
+
+One message per person and event, to that person's own address (colleagues
+registered by a representative get their own). The shape Outlook, Gmail and
+Apple Mail act on:
+
+    multipart/mixed
+      multipart/alternative
+        text/plain; charset=utf-8        Japanese and English, the reader's first
+        text/calendar; method=REQUEST|CANCEL; charset=utf-8
+      application/ics; name=cyder-….ics  the same calendar object, as an attachment
+
+The calendar object is `catalog.calendar.registration_file`: the person's copy
+with the UID and SEQUENCE the chat file and the personal feed carry. The
+day-before reminder is text only (nothing for a calendar to apply).
+
+Building reads the catalog (SQLite): call `build_mail` in a worker thread
+(`asyncio.to_thread`). It reads the registration as it is *now*, so a mail
+queued before a later change carries the later state; when the state no longer
+fits the kind (a confirmation for someone who has since cancelled) it raises
+`NothingToSend` instead of mailing something untrue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from enum import StrEnum
+
+from bot.config import Settings
+from catalog import calendar
+from catalog.registrations import Registration, get_registration
+from catalog.service import Catalog
+from catalog.sessions import Session
+
+
+class MailKind(StrEnum):
+    CONFIRMATION = "confirmation"  # registered (REQUEST) or waitlisted (REQUEST, TENTATIVE)
+    UPDATE = "update"  # the session changed: REQUEST with a higher SEQUENCE
+    CANCEL = "cancel"  # the person or the session cancelled: CANCEL
+    PROMOTION = "promotion"  # a waitlist place became a seat: REQUEST, CONFIRMED
+    REMINDER = "reminder"  # the day before: text only
+
+
+class NothingToSend(Exception):
+    """This mail no longer fits the registration (or it has no address): skip it."""
+
+
+@dataclass(frozen=True)
+class Office:
+    """Who mail comes from: `sender` in From, `organizer` (the office) in Reply-To and
+    as the invites' ORGANIZER."""
+
+    sender: str
+    organizer: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Office:
+        return cls(settings.mail_from, settings.organizer_email)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message ready for `Mailer.send`, with what the outbox may want to record."""
+
+    message: EmailMessage
+    kind: MailKind
+    registration_id: int
+    sequence: int
+    message_id: str
+    method: str | None  # REQUEST, CANCEL, or None for the reminder
+
+
+OFFICE_NAME = {"ja": "CYDER 事務局", "en": "CYDER office"}
+SEPARATOR = "-" * 40
+
+
+def _lang(lang: str) -> str:
+    return "en" if (lang or "").startswith("en") else "ja"
+
+
+def _course_name(catalog: Catalog, code: str, lang: str) -> str:
+    for c in catalog.courses():
+        if c.code == code:
+            return c.name_en if lang == "en" else c.name_ja
+    return code
+
+
+def _times(session: Session, lang: str) -> str:
+    if session.timed:
+        return f"{session.start_time}–{session.end_time} (JST)"
+    return "not announced" if lang == "en" else "未発表"
+
+
+def _state(session: Session, reg: Registration) -> str:
+    """What the mail is about, in the registration's current state."""
+    if session.cancelled:
+        return "session_cancelled"
+    if reg.status == "cancelled":
+        return "cancelled"
+    return "waitlisted" if reg.status == "waitlisted" else "registered"
+
+
+def _check(kind: MailKind, state: str) -> None:
+    """NothingToSend when the kind no longer fits the state."""
+    cancelled = state in ("cancelled", "session_cancelled")
+    if kind is MailKind.CANCEL:
+        if not cancelled:
+            raise NothingToSend("not cancelled")
+    elif cancelled:
+        raise NothingToSend(f"{kind} for a cancelled registration")
+    elif kind in (MailKind.PROMOTION, MailKind.REMINDER) and state != "registered":
+        raise NothingToSend(f"{kind} for a waitlist place")
+
+
+def subject(kind: MailKind, state: str, title: str, dates: str, lang: str) -> str:
+    if lang == "en":
+        head = {
+            MailKind.CONFIRMATION: ("Waitlist place" if state == "waitlisted"
+                                    else "Registration confirmed"),
+            MailKind.UPDATE: "Changed",
+            MailKind.CANCEL: ("Session cancelled" if state == "session_cancelled"
+                              else "Registration cancelled"),
+            MailKind.PROMOTION: "A seat for you",
+            MailKind.REMINDER: "Tomorrow",
+        }[kind]
+        # " - ", not ": ": Python folds "Subject: a: b…" before its first word
+        return f"[CYDER] {head} - {title}, {dates}"
+    head = {
+        MailKind.CONFIRMATION: ("キャンセル待ちに登録しました" if state == "waitlisted"
+                                else "お申込みを受け付けました"),
+        MailKind.UPDATE: "開催内容が変更されました",
+        MailKind.CANCEL: ("開催中止のお知らせ" if state == "session_cancelled"
+                          else "お申込みを取り消しました"),
+        MailKind.PROMOTION: "キャンセル待ちから繰り上がりました",
+        MailKind.REMINDER: "明日の開催のお知らせ",
+    }[kind]
+    return f"【CYDER】{head}: {title} {dates}"
+
+
+def _lead(kind: MailKind, state: str, reg: Registration, lang: str) -> str:
+    """The sentence that says what happened."""
+    if lang == "en":
+        return {
+            MailKind.CONFIRMATION: (
+                f"You are on the waitlist, place {reg.position or '?'}. If a seat becomes "
+                "free you will get a new invitation. The attached invitation shows the "
+                "session as tentative."
+                if state == "waitlisted" else
+                "Your registration is confirmed. Open the attached invitation to put the "
+                "session in your calendar."),
+            MailKind.UPDATE: ("The session has changed. The attached invitation updates the "
+                              "event in your calendar."),
+            MailKind.CANCEL: (
+                "This session has been cancelled. The attached cancellation removes it from "
+                "your calendar." if state == "session_cancelled" else
+                "Your registration has been cancelled and your seat released. The attached "
+                "cancellation removes the event from your calendar."),
+            MailKind.PROMOTION: ("A seat became free: your waitlist place is now a "
+                                 "registration. The attached invitation confirms the event in "
+                                 "your calendar."),
+            MailKind.REMINDER: "A reminder: your CYDER session is tomorrow.",
+        }[kind]
+    return {
+        MailKind.CONFIRMATION: (
+            f"キャンセル待ち（{reg.position or '?'}番目）に登録しました。空席が出た場合は、改めて"
+            "招待をお送りします。添付の招待では仮の予定として表示されます。"
+            if state == "waitlisted" else
+            "お申込みを受け付けました。添付の招待を開くと、カレンダーに予定が追加されます。"),
+        MailKind.UPDATE: "開催内容が変更されました。添付の招待でカレンダーの予定が更新されます。",
+        MailKind.CANCEL: (
+            "この開催回は中止になりました。添付の取消でカレンダーから予定が削除されます。"
+            if state == "session_cancelled" else
+            "お申込みを取り消し、お席を解放しました。添付の取消でカレンダーから予定が削除されます。"),
+        MailKind.PROMOTION: ("空席が出たため、キャンセル待ちからお申込みに繰り上がりました。"
+                             "添付の招待でカレンダーの予定が確定します。"),
+        MailKind.REMINDER: "明日はCYDERの開催日です。",
+    }[kind]
+
+
+def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
+         state: str, lang: str) -> str:
+    """The plain-text body in one language."""
+    year = catalog.year
+    course = _course_name(catalog, session.course, lang)
+    if lang == "en":
+        lines = [
+            f"Dear {reg.name},",
+            "",
+            _lead(kind, state, reg, lang),
+            "",
+            f"Course: {course}",
+            f"Dates: {session.dates_text('en')}",
+            f"Times: {_times(session, 'en')}",
+            f"Place: {calendar.location(session, 'en')}",
+            f"Organisation: {reg.organisation or '-'}",
+            "The exercise is held in Japanese.",
+            f"Details: {year.apply_url or 'https://cyder.nict.go.jp'}",
+            "",
+            "This message was sent automatically by the CYDER registration bot. "
+            "Replies reach the CYDER office.",
+        ]
+    else:
+        lines = [
+            f"{reg.name} 様",
+            "",
+            _lead(kind, state, reg, lang),
+            "",
+            f"コース: {course}",
+            f"日程: {session.dates_text('ja')}",
+            f"時間: {_times(session, 'ja')}",
+            f"会場: {calendar.location(session, 'ja')}",
+            f"所属: {reg.organisation or '-'}",
+            f"詳細: {year.apply_url or 'https://cyder.nict.go.jp'}",
+            "",
+            "このメールはCYDER申込ボットから自動送信しています。"
+            "ご返信はCYDER事務局に届きます。",
+        ]
+    return "\n".join(lines)
+
+
+def message_id(kind: MailKind, reg: Registration, sequence: int, sender: str) -> str:
+    """The same Message-ID for the same mail, so a retry after a lost reply can be
+    recognised as a duplicate by the receiving side. No address or name in it."""
+    digest = hashlib.sha256(f"{reg.session_id}|{reg.application_id}|{reg.id}".encode())
+    domain = sender.rpartition("@")[2] or "cyder-bot.invalid"
+    return f"<cyder.{kind.value}.{reg.id}.{sequence}.{digest.hexdigest()[:12]}@{domain}>"
+
+
+def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, office: Office,
+               now: dt.datetime, lang: str = "ja") -> Mail:
+    """The message for one registrant and one event, in the registration's current state.
+
+    `lang` is the reader's language (the subject's and the calendar's; the body has
+    both, this one first). NothingToSend when the registration has no e-mail or the
+    kind no longer fits its state; NotFound when it is gone (forgotten).
+    """
+    kind = MailKind(kind)
+    lang = _lang(lang)
+    reg = get_registration(catalog, registration_id)
+    if not reg.email:
+        raise NothingToSend("no e-mail address")
+    session = catalog.session(reg.session_id)
+    state = _state(session, reg)
+    _check(kind, state)
+    sequence = calendar.registration_sequence(session, reg)
+    mid = message_id(kind, reg, sequence, office.sender)
+    other = "en" if lang == "ja" else "ja"
+    text = "\n\n".join([body(catalog, session, reg, kind, state, lang), SEPARATOR,
+                        body(catalog, session, reg, kind, state, other)]) + "\n"
+
+    msg = EmailMessage(policy=SMTP)
+    msg["Message-ID"] = mid
+    msg["Date"] = format_datetime(now.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
+    msg["From"] = formataddr((OFFICE_NAME[lang], office.sender))
+    msg["Reply-To"] = formataddr((OFFICE_NAME[lang], office.organizer))
+    msg["To"] = formataddr((reg.name, reg.email))
+    msg["Subject"] = subject(kind, state, calendar.summary(catalog, session, lang),
+                             session.dates_text(lang), lang)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    msg["X-Auto-Response-Suppress"] = "All"  # Exchange's way of saying the same
+    msg.set_content(text, charset="utf-8")
+    method: str | None = None
+    if kind is not MailKind.REMINDER:
+        file = calendar.registration_file(catalog, reg, lang=lang, organizer=office.organizer)
+        method = calendar.registration_method(session, reg)
+        ics = file.data.decode("utf-8")
+        msg.add_alternative(ics, subtype="calendar", charset="utf-8", cte="base64",
+                            params={"method": method})
+        msg.add_attachment(file.data, maintype="application", subtype="ics",
+                           filename=file.filename)
+    msg["Content-Language"] = f"{lang}, {other}"  # after the parts: make_mixed moves Content-*
+    return Mail(msg, kind, reg.id, sequence, mid, method)
