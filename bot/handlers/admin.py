@@ -20,7 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.handlers.common import q
 from bot.telegram import menu, reminders
-from bot.telegram.i18n import N_
+from bot.telegram.i18n import N_, say
 from bot.telegram.lifecycle import Jobs
 from bot.telegram.outbox import Outbox, Outboxes, Progress
 from catalog import reminders as notes
@@ -91,7 +91,7 @@ async def staff_command(message: Message, command: CommandObject, bot: Bot, cata
     try:
         session = catalog.session(args[0])
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     rest = args[1].strip() if len(args) > 1 else ""
     if name == "roster":
@@ -114,7 +114,7 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
         filename, _mime, data = await asyncio.to_thread(
             rosters.export_roster, catalog, [session.id], fmt)  # type: ignore[arg-type]
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     await message.answer_document(
         BufferedInputFile(data, filename=filename),
@@ -126,7 +126,7 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
     try:
         formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     if not formed:
         await message.answer(_("No registrants yet, so no teams."))

@@ -24,6 +24,7 @@ from bot.handlers.common import (
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
+from bot.telegram.i18n import say
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -123,7 +124,7 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             expire(callback_answer)
             return
         except CatalogError as e:
-            await show(callback, q(e.text(lang)), kb.only_menu())
+            await show(callback, q(say(e, lang)), kb.only_menu())
             return
         await show(callback, _("Cancelled. Your seat has been released."),
                    kb.only_menu(), edit=True)

@@ -22,6 +22,7 @@ from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
 from bot.telegram.filters import Magic
+from bot.telegram.i18n import say
 from catalog import calendar as ics
 from catalog import places
 from catalog import registrations as regs
@@ -174,7 +175,7 @@ async def _field(message: Message, lang: str, field: str, *, required: bool = Tr
     try:
         return clean_text(message.text or "", field, required=required)
     except InvalidInput as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return None
 
@@ -234,7 +235,7 @@ async def _email(message: Message, lang: str) -> str | None:
     try:
         return clean_email(message.text or "")
     except InvalidInput as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return None
 
@@ -391,15 +392,15 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     except RegistrationError as e:
         if e.code == "full":
             await state.update_data(waitlist=True)
-            await show(callback, q(e.text(lang)) + "\n\n" + _("Join the waitlist instead?"),
+            await show(callback, q(say(e, lang)) + "\n\n" + _("Join the waitlist instead?"),
                        kb.confirm_registration(True))
             return
         await state.clear()
-        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
         return
     except CatalogError as e:
         await state.clear()
-        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
         return
     await state.clear()
     first = outcome.registrations[0]
