@@ -18,4 +18,5 @@ def open_catalog(settings: Settings, clock: Clock | None = None) -> Catalog:
     clock = clock or clock_for(settings)
     store = Store.open(settings.db_path)
     ensure_loaded(store, clock.now(), settings.fiscal_year)
+    store.loop_writes = "warn"  # the bot writes through Catalog.write; log any path that does not
     return Catalog(store, settings.fiscal_year)

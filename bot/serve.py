@@ -34,6 +34,7 @@ from bot.telegram.lifecycle import Jobs
 from bot.telegram.menu import set_commands
 from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import where
+from bot.telegram.updates import Poller
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
 from bot.web.webhook import WebhookHandler
@@ -187,6 +188,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     log.info("HTTP on http://%s:%s", settings.http_host, settings.http_port)
 
     polling: asyncio.Task[Any] | None = None
+    poller: Poller | None = None
     try:
         if bot is not None and dp is not None:
             await _startup_call("setMyCommands", set_commands(bot))
@@ -197,9 +199,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                 log.info("webhook mode")
             else:
                 await _startup_call("deleteWebhook", bot.delete_webhook())
-                polling = asyncio.create_task(dp.start_polling(
-                    bot, handle_signals=False, close_bot_session=False, polling_timeout=30,
-                    tasks_concurrency_limit=CONCURRENT_UPDATES))
+                # our loop, not dp.start_polling: an update aiogram cannot parse is
+                # skipped instead of stalling the batch (bot.telegram.updates)
+                poller = Poller(dp, bot, timeout=30, concurrency=CONCURRENT_UPDATES)
+                polling = asyncio.create_task(poller.run())
                 log.info("polling mode")
         if on_ready is not None:
             on_ready(app)
@@ -211,10 +214,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         waiter.cancel()
     finally:
         log.info("shutting down")
-        if polling is not None and not polling.done():
-            # start_polling runs the Dispatcher's shutdown hook before it returns
-            with contextlib.suppress(RuntimeError):
-                await dp.stop_polling()  # type: ignore[union-attr]
+        if polling is not None and poller is not None and not polling.done():
+            poller.stop()  # Poller.run then runs the Dispatcher's shutdown hook
             try:
                 await asyncio.wait_for(polling, STOP_TIMEOUT)
             except (TimeoutError, asyncio.CancelledError):

@@ -377,16 +377,17 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
     registrations are returned so that they can be told.
     """
     store = catalog.store
-    app_ids = [r["application_id"] for r in store.query(
-        "select distinct application_id from registrations where user_id = ?", [user_id])]
     promoted: list[Registration] = []
-    for app in app_ids:
-        for row in store.query(
-            "select id from registrations where application_id = ? "
-            "and status in ('registered', 'waitlisted') order by id", [app]):
-            promoted.extend(cancel(catalog, row["id"], today=today, now=now).promoted)
     gone = set()
+    # one transaction: all of it, or (say, when the database stays busy) nothing
     with store.write() as db:
+        app_ids = [r["application_id"] for r in db.query(
+            "select distinct application_id from registrations where user_id = ?", [user_id])]
+        for app in app_ids:
+            for row in list(db.query(
+                "select id from registrations where application_id = ? "
+                "and status in ('registered', 'waitlisted') order by id", [app])):
+                promoted.extend(cancel(catalog, row["id"], today=today, now=now).promoted)
         for app in app_ids:
             for r in db.query("select id from registrations where application_id = ?", [app]):
                 gone.add(r["id"])

@@ -12,16 +12,19 @@ import dataclasses
 import datetime as dt
 import difflib
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog import places
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import InvalidInput, NotFound
 from catalog.sessions import Hit, Session, YearSettings, build_session
 from catalog.store import Store
+from catalog.writer import Writer
+
+T = TypeVar("T")
 
 SESSIONS_SQL = """
 select s.*, coalesce(c.registered, 0) as registered, coalesce(c.waitlisted, 0) as waitlisted
@@ -134,10 +137,23 @@ def _fold(text: str) -> str:
 class Catalog:
     """Courses, sessions, rules and search for one fiscal year."""
 
-    def __init__(self, store: Store, fiscal_year: int = 2024) -> None:
+    def __init__(self, store: Store, fiscal_year: int = 2024, *,
+                 writer: Writer | None = None) -> None:
         self.store = store
         self.fiscal_year = fiscal_year
+        # where the chat, the HTTP app and the background jobs write (see `write`)
+        self.writer = writer or Writer(store)
         self._snap: _Snapshot | None = None
+
+    async def write(self, fn: Callable[..., T], /, *args: Any,
+                    on_busy: Callable[[], Awaitable[Any]] | None = None, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` (a function that writes, e.g. `registrations.register`)
+        off the event loop, retried while another process holds the write lock; `on_busy`
+        is awaited once if it has to wait. `catalog.writer.DatabaseBusy` when the lock is
+        held longer than the writer's budget (then nothing was saved). Every write made
+        from async code goes through here: a blocking SQLite call on the loop would
+        freeze everyone while the database is locked."""
+        return await self.writer(fn, *args, on_busy=on_busy, **kwargs)
 
     # -- the snapshot ---------------------------------------------------------------------------
 

@@ -7,9 +7,12 @@ across threads), so slow work can move off the event loop with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from catalog.errors import InvalidInput
+
+log = logging.getLogger("cyder.store")
 
 migrations = Migrations("cyder")
 
@@ -282,6 +287,31 @@ def m007_fsm_state(db: Database) -> None:
     db.table("fsm_state").create_index(["user_id"])
 
 
+# How long a connection waits for another writer's lock before SQLITE_BUSY, unless its
+# thread chose otherwise (`Store.set_busy_timeout`): the CLI waits patiently, while the
+# bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def on_event_loop() -> bool:
+    """Whether this thread is running an asyncio event loop right now."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's "database is locked" (another connection holds the lock)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class Store:
     """The catalog database. Open with `Store.open(path)`; schema is migrated on open."""
 
@@ -290,6 +320,12 @@ class Store:
         self._local = threading.local()
         self._version = 0
         self._version_lock = threading.Lock()
+        self.last_hold = 0.0  # seconds the last write transaction held the write lock
+        # A write transaction begun on an event loop's thread would freeze the loop while
+        # another process holds the lock: "allow" (the CLI, most tests), "warn" (the
+        # bot: a path that missed `Catalog.write` is logged) or "raise" (tests proving
+        # that no path does).
+        self.loop_writes = "allow"
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -303,11 +339,12 @@ class Store:
         return store
 
     def _connect(self) -> Database:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        timeout = getattr(self._local, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
+        conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
         conn.row_factory = None
         db = Database(conn, execute_plugins=False)
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
@@ -321,8 +358,9 @@ class Store:
 
     def set_busy_timeout(self, ms: int) -> None:
         """How long this thread's connection waits for another writer's lock before
-        "database is locked" (30 s unless set): a worker thread that must not queue up
-        behind a long staff write sets it short and retries on its own terms."""
+        "database is locked" (30 s unless set; see `is_busy`): a worker thread that must
+        not queue up behind a long staff write sets it short and retries on its own terms."""
+        self._local.busy_timeout = ms / 1000  # also for a connection opened later
         self.db.execute(f"PRAGMA busy_timeout={int(ms)}")
 
     def close(self) -> None:
@@ -345,15 +383,22 @@ class Store:
             with db.atomic():
                 yield db
             return
+        if self.loop_writes != "allow" and on_event_loop():
+            if self.loop_writes == "raise":
+                raise RuntimeError("a write transaction on the event loop (use Catalog.write)")
+            log.warning("a write transaction on the event loop (use Catalog.write)",
+                        stack_info=True)
         db.conn.execute("BEGIN IMMEDIATE")
+        locked_at = time.monotonic()
         try:
             yield db
+            db.conn.execute("COMMIT")
         except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
             raise
-        else:
-            db.conn.execute("COMMIT")
+        finally:
+            self.last_hold = time.monotonic() - locked_at
         if bump:
             self.bump()
 

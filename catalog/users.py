@@ -75,9 +75,9 @@ def save_user(store: Store, user_id: int, now: dt.datetime, **fields: object) ->
 
 def issue_calendar_token(store: Store, user_id: int, now: dt.datetime) -> str:
     """A new random feed token (256 bits) for the user; any older token stops working."""
-    save_user(store, user_id, now)
     token = secrets.token_urlsafe(32)
-    with store.write() as db:
+    with store.write() as db:  # one transaction: the user's row and its token
+        save_user(store, user_id, now)
         db.table("users").update(user_id, {"calendar_token": token})
     return token
 

@@ -173,8 +173,9 @@ def test_import_registrations(capsys, tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes((",".join(HEADER) + "\n" + "\n".join(
         f"{A},人{i},組織{i},local,,,,,," for i in range(3)) + "\n").encode("cp932"))
-    code, out, _ = run(capsys, "import-registrations", str(path))
+    code, out, err = run(capsys, "import-registrations", str(path))
     assert code == 0 and "3 added, 0 already registered" in out
+    assert "write lock was held" in err  # staff learn how long the bot's writes waited
     code, out, _ = run(capsys, "import-registrations", str(path))
     assert code == 0 and "0 added, 3 already registered" in out
     bad = tmp_path / "bad.csv"

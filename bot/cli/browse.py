@@ -13,6 +13,7 @@ from bot.cli.common import (
     date_arg,
     emit,
     load_settings,
+    lock_note,
     positive_int,
     with_catalog,
 )
@@ -100,6 +101,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         store = Store.open(settings.db_path)
         report = loader.load(store, args.file, clock.now())
         print(f"{args.file}: {report.summary()}")
+        print(lock_note(store.last_hold), file=sys.stderr)
     elif args.db_command == "backup":
         store = Store.open(settings.db_path)
         store.backup(args.file)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
+from catalog import writer
 from catalog.service import Catalog
 from catalog.textwidth import table
 
@@ -79,3 +80,10 @@ def with_catalog(fn: Callable[[argparse.Namespace, Catalog], int]) -> Callable[.
         return fn(args, open_catalog(load_settings()))
     run.__name__ = fn.__name__
     return run
+
+
+def lock_note(seconds: float) -> str:
+    """One line for staff after a long write: how long the bot's writers had to wait."""
+    return (f"(one transaction: the database's write lock was held {seconds:.2f} s; chat "
+            "users saving meanwhile are told the database is busy, and after "
+            f"{writer.BUDGET:.0f} s asked to try again)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import Subcommands, UsageError, with_catalog
+from bot.cli.common import Subcommands, UsageError, lock_note, with_catalog
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
 from catalog import places
@@ -65,6 +65,7 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     report = import_registrations(catalog, path, today=clock.today(), now=clock.now(),
                                   waitlist=args.waitlist)
     print(f"{path}: {report.summary()}")
+    print(lock_note(catalog.store.last_hold), file=sys.stderr)
     return 0
 
 

@@ -23,6 +23,7 @@ from bot.telegram import menu, reminders
 from bot.telegram.i18n import N_, say
 from bot.telegram.lifecycle import Jobs
 from bot.telegram.outbox import Outbox, Outboxes, Progress
+from bot.telegram.writes import save
 from catalog import reminders as notes
 from catalog import rosters, stats, teams
 from catalog.clock import Clock
@@ -124,7 +125,8 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
 async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
                  lang: str) -> None:
     try:
-        formed = await asyncio.to_thread(teams.form_teams, catalog, session.id, now=clock.now())
+        formed = await save(message, catalog, teams.form_teams, catalog, session.id,
+                            now=clock.now())
     except CatalogError as e:
         await message.answer(q(say(e, lang)))
         return

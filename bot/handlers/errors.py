@@ -5,14 +5,28 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.resilience import where
+from bot.telegram.writes import tell_not_saved
+from catalog.writer import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
 router = Router(name="errors")
+
+
+@router.errors(ExceptionTypeFilter(DatabaseBusy))
+async def on_busy(event: ErrorEvent) -> bool:
+    """A write ran out of time while another process held the database: nothing was
+    saved, and the person is told so, with the same button to try again."""
+    log.warning("update %s: database busy, nothing saved", event.update.update_id)
+    target = event.update.callback_query or event.update.message
+    if target is not None:
+        await tell_not_saved(target)
+    return True
 
 
 @router.errors()

@@ -6,11 +6,13 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.handlers.common import show, tell_promoted
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import ForgetCB
+from bot.telegram.writes import save
 from catalog import registrations as regs
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -27,11 +29,12 @@ async def forget_command(message: Message) -> None:
 
 
 @router.callback_query(ForgetCB.filter(F.action == "yes"))
-async def forget_yes(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
-                     clock: Clock) -> None:
+async def forget_yes(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                     state: FSMContext, catalog: Catalog, clock: Clock) -> None:
     await state.clear()
-    promoted = regs.forget_user(catalog, callback.from_user.id, today=clock.today(),
-                                now=clock.now())
+    promoted = await save(callback, catalog, regs.forget_user, catalog, callback.from_user.id,
+                          callback_answer=callback_answer, today=clock.today(),
+                          now=clock.now())
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
     await tell_promoted(callback.bot, catalog, promoted)

@@ -25,6 +25,7 @@ from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
 from bot.telegram.i18n import say
+from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import registrations as regs
 from catalog import users
@@ -118,8 +119,9 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         try:
-            outcome = regs.cancel(catalog, reg.id, today=clock.today(), now=clock.now(),
-                                  user_id=callback.from_user.id)
+            outcome = await save(callback, catalog, regs.cancel, catalog, reg.id,
+                                 callback_answer=callback_answer, today=clock.today(),
+                                 now=clock.now(), user_id=callback.from_user.id)
         except NotFound:
             expire(callback_answer)
             return
@@ -171,13 +173,16 @@ async def subscribe_menu(callback: CallbackQuery, settings: Settings,
 
 
 @router.callback_query(SubCB.filter(F.action.in_({"new", "off"})))
-async def subscribe_change(callback: CallbackQuery, callback_data: SubCB, catalog: Catalog,
+async def subscribe_change(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                           callback_data: SubCB, catalog: Catalog,
                            clock: Clock, settings: Settings, lang: str) -> None:
     uid = callback.from_user.id
     if callback_data.action == "new":
-        users.issue_calendar_token(catalog.store, uid, clock.now())
+        await save(callback, catalog, users.issue_calendar_token, catalog.store, uid,
+                   clock.now(), callback_answer=callback_answer)
     else:
-        users.revoke_calendar_token(catalog.store, uid)
+        await save(callback, catalog, users.revoke_calendar_token, catalog.store, uid,
+                   callback_answer=callback_answer)
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
     await show(callback, _feed_text(settings, record, lang),

@@ -19,6 +19,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.flow import AfterProfile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, ProfileCB
+from bot.telegram.writes import save
 from catalog import places, users
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -103,8 +104,9 @@ async def org_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
         return
     # remember the language too, so that later messages to this user (a waitlist
     # promotion, a reminder) come in the language they used
-    users.save_user(catalog.store, callback.from_user.id, clock.now(), org_type=org.code,
-                    contractor=False, dispatched=False, lang=lang)
+    await save(callback, catalog, users.save_user, catalog.store, callback.from_user.id,
+               clock.now(), callback_answer=callback_answer, org_type=org.code,
+               contractor=False, dispatched=False, lang=lang)
     if org.public:
         await show(callback, _("Do you work for it as its own staff, as a dispatched worker "
                                "(派遣) under its direction, or as a contractor (請負) running "
@@ -128,8 +130,9 @@ async def work_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
         expire(callback_answer)
         return
     contractor, dispatched = flags[callback_data.value]
-    users.save_user(catalog.store, callback.from_user.id, clock.now(), contractor=contractor,
-                    dispatched=dispatched)
+    await save(callback, catalog, users.save_user, catalog.store, callback.from_user.id,
+               clock.now(), callback_answer=callback_answer, contractor=contractor,
+               dispatched=dispatched)
     await ask_prefecture(callback, lang)
 
 
@@ -161,8 +164,9 @@ async def prefecture_chosen(callback: CallbackQuery, callback_answer: CallbackAn
         expire(callback_answer)
         return
     code = int(value) or None
-    record = users.save_user(catalog.store, callback.from_user.id, clock.now(),
-                             prefecture_code=code)
+    record = await save(callback, catalog, users.save_user, catalog.store,
+                        callback.from_user.id, clock.now(), callback_answer=callback_answer,
+                        prefecture_code=code)
     data = await state.get_data()
     after = data.get(AFTER_KEY)
     await state.update_data({AFTER_KEY: None})

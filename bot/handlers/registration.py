@@ -23,6 +23,7 @@ from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
 from bot.telegram.filters import Magic
 from bot.telegram.i18n import say
+from bot.telegram.writes import BUSY_APPLICATION, save
 from catalog import calendar as ics
 from catalog import places
 from catalog import registrations as regs
@@ -384,8 +385,12 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
         expire(callback_answer)
         return
     try:
-        outcome = regs.register(
-            catalog, str(data["session_id"]), _applicants(data, user_record),
+        # saved off the event loop; told "busy…" if it has to wait. A DatabaseBusy leaves
+        # the dialogue at this step, so the errors router's "try again" button works.
+        outcome = await save(
+            callback, catalog, regs.register, catalog, str(data["session_id"]),
+            _applicants(data, user_record), notice=BUSY_APPLICATION,
+            callback_answer=callback_answer,
             today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
             waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
             email_required=True)

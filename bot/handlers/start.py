@@ -8,12 +8,14 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.handlers.common import q, show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import LangCB, MenuCB
+from bot.telegram.writes import save
 from catalog import users
 from catalog.clock import Clock
 from catalog.errors import NotFound
@@ -108,10 +110,11 @@ async def lang_button(callback: CallbackQuery) -> None:
 
 
 @router.callback_query(LangCB.filter(F.lang.in_({"ja", "en"})))
-async def set_lang(callback: CallbackQuery, callback_data: LangCB, catalog: Catalog,
-                   clock: Clock, i18n: I18n) -> None:
+async def set_lang(callback: CallbackQuery, callback_answer: CallbackAnswer,
+                   callback_data: LangCB, catalog: Catalog, clock: Clock, i18n: I18n) -> None:
     now: dt.datetime = clock.now()
-    users.save_user(catalog.store, callback.from_user.id, now, lang=callback_data.lang)
+    await save(callback, catalog, users.save_user, catalog.store, callback.from_user.id, now,
+               callback_answer=callback_answer, lang=callback_data.lang)
     with i18n.use_locale(callback_data.lang):
         await show(callback, _("Language set: English.") + "\n\n"
                    + greeting(callback.from_user.first_name), kb.main_menu(), edit=True)

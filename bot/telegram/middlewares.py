@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.i18n import N_, lang_of, tr
 from catalog import reminders, users
 from catalog.service import Catalog
+from catalog.writer import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ class UserMiddleware(BaseMiddleware):
                                else (None, False))
             if blocked and tg_user:
                 # They write to us again, so they no longer block the bot: reminders resume.
-                reminders.unblock_chat(catalog.store, tg_user.id)
+                try:
+                    await catalog.write(reminders.unblock_chat, catalog.store, tg_user.id)
+                except DatabaseBusy:  # recorded on their next update instead
+                    log.info("user %s: unblock not recorded, database busy", tg_user.id)
             data["user_record"] = record
             data["lang"] = lang_of(tg_user, record.lang if record else None)
             return await handler(event, data)

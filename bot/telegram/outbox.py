@@ -33,6 +33,7 @@ from aiolimiter import AsyncLimiter
 from catalog import reminders as notes
 from catalog.clock import Clock
 from catalog.service import Catalog
+from catalog.writer import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,11 @@ class Outbox:
         try:
             await self.call(chat_id, lambda: self.bot.send_message(chat_id, text, **kwargs))
         except TelegramForbiddenError:
-            await asyncio.to_thread(notes.block_chat, self.catalog.store, chat_id,
-                                    self.clock.now())
+            try:
+                await self.catalog.write(notes.block_chat, self.catalog.store, chat_id,
+                                         self.clock.now())
+            except DatabaseBusy:
+                log.warning("chat %s blocked the bot; not recorded, database busy", chat_id)
             log.info("chat %s blocked the bot; recorded", chat_id)
             return BLOCKED
         except TelegramAPIError as e:

@@ -28,6 +28,7 @@ from catalog import reminders as notes
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.sessions import Session
+from catalog.writer import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,16 @@ async def remind_session(outbox: Outbox, catalog: Catalog, clock: Clock, session
     people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id)
     claimed = []
     for who in people:
-        if await asyncio.to_thread(notes.claim, catalog, who, clock.now()):
+        if await catalog.write(notes.claim, catalog, who, clock.now()):
             claimed.append(who)
     by_chat = {who.user_id: who for who in claimed}
 
     async def record(chat_id: int, result: str) -> None:
-        await asyncio.to_thread(notes.mark, catalog, by_chat[chat_id], result, clock.now())
+        try:
+            await catalog.write(notes.mark, catalog, by_chat[chat_id], result, clock.now())
+        except DatabaseBusy:  # the claim stays: never sent twice, its result unrecorded
+            log.warning("reminder to %s: result %s not recorded, database busy", chat_id,
+                        result)
 
     messages = [(who.user_id, reminder_text(catalog, session, who.lang)) for who in claimed]
     return await outbox.broadcast(messages, progress=progress, on_result=record)

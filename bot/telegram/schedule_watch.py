@@ -67,11 +67,11 @@ def _prepare(catalog: Catalog, notice: calendar.ChangeNotice,
 async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
                  settings: Settings, clock: Clock) -> str:
     """Claim and send one notice; returns sent, blocked, failed, retry or skipped."""
-    if not await asyncio.to_thread(calendar.mark_notified, catalog, notice, now=clock.now(),
-                                   result="sending"):
+    if not await catalog.write(calendar.mark_notified, catalog, notice, now=clock.now(),
+                               result="sending"):
         return "skipped"
     if await asyncio.to_thread(chats.is_blocked, catalog.store, notice.user_id):
-        await asyncio.to_thread(calendar.finish_notice, catalog, notice, "blocked")
+        await catalog.write(calendar.finish_notice, catalog, notice, "blocked")
         return "blocked"
     try:
         text, file = await asyncio.to_thread(_prepare, catalog, notice, settings.organizer_email)
@@ -80,18 +80,18 @@ async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
                                 BufferedInputFile(file.data, filename=file.filename))
         result = "sent"
     except TelegramForbiddenError:
-        await asyncio.to_thread(chats.block_chat, catalog.store, notice.user_id, clock.now())
+        await catalog.write(chats.block_chat, catalog.store, notice.user_id, clock.now())
         result = "blocked"
     except PASSING as e:
         log.warning("change notice for registration %s: %s, will retry",
                     notice.registration_id, type(e).__name__)
-        await asyncio.to_thread(calendar.release_notice, catalog, notice)
+        await catalog.write(calendar.release_notice, catalog, notice)
         return "retry"
     except Exception as e:  # a bad request or our own bug: log it, never resend
         log.warning("change notice for registration %s failed: %s",
                     notice.registration_id, type(e).__name__)
         result = "failed"
-    await asyncio.to_thread(calendar.finish_notice, catalog, notice, result)
+    await catalog.write(calendar.finish_notice, catalog, notice, result)
     return result
 
 

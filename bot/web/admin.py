@@ -265,8 +265,8 @@ async def login(request: web.Request) -> web.Response:
         return _render(request, "admin_login.html",
                        {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
     guard.succeeded(address)
-    sid = await asyncio.to_thread(admin_sessions.start, request.app[CATALOG].store, _now(),
-                                  dt.timedelta(seconds=MAX_AGE))
+    sid = await request.app[CATALOG].write(admin_sessions.start, request.app[CATALOG].store,
+                                           _now(), dt.timedelta(seconds=MAX_AGE))
     response = web.HTTPSeeOther("/admin")
     _set_cookie(request, response, sid, auth=True)
     raise response
@@ -277,8 +277,8 @@ async def logout(request: web.Request) -> web.Response:
     session = await _checked_post(request)
     if isinstance(session, web.Response):
         return session
-    await asyncio.to_thread(admin_sessions.revoke, request.app[CATALOG].store, session["sid"],
-                            _now())
+    await request.app[CATALOG].write(admin_sessions.revoke, request.app[CATALOG].store,
+                                     session["sid"], _now())
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response
@@ -302,8 +302,8 @@ async def revoke_signin(request: web.Request) -> web.Response:
     if isinstance(session, web.Response):
         return session
     form = await request.post()
-    await asyncio.to_thread(admin_sessions.revoke_key, request.app[CATALOG].store,
-                            str(form.get("key", "")), _now())
+    await request.app[CATALOG].write(admin_sessions.revoke_key, request.app[CATALOG].store,
+                                     str(form.get("key", "")), _now())
     raise web.HTTPSeeOther("/admin/signins")
 
 
@@ -368,7 +368,7 @@ async def form_teams(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     s = _session_or_404(catalog, request.match_info["session_id"])
     try:
-        await asyncio.to_thread(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
+        await catalog.write(teams.form_teams, catalog, s.id, now=request.app[CLOCK].now())
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
@@ -389,8 +389,8 @@ async def move_member(request: web.Request) -> web.Response:
         except ValueError as e:
             raise InvalidInput("choose a person and a team number",
                                "移動する方とチーム番号を選んでください。") from e
-        await asyncio.to_thread(teams.move_member, catalog, s.id, registration_id, team,
-                                now=request.app[CLOCK].now(), force=form.get("force") == "1")
+        await catalog.write(teams.move_member, catalog, s.id, registration_id, team,
+                            now=request.app[CLOCK].now(), force=form.get("force") == "1")
     except teams.TeamRuleError as e:
         return await _error_page(request, s, session, e,
                                  {"registration": registration_id, "team": team})

@@ -7,12 +7,14 @@ the typed keys in `bot.web.keys`.
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.config import Settings
 from bot.web import admin, calendar_page, feeds
 from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, SETTINGS
 from catalog.clock import Clock
 from catalog.service import Catalog
+from catalog.writer import DatabaseBusy
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -21,10 +23,21 @@ async def healthz(request: web.Request) -> web.Response:
                               "sessions": len(catalog.all_sessions())})
 
 
+@web.middleware
+async def busy_database(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A write that found the database locked past the writer's budget (nothing saved):
+    503 with Retry-After and a plain ja/en sentence, not a 500 with a traceback."""
+    try:
+        return await handler(request)
+    except DatabaseBusy as e:
+        return web.Response(status=503, text=e.text("ja") + "\n" + e.text("en") + "\n",
+                            headers={"Retry-After": "30"})
+
+
 def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Application:
     """The HTTP app with every feature module's routes. Webhook routes are added by
     `bot.serve` when WEBHOOK_URL is set."""
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[busy_database])
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app[CLOCK] = clock

@@ -1,0 +1,130 @@
+"""Writes off the event loop: one writer thread, a short busy timeout, a bounded retry.
+
+SQLite lets one connection write at a time. While another process holds the write lock
+(a staff `import-registrations`, `db load`), a write on the event loop would wait there
+for SQLite's busy timeout and freeze every chat user, `/healthz` and the feeds. So the
+bot's writes run here instead: on one thread of their own (writes are serialised by
+SQLite anyway). The first attempt waits at most `busy_timeout` for the lock, so that
+the caller can soon be told the database is busy (`on_busy`, once) and tell the person
+waiting; later attempts wait up to `retry_timeout` each (SQLite takes the lock within
+a tenth of a second of its release) until `budget` seconds have passed. The event
+loop stays free all the while. Reads need none of this: in WAL mode readers never wait for a
+writer, and they come from the catalog's in-memory snapshot anyway.
+
+A write that runs out of budget raises `DatabaseBusy`: nothing of it was saved (each
+attempt is one `Store.write()` transaction, rolled back or never begun), so the person
+can simply try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from catalog.store import Store, is_busy
+
+log = logging.getLogger("cyder.writer")
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT = 0.2  # seconds the first attempt waits for the lock
+RETRY_TIMEOUT = 1.0  # seconds each later attempt waits
+BUDGET = 20.0  # seconds of attempts before giving up
+
+
+class DatabaseBusy(Exception):  # noqa: N818 - named for what the person is told
+    """Another process kept the database's write lock longer than the write budget;
+    nothing was saved and the same action can be tried again.
+
+    Not a `CatalogError`: it refuses nothing, so code that shows a domain refusal and
+    ends a dialogue (``except CatalogError``) lets it pass to whoever offers "try again"."""
+
+    code = "busy"
+    en = ("The database is busy (another program is writing to it), so nothing was saved. "
+          "Please try again in a minute.")
+    ja = ("データベースが混み合っているため（別の処理が書き込み中）、保存できませんでした。"
+          "何も変更されていません。少し待ってからもう一度お試しください。")
+
+    def __init__(self, what: str = "", waited: float = 0.0) -> None:
+        super().__init__(f"database busy: {what} gave up after {waited:.1f} s")
+        self.what = what
+        self.waited = waited
+
+    def text(self, lang: str = "ja") -> str:
+        """What to tell a person, as `CatalogError.text` does."""
+        return self.en if lang.startswith("en") else self.ja
+
+
+class Writer:
+    """Runs write functions on one thread of their own, retrying while the database is
+    locked by another connection. `await writer(fn, *args, on_busy=..., **kwargs)`."""
+
+    def __init__(self, store: Store, *, busy_timeout: float = BUSY_TIMEOUT,
+                 retry_timeout: float = RETRY_TIMEOUT, budget: float = BUDGET) -> None:
+        self.store = store
+        self.busy_timeout = busy_timeout
+        self.retry_timeout = retry_timeout
+        self.budget = budget
+        self.busy_attempts = 0  # attempts that found the database locked (for tests, stats)
+        self.gave_up = 0  # writes that ran out of budget
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="cyder-writer")
+            return self._executor
+
+    def _attempt(self, call: Callable[[], T], timeout: float) -> T:
+        self.store.set_busy_timeout(int(timeout * 1000))  # the writer thread's connection
+        return call()
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any,
+                       on_busy: Callable[[], Awaitable[Any]] | None = None,
+                       **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` on the writer thread. When an attempt finds the database
+        locked, `on_busy()` is awaited (once) and the call is tried again, until `budget`
+        seconds have passed: then `DatabaseBusy`. Any other error is raised as it is."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
+        started = time.monotonic()
+        timeout = min(self.busy_timeout, self.budget)
+        told = False
+        while True:
+            try:
+                return await loop.run_in_executor(self._pool(), self._attempt, call, timeout)
+            except Exception as e:
+                if not is_busy(e):
+                    raise
+            self.busy_attempts += 1
+            waited = time.monotonic() - started
+            what = getattr(fn, "__qualname__", type(fn).__name__)
+            left = self.budget - waited
+            if left <= 0.01:
+                self.gave_up += 1
+                log.warning("database busy: gave up on %s after %.1f s", what, waited)
+                raise DatabaseBusy(what, waited)
+            if on_busy is not None and not told:
+                told = True
+                log.info("database busy: %s waits for the write lock", what)
+                try:
+                    await on_busy()
+                except Exception as e:  # noqa: BLE001 - telling is best effort; saving is not
+                    log.warning("could not report the wait for %s: %s", what, type(e).__name__)
+            timeout = min(self.retry_timeout, left)
+
+    def close(self) -> None:
+        """Close the writer thread's connection and stop the thread (idempotent)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.submit(self.store.close)
+            executor.shutdown(wait=True)
