@@ -143,3 +143,54 @@ def test_every_filter_is_awaited_on_the_loop(dispatcher):
             for handler in observer.handlers
             if not all(f.awaitable for f in handler.filters or [])]
     assert sync == []
+
+
+def test_router_filters_let_in_whatever_a_handler_of_their_router_takes():
+    """A feature's ROUTER_FILTERS names every kind of button its handlers take, and a
+    state filter on its messages only where every message handler needs such a state."""
+    from aiogram.filters import Command, StateFilter
+    from aiogram.filters.callback_data import CallbackQueryFilter
+
+    from bot.handlers import ROUTER_MODULES
+    from bot.telegram.filters import AnyCommand, ButtonOf
+
+    checked = 0
+    for module in ROUTER_MODULES:
+        declared = getattr(module, "ROUTER_FILTERS", {})
+        for gate in declared.get("callback_query", ()):
+            assert isinstance(gate, ButtonOf)
+            for handler in module.router.callback_query.handlers:
+                flts = [f.callback for f in handler.filters or []
+                        if isinstance(f.callback, CallbackQueryFilter)]
+                assert flts, (module.__name__, handler.callback.__name__)
+                for flt in flts:
+                    if flt.callback_data in gate.kinds:
+                        continue
+                    # only some buttons of this kind: each one the handler takes (among
+                    # single-field buttons with any of WORDS) is let in by its data
+                    (field,) = flt.callback_data.model_fields
+                    taken = [b for w in WORDS
+                             if (b := flt.callback_data(**{field: w})) is not None
+                             and (flt.rule is None or flt.rule.resolve(b))]
+                    assert taken and all(b.pack() in gate.exact for b in taken), (
+                        module.__name__, handler.callback.__name__, taken)
+                checked += 1
+        for gate in declared.get("message", ()):
+            if isinstance(gate, AnyCommand):
+                for handler in module.router.message.handlers:
+                    assert any(isinstance(f.callback, Command) and f.callback.prefix == "/"
+                               for f in handler.filters or []), (
+                        module.__name__, handler.callback.__name__)
+                    checked += 1
+                continue
+            assert isinstance(gate, StateFilter)
+            allowed = {s.state if hasattr(s, "state") else s for s in gate.states}
+            allowed |= {n for s in gate.states for n in getattr(s, "__all_states_names__", ())}
+            for handler in module.router.message.handlers:
+                needs = [set(getattr(s, "__all_states_names__", ())) or {getattr(s, "state", s)}
+                         for f in handler.filters or [] if isinstance(f.callback, StateFilter)
+                         for s in f.callback.states]
+                assert needs and all(n <= allowed for n in needs), (
+                    module.__name__, handler.callback.__name__)
+                checked += 1
+    assert checked > 40

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.handlers.common import q
 from bot.telegram import menu, reminders
+from bot.telegram.filters import AnyCommand
 from bot.telegram.i18n import N_, say
 from bot.telegram.lifecycle import Jobs
 from bot.telegram.outbox import Outbox, Outboxes, Progress
@@ -32,6 +33,9 @@ from catalog.service import Catalog
 from catalog.sessions import Session
 
 router = Router(name="admin")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"message": (AnyCommand(),)}
 
 STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
 FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",

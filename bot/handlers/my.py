@@ -24,6 +24,7 @@ from bot.handlers.common import (
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, MyCB, SubCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.i18n import say
 from bot.telegram.writes import save
 from catalog import calendar as ics
@@ -38,6 +39,11 @@ from catalog.users import User
 log = logging.getLogger(__name__)
 
 router = Router(name="my")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(MyCB, SubCB, MenuCB(action="my"),
+                                              MenuCB(action="sub")),),
+                  "message": (AnyCommand(),)}
 
 
 def _status(reg: Registration) -> str:

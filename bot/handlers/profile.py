@@ -19,6 +19,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.flow import AfterProfile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, ProfileCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.writes import save
 from catalog import places, users
 from catalog.clock import Clock
@@ -26,6 +27,10 @@ from catalog.service import Catalog
 from catalog.users import User
 
 router = Router(name="profile")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(ProfileCB, MenuCB(action="profile")),),
+                  "message": (AnyCommand(),)}
 
 AFTER_KEY = "after_profile"
 

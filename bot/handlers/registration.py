@@ -21,7 +21,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import RegCB, SessionCB
-from bot.telegram.filters import Magic
+from bot.telegram.filters import ButtonOf, Magic
 from bot.telegram.i18n import say
 from bot.telegram.writes import BUSY_APPLICATION, save
 from catalog import calendar as ics
@@ -54,6 +54,11 @@ class RegForm(StatesGroup):
     team = State()  # buttons: one team / mix
     confirm = State()  # buttons: confirm / cancel
 
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router): its
+# buttons, and messages in the middle of the dialogue.
+ROUTER_FILTERS = {"callback_query": (ButtonOf(RegCB, SessionCB),),
+                  "message": (StateFilter(RegForm),)}
 
 # A command is never an answer: "/my" typed as the name leaves the dialogue instead.
 COMMAND = Magic(F.text.startswith("/"))

@@ -35,7 +35,7 @@ from bot.handlers.fallback import expire
 from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
-from bot.telegram.filters import Magic
+from bot.telegram.filters import ButtonOf, Magic
 from catalog import calendar as ics
 from catalog import places
 from catalog.clock import Clock
@@ -45,6 +45,10 @@ from catalog.sessions import Hit, Session
 from catalog.users import User
 
 router = Router(name="sessions")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(
+    FindCB, RegionCB, SearchFeedCB, SessionCB, MenuCB(action="find"), MenuCB(action="near")),)}
 
 PAGE_SIZE = 8
 KINDS = {"a", "r", "p", "q", "n"}
