@@ -96,6 +96,7 @@ def test_db_init_load_backup(capsys, tmp_path):
     assert code == 0 and (tmp_path / "copy.db").stat().st_size > 0
 
 
+@pytest.mark.e2e
 def test_console_script_runs_as_a_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bot", "sessions", "--prefecture", "鳥取", "--format", "json"],
                           capture_output=True, text=True, env={"CYDER_DB": str(tmp_path / "p.db"),

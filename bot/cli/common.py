@@ -9,7 +9,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
@@ -25,6 +25,12 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Subcommands(Protocol):
+    """What a module's `add_commands` uses of `ArgumentParser.add_subparsers()`."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def load_settings() -> Settings:
