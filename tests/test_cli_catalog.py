@@ -59,6 +59,8 @@ def test_sessions_filters_and_csv(capsys):
     (["sessions", "--limit", "-1"], "'-1' must be 1 or more"),
     (["sessions", "--limit", "0"], "'0' must be 1 or more"),
     (["sessions", "--limit", "many"], "not a whole number"),
+    (["cancel-registration", "99999999999999999999", "--reason", "x"], "is too large"),
+    (["promote-registration", "99999999999999999999"], "is too large"),
     (["db", "backup", "/nonexistent-dir/x.db"], "no such folder /nonexistent-dir"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):

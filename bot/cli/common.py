@@ -48,6 +48,9 @@ def date_arg(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+SQLITE_MAX_INT = 2**63 - 1  # an id or count past this cannot be stored, nor looked up
+
+
 def positive_int(text: str) -> int:
     """A count such as --limit: a whole number of at least 1."""
     try:
@@ -56,6 +59,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    if value > SQLITE_MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large")
     return value
 
 
