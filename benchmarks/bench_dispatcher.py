@@ -58,7 +58,7 @@ from bot.config import Settings  # noqa: E402
 from bot.runtime import clock_for, open_catalog  # noqa: E402
 from bot.serve import build_dispatcher  # noqa: E402
 from bot.telegram.callbacks import FindCB, MenuCB, ProfileCB, RegCB, SessionCB  # noqa: E402
-from bot.telegram.resilience import inline_sync_filters  # noqa: E402
+from bot.telegram.filters import Magic  # noqa: E402
 from catalog import places  # noqa: E402
 from catalog.eligibility import Profile  # noqa: E402
 
@@ -202,9 +202,8 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
         dp = build_dispatcher(settings, catalog, clock, throttle_burst=0)
 
         # the baseline: an echo router before the app's own, on the same Dispatcher
-        dp.include_router(echo_router("echo-same", F.text.startswith("echo ")))
+        dp.include_router(echo_router("echo-same", Magic(F.text.startswith("echo "))))
         dp.sub_routers.insert(0, dp.sub_routers.pop())
-        inline_sync_filters(dp)
         # for reference: the same echo on a bare Dispatcher (no middlewares, no FSM work)
         bare = Dispatcher()
         bare.include_router(echo_router("echo-bare"))

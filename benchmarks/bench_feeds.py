@@ -68,7 +68,7 @@ async def serve(db: Path) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     print(port, flush=True)
     try:
         await asyncio.Event().wait()

@@ -1,11 +1,14 @@
 """`cyder-bot serve`: one event loop running the HTTP app and, with BOT_TOKEN, the bot.
 
-Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set. Telegram
-errors are retried by the one retry layer on the bot's session (`RetryMiddleware`), the
-notification outbox is delivered by the Dispatcher's `Notifier` (its job starts with
-what an earlier process left), errors raised in handlers
-are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully. Logs carry
-update ids and error types, never message texts, names or e-mail addresses.
+Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set (aiogram's
+`SimpleRequestHandler`, as `bot.web.webhook.WebhookHandler`, and `setup_application`, as
+its webhook example does). Telegram errors are retried by the one retry layer on the
+bot's session (`RetryMiddleware`); the notification outbox is delivered by the
+Dispatcher's `Notifier` (its job starts with what an earlier process left); errors
+raised in handlers are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully: the
+Dispatcher's startup hook starts the background jobs, its shutdown hook
+(`bot.telegram.lifecycle`) lets the updates in progress finish and ends the jobs. Logs
+carry update ids and error types, never message texts, names or e-mail addresses.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import ErrorEvent
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.config import Settings
 from bot.runtime import clock_for, open_catalog
-from bot.telegram import reminders, schedule_watch
-from bot.telegram.factory import create_bot, create_dispatcher, set_commands
+from bot.telegram import lifecycle, reminders, schedule_watch
+from bot.telegram.factory import create_bot, create_dispatcher
+from bot.telegram.lifecycle import Jobs
+from bot.telegram.menu import set_commands
 from bot.telegram.notify import Notifier
+from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import where
 from bot.telegram.updates import Poller
 from bot.web.app import create_web_app
@@ -38,11 +45,11 @@ from catalog.service import Catalog
 
 log = logging.getLogger("cyder.runner")
 
-WEBHOOK_HANDLER = web.AppKey("webhook_handler", WebhookHandler)
+BackgroundFn = Callable[[Outbox, Settings], Awaitable[None]]
 
-BackgroundFn = Callable[[Bot, Catalog, Settings, Clock], Awaitable[None]]
-
-# Long-running jobs started beside the bot, each `async def fn(bot, catalog, settings, clock)`.
+# Long-running jobs started beside the bot, each `async def fn(outbox, settings)` (the
+# outbox carries the bot, the catalog and the clock, and is the one the staff's
+# broadcasts use too).
 BACKGROUND_TASKS: list[tuple[str, BackgroundFn]] = [
     ("reminders", reminders.run),
     ("schedule_watch", schedule_watch.run),
@@ -50,6 +57,8 @@ BACKGROUND_TASKS: list[tuple[str, BackgroundFn]] = [
 
 # Updates handled at once in polling mode (aiogram starts a task per update).
 CONCURRENT_UPDATES = 64
+# How long polling may take to stop: the shutdown hook's waits, and a little more.
+STOP_TIMEOUT = 2 * lifecycle.GRACE + 5
 
 
 
@@ -96,6 +105,23 @@ def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
     return dp
 
 
+def add_background_jobs(dp: Dispatcher, settings: Settings) -> None:
+    """Start BACKGROUND_TASKS when `dp` starts (polling, or the webhook's app starting),
+    as endless jobs of its `jobs`, sending through its `outboxes`; the shutdown hook of
+    `bot.telegram.lifecycle` cancels them."""
+
+    async def start_background(bot: Bot, jobs: Jobs, outboxes: Outboxes,
+                               notifier: Notifier | None = None) -> None:
+        if notifier is not None:  # first: what an earlier process left (and the retries)
+            jobs.spawn(_supervise("notifications", notifier.run, bot), name="notifications",
+                       endless=True)
+        outbox = outboxes.for_bot(bot)
+        for name, fn in BACKGROUND_TASKS:
+            jobs.spawn(_supervise(name, fn, outbox, settings), name=name, endless=True)
+
+    dp.startup.register(start_background)
+
+
 def build_bot(settings: Settings, catalog: Catalog, clock: Clock) -> tuple[Bot, Dispatcher]:
     """The Bot (`create_bot` installs the Telegram-error retries) and the Dispatcher."""
     bot = create_bot(settings)
@@ -108,24 +134,16 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def setup_webhook(app: web.Application, settings: Settings, bot: Bot, dp: Dispatcher) -> str:
-    """Take updates at WEBHOOK_URL's path; requests without the secret header get 401."""
+    """Take updates at WEBHOOK_URL's path; requests without the secret header get 401.
+    The app's startup and shutdown run the Dispatcher's (`setup_application`)."""
     assert settings.webhook_url
     path = urlsplit(settings.webhook_url).path or "/"
     secret = webhook_secret(settings)
-    handler = WebhookHandler(dispatcher=dp, bot=bot, secret_token=secret)
-    handler.register(app, path=path)
-    app[WEBHOOK_HANDLER] = handler
+    # First, so that on shutdown the Dispatcher's hook (updates in progress finish) runs
+    # before the request handler's own, which closes the bot's session.
+    setup_application(app, dp, bot=bot)
+    WebhookHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
     return secret
-
-
-async def _drain(tasks: set[asyncio.Task[Any]] | None, timeout: float = 10.0) -> None:
-    """Let updates being handled finish (a registration half sent is worse than a wait)."""
-    pending = [t for t in (tasks or ()) if not t.done()]
-    if pending:
-        log.info("waiting for %d update(s) in progress", len(pending))
-        _, still = await asyncio.wait(pending, timeout=timeout)
-        for task in still:
-            task.cancel()
 
 
 async def _startup_call(what: str, coro: Awaitable[Any]) -> None:
@@ -156,6 +174,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     secret = None
     if settings.bot_token:
         bot, dp = build_bot(settings, catalog, clock)
+        add_background_jobs(dp, settings)
         app[BOT] = bot
         app[DISPATCHER] = dp
         if settings.webhook_url:
@@ -174,7 +193,6 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                          f"{e.strerror or e} (set HTTP_HOST/HTTP_PORT)") from e
     log.info("HTTP on http://%s:%s", settings.http_host, settings.http_port)
 
-    tasks: list[asyncio.Task[Any]] = []
     polling: asyncio.Task[Any] | None = None
     poller: Poller | None = None
     try:
@@ -182,7 +200,6 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _startup_call("setMyCommands", set_commands(bot))
             if secret is not None:
                 assert settings.webhook_url
-                await dp.emit_startup(bot=bot, dispatcher=dp, app=app, **dp.workflow_data)
                 await bot.set_webhook(settings.webhook_url, secret_token=secret,
                                       allowed_updates=dp.resolve_used_update_types())
                 log.info("webhook mode")
@@ -193,13 +210,6 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
                 poller = Poller(dp, bot, timeout=30, concurrency=CONCURRENT_UPDATES)
                 polling = asyncio.create_task(poller.run())
                 log.info("polling mode")
-            notifier = dp.workflow_data.get("notifier")
-            if isinstance(notifier, Notifier):  # first: what an earlier process left
-                tasks.append(asyncio.create_task(_supervise("notifications", notifier.run,
-                                                            bot)))
-            for name, fn in BACKGROUND_TASKS:
-                tasks.append(asyncio.create_task(_supervise(name, fn, bot, catalog,
-                                                            settings, clock)))
         if on_ready is not None:
             on_ready(app)
         waiter = asyncio.create_task(stop.wait())
@@ -211,28 +221,12 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     finally:
         log.info("shutting down")
         if polling is not None and poller is not None and not polling.done():
-            poller.stop()
+            poller.stop()  # Poller.run then runs the Dispatcher's shutdown hook
             try:
-                await asyncio.wait_for(polling, 10)
+                await asyncio.wait_for(polling, STOP_TIMEOUT)
             except (TimeoutError, asyncio.CancelledError):
                 polling.cancel()
-        if poller is not None:
-            await _drain(poller.tasks)
-        if WEBHOOK_HANDLER in app:
-            await _drain(app[WEBHOOK_HANDLER].tasks)
-        if dp is not None and isinstance(dp.workflow_data.get("notifier"), Notifier):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(dp.workflow_data["notifier"].idle(), 10)
-        if dp is not None and secret is None:
-            await dp.storage.close()  # polling closed it before the drain: save what came after
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if secret is not None and dp is not None:
-            await dp.emit_shutdown(bot=bot, dispatcher=dp, app=app, **dp.workflow_data)
-        await runner.cleanup()
+        await runner.cleanup()  # a webhook's app runs the Dispatcher's shutdown hook here
         if bot is not None:
             await bot.session.close()
         if install_signals:

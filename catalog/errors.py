@@ -1,22 +1,28 @@
-"""Domain errors that carry the user-facing reason in Japanese and English."""
+"""Domain errors that carry the user-facing reason: a gettext message (`catalog.i18n`),
+or, where not yet converted, the reason in English and Japanese."""
 
 from __future__ import annotations
 
+from catalog.i18n import Lazy
+
 
 class CatalogError(Exception):
-    """A domain error: `ja` and `en` are what the user is told; `code` is for programs."""
+    """A domain error: `message` (or `ja` and `en`) is what the user is told; `code` is for
+    programs. Show it with `bot.telegram.i18n.say(error, lang)`."""
 
     code = "error"
 
-    def __init__(self, en: str, ja: str | None = None, *, code: str | None = None) -> None:
-        super().__init__(en)
-        self.en = en
-        self.ja = ja or en
+    def __init__(self, en: str | Lazy, ja: str | None = None, *, code: str | None = None) -> None:
+        self.message = en if isinstance(en, Lazy) else None
+        super().__init__(str(en))
+        self.en = str(en)
+        self.ja = ja or self.en
         if code:
             self.code = code
 
     def text(self, lang: str = "ja") -> str:
-        """The message in the user's language (Japanese unless `lang` starts with "en")."""
+        """The message in the user's language for an error given as an English/Japanese pair
+        (a `message` is translated by the door that shows it: `bot.telegram.i18n.say`)."""
         return self.en if lang.startswith("en") else self.ja
 
 

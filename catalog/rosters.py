@@ -24,6 +24,7 @@ from defusedcsv import csv
 from catalog.clock import JST
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
+from catalog.i18n import gettext_lazy as _l
 from catalog.registrations import for_session
 from catalog.service import Catalog
 from catalog.teams import current_teams
@@ -281,11 +282,11 @@ def export_roster(
     (Japanese unless "en"). json: a list of row objects (`roster_rows`, for programs).
     """
     if fmt not in FORMATS:
-        raise InvalidInput(f"unknown roster format {fmt!r}; choose one of: {', '.join(FORMATS)}",
-                           f"名簿の形式 {fmt!r} は不明です。{', '.join(FORMATS)} から選んでください。")
+        raise InvalidInput(_l("unknown roster format {fmt!r}; choose one of: {formats}",
+                              fmt=fmt, formats=", ".join(FORMATS)))
     ids = [catalog.session(s).id for s in session_ids]
     if not ids:
-        raise InvalidInput("no session to export", "出力する開催回がありません。")
+        raise InvalidInput(_l("no session to export"))
     stem = f"roster-{ids[0]}" if len(ids) == 1 else f"roster-{catalog.fiscal_year}-all"
     if fmt == "xlsx":
         return f"{stem}.xlsx", MIME[fmt], _xlsx(catalog, ids, lang)

@@ -47,6 +47,7 @@ from functools import cached_property
 from typing import Any
 
 from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 
 TEAM_SIZE = 4
@@ -748,8 +749,8 @@ def move_member(
     A move that breaks the team rules (`move_problems`) raises `TeamRuleError` with the
     reasons, unless `force` (staff confirmed it); the teams then show the exception."""
     session = catalog.session(session_id)
-    missing = NotFound(f"registration {registration_id} is not in session {session.id}",
-                       f"申込 {registration_id} はこの開催回 {session.id} にありません。")
+    missing = NotFound(_l("registration {registration} is not in session {session}",
+                          registration=registration_id, session=session.id))
     if isinstance(registration_id, bool) or not isinstance(registration_id, int) \
             or not 1 <= registration_id <= _SQLITE_MAX_INT:
         raise missing
@@ -759,17 +760,16 @@ def move_member(
     if row is None:
         raise missing
     if row["status"] != "registered":
-        raise InvalidInput(f"registration {registration_id} is {row['status']}, not registered; "
-                           "only registrants are put into teams",
-                           f"申込 {registration_id} は登録済みではありません（{row['status']}）。"
-                           "チームに入れるのは登録済みの方だけです。")
+        raise InvalidInput(_l("registration {registration} is {status}, not registered; only "
+                              "registrants are put into teams",
+                              registration=registration_id, status=row["status"]))
     teams = current_teams(catalog, session.id)
     if not teams:
         teams = form_teams(catalog, session.id, now=now)
     highest = max((t.number for t in teams), default=0) + 1
     if isinstance(team, bool) or not isinstance(team, int) or not 1 <= team <= highest:
-        raise InvalidInput(f"team {team!r} does not exist; choose 1-{highest}",
-                           f"チーム {team!r} はありません。1〜{highest} から選んでください。")
+        raise InvalidInput(_l("team {team!r} does not exist; choose 1-{highest}",
+                              team=team, highest=highest))
     if not force:
         mover = next(_member(r) for r in catalog.store.query(_MEMBERS_SQL, [session.id])
                      if r["id"] == registration_id)
@@ -798,11 +798,8 @@ def check_team_key(
         "and status in ('registered', 'waitlisted')", [session_id, team_key])
     orgs = {_fold(r["organisation"]) for r in rows}
     if orgs and orgs != {_fold(organisation)}:
-        raise InvalidInput(f"team {team_key!r} is another organisation's; a team key joins "
-                           "people of one organisation",
-                           f"チーム {team_key!r} は別の組織のものです"
-                           "（同じ組織の方だけが同じキーを使えます）。")
+        raise InvalidInput(_l("team {team!r} is another organisation's; a team key joins "
+                              "people of one organisation", team=team_key))
     if len(rows) + adding > TEAM_SIZE:
-        raise InvalidInput(f"team {team_key!r} already has {len(rows)} people; a team is "
-                           f"at most {TEAM_SIZE}",
-                           f"チーム {team_key!r} はすでに{len(rows)}名です（1チーム{TEAM_SIZE}名まで）。")
+        raise InvalidInput(_l("team {team!r} already has {n} people; a team is at most {size}",
+                              team=team_key, n=len(rows), size=TEAM_SIZE))

@@ -1,6 +1,9 @@
 """Shared fixtures: a real catalog on a temporary SQLite file, a Bot whose session
 records every request (as aiogram's own tests/mocked_bot.py does), and a `ChatUser`
-that feeds real `Update` objects through the real `create_dispatcher()`.
+that feeds real `Update` objects through the real `create_dispatcher()`; and for tests
+over real HTTP, the fake Bot API server on 127.0.0.1 (`tg`, with Telegram's flood limits
+in a test or module marked `telegram_limits`) and a real aiogram Bot talking to it
+(`tg_bot`).
 
 Other test files may add fixtures here with small edits.
 """
@@ -32,6 +35,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
+from bot.demo.fake_telegram import FakeTelegram
 from catalog.clock import Clock
 from catalog.service import Catalog
 from tests.util_catalog import NOW, make_catalog
@@ -219,6 +223,22 @@ def settings(tmp_path: Path) -> Settings:
 async def bot() -> AsyncIterator[MockedBot]:
     b = MockedBot()
     yield b
+
+
+@pytest.fixture
+async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API server; it answers 429 past Telegram's limits when the test or its
+    module is marked `telegram_limits`."""
+    limits = request.node.get_closest_marker("telegram_limits") is not None
+    async with FakeTelegram(limits=limits) as server:
+        yield server
+
+
+@pytest.fixture
+async def tg_bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    """A real aiogram Bot (its own HTTP session) talking to `tg`."""
+    async with tg.connected_bot() as b:
+        yield b
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.handlers import admin
 from bot.telegram import reminders
 from bot.telegram.callbacks import MenuCB, StaffCB
+from bot.telegram.outbox import Outbox
 from catalog import reminders as notes
 from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register
@@ -144,7 +145,7 @@ async def test_broadcast_by_place_and_date_and_ambiguous_lists_commands(
     assert not any(type(r).__name__ == "SendMessage" and r.chat_id in (201, 202)
                    for r in bot.requests)
     await staff.send("/broadcast 広島 10/25 会場は3階です")
-    await finish_jobs()
+    await finish_jobs(staff.dp)
     sent = {r.chat_id: r.text for r in bot.requests
             if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202, 203)}
     assert set(sent) == {201, 202} and "会場は3階です" in sent[201]
@@ -171,7 +172,7 @@ async def test_help_lists_the_staff_commands_to_staff_only(staff: ChatUser, make
 async def test_remind_on_another_day_says_when_and_leaves_the_day_before_reminder(
         staff: ChatUser, registered: Any, bot: Any, settings: Settings, catalog: Any) -> None:
     await staff.send("/remind 広島 10/25")
-    await finish_jobs()
+    await finish_jobs(staff.dp)
     sent = {r.chat_id: r.text for r in bot.requests
             if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202)}
     assert sent[201].startswith("🔔 10月25日（金）の演習のお知らせ")
@@ -186,7 +187,7 @@ async def test_remind_on_another_day_says_when_and_leaves_the_day_before_reminde
     assert session.id == HIROSHIMA_A and {p.user_id for p in people} == {201, 202}
     before = len(bot.requests)
     clock = Clock(pinned=day_before)
-    summary = await reminders.tick(reminders.outbox_for(bot, catalog, clock), catalog,
+    summary = await reminders.tick(Outbox(bot, catalog, clock), catalog,
                                    settings, clock)
     assert summary.sent == 2
     texts = {r.chat_id: r.text for r in bot.requests[before:]
@@ -198,7 +199,7 @@ async def test_remind_the_day_before_is_the_day_before_reminder(
         make_dp: Any, bot: Any, registered: Any, catalog: Any) -> None:
     staff = ChatUser(make_dp(today=dt.date(2024, 10, 24)), bot, ADMIN)
     await staff.send("/remind 広島 10/25")
-    await finish_jobs()
+    await finish_jobs(staff.dp)
     sent = [r.text for r in bot.requests if type(r).__name__ == "SendMessage"
             and r.chat_id == 201]
     assert len(sent) == 1 and "明日" in sent[0]

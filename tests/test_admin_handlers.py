@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -47,9 +46,9 @@ def staff(make_user):
     return make_user(ADMIN)
 
 
-async def finish_jobs() -> None:
-    while admin.JOBS:
-        await asyncio.gather(*list(admin.JOBS))
+async def finish_jobs(dp) -> None:
+    """Wait for the background jobs the staff commands started (the Dispatcher's `jobs`)."""
+    await dp["jobs"].join()
 
 
 @pytest.mark.parametrize("command", [
@@ -116,10 +115,10 @@ async def test_stats_counts_registrations_per_course_and_region(staff, registere
     assert "申込 8/" in line
 
 
-async def test_remind_sends_now_with_progress_then_not_twice(staff, registered, bot):
+async def test_remind_sends_now_with_progress_then_not_twice(staff, registered, bot, dp):
     await staff.send(f"/remind {SESSION}")
     assert staff.text() == "⏳ 送信中…"
-    await finish_jobs()
+    await finish_jobs(dp)
     sends = [r for r in bot.requests if type(r).__name__ == "SendMessage" and r.chat_id != ADMIN]
     assert sorted(r.chat_id for r in sends) == [101, 102]
     by_chat = {r.chat_id: r.text for r in sends}
@@ -134,9 +133,9 @@ async def test_remind_sends_now_with_progress_then_not_twice(staff, registered, 
     assert "送信先がありません" in staff.text()
 
 
-async def test_broadcast_reaches_registrants_escaped(staff, registered, bot):
+async def test_broadcast_reaches_registrants_escaped(staff, registered, bot, dp):
     await staff.send(f"/broadcast {SESSION} 持ち物: <PC> & 筆記用具")
-    await finish_jobs()
+    await finish_jobs(dp)
     sends = {r.chat_id: r.text for r in bot.requests
              if type(r).__name__ == "SendMessage" and r.chat_id in (101, 102)}
     assert set(sends) == {101, 102}

@@ -33,9 +33,9 @@ PEOPLE = [("山田 太郎", "横浜市", "local"), ("佐藤 花子", "川崎市"
           ("田中 三郎", "相模原市", "local"), ("伊藤 四郎", "さいたま市", "local"),
           ("渡辺 五郎", "東京都庁", "local"), (EVIL, "川崎市", "local")]
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")
+    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")]
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def server(catalog, tmp_path):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 

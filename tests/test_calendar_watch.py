@@ -8,8 +8,8 @@ import pytest
 from icalendar import Calendar
 
 from bot.config import Settings
-from bot.demo.fake_telegram import TOKEN, FakeTelegram
 from bot.telegram import schedule_watch
+from bot.telegram.outbox import Outbox
 from catalog import calendar as cal
 from catalog import registrations as regs
 from catalog.clock import Clock
@@ -22,18 +22,6 @@ HIROSHIMA_A = "2024-A-34-1025"
 ORGANIZER = "office@example.org"
 SETTINGS = Settings(organizer_email=ORGANIZER)
 CLOCK = Clock(NOW.date())
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(tg):
-    async with tg.connected_bot(TOKEN) as b:
-        yield b
 
 
 @pytest.fixture
@@ -57,10 +45,10 @@ def sends(tg, chat_id):
             and c.method in ("sendMessage", "sendDocument")]
 
 
-async def test_registrants_told_once_per_revision_with_the_new_invite(bot, tg, catalog, tmp_path):
-    assert await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK) == {}
+async def test_registrants_told_once_per_revision_with_the_new_invite(tg_bot, tg, catalog, tmp_path):
+    assert await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK) == {}
     change(catalog, tmp_path, 'venue = "広島会場"', NOW + dt.timedelta(days=1))
-    counts = await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK)
+    counts = await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK)
     assert counts == {"sent": 2}  # the two chat users; the phone registration has no chat
     for chat, lang_word in [(101, "変更"), (102, "changed")]:
         message, document = sends(tg, chat)
@@ -72,14 +60,14 @@ async def test_registrants_told_once_per_revision_with_the_new_invite(bot, tg, c
         assert str(c["METHOD"]) == "REQUEST"
         [event] = c.events
         assert int(event["SEQUENCE"]) == 1 and "広島会場" in str(event["LOCATION"])
-    assert await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK) == {}
+    assert await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK) == {}
     assert len(sends(tg, 101)) == 2
     change(catalog, tmp_path, 'venue = "別会場"', NOW + dt.timedelta(days=2), "b.toml")
-    assert await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK) == {"sent": 2}
+    assert await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK) == {"sent": 2}
     assert len(sends(tg, 101)) == 4
 
 
-async def test_cancelled_session_sends_the_cancel(bot, tg, catalog, tmp_path):
+async def test_cancelled_session_sends_the_cancel(tg_bot, tg, catalog, tmp_path):
     edited = edited_schedule(
         tmp_path,
         '  { course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 },\n',
@@ -87,7 +75,7 @@ async def test_cancelled_session_sends_the_cancel(bot, tg, catalog, tmp_path):
     edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"),
                       encoding="utf-8")
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
-    await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK)
+    await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK)
     message, document = sends(tg, 101)
     assert "中止" in message.text
     _, data = document.files["document"]
@@ -95,26 +83,27 @@ async def test_cancelled_session_sends_the_cancel(bot, tg, catalog, tmp_path):
     assert str(c["METHOD"]) == "CANCEL" and str(c.events[0]["STATUS"]) == "CANCELLED"
 
 
-async def test_failures_are_logged_without_personal_data(bot, tg, catalog, tmp_path, caplog):
+async def test_failures_are_logged_without_personal_data(tg_bot, tg, catalog, tmp_path, caplog):
     tg.block(101)
     change(catalog, tmp_path, 'venue = "広島会場"', NOW + dt.timedelta(days=1))
     tg.fail_next(1, 500, methods=["sendMessage"])
     with caplog.at_level(logging.INFO, logger="cyder.schedule_watch"):
-        counts = await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK)
+        counts = await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK)
         # The 500 was a passing failure: that notice is tried again on the next pass.
-        counts2 = await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK)
+        counts2 = await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK)
     both = {k: counts.get(k, 0) + counts2.get(k, 0) for k in {*counts, *counts2}}
     assert both == {"sent": 1, "blocked": 1, "retry": 1}
-    assert await schedule_watch.check_once(bot, catalog, SETTINGS, CLOCK) == {}
+    assert await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK) == {}
     for secret in ("山田", "Jane", "@x.jp", "広島会場"):
         assert secret not in caplog.text
     results = {r["result"] for r in catalog.store.query("select result from notifications")}
     assert results == {"sent", "blocked"}
 
 
-async def test_run_loop_keeps_going_and_stops_on_cancel(bot, tg, catalog, tmp_path):
+async def test_run_loop_keeps_going_and_stops_on_cancel(tg_bot, tg, catalog, tmp_path):
     change(catalog, tmp_path, 'venue = "広島会場"', NOW + dt.timedelta(days=1))
-    task = asyncio.create_task(schedule_watch.run(bot, catalog, SETTINGS, CLOCK, interval=0.05))
+    task = asyncio.create_task(schedule_watch.run(Outbox(tg_bot, catalog, CLOCK), SETTINGS,
+                                                  interval=0.05))
     for _ in range(100):
         if len(sends(tg, 102)) == 2:
             break

@@ -59,6 +59,8 @@ def test_sessions_filters_and_csv(capsys):
     (["sessions", "--limit", "-1"], "'-1' must be 1 or more"),
     (["sessions", "--limit", "0"], "'0' must be 1 or more"),
     (["sessions", "--limit", "many"], "not a whole number"),
+    (["cancel-registration", "99999999999999999999", "--reason", "x"], "is too large"),
+    (["promote-registration", "99999999999999999999"], "is too large"),
     (["db", "backup", "/nonexistent-dir/x.db"], "no such folder /nonexistent-dir"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
@@ -96,6 +98,7 @@ def test_db_init_load_backup(capsys, tmp_path):
     assert code == 0 and (tmp_path / "copy.db").stat().st_size > 0
 
 
+@pytest.mark.e2e
 def test_console_script_runs_as_a_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bot", "sessions", "--prefecture", "鳥取", "--format", "json"],
                           capture_output=True, text=True, env={"CYDER_DB": str(tmp_path / "p.db"),

@@ -17,6 +17,8 @@ import pytest
 
 from bot.demo.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 USER = FakeUser(id=7001, first_name="Sakura", language_code="en")
 NAME, ORG, DEPT, EMAIL = "Yamada Sakura", "Hiroshima Prefecture", "Digital Office", \
@@ -88,12 +90,6 @@ class Server:
             return con.execute(sql).fetchall()
         finally:
             con.close()
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -317,10 +313,13 @@ async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(
     ]
     for update in forged:
         assert await tg.post_update(update, url=url, secret=secret) in (401, 403)
-    await asyncio.sleep(0.5)
+    other = FakeUser(id=7003, first_name="Ken", language_code="en")
+    tg.user_sends_text(other, "/help")  # a later update, delivered with the secret
+    await tg.wait_for("sendMessage", lambda c: c.chat_id == other.id, timeout=20)
     assert not [c for c in tg.calls if c.method in
-                ("sendMessage", "editMessageText", "answerCallbackQuery")]
-    assert server.rows("select count(*) from users") == users_before
+                ("sendMessage", "editMessageText", "answerCallbackQuery")
+                and c.chat_id != other.id]
+    assert server.rows(f"select count(*) from users where user_id != {other.id}") == users_before
 
 
 # ----- the process -------------------------------------------------------------------
@@ -377,9 +376,13 @@ async def test_forged_buttons_long_text_and_floods_over_http(tg, polling_server)
     # one user sends 60 messages at once: the bot answers some, says "slow down", survives
     mark = len(tg.calls)
     for i in range(60):
-        tg.user_sends_text(USER, f"/help {i}")
-    await asyncio.sleep(3)
-    replies = [c for c in tg.calls[mark:] if c.method == "sendMessage" and c.ok]
+        last = tg.user_sends_text(USER, f"/help {i}")
+    await tg.wait_confirmed(last["update_id"], timeout=20)  # all 60 fetched by the bot
+    barrier = FakeUser(id=7004, first_name="Aki", language_code="en")
+    tg.user_sends_text(barrier, "/help")  # a later update answered: the 60 were handled
+    await tg.wait_for("sendMessage", lambda c: c.chat_id == barrier.id, timeout=20)
+    replies = [c for c in tg.calls[mark:] if c.method == "sendMessage" and c.ok
+               and c.chat_id == USER.id]
     assert 0 < len(replies) < 60
     assert any("slow down" in c.text.lower() for c in replies)
     assert server.rows("select count(*) from users") >= users_before

@@ -16,13 +16,9 @@ import pytest
 from bot.demo.fake_telegram import Call, FakeTelegram, plain_text
 from tests.test_e2e import NAME, ORG, USER, Player, Server, has_button
 
+pytestmark = pytest.mark.e2e
+
 EMAIL = "chiba@example.jp"
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:

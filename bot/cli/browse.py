@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.cli.common import (
     Parser,
+    Subcommands,
     UsageError,
     date_arg,
     emit,
@@ -109,7 +110,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("sessions", help="list or search sessions")
     p.add_argument("--course", action="append", help="A, B-1, B-2, C (repeat or comma-separate)")
     p.add_argument("--prefecture", action="append", help="広島, 広島県, hiroshima, 34 ...")

@@ -9,7 +9,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import Settings, SettingsError
 from bot.runtime import open_catalog
@@ -27,6 +27,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class Subcommands(Protocol):
+    """What a module's `add_commands` uses of `ArgumentParser.add_subparsers()`."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
 def load_settings() -> Settings:
     """Settings from the environment; a bad value is a usage error (one line, exit 2)."""
     try:
@@ -42,6 +48,9 @@ def date_arg(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+SQLITE_MAX_INT = 2**63 - 1  # an id or count past this cannot be stored, nor looked up
+
+
 def positive_int(text: str) -> int:
     """A count such as --limit: a whole number of at least 1."""
     try:
@@ -50,6 +59,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    if value > SQLITE_MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large")
     return value
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import sys
 
-from bot.cli.common import UsageError, load_settings
+from bot.cli.common import Subcommands, UsageError, load_settings
 from bot.config import Settings
 
 DEMO_TODAY = dt.date(2024, 6, 1)
@@ -65,7 +65,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return await cmd_demo(args)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("serve", help="run the bot (BOT_TOKEN; polling or WEBHOOK_URL) and "
                                      "the HTTP server on HTTP_HOST:HTTP_PORT")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import UsageError, lock_note, with_catalog
+from bot.cli.common import Subcommands, UsageError, lock_note, with_catalog
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
 from catalog import console, places
@@ -107,6 +107,8 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.all:
         every = catalog.all_sessions() if args.fiscal_year is None else catalog.sessions_of(
             args.fiscal_year, include_cancelled=False)
+        if not every:
+            raise UsageError(f"FY{args.fiscal_year} has no sessions in the database")
         ids = [s.id for s in every if s.registered or s.waitlisted]
     else:
         ids = [args.session]
@@ -149,7 +151,7 @@ def _move(text: str) -> tuple[int, int]:
             f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)") from None
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("register", help="register one person taken by phone or mail")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--name", required=True)

@@ -196,9 +196,8 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        if self._runner.addresses:  # the port the system chose when 0 was asked for
+            self.port = self._runner.addresses[0][1]
         return self
 
     async def close(self) -> None:

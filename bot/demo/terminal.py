@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.demo.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
 from bot.runtime import clock_for, open_catalog
 from bot.serve import build_bot
+from bot.telegram.menu import set_commands
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
 from catalog import calendar
@@ -233,8 +234,7 @@ async def _start_http(app: web.Application, host: str, port: int) -> tuple[web.A
     except OSError:
         site = web.TCPSite(runner, host, 0)  # the port is taken: any free one will do
         await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
-    return runner, (sockets[0].getsockname()[1] if sockets else port)
+    return runner, runner.addresses[0][1] if runner.addresses else port
 
 
 DEMO_USER_ID = 10001
@@ -270,8 +270,6 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
             term.say(banner(settings, f"http://{settings.http_host}:{port}",
                             clock_pinned_by_env=clock_pinned_by_env))
             with contextlib.suppress(Exception):
-                from bot.telegram.factory import set_commands
-
                 await set_commands(bot)
             term.drain()
             await term.send("/start")

@@ -1,13 +1,24 @@
 """One Router per feature; `get_routers()` is the order the Dispatcher tries them.
 
-Each feature module defines a module-level `router` with its handlers. A Router
-can belong to one Dispatcher only, so `get_routers()` hands out a fresh copy of
-each (tests and the demo build several Dispatchers in one process).
-To add a feature, add its module to ROUTER_MODULES before `sessions` (which answers any
-plain text as a place search) and `fallback`.
+Each feature module declares a module-level `router` with its handlers, and may declare
+`ROUTER_FILTERS` (observer name -> filters) that every update must pass before any of
+the router's handlers is tried: what the router can take at all, so that updates for
+other features skip its handlers (tests/test_routing.py checks that each such filter
+lets in whatever a handler of its router takes). Never `router.message.filter(...)`
+itself: a Router can belong to one Dispatcher only, so `get_routers()` builds new Routers
+holding the same handlers for each Dispatcher (tests and the demo build several in one
+process), and sets `ROUTER_FILTERS` on them. To add a feature, add its module to
+ROUTER_MODULES before `sessions` (which answers any plain text as a place search) and
+`fallback`.
+
+`after_profile()` says how each dialogue that asked for the profile goes on once it is
+saved (`bot.handlers.flow`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiogram import Router
 
@@ -25,6 +36,7 @@ from bot.handlers import (
     sessions,
     start,
 )
+from bot.handlers.flow import AfterProfile
 
 ROUTER_MODULES = [
     start,
@@ -44,16 +56,27 @@ ROUTER_MODULES = [
 ]
 
 
-def fresh(template: Router) -> Router:
-    """A new, unattached Router with the same handlers and filters as `template`."""
+def fresh(template: Router, filters: Mapping[str, Sequence[Any]] | None = None) -> Router:
+    """A new, unattached Router with the handlers of `template` (registered objects that
+    never change, so two Dispatchers may share them) and the router-level `filters`."""
     router = Router(name=template.name)
     for name, observer in template.observers.items():
-        target = router.observers[name]
-        target.handlers.extend(observer.handlers)
-        target._handler.filters = list(observer._handler.filters or [])  # router.message.filter()
+        router.observers[name].handlers.extend(observer.handlers)
+    for name, given in (filters or {}).items():
+        router.observers[name].filter(*given)
     return router
 
 
 def get_routers() -> list[Router]:
     """Fresh routers for one Dispatcher, in the order they are tried."""
-    return [fresh(module.router) for module in ROUTER_MODULES]
+    return [fresh(module.router, getattr(module, "ROUTER_FILTERS", None))
+            for module in ROUTER_MODULES]
+
+
+def after_profile() -> AfterProfile:
+    """The steps that follow the profile questions, by the kind `ask_profile` was given."""
+    return AfterProfile({
+        "find": sessions.find_after_profile,
+        "s": sessions.card_after_profile,
+        "r": registration.begin_after_profile,
+    })

@@ -4,22 +4,18 @@ registration console: /registrations, /cancel_reg, /move_reg, /promote_reg.
 Only users in `ADMIN_IDS` may use them. Everyone else gets the same "not allowed"
 whatever they typed — the answer never depends on whether a session exists or has
 registrants. Files are built off the event loop (`asyncio.to_thread`); reminders
-and broadcasts run as background jobs through the process's Outbox and show their
-progress by editing one message.
+and broadcasts run as background jobs (`jobs`) through the bot's Outbox (`outboxes`),
+both passed with the Dispatcher's workflow data, and show their progress by editing
+one message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
-    BotCommand,
-    BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
     Message,
@@ -31,10 +27,12 @@ from bot.config import Settings
 from bot.handlers.common import q
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
-from bot.telegram import reminders, staff_notices
+from bot.telegram import menu, reminders, staff_notices
 from bot.telegram.callbacks import StaffCB
-from bot.telegram.i18n import N_, create_i18n
-from bot.telegram.outbox import Progress
+from bot.telegram.filters import AnyCommand
+from bot.telegram.i18n import N_, say
+from bot.telegram.lifecycle import Jobs
+from bot.telegram.outbox import Outbox, Outboxes, Progress
 from bot.telegram.writes import save
 from catalog import console, rosters, session_lookup, stats
 from catalog import reminders as notes
@@ -47,6 +45,9 @@ from catalog.service import Catalog
 from catalog.sessions import Session
 
 router = Router(name="admin")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"message": (AnyCommand(),)}
 
 STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
 CONSOLE_COMMANDS = ("registrations", "cancel_reg", "move_reg", "promote_reg")
@@ -70,10 +71,6 @@ STAFF_MENU = (
     ("promote_reg", N_("Staff: promote from the waitlist")),
 )
 
-# Background broadcast jobs; kept referenced until done (tests can await them).
-JOBS: set[asyncio.Task[Any]] = set()
-
-
 def staff_help(user_id: int | None, settings: Settings) -> str:
     """The staff commands for /help, for users in ADMIN_IDS only ("" for everyone else)."""
     if user_id is None or user_id not in settings.admin_ids:
@@ -91,13 +88,6 @@ def staff_help(user_id: int | None, settings: Settings) -> str:
 
 def is_staff(message: Message, settings: Settings) -> bool:
     return message.from_user is not None and message.from_user.id in settings.admin_ids
-
-
-def _spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    task = asyncio.create_task(coro)
-    JOBS.add(task)
-    task.add_done_callback(JOBS.discard)
-    return task
 
 
 async def _reply_chunks(message: Message, lines: list[str]) -> None:
@@ -120,7 +110,8 @@ def _session_label(session: Session, lang: str) -> str:
 
 @router.message(Command(*STAFF_COMMANDS))
 async def staff_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
-                        settings: Settings, clock: Clock, lang: str = "ja") -> None:
+                        settings: Settings, clock: Clock, jobs: Jobs, outboxes: Outboxes,
+                        lang: str = "ja") -> None:
     if not is_staff(message, settings):
         await message.answer(_("⛔ Not allowed."))
         return
@@ -141,12 +132,13 @@ async def staff_command(message: Message, command: CommandObject, bot: Bot, cata
     try:
         found = session_lookup.lookup(catalog, command.args or "", today=clock.today())
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     if found.session is None:
         await _suggest(message, name, found, lang)
         return
-    await _run(name, message, bot, catalog, clock, found.session, found.rest.strip(), lang)
+    await _run(name, message, bot, catalog, clock, found.session, found.rest.strip(), lang,
+               jobs, outboxes)
 
 
 async def _suggest(message: Message, name: str, found: session_lookup.Lookup,
@@ -178,7 +170,8 @@ async def _suggest(message: Message, name: str, found: session_lookup.Lookup,
 @router.callback_query(StaffCB.filter())
 async def suggestion_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
                             callback_data: StaffCB, bot: Bot, catalog: Catalog,
-                            settings: Settings, clock: Clock, lang: str = "ja") -> None:
+                            settings: Settings, clock: Clock, jobs: Jobs, outboxes: Outboxes,
+                            lang: str = "ja") -> None:
     """A suggested session pressed: the command runs on it (staff only, as typed ones)."""
     if callback.from_user.id not in settings.admin_ids:
         callback_answer.text = _("⛔ Not allowed.")
@@ -193,19 +186,20 @@ async def suggestion_chosen(callback: CallbackQuery, callback_answer: CallbackAn
     except NotFound:
         expire(callback_answer)
         return
-    await _run(callback_data.cmd, message, bot, catalog, clock, session, callback_data.fmt, lang)
+    await _run(callback_data.cmd, message, bot, catalog, clock, session, callback_data.fmt, lang,
+               jobs, outboxes)
 
 
 async def _run(name: str, message: Message, bot: Bot, catalog: Catalog, clock: Clock,
-               session: Session, rest: str, lang: str) -> None:
+               session: Session, rest: str, lang: str, jobs: Jobs, outboxes: Outboxes) -> None:
     if name == "roster":
         await _roster(message, catalog, session, rest, lang)
     elif name == "teams":
         await _teams(message, catalog, clock, session, lang)
     elif name == "remind":
-        await _remind(message, bot, catalog, clock, session, lang)
+        await _remind(message, catalog, clock, session, lang, jobs, outboxes.for_bot(bot))
     else:
-        await _broadcast(message, bot, catalog, clock, session, rest, lang)
+        await _broadcast(message, catalog, session, rest, lang, jobs, outboxes.for_bot(bot))
 
 
 async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text: str,
@@ -225,7 +219,7 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
         caption += "\n" + _("⚠️ cp932 (Shift_JIS) cannot hold {chars}, so this is the UTF-8 "
                             "CSV, which keeps every character.").format(chars=q(e.characters))
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     await message.answer_document(BufferedInputFile(data, filename=filename), caption=caption)
 
@@ -237,7 +231,7 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
         formed = await save(message, catalog, console.form_teams, catalog, session.id,
                             now=clock.now(), actor=Actor.chat_staff(staff_id))
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     if not formed:
         await message.answer(_("No registrants yet, so no teams."))
@@ -275,8 +269,8 @@ async def _start_progress(message: Message, lang: str) -> Progress:
     return Progress(status.chat.id, status.message_id, reminders.progress_render(lang))
 
 
-async def _remind(message: Message, bot: Bot, catalog: Catalog, clock: Clock, session: Session,
-                  lang: str) -> None:
+async def _remind(message: Message, catalog: Catalog, clock: Clock, session: Session,
+                  lang: str, jobs: Jobs, outbox: Outbox) -> None:
     today = clock.today()
     if session.last_day < today:
         await message.answer(_("That session is over; no reminder was sent."))
@@ -288,13 +282,13 @@ async def _remind(message: Message, bot: Bot, catalog: Catalog, clock: Clock, se
                                "has had the reminder (or none registered through chat)."))
         return
     progress = await _start_progress(message, lang)
-    outbox = reminders.outbox_for(bot, catalog, clock)
-    _spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress,
-                                    kind=kind))
+    jobs.spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress,
+                                        kind=kind),
+               name=f"remind {session.id}")
 
 
-async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
-                     session: Session, text: str, lang: str) -> None:
+async def _broadcast(message: Message, catalog: Catalog, session: Session, text: str,
+                     lang: str, jobs: Jobs, outbox: Outbox) -> None:
     if not text:
         await message.answer(_("Usage: /broadcast SESSION text"))
         return
@@ -304,8 +298,8 @@ async def _broadcast(message: Message, bot: Bot, catalog: Catalog, clock: Clock,
                                "through chat."))
         return
     progress = await _start_progress(message, lang)
-    outbox = reminders.outbox_for(bot, catalog, clock)
-    _spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress))
+    jobs.spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress),
+               name=f"broadcast {session.id}")
 
 
 def _status_text(reg: Registration) -> str:
@@ -418,14 +412,5 @@ async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> Non
 
 async def set_staff_commands(bot: Bot, settings: Settings) -> None:
     """Show the staff commands in the menu of each admin's private chat (everyone else's
-    menu stays as it is). Call after `bot.factory.set_commands`."""
-    from bot.telegram.factory import COMMANDS
-
-    i18n = create_i18n()
-    commands = [BotCommand(command=c, description=i18n.gettext(d, locale="ja"))
-                for c, d in (*COMMANDS, *STAFF_MENU)]
-    for admin_id in sorted(settings.admin_ids):
-        try:
-            await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_id))
-        except TelegramAPIError:  # the admin never opened a chat with the bot
-            continue
+    menu stays as it is). Call after `bot.telegram.menu.set_commands`."""
+    await menu.set_staff_commands(bot, settings.admin_ids, STAFF_MENU)

@@ -12,11 +12,16 @@ from bot.handlers.common import course_card, course_level, show
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import CourseCB, MenuCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from catalog.errors import CatalogError
 from catalog.service import Catalog, Course
 from catalog.users import User
 
 router = Router(name="courses")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(CourseCB, MenuCB(action="courses")),),
+                  "message": (AnyCommand(),)}
 
 
 def _list(catalog: Catalog, user_record: User | None, lang: str) -> tuple[str, list[tuple[str, str]]]:

@@ -8,6 +8,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram import keyboards as kb
+from bot.telegram.filters import Magic
 
 router = Router(name="fallback")
 
@@ -27,7 +28,7 @@ async def expired(callback: CallbackQuery, callback_answer: CallbackAnswer) -> N
     expire(callback_answer)
 
 
-@router.message(F.chat.type == "private")
+@router.message(Magic(F.chat.type == "private"))
 async def unknown(message: Message) -> None:
     await message.answer(
         _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "

@@ -12,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.handlers.common import show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import ForgetCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
 from catalog import console
@@ -19,6 +20,10 @@ from catalog.clock import Clock
 from catalog.service import Catalog
 
 router = Router(name="forget")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(ForgetCB),),
+                  "message": (AnyCommand(),)}
 
 
 @router.message(Command("forget"))

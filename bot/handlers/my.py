@@ -26,6 +26,8 @@ from bot.handlers.common import (
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB, MenuCB, MyCB, SubCB
+from bot.telegram.filters import AnyCommand, ButtonOf
+from bot.telegram.i18n import say
 from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
 from catalog import calendar as ics
@@ -41,6 +43,11 @@ from catalog.users import User
 log = logging.getLogger(__name__)
 
 router = Router(name="my")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(MyCB, SubCB, MenuCB(action="my"),
+                                              MenuCB(action="sub")),),
+                  "message": (AnyCommand(),)}
 
 
 def status_text(reg: Registration) -> str:
@@ -161,7 +168,7 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             expire(callback_answer)
             return
         except CatalogError as e:
-            await show(callback, q(e.text(lang)), kb.only_menu())
+            await show(callback, q(say(e, lang)), kb.only_menu())
             return
         # "Cancelled", the calendar's CANCEL and the waitlist's good news were queued
         # with the cancellation; they go now (bot.telegram.notify).

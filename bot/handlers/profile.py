@@ -1,7 +1,8 @@
 """The user's profile: organisation type, staff/dispatched/contractor, prefecture.
 
 Asked once when first needed (finding or registering), remembered in
-catalog.users, editable from the menu or /profile.
+catalog.users, editable from the menu or /profile. What comes after the last answer is
+the asking dialogue's own step (`bot.handlers.flow`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.handlers.common import course_name, q, show
 from bot.handlers.fallback import expire
+from bot.handlers.flow import AfterProfile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, ProfileCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.writes import save
 from catalog import places, users
 from catalog.clock import Clock
-from catalog.errors import NotFound
 from catalog.service import Catalog
 from catalog.users import User
 
 router = Router(name="profile")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(ProfileCB, MenuCB(action="profile")),),
+                  "message": (AnyCommand(),)}
 
 AFTER_KEY = "after_profile"
 
@@ -155,7 +161,8 @@ async def region_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer
 async def prefecture_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
                             callback_data: ProfileCB,
                             state: FSMContext, catalog: Catalog, clock: Clock,
-                            user_record: User | None, lang: str) -> None:
+                            after_profile: AfterProfile, user_record: User | None,
+                            lang: str) -> None:
     value = callback_data.value
     if not value.isdigit() or not 0 <= int(value) <= 47 or user_record is None \
             or not user_record.org_type:
@@ -171,26 +178,5 @@ async def prefecture_chosen(callback: CallbackQuery, callback_answer: CallbackAn
     await show(callback, _("Saved.") + "\n\n" + profile_text(record, catalog, lang),
                kb.profile_view() if not after else None, edit=True)
     if after:
-        await continue_after(callback, state, after, catalog=catalog, clock=clock,
-                             record=record, lang=lang)
-
-
-async def continue_after(callback: CallbackQuery, state: FSMContext, after: str, *,
-                         catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
-    """Carry on with what the user was doing when the profile was needed."""
-    from bot.handlers import registration, sessions
-
-    if after == "find":
-        await show(callback, sessions.find_menu_text(), kb.find_menu(lang, record.prefecture_code))
-        return
-    kind, _sep, session_id = after.partition(":")
-    try:
-        session = catalog.session(session_id)
-    except NotFound:
-        return
-    if kind == "r":
-        await registration.begin(callback, state, session, catalog=catalog, clock=clock,
-                                 user_record=record, lang=lang, waitlist=False)
-    else:
-        await sessions.send_card(callback, session, catalog=catalog, today=clock.today(),
-                                 user_record=record, lang=lang)
+        await after_profile.go_on(callback, state, after, catalog=catalog, clock=clock,
+                                  record=record, lang=lang)

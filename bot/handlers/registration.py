@@ -21,8 +21,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.handlers.common import course_name, place_text, q, session_dates, show
 from bot.handlers.fallback import expire
+from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import DraftCB, RegCB, SessionCB
+from bot.telegram.filters import ButtonOf, Magic
+from bot.telegram.i18n import say
 from bot.telegram.notify import Notifier
 from bot.telegram.writes import BUSY_APPLICATION, save
 from catalog import colleagues as mates
@@ -57,10 +60,15 @@ class RegForm(StatesGroup):
     confirm = State()  # buttons: confirm / cancel
 
 
+# What may reach this router at all (bot.handlers.get_routers sets it on the router): its
+# buttons, and messages in the middle of the dialogue.
+ROUTER_FILTERS = {"callback_query": (ButtonOf(RegCB, SessionCB, DraftCB),),
+                  "message": (StateFilter(RegForm),)}
+
 # A command is never an answer: "/my" typed as the name leaves the dialogue instead.
-COMMAND = F.text.startswith("/")
-NOT_COMMAND = ~COMMAND
-ANSWER = F.text & NOT_COMMAND
+COMMAND = Magic(F.text.startswith("/"))
+NOT_COMMAND = Magic(~F.text.startswith("/"))
+ANSWER = Magic(F.text & ~F.text.startswith("/"))
 
 
 @router.message(StateFilter(RegForm), COMMAND)
@@ -81,8 +89,6 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
                 catalog: Catalog, clock: Clock, user_record: User | None, lang: str,
                 waitlist: bool) -> None:
     """Check what can be known before asking anything; then ask for the name."""
-    from bot.handlers.profile import ask_profile
-
     if user_record is None or user_record.profile is None:
         await ask_profile(event, state, after=f"r:{session.id}", lang=lang, catalog=catalog)
         return
@@ -125,13 +131,24 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
                markup)
 
 
+async def begin_after_profile(callback: CallbackQuery, state: FSMContext, session_id: str, *,
+                              catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "r:<session id>": registration goes on."""
+    try:
+        session = catalog.session(session_id)
+    except NotFound:
+        return
+    await begin(callback, state, session, catalog=catalog, clock=clock, user_record=record,
+                lang=lang, waitlist=False)
+
+
 def _last_details(catalog: Catalog, user_id: int) -> regs.Registration | None:
     """This user's most recent application (their own row), to offer its details again."""
     mine = regs.for_user(catalog, user_id, include_cancelled=True)
     return max(mine, key=lambda r: r.id) if mine else None
 
 
-@router.callback_query(RegForm.name, RegCB.filter(F.action == "reuse"))
+@router.callback_query(StateFilter(RegForm.name), RegCB.filter(F.action == "reuse"))
 async def reuse_details(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         state: FSMContext, catalog: Catalog, lang: str) -> None:
     last = _last_details(catalog, callback.from_user.id)
@@ -171,7 +188,7 @@ async def _field(message: Message, lang: str, field: str, *, required: bool = Tr
             return clean_name(message.text or "", field)
         return clean_text(message.text or "", field, required=required)
     except InvalidInput as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return None
 
@@ -187,13 +204,13 @@ async def _take(message: Message, state: FSMContext, lang: str, field: str, key:
     await message.answer(question, reply_markup=markup)
 
 
-@router.message(RegForm.name, ANSWER)
+@router.message(StateFilter(RegForm.name), ANSWER)
 async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     await _take(message, state, lang, "name", "name", RegForm.organisation,
                 _("Your organisation's name? (e.g. 広島県庁, 〇〇市役所)"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.organisation, ANSWER)
+@router.message(StateFilter(RegForm.organisation), ANSWER)
 async def got_organisation(message: Message, state: FSMContext, lang: str) -> None:
     await _take(message, state, lang, "organisation", "organisation", RegForm.department,
                 _("Your department? (or Skip)"), kb.skip_or_cancel())
@@ -210,7 +227,7 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
     await show(event, text, kb.cancel_dialogue())
 
 
-@router.message(RegForm.department, ANSWER)
+@router.message(StateFilter(RegForm.department), ANSWER)
 async def got_department(message: Message, state: FSMContext, settings: Settings,
                          lang: str) -> None:
     if is_skip(message.text):  # 省略, なし, skip, none, - : as the Skip button
@@ -223,7 +240,7 @@ async def got_department(message: Message, state: FSMContext, settings: Settings
     await _ask_email(message, state, settings)
 
 
-@router.callback_query(RegForm.department, RegCB.filter(F.action == "skip"))
+@router.callback_query(StateFilter(RegForm.department), RegCB.filter(F.action == "skip"))
 async def skip_department(callback: CallbackQuery, state: FSMContext,
                           settings: Settings) -> None:
     await state.update_data(department="")
@@ -234,7 +251,7 @@ async def _email(message: Message, lang: str) -> str | None:
     try:
         return clean_email(message.text or "")
     except InvalidInput as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return None
 
@@ -309,7 +326,7 @@ async def _refuse_twice(message: Message, state: FSMContext, catalog: Catalog, l
     return False
 
 
-@router.message(RegForm.email, ANSWER)
+@router.message(StateFilter(RegForm.email), ANSWER)
 async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang: str) -> None:
     value = await _email(message, lang)
     if value is None:
@@ -318,7 +335,7 @@ async def got_email(message: Message, state: FSMContext, catalog: Catalog, lang:
     await _after_people(message, state, catalog, lang)
 
 
-@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "add"))
+@router.callback_query(StateFilter(RegForm.colleagues), RegCB.filter(F.action == "add"))
 async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer,
                         state: FSMContext, catalog: Catalog) -> None:
     session = await _session(state, catalog)
@@ -330,7 +347,7 @@ async def add_colleague(callback: CallbackQuery, callback_answer: CallbackAnswer
     await show(callback, _("The colleague's full name?"), kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_name, ANSWER)
+@router.message(StateFilter(RegForm.colleague_name), ANSWER)
 async def got_colleague_name(message: Message, state: FSMContext, catalog: Catalog,
                              lang: str) -> None:
     value = await _field(message, lang, "name")
@@ -341,7 +358,7 @@ async def got_colleague_name(message: Message, state: FSMContext, catalog: Catal
     await message.answer(_("The colleague's e-mail address?"), reply_markup=kb.cancel_dialogue())
 
 
-@router.message(RegForm.colleague_email, ANSWER)
+@router.message(StateFilter(RegForm.colleague_email), ANSWER)
 async def got_colleague_email(message: Message, state: FSMContext, catalog: Catalog,
                               lang: str) -> None:
     value = await _email(message, lang)
@@ -375,7 +392,7 @@ async def remove_colleague(callback: CallbackQuery, callback_answer: CallbackAns
     await _after_people(callback, state, catalog, lang, note)
 
 
-@router.callback_query(RegForm.colleagues, RegCB.filter(F.action == "done"))
+@router.callback_query(StateFilter(RegForm.colleagues), RegCB.filter(F.action == "done"))
 async def colleagues_done(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
                           lang: str) -> None:
     await _team_or_summary(callback, state, catalog, lang)
@@ -392,7 +409,7 @@ async def _team_or_summary(event: Message | CallbackQuery, state: FSMContext, ca
     await _summary(event, state, catalog, lang)
 
 
-@router.callback_query(RegForm.team, RegCB.filter(F.action.in_({"team", "noteam"})))
+@router.callback_query(StateFilter(RegForm.team), RegCB.filter(F.action.in_({"team", "noteam"})))
 async def team_chosen(callback: CallbackQuery, callback_data: RegCB, state: FSMContext,
                       catalog: Catalog, lang: str) -> None:
     await state.update_data(team=callback_data.action == "team")
@@ -466,7 +483,7 @@ def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
     return people
 
 
-@router.callback_query(RegForm.confirm, RegCB.filter(F.action == "ok"))
+@router.callback_query(StateFilter(RegForm.confirm), RegCB.filter(F.action == "ok"))
 async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
                   state: FSMContext, catalog: Catalog, clock: Clock, notifier: Notifier,
                   user_record: User | None, lang: str) -> None:
@@ -491,7 +508,7 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
     except RegistrationError as e:
         if e.code == "full":
             await state.update_data(waitlist=True)
-            await show(callback, q(e.text(lang)) + "\n\n" + _("Join the waitlist instead?"),
+            await show(callback, q(say(e, lang)) + "\n\n" + _("Join the waitlist instead?"),
                        kb.confirm_registration(True))
             return
         if e.code == "duplicate" and data.get("colleagues"):
@@ -499,20 +516,20 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
             await _summary(callback, state, catalog, lang, "❌ " + q(e.text(lang)))
             return
         await state.clear()
-        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
         return
     except CatalogError as e:
         await state.clear()
-        await show(callback, "❌ " + q(e.text(lang)), kb.only_menu())
+        await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
         return
     await state.clear()
     assert callback.bot is not None
     await notifier.deliver(callback.bot, notify.enqueued)
 
 
-@router.message(RegForm.colleagues, NOT_COMMAND)
-@router.message(RegForm.team, NOT_COMMAND)
-@router.message(RegForm.confirm, NOT_COMMAND)
+@router.message(StateFilter(RegForm.colleagues), NOT_COMMAND)
+@router.message(StateFilter(RegForm.team), NOT_COMMAND)
+@router.message(StateFilter(RegForm.confirm), NOT_COMMAND)
 async def use_buttons(message: Message) -> None:
     await message.answer(_("Please use the buttons above (or /cancel)."))
 

@@ -36,8 +36,10 @@ from bot.handlers.common import (
     show,
 )
 from bot.handlers.fallback import expire
+from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import CityCB, FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
+from bot.telegram.filters import ButtonOf, Magic
 from catalog import calendar as ics
 from catalog import places, questions
 from catalog.clock import Clock
@@ -47,6 +49,11 @@ from catalog.sessions import Hit, Session
 from catalog.users import User
 
 router = Router(name="sessions")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(
+    FindCB, RegionCB, SearchFeedCB, SessionCB, CityCB, MenuCB(action="find"),
+    MenuCB(action="near")),)}
 
 PAGE_SIZE = 8
 KINDS = {"a", "r", "p", "q", "n"}
@@ -352,8 +359,6 @@ async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
 
 async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
                             lang: str, catalog: Catalog) -> None:
-    from bot.handlers.profile import ask_profile
-
     await ask_profile(event, state, after=after, lang=lang, catalog=catalog)
 
 
@@ -375,6 +380,23 @@ async def find_command(message: Message, command: CommandObject, state: FSMConte
 def find_menu_text() -> str:
     return _("<b>Find sessions</b>\nChoose a region, share your location, or type a place "
              "(広島, Sapporo, 倉吉…).")
+
+
+async def find_after_profile(callback: CallbackQuery, state: FSMContext, argument: str, *,
+                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "find": the search menu."""
+    await show(callback, find_menu_text(), kb.find_menu(lang, record.prefecture_code))
+
+
+async def card_after_profile(callback: CallbackQuery, state: FSMContext, session_id: str, *,
+                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+    """The `bot.handlers.flow` step "s:<session id>": the session's card."""
+    try:
+        session = catalog.session(session_id)
+    except NotFound:
+        return
+    await send_card(callback, session, catalog=catalog, today=clock.today(), user_record=record,
+                    lang=lang)
 
 
 @router.callback_query(MenuCB.filter(F.action == "find"))
@@ -420,7 +442,7 @@ async def near_button(callback: CallbackQuery) -> None:
         reply_markup=kb.location_request())
 
 
-@router.message(F.location, StateFilter(None))
+@router.message(Magic(F.location), StateFilter(None))
 async def location(message: Message, catalog: Catalog, clock: Clock, user_record: User | None,
                    lang: str) -> None:
     loc = message.location
@@ -466,7 +488,8 @@ def place_search(place: places.Place) -> FindCB:
     return FindCB(kind="n", key=f"{place.lat:.3f}_{place.lon:.3f}")
 
 
-@router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"), StateFilter(None))
+@router.message(Magic(F.chat.type == "private"), Magic(F.text & ~F.text.startswith("/")),
+                StateFilter(None))
 async def typed_place(message: Message, catalog: Catalog, clock: Clock,
                       user_record: User | None, lang: str) -> None:
     """Plain text outside a dialogue: a question, a place (with a course) to search near;

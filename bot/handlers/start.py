@@ -17,6 +17,7 @@ from bot.handlers.admin import staff_help
 from bot.handlers.common import q, show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import LangCB, MenuCB
+from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.writes import save
 from catalog import users
 from catalog.clock import Clock
@@ -25,6 +26,11 @@ from catalog.service import Catalog
 from catalog.users import User
 
 router = Router(name="start")
+
+# What may reach this router at all (bot.handlers.get_routers sets it on the router).
+ROUTER_FILTERS = {"callback_query": (ButtonOf(LangCB, MenuCB(action="start"), MenuCB(action="help"),
+                                              MenuCB(action="lang")),),
+                  "message": (AnyCommand(),)}
 
 
 def greeting(first_name: str | None) -> str:

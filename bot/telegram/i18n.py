@@ -22,6 +22,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from catalog.errors import CatalogError
+from catalog.i18n import Lazy
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 LANGS = ("ja", "en")
@@ -87,6 +90,16 @@ class UserI18nMiddleware(I18nMiddleware):
 def tr(text: str, lang: str) -> str:
     """Translate `text` into `lang` outside a handler's locale (e.g. a message to another user)."""
     return create_i18n().gettext(text, locale=lang)
+
+
+def say(said: Lazy | CatalogError, lang: str) -> str:
+    """What the catalog says (a `Lazy` message, or a domain error) in `lang`, from the .po
+    files; an error still given as an English/Japanese pair shows its pair."""
+    message = said.message if isinstance(said, CatalogError) else said
+    if message is None:
+        assert isinstance(said, CatalogError)
+        return said.text(lang)
+    return message.render(lambda msgid: tr(msgid, lang))
 
 
 def N_(text: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"

@@ -48,8 +48,7 @@ from aiogram.types import (
 from bot.config import Settings
 from bot.telegram import keyboards as kb
 from bot.telegram.i18n import create_i18n, tr
-from bot.telegram.outbox import Outbox
-from bot.telegram.reminders import outbox_for
+from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import error_code, is_passing, retry_layer, where
 from catalog import calendar, places
 from catalog import notifications as nt
@@ -269,8 +268,9 @@ class Notifier:
     def __init__(self, catalog: Catalog, settings: Settings, clock: Clock, *,
                  owner: str = OWNER, backoff_base: float = 15.0, backoff_max: float = 1800.0,
                  max_attempts: int = 25, poll: float = 30.0, concurrency: int = 8,
-                 follow_up_delay: float = 5.0) -> None:
+                 follow_up_delay: float = 5.0, outboxes: Outboxes | None = None) -> None:
         self.catalog = catalog
+        self.outboxes = outboxes or Outboxes(catalog, clock)  # Telegram's pace, per bot
         self.settings = settings
         self.clock = clock
         self.owner = owner
@@ -401,7 +401,7 @@ class Notifier:
     # -- one row ------------------------------------------------------------------------
 
     async def _telegram(self, bot: Bot, row: nt.Notification, paced: bool) -> str:
-        outbox = outbox_for(bot, self.catalog, self.clock) if paced else None
+        outbox = self.outboxes.for_bot(bot) if paced else None
         return await send_row(bot, self.catalog, self.settings, self.clock, row, outbox=outbox)
 
     def backoff(self, attempts: int) -> float:
@@ -478,6 +478,12 @@ class Notifier:
         """Wait for the background sends started so far (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """The Dispatcher's shutdown hook: let the marks of what was sent be written (what
+        is still unsent stays queued for the next start)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle(), timeout)
 
 
 class FollowUpMiddleware(BaseMiddleware):

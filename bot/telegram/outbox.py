@@ -239,3 +239,22 @@ class Outbox:
         if progress is not None:
             await self.edit(progress.chat_id, progress.message_id, progress.render(summary))
         return summary
+
+
+class Outboxes:
+    """One `Outbox` per bot served by a Dispatcher, so reminders, broadcasts and /remind
+    share that bot's limits. Handlers receive it as `outboxes` (Dispatcher workflow data)."""
+
+    def __init__(self, catalog: Catalog, clock: Clock, **options: Any) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.options = options
+        self._by_token: dict[str, Outbox] = {}
+
+    def for_bot(self, bot: Bot) -> Outbox:
+        """The Outbox of `bot` (Telegram counts its limits per bot token)."""
+        box = self._by_token.get(bot.token)
+        if box is None:
+            box = self._by_token[bot.token] = Outbox(bot, self.catalog, self.clock,
+                                                     **self.options)
+        return box

@@ -1,6 +1,6 @@
 """Reminders the day before a session, sent by the bot process, and staff broadcasts.
 
-`run` is a background task (listed in `bot.serve.BACKGROUND_TASKS`): once a minute,
+`run` is a background job (listed in `bot.serve.BACKGROUND_TASKS`): once a minute,
 from `settings.reminder_hour` (JST) on, it reminds every chat user registered for a
 session that starts tomorrow. At most once per person and session, even across
 restarts: each reminder is claimed in the `notifications` table *before* it is sent
@@ -8,8 +8,9 @@ restarts: each reminder is claimed in the `notifications` table *before* it is s
 result afterwards — see `catalog.reminders`. A crash between claim and send loses a
 reminder instead of sending it twice.
 
-All sending goes through the process's one `Outbox`, so reminders, staff broadcasts
-and `/remind` share Telegram's 30-per-second budget.
+All sending goes through the bot's one `Outbox` (`bot.telegram.outbox.Outboxes`, passed
+with the Dispatcher's workflow data), so reminders, staff broadcasts and `/remind` share
+Telegram's 30-per-second budget.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import weakref
 from collections.abc import Callable
 
-from aiogram import Bot, html
+from aiogram import html
 
 from bot.config import Settings
 from bot.telegram.i18n import tr
@@ -34,24 +34,6 @@ from catalog.writer import DatabaseBusy
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 60.0
-
-_outboxes: dict[int, tuple[weakref.ref[Bot], Outbox, weakref.ref[asyncio.AbstractEventLoop]]] = {}
-
-
-def outbox_for(bot: Bot, catalog: Catalog, clock: Clock) -> Outbox:
-    """The one Outbox of this bot (and event loop), so every sender shares the same limits."""
-    loop = asyncio.get_running_loop()
-    entry = _outboxes.get(id(bot))
-    if entry is not None:
-        bot_ref, box, loop_ref = entry
-        if bot_ref() is bot and loop_ref() is loop:
-            return box
-    box = Outbox(bot, catalog, clock)
-    for key in [k for k, (b, _box, lp) in _outboxes.items() if b() is None or lp() is None]:
-        del _outboxes[key]
-    _outboxes[id(bot)] = (weakref.ref(bot), box, weakref.ref(loop))
-    return box
-
 
 def _course_name(catalog: Catalog, code: str, lang: str) -> str:
     for c in catalog.courses():
@@ -163,10 +145,9 @@ async def tick(outbox: Outbox, catalog: Catalog, settings: Settings, clock: Cloc
     return total
 
 
-async def run(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
-              *, every: float = CHECK_EVERY) -> None:
-    """Background task: check for due reminders once a minute, forever."""
-    outbox = outbox_for(bot, catalog, clock)
+async def run(outbox: Outbox, settings: Settings, *, every: float = CHECK_EVERY) -> None:
+    """Background job: check for due reminders once a minute, forever."""
+    catalog, clock = outbox.catalog, outbox.clock
     while True:
         try:
             await tick(outbox, catalog, settings, clock)

@@ -1,8 +1,7 @@
-"""Telegram-facing resilience and speed fixes shared by the factory and the runner.
+"""Telegram-facing resilience shared by the factory and the runner.
 
 - `RetryMiddleware`: the one retry layer for every Bot API request of a bot.
 - `retry_layer`: that layer of a bot (installed once, shared by every sender).
-- `inline_sync_filters`: run aiogram's pure synchronous filters on the loop.
 - `where`: an exception's code location, for logs that must carry no personal data.
 """
 
@@ -18,7 +17,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
@@ -29,7 +28,6 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.fsm.state import State
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
@@ -213,30 +211,3 @@ def where(exc: BaseException) -> str:
     """file:line where `exc` was raised (no message: messages may hold user text)."""
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def inline_sync_filters(router: Router) -> int:
-    """Run aiogram's own synchronous filters — bare magic filters (`F.text`,
-    `F.location`...) and FSM states (`RegForm.name`) — on the event loop.
-
-    aiogram 3.31 calls every synchronous callable through `asyncio.to_thread`: a thread
-    hop for each such filter each update checks. These filters are pure attribute
-    tests, so awaiting them inline gives the same answers without the hops. Returns how
-    many filters were changed."""
-    changed = 0
-    for observer in router.observers.values():
-        for handler in observer.handlers:
-            for flt in handler.filters or []:
-                if not flt.awaitable and (flt.magic is not None
-                                          or isinstance(flt.callback, State)):
-                    resolve = flt.callback
-
-                    async def inline(*args: Any, _resolve: Any = resolve, **kw: Any) -> Any:
-                        return _resolve(*args, **kw)
-
-                    flt.callback = inline
-                    flt.awaitable = True
-                    changed += 1
-    for sub in router.sub_routers:
-        changed += inline_sync_filters(sub)
-    return changed

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.telegram.notify import OWNER, RETRY, change_message, send_row
+from bot.telegram.outbox import Outbox
 from catalog import calendar
 from catalog import notifications as nt
 from catalog import reminders as chats
@@ -71,12 +72,12 @@ async def check_once(bot: Any, catalog: Catalog, settings: Settings,
     return counts
 
 
-async def run(bot: Any, catalog: Catalog, settings: Settings, clock: Clock, *,
-              interval: float = INTERVAL) -> None:
-    """The background loop the runner starts beside the bot; cancelled on shutdown."""
+async def run(outbox: Outbox, settings: Settings, *, interval: float = INTERVAL) -> None:
+    """The background loop the runner starts beside the bot (its outbox carries the bot,
+    the catalog and the clock); cancelled on shutdown."""
     while True:
         try:
-            await check_once(bot, catalog, settings, clock)
+            await check_once(outbox.bot, outbox.catalog, settings, outbox.clock)
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -29,6 +29,7 @@ import jinja2
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.telegram.i18n import say
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
 from catalog import admin_sessions, audit, console, rosters, teams
 from catalog.audit import Actor
@@ -219,7 +220,7 @@ def _session_or_404(catalog: Catalog, session_id: str) -> Any:
     try:
         return catalog.session(session_id)
     except NotFound as e:
-        raise web.HTTPNotFound(text=e.text("en"), content_type="text/plain") from e
+        raise web.HTTPNotFound(text=say(e, "en"), content_type="text/plain") from e
 
 
 # -- sign in and out -------------------------------------------------------------------------
@@ -366,7 +367,7 @@ async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogErro
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
     return _render(request, "admin_session.html", {
         "s": s, **view, "formed": False,
-        "error": e.text("ja") + " / " + e.text("en"), "confirm": confirm,
+        "error": say(e, "ja") + " / " + say(e, "en"), "confirm": confirm,
         "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 

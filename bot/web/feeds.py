@@ -25,6 +25,7 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
+from bot.telegram.i18n import say
 from bot.web.keys import CATALOG, CLOCK
 from catalog import calendar
 from catalog.service import Catalog, UnknownFilter
@@ -148,7 +149,8 @@ def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
                            prefectures=_values(request, "prefecture"),
                            regions=_values(request, "region"))
     except UnknownFilter as e:
-        detail = e.en if e.en == e.ja else f"{e.en}\n{e.ja}"
+        en, ja = say(e, "en"), say(e, "ja")
+        detail = en if en == ja else f"{en}\n{ja}"
         raise BadFilter(f"unknown {e.field}: {e.value!r}\n{detail}") from None
     return Filters(f.courses, f.prefectures, f.regions)
 
