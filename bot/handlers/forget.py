@@ -45,7 +45,7 @@ async def forget_yes(callback: CallbackQuery, callback_answer: CallbackAnswer,
                notify=notify)
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
-    await notifier.deliver(callback.bot, notify.enqueued)
+    await notifier.deliver(callback.bot, notify)
 
 
 @router.callback_query(ForgetCB.filter(F.action == "no"))

@@ -172,7 +172,7 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
             return
         # "Cancelled", the calendar's CANCEL and the waitlist's good news were queued
         # with the cancellation; they go now (bot.telegram.notify).
-        await notifier.deliver(callback.bot, notify.enqueued)
+        await notifier.deliver(callback.bot, notify)
 
 
 # -- personal calendar feed ---------------------------------------------------------------------

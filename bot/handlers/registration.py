@@ -524,7 +524,7 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
         return
     await state.clear()
     assert callback.bot is not None
-    await notifier.deliver(callback.bot, notify.enqueued)
+    await notifier.deliver(callback.bot, notify)
 
 
 @router.message(StateFilter(RegForm.colleagues), NOT_COMMAND)

@@ -30,7 +30,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,14 +228,17 @@ async def _send_part(bot: Bot, chat_id: int, part: Part) -> None:
 
 
 async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
-                   row: nt.Notification, *, outbox: Outbox | None = None) -> str:
+                   row: nt.Notification, *, outbox: Outbox | None = None,
+                   acting: int | None = None) -> str:
     """Send one claimed chat row, part by part from where an earlier try stopped (each part
     sent is recorded). Returns sent, blocked, failed, skipped or retry; marks nothing else.
-    With `outbox`, each part waits for its turn within Telegram's limits."""
+    With `outbox`, each part waits for its turn within Telegram's limits. `acting`: the chat
+    that just pressed the button (it has not blocked the bot)."""
     if row.chat_id is None:
         return nt.FAILED
     chat_id = row.chat_id
-    if chats.is_blocked(catalog.store, chat_id):  # a read (WAL: never waits for a writer)
+    # a read (WAL: it never waits for a writer)
+    if chat_id != acting and chats.is_blocked(catalog.store, chat_id):
         return nt.BLOCKED
     parts = _render_in_locale(catalog, settings, row)
     if parts is None:
@@ -298,11 +301,11 @@ class Notifier:
         return nt.Notify(channels=tuple(self.channels), chat_id=chat_id, payload=payload,
                          claimed_by=self.owner)
 
-    async def deliver(self, bot: Bot, ids: Iterable[int]) -> dict[int, str]:
-        """Send the rows this process queued (and claimed) just now, in order: chat rows
-        at once (the person is waiting), other channels in the background. A row that
-        cannot go now is left to `run` (retried with backoff)."""
-        ids = list(ids)
+    async def deliver(self, bot: Bot, notify: nt.Notify) -> dict[int, str]:
+        """Send the rows a change just queued with `notify` (claimed by this process), in
+        order: chat rows at once (the person is waiting), other channels in the
+        background. A row that cannot go now is left to `run` (retried with backoff)."""
+        ids = list(dict.fromkeys(notify.enqueued))
         if not ids:
             return {}
         # Reads stay on the loop (WAL: a reader never waits for a writer); the marks
@@ -311,7 +314,8 @@ class Notifier:
         results: dict[int, str] = {}
         for row in rows:
             if row.channel == nt.TELEGRAM:
-                results[row.id] = await self._deliver(bot, row, paced=False, mark_later=True)
+                results[row.id] = await self._deliver(bot, row, paced=False, mark_later=True,
+                                                      acting=notify.chat_id)
             else:
                 self._spawn(self._deliver(bot, row, paced=True))
         return results
@@ -400,9 +404,11 @@ class Notifier:
 
     # -- one row ------------------------------------------------------------------------
 
-    async def _telegram(self, bot: Bot, row: nt.Notification, paced: bool) -> str:
+    async def _telegram(self, bot: Bot, row: nt.Notification, paced: bool, *,
+                        acting: int | None = None) -> str:
         outbox = self.outboxes.for_bot(bot) if paced else None
-        return await send_row(bot, self.catalog, self.settings, self.clock, row, outbox=outbox)
+        return await send_row(bot, self.catalog, self.settings, self.clock, row, outbox=outbox,
+                              acting=acting)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before try `attempts + 1` of a row: doubling, capped, with jitter."""
@@ -410,20 +416,21 @@ class Notifier:
         return ceiling * (0.5 + random.random() / 2)
 
     async def _deliver(self, bot: Bot, row: nt.Notification, *, paced: bool,
-                       mark_later: bool = False) -> str:
+                       mark_later: bool = False, acting: int | None = None) -> str:
         """Send one claimed row on its channel and record how it went (`mark_later`: in
         a background task, so the caller need not wait for the write)."""
         if row.id in self._sending:  # e.g. an id of a write retried after "database locked"
             return RETRY
         self._sending.add(row.id)
         try:
-            return await self._deliver_one(bot, row, paced=paced, mark_later=mark_later)
+            return await self._deliver_one(bot, row, paced=paced, mark_later=mark_later,
+                                           acting=acting)
         except BaseException:
             self._sending.discard(row.id)
             raise
 
     async def _deliver_one(self, bot: Bot, row: nt.Notification, *, paced: bool,
-                           mark_later: bool) -> str:
+                           mark_later: bool, acting: int | None) -> str:
         channel = self.channels.get(row.channel)
         store = self.catalog.store
         if channel is None:  # claimed by a process that had this channel: leave it queued
@@ -433,6 +440,8 @@ class Notifier:
             return RETRY
         error: str | None
         try:
+            if row.channel == nt.TELEGRAM and acting is not None:
+                channel = functools.partial(self._telegram, acting=acting)
             result = await channel(bot, row, paced)
         except Exception as e:  # noqa: BLE001 - our own bug in rendering: log, never resend
             log.error("%s notification %s failed: %s at %s", row.kind, row.id,
