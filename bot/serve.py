@@ -32,6 +32,7 @@ from bot.telegram import lifecycle, reminders, schedule_watch
 from bot.telegram.factory import create_bot, create_dispatcher
 from bot.telegram.lifecycle import Jobs
 from bot.telegram.menu import set_commands
+from bot.telegram.notify import Notifier
 from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import where
 from bot.telegram.updates import Poller
@@ -79,7 +80,7 @@ def add_error_logging(dp: Dispatcher) -> None:
     dp.include_router(router)
 
 
-async def _supervise(name: str, fn: BackgroundFn, *args: Any) -> None:
+async def _supervise(name: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
     """Run a background job; if it crashes, log it and start it again after a pause."""
     delay = 1.0
     while True:
@@ -108,7 +109,11 @@ def add_background_jobs(dp: Dispatcher, settings: Settings) -> None:
     as endless jobs of its `jobs`, sending through its `outboxes`; the shutdown hook of
     `bot.telegram.lifecycle` cancels them."""
 
-    async def start_background(bot: Bot, jobs: Jobs, outboxes: Outboxes) -> None:
+    async def start_background(bot: Bot, jobs: Jobs, outboxes: Outboxes,
+                               notifier: Notifier | None = None) -> None:
+        if notifier is not None:  # first: what an earlier process left in the outbox
+            jobs.spawn(_supervise("notifications", notifier.run, bot), name="notifications",
+                       endless=True)
         outbox = outboxes.for_bot(bot)
         for name, fn in BACKGROUND_TASKS:
             jobs.spawn(_supervise(name, fn, outbox, settings), name=name, endless=True)

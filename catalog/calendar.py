@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode
 
 from icalendar import Alarm, Calendar, Event, Timezone
 
+from catalog import notifications as outbox
 from catalog import places
 from catalog.clock import JST
 from catalog.errors import InvalidInput
@@ -776,8 +777,8 @@ class ChangeNotice:
     session_cancelled: bool
 
 
-def _revision_kind(revision: int) -> str:
-    return f"revision:{revision}"
+def _dedupe(notice: ChangeNotice) -> str:
+    return f"{outbox.SESSION_CHANGED}:{notice.registration_id}:{notice.revision}"
 
 
 def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
@@ -787,9 +788,8 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
     rows = catalog.store.query(
         "select r.id, r.session_id, r.user_id, r.created_at, s.revision, s.status, "
         "s.updated_at as session_updated_at, "
-        "(select max(cast(substr(n.kind, 10) as integer)) from notifications n "
-        " where n.registration_id = r.id and n.session_id = r.session_id "
-        " and n.kind like 'revision:%') as told "
+        "(select max(json_extract(n.payload, '$.revision')) from notifications n "
+        " where n.registration_id = r.id and n.kind = 'session_changed') as told "
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
         f"and {where} and s.revision > 0 order by r.id",
@@ -808,31 +808,57 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
     return out
 
 
+def enqueue_change_notice(db: Any, notice: ChangeNotice, *, now: dt.datetime,
+                          claimed_by: str | None = None) -> int | None:
+    """Queue one change notice on `db` (an open write transaction, e.g. the one that
+    changed the session); None when this revision was already queued for them."""
+    return outbox.enqueue(
+        db, outbox.SESSION_CHANGED, now=now, chat_id=notice.user_id,
+        registration_id=notice.registration_id, session_id=notice.session_id,
+        payload={"revision": notice.revision, "cancelled": notice.session_cancelled},
+        dedupe=_dedupe(notice), claimed_by=claimed_by)
+
+
 def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
-                  result: str = "sent") -> bool:
-    """Claim (or record) a notice; False when it was already claimed, so each registrant
-    is told at most once per revision. Claim before sending, then `finish_notice`."""
+                  result: str = "sent", claimed_by: str | None = None) -> bool:
+    """Queue (claim) a notice in the notification outbox; False when it was already
+    queued, so each registrant is told at most once per revision. `result` "sending"
+    (with `claimed_by`) claims it for a sender that sends it now and then calls
+    `finish_notice`; any other result records it as already done."""
+    if result == "sending" and not claimed_by:
+        raise ValueError("a notice claimed for sending needs its sender (claimed_by)")
     with catalog.store.write() as db:
-        cur = db.execute(
-            "insert or ignore into notifications (kind, session_id, registration_id, sent_at, "
-            "result) values (?, ?, ?, ?, ?)",
-            [_revision_kind(notice.revision), notice.session_id, notice.registration_id,
-             now.isoformat(timespec="seconds"), result])
-        return bool(cur.rowcount)
+        row = enqueue_change_notice(db, notice, now=now, claimed_by=claimed_by)
+        if row is None:
+            return False
+        if result != "sending":
+            db.execute("update notifications set result = ?, sent_at = ? where id = ?",
+                       [result, outbox.stamp(now), row])
+        return True
+
+
+def change_notice_id(catalog: Catalog, notice: ChangeNotice) -> int | None:
+    """The outbox row of a queued notice."""
+    row = catalog.store.one("select id from notifications where dedupe = ?", [_dedupe(notice)])
+    return int(row["id"]) if row else None
 
 
 def finish_notice(catalog: Catalog, notice: ChangeNotice, result: str) -> None:
     """Record how a claimed notice went: sent, blocked or failed."""
     with catalog.store.write() as db:
-        db.execute("update notifications set result = ? where kind = ? and session_id = ? "
-                   "and registration_id = ?",
-                   [result, _revision_kind(notice.revision), notice.session_id,
-                    notice.registration_id])
+        db.execute("update notifications set result = ?, claimed_by = null, "
+                   "claimed_until = null where dedupe = ?", [result, _dedupe(notice)])
 
 
-def release_notice(catalog: Catalog, notice: ChangeNotice) -> None:
-    """Drop a claim after a passing failure (network, flood control) so it is tried again."""
+def release_notice(catalog: Catalog, notice: ChangeNotice, *,
+                   now: dt.datetime | None = None) -> None:
+    """Drop a claim after a passing failure (network, flood control) so it is tried again:
+    nothing sent yet, the notice is listed again by `pending_change_notices`; its message
+    sent but not the file, the row stays queued for the outbox's sender to finish."""
     with catalog.store.write() as db:
-        db.execute("delete from notifications where kind = ? and session_id = ? "
-                   "and registration_id = ? and result = 'sending'",
-                   [_revision_kind(notice.revision), notice.session_id, notice.registration_id])
+        db.execute("delete from notifications where dedupe = ? and result = 'pending' "
+                   "and progress = 0", [_dedupe(notice)])
+        db.execute("update notifications set claimed_by = null, claimed_until = null, "
+                   "next_attempt_at = ?, attempts = attempts + 1 "
+                   "where dedupe = ? and result = 'pending'",
+                   [outbox.stamp(now) if now else None, _dedupe(notice)])

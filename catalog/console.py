@@ -29,6 +29,7 @@ from catalog.audit import Actor
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput, NotFound
 from catalog.imports import ImportReport, import_registrations
+from catalog.notifications import Notify
 from catalog.registrations import Applicant, Registration, RegistrationError
 from catalog.service import Catalog
 
@@ -435,12 +436,13 @@ def register(catalog: Catalog, session_id: str, applicants: list[Applicant], *, 
 
 
 def cancel_own(catalog: Catalog, registration_id: int, *, user_id: int, today: dt.date,
-               now: dt.datetime) -> regs.CancelOutcome:
+               now: dt.datetime, notify: Notify | None = None) -> regs.CancelOutcome:
     """A chat user cancels their own registration (`catalog.registrations.cancel`), logged
-    with the promotions it causes."""
+    with the promotions it causes (and, with `notify`, their messages queued)."""
     actor = Actor.chat_user(user_id)
     with catalog.store.write() as db:
-        outcome = regs.cancel(catalog, registration_id, today=today, now=now, user_id=user_id)
+        outcome = regs.cancel(catalog, registration_id, today=today, now=now, user_id=user_id,
+                              notify=notify)
         audit.record(db, actor, "cancelled", now=now, session_id=outcome.cancelled.session_id,
                      registration_id=registration_id, details={"by": "self"})
         _log_promoted(db, actor, outcome.promoted, now=now, freed_by=registration_id)
@@ -448,7 +450,7 @@ def cancel_own(catalog: Catalog, registration_id: int, *, user_id: int, today: d
 
 
 def forget_user(catalog: Catalog, user_id: int, *, today: dt.date,
-                now: dt.datetime) -> list[Registration]:
+                now: dt.datetime, notify: Notify | None = None) -> list[Registration]:
     """/forget (`catalog.registrations.forget_user`): the deleted registrations' entries lose
     their details, the promotions it causes are logged, and one entry says it happened."""
     actor = Actor(audit.DELETED_USER, "chat", staff=False)
@@ -457,7 +459,7 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date,
             "select distinct application_id from registrations where user_id = ?", [user_id])]
         ids = [r["id"] for app in apps for r in db.query(
             "select id from registrations where application_id = ?", [app])]
-        promoted = regs.forget_user(catalog, user_id, today=today, now=now)
+        promoted = regs.forget_user(catalog, user_id, today=today, now=now, notify=notify)
         audit.forget(db, ids, user_id)
         _log_promoted(db, actor, promoted, now=now, freed_by=None)
         audit.record(db, actor, "forgotten", now=now, details={"registrations": len(ids)})

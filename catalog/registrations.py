@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from catalog import fsm_state
+from catalog import notifications as notices
 from catalog.eligibility import Profile, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.service import Catalog
@@ -244,6 +245,7 @@ def register(
     team_key: str | None = None,
     source: str = "chat",
     email_required: bool = False,
+    notify: notices.Notify | None = None,
 ) -> Outcome:
     """Register the applicants (the first is the representative) for one session.
 
@@ -251,7 +253,8 @@ def register(
     seats counted inside one write transaction. When the seats left are fewer
     than the applicants, `RegistrationError(code="full")` unless `waitlist`, in
     which case all of them join the waitlist in order. `as_team` (exactly four
-    people of one organisation) keeps them together as one team.
+    people of one organisation) keeps them together as one team. With `notify`, the
+    confirmation is queued in the same transaction (`catalog.notifications`).
     """
     people = Application.people_of(applicants, email_required=email_required)
     session = catalog.session(session_id)
@@ -276,6 +279,11 @@ def register(
                 "created_at": stamp, "updated_at": stamp, "sequence": 0,
             }
             ids.append(int(db.table("registrations").insert(row).last_pk or 0))
+        notices.tell(db, notify, notices.WAITLISTED if status == "waitlisted" else notices.REGISTERED,
+                     now=now,
+                     registration_id=ids[0], session_id=session.id, chat_id=user_id,
+                     emails=zip(ids, [p.email for p in people], strict=True),
+                     extra={"people": len(ids)})
     regs = [get_registration(catalog, i) for i in ids]
     return Outcome(regs, waitlisted=status == "waitlisted")
 
@@ -326,10 +334,12 @@ def cancel(
     today: dt.date,
     now: dt.datetime,
     user_id: int | None = None,
+    notify: notices.Notify | None = None,
 ) -> CancelOutcome:
     """Cancel one registration (only the owner's, when `user_id` is given).
 
-    A freed seat goes to the waitlist in order while applications are open.
+    A freed seat goes to the waitlist in order while applications are open. With
+    `notify`, the cancellation and the promotions are queued in the same transaction.
     """
     stamp = _stamp(now)
     promoted_ids: list[int] = []
@@ -344,8 +354,13 @@ def cancel(
             "status": "cancelled", "cancelled_at": stamp, "updated_at": stamp,
             "sequence": (row["sequence"] or 0) + 1})
         db.table("teams").delete_where("registration_id = ?", [registration_id])
+        notices.tell(db, notify, notices.CANCELLED, now=now, registration_id=registration_id,
+                     session_id=row["session_id"], chat_id=row["user_id"],
+                     emails=[(registration_id, row["email"] or "")],
+                     extra={"was": row["status"]})
         if row["status"] == "registered":
             promoted_ids = _promote(catalog, db, row["session_id"], today, stamp)
+            _tell_promoted(db, notify, promoted_ids, row["session_id"], now)
     return CancelOutcome(get_registration(catalog, registration_id),
                          [get_registration(catalog, i) for i in promoted_ids])
 
@@ -372,11 +387,38 @@ def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: 
     return promoted
 
 
-def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datetime) -> list[Registration]:
+def _tell_promoted(db: Any, notify: notices.Notify | None, promoted: list[int],
+                   session_id: str, now: dt.datetime) -> None:
+    """Queue "a seat became free" for the promoted: one chat message per chat (a
+    colleague's goes to the representative who applied for them), mail per person."""
+    if notify is None or not promoted:
+        return
+    told: set[int] = set()
+    for rid in promoted:
+        r = db.execute(
+            "select r.user_id, r.email, (select r2.user_id from registrations r2 "
+            " where r2.application_id = r.application_id and r2.user_id is not null "
+            " order by r2.id limit 1) as representative from registrations r where r.id = ?",
+            [rid]).fetchone()
+        chat = r[0] if r[0] is not None else r[2]
+        notices.tell(db, notify, notices.PROMOTED, now=now, registration_id=rid,
+                     session_id=session_id, chat_id=None if chat in told else chat,
+                     emails=[(rid, r[1] or "")])
+        if chat is not None:
+            told.add(chat)
+
+
+def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datetime,
+                notify: notices.Notify | None = None) -> list[Registration]:
     """Delete a user's profile and every application they made, colleagues included
     (personal-data protection). Freed seats go to the waitlist first; the promoted
-    registrations are returned so that they can be told.
+    registrations are returned so that they can be told, and with `notify` their
+    messages are queued with each seat's release (nothing is told to the user leaving).
     """
+    if notify is not None:
+        notify = notices.Notify(notify.channels, notify.chat_id, notify.payload,
+                                notify.claimed_by, frozenset({notices.PROMOTED}),
+                                notify.enqueued)
     store = catalog.store
     promoted: list[Registration] = []
     gone = set()
@@ -388,7 +430,8 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
             for row in list(db.query(
                 "select id from registrations where application_id = ? "
                 "and status in ('registered', 'waitlisted') order by id", [app])):
-                promoted.extend(cancel(catalog, row["id"], today=today, now=now).promoted)
+                promoted.extend(cancel(catalog, row["id"], today=today, now=now,
+                                       notify=notify).promoted)
         for app in app_ids:
             for r in db.query("select id from registrations where application_id = ?", [app]):
                 gone.add(r["id"])
@@ -396,6 +439,7 @@ def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datet
                 db.table("notifications").delete_where("registration_id = ?", [r["id"]])
             db.table("registrations").delete_where("application_id = ?", [app])
         db.table("users").delete_where("user_id = ?", [user_id])
+        db.table("notifications").delete_where("chat_id = ?", [user_id])  # e.g. a follow-up
         fsm_state.forget_user(store, user_id)  # a dialogue's data holds their name, e-mail
     return [p for p in promoted if p.id not in gone]
 

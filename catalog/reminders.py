@@ -3,9 +3,9 @@
 Pure data functions on the `notifications` and `blocked_chats` tables; the bot's
 sender (`bot.reminders`, `bot.outbox`) calls them and never writes SQL itself.
 
-At most once, even across restarts: a reminder is *claimed* (a row inserted into
-`notifications` with result "pending", primary key kind + session + registration)
-before it is sent, and the row is updated with the result afterwards. A crash
+At most once, even across restarts: a reminder is *claimed* (a row of the notification
+outbox, `catalog.notifications`, with result "sending" and the unique key kind + session
++ registration) before it is sent, and the row is updated with the result afterwards. A crash
 between the claim and the send loses that one reminder rather than sending it
 twice — for a courtesy reminder, silence beats a duplicate.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from catalog import notifications as outbox
 from catalog.service import Catalog
 from catalog.sessions import Session
 from catalog.store import Store
@@ -117,14 +118,18 @@ def staff_kind(session: Session, today: dt.date) -> str:
     return f"{REMINDER}-{today.isoformat()}"
 
 
+def _dedupe(kind: str, recipient: Recipient) -> str:
+    return f"{kind}:{recipient.session_id}:{recipient.registration_id}"
+
+
 def claim(catalog: Catalog, recipient: Recipient, now: dt.datetime, kind: str = REMINDER) -> bool:
     """Reserve the right to send `kind` to this recipient; False if it was already claimed."""
     with catalog.store.write() as db:
-        cur = db.execute(
-            "insert or ignore into notifications (kind, session_id, registration_id, sent_at, "
-            "result) values (?, ?, ?, ?, 'pending')",
-            [kind, recipient.session_id, recipient.registration_id, _stamp(now)])
-        return cur.rowcount == 1
+        row = outbox.enqueue(db, kind, now=now, chat_id=recipient.user_id,
+                             registration_id=recipient.registration_id,
+                             session_id=recipient.session_id,
+                             dedupe=_dedupe(kind, recipient), result=outbox.SENDING)
+        return row is not None
 
 
 def mark(catalog: Catalog, recipient: Recipient, result: str, now: dt.datetime,
@@ -132,9 +137,8 @@ def mark(catalog: Catalog, recipient: Recipient, result: str, now: dt.datetime,
     """Record how a claimed notification went: sent, failed or blocked."""
     with catalog.store.write() as db:
         db.execute(
-            "update notifications set result = ?, sent_at = ? "
-            "where kind = ? and session_id = ? and registration_id = ?",
-            [result, _stamp(now), kind, recipient.session_id, recipient.registration_id])
+            "update notifications set result = ?, sent_at = ? where dedupe = ?",
+            [result, outbox.stamp(now), _dedupe(kind, recipient)])
 
 
 def notification_results(catalog: Catalog, session_id: str,

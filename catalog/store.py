@@ -345,6 +345,56 @@ def m009_venue_point(db: Database) -> None:
     db.execute("alter table sessions add column venue_lon real")
 
 
+@migrations()
+def m010_notification_outbox(db: Database) -> None:
+    """The notification outbox (`catalog.notifications`): one row per message to one
+    recipient on one channel, written in the transaction of the change it reports, with
+    its delivery state (claim, attempts, backoff, parts sent, the last error's code).
+    m002's claim table (reminders, revision:N schedule notices) moves into it."""
+    db.execute("alter table notifications rename to notifications_m002")
+    db.table("notifications").create(
+        {
+            "id": int,
+            "kind": str,
+            "channel": str,
+            "registration_id": int,
+            "session_id": str,
+            "chat_id": int,
+            "email": str,
+            "payload": str,
+            "dedupe": str,
+            "result": str,
+            "progress": int,
+            "attempts": int,
+            "created_at": str,
+            "sent_at": str,
+            "next_attempt_at": str,
+            "claimed_by": str,
+            "claimed_until": str,
+            "last_error": str,
+        },
+        pk="id",
+        not_null={"kind", "channel", "result", "created_at"},
+        defaults={"result": "pending", "progress": 0, "attempts": 0, "payload": "{}"},
+    )
+    db.execute("create unique index notifications_dedupe on notifications (dedupe)")
+    db.execute("create index notifications_due on notifications (result, next_attempt_at)")
+    db.execute("create index notifications_registration on notifications (registration_id)")
+    db.execute("create index notifications_session on notifications (kind, session_id)")
+    db.execute(
+        "insert into notifications (kind, channel, registration_id, session_id, chat_id, "
+        "payload, dedupe, result, attempts, created_at, sent_at) "
+        "select case when n.kind like 'revision:%' then 'session_changed' else n.kind end, "
+        "'telegram', n.registration_id, n.session_id, r.user_id, "
+        "case when n.kind like 'revision:%' "
+        "  then json_object('revision', cast(substr(n.kind, 10) as integer)) else '{}' end, "
+        "case when n.kind like 'revision:%' "
+        "  then 'session_changed:' || n.registration_id || ':' || substr(n.kind, 10) "
+        "  else n.kind || ':' || n.session_id || ':' || n.registration_id end, "
+        "case when n.result in ('sent', 'blocked', 'failed') then n.result else 'sending' end, "
+        "1, coalesce(n.sent_at, ''), n.sent_at "
+        "from notifications_m002 n left join registrations r on r.id = n.registration_id")
+    db.execute("drop table notifications_m002")
 
 
 class Store:

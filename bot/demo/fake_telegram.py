@@ -10,7 +10,10 @@ simulated user produces, answers `getUpdates` long polls with Telegram's offset 
         tg.user_presses(USER, call.result, tg.button(call.result, "Register"))
 
 Options: `limits=True` enforces Telegram's flood limits (30 messages/s in all, 1 message/s
-per chat; over them a 429 with `retry_after`), `fail_next(n, status)` injects failures, and
+per chat; over them a 429 with `retry_after`), `fail_next(n, status)` injects failures
+(a 429 with or without `retry_after`), `fail_randomly(rate, status)` fails a share of
+requests (seeded, so a run can be repeated), `hold(methods)` keeps requests open
+unanswered until `release()` (to kill the bot while a send is in flight), and
 `block(chat_id)` makes the chat answer 403 "bot was blocked by the user".
 """
 
@@ -22,6 +25,7 @@ import html
 import itertools
 import json
 import math
+import random
 import re
 import time
 from collections import defaultdict, deque
@@ -96,8 +100,16 @@ class Call:
 class _Failure:
     remaining: int
     status: int
-    retry_after: int
+    retry_after: int | None
     methods: frozenset[str] | None
+
+
+@dataclass
+class _RandomFailure:
+    rate: float
+    statuses: tuple[int, ...]
+    methods: frozenset[str] | None
+    rng: random.Random
 
 
 def plain_text(text: str) -> str:
@@ -137,6 +149,10 @@ class FakeTelegram:
         self._callback_ids = itertools.count(1)
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._failures: list[_Failure] = []
+        self._random_failures: list[_RandomFailure] = []
+        self._held: frozenset[str] = frozenset()
+        self._release: asyncio.Event | None = None
+        self.held: list[Call] = []  # requests kept open by `hold` (dropped ones stay here)
         self._global_sent: deque[float] = deque()
         self._chat_sent: dict[int, deque[float]] = defaultdict(deque)
         self._changed: asyncio.Condition | None = None
@@ -146,6 +162,8 @@ class FakeTelegram:
         self._http: aiohttp.ClientSession | None = None
         self._deliveries: asyncio.Queue[dict[str, Any]] | None = None
         self._deliverer: asyncio.Task[None] | None = None
+        self._held_chat: int | None = None
+        self._drop_held = False
         self.cursor = 0  # index into `calls` at the last simulated user action
         self.confirmed = 0  # highest update_id the bot confirmed (getUpdates offset - 1)
 
@@ -202,12 +220,48 @@ class FakeTelegram:
 
     # ----- test controls ---------------------------------------------------------------
 
-    def fail_next(self, n: int, status: int = 500, *, retry_after: int = 1,
+    def fail_next(self, n: int, status: int = 500, *, retry_after: int | None = 1,
                   methods: Iterable[str] | None = None) -> None:
         """Answer the next `n` requests (of `methods`, default all but getUpdates) with
-        `status`: 429 carries `retry_after`, 5xx says Internal Server Error."""
+        `status`: 429 carries `retry_after` (None: a 429 without it, which Telegram
+        also sends), 5xx says Internal Server Error."""
         self._failures.append(_Failure(n, status, retry_after,
                                        frozenset(methods) if methods else None))
+
+    def fail_randomly(self, rate: float, statuses: Iterable[int] = (500, 502), *,
+                      seed: int = 0, methods: Iterable[str] | None = None) -> None:
+        """From now on answer about `rate` of the requests (of `methods`, default all but
+        getUpdates) with one of `statuses` (5xx), drawn from a seeded generator."""
+        self._random_failures.append(_RandomFailure(
+            rate, tuple(statuses), frozenset(methods) if methods else None,
+            random.Random(seed)))
+
+    def stop_failing(self) -> None:
+        """No more injected failures (pending `fail_next` ones included)."""
+        self._failures.clear()
+        self._random_failures.clear()
+
+    def hold(self, methods: Iterable[str], chat_id: int | None = None) -> None:
+        """Keep requests of `methods` (to `chat_id`, or any) open without an answer until
+        `release()`; each held request is listed in `held` as soon as it arrives."""
+        self._held = frozenset(methods)
+        self._held_chat = chat_id
+        self._release = asyncio.Event()
+
+    async def wait_held(self, timeout: float = 10.0) -> Call:
+        """The first request `hold` keeps open (waits for it to arrive)."""
+        assert self._changed is not None, "start() the fake first"
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.held)), timeout)
+        return self.held[0]
+
+    def release(self, *, deliver: bool = True) -> None:
+        """Stop holding. Held requests are answered (`deliver`), or dropped unanswered:
+        the client that sent them is gone (killed), so the user never saw them."""
+        self._held = frozenset()
+        self._drop_held = not deliver
+        if self._release is not None:
+            self._release.set()
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sending to them answers 403 Forbidden."""
@@ -419,6 +473,10 @@ class FakeTelegram:
             if failure.remaining > 0 and applies:
                 failure.remaining -= 1
                 return failure
+        for chance in self._random_failures:
+            applies = (method in chance.methods) if chance.methods else method != "getUpdates"
+            if applies and chance.rng.random() < chance.rate:
+                return _Failure(1, chance.rng.choice(chance.statuses), None, None)
         return None
 
     def _flood_wait(self, chat_id: Any) -> int:
@@ -453,6 +511,16 @@ class FakeTelegram:
             return self._error(401, "Unauthorized")
         params, files = await self._params(request)
         call = Call(method, params, files)
+        if method in self._held and self._held_chat in (None, params.get("chat_id")):
+            call.status = 0  # open: not answered (yet)
+            self.held.append(call)
+            assert self._changed is not None and self._release is not None
+            async with self._changed:
+                self._changed.notify_all()
+            await self._release.wait()
+            if self._drop_held:
+                call.status = 499  # the bot died waiting: nothing reached the user
+                return self._error(499, "dropped")
         failure = self._injected_failure(method)
         if failure is None and self.limits and method in SENDING:
             wait = self._flood_wait(params.get("chat_id"))
@@ -465,6 +533,8 @@ class FakeTelegram:
         if failure is not None:
             call.status = failure.status
             await self._record(call)
+            if failure.status == 429 and failure.retry_after is None:
+                return self._error(429, "Too Many Requests")
             if failure.status == 429:
                 return self._error(429, f"Too Many Requests: retry after {failure.retry_after}",
                                    retry_after=failure.retry_after)

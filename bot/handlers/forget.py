@@ -9,10 +9,11 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot.handlers.common import show, tell_promoted
+from bot.handlers.common import show
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import ForgetCB
 from bot.telegram.filters import AnyCommand, ButtonOf
+from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
 from catalog import console
 from catalog.clock import Clock
@@ -35,14 +36,16 @@ async def forget_command(message: Message) -> None:
 
 @router.callback_query(ForgetCB.filter(F.action == "yes"))
 async def forget_yes(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                     state: FSMContext, catalog: Catalog, clock: Clock) -> None:
+                     state: FSMContext, catalog: Catalog, clock: Clock,
+                     notifier: Notifier) -> None:
     await state.clear()
-    promoted = await save(callback, catalog, console.forget_user, catalog,
-                          callback.from_user.id, callback_answer=callback_answer,
-                          today=clock.today(), now=clock.now())
+    notify = notifier.notify(callback.from_user.id)  # the waitlist's good news, queued
+    await save(callback, catalog, console.forget_user, catalog, callback.from_user.id,
+               callback_answer=callback_answer, today=clock.today(), now=clock.now(),
+               notify=notify)
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
-    await tell_promoted(callback.bot, catalog, promoted)
+    await notifier.deliver(callback.bot, notify.enqueued)
 
 
 @router.callback_query(ForgetCB.filter(F.action == "no"))

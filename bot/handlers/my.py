@@ -22,13 +22,13 @@ from bot.handlers.common import (
     send_file,
     session_dates,
     show,
-    tell_promoted,
 )
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB, MenuCB, MyCB, SubCB
 from bot.telegram.filters import AnyCommand, ButtonOf
 from bot.telegram.i18n import say
+from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import colleagues as mates
@@ -117,8 +117,8 @@ def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
 
 @router.callback_query(MyCB.filter(F.action.in_({"show", "cancel", "yes", "ics"})))
 async def registration_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                              callback_data: MyCB, catalog: Catalog,
-                              clock: Clock, settings: Settings, lang: str) -> None:
+                              callback_data: MyCB, catalog: Catalog, clock: Clock,
+                              settings: Settings, notifier: Notifier, lang: str) -> None:
     reg = _own(catalog, callback_data.reg, callback.from_user.id)
     if reg is None:
         expire(callback_answer)
@@ -159,24 +159,20 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
                                  organizer=settings.organizer_email)
         await send_file(callback.bot, callback.from_user.id, file)
     else:
+        notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
         try:
-            outcome = await save(callback, catalog, console.cancel_own, catalog, reg.id,
-                                 callback_answer=callback_answer, today=clock.today(),
-                                 now=clock.now(), user_id=callback.from_user.id)
+            await save(callback, catalog, console.cancel_own, catalog, reg.id,
+                       callback_answer=callback_answer, today=clock.today(),
+                       now=clock.now(), user_id=callback.from_user.id, notify=notify)
         except NotFound:
             expire(callback_answer)
             return
         except CatalogError as e:
             await show(callback, q(say(e, lang)), kb.only_menu())
             return
-        await show(callback, _("Cancelled. Your seat has been released."),
-                   kb.only_menu(), edit=True)
-        # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
-        file = ics.cancel_file(catalog, outcome.cancelled, lang=lang,
-                               organizer=settings.organizer_email)
-        await send_file(callback.bot, callback.from_user.id, file,
-                        _("Open this file to remove the event from your calendar."))
-        await tell_promoted(callback.bot, catalog, outcome.promoted)
+        # "Cancelled", the calendar's CANCEL and the waitlist's good news were queued
+        # with the cancellation; they go now (bot.telegram.notify).
+        await notifier.deliver(callback.bot, notify.enqueued)
 
 
 # -- personal calendar feed ---------------------------------------------------------------------

@@ -19,15 +19,15 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.handlers.common import course_name, place_text, q, send_file, session_dates, show
+from bot.handlers.common import course_name, place_text, q, session_dates, show
 from bot.handlers.fallback import expire
 from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import DraftCB, RegCB, SessionCB
 from bot.telegram.filters import ButtonOf, Magic
 from bot.telegram.i18n import say
+from bot.telegram.notify import Notifier
 from bot.telegram.writes import BUSY_APPLICATION, save
-from catalog import calendar as ics
 from catalog import colleagues as mates
 from catalog import console, places, users
 from catalog import registrations as regs
@@ -485,23 +485,26 @@ def _applicants(data: dict[str, Any], record: User) -> list[Applicant]:
 
 @router.callback_query(StateFilter(RegForm.confirm), RegCB.filter(F.action == "ok"))
 async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                  state: FSMContext, catalog: Catalog, clock: Clock,
-                  settings: Settings, user_record: User | None, lang: str) -> None:
+                  state: FSMContext, catalog: Catalog, clock: Clock, notifier: Notifier,
+                  user_record: User | None, lang: str) -> None:
     data = await state.get_data()
     if user_record is None or user_record.profile is None:
         await state.clear()
         expire(callback_answer)
         return
+    # The confirmation (and the invite) is queued in the registration's own transaction
+    # and sent right after it: a crash in between cannot lose it (bot.telegram.notify).
+    notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
     try:
         # saved off the event loop; told "busy…" if it has to wait. A DatabaseBusy leaves
         # the dialogue at this step, so the errors router's "try again" button works.
-        outcome = await save(
+        await save(
             callback, catalog, console.register, catalog, str(data["session_id"]),
             _applicants(data, user_record), notice=BUSY_APPLICATION,
             callback_answer=callback_answer, actor=Actor.chat_user(callback.from_user.id),
             today=clock.today(), now=clock.now(), user_id=callback.from_user.id,
             waitlist=bool(data["waitlist"]), as_team=bool(data.get("team")),
-            email_required=True)
+            email_required=True, notify=notify)
     except RegistrationError as e:
         if e.code == "full":
             await state.update_data(waitlist=True)
@@ -520,28 +523,8 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
         await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
         return
     await state.clear()
-    first = outcome.registrations[0]
-    session = catalog.session(first.session_id)
-    if outcome.waitlisted:
-        text = _("⏳ You are on the waitlist, place {n}. I will tell you here if a seat "
-                 "becomes free.").format(n=first.position or 1)
-    else:
-        text = _("✅ Registered! {course}, {dates}, {place}.").format(
-            course=q(course_name(catalog, session.course, lang)),
-            dates=q(session.dates_text(lang)), place=q(place_text(session, lang)))
-        if len(outcome.registrations) > 1:
-            text += "\n" + _("People in this application: {n}.").format(
-                n=len(outcome.registrations))
-    text += "\n" + _("See or cancel it any time with /my.")
-    await show(callback, text, kb.only_menu(), edit=True)
-    if not outcome.waitlisted:
-        # one event's file takes about half a millisecond: built here, since a worker
-        # thread would only hold the GIL against the loop (feeds stay off the loop)
-        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
-                                 organizer=settings.organizer_email)
-        assert callback.bot is not None
-        await send_file(callback.bot, callback.from_user.id, file,
-                        _("Your calendar invitation."))
+    assert callback.bot is not None
+    await notifier.deliver(callback.bot, notify.enqueued)
 
 
 @router.message(StateFilter(RegForm.colleagues), NOT_COMMAND)

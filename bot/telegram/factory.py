@@ -19,6 +19,7 @@ from bot.telegram import lifecycle
 from bot.telegram.fsm_storage import SQLiteStorage
 from bot.telegram.i18n import UserI18nMiddleware, create_i18n
 from bot.telegram.middlewares import LongTextMiddleware, ThrottlingMiddleware, UserMiddleware
+from bot.telegram.notify import FollowUpMiddleware, Notifier
 from bot.telegram.outbox import Outboxes
 from bot.telegram.resilience import install_retries
 from catalog.clock import Clock
@@ -52,20 +53,25 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
     throttle_rate: float = 5.0,
     throttle_burst: float = 30.0,
+    notifier: Notifier | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router and middleware; services as workflow data.
 
     Handlers receive `catalog`, `settings` and `clock` as keyword arguments, `jobs`
     (`bot.telegram.lifecycle.Jobs`: background work, finished or cancelled at
     shutdown), `outboxes` (one Outbox per bot: Telegram's pace) and `after_profile`
-    (`bot.handlers.flow`), `user_record` (catalog.users.User | None) and `lang` from
+    (`bot.handlers.flow`), `notifier` (the sender of the notification outbox,
+    `bot.telegram.notify`), `user_record` (catalog.users.User | None) and `lang` from
     `UserMiddleware`, and `i18n` from the i18n middleware. `throttle_burst=0` turns
     throttling off (benchmarks feed thousands of updates from one user).
     """
+    outboxes = Outboxes(catalog, clock)
     dp = Dispatcher(storage=storage or SQLiteStorage(catalog.store),
                     catalog=catalog, settings=settings, clock=clock,
-                    outboxes=Outboxes(catalog, clock), after_profile=after_profile())
+                    outboxes=outboxes, after_profile=after_profile(),
+                    notifier=notifier or Notifier(catalog, settings, clock, outboxes=outboxes))
     lifecycle.install(dp)  # first: its count of updates in flight wraps every other step
+    dp.update.outer_middleware(FollowUpMiddleware())
     if throttle_burst > 0:
         dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))
     dp.update.outer_middleware(UserMiddleware())

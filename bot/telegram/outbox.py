@@ -3,10 +3,14 @@
 Telegram allows a bot about 30 messages a second overall and one a second per
 chat; past that it answers 429 with `retry_after`. The `Outbox` spaces messages
 with aiolimiter (no bursts: about one message every 1/rate seconds, so no one-second
-window ever holds more than 30), waits out every 429 it still gets (all
-senders pause, not just the one that was refused), remembers chats that blocked
-the bot (403 → `blocked_chats`, never tried again), and can show staff the
-progress of a broadcast by editing one message at most every couple of seconds.
+window ever holds more than 30), remembers chats that blocked the bot (403 →
+`blocked_chats`, never tried again), and can show staff the progress of a broadcast
+by editing one message at most every couple of seconds.
+
+It does not retry by itself: the bot's one retry layer (`resilience.RetryMiddleware`,
+shared with the handlers) waits out every 429 — all senders pause, not just the one
+that was refused — and retries 5xx and network errors; a retried message goes back
+through the Outbox's pacing first (`resilience.PACE`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,12 +27,10 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
 )
 from aiolimiter import AsyncLimiter
 
+from bot.telegram.resilience import PACE, error_code, retry_layer
 from catalog import reminders as notes
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -45,7 +46,6 @@ OVERALL_SLACK = 1.1
 # leaves exactly 1.000 s after the last may arrive 0.999 s after it).
 PER_CHAT_PERIOD = 1.05
 PROGRESS_EVERY = 2.0
-MAX_ATTEMPTS = 5
 
 SENT, FAILED, BLOCKED = "sent", "failed", "blocked"
 
@@ -96,7 +96,6 @@ class Outbox:
         rate: float = DEFAULT_RATE,
         per_chat_period: float = PER_CHAT_PERIOD,
         progress_every: float = PROGRESS_EVERY,
-        max_attempts: int = MAX_ATTEMPTS,
         workers: int = 16,
     ) -> None:
         self.bot = bot
@@ -109,11 +108,14 @@ class Outbox:
         self.rate = rate
         self._per_chat_period = per_chat_period
         self._chats: dict[int, AsyncLimiter] = {}
-        self._resume_at = 0.0
+        self.retries = retry_layer(bot)
         self.progress_every = progress_every
-        self.max_attempts = max_attempts
         self.workers = workers
-        self.retried_429 = 0
+
+    @property
+    def retried_429(self) -> int:
+        """Flood-control answers the bot's retry layer has waited out so far."""
+        return self.retries.retried_429
 
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         limiter = self._chats.get(chat_id)
@@ -123,35 +125,25 @@ class Outbox:
             limiter = self._chats[chat_id] = AsyncLimiter(1, self._per_chat_period)
         return limiter
 
-    async def _pause(self) -> None:
-        delay = self._resume_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _slot(self, chat_id: int) -> None:
+        """Wait for this chat's turn within the limits (and out of any 429 pause)."""
+        await self.retries.wait_pause()
+        # Overall slot first, then the chat's: the message leaves right after the
+        # chat's limiter lets it go, so one chat never sees two within a second.
+        async with self._overall, self._chat_limiter(chat_id):
+            pass
+        await self.retries.wait_pause()  # a 429 seen while this one waited its turn
 
     async def call(self, chat_id: int, make: Callable[[], Any]) -> Any:
-        """Run one Bot API call aimed at `chat_id` within the limits, retrying 429s and
-        network hiccups. Raises TelegramForbiddenError and other API errors."""
-        attempt = 0
-        while True:
-            attempt += 1
-            await self._pause()
-            # Overall slot first, then the chat's: the message leaves right after the
-            # chat's limiter lets it go, so one chat never sees two within a second.
-            async with self._overall, self._chat_limiter(chat_id):
-                await self._pause()  # a 429 seen while this one waited its turn
-                try:
-                    return await make()
-                except TelegramRetryAfter as e:
-                    self.retried_429 += 1
-                    wait = float(e.retry_after)
-                    self._resume_at = max(self._resume_at, time.monotonic() + wait)
-                    log.warning("429 from Telegram: pausing %.1fs", wait)
-                    if attempt >= self.max_attempts:
-                        raise
-                except (TelegramNetworkError, TelegramServerError):
-                    if attempt >= self.max_attempts:
-                        raise
-                    await asyncio.sleep(min(2 ** attempt * 0.1, 5))
+        """Run one Bot API call aimed at `chat_id` within the limits. The bot's retry
+        layer retries it (each retry waits for a new turn here); raises what finally
+        fails, TelegramForbiddenError included."""
+        await self._slot(chat_id)
+        token = PACE.set(lambda: self._slot(chat_id))
+        try:
+            return await make()
+        finally:
+            PACE.reset(token)
 
     async def send(self, chat_id: int, text: str, **kwargs: Any) -> str:
         """Send one text message; returns "sent", "failed" or "blocked" (never raises for a
@@ -172,7 +164,7 @@ class Outbox:
             log.info("chat %s blocked the bot; recorded", chat_id)
             return BLOCKED
         except TelegramAPIError as e:
-            log.warning("sending to %s failed: %s", chat_id, e)
+            log.warning("sending to %s failed: %s", chat_id, error_code(e))
             return FAILED
         return SENT
 
