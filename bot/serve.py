@@ -2,10 +2,9 @@
 
 Long polling by default; a webhook on the HTTP app when WEBHOOK_URL is set (aiogram's
 `SimpleRequestHandler`, as `bot.web.webhook.WebhookHandler`, and `setup_application`, as
-its webhook example does). Telegram errors are retried by the one retry layer on the
-bot's session (`RetryMiddleware`); the notification outbox is delivered by the
-Dispatcher's `Notifier` (its job starts with what an earlier process left); errors
-raised in handlers are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully: the
+its webhook example does). Telegram
+errors are retried by `RetryMiddleware` on the bot's session, errors raised in handlers
+are logged (never fatal), and SIGINT/SIGTERM stop everything gracefully: the
 Dispatcher's startup hook starts the background jobs, its shutdown hook
 (`bot.telegram.lifecycle`) lets the updates in progress finish and ends the jobs. Logs
 carry update ids and error types, never message texts, names or e-mail addresses.
@@ -112,7 +111,7 @@ def add_background_jobs(dp: Dispatcher, settings: Settings) -> None:
 
     async def start_background(bot: Bot, jobs: Jobs, outboxes: Outboxes,
                                notifier: Notifier | None = None) -> None:
-        if notifier is not None:  # first: what an earlier process left (and the retries)
+        if notifier is not None:  # first: what an earlier process left in the outbox
             jobs.spawn(_supervise("notifications", notifier.run, bot), name="notifications",
                        endless=True)
         outbox = outboxes.for_bot(bot)

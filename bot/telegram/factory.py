@@ -59,19 +59,20 @@ def create_dispatcher(
 
     Handlers receive `catalog`, `settings` and `clock` as keyword arguments, `jobs`
     (`bot.telegram.lifecycle.Jobs`: background work, finished or cancelled at
-    shutdown), `outboxes` (one Outbox per bot: Telegram's pace), `notifier` (the sender
-    of the notification outbox, `bot.telegram.notify`) and `after_profile`
-    (`bot.handlers.flow`), `user_record` (catalog.users.User | None) and `lang` from
+    shutdown), `outboxes` (one Outbox per bot: Telegram's pace) and `after_profile`
+    (`bot.handlers.flow`), `notifier` (the sender of the notification outbox,
+    `bot.telegram.notify`), `user_record` (catalog.users.User | None) and `lang` from
     `UserMiddleware`, and `i18n` from the i18n middleware. `throttle_burst=0` turns
     throttling off (benchmarks feed thousands of updates from one user).
     """
     outboxes = Outboxes(catalog, clock)
-    notifier = notifier or Notifier(catalog, settings, clock, outboxes=outboxes)
     dp = Dispatcher(storage=storage or SQLiteStorage(catalog.store),
                     catalog=catalog, settings=settings, clock=clock,
-                    outboxes=outboxes, notifier=notifier, after_profile=after_profile())
+                    outboxes=outboxes, after_profile=after_profile(),
+                    notifier=notifier or Notifier(catalog, settings, clock, outboxes=outboxes))
     lifecycle.install(dp)  # first: its count of updates in flight wraps every other step
-    dp.shutdown.register(notifier.shutdown)  # after it: the marks of what was sent
+    # after it: the marks of what was sent are written before the process ends
+    dp.shutdown.register(dp.workflow_data["notifier"].shutdown)
     dp.update.outer_middleware(FollowUpMiddleware())
     if throttle_burst > 0:
         dp.update.outer_middleware(ThrottlingMiddleware(rate=throttle_rate, burst=throttle_burst))

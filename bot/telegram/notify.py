@@ -273,7 +273,8 @@ class Notifier:
                  max_attempts: int = 25, poll: float = 30.0, concurrency: int = 8,
                  follow_up_delay: float = 5.0, outboxes: Outboxes | None = None) -> None:
         self.catalog = catalog
-        self.outboxes = outboxes or Outboxes(catalog, clock)  # Telegram's pace, per bot
+        # paced sends share the bot's Outbox (Telegram's limits) with reminders and broadcasts
+        self.outboxes = outboxes or Outboxes(catalog, clock)
         self.settings = settings
         self.clock = clock
         self.owner = owner
