@@ -10,6 +10,7 @@ import pickle
 import pytest
 from icalendar import Calendar
 
+from bot.telegram.i18n import say
 from catalog import calendar as cal
 from catalog import places
 from catalog.eligibility import Profile
@@ -201,7 +202,7 @@ def test_applicant_department_skip_word_is_empty() -> None:
 def test_a_name_needs_a_letter(name: str) -> None:
     with pytest.raises(InvalidInput) as info:
         clean_name(name)
-    assert "文字" in info.value.ja and "letter" in info.value.en
+    assert "文字" in say(info.value, "ja") and "letter" in info.value.en
     with pytest.raises(InvalidInput):
         Applicant(name, "広島市", "local").cleaned()
 

@@ -320,7 +320,7 @@ async def _refuse_twice(message: Message, state: FSMContext, catalog: Catalog, l
                                   organisation=str(data.get("organisation") or ""),
                                   name=name, email=email)
     except RegistrationError as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return True
     return False
@@ -513,7 +513,7 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
             return
         if e.code == "duplicate" and data.get("colleagues"):
             # someone registered meanwhile: keep what was typed, so a colleague can go
-            await _summary(callback, state, catalog, lang, "❌ " + q(e.text(lang)))
+            await _summary(callback, state, catalog, lang, "❌ " + q(say(e, lang)))
             return
         await state.clear()
         await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())
