@@ -100,7 +100,7 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
         return
     verdict = catalog.verdict(user_record.profile, session.course)
     if not verdict.eligible:
-        reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+        reason = say(verdict.reason, lang)
         await show(event, _("❌ You cannot register for this session: {reason}").format(
             reason=q(reason)), kb.only_menu())
         return
@@ -460,7 +460,7 @@ def _fee_lines(catalog: Catalog, record: User | None, session: Session, lang: st
     verdict = catalog.verdict(record.profile, session.course)
     if not verdict.eligible:
         return []
-    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    reason = say(verdict.reason, lang)
     lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(verdict.fee_text(lang))),
              f"<i>{q(reason)}</i>"]
     if verdict.fee != "free":
