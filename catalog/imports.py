@@ -52,7 +52,7 @@ class ImportRowsError(InvalidInput):
 
     code = "import"
 
-    def __init__(self, problems: list[tuple[int, Said]]) -> None:
+    def __init__(self, problems: list[tuple[int, Said | str]]) -> None:
         rows = Joined("; ", [_l("line {line}: {reason}", line=n, reason=reason)
                              for n, reason in problems])
         super().__init__(_l("nothing imported, {n} bad row(s): {rows}", n=len(problems), rows=rows))
@@ -85,7 +85,7 @@ class _Row:
     team_key: str | None
 
 
-def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Said]]]:
+def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Said | str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -104,7 +104,7 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Sai
         raise InvalidInput(_l("line 1: {what}; the header must be {header}",
                               what=what, header=",".join(HEADER)))
     rows: list[_Row] = []
-    problems: list[tuple[int, Said]] = []
+    problems: list[tuple[int, Said | str]] = []
     line = 1
     while True:
         start = reader.line_num + 1
