@@ -166,28 +166,10 @@ async def _apply(request: web.Request, session: SignIn, action: str) -> web.Resp
     raise web.HTTPSeeOther(f"/admin/registrations/{registration_id}?{urlencode(query)}")
 
 
-@routes.post(r"/admin/registrations/{registration_id:\d+}/cancel")
+@routes.post(r"/admin/registrations/{registration_id:\d+}/{action:cancel|move|promote|edit}")
 @staff_post
-async def cancel(request: web.Request, session: SignIn) -> web.Response:
-    return await _apply(request, session, "cancel")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/move")
-@staff_post
-async def move(request: web.Request, session: SignIn) -> web.Response:
-    return await _apply(request, session, "move")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/promote")
-@staff_post
-async def promote(request: web.Request, session: SignIn) -> web.Response:
-    return await _apply(request, session, "promote")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/edit")
-@staff_post
-async def edit(request: web.Request, session: SignIn) -> web.Response:
-    return await _apply(request, session, "edit")
+async def change(request: web.Request, session: SignIn) -> web.Response:
+    return await _apply(request, session, request.match_info["action"])
 
 
 def setup(app: web.Application) -> None:
