@@ -346,6 +346,7 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
                              registration_id=before.id,
                              details={"auto": False, "position": position})
         notices = [Notice("promoted", after, chat_of(db, after))]
+        regs.tell_promoted_by_mail(db, [after.id], session.id, now)
     return Change(replace(before, position=position), after, [after], notices, entry_id=entry)
 
 
