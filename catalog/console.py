@@ -29,7 +29,7 @@ from catalog.audit import Actor
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput, NotFound
 from catalog.imports import ImportReport, import_registrations
-from catalog.notifications import Notify
+from catalog.notifications import Notify, tell_moved_by_mail
 from catalog.registrations import Applicant, Registration, RegistrationError
 from catalog.service import Catalog
 
@@ -300,6 +300,10 @@ def move(catalog: Catalog, registration_id: int, session_id: str, *, actor: Acto
             ics.mark_notified(catalog, ics.ChangeNotice(
                 before.id, target.id, before.user_id, target.revision, False),
                 now=now, result="moved")
+        tell_moved_by_mail(db, registration_id=before.id, email=before.email,
+                           old_session_id=before.session_id, old_sequence=before.sequence + 1,
+                           new_session_id=target.id, new_status=status,
+                           sequence=before.sequence + 1, revision=target.revision, now=now)
         after = regs.get_registration(catalog, before.id)
         entry = audit.record(db, actor, "moved", now=now, session_id=before.session_id,
                              registration_id=before.id,

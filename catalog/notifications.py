@@ -166,6 +166,31 @@ def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
                 notify.enqueued.append(row)
 
 
+def tell_moved_by_mail(db: Any, *, registration_id: int, email: str | None,
+                       old_session_id: str, old_sequence: int, new_session_id: str,
+                       new_status: str, sequence: int, revision: int,
+                       now: dt.datetime) -> None:
+    """Queue the mail of a staff move, on `db` (the move's transaction): the CANCEL of the
+    old copy (its session and SEQUENCE in the payload: the stored row is in the new
+    session now) and the new session's invite; and mark the new session's `revision` as
+    told, since that invite is current (as the chat's move does)."""
+    if not email:
+        return
+    enqueue(db, CANCELLED, now=now, channel=EMAIL, email=email,
+            registration_id=registration_id, session_id=old_session_id,
+            payload={"moved_from": old_session_id, "sequence": old_sequence},
+            dedupe=f"{CANCELLED}:{registration_id}:{old_session_id}:{old_sequence}:{EMAIL}")
+    kind = WAITLISTED if new_status == "waitlisted" else REGISTERED
+    enqueue(db, kind, now=now, channel=EMAIL, email=email, registration_id=registration_id,
+            session_id=new_session_id, payload={"moved": True},
+            dedupe=f"{kind}:{registration_id}:{new_session_id}:{sequence}:{EMAIL}")
+    if revision > 0:
+        enqueue(db, SESSION_CHANGED, now=now, channel=EMAIL, email=email,
+                registration_id=registration_id, session_id=new_session_id,
+                payload={"revision": revision}, result=SKIPPED,
+                dedupe=f"{SESSION_CHANGED}:{registration_id}:{revision}:{EMAIL}")
+
+
 def enqueue_undelivered(store: Store, chat_id: int, *, now: dt.datetime,
                         delay: dt.timedelta = dt.timedelta(0)) -> int | None:
     """Queue one follow-up for a chat whose answer was lost (at most one waiting per

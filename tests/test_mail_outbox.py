@@ -383,3 +383,30 @@ async def test_no_reminder_mail_when_mail_is_off_or_too_late(catalog, settings, 
     late = Notifier(catalog, server_settings, Clock(pinned=dt.date(2024, 10, 25)))
     assert (await pump(late, tg_bot)).get("skipped") == 1
     assert [r["result"] for r in rows(catalog, "kind = 'reminder'")] == ["skipped"]
+
+
+async def test_a_staff_move_mails_the_cancel_of_the_old_copy_and_the_new_invite(
+        catalog, settings, tg_bot, smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    old = "2024-A-13-0709"
+    reg = regs.register(catalog, old, [taro()], today=NOW.date(), now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+    change = console.move(catalog, reg.id, HIROSHIMA_A, actor=Actor.cli(), today=NOW.date(),
+                          now=NOW + dt.timedelta(hours=1))
+    await pump(notifier, tg_bot)
+    first, cancel, new = (invite(m) for m in mails(smtp_server, TARO))
+    old_copy = change.notices[0].old_copy
+    assert old_copy is not None
+    assert (cancel["method"], cancel["uid"]) == ("CANCEL", first["uid"])
+    assert cancel["uid"] == cal.registration_uid(old, reg.id)
+    assert cancel["sequence"] == cal.registration_sequence(catalog.session(old), old_copy)
+    assert cancel["sequence"] > first["sequence"]
+    assert (new["method"], new["uid"], new["status"]) == (
+        "REQUEST", cal.registration_uid(HIROSHIMA_A, reg.id), "CONFIRMED")
+    await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
+    assert await pump(notifier, tg_bot) == {}  # each once; no "changed" for the new copy
+    assert len(smtp_server.inbox.messages) == 3

@@ -258,16 +258,18 @@ def _reminder_day(kind: MailKind, session: Session, now: dt.datetime) -> dt.date
 
 
 def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, office: Office,
-               now: dt.datetime, lang: str = "ja") -> Mail:
+               now: dt.datetime, lang: str = "ja",
+               registration: Registration | None = None) -> Mail:
     """The message for one registrant and one event, in the registration's current state.
 
     `lang` is the reader's language (the subject's and the calendar's; the body has
     both, this one first). NothingToSend when the registration has no e-mail or the
-    kind no longer fits its state; NotFound when it is gone (forgotten).
+    kind no longer fits its state; NotFound when it is gone (forgotten). `registration`:
+    a copy to mail instead of the stored one (a staff move's old copy, to cancel).
     """
     kind = MailKind(kind)
     lang = _lang(lang)
-    reg = get_registration(catalog, registration_id)
+    reg = registration or get_registration(catalog, registration_id)
     if not reg.email:
         raise NothingToSend("no e-mail address")
     session = catalog.session(reg.session_id)

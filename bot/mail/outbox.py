@@ -23,6 +23,7 @@ was claimed before, and is marked after; the one gap is a crash between the serv
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -77,8 +78,16 @@ class MailChannel:
             reg = get_registration(self.catalog, row.registration_id)
             if kind is MailKind.UPDATE and self.catalog.session(reg.session_id).cancelled:
                 kind = MailKind.CANCEL
+            copy = None
+            if kind is MailKind.CANCEL and row.payload.get("moved_from"):
+                # a staff move: cancel the old copy (its session, one SEQUENCE above the last)
+                copy = dataclasses.replace(reg, session_id=str(row.payload["moved_from"]),
+                                           status="cancelled", position=None,
+                                           cancelled_at=reg.updated_at,
+                                           sequence=int(row.payload.get("sequence") or 0))
             return build_mail(self.catalog, reg.id, kind, office=self.office,
-                              now=self.clock.now(), lang=self._lang(row, reg.user_id))
+                              now=self.clock.now(), lang=self._lang(row, reg.user_id),
+                              registration=copy)
         except (NothingToSend, NotFound):
             return None
 
