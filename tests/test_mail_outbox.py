@@ -410,3 +410,15 @@ async def test_a_staff_move_mails_the_cancel_of_the_old_copy_and_the_new_invite(
     await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
     assert await pump(notifier, tg_bot) == {}  # each once; no "changed" for the new copy
     assert len(smtp_server.inbox.messages) == 3
+
+
+async def test_a_run_of_mail_keeps_the_configured_rate(catalog, settings, tg_bot, smtp_server):
+    settings = dataclasses.replace(mail_on(settings, smtp_server), mail_per_minute=120)
+    notifier = Notifier(catalog, settings, CLOCK)  # SMTP_RATE_PER_MINUTE=120: one per 0.5 s
+    people = [taro(f"staff{i}@city.example.lg.jp", f"職員{i}") for i in range(3)]
+    regs.register(catalog, HIROSHIMA_A, people, today=NOW.date(), now=NOW)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await pump(notifier, tg_bot) == {"sent": 3}
+    assert loop.time() - started >= 0.9  # three mails, paced: at least two gaps of 0.5 s
+    assert len(smtp_server.inbox.messages) == 3
