@@ -408,6 +408,14 @@ def _tell_promoted(db: Any, notify: notices.Notify | None, promoted: list[int],
             told.add(chat)
 
 
+def tell_promoted_everywhere(db: Any, promoted: Sequence[int], session_id: str,
+                             now: dt.datetime) -> None:
+    """Queue the promotions' chat message and mail on `db`, unclaimed, for the bot's
+    sender: for a change that tells nobody itself (staff raising a session's capacity)."""
+    _tell_promoted(db, notices.Notify(channels=(notices.TELEGRAM, notices.EMAIL)),
+                   list(promoted), session_id, now)
+
+
 def tell_promoted_by_mail(db: Any, promoted: list[int], session_id: str,
                           now: dt.datetime) -> None:
     """Queue the promotions' mail (a new invite) on `db`, for a change staff made."""

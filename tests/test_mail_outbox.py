@@ -422,3 +422,31 @@ async def test_a_run_of_mail_keeps_the_configured_rate(catalog, settings, tg_bot
     assert await pump(notifier, tg_bot) == {"sent": 3}
     assert loop.time() - started >= 0.9  # three mails, paced: at least two gaps of 0.5 s
     assert len(smtp_server.inbox.messages) == 3
+
+
+async def test_a_larger_capacity_tells_the_promoted_in_chat_and_by_mail(
+        catalog, settings, tg, tg_bot, smtp_server):
+    """Staff raising a session's capacity on the schedule page promotes the waitlist: the
+    promoted hear it in chat and by mail, through the outbox (it used to be saved only)."""
+    from catalog import schedule_edit
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
+                        user_id=4242, waitlist=True).registrations[0]
+    assert reg.status == "waitlisted"
+    await pump(notifier, tg_bot)
+    before = len(mails(smtp_server, TARO))
+    result = schedule_edit.edit_session(
+        catalog.store, HIROSHIMA_A, {"capacity": str(catalog.session(HIROSHIMA_A).capacity + 1)},
+        now=NOW + dt.timedelta(hours=1), today=NOW.date())
+    assert result.promoted == (reg.id,)
+    await pump(notifier, tg_bot)
+    said = "\n".join(c.text for c in tg.sent_to(4242))
+    assert "キャンセル待ちから" in said and "確定しました" in said
+    [promoted] = mails(smtp_server, TARO)[before:]
+    assert (invite(promoted)["method"], invite(promoted)["status"]) == ("REQUEST", "CONFIRMED")
+    await pump(notifier, tg_bot)  # nobody is told twice
+    assert len(mails(smtp_server, TARO)) == before + 1
+    assert said == "\n".join(c.text for c in tg.sent_to(4242))
