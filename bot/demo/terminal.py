@@ -23,7 +23,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.demo.fake_telegram import Call, FakeTelegram, FakeUser, inline_buttons, plain_text
 from bot.runtime import clock_for, open_catalog
-from bot.serve import build_bot
+from bot.serve import add_background_jobs, build_bot
 from bot.telegram.menu import set_commands
 from bot.web.app import create_web_app
 from bot.web.keys import BOT, DISPATCHER
@@ -256,6 +256,9 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
         bot_settings = dataclasses.replace(settings, bot_token=tg.token,
                                            telegram_api_base=tg.base_url, webhook_url=None)
         bot, dp = build_bot(bot_settings, catalog, clock)
+        # as `serve` does: the notification sender, reminders and schedule watching run
+        # beside the chat (a staff change or a larger capacity is told through them)
+        add_background_jobs(dp, bot_settings)
         app = create_web_app(settings, catalog, clock)
         app[BOT] = bot
         app[DISPATCHER] = dp
