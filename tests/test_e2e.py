@@ -401,3 +401,53 @@ async def test_inline_mode_and_deep_links_over_http(tg, polling_server):
     session_id = "2024-A-34-1025"
     card = await me.say(f"/start {session_id}", expect="register")
     assert session_id in plain_text(card.text)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+async def test_the_registrant_is_mailed_the_invite_and_the_cancel_by_the_running_bot(
+        tg, tmp_path, unused_tcp_port, smtp_server, lang):
+    """Issue 11, done when: `serve` with SMTP_HOST set, a person registering in chat with an
+    e-mail gets a real iMIP invite at that address (a real SMTP server on 127.0.0.1), and
+    their cancel in /my a CANCEL of the same event; the chat's calendar file, the invite
+    and the cancel carry one UID, with SEQUENCE rising."""
+    from icalendar import Calendar
+
+    server = Server(tg, tmp_path, unused_tcp_port, SMTP_HOST=smtp_server.host,
+                    SMTP_PORT=str(smtp_server.port), SMTP_STARTTLS="0",
+                    CYDER_ORGANIZER="cyder-office@example.jp")
+    await server.start()
+    await tg.wait_for("getUpdates", since=0, timeout=30)
+    me = Player(tg, FakeUser(id=7002, first_name="Sakura", language_code=lang))
+
+    def event(ics: bytes) -> tuple[str, str, int]:
+        c = Calendar.from_ical(ics)
+        [e] = c.events
+        return str(c.get("METHOD")), str(e["UID"]), int(e.get("SEQUENCE", 0))
+
+    async def mail_number(n: int) -> Any:
+        async with asyncio.timeout(30):
+            while len(smtp_server.inbox.messages) < n:
+                await asyncio.sleep(0.05)
+        got = smtp_server.inbox.messages[n - 1]
+        assert got.rcpt_tos == [EMAIL]
+        msg = got.message()
+        part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+        return msg, event(part.get_content().encode("utf-8"))
+
+    try:
+        await me.set_profile()
+        card, session_id = await me.nearby_card()
+        doc = await me.register(card)
+        _method, chat_uid, chat_seq = event(doc.files["document"][1])
+        msg, (method, uid, seq) = await mail_number(1)
+        assert msg["Auto-Submitted"] == "auto-generated" and msg["Message-ID"]
+        assert (method, uid, seq) == ("REQUEST", chat_uid, chat_seq)
+        await me.cancel_via_my()
+        _msg, (method, cancel_uid, cancel_seq) = await mail_number(2)
+        assert (method, cancel_uid) == ("CANCEL", uid) and cancel_seq > seq
+    finally:
+        assert await server.stop() == 0, server.stderr.decode(errors="replace")
+    assert len(smtp_server.inbox.messages) == 2
+    logs = server.stderr.decode(errors="replace")
+    for private in (NAME, ORG, DEPT, EMAIL):
+        assert private not in logs, f"{private!r} leaked into the logs"
