@@ -80,6 +80,10 @@ def admin_paths() -> list[tuple[str, str]]:
             continue
         path = path.replace("{session_id}", SESSION).replace("{fmt}", "csv")
         path = path.replace("{registration_id}", "1")
+        if "{action}" in path:  # the registration console's changes: one route, four actions
+            out += [(route.method, path.replace("{action}", a))
+                    for a in ("cancel", "move", "promote", "edit")]
+            continue
         out.append((route.method, path))
     return out
 
