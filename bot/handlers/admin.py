@@ -381,7 +381,7 @@ async def console_command(message: Message, command: CommandObject, bot: Bot, ca
                                 today=clock.today(), now=clock.now())
             text = _("Promoted: {who}").format(who=_reg_line(change.after))
     except CatalogError as e:
-        await message.answer("❌ " + q(e.text(lang)))
+        await message.answer("❌ " + q(say(e, lang)))
         return
     await _after_change(message, bot, catalog, settings, change, "✅ " + text)
 
@@ -396,7 +396,7 @@ async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> Non
             console.search, catalog, "" if session else text,
             session_id=session.id if session else None, limit=LIST_LIMIT + 1)
     except CatalogError as e:
-        await message.answer(q(e.text(lang)))
+        await message.answer(q(say(e, lang)))
         return
     if not found:
         await message.answer(_("No registration matches."))

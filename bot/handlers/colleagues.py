@@ -23,6 +23,7 @@ from bot.handlers.my import status_text
 from bot.handlers.registration import ANSWER, COMMAND, NOT_COMMAND
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB
+from bot.telegram.i18n import say
 from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import colleagues as mates
@@ -117,7 +118,7 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
         expire(callback_answer)
         return
     except CatalogError as e:
-        await show(callback, q(e.text(lang)), kb.only_menu())
+        await show(callback, q(say(e, lang)), kb.only_menu())
         return
     note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
     after = _refreshed(catalog, app, uid)
@@ -185,7 +186,7 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
             expire(callback_answer)
             return
         except CatalogError as e:
-            await show(callback, q(e.text(lang)), kb.only_menu())
+            await show(callback, q(say(e, lang)), kb.only_menu())
             return
         note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
         after = _refreshed(catalog, app, uid)
@@ -219,15 +220,15 @@ async def got_value(message: Message, state: FSMContext, catalog: Catalog, clock
                          value=message.text or "")
     except (InvalidInput, RegistrationError) as e:
         if isinstance(e, InvalidInput) or e.code == "duplicate":
-            await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+            await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                                  reply_markup=kb.cancel_dialogue())
             return
         await state.clear()
-        await message.answer(q(e.text(lang)), reply_markup=kb.only_menu())
+        await message.answer(q(say(e, lang)), reply_markup=kb.only_menu())
         return
     except CatalogError as e:  # gone meanwhile
         await state.clear()
-        await message.answer(q(e.text(lang)), reply_markup=kb.only_menu())
+        await message.answer(q(say(e, lang)), reply_markup=kb.only_menu())
         return
     await state.clear()
     try:

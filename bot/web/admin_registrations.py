@@ -18,6 +18,7 @@ from aiogram import Bot
 from aiohttp import web
 
 from bot.telegram import staff_notices
+from bot.telegram.i18n import say
 from bot.web.admin import _checked_post, _page_or_redirect, _render, csrf_token
 from bot.web.keys import BOT, CATALOG, CLOCK, SETTINGS
 from catalog import admin_sessions, audit, console
@@ -81,7 +82,7 @@ async def search_page(request: web.Request) -> web.Response:
                                             include_cancelled=not active,
                                             limit=RESULTS_LIMIT + 1)
         except CatalogError as e:
-            error = e.text("ja") + " / " + e.text("en")
+            error = say(e, "ja") + " / " + say(e, "en")
     else:
         recent = await asyncio.to_thread(audit.recent, catalog.store, limit=50)
     return _render(request, "admin_registrations.html", {
@@ -158,7 +159,7 @@ async def _apply(request: web.Request, action: str) -> web.Response:
                 department=form.get("department"), email=form.get("email"))
     except CatalogError as e:
         return await _detail_page(request, session, registration_id,
-                                  error=e.text("ja") + " / " + e.text("en"), form=form,
+                                  error=say(e, "ja") + " / " + say(e, "en"), form=form,
                                   status=400)
     done = {"cancel": "cancelled", "move": "moved", "promote": "promoted"}.get(
         action, "edited" if change.changed else "unchanged")

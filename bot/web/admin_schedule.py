@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.telegram.i18n import say
 from bot.web import admin
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
 from catalog import admin_sessions, places, schedule_edit, schedule_import, schedule_sheet
@@ -43,7 +44,8 @@ def _plan_serializer(request: web.Request) -> URLSafeTimedSerializer:
 
 
 def _error_text(e: CatalogError) -> str:
-    return e.ja if e.ja == e.en else f"{e.ja} / {e.en}"
+    ja, en = say(e, "ja"), say(e, "en")
+    return ja if ja == en else f"{ja} / {en}"
 
 
 def _form_context(catalog: Catalog) -> dict[str, Any]:
