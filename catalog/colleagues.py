@@ -22,6 +22,8 @@ from typing import Any
 
 from catalog import registrations as regs
 from catalog.errors import InvalidInput, NotFound
+from catalog.i18n import ByLang
+from catalog.i18n import gettext_lazy as _l
 from catalog.registrations import (
     ACTIVE,
     Applicant,
@@ -162,8 +164,7 @@ def cancel_colleagues(catalog: Catalog, own_registration_id: int, *, user_id: in
     """The representative cancels every colleague of one application; their own seat stays."""
     app = application_of(catalog, own_registration_id, user_id)
     if not app.colleagues:
-        raise RegistrationError("There are no colleagues left to cancel.",
-                                "取り消す同行者はいません。", code="cancelled")
+        raise RegistrationError(_l("There are no colleagues left to cancel."), code="cancelled")
     return _cancel_all(catalog, [m.id for m in app.colleagues], today=today, now=now)
 
 
@@ -174,8 +175,7 @@ def cancel_own(catalog: Catalog, own_registration_id: int, *, user_id: int, toda
     the waitlist). Without it the colleagues stay registered and stay in /my."""
     app = application_of(catalog, own_registration_id, user_id)
     if not app.own_active:
-        raise RegistrationError("That registration is already cancelled.",
-                                "その申込はすでにキャンセルされています。", code="cancelled")
+        raise RegistrationError(_l("That registration is already cancelled."), code="cancelled")
     ids = [app.own.id] + ([m.id for m in app.colleagues] if with_colleagues else [])
     return _cancel_all(catalog, ids, today=today, now=now)
 
@@ -188,7 +188,7 @@ def _clean(field_name: str, value: str) -> str:
         return clean_text(value, "name")
     if field_name == "email":
         return clean_email(value)
-    raise InvalidInput(f"{field_name!r} cannot be changed here", f"{field_name!r} は変更できません")
+    raise InvalidInput(_l("{field!r} cannot be changed here", field=field_name))
 
 
 def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, today: dt.date,
@@ -201,10 +201,9 @@ def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, toda
     session = catalog.session(mate.session_id)
     if session.cancelled or not session.is_open(today):
         d = session.deadline
-        raise RegistrationError(
-            f"Changes closed with the deadline on {d.isoformat()}; please ask the office.",
-            f"{d.month}月{d.day}日の締切を過ぎたため変更できません。事務局にお問い合わせください。",
-            code="closed")
+        raise RegistrationError(_l("Changes closed with the deadline on {deadline}; please ask "
+                                   "the office.", deadline=ByLang(f"{d.month}月{d.day}日",
+                                                                  d.isoformat())), code="closed")
     new = _clean(field_name, value)
     if new == getattr(mate, field_name):
         return mate
@@ -218,11 +217,9 @@ def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, toda
                 [mate.session_id, mate.id]):
             if same_person(candidate, Applicant(row["name"], row["organisation"] or "", "",
                                                 email=row["email"] or "")):
-                raise RegistrationError(
-                    "Someone with this name (or e-mail address) is already registered for "
-                    "this session.",
-                    "この回には同じ氏名（またはメールアドレス）の方がすでに申込済みです。",
-                    code="duplicate")
+                raise RegistrationError(_l("Someone with this name (or e-mail address) is "
+                                           "already registered for this session."),
+                                        code="duplicate")
         stamp = now.isoformat(timespec="seconds")
         db.table("registrations").update(mate.id, {
             field_name: new, "updated_at": stamp, "sequence": mate.sequence + 1})
@@ -258,22 +255,17 @@ def check_new_colleague(catalog: Catalog, session_id: str, people: Sequence[Appl
             continue
         if i == 0:
             raise RegistrationError(
-                "That is you (the representative); a colleague is someone else.",
-                "それはご本人（代表者）です。同行者には別の方を入力してください。",
+                _l("That is you (the representative); a colleague is someone else."),
                 code="duplicate")
-        raise RegistrationError(
-            f"{p.name} is already in this application.",
-            f"{p.name} さんはすでにこの申込に含まれています。", code="duplicate")
+        raise RegistrationError(_l("{name} is already in this application.", name=p.name),
+                                code="duplicate")
     for row in catalog.store.query(
             "select name, organisation, email from registrations where session_id = ? "
             "and status in ('registered', 'waitlisted')", [session_id]):
         if _same(probe, Applicant(row["name"], row["organisation"] or "", "",
                                   email=row["email"] or "")):
-            raise RegistrationError(
-                "Someone with this name (or e-mail address) is already registered for this "
-                "session.",
-                "この回には同じ氏名（またはメールアドレス）の方がすでに申込済みです。",
-                code="duplicate")
+            raise RegistrationError(_l("Someone with this name (or e-mail address) is already "
+                                       "registered for this session."), code="duplicate")
 
 
 def _same(probe: Applicant, other: Applicant) -> bool:

@@ -28,6 +28,8 @@ from catalog import registrations as regs
 from catalog.audit import Actor
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput, NotFound
+from catalog.i18n import ByLang
+from catalog.i18n import gettext_lazy as _l
 from catalog.imports import ImportReport, import_registrations
 from catalog.notifications import Notify
 from catalog.registrations import Applicant, Registration, RegistrationError
@@ -154,8 +156,7 @@ def chat_of(db: Any, reg: Registration) -> int | None:
 def _row(db: Any, registration_id: int) -> Registration:
     row = next(db.table("registrations").rows_where("id = ?", [registration_id]), None)
     if row is None:
-        raise NotFound(f"no registration #{registration_id}",
-                       f"申込 #{registration_id} は見つかりません。")
+        raise NotFound(_l("no registration #{registration}", registration=registration_id))
     return Registration.from_row(row)
 
 
@@ -171,15 +172,12 @@ def clean_reason(text: str | None) -> str:
     """A cancellation reason: required, one line, at most REASON_LIMIT characters."""
     value = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text or "")).strip()
     if not value:
-        raise InvalidInput("give the reason for the cancellation (--reason TEXT)",
-                           "取消の理由を入力してください。")
+        raise InvalidInput(_l("give the reason for the cancellation (--reason TEXT)"))
     if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise InvalidInput("the reason contains control characters",
-                           "理由に制御文字が含まれています。")
+        raise InvalidInput(_l("the reason contains control characters"))
     if len(value) > REASON_LIMIT:
-        raise InvalidInput(f"the reason is too long ({len(value)} characters; at most "
-                           f"{REASON_LIMIT})",
-                           f"理由が長すぎます（{len(value)}文字。{REASON_LIMIT}文字以内）。")
+        raise InvalidInput(_l("the reason is too long ({n} characters; at most {limit})",
+                              n=len(value), limit=REASON_LIMIT))
     return value
 
 
@@ -250,41 +248,38 @@ def move(catalog: Catalog, registration_id: int, session_id: str, *, actor: Acto
     with catalog.store.write() as db:
         before = _row(db, registration_id)
         if before.status not in regs.ACTIVE:
-            raise RegistrationError(f"#{before.id} is cancelled; only an active registration "
-                                    "can be moved",
-                                    f"申込 #{before.id} は取消済みのため移動できません。",
+            raise RegistrationError(_l("#{registration} is cancelled; only an active "
+                                       "registration can be moved", registration=before.id),
                                     code="cancelled")
         target = catalog.session(session_id)
         if target.id == before.session_id:
-            raise InvalidInput(f"#{before.id} is already in {target.id}",
-                               f"申込 #{before.id} はすでに {target.id} です。")
+            raise InvalidInput(_l("#{registration} is already in {session}",
+                                  registration=before.id, session=target.id))
         if target.cancelled:
-            raise RegistrationError(f"{target.id} has been cancelled.",
-                                    f"{target.id} は中止になりました。", code="cancelled")
+            raise RegistrationError(_l("{session} has been cancelled.", session=target.id),
+                                    code="cancelled")
         if not target.is_open(today):
-            raise RegistrationError(
-                f"Applications for {target.id} closed on {target.deadline.isoformat()}.",
-                f"{target.id} の申込は{target.deadline.month}月{target.deadline.day}日で"
-                "締め切りました。", code="closed")
+            raise RegistrationError(_l(
+                "Applications for {session} closed on {deadline}.", session=target.id,
+                deadline=ByLang(f"{target.deadline.month}月{target.deadline.day}日",
+                                target.deadline.isoformat())), code="closed")
         profile = Profile(before.org_type, before.contractor, before.dispatched)
         verdict = catalog.verdict(profile, target.course)
         if not verdict.eligible:
-            raise RegistrationError(f"{target.id}: {verdict.reason_en}",
-                                    f"{target.id}: {verdict.reason_ja}", code="not_eligible")
+            raise RegistrationError(_l("{session}: {reason}", session=target.id,
+                                       reason=verdict.reason), code="not_eligible")
         twin = _same_person(before, _active_rows(db, target.id, before.id), by_user=True)
         if twin is not None:
-            raise RegistrationError(
-                f"{before.name} is already registered (or waitlisted) for {target.id} (#{twin}).",
-                f"{before.name} さんはすでに {target.id} に申込済み（またはキャンセル待ち）です"
-                f"（#{twin}）。", code="duplicate")
+            raise RegistrationError(_l(
+                "{name} is already registered (or waitlisted) for {session} (#{twin}).",
+                name=before.name, session=target.id, twin=twin), code="duplicate")
         registered, waiting = _counts(db, target.id)
         fits = target.capacity - registered >= 1 and waiting == 0
         if not fits and not waitlist:
-            raise RegistrationError(
-                f"No seat for the move: {target.id} has {max(target.capacity - registered, 0)} "
-                f"seat(s) left and {waiting} waiting. It can go on the waitlist instead.",
-                f"{target.id} に空席がありません（残り{max(target.capacity - registered, 0)}席、"
-                f"キャンセル待ち{waiting}名）。キャンセル待ちとして移動できます。", code="full")
+            raise RegistrationError(_l(
+                "No seat for the move: {session} has {left} seat(s) left and {waiting} waiting. "
+                "It can go on the waitlist instead.", session=target.id,
+                left=max(target.capacity - registered, 0), waiting=waiting), code="full")
         status = "registered" if fits else "waitlisted"
         stamp = _stamp(now)
         db.table("registrations").update(before.id, {
@@ -324,18 +319,17 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
                                     code="not_waitlisted")
         session = catalog.session(before.session_id)
         if session.cancelled:
-            raise RegistrationError(f"{session.id} has been cancelled.",
-                                    f"{session.id} は中止になりました。", code="cancelled")
+            raise RegistrationError(_l("{session} has been cancelled.", session=session.id),
+                                    code="cancelled")
         if session.last_day < today:
-            raise RegistrationError(f"{session.id} has already taken place.",
-                                    f"{session.id} はすでに終了しています。", code="closed")
+            raise RegistrationError(_l("{session} has already taken place.", session=session.id),
+                                    code="closed")
         registered, _waiting = _counts(db, session.id)
         if registered >= session.capacity:
-            raise RegistrationError(
-                f"No free seat in {session.id} ({registered} registered, capacity "
-                f"{session.capacity}): cancel a registration or raise the capacity first.",
-                f"{session.id} に空席がありません（申込{registered}名、定員{session.capacity}名）。"
-                "先に取消か定員の変更が必要です。", code="full")
+            raise RegistrationError(_l(
+                "No free seat in {session} ({registered} registered, capacity {capacity}): "
+                "cancel a registration or raise the capacity first.", session=session.id,
+                registered=registered, capacity=session.capacity), code="full")
         position = regs.get_registration(catalog, before.id).position
         # a seat raises the copy's SEQUENCE, as a promotion by a freed seat does
         db.table("registrations").update(before.id, {"status": "registered",
@@ -360,8 +354,7 @@ def edit(catalog: Catalog, registration_id: int, *, actor: Actor, now: dt.dateti
     given = {"name": name, "organisation": organisation, "department": department,
              "email": email}
     if all(v is None for v in given.values()):
-        raise InvalidInput("nothing to change: give a name, organisation, department or e-mail",
-                           "変更する項目（氏名・所属・部署・メール）を指定してください。")
+        raise InvalidInput(_l("nothing to change: give a name, organisation, department or e-mail"))
     with catalog.store.write() as db:
         before = _row(db, registration_id)
         current = {k: getattr(before, k) for k in EDITABLE}
@@ -378,11 +371,9 @@ def edit(catalog: Catalog, registration_id: int, *, actor: Actor, now: dt.dateti
             twin = _same_person(candidate, _active_rows(db, before.session_id, before.id),
                                 by_user=False)
             if twin is not None:
-                raise RegistrationError(
-                    f"#{twin} in {before.session_id} already has this name and organisation "
-                    "or e-mail address.",
-                    f"{before.session_id} の申込 #{twin} が同じ氏名・所属またはメールアドレスです。",
-                    code="duplicate")
+                raise RegistrationError(_l(
+                    "#{twin} in {session} already has this name and organisation or e-mail "
+                    "address.", twin=twin, session=before.session_id), code="duplicate")
         teammates: list[dict[str, Any]] = []
         if before.team_key and "organisation" in changed:
             # a declared team is one organisation: its name is corrected for all of them

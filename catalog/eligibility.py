@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import InvalidInput
+from catalog.i18n import ByLang, Lazy, Said
+from catalog.i18n import gettext_lazy as _l
 from catalog.store import Store
 
 
@@ -54,18 +56,24 @@ class CourseRule:
 
 @dataclass(frozen=True)
 class Verdict:
+    """`reason` says why, as a gettext message whose course and organisation names (data)
+    are given in both languages: show it with `bot.telegram.i18n.say(verdict.reason, lang)`;
+    `reason_en` is the English (the command line's)."""
+
     course: str
     eligible: bool
     fee: str | None  # "free" | "paid"; None when the person may not take the course
     fee_yen: int | None  # 0 when free; None when not eligible or no price is announced
-    reason_ja: str
-    reason_en: str
+    reason: Said
+
+    @property
+    def reason_en(self) -> str:
+        return str(self.reason)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "course": self.course, "eligible": self.eligible, "fee": self.fee,
-            "fee_yen": self.fee_yen, "reason_ja": self.reason_ja, "reason_en": self.reason_en,
-        }
+        """The verdict without its reason (the door adds it in the languages it shows)."""
+        return {"course": self.course, "eligible": self.eligible, "fee": self.fee,
+                "fee_yen": self.fee_yen}
 
     def fee_text(self, lang: str) -> str:
         """'無料' / '77,000円（税込）' / '有料（金額未発表）' / '対象外', or the English."""
@@ -126,10 +134,8 @@ class Rules:
         key = (code or "").strip().lower()
         if key not in self.org_types:
             valid = ", ".join(self.org_types)
-            raise InvalidInput(
-                f"unknown organisation type {code!r}; choose one of: {valid}",
-                f"組織種別 {code!r} は不明です。次から選んでください: {valid}",
-            )
+            raise InvalidInput(_l("unknown organisation type {code!r}; choose one of: {valid}",
+                                  code=code, valid=valid))
         return self.org_types[key]
 
     def course(self, code: str) -> CourseRule:
@@ -137,8 +143,8 @@ class Rules:
             if c.code.lower() == (code or "").strip().lower():
                 return c
         valid = ", ".join(c.code for c in self.courses)
-        raise InvalidInput(f"unknown course {code!r}; choose one of: {valid}",
-                           f"コース {code!r} は不明です。次から選んでください: {valid}")
+        raise InvalidInput(_l("unknown course {code!r}; choose one of: {valid}",
+                              code=code, valid=valid))
 
     def decide(self, profile: Profile, course: str) -> Verdict:
         """The verdict for one person and one course. Its reason and its fee never
@@ -154,7 +160,7 @@ class Rules:
             if not flags.get(mod.flag):
                 continue
             if mod.effect == "refuse":
-                return Verdict(rule.code, False, None, None, mod.reason_ja, mod.reason_en)
+                return Verdict(rule.code, False, None, None, ByLang(mod.reason_ja, mod.reason_en))
             if not org.public:
                 continue  # 派遣/請負 at a business: the business's own row applies
             note = mod
@@ -163,42 +169,32 @@ class Rules:
                 local, fee = False, private.fee if private else "paid"
             break  # "as_own_org": the org type's own row applies unchanged
         amount = self._amount(rule, fee)
-        notes_ja = [note.reason_ja] if note else []
-        notes_en = [note.reason_en] if note else []
+        course_name = ByLang(rule.name_ja, rule.name_en)
         if rule.allowed == "local" and not local:
-            return Verdict(rule.code, False, None, None,
-                           "".join([*notes_ja, f"{rule.name_ja}は{rule.organisations_ja}の職員向けです。"]),
-                           " ".join([*notes_en, f"{rule.name_en} is for {rule.organisations_en.lower()}."]))
+            return Verdict(rule.code, False, None, None, _after(note, _l(
+                "{course} is for {organisations}.", course=course_name,
+                organisations=ByLang(rule.organisations_ja, rule.organisations_en.lower()))))
         if rule.allowed == "nonlocal" and local:
-            return Verdict(rule.code, False, None, None,
-                           f"{rule.name_ja}は地方公共団体以外の方が対象です（地方公共団体の方はB-1コースへ）。",
-                           f"{rule.name_en} is for organisations other than local governments "
-                           "(local governments take B-1).")
-        ja, en = self._fee_sentences(org, fee, amount, note)
-        return Verdict(rule.code, True, fee, amount, ja, en)
+            return Verdict(rule.code, False, None, None, _l(
+                "{course} is for organisations other than local governments "
+                "(local governments take B-1).", course=course_name))
+        return Verdict(rule.code, True, fee, amount, self._fee_sentence(org, fee, amount, note))
 
     @staticmethod
-    def _fee_sentences(org: OrgType, fee: str, amount: int | None,
-                       note: Modifier | None) -> tuple[str, str]:
+    def _fee_sentence(org: OrgType, fee: str, amount: int | None, note: Modifier | None) -> Said:
         """The fee said once, in one sentence, after the modifier's reason if any (which
         says how the person counts, never what they pay)."""
-        who_ja, who_en = org.name_ja, org.name_en
+        who = ByLang(org.name_ja, org.name_en.lower())
         if fee == "free":
-            ja = f"{who_ja}の職員は無料で受講できます。"
-            en = f"Staff of a {who_en.lower()} attend free of charge."
+            said = _l("Staff of a {org} attend free of charge.", org=who)
         elif note is not None:
-            ja = ("有料です（金額は未発表）。" if amount is None
-                  else f"受講料は{amount:,}円（税込）です。")
-            en = ("It is paid; the price is not announced." if amount is None
-                  else f"The fee is ¥{amount:,} (tax incl.).")
+            said = (_l("It is paid; the price is not announced.") if amount is None
+                    else _l("The fee is ¥{amount} (tax incl.).", amount=f"{amount:,}"))
         else:
-            ja = (f"{who_ja}は有料です（金額は未発表）。" if amount is None
-                  else f"{who_ja}の受講料は{amount:,}円（税込）です。")
-            en = (f"A {who_en.lower()} pays; the price is not announced." if amount is None
-                  else f"The fee for a {who_en.lower()} is ¥{amount:,} (tax incl.).")
-        if note is None:
-            return ja, en
-        return note.reason_ja + ja, f"{note.reason_en} {en}"
+            said = (_l("A {org} pays; the price is not announced.", org=who) if amount is None
+                    else _l("The fee for a {org} is ¥{amount} (tax incl.).", org=who,
+                            amount=f"{amount:,}"))
+        return _after(note, said)
 
     def fee_groups(self, course: str) -> FeeGroups:
         """The organisation types that may take `course`, split into free and paid: B-1
@@ -255,3 +251,11 @@ class Rules:
     @staticmethod
     def _amount(rule: CourseRule, fee: str) -> int | None:
         return 0 if fee == "free" else rule.fee_yen
+
+
+def _after(note: Modifier | None, said: Lazy) -> Said:
+    """`said` after the modifier's reason, if any (Japanese runs them on, English puts a
+    space between)."""
+    if note is None:
+        return said
+    return _l("{note} {reason}", note=ByLang(note.reason_ja, note.reason_en), reason=said)

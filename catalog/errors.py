@@ -3,22 +3,28 @@ or, where not yet converted, the reason in English and Japanese."""
 
 from __future__ import annotations
 
-from catalog.i18n import Lazy
+from catalog.i18n import ByLang, Joined, Lazy, Said
 
 
 class CatalogError(Exception):
     """A domain error: `message` (or `ja` and `en`) is what the user is told; `code` is for
-    programs. Show it with `bot.telegram.i18n.say(error, lang)`."""
+    programs. Show it with `bot.telegram.i18n.say(error, lang)`; `str(error)` and `en` are
+    the English (what the command line prints)."""
 
     code = "error"
 
-    def __init__(self, en: str | Lazy, ja: str | None = None, *, code: str | None = None) -> None:
-        self.message = en if isinstance(en, Lazy) else None
+    def __init__(self, en: str | Said, ja: str | None = None, *, code: str | None = None) -> None:
+        self.message: Said | None = en if isinstance(en, Lazy | ByLang | Joined) else None
         super().__init__(str(en))
         self.en = str(en)
         self.ja = ja or self.en
         if code:
             self.code = code
+
+    @property
+    def said(self) -> Said:
+        """What the error says, to put inside another message (`_l("{x}", x=e.said)`)."""
+        return self.message if self.message is not None else ByLang(self.ja, self.en)
 
     def text(self, lang: str = "ja") -> str:
         """The message in the user's language for an error given as an English/Japanese pair

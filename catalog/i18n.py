@@ -6,13 +6,24 @@ message — the English message id and its parameters, as pretix keys its errors
 through `bot.telegram.i18n.say`; the command line prints the English). The .po files
 (bot/telegram/locales) stay the one place for the wording, in Japanese and English, and
 tests/test_handlers_misc.py fails when a message id (`_l("...")` here) lacks a translation.
+
+A parameter may itself be said: a `Lazy` (a reason inside a message), a `ByLang` (data
+that has a Japanese and an English form, such as a course's name_ja/name_en, chosen by
+the language it is shown in) or a `Joined` list of such; they are rendered in the same
+language as the message around them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+Gettext = Callable[[str], str]
+
+
+def _identity(msgid: str) -> str:
+    return msgid
 
 
 @dataclass(frozen=True)
@@ -22,12 +33,58 @@ class Lazy:
     msgid: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def render(self, gettext: Callable[[str], str]) -> str:
-        """The message translated by `gettext`, its placeholders filled in."""
-        return gettext(self.msgid).format(**self.params)
+    def render(self, gettext: Gettext = _identity, lang: str = "en") -> str:
+        """The message translated by `gettext`, its placeholders filled in (parameters that
+        are said themselves rendered in `lang`, the language `gettext` translates into)."""
+        params = {k: render(v, gettext, lang) if isinstance(v, Lazy | ByLang | Joined) else v
+                  for k, v in self.params.items()}
+        return gettext(self.msgid).format(**params)
 
     def __str__(self) -> str:
-        return self.render(lambda msgid: msgid)
+        return self.render()
+
+
+@dataclass(frozen=True)
+class ByLang:
+    """Text that is not a message id but comes in both languages: data (a course's
+    name_ja/name_en, a rule's reason_ja/reason_en) or a domain error still given as an
+    English/Japanese pair."""
+
+    ja: str
+    en: str
+
+    def pick(self, lang: str) -> str:
+        return self.en if lang.startswith("en") else self.ja
+
+    def __str__(self) -> str:
+        return self.en
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Things said one after another with `sep` between them (a `sep` that is said, such as
+    `ByLang("。", "; ")`, takes the language of the message)."""
+
+    sep: str | ByLang
+    items: Sequence[Any]
+
+    def __str__(self) -> str:
+        return render(self, _identity, "en")
+
+
+Said = Lazy | ByLang | Joined
+
+
+def render(said: Any, gettext: Gettext = _identity, lang: str = "en") -> str:
+    """`said` (a `Lazy`, a `ByLang`, a `Joined`, or plain text) in `lang`; `gettext`
+    translates message ids into that language."""
+    if isinstance(said, Lazy):
+        return said.render(gettext, lang)
+    if isinstance(said, ByLang):
+        return said.pick(lang)
+    if isinstance(said, Joined):
+        return render(said.sep, gettext, lang).join(render(i, gettext, lang) for i in said.items)
+    return str(said)
 
 
 def gettext_lazy(msgid: str, **params: Any) -> Lazy:

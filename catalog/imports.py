@@ -21,6 +21,8 @@ from typing import Any
 
 from catalog import places
 from catalog.errors import CatalogError, InvalidInput
+from catalog.i18n import Joined, Said
+from catalog.i18n import gettext_lazy as _l
 from catalog.registrations import Applicant, register
 from catalog.service import Catalog
 from catalog.validation import truthy
@@ -45,16 +47,16 @@ class ImportReport:
 
 
 class ImportRowsError(InvalidInput):
-    """The file was refused; `problems` lists (line, reason) for every bad row."""
+    """The file was refused; `problems` lists (line, reason) for every bad row (the
+    reason in English; `said` has it to translate)."""
 
     code = "import"
 
-    def __init__(self, problems: list[tuple[int, str, str]]) -> None:
-        en = "; ".join(f"line {n}: {reason}" for n, reason, _ in problems)
-        ja = "; ".join(f"{n}行目: {reason}" for n, _, reason in problems)
-        super().__init__(f"nothing imported, {len(problems)} bad row(s): {en}",
-                         f"取り込みませんでした（不正な行 {len(problems)}件）: {ja}")
-        self.problems = [(n, en_reason) for n, en_reason, _ in problems]
+    def __init__(self, problems: list[tuple[int, Said | str]]) -> None:
+        rows = Joined("; ", [_l("line {line}: {reason}", line=n, reason=reason)
+                             for n, reason in problems])
+        super().__init__(_l("nothing imported, {n} bad row(s): {rows}", n=len(problems), rows=rows))
+        self.problems = [(n, str(reason)) for n, reason in problems]
 
 
 def decode(data: bytes) -> str:
@@ -68,8 +70,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("cp932")
     except UnicodeDecodeError:
-        raise InvalidInput("the file is neither UTF-8 nor cp932 (Shift_JIS) text",
-                           "ファイルが UTF-8 でも cp932（Shift_JIS）でもありません。") from None
+        raise InvalidInput(_l("the file is neither UTF-8 nor cp932 (Shift_JIS) text")) from None
 
 
 def _fold(text: str) -> str:
@@ -84,25 +85,26 @@ class _Row:
     team_key: str | None
 
 
-def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, str, str]]]:
+def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Said | str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise InvalidInput("the file is empty (expected the header "
-                           f"{','.join(HEADER)})", "ファイルが空です。") from None
+        raise InvalidInput(_l("the file is empty (expected the header session,name,organisation,"
+                              "org_type,department,email,prefecture,contractor,dispatched,"
+                              "team_key)")) from None
     except csv.Error as e:
-        raise InvalidInput(f"line 1: {e}", f"1行目: {e}") from None
+        raise InvalidInput(_l("line {line}: {reason}", line=1, reason=str(e))) from None
     names = [h.strip().lower() for h in header]
     missing = [h for h in HEADER if h not in names]
     unknown = [h for h in names if h and h not in HEADER]
     if missing or unknown:
         what = ", ".join([f"missing column {m!r}" for m in missing]
                          + [f"unknown column {u!r}" for u in unknown])
-        raise InvalidInput(f"line 1: {what}; the header must be {','.join(HEADER)}",
-                           f"1行目: 見出しが違います（{what}）。見出しは {','.join(HEADER)} です。")
+        raise InvalidInput(_l("line 1: {what}; the header must be {header}",
+                              what=what, header=",".join(HEADER)))
     rows: list[_Row] = []
-    problems: list[tuple[int, str, str]] = []
+    problems: list[tuple[int, Said | str]] = []
     line = 1
     while True:
         start = reader.line_num + 1
@@ -111,22 +113,22 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, str
         except StopIteration:
             break
         except csv.Error as e:
-            problems.append((start, str(e), str(e)))
+            problems.append((start, str(e)))
             break
         line = start
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(names):
-            problems.append((line, f"{len(values)} fields, the header has {len(names)}",
-                             f"列が{len(values)}個あります（見出しは{len(names)}個）"))
+            problems.append((line, _l("{n} fields, the header has {columns}",
+                                      n=len(values), columns=len(names))))
             continue
         cells = dict(zip(names, [*values, *[""] * (len(names) - len(values))], strict=True))
         try:
             rows.append(_row(catalog, line, cells))
         except CatalogError as e:
-            problems.append((line, e.en, e.ja))
+            problems.append((line, e.said))
         except places.UnknownPlace as e:
-            problems.append((line, str(e), str(e)))
+            problems.append((line, str(e)))
     return rows, problems
 
 
@@ -136,13 +138,13 @@ def _flag(cells: dict[str, str], column: str) -> bool:
     try:
         return truthy(cells[column])
     except InvalidInput as e:
-        raise InvalidInput(f"{column}: {e.en}", f"{column}: {e.ja}") from None
+        raise InvalidInput(_l("{column}: {reason}", column=column, reason=e.said)) from None
 
 
 def _row(catalog: Catalog, line: int, cells: dict[str, str]) -> _Row:
     for col in REQUIRED:
         if not cells[col].strip():
-            raise InvalidInput(f"{col} is empty", f"{col} が空です")
+            raise InvalidInput(_l("{column} is empty", column=col))
     session = catalog.session(cells["session"].strip())
     org_type = catalog.rules.org_type(cells["org_type"]).code
     pref = cells["prefecture"].strip()
@@ -203,8 +205,7 @@ def import_registrations(
             continue
         first = seen.get(person) or (seen.get(email) if email else None)
         if first:
-            problems.append((r.line, f"the same person as line {first}",
-                             f"{first}行目と同じ方です"))
+            problems.append((r.line, _l("the same person as line {first}", first=first)))
             continue
         seen[person] = r.line
         if email:
@@ -213,13 +214,12 @@ def import_registrations(
             team = team_members[(r.session_id, r.team_key)]
             team.append(_fold(r.applicant.organisation))
             if len(set(team)) > 1:
-                problems.append((r.line, f"team {r.team_key!r} mixes organisations; a team key "
-                                 "joins people of one organisation",
-                                 f"チーム {r.team_key!r} に別の組織の方が含まれています"))
+                problems.append((r.line, _l("team {team!r} mixes organisations; a team key "
+                                            "joins people of one organisation", team=r.team_key)))
                 continue
             if len(team) > TEAM_SIZE:
-                problems.append((r.line, f"team {r.team_key!r} has more than {TEAM_SIZE} people",
-                                 f"チーム {r.team_key!r} が{TEAM_SIZE}名を超えています"))
+                problems.append((r.line, _l("team {team!r} has more than {size} people",
+                                            team=r.team_key, size=TEAM_SIZE)))
                 continue
         todo.append(r)
 
@@ -233,12 +233,12 @@ def import_registrations(
                     out = register(catalog, r.session_id, [r.applicant], today=today, now=now,
                                    waitlist=waitlist, team_key=r.team_key, source=source)
                 except CatalogError as e:
-                    problems.append((r.line, e.en, e.ja))
+                    problems.append((r.line, e.said))
                     continue
                 added += 1
                 waitlisted += int(out.waitlisted)
             if problems:
-                raise ImportRowsError(sorted(problems))
+                raise ImportRowsError(sorted(problems, key=lambda p: (p[0], str(p[1]))))
     finally:
         catalog.store.bump()
     return ImportReport(added, skipped, waitlisted)

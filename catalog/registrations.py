@@ -18,6 +18,8 @@ from catalog import fsm_state
 from catalog import notifications as notices
 from catalog.eligibility import Profile, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.i18n import ByLang
+from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 from catalog.sessions import Session
 from catalog.validation import clean_email, clean_name, clean_text, is_skip
@@ -147,10 +149,9 @@ class Application:
     def people_of(applicants: Sequence[Applicant], *, email_required: bool = False) -> tuple[Applicant, ...]:
         """The applicants checked and normalised: at least one, at most four teams' worth."""
         if not applicants:
-            raise InvalidInput("nobody to register", "申込者がいません。")
+            raise InvalidInput(_l("nobody to register"))
         if len(applicants) > TEAM_SIZE * 4:
-            raise RegistrationError("Too many people in one application.",
-                                    "1件の申込の人数が多すぎます。", code="too_many")
+            raise RegistrationError(_l("Too many people in one application."), code="too_many")
         return tuple(a.cleaned(email_required=email_required) for a in applicants)
 
     @property
@@ -165,14 +166,12 @@ class Application:
         """The session takes applications on `today`: not cancelled, deadline not passed."""
         session = self.session
         if session.cancelled:
-            raise RegistrationError("This session has been cancelled.", "この開催回は中止になりました。",
-                                    code="cancelled")
+            raise RegistrationError(_l("This session has been cancelled."), code="cancelled")
         if not session.is_open(today):
-            raise RegistrationError(
-                f"Applications for this session closed on {session.deadline.isoformat()}.",
-                f"この回の申込は{session.deadline.month}月{session.deadline.day}日で締め切りました。",
-                code="closed",
-            )
+            day = session.deadline
+            raise RegistrationError(_l("Applications for this session closed on {deadline}.",
+                                       deadline=ByLang(f"{day.month}月{day.day}日", day.isoformat())),
+                                    code="closed")
 
     def check_people(self, verdicts: Iterable[Verdict]) -> None:
         """Everyone may take the course (`verdicts`, one per person, taken in order until
@@ -180,19 +179,19 @@ class Application:
         twice in the application."""
         for person, verdict in zip(self.people, verdicts, strict=True):
             if not verdict.eligible:
-                who = "" if len(self.people) == 1 else f"{person.name}: "
-                raise RegistrationError(who + verdict.reason_en, who + verdict.reason_ja,
-                                        code="not_eligible")
+                reason = verdict.reason if len(self.people) == 1 else \
+                    _l("{name}: {reason}", name=person.name, reason=verdict.reason)
+                raise RegistrationError(reason, code="not_eligible")
         if self.as_team:
             orgs = {_key(p.organisation) for p in self.people}
             if len(self.people) != TEAM_SIZE or len(orgs) != 1:
                 raise RegistrationError(
-                    "A team application needs exactly four people of one organisation.",
-                    "チームでの申込は、同じ組織の4名ちょうどが必要です。", code="team")
+                    _l("A team application needs exactly four people of one organisation."),
+                    code="team")
         keys, emails = self.keys, self.emails
         if len(set(keys)) != len(keys) or len(set(emails)) != len(emails):
-            raise RegistrationError("The same person appears twice in this application.",
-                                    "同じ方が申込に2回含まれています。", code="duplicate")
+            raise RegistrationError(_l("The same person appears twice in this application."),
+                                    code="duplicate")
 
     def decide(self, taken: Taken) -> str:
         """The status the people get ("registered" or "waitlisted") given what the session
@@ -204,18 +203,19 @@ class Application:
             same_person = (_key(row["name"]), _key(row["organisation"] or "")) in keys
             if same_user or same_email or same_person:
                 raise RegistrationError(
-                    "You are already registered (or on the waitlist) for this session.",
-                    "この回にはすでに申込済み（またはキャンセル待ち）です。", code="duplicate")
+                    _l("You are already registered (or on the waitlist) for this session."),
+                    code="duplicate")
         seats_left = self.session.capacity - taken.registered
         n = len(self.people)
         # Nobody jumps the queue: while people wait, newcomers wait too.
         fits = seats_left >= n and taken.waiting == 0
         if not fits and not self.waitlist:
+            left = max(seats_left, 0)
             raise RegistrationError(
-                f"Not enough seats: {max(seats_left, 0)} left for {n} "
-                f"{'person' if n == 1 else 'people'}. You can join the waitlist.",
-                f"空席が足りません（残り{max(seats_left, 0)}席、申込{n}名）。"
-                "キャンセル待ちに登録できます。", code="full")
+                _l("Not enough seats: {left} left for {n} person. You can join the waitlist.",
+                   left=left, n=n) if n == 1 else
+                _l("Not enough seats: {left} left for {n} people. You can join the waitlist.",
+                   left=left, n=n), code="full")
         return "registered" if fits else "waitlisted"
 
 
@@ -291,7 +291,7 @@ def register(
 def get_registration(catalog: Catalog, registration_id: int) -> Registration:
     row = catalog.store.one("select * from registrations where id = ?", [registration_id])
     if row is None:
-        raise NotFound("That registration no longer exists.", "その申込は見つかりません。")
+        raise NotFound(_l("That registration no longer exists."))
     return Registration.from_row(row, _position(catalog, row))
 
 
@@ -346,10 +346,9 @@ def cancel(
     with catalog.store.write() as db:
         row = next(db.table("registrations").rows_where("id = ?", [registration_id]), None)
         if row is None or (user_id is not None and row["user_id"] != user_id):
-            raise NotFound("That registration no longer exists.", "その申込は見つかりません。")
+            raise NotFound(_l("That registration no longer exists."))
         if row["status"] == "cancelled":
-            raise RegistrationError("That registration is already cancelled.",
-                                    "その申込はすでにキャンセルされています。", code="cancelled")
+            raise RegistrationError(_l("That registration is already cancelled."), code="cancelled")
         db.table("registrations").update(registration_id, {
             "status": "cancelled", "cancelled_at": stamp, "updated_at": stamp,
             "sequence": (row["sequence"] or 0) + 1})

@@ -25,6 +25,7 @@ import jpholiday
 
 from catalog import audit
 from catalog.errors import InvalidInput, NotFound
+from catalog.i18n import gettext_lazy as _l
 from catalog.session_row import (
     SessionRow,
     SessionRowError,
@@ -291,8 +292,7 @@ def _fiscal_year_of_fields(fields: Mapping[str, Any], default: int) -> int:
 
 def _loaded(store: Store, fiscal_year: int) -> dict[str, int]:
     if store.one("select 1 as x from years where fiscal_year = ?", [fiscal_year]) is None:
-        raise InvalidInput(f"FY{fiscal_year} is not loaded: import its schedule first",
-                           f"{fiscal_year}年度のデータがありません。先に日程を取り込んでください。")
+        raise InvalidInput(_l("FY{year} is not loaded: import its schedule first", year=fiscal_year))
     return year_courses(store, fiscal_year)
 
 
@@ -316,11 +316,9 @@ def _seats_check(db: Any, session_id: str, capacity: int | None, default_seats: 
                            "and status = 'registered'", [session_id]).fetchone()[0])
     seats = capacity if capacity is not None else default_seats
     if seats < taken:
-        raise InvalidInput(
-            f"{taken} people hold seats in {session_id}: the capacity cannot be below {taken} "
-            "(cancel or move registrations first)",
-            f"{session_id}は{taken}名が登録済みです。定員を{taken}未満にはできません"
-            "（先に申込を取り消すか移動してください）。", code="capacity")
+        raise InvalidInput(_l("{taken} people hold seats in {session}: the capacity cannot be "
+                              "below {taken} (cancel or move registrations first)",
+                              taken=taken, session=session_id), code="capacity")
     return taken
 
 
@@ -363,11 +361,11 @@ def add_session(store: Store, fields: Mapping[str, Any], *, now: dt.datetime,
     with store.write() as db:
         old = db.execute("select status from sessions where id = ?", [row.id]).fetchone()
         if old is not None:
-            raise InvalidInput(
-                f"session {row.id} already exists{' (cancelled)' if old[0] == 'cancelled' else ''}: "
-                "edit it instead, or give another id",
-                f"開催回 {row.id} はすでにあります。編集するか、別のIDを指定してください。",
-                code="exists")
+            exists = (_l("session {session} already exists (cancelled): edit it instead, or "
+                         "give another id", session=row.id) if old[0] == "cancelled" else
+                      _l("session {session} already exists: edit it instead, or give another id",
+                         session=row.id))
+            raise InvalidInput(exists, code="exists")
         change = classify(None, record)
         apply_changes(db, [change], _stamp(now))
         record_schedule_change(db, actor, "session_added", now=now, session_id=row.id,
@@ -436,11 +434,10 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
     with store.write() as db:
         old = next(db.table("sessions").rows_where("id = ?", [session_id]), None)
         if old is None:
-            raise NotFound(f"no session {session_id!r}", f"開催回 {session_id!r} は見つかりません。")
+            raise NotFound(_l("no session {session!r}", session=session_id))
         if old["status"] == "cancelled":
-            raise InvalidInput(f"session {session_id} is cancelled; add a new session instead",
-                               f"開催回 {session_id} は中止済みです。新しい開催回を追加してください。",
-                               code="cancelled")
+            raise InvalidInput(_l("session {session} is cancelled; add a new session instead",
+                                  session=session_id), code="cancelled")
         fy = old["fiscal_year"]
         courses = year_courses(db, fy)
         fields = edit_fields(old)
@@ -472,10 +469,10 @@ def cancel_session(store: Store, session_id: str, *, now: dt.datetime,
     with store.write() as db:
         old = next(db.table("sessions").rows_where("id = ?", [session_id]), None)
         if old is None:
-            raise NotFound(f"no session {session_id!r}", f"開催回 {session_id!r} は見つかりません。")
+            raise NotFound(_l("no session {session!r}", session=session_id))
         if old["status"] == "cancelled":
-            raise InvalidInput(f"session {session_id} is already cancelled",
-                               f"開催回 {session_id} はすでに中止です。", code="cancelled")
+            raise InvalidInput(_l("session {session} is already cancelled", session=session_id),
+                               code="cancelled")
         change = Change("cancelled", session_id, old, {**old, "status": "cancelled"}, ("status",))
         apply_changes(db, [change], _stamp(now))
         record_schedule_change(db, actor, "session_cancelled", now=now, session_id=session_id,

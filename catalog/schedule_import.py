@@ -25,6 +25,7 @@ from typing import Any
 
 from catalog import places
 from catalog.errors import InvalidInput
+from catalog.i18n import gettext_lazy as _l
 from catalog.schedule_edit import (
     Change,
     LoadReport,
@@ -159,15 +160,13 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
         raise InvalidInput(f"{name}: no row has a first day to tell the fiscal year; "
                            "give --fiscal-year", f"{name}: 年度が分かりません（初日のある行がありません）。")
     if not 2000 <= fy <= 2100:
-        raise InvalidInput(f"fiscal year {fy} is not a year such as 2025",
-                           f"年度 {fy} が正しくありません。")
+        raise InvalidInput(_l("fiscal year {year} is not a year such as 2025", year=fy))
     plan = ImportPlan(name, digest, fy, confirmed=confirm_weekends)
     courses = year_courses(store, fy)
     if not courses:
         source = _source_year(store, fy)
         if source is None:
-            raise InvalidInput("no fiscal year is loaded yet: run `cyder-bot db init` first",
-                               "年度データがありません。先に cyder-bot db init を実行してください。")
+            raise InvalidInput(_l("no fiscal year is loaded yet: run `cyder-bot db init` first"))
         plan.new_year_from = source
         courses = year_courses(store, source)
     if not rows:
@@ -313,8 +312,7 @@ def apply_import(store: Store, plan: ImportPlan, *, now: dt.datetime, actor: Any
         if not plan.ok:
             raise plan.error()
         if expect is not None and plan.fingerprint() != expect:
-            raise InvalidInput("the schedule changed since the preview: upload the file again",
-                               "プレビューの後に日程が変わりました。もう一度アップロードしてください。",
+            raise InvalidInput(_l("the schedule changed since the preview: upload the file again"),
                                code="stale")
         if plan.new_year_from is not None:
             _new_year(db, plan, stamp)

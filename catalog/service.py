@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
-from catalog.i18n import Lazy
+from catalog.i18n import Said
 from catalog.i18n import gettext_lazy as _l
 from catalog.places import distance_km
 from catalog.session_row import fiscal_year_of
@@ -447,13 +447,16 @@ class UnknownFilter(InvalidInput):
     error that said so (its gettext message, or its English/Japanese pair), or a message
     (then `ja` may give the Japanese of an English one)."""
 
-    def __init__(self, field: str, value: str, reason: str | Lazy | BaseException,
+    def __init__(self, field: str, value: str, reason: str | Said | BaseException,
                  ja: str | None = None) -> None:
+        said: str | Said
         if isinstance(reason, CatalogError):
-            reason, ja = (reason.message, None) if reason.message else (reason.en, reason.ja)
+            said, ja = (reason.message, None) if reason.message else (reason.en, reason.ja)
         elif isinstance(reason, BaseException):
-            reason = str(reason)
-        super().__init__(reason, ja, code="unknown_filter")
+            said = str(reason)
+        else:
+            said = reason
+        super().__init__(said, ja, code="unknown_filter")
         self.field = field
         self.value = value
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from catalog import places
 from catalog.errors import InvalidInput, NotFound
+from catalog.i18n import ByLang
+from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 from catalog.sessions import Session
 
@@ -62,7 +64,7 @@ def parse_day(text: str, fiscal_year: int) -> dt.date | None:
         try:
             return dt.date(year, month, day)
         except ValueError:
-            raise InvalidInput(f"{text!r} is not a date", f"{text!r} は日付ではありません") from None
+            raise InvalidInput(_l("{text!r} is not a date", text=text)) from None
     return None
 
 
@@ -106,7 +108,7 @@ def lookup(catalog: Catalog, text: str, *, today: dt.date) -> Lookup:
     nothing to look for or a date that does not exist (2/30)."""
     words = (text or "").split()
     if not words:
-        raise InvalidInput("no session given", "開催回が指定されていません。")
+        raise InvalidInput(_l("no session given"))
     every = catalog.all_sessions(include_cancelled=True)
     by_id = {s.id: s for s in every}
     if words[0] in by_id:
@@ -137,10 +139,8 @@ def lookup(catalog: Catalog, text: str, *, today: dt.date) -> Lookup:
             continue
         break
     if used == 0:
-        raise NotFound(f"no session {words[0]!r} (give its id, or a place and date such as "
-                       "広島 10/25)",
-                       f"開催回 {words[0]!r} は見つかりません（ID か、「広島 10/25」のように"
-                       "場所と日付で指定してください）。")
+        raise NotFound(_l("no session {session!r} (give its id, or a place and date such as "
+                          "広島 10/25)", session=words[0]))
     named = " ".join(words[:used])
     found_sessions = [
         s for s in every
@@ -148,7 +148,7 @@ def lookup(catalog: Catalog, text: str, *, today: dt.date) -> Lookup:
         and (course is None or s.course == course)
         and all(_place_keys(s) & keys for _w, keys in place_words)]
     if not found_sessions:
-        raise NotFound(f"no session matches {named!r}",
-                       f"「{named}」に当たる開催回はありません。")
+        # Japanese quotes the words in 「」, English shows them as Python does ('広島 9/9')
+        raise NotFound(_l("no session matches {named}", named=ByLang(named, repr(named))))
     found_sessions.sort(key=lambda s: (s.last_day < today, s.first_day, s.course, s.id))
     return Lookup(tuple(found_sessions), " ".join(words[used:]), named)

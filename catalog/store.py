@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from catalog.errors import InvalidInput
+from catalog.i18n import gettext_lazy as _l
 
 log = logging.getLogger("cyder.store")
 
@@ -522,16 +523,14 @@ class Store:
         InvalidInput (one line, the file untouched) when `dest` cannot be written."""
         dest = Path(dest)
         if not dest.parent.is_dir():
-            raise InvalidInput(f"{dest}: no such folder {dest.parent}",
-                               f"{dest}: フォルダ {dest.parent} がありません")
+            raise InvalidInput(_l("{dest}: no such folder {folder}", dest=dest, folder=dest.parent))
         if dest.resolve() == Path(self.path).resolve():
-            raise InvalidInput(f"{dest}: that is the database itself",
-                               f"{dest}: データベースそのものです")
+            raise InvalidInput(_l("{dest}: that is the database itself", dest=dest))
         try:
             target = sqlite3.connect(str(dest))
         except sqlite3.Error as e:
-            raise InvalidInput(f"{dest}: cannot write the backup ({e})",
-                               f"{dest}: バックアップを書けません（{e}）") from e
+            raise InvalidInput(_l("{dest}: cannot write the backup ({reason})",
+                                  dest=dest, reason=e)) from e
         try:
             self.db.conn.backup(target)
         finally:

@@ -570,7 +570,7 @@ class _Forming:
         a team with a free seat. Each step moves one person; the cost counts the people
         taken out of their existing team (moving someone already displaced is free), then
         the steps. When no such path exists, `new` takes the free seat with the fewest
-        colleagues and the team is flagged."""
+        colleagues (in their own team when it is one of those) and the team is flagged."""
         orgs, bound, where, keep = self.orgs, self.bound, self.where, self.layout.keep
         numbers = list(self.left)
 
@@ -609,8 +609,11 @@ class _Forming:
                     if v not in done and v != u:
                         heapq.heappush(heap, (step_cost, steps + 1, next(tie), v, (*path, (p, v))))
         if found is None:
+            # among the teams with the fewest colleagues, their own team first (so that
+            # re-forming what was formed moves nobody)
             t = min((t for t in numbers if self._has_seat(t)),
-                    key=lambda t: (orgs[t][new.org_key], -self.left[t], t))
+                    key=lambda t: (orgs[t][new.org_key], keep.get(new.registration_id) != t,
+                                   -self.left[t], t))
             found = ((new, t),)
         for m, v in found:
             if (was := self.assigned.get(m.registration_id)) is not None:

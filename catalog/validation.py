@@ -6,32 +6,31 @@ import re
 import unicodedata
 
 from catalog.errors import InvalidInput
+from catalog.i18n import gettext_lazy as _l
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 LIMITS = {"name": 100, "organisation": 200, "department": 200, "email": 254}
 LABELS = {
-    "name": ("name", "氏名"),
-    "organisation": ("organisation", "所属組織名"),
-    "department": ("department", "部署"),
-    "email": ("e-mail address", "メールアドレス"),
+    "name": _l("name"),
+    "organisation": _l("organisation"),
+    "department": _l("department"),
+    "email": _l("e-mail address"),
 }
 
 
 def clean_text(value: str | None, field: str, *, required: bool = True) -> str:
     """NFKC-normalised, trimmed text within the field's length; InvalidInput otherwise."""
-    en, ja = LABELS[field]
+    label = LABELS[field]
     text = unicodedata.normalize("NFKC", value or "").strip()
     text = re.sub(r"\s+", " ", text)
     if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise InvalidInput(f"The {en} contains control characters.", f"{ja}に制御文字が含まれています。")
+        raise InvalidInput(_l("The {field} contains control characters.", field=label))
     if required and not text:
-        raise InvalidInput(f"Please enter your {en}.", f"{ja}を入力してください。")
+        raise InvalidInput(_l("Please enter your {field}.", field=label))
     limit = LIMITS[field]
     if len(text) > limit:
-        raise InvalidInput(
-            f"The {en} is too long ({len(text)} characters; at most {limit}).",
-            f"{ja}が長すぎます（{len(text)}文字。{limit}文字以内で入力してください）。",
-        )
+        raise InvalidInput(_l("The {field} is too long ({n} characters; at most {limit}).",
+                              field=label, n=len(text), limit=limit))
     return text
 
 
@@ -59,11 +58,8 @@ def clean_name(value: str | None, field: str = "name") -> str:
     letter or kana/kanji: 😀😀 or 123 is not a name."""
     text = clean_text(value, field)
     if not _has_letter(text):
-        en, ja = LABELS[field]
-        raise InvalidInput(
-            f"The {en} needs at least one letter, kana or kanji.",
-            f"{ja}には文字（かな・漢字・英字）を1文字以上入れてください。",
-        )
+        raise InvalidInput(_l("The {field} needs at least one letter, kana or kanji.",
+                              field=LABELS[field]))
     return text
 
 
@@ -73,10 +69,8 @@ def clean_email(value: str | None, *, required: bool = True) -> str:
     if not text and not required:
         return ""
     if not EMAIL_RE.match(text):
-        raise InvalidInput(
-            f"{text!r} does not look like an e-mail address (example: taro@city.example.lg.jp).",
-            f"{text!r} はメールアドレスの形式ではありません（例: taro@city.example.lg.jp）。",
-        )
+        raise InvalidInput(_l("{text!r} does not look like an e-mail address "
+                              "(example: taro@city.example.lg.jp).", text=text))
     local, _, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
 
@@ -96,6 +90,5 @@ def truthy(value: str | int | bool | None) -> bool:
         return False
     if text in YES_WORDS:
         return True
-    raise InvalidInput(f"{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)",
-                       f"{value!r} は「はい/いいえ」ではありません（はい/いいえ・1/0・true/false・○/× の"
-                       "いずれか）")
+    raise InvalidInput(_l("{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)",
+                          value=value))

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog import colleagues as mates
 from catalog import registrations as regs
 from catalog.errors import InvalidInput, NotFound
@@ -164,7 +165,7 @@ def test_edit_a_colleague_before_the_deadline(catalog, group):
         mates.edit_colleague(catalog, before.id, user_id=REP,
                              today=deadline + dt.timedelta(days=1), now=NOW,
                              field_name="name", value="遅すぎ")
-    assert e.value.code == "closed" and "締切" in e.value.ja
+    assert e.value.code == "closed" and "締切" in say(e.value, "ja")
     assert regs.get_registration(catalog, before.id).name == "締切 当日"
 
 

@@ -42,3 +42,59 @@ def test_an_error_shows_its_message_in_each_language(tmp_path):
 def test_an_error_still_given_as_a_pair_shows_its_pair():
     error = CatalogError("in English", "日本語で")
     assert (say(error, "en"), say(error, "ja")) == ("in English", "日本語で")
+
+
+# The Japanese the converted errors and verdicts had as ja/en pairs, now from the .po files.
+def test_converted_errors_say_the_same_japanese_as_before(tmp_path):
+    from catalog import console, imports, session_lookup
+    from catalog.eligibility import Profile
+    from catalog.validation import clean_text, truthy
+
+    cases = []
+    for call in (lambda: clean_text("", "organisation"),
+                 lambda: clean_text("x" * 101, "name"),
+                 lambda: truthy("たぶん"),
+                 lambda: console.clean_reason("x" * 1000),
+                 lambda: imports.decode(b"\xff\xfe\xfa")):
+        with pytest.raises(CatalogError) as e:
+            call()
+        cases.append(e.value)
+    assert [say(e, "ja") for e in cases] == [
+        "所属組織名を入力してください。",
+        "氏名が長すぎます（101文字。100文字以内で入力してください）。",
+        "'たぶん' は「はい/いいえ」ではありません（はい/いいえ・1/0・true/false・○/× のいずれか）",
+        f"理由が長すぎます（1000文字。{console.REASON_LIMIT}文字以内）。",
+        "ファイルが UTF-8 でも cp932（Shift_JIS）でもありません。",
+    ]
+    assert [e.en for e in cases] == [str(e) for e in cases] == [say(e, "en") for e in cases]
+    assert cases[0].en == "Please enter your organisation."
+
+    catalog = make_catalog(tmp_path / "c.db")
+    with pytest.raises(CatalogError) as e:
+        session_lookup.lookup(catalog, "札幌 9/9", today=NOW.date())
+    assert say(e.value, "ja") == "「札幌 9/9」に当たる開催回はありません。"
+    assert e.value.en == "no session matches '札幌 9/9'"
+
+    contractor = catalog.rules.decide(Profile("local", contractor=True), "B-2")
+    assert say(contractor.reason, "ja") == ("外部委託先（請負）は民間事業者扱いとなります。"
+                                            "受講料は77,000円（税込）です。")
+    assert say(contractor.reason, "en") == contractor.reason_en == str(contractor.reason)
+    assert contractor.reason_en.startswith("An outside contractor (service contract) counts ")
+
+
+def test_the_command_line_prints_english(capsys, tmp_path, monkeypatch):
+    import json
+
+    from bot.cli import main
+
+    monkeypatch.setenv("CYDER_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("CYDER_TODAY", raising=False)
+    assert main(["eligibility", "--org-type", "startup"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown organisation type 'startup'; choose one of: " in err
+    assert "組織種別" not in err
+    assert main(["eligibility", "--org-type", "local", "--format", "json"]) == 0
+    rows = {r["course"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["A"]["reason_en"] == ("Staff of a local government (prefecture or municipality) "
+                                      "attend free of charge.")
+    assert rows["A"]["reason_ja"] == "地方公共団体（都道府県・市区町村）の職員は無料で受講できます。"

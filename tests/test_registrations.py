@@ -3,6 +3,7 @@ import threading
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog import registrations as regs
 from catalog.errors import InvalidInput, NotFound
 from catalog.registrations import Applicant, RegistrationError
@@ -40,7 +41,7 @@ def test_register_then_seat_counts_and_status(catalog):
 def test_refusals_carry_reasons_and_change_nothing(catalog):
     with pytest.raises(RegistrationError) as e:
         regs.register(catalog, "2024-B-1-34-1029", [person(org_type="private")], today=TODAY, now=NOW)
-    assert e.value.code == "not_eligible" and "地方公共団体" in e.value.ja
+    assert e.value.code == "not_eligible" and "地方公共団体" in say(e.value, "ja")
     regs.register(catalog, HIROSHIMA_A, [person()], today=TODAY, now=NOW, user_id=7)
     with pytest.raises(RegistrationError) as e:
         regs.register(catalog, HIROSHIMA_A, [person(1)], today=TODAY, now=NOW, user_id=7)
@@ -51,7 +52,7 @@ def test_refusals_carry_reasons_and_change_nothing(catalog):
     assert e.value.code == "duplicate"
     with pytest.raises(RegistrationError) as e:
         regs.register(catalog, HIROSHIMA_A, [person(2)], today=dt.date(2024, 10, 19), now=NOW)
-    assert e.value.code == "closed" and "10月18日" in e.value.ja
+    assert e.value.code == "closed" and "10月18日" in say(e.value, "ja")
     with pytest.raises(InvalidInput):
         regs.register(catalog, HIROSHIMA_A, [person(3, email="not-an-address")], today=TODAY, now=NOW)
     with pytest.raises(InvalidInput, match="too long"):
@@ -71,7 +72,7 @@ def test_colleagues_only_up_to_seats_left_then_waitlist(catalog, tmp_path):
     group = [person(i) for i in range(4)]
     with pytest.raises(RegistrationError) as e:
         regs.register(catalog, HIROSHIMA_A, group, today=TODAY, now=NOW, user_id=1)
-    assert e.value.code == "full" and "残り3席" in e.value.ja
+    assert e.value.code == "full" and "残り3席" in say(e.value, "ja")
     assert catalog.session(HIROSHIMA_A).registered == 0
     out = regs.register(catalog, HIROSHIMA_A, group[:3], today=TODAY, now=NOW, user_id=1)
     assert [r.user_id for r in out.registrations] == [1, None, None]

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog.errors import InvalidInput, NotFound
 from catalog.session_lookup import lookup, parse_day
 from tests.util_catalog import NOW, make_catalog
@@ -52,7 +53,7 @@ def test_upcoming_sessions_come_first(catalog):
 def test_nothing_matches(catalog):
     with pytest.raises(NotFound) as e:
         lookup(catalog, "札幌 9/9", today=TODAY)
-    assert e.value.ja == "「札幌 9/9」に当たる開催回はありません。"
+    assert say(e.value, "ja") == "「札幌 9/9」に当たる開催回はありません。"
     with pytest.raises(NotFound, match="place and date"):
         lookup(catalog, "nope", today=TODAY)
     with pytest.raises(NotFound):

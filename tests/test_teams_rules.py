@@ -458,3 +458,18 @@ def test_flag_exceptions_judges_stored_teams_as_they_are():
     teams = flag_exceptions([Team(1, tuple(a[:5])), Team(2, tuple(a[5:]))])
     assert [e.code for e in teams[0].exceptions] == ["size", "organisation"]
     assert "広島市" in teams[0].exceptions[1].en and teams[1].exceptions == ()
+
+
+def test_reforming_around_pins_moves_nobody_when_no_team_can_keep_the_spread():
+    """Found by the property above: seven of two organisations, three staff moves and a
+    late registrant. Nobody can be seated within the spread, so the second forming must
+    leave everyone where the first put them (it used to swap p7 and the latecomer)."""
+    orgs = {1: "org0", 2: "org1", 3: "org0", 4: "org0", 5: "org1", 6: "org0", 7: "org0"}
+    members = [Member(i, f"p{i}", orgs[i], "local", "広島県", None) for i in range(1, 8)]
+    pins = {2: 1, 5: 3, 1: 2}
+    existing = {**layout_of(group_into_teams(members)), **pins}
+    everyone = [*members, Member(8, "late0", "org0")]
+    teams = group_into_teams(everyone, existing, pins)
+    again = group_into_teams(everyone, layout_of(teams), pins)
+    assert layout_of(again) == layout_of(teams)
+    assert again == teams

@@ -18,6 +18,7 @@ from bot.cli.common import (
     with_catalog,
 )
 from bot.runtime import clock_for, open_catalog
+from bot.telegram.i18n import say
 from catalog import places
 from catalog.eligibility import Profile
 from catalog.service import Catalog, parse_filters
@@ -83,7 +84,8 @@ def cmd_eligibility(args: argparse.Namespace, catalog: Catalog) -> int:
     catalog.rules.org_type(args.org_type)
     profile = Profile(args.org_type.strip().lower(), args.contractor, args.dispatched, args.student)
     verdicts = catalog.verdicts(profile)
-    rows = [v.as_dict() for v in verdicts]
+    rows = [{**v.as_dict(), "reason_ja": say(v.reason, "ja"), "reason_en": say(v.reason, "en")}
+            for v in verdicts]
     if args.format == "table":
         for r, v in zip(rows, verdicts, strict=True):
             r["fee"], r["fee_yen"] = r["fee"] or "-", v.fee_cell()  # no fee when not eligible

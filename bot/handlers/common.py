@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.telegram.i18n import tr
+from bot.telegram.i18n import say, tr
 from catalog import places, users
 from catalog import registrations as regs
 from catalog.calendar import CalendarFile, city_en
@@ -96,7 +96,7 @@ def verdict_text(verdict: Verdict | None, lang: str, *, closed: bool = False) ->
     the verdict says so instead of "you may attend"."""
     if verdict is None:
         return _("👤 Set up your profile to see whether you may attend and what it costs.")
-    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    reason = say(verdict.reason, lang)
     if verdict.eligible and closed:
         return _("🔒 Applications for this session are closed: you can no longer "
                  "register for it.") + f"\n<i>{q(reason)}</i>"

@@ -100,7 +100,7 @@ async def begin(event: Message | CallbackQuery, state: FSMContext, session: Sess
         return
     verdict = catalog.verdict(user_record.profile, session.course)
     if not verdict.eligible:
-        reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+        reason = say(verdict.reason, lang)
         await show(event, _("❌ You cannot register for this session: {reason}").format(
             reason=q(reason)), kb.only_menu())
         return
@@ -320,7 +320,7 @@ async def _refuse_twice(message: Message, state: FSMContext, catalog: Catalog, l
                                   organisation=str(data.get("organisation") or ""),
                                   name=name, email=email)
     except RegistrationError as e:
-        await message.answer(q(e.text(lang)) + "\n" + _("Please try again."),
+        await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
                              reply_markup=kb.cancel_dialogue())
         return True
     return False
@@ -460,7 +460,7 @@ def _fee_lines(catalog: Catalog, record: User | None, session: Session, lang: st
     verdict = catalog.verdict(record.profile, session.course)
     if not verdict.eligible:
         return []
-    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    reason = say(verdict.reason, lang)
     lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(verdict.fee_text(lang))),
              f"<i>{q(reason)}</i>"]
     if verdict.fee != "free":
@@ -513,7 +513,7 @@ async def confirm(callback: CallbackQuery, callback_answer: CallbackAnswer,
             return
         if e.code == "duplicate" and data.get("colleagues"):
             # someone registered meanwhile: keep what was typed, so a colleague can go
-            await _summary(callback, state, catalog, lang, "❌ " + q(e.text(lang)))
+            await _summary(callback, state, catalog, lang, "❌ " + q(say(e, lang)))
             return
         await state.clear()
         await show(callback, "❌ " + q(say(e, lang)), kb.only_menu())

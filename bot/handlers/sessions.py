@@ -40,6 +40,7 @@ from bot.handlers.profile import ask_profile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import CityCB, FindCB, MenuCB, RegionCB, SearchFeedCB, SessionCB
 from bot.telegram.filters import ButtonOf, Magic
+from bot.telegram.i18n import say
 from catalog import calendar as ics
 from catalog import places, questions
 from catalog.clock import Clock
@@ -211,7 +212,7 @@ def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str,
     verdict = catalog.verdict(profile, cb.course)
     if verdict.eligible:
         return []
-    reason = verdict.reason_en if lang == "en" else verdict.reason_ja
+    reason = say(verdict.reason, lang)
     lines = ["", _("❌ Not for you: {reason}").format(reason=q(reason))]
     others = catalog.alternatives(profile, cb.course)
     if others:

@@ -23,7 +23,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from catalog.errors import CatalogError
-from catalog.i18n import Lazy
+from catalog.i18n import ByLang, Joined, Lazy, render
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -92,14 +92,12 @@ def tr(text: str, lang: str) -> str:
     return create_i18n().gettext(text, locale=lang)
 
 
-def say(said: Lazy | CatalogError, lang: str) -> str:
-    """What the catalog says (a `Lazy` message, or a domain error) in `lang`, from the .po
-    files; an error still given as an English/Japanese pair shows its pair."""
-    message = said.message if isinstance(said, CatalogError) else said
-    if message is None:
-        assert isinstance(said, CatalogError)
-        return said.text(lang)
-    return message.render(lambda msgid: tr(msgid, lang))
+def say(said: Lazy | ByLang | Joined | CatalogError, lang: str) -> str:
+    """What the catalog says (a `Lazy` message, a `ByLang` pair, or a domain error) in
+    `lang`, from the .po files; an error still given as an English/Japanese pair shows
+    its pair."""
+    message = said.said if isinstance(said, CatalogError) else said
+    return render(message, lambda msgid: tr(msgid, lang), lang)
 
 
 def N_(text: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"

@@ -58,8 +58,8 @@ def reminder_text(catalog: Catalog, session: Session, lang: str,
     na = tr("(not announced yet)", lang)
     time = f"{session.start_time}–{session.end_time}" if (
         session.start_time and session.end_time) else na
-    place = (f"{session.prefecture} {session.city}" if lang == "ja"
-             else f"{session.city}, {session.prefecture}")
+    place = tr("{city}, {prefecture}", lang).format(city=session.city,
+                                                    prefecture=session.prefecture)
     if today is None or notes.is_day_before(session, today):
         head = tr("🔔 Reminder: your CYDER session is tomorrow.", lang)
     else:

@@ -33,9 +33,7 @@ def _lang(catalog: Catalog, chat_id: int) -> str:
 def _what(catalog: Catalog, reg: Registration, lang: str) -> str:
     s = catalog.session(reg.session_id)
     course, dates, place = course_name(catalog, s.course, lang), s.dates_text(lang), place_text(s, lang)
-    if lang == "en":
-        return f"{course} ({dates}, {place})"
-    return f"{course}（{dates}・{place}）"
+    return tr("{course} ({dates}, {place})", lang).format(course=course, dates=dates, place=place)
 
 
 async def _cancelled(bot: Bot, catalog: Catalog, settings: Settings, n: Notice,

@@ -15,6 +15,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.telegram.i18n import N_, tr
 from bot.web.feeds import BadFilter, parse_filters
 from bot.web.keys import CATALOG, CLOCK, SETTINGS
 from catalog import calendar, places
@@ -23,28 +24,30 @@ TEMPLATES = Path(__file__).parent / "templates"
 JINJA = web.AppKey("public_jinja", jinja2.Environment)
 LANGS = ("ja", "en")
 
+# the page's wording: English message ids, translated by the .po files (tr)
 TEXT = {
-    "ja": {
-        "title": "CYDER 開催回をカレンダーに登録", "lead": "条件を選ぶと、その開催回だけのカレンダーを登録できます。日程が変わるとカレンダーも自動で更新されます。",
-        "course": "コース", "prefecture": "都道府県", "region": "地域", "any": "すべて",
-        "show": "表示する", "google": "Google カレンダーに追加", "outlook": "Outlook",
-        "apple": "Apple / iPhone (webcal)", "copy_url": "カレンダーアプリに貼り付ける URL",
-        "sessions": "該当する開催回", "none": "該当する開催回はありません（カレンダーは空のまま登録できます）。",
-        "dates": "日程", "place": "場所", "seats": "空席", "other": "English",
-        "cancelled": "中止", "closed": "締切", "note": "開始時刻・会場の住所・定員は発表されたものだけを載せています（未発表のものは載せていません）。",
-        "outlook_desktop": "Outlook デスクトップ版: 「予定表の追加」→「インターネットから」に上の URL を貼り付けてください。",
-    },
-    "en": {
-        "title": "Subscribe to CYDER sessions", "lead": "Choose what you want to follow and subscribe: your calendar keeps itself up to date when the schedule changes.",
-        "course": "Course", "prefecture": "Prefecture", "region": "Region", "any": "Any",
-        "show": "Show", "google": "Add to Google Calendar", "outlook": "Outlook",
-        "apple": "Apple / iPhone (webcal)", "copy_url": "URL to paste into a calendar app",
-        "sessions": "Matching sessions", "none": "No session matches (you can still subscribe; the calendar stays empty).",
-        "dates": "Dates", "place": "Place", "seats": "Seats", "other": "日本語",
-        "cancelled": "cancelled", "closed": "closed", "note": "Start times, venue addresses and capacities are shown only where announced.",
-        "outlook_desktop": "Outlook desktop: Add calendar → From Internet, and paste the URL above.",
-    },
+    "title": N_("Subscribe to CYDER sessions"),
+    "lead": N_("Choose what you want to follow and subscribe: your calendar keeps itself up to date when the schedule changes."),
+    "course": N_("Course"),
+    "prefecture": N_("Prefecture"),
+    "region": N_("Region"),
+    "any": N_("Any"),
+    "show": N_("Show"),
+    "google": N_("Add to Google Calendar"),
+    "outlook": N_("Outlook"),
+    "apple": N_("Apple / iPhone (webcal)"),
+    "copy_url": N_("URL to paste into a calendar app"),
+    "sessions": N_("Matching sessions"),
+    "none": N_("No session matches (you can still subscribe; the calendar stays empty)."),
+    "dates": N_("Dates"),
+    "place": N_("Place"),
+    "seats": N_("Seats"),
+    "cancelled": N_("cancelled (session)"),
+    "closed": N_("closed"),
+    "note": N_("Start times, venue addresses and capacities are shown only where announced."),
+    "outlook_desktop": N_("Outlook desktop: Add calendar → From Internet, and paste the URL above."),
 }
+OTHER_LANG = {"ja": "English", "en": "日本語"}
 
 
 def _lang(request: web.Request) -> str:
@@ -82,7 +85,7 @@ async def calendar_page(request: web.Request) -> web.Response:
     other = [(k, v) for k, v in request.query.items() if k != "lang"]
     other.append(("lang", "ja" if en else "en"))
     context = {
-        "t": TEXT[lang], "lang": lang, "rows": rows, "links": links, "name": name,
+        "t": {**{k: tr(v, lang) for k, v in TEXT.items()}, "other": OTHER_LANG[lang]}, "lang": lang, "rows": rows, "links": links, "name": name,
         "outlook": calendar.outlook_link(links.https, name),
         "courses": [(c.code, c.name_en if en else c.name_ja) for c in catalog.courses()],
         "prefectures": [(p.code, p.romaji if en else p.name) for p in places.PREFECTURES],
