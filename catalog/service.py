@@ -1,7 +1,9 @@
 """`Catalog`: the one object the chat, the CLI and the HTTP app talk to.
 
-It wraps the store and keeps an in-memory snapshot of the sessions (with their seat
-counts) that is rebuilt only when the database changes, so searches cost microseconds.
+It wraps the store and keeps one immutable in-memory snapshot (years, rules, courses,
+windows, every year's sessions with their seat counts), built whole when the store's
+change counter moves (after registrations only, the seats are counted again in one
+query onto the same snapshot), so searches cost microseconds.
 
 The store may hold several fiscal years. The catalog shows the current one (the year
 today falls in, when loaded) and, once loaded, the next one: searches, feeds and
@@ -16,14 +18,17 @@ import contextlib
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
-from catalog.errors import InvalidInput, NotFound
+from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.i18n import Said
+from catalog.i18n import gettext_lazy as _l
+from catalog.places import distance_km
 from catalog.session_row import fiscal_year_of
 from catalog.sessions import Hit, Session, YearSettings, build_session
 from catalog.store import Store
@@ -93,29 +98,47 @@ class OnlineWindow:
     updated_at: str = ""  # when it last changed (ISO, as stored): DTSTAMP, Last-Modified
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Snapshot:
-    key: int
-    sessions: tuple[Session, ...]  # the shown years' sessions
-    by_id: dict[str, Session]  # every year's
-    active: tuple[Session, ...] = ()  # the shown sessions not cancelled
-    sessions_key: int = -1  # the sessions part of the change counter they were read at
-    every: tuple[Session, ...] = ()  # every year's sessions
-    target: int | None = None  # the fiscal year today falls in, when the catalog has a clock
-    # search origin -> session id -> distance in km (searches near the same prefecture
-    # or place repeat); bounded, and kept while the sessions themselves are unchanged
-    distances: dict[tuple[float, float], dict[str, float]] = dataclasses.field(
-        default_factory=dict)
+    """Everything the catalog reads, as of one reading of the change counter and one
+    target year: built whole (`Catalog._build`) or, after registrations only, the same
+    snapshot with the seats counted again (`with_seats`)."""
 
-    def distances_from(self, origin: Sequence[float]) -> dict[str, float]:
-        origin = (float(origin[0]), float(origin[1]))
-        known = self.distances.get(origin)
-        if known is None:
-            if len(self.distances) >= 512:
-                self.distances.clear()
-            known = self.distances[origin] = {
-                s.id: places.distance_km(origin, (s.lat, s.lon)) for s in self.sessions}
-        return known
+    marks: tuple[int, int, int]  # `Store.change_marks()`: all, static tables, sessions
+    target: int  # the fiscal year today falls in (or the configured one)
+    years: dict[int, YearSettings]  # every loaded year's settings
+    current: int  # the year shown first (`current_year`)
+    shown: tuple[int, ...]  # the current year and, once loaded, the next
+    rules: Rules  # the current year's, as are the courses and windows
+    courses: tuple[Course, ...]
+    windows: tuple[OnlineWindow, ...]
+    every: tuple[Session, ...]  # every year's sessions, cancelled ones included
+    sessions: tuple[Session, ...] = ()  # the shown years' (filled in by `of`)
+    active: tuple[Session, ...] = ()  # the shown years' not cancelled
+    by_id: dict[str, Session] = dataclasses.field(default_factory=dict)  # every year's
+
+    @property
+    def year(self) -> YearSettings:
+        return self.years[self.current]
+
+    def of(self, marks: tuple[int, int, int], every: tuple[Session, ...]) -> _Snapshot:
+        """This snapshot with the sessions `every`, as of `marks`."""
+        shown = tuple(s for s in every if s.fiscal_year in self.shown)
+        return dataclasses.replace(
+            self, marks=marks, every=every, sessions=shown,
+            active=tuple(s for s in shown if not s.cancelled), by_id={s.id: s for s in every})
+
+    def with_seats(self, marks: tuple[int, int, int],
+                   counts: dict[str, tuple[int, int]]) -> _Snapshot:
+        """The same snapshot with the seat counts `counts` (session id -> registered,
+        waitlisted; a session without registrations is absent)."""
+        every = []
+        for s in self.every:
+            seats = counts.get(s.id, (0, 0))
+            if (s.registered, s.waitlisted) != seats:
+                s = dataclasses.replace(s, registered=seats[0], waitlisted=seats[1])
+            every.append(s)
+        return self.of(marks, tuple(every))
 
 
 # Inside `Catalog.checked_once()`: per catalog, the change counter's parts last read and
@@ -149,20 +172,9 @@ class Catalog:
         self.store = store
         self.configured_year = fiscal_year
         self._today = today
-        self._current = fiscal_year
-        self._shown: tuple[int, ...] = (fiscal_year,)
-        self._target: int | None = None
         # where the chat, the HTTP app and the background jobs write (see `write`)
         self.writer = writer or Writer(store)
         self._snap: _Snapshot | None = None
-        self._static_key: int | None = None
-        self._rules: Rules | None = None
-        self._courses: tuple[Course, ...] = ()
-        self._year: YearSettings | None = None
-        self._years: dict[int, YearSettings] = {}
-        self._windows: tuple[OnlineWindow, ...] = ()
-        # session id -> (its row without the seat counts, the Session built from it)
-        self._built: dict[str, tuple[tuple[Any, ...], Session]] = {}
 
     async def write(self, fn: Callable[..., T], /, *args: Any,
                     on_busy: Callable[[], Awaitable[Any]] | None = None, **kwargs: Any) -> T:
@@ -174,10 +186,11 @@ class Catalog:
         freeze everyone while the database is locked."""
         return await self.writer(fn, *args, on_busy=on_busy, **kwargs)
 
-    # -- cached reads -------------------------------------------------------------------------
+    # -- the snapshot ---------------------------------------------------------------------------
 
     def data_key(self) -> int:
-        """Changes exactly when sessions, registrations, courses or rules change.
+        """Changes exactly when sessions, registrations, courses or rules change (the
+        store's change counter, kept by triggers, so other processes' writes count too).
 
         Read from the database on every call, except inside `checked_once()`."""
         return self._marks()[0]
@@ -216,11 +229,29 @@ class Catalog:
     def _target_year(self) -> int:
         return fiscal_year_of(self._today()) if self._today is not None else self.configured_year
 
-    def _refresh_static(self, key: int, target: int) -> bool:
-        """Re-read year settings, rules, courses and windows when their part of the change
-        counter (`key`) moved or the year to show (`target`) did; whether they changed."""
-        if self._static_key == key and self._target == target and self._year is not None:
-            return False
+    def _snapshot(self) -> _Snapshot:
+        """The snapshot for the change counter and the year today falls in. Rebuilt whole
+        when anything but registrations changed (every year's sessions, the years, rules,
+        courses and windows: about 1 ms); after registrations only, the same snapshot with
+        the seats counted again in one query (a whole rebuild after every registration put
+        the dispatcher benchmark's confirm p99 over its 5 ms target)."""
+        marks = self._marks()  # read before the rows it vouches for
+        target = self._target_year()
+        snap = self._snap
+        if snap is not None and snap.target == target:
+            if snap.marks == marks:
+                return snap
+            if snap.marks[1:] == marks[1:]:  # only registrations changed
+                counts = {sid: (registered or 0, waitlisted or 0)
+                          for sid, registered, waitlisted
+                          in self.store.db.conn.execute(SEATS_SQL).fetchall()}
+                self._snap = snap.with_seats(marks, counts)
+                return self._snap
+        self._snap = self._build(marks, target)
+        return self._snap
+
+    def _build(self, marks: tuple[int, int, int], target: int) -> _Snapshot:
+        """Everything read afresh."""
         years = {}
         for row in self.store.query("select * from years order by fiscal_year"):
             years[row["fiscal_year"]] = YearSettings(
@@ -231,26 +262,15 @@ class Catalog:
             )
         current = current_year(years, target)
         if current is None:
-            raise NotFound(f"FY{target} is not loaded; run `cyder-bot db init`",
-                           f"{target}年度のデータがありません"
-                           "（cyder-bot db init を実行してください）")
-        year = years[current]
-        if years != self._years:
-            self._built = {}  # seats, deadlines and thresholds come from the year
-        self._years = years
-        self._current = current
-        self._shown = (current, current + 1) if current + 1 in years else (current,)
-        self._target = target
-        self._year = year
-        self._rules = Rules.from_store(self.store, current)
+            raise NotFound(_l("FY{year} is not loaded; run `cyder-bot db init`", year=target))
         fields = Course.__dataclass_fields__
-        self._courses = tuple(
+        courses = tuple(
             Course(**{k: r[k] for k in fields})
             for r in self.store.query(
                 "select * from courses where fiscal_year = ? order by position", [current]
             )
         )
-        self._windows = tuple(
+        windows = tuple(
             OnlineWindow(r["name"], r["label_ja"], r["label_en"],
                          dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]),
                          r.get("revision") or 0, r.get("updated_at") or "")
@@ -259,123 +279,54 @@ class Catalog:
                 [current],
             )
         )
-        self._static_key = key
-        return True
-
-    def _snapshot(self) -> _Snapshot:
-        key, static_key, sessions_key = self._marks()  # read before the rows it vouches for
-        target = self._target_year()
-        snap = self._snap
-        if snap is not None and snap.key == key and snap.target == target:
-            return snap
-        static_changed = self._refresh_static(static_key, target)
-        if snap is not None and not static_changed and snap.sessions_key == sessions_key:
-            # only registrations changed: new seat counts on the same sessions, and
-            # distances from earlier searches still hold
-            every, distances = self._recount_seats(snap.every), snap.distances
-        else:
-            every, distances = self._build_sessions(), {}
-        shown = tuple(s for s in every if s.fiscal_year in self._shown)
-        self._snap = _Snapshot(key, shown, {s.id: s for s in every},
-                               tuple(s for s in shown if not s.cancelled),
-                               sessions_key, every, target, distances)
-        return self._snap
-
-    def _recount_seats(self, sessions: tuple[Session, ...]) -> tuple[Session, ...]:
-        """`sessions` with their seat counts read afresh (one grouped query)."""
-        counts = {sid: (registered or 0, waitlisted or 0) for sid, registered, waitlisted
-                  in self.store.db.conn.execute(SEATS_SQL).fetchall()}
-        out = []
-        for session in sessions:
-            registered, waitlisted = counts.get(session.id, (0, 0))
-            if session.registered != registered or session.waitlisted != waitlisted:
-                session = dataclasses.replace(session, registered=registered,
-                                              waitlisted=waitlisted)
-                before = self._built.get(session.id)
-                if before is not None:
-                    self._built[session.id] = (before[0], session)
-            out.append(session)
-        return tuple(out)
-
-    def _build_sessions(self) -> tuple[Session, ...]:
-        """Every session of every year, read afresh (after a schedule load or an edit). A
-        session whose row is as it was keeps its object, with new seat counts if they
-        changed."""
-        years = self._years
-        cursor = self.store.db.conn.execute(SESSIONS_SQL)
-        columns = [d[0] for d in cursor.description]
-        assert columns[-2:] == ["registered", "waitlisted"]
-        built = self._built
-        fresh: dict[str, tuple[tuple[Any, ...], Session]] = {}
-        out = []
-        for values in cursor.fetchall():
-            row, registered, waitlisted = values[:-2], values[-2] or 0, values[-1] or 0
-            before = built.get(row[0])
-            if before is not None and before[0] == row:
-                session = before[1]
-                if session.registered != registered or session.waitlisted != waitlisted:
-                    session = dataclasses.replace(session, registered=registered,
-                                                  waitlisted=waitlisted)
-            else:
-                record = dict(zip(columns, values, strict=True))
-                year = years.get(record["fiscal_year"]) or self._year
-                assert year is not None
-                session = build_session(record, year)
-            fresh[session.id] = (row, session)
-            out.append(session)
-        self._built = fresh
-        return tuple(out)
+        # a session of a year not loaded (none should be) takes the current year's settings
+        every = tuple(build_session(r, years.get(r["fiscal_year"]) or years[current])
+                      for r in self.store.query(SESSIONS_SQL))
+        snap = _Snapshot(
+            marks, target, years, current,
+            (current, current + 1) if current + 1 in years else (current,),
+            Rules.from_store(self.store, current), courses, windows, every)
+        return snap.of(marks, every)
 
     @property
     def fiscal_year(self) -> int:
         """The current fiscal year: the one today falls in (or the configured one), when
         loaded; else the nearest loaded one (`current_year`)."""
-        self._snapshot()
-        return self._current
+        return self._snapshot().current
 
     @property
     def fiscal_years(self) -> tuple[int, ...]:
         """The years shown: the current one and, once loaded, the next."""
-        self._snapshot()
-        return self._shown
+        return self._snapshot().shown
 
     def loaded_years(self) -> tuple[int, ...]:
         """Every fiscal year in the store, oldest first."""
-        self._snapshot()
-        return tuple(sorted(self._years))
+        return tuple(sorted(self._snapshot().years))
 
     @property
     def year(self) -> YearSettings:
-        self._snapshot()
-        assert self._year is not None
-        return self._year
+        return self._snapshot().year
 
     def year_of(self, fiscal_year: int) -> YearSettings:
         """A loaded year's settings (labels, seats, deadlines); the current year's for one
         not loaded."""
-        self._snapshot()
-        assert self._year is not None
-        return self._years.get(fiscal_year, self._year)
+        snap = self._snapshot()
+        return snap.years.get(fiscal_year, snap.year)
 
     def sessions_of(self, fiscal_year: int, include_cancelled: bool = True) -> tuple[Session, ...]:
         """One fiscal year's sessions, shown or not (a past year's rosters and exports)."""
-        snap = self._snapshot()
-        return tuple(s for s in snap.every if s.fiscal_year == fiscal_year
+        return tuple(s for s in self._snapshot().every if s.fiscal_year == fiscal_year
                      and (include_cancelled or not s.cancelled))
 
     @property
     def rules(self) -> Rules:
-        self._snapshot()
-        assert self._rules is not None
-        return self._rules
+        return self._snapshot().rules
 
     def courses(self) -> tuple[Course, ...]:
-        self._snapshot()
-        return self._courses
+        return self._snapshot().courses
 
     def online_windows(self) -> tuple[OnlineWindow, ...]:
-        self._snapshot()
-        return self._windows
+        return self._snapshot().windows
 
     def all_sessions(self, include_cancelled: bool = False) -> tuple[Session, ...]:
         snap = self._snapshot()
@@ -391,16 +342,18 @@ class Catalog:
             if c.code == found:
                 return c
         near = difflib.get_close_matches(text.upper(), codes, n=3, cutoff=0.3)
-        hint = ", ".join(near or codes)
-        raise InvalidInput(f"unknown course {text!r}; choose one of: {', '.join(codes)}"
-                           + (f" (did you mean {hint}?)" if near else ""),
-                           f"コース {text!r} はありません。{', '.join(codes)} から選んでください。")
+        if near:
+            raise InvalidInput(_l("unknown course {text!r}; choose one of: {codes} "
+                                  "(did you mean {hint}?)",
+                                  text=text, codes=", ".join(codes), hint=", ".join(near)))
+        raise InvalidInput(_l("unknown course {text!r}; choose one of: {codes}",
+                              text=text, codes=", ".join(codes)))
 
     def session(self, session_id: str) -> Session:
         """One session by id, cancelled ones included; NotFound otherwise."""
         s = self._snapshot().by_id.get((session_id or "").strip())
         if s is None:
-            raise NotFound(f"no session {session_id!r}", f"開催回 {session_id!r} は見つかりません。")
+            raise NotFound(_l("no session {session_id!r}", session_id=session_id))
         return s
 
     def verdict(self, profile: Profile, course: str) -> Verdict:
@@ -442,8 +395,8 @@ class Catalog:
         `near`, or the capital of `near_prefecture`), then by date.
         """
         if order not in ("auto", "date", "distance"):
-            raise InvalidInput(f"unknown order {order!r}; choose auto, date or distance",
-                               f"並び順 {order!r} は不明です（auto, date, distance）")
+            raise InvalidInput(_l("unknown order {order!r}; choose auto, date or distance",
+                                  order=order))
         course_set = {c for c in courses}
         pref_set = set(prefectures)
         region_set = set(regions)
@@ -456,7 +409,6 @@ class Catalog:
             origin = (p.lat, p.lon)
         hits: list[Hit] = []
         snap = self._snapshot()
-        distances = snap.distances_from(origin) if origin else None
         for s in snap.sessions if include_cancelled else snap.active:
             if course_set and s.course not in course_set:
                 continue
@@ -470,7 +422,7 @@ class Catalog:
                 continue
             if date_to and s.first_day > date_to:
                 continue
-            hits.append(Hit(s, distances[s.id] if distances is not None else None))
+            hits.append(Hit(s, distance_km(origin, (s.lat, s.lon)) if origin else None))
         if order == "date":
             hits.sort(key=lambda h: h.session.first_day)
         elif order == "distance" and origin is not None:
@@ -491,10 +443,20 @@ class Catalog:
 
 
 class UnknownFilter(InvalidInput):
-    """A search filter value that names no course, prefecture or region."""
+    """A search filter value that names no course, prefecture or region; `reason` is the
+    error that said so (its gettext message, or its English/Japanese pair), or a message
+    (then `ja` may give the Japanese of an English one)."""
 
-    def __init__(self, field: str, value: str, en: str, ja: str) -> None:
-        super().__init__(en, ja, code="unknown_filter")
+    def __init__(self, field: str, value: str, reason: str | Said | BaseException,
+                 ja: str | None = None) -> None:
+        said: str | Said
+        if isinstance(reason, CatalogError):
+            said, ja = (reason.message, None) if reason.message else (reason.en, reason.ja)
+        elif isinstance(reason, BaseException):
+            said = str(reason)
+        else:
+            said = reason
+        super().__init__(said, ja, code="unknown_filter")
         self.field = field
         self.value = value
 
@@ -522,18 +484,18 @@ def parse_filters(catalog: Catalog, *, courses: Iterable[object] = (),
         try:
             found_courses.add(catalog.course(value).code)
         except InvalidInput as e:
-            raise UnknownFilter("course", value, e.en, e.ja) from None
+            raise UnknownFilter("course", value, e) from None
     found_prefs: set[int] = set()
     for value in _split(prefectures):
         try:
             found_prefs.add(places.prefecture(value).code)
         except places.UnknownPlace as e:
-            raise UnknownFilter("prefecture", value, str(e), str(e)) from None
+            raise UnknownFilter("prefecture", value, e) from None
     found_regions: set[str] = set()
     for value in _split(regions):
         try:
             found_regions.add(places.region(value).name)
         except places.UnknownPlace as e:
-            raise UnknownFilter("region", value, str(e), str(e)) from None
+            raise UnknownFilter("region", value, e) from None
     return SearchFilters(tuple(sorted(found_courses)), tuple(sorted(found_prefs)),
                          tuple(sorted(found_regions)))

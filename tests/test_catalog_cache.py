@@ -5,6 +5,7 @@ Store on the same file) changes shows on the next call, and on the next update i
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from catalog import registrations as regs
 from catalog import users
@@ -182,3 +183,95 @@ def test_a_database_made_before_the_counter_parts_is_upgraded(tmp_path):
         w.execute("update sessions set venue = 'Hall' where id = ?", [sid])
     assert catalog.store.change_marks() == (n + 2, static, sessions + 1)
     assert catalog.session(sid).venue == "Hall"
+
+
+def test_a_registration_elsewhere_shows_its_seats_on_the_next_update(tmp_path):
+    """Another process (another Store and Catalog on the same file) registers: the bot's
+    update in progress keeps its reading, the next one shows the new seat counts, counted
+    again onto the same snapshot (the other sessions are the very same objects)."""
+    catalog = make_catalog(tmp_path / "c.db")
+    sid = open_session(catalog)
+    other = Catalog(other_process(catalog), 2024)
+    with catalog.checked_once():
+        before = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
+        regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW,
+                      user_id=7)
+        assert catalog.session(sid).registered == before[sid].registered  # same update
+    with catalog.checked_once():
+        assert catalog.session(sid).registered == before[sid].registered + 2
+        assert catalog.session(sid).seats_left == before[sid].seats_left - 2
+        hit = next(h for h in catalog.find(courses=[before[sid].course]) if h.session.id == sid)
+        assert hit.session.registered == before[sid].registered + 2
+        after = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
+    assert all(after[k] is before[k] for k in before if k != sid)
+    assert snapshot(catalog) == as_built_afresh(catalog, catalog.store.path)
+
+
+def test_a_schedule_change_elsewhere_shows_its_sessions_on_the_next_update(tmp_path):
+    """Another process loads the next year's schedule and edits a session: the next update
+    shows the new sessions, the next year among the years shown, and the edit."""
+    from catalog.schedule_import import apply_import, plan_import
+    from catalog.schedule_sheet import SheetRow
+    from schedules import loader
+    from tests.util_catalog import edited_schedule
+
+    catalog = make_catalog(tmp_path / "c.db")
+    store = other_process(catalog)
+    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島",
+                         "first": "2025-07-09"})]
+    with catalog.checked_once():
+        assert catalog.fiscal_years == (2024,) and len(catalog.all_sessions()) == 100
+        plan = plan_import(store, rows, name="fy2025.csv")
+        assert plan.ok
+        apply_import(store, plan, now=NOW)
+        assert len(catalog.all_sessions()) == 100  # the same update: as it was read
+    with catalog.checked_once():
+        assert catalog.fiscal_years == (2024, 2025) and catalog.loaded_years() == (2024, 2025)
+        assert len(catalog.all_sessions()) == 101
+        new = catalog.session("2025-A-34-0709")
+        assert new.fiscal_year == 2025 and catalog.sessions_of(2025) == (new,)
+        assert catalog.year_of(2025).label_ja == "令和7年度"
+    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
+                             'city = "広島", first = 2024-10-25, venue = "広島テスト会場" }')
+    loader.load(store, edited, NOW)
+    with catalog.checked_once():
+        assert catalog.session("2024-A-34-1025").venue == "広島テスト会場"
+    assert snapshot(catalog) == as_built_afresh(catalog, catalog.store.path)
+
+
+def test_the_snapshot_follows_the_year_today_falls_in(tmp_path):
+    """The one snapshot is also keyed on the target year: a running catalog moves on when
+    the date does, with nothing changed in the database."""
+    from catalog.schedule_import import apply_import, plan_import
+    from catalog.schedule_sheet import SheetRow
+
+    catalog = make_catalog(tmp_path / "c.db")
+    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島",
+                         "first": "2025-07-09"})]
+    apply_import(catalog.store, plan_import(catalog.store, rows, name="fy2025.csv"), now=NOW)
+    day = [dt.date(2025, 3, 31)]
+    running = Catalog(catalog.store, 2024, today=lambda: day[0])
+    assert (running.fiscal_year, running.fiscal_years) == (2024, (2024, 2025))
+    assert len(running.all_sessions()) == 101
+    key = running.data_key()
+    day[0] = dt.date(2025, 4, 1)
+    assert (running.fiscal_year, running.fiscal_years) == (2025, (2025,))
+    assert [s.id for s in running.all_sessions()] == ["2025-A-34-0709"]
+    assert running.year.fiscal_year == 2025 and running.data_key() == key
+    assert len(running.sessions_of(2024)) == 100  # the past year stays reachable
+    day[0] = dt.date(2027, 4, 1)  # FY2027, not loaded: the latest loaded before
+    assert running.fiscal_year == 2025
+
+
+def test_an_empty_store_says_so_in_either_language(tmp_path):
+    from bot.telegram.i18n import say
+    from catalog.errors import NotFound
+
+    catalog = Catalog(Store.open(tmp_path / "empty.db"), 2024)
+    try:
+        catalog.courses()
+    except NotFound as e:
+        assert say(e, "en") == e.en == "FY2024 is not loaded; run `cyder-bot db init`"
+        assert say(e, "ja") == "2024年度のデータがありません（cyder-bot db init を実行してください）"
+    else:
+        raise AssertionError("no NotFound")

@@ -97,3 +97,32 @@ def test_parse_filters_reads_typed_values_and_names_the_bad_one(catalog):
     with pytest.raises(UnknownFilter) as e:
         parse_filters(catalog, courses=["A"], regions=["narnia"])
     assert (e.value.field, e.value.value) == ("region", "narnia")
+
+
+def test_catalog_errors_are_gettext_messages_in_either_language(catalog):
+    from bot.telegram.i18n import say
+    from catalog.service import UnknownFilter, parse_filters
+
+    with pytest.raises(NotFound) as nf:
+        catalog.session("2024-A-99-0101")
+    assert nf.value.message is not None
+    assert say(nf.value, "en") == nf.value.en == "no session '2024-A-99-0101'"
+    assert say(nf.value, "ja") == "開催回 '2024-A-99-0101' は見つかりません。"
+    with pytest.raises(InvalidInput) as near:
+        catalog.course("B3")
+    assert say(near.value, "en") == ("unknown course 'B3'; choose one of: A, B-1, B-2, C, PRE"
+                                     " (did you mean B-2, B-1?)")
+    assert say(near.value, "ja") == ("コース 'B3' はありません（B-2, B-1 のことですか？）。"
+                                     "A, B-1, B-2, C, PRE から選んでください。")
+    with pytest.raises(InvalidInput) as order:
+        catalog.find(order="bogus")
+    assert say(order.value, "ja") == "並び順 'bogus' は不明です（auto, date, distance）"
+    assert str(order.value) == "unknown order 'bogus'; choose auto, date or distance"
+    with pytest.raises(UnknownFilter) as bad:
+        parse_filters(catalog, courses=["Q"])
+    assert bad.value.code == "unknown_filter" and bad.value.field == "course"
+    assert say(bad.value, "ja").startswith("コース 'Q' はありません")
+    assert say(bad.value, "en").startswith("unknown course 'Q'; choose one of: ")
+    with pytest.raises(UnknownFilter) as region:
+        parse_filters(catalog, regions=["narnia"])
+    assert say(region.value, "en") == say(region.value, "ja") == region.value.en != ""
