@@ -30,10 +30,10 @@ from catalog.i18n import gettext_lazy as _l
 from catalog.schedule_edit import (
     Change,
     LoadReport,
+    OffDay,
     apply_changes,
     dates_unchanged,
     existing_sessions,
-    OffDay,
     off_days,
     off_days_said,
     plan_sessions,
