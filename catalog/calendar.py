@@ -789,7 +789,8 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
         "select r.id, r.session_id, r.user_id, r.created_at, s.revision, s.status, "
         "s.updated_at as session_updated_at, "
         "(select max(json_extract(n.payload, '$.revision')) from notifications n "
-        " where n.registration_id = r.id and n.kind = 'session_changed') as told "
+        " where n.registration_id = r.id and n.kind = 'session_changed' "
+        " and n.channel = 'telegram') as told "
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
         f"and {where} and s.revision > 0 order by r.id",
@@ -835,6 +836,58 @@ def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
             db.execute("update notifications set result = ?, sent_at = ? where id = ?",
                        [result, outbox.stamp(now), row])
         return True
+
+
+def _mail_dedupe(registration_id: int, revision: int) -> str:
+    return f"{outbox.SESSION_CHANGED}:{registration_id}:{revision}:{outbox.EMAIL}"
+
+
+def pending_change_mails(catalog: Catalog) -> list[tuple[int, str, str, int]]:
+    """(registration id, session id, address, revision) of registrants to mail that their
+    session changed: those whose invite went (or is going) by mail, at a revision above
+    the last one mailed to them (a registration made after the last change counts as
+    told: its invite, built when sent, was current). A cancelled session is a change too."""
+    where, years = _in_years(catalog, "s.fiscal_year")
+    rows = catalog.store.query(
+        "select r.id, r.session_id, r.email, r.created_at, s.revision, "
+        "s.updated_at as session_updated_at, "
+        "(select max(json_extract(n.payload, '$.revision')) from notifications n "
+        " where n.registration_id = r.id and n.kind = 'session_changed' "
+        " and n.channel = 'email') as told "
+        "from registrations r join sessions s on s.id = r.session_id "
+        "where r.email is not null and r.email != '' "
+        "and r.status in ('registered', 'waitlisted') "
+        f"and {where} and s.revision > 0 "
+        "and exists (select 1 from notifications m where m.registration_id = r.id "
+        " and m.channel = 'email' and m.result in ('sent', 'pending')) order by r.id",
+        years)
+    out = []
+    for r in rows:
+        told = r["told"]
+        if told is None:
+            if _stamp(r["created_at"]) >= _stamp(r["session_updated_at"]):
+                continue
+            told = -1
+        if r["revision"] > told:
+            out.append((r["id"], r["session_id"], r["email"], r["revision"]))
+    return out
+
+
+def queue_change_mails(catalog: Catalog, *, now: dt.datetime) -> int:
+    """Queue (unclaimed) the mail of each `pending_change_mails`: one per registrant and
+    revision, whatever runs it how often. How many were queued."""
+    pending = pending_change_mails(catalog)
+    if not pending:
+        return 0
+    queued = 0
+    with catalog.store.write() as db:
+        for registration_id, session_id, address, revision in pending:
+            row = outbox.enqueue(db, outbox.SESSION_CHANGED, now=now, channel=outbox.EMAIL,
+                                 email=address, registration_id=registration_id,
+                                 session_id=session_id, payload={"revision": revision},
+                                 dedupe=_mail_dedupe(registration_id, revision))
+            queued += row is not None
+    return queued
 
 
 def change_notice_id(catalog: Catalog, notice: ChangeNotice) -> int | None:

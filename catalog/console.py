@@ -31,7 +31,7 @@ from catalog.errors import InvalidInput, NotFound
 from catalog.i18n import ByLang
 from catalog.i18n import gettext_lazy as _l
 from catalog.imports import ImportReport, import_registrations
-from catalog.notifications import Notify
+from catalog.notifications import Notify, tell_moved_by_mail
 from catalog.registrations import Applicant, Registration, RegistrationError
 from catalog.service import Catalog
 
@@ -295,6 +295,10 @@ def move(catalog: Catalog, registration_id: int, session_id: str, *, actor: Acto
             ics.mark_notified(catalog, ics.ChangeNotice(
                 before.id, target.id, before.user_id, target.revision, False),
                 now=now, result="moved")
+        tell_moved_by_mail(db, registration_id=before.id, email=before.email,
+                           old_session_id=before.session_id, old_sequence=before.sequence + 1,
+                           new_session_id=target.id, new_status=status,
+                           sequence=before.sequence + 1, revision=target.revision, now=now)
         after = regs.get_registration(catalog, before.id)
         entry = audit.record(db, actor, "moved", now=now, session_id=before.session_id,
                              registration_id=before.id,
@@ -340,6 +344,7 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
                              registration_id=before.id,
                              details={"auto": False, "position": position})
         notices = [Notice("promoted", after, chat_of(db, after))]
+        regs.tell_promoted_by_mail(db, [after.id], session.id, now)
     return Change(replace(before, position=position), after, [after], notices, entry_id=entry)
 
 

@@ -17,7 +17,7 @@ a row with several parts (text, then the calendar file) records each part it sen
 
 Channels: each row has one `channel` ("telegram": `chat_id`; "email": `email`) and each
 channel has its own dispatch point in the sender. Which channels a change is told on is
-the caller's choice (`Notify.channels`); rows of a channel nobody dispatches stay queued.
+the caller's choice (`Notify.channels`); without a `Notify`, only the mail (`tell`).
 
 Kinds: registered, waitlisted, promoted, cancelled, session_changed, reminder (staff's
 day-before reminders, claimed and marked by `catalog.reminders`), undelivered (a chat
@@ -47,6 +47,7 @@ KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER,
 PENDING, SENDING, SENT, BLOCKED, FAILED, SKIPPED = (
     "pending", "sending", "sent", "blocked", "failed", "skipped")
 DONE = (SENT, BLOCKED, FAILED, SKIPPED)
+RETRY = "retry"  # a sender's passing failure (never stored: the row stays pending)
 
 LEASE = dt.timedelta(minutes=10)  # a claim longer than any send with all its retries
 
@@ -135,8 +136,15 @@ def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
          registration_id: int, session_id: str, chat_id: int | None,
          emails: Iterable[tuple[int, str]] = (), extra: dict[str, Any] | None = None) -> None:
     """Enqueue `kind` about one registration on every channel `notify` asks for: the chat
-    `chat_id` (telegram) and each (registration id, address) of `emails` (email)."""
-    if notify is None or not notify.wants(kind):
+    `chat_id` (telegram) and each (registration id, address) of `emails` (email).
+
+    Without `notify` (staff, the CLI, the web, an import: nobody in chat waits for the
+    answer) only the mail is queued, unclaimed, for the bot's sender to send; a person
+    with an address hears by mail whoever made the change. When mail is off the sender
+    marks those rows skipped (`bot.mail.outbox`)."""
+    if notify is None:
+        notify = Notify(channels=(EMAIL,))
+    if not notify.wants(kind):
         return
     payload = {**(extra or {})}
     if TELEGRAM in notify.channels and chat_id is not None:
@@ -156,6 +164,31 @@ def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
                           dedupe=f"{kind}:{reg_id}:{EMAIL}", claimed_by=notify.claimed_by)
             if row is not None:
                 notify.enqueued.append(row)
+
+
+def tell_moved_by_mail(db: Any, *, registration_id: int, email: str | None,
+                       old_session_id: str, old_sequence: int, new_session_id: str,
+                       new_status: str, sequence: int, revision: int,
+                       now: dt.datetime) -> None:
+    """Queue the mail of a staff move, on `db` (the move's transaction): the CANCEL of the
+    old copy (its session and SEQUENCE in the payload: the stored row is in the new
+    session now) and the new session's invite; and mark the new session's `revision` as
+    told, since that invite is current (as the chat's move does)."""
+    if not email:
+        return
+    enqueue(db, CANCELLED, now=now, channel=EMAIL, email=email,
+            registration_id=registration_id, session_id=old_session_id,
+            payload={"moved_from": old_session_id, "sequence": old_sequence},
+            dedupe=f"{CANCELLED}:{registration_id}:{old_session_id}:{old_sequence}:{EMAIL}")
+    kind = WAITLISTED if new_status == "waitlisted" else REGISTERED
+    enqueue(db, kind, now=now, channel=EMAIL, email=email, registration_id=registration_id,
+            session_id=new_session_id, payload={"moved": True},
+            dedupe=f"{kind}:{registration_id}:{new_session_id}:{sequence}:{EMAIL}")
+    if revision > 0:
+        enqueue(db, SESSION_CHANGED, now=now, channel=EMAIL, email=email,
+                registration_id=registration_id, session_id=new_session_id,
+                payload={"revision": revision}, result=SKIPPED,
+                dedupe=f"{SESSION_CHANGED}:{registration_id}:{revision}:{EMAIL}")
 
 
 def enqueue_undelivered(store: Store, chat_id: int, *, now: dt.datetime,

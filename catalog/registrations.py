@@ -389,8 +389,9 @@ def _promote(catalog: Catalog, db: Any, session_id: str, today: dt.date, stamp: 
 def _tell_promoted(db: Any, notify: notices.Notify | None, promoted: list[int],
                    session_id: str, now: dt.datetime) -> None:
     """Queue "a seat became free" for the promoted: one chat message per chat (a
-    colleague's goes to the representative who applied for them), mail per person."""
-    if notify is None or not promoted:
+    colleague's goes to the representative who applied for them), mail per person
+    (only the mail without `notify`)."""
+    if not promoted:
         return
     told: set[int] = set()
     for rid in promoted:
@@ -405,6 +406,20 @@ def _tell_promoted(db: Any, notify: notices.Notify | None, promoted: list[int],
                      emails=[(rid, r[1] or "")])
         if chat is not None:
             told.add(chat)
+
+
+def tell_promoted_everywhere(db: Any, promoted: Sequence[int], session_id: str,
+                             now: dt.datetime) -> None:
+    """Queue the promotions' chat message and mail on `db`, unclaimed, for the bot's
+    sender: for a change that tells nobody itself (staff raising a session's capacity)."""
+    _tell_promoted(db, notices.Notify(channels=(notices.TELEGRAM, notices.EMAIL)),
+                   list(promoted), session_id, now)
+
+
+def tell_promoted_by_mail(db: Any, promoted: list[int], session_id: str,
+                          now: dt.datetime) -> None:
+    """Queue the promotions' mail (a new invite) on `db`, for a change staff made."""
+    _tell_promoted(db, None, promoted, session_id, now)
 
 
 def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datetime,
@@ -447,5 +462,7 @@ def fill_freed_seats(catalog: Catalog, db: Any, session_id: str, *, today: dt.da
                      now: dt.datetime) -> list[int]:
     """Give a session's free seats to its waitlist in order (while applications are open),
     on `db`, an open write transaction; the ids promoted. What `cancel` does after a
-    cancel, for other changes that free a seat (a staff move)."""
-    return _promote(catalog, db, session_id, today, _stamp(now))
+    cancel, for other changes that free a seat (a staff move). Their mail is queued."""
+    promoted = _promote(catalog, db, session_id, today, _stamp(now))
+    _tell_promoted(db, None, promoted, session_id, now)
+    return promoted

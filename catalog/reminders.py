@@ -54,7 +54,8 @@ order by r.id
 _NOT_REMINDED = """
   and not exists (
     select 1 from notifications n join registrations r2 on r2.id = n.registration_id
-    where n.kind = ? and n.session_id = r.session_id and r2.user_id = r.user_id)
+    where n.kind = ? and n.session_id = r.session_id and r2.user_id = r.user_id
+      and n.channel = 'telegram')
 """
 
 
@@ -145,8 +146,8 @@ def notification_results(catalog: Catalog, session_id: str,
                          kind: str = REMINDER) -> dict[int, str]:
     """registration id -> result of the `kind` notifications of a session."""
     rows = catalog.store.query(
-        "select registration_id, result from notifications where kind = ? and session_id = ?",
-        [kind, session_id])
+        "select registration_id, result from notifications where kind = ? and session_id = ? "
+        "and channel = 'telegram'", [kind, session_id])
     return {r["registration_id"]: r["result"] for r in rows}
 
 
@@ -172,3 +173,37 @@ def blocked_chats(store: Store) -> set[int]:
 
 def is_blocked(store: Store, user_id: int) -> bool:
     return store.one("select 1 as x from blocked_chats where user_id = ?", [user_id]) is not None
+
+
+# -- the day-before reminder by mail ---------------------------------------------------------
+
+_MAIL_RECIPIENTS_SQL = """
+select r.id, r.session_id, r.email from registrations r
+where r.session_id = ? and r.status = 'registered' and r.email is not null and r.email != ''
+  and not exists (select 1 from notifications n where n.dedupe = ? || r.id || ?)
+order by r.id
+"""
+
+
+def _mail_dedupe(session_id: str, registration_id: int) -> str:
+    return f"{REMINDER}:{session_id}:{registration_id}:{outbox.EMAIL}"
+
+
+def queue_mail_reminders(catalog: Catalog, today: dt.date, now: dt.datetime) -> int:
+    """Queue the day-before reminder by mail (in the outbox, unclaimed) for everyone
+    registered with an address for a session starting tomorrow; each person at most once
+    (the unique key kind + session + registration + channel). How many were queued."""
+    due = [(s.id, r["id"], r["email"])
+           for s in sessions_starting(catalog, today + dt.timedelta(days=1))
+           for r in catalog.store.query(_MAIL_RECIPIENTS_SQL,
+                                        [s.id, f"{REMINDER}:{s.id}:", f":{outbox.EMAIL}"])]
+    if not due:  # the usual case, every minute: no write
+        return 0
+    queued = 0
+    with catalog.store.write() as db:
+        for session_id, registration_id, address in due:
+            row = outbox.enqueue(db, REMINDER, now=now, channel=outbox.EMAIL, email=address,
+                                 registration_id=registration_id, session_id=session_id,
+                                 dedupe=_mail_dedupe(session_id, registration_id))
+            queued += row is not None
+    return queued

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import jpholiday
 
-from catalog import audit
+from catalog import audit, registrations
 from catalog.errors import InvalidInput, NotFound
 from catalog.i18n import ByLang, Joined, Lazy
 from catalog.i18n import gettext_lazy as _l
@@ -461,6 +461,8 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
         new_seats = row.capacity if row.capacity is not None else seats
         if _deadline_open(row.first, today, business_days):
             promoted = _promote(db, session_id, new_seats - taken, stamp)
+            # told in chat and by mail through the notification outbox (the bot sends it)
+            registrations.tell_promoted_everywhere(db, promoted, session_id, now)
         record_schedule_change(db, actor, "session_edited", now=now, session_id=session_id,
                                details={"before": {f: old.get(f) for f in change.fields},
                                         "after": {f: record.get(f) for f in change.fields}})

@@ -233,3 +233,23 @@ def test_chart_text_is_escaped():
     assert 'fill="#c0392b"' in svg  # full: red
     empty = charts.registrations_over_time([])
     assert "No registrations yet" in empty
+
+
+async def test_a_cancel_while_another_process_holds_the_lock_is_503_and_changes_nothing(
+        client, catalog):
+    """Schedule changes go through the catalog's writer like every other write: while the
+    lock is held past the writer's budget the page answers 503 with Retry-After (not a
+    500 from a locked database), and the session is as it was."""
+    from catalog.writer import Writer
+    from tests.test_db_busy import LockHolder
+
+    token = await csrf(client, f"/admin/sessions/{A}/edit")
+    catalog.writer = Writer(catalog.store, busy_timeout=0.05, budget=0.5)
+    with LockHolder(catalog.store.path):
+        resp = await client.post(f"/admin/sessions/{A}/cancel",
+                                 data={"really": "1", "csrf": token}, allow_redirects=False)
+        assert resp.status == 503 and resp.headers.get("Retry-After")
+    assert row(catalog)["status"] != "cancelled"
+    resp = await client.post(f"/admin/sessions/{A}/cancel", data={"really": "1", "csrf": token},
+                             allow_redirects=False)
+    assert resp.status == 303 and row(catalog)["status"] == "cancelled"

@@ -185,7 +185,15 @@ async def test_update_cancel_and_reminder(catalog, smtp_server, tmp_path):
     reminder = build_mail(catalog, reg.id, MailKind.REMINDER, office=OFFICE, now=NOW)
     assert reminder.method is None
     assert {p.get_content_type() for p in reminder.message.walk()} == {"text/plain"}
-    assert "明日の開催のお知らせ" in reminder.message["Subject"]
+    # months ahead it names the date; "tomorrow" only the day before; nothing once begun
+    assert "10月25日（金）の開催のお知らせ" in reminder.message["Subject"]
+    assert "明日" not in reminder.message.get_body(("plain",)).get_content()
+    eve = dt.datetime(2024, 10, 24, 9, 0, tzinfo=NOW.tzinfo)
+    tomorrow = build_mail(catalog, reg.id, MailKind.REMINDER, office=OFFICE, now=eve)
+    assert "明日の開催のお知らせ" in tomorrow.message["Subject"]
+    assert "tomorrow" in tomorrow.message.get_body(("plain",)).get_content()
+    with pytest.raises(NothingToSend):
+        build_mail(catalog, reg.id, MailKind.REMINDER, office=OFFICE, now=eve + dt.timedelta(days=1))
     moved = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
                             'city = "広島", first = 2024-10-25, venue = "広島県情報プラザ" }')
     loader.load(catalog.store, moved, NOW + dt.timedelta(days=1))

@@ -220,7 +220,7 @@ async def _ask_email(event: Message | CallbackQuery, state: FSMContext,
                      settings: Settings) -> None:
     await state.set_state(RegForm.email)
     if settings.mail_enabled:
-        text = _("Your e-mail address? (the confirmation and calendar invite use it)")
+        text = _("Your e-mail address? (the confirmation and calendar invites are mailed to it)")
     else:  # nothing is mailed: say what the address is for
         text = _("Your e-mail address? (it goes on the office's roster; this bot sends no "
                  "mail)")

@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from bot.config import Settings
 from catalog import calendar
+from catalog.clock import JST
 from catalog.registrations import Registration, get_registration
 from catalog.service import Catalog
 from catalog.sessions import Session
@@ -117,7 +118,17 @@ def _check(kind: MailKind, state: str) -> None:
         raise NothingToSend(f"{kind} for a waitlist place")
 
 
-def subject(kind: MailKind, state: str, title: str, dates: str, lang: str) -> str:
+def day_text(day: dt.date, lang: str) -> str:
+    """10月25日（金） in Japanese, Fri 25 Oct in English (as the chat's reminders say it)."""
+    if lang == "en":
+        return f"{day:%a} {day.day} {day:%b}"
+    return f"{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
+
+
+def subject(kind: MailKind, state: str, title: str, dates: str, lang: str,
+            day: str | None = None) -> str:
+    """`day`: a reminder sent on another day than the day before names the date (None:
+    it says "tomorrow")."""
     if lang == "en":
         head = {
             MailKind.CONFIRMATION: ("Waitlist place" if state == "waitlisted"
@@ -126,7 +137,7 @@ def subject(kind: MailKind, state: str, title: str, dates: str, lang: str) -> st
             MailKind.CANCEL: ("Session cancelled" if state == "session_cancelled"
                               else "Registration cancelled"),
             MailKind.PROMOTION: "A seat for you",
-            MailKind.REMINDER: "Tomorrow",
+            MailKind.REMINDER: f"On {day}" if day else "Tomorrow",
         }[kind]
         # " - ", not ": ": Python folds "Subject: a: b…" before its first word
         return f"[CYDER] {head} - {title}, {dates}"
@@ -137,13 +148,14 @@ def subject(kind: MailKind, state: str, title: str, dates: str, lang: str) -> st
         MailKind.CANCEL: ("開催中止のお知らせ" if state == "session_cancelled"
                           else "お申込みを取り消しました"),
         MailKind.PROMOTION: "キャンセル待ちから繰り上がりました",
-        MailKind.REMINDER: "明日の開催のお知らせ",
+        MailKind.REMINDER: f"{day}の開催のお知らせ" if day else "明日の開催のお知らせ",
     }[kind]
     return f"【CYDER】{head}: {title} {dates}"
 
 
-def _lead(kind: MailKind, state: str, reg: Registration, lang: str) -> str:
-    """The sentence that says what happened."""
+def _lead(kind: MailKind, state: str, reg: Registration, lang: str,
+          day: str | None = None) -> str:
+    """The sentence that says what happened (`day`: as for `subject`)."""
     if lang == "en":
         return {
             MailKind.CONFIRMATION: (
@@ -163,7 +175,8 @@ def _lead(kind: MailKind, state: str, reg: Registration, lang: str) -> str:
             MailKind.PROMOTION: ("A seat became free: your waitlist place is now a "
                                  "registration. The attached invitation confirms the event in "
                                  "your calendar."),
-            MailKind.REMINDER: "A reminder: your CYDER session is tomorrow.",
+            MailKind.REMINDER: (f"A reminder: your CYDER session is on {day}." if day
+                                else "A reminder: your CYDER session is tomorrow."),
         }[kind]
     return {
         MailKind.CONFIRMATION: (
@@ -178,20 +191,22 @@ def _lead(kind: MailKind, state: str, reg: Registration, lang: str) -> str:
             "お申込みを取り消し、お席を解放しました。添付の取消でカレンダーから予定が削除されます。"),
         MailKind.PROMOTION: ("空席が出たため、キャンセル待ちからお申込みに繰り上がりました。"
                              "添付の招待でカレンダーの予定が確定します。"),
-        MailKind.REMINDER: "明日はCYDERの開催日です。",
+        MailKind.REMINDER: f"{day}はCYDERの開催日です。" if day else "明日はCYDERの開催日です。",
     }[kind]
 
 
 def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
-         state: str, lang: str) -> str:
-    """The plain-text body in one language."""
+         state: str, lang: str, day: dt.date | None = None) -> str:
+    """The plain-text body in one language (`day`: a reminder's date, when it is not
+    sent the day before)."""
+    when = day_text(day, lang) if day else None
     year = catalog.year_of(session.fiscal_year)
     course = _course_name(catalog, session.course, lang)
     if lang == "en":
         lines = [
             f"Dear {reg.name},",
             "",
-            _lead(kind, state, reg, lang),
+            _lead(kind, state, reg, lang, when),
             "",
             f"Course: {course}",
             f"Dates: {session.dates_text('en')}",
@@ -208,7 +223,7 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
         lines = [
             f"{reg.name} 様",
             "",
-            _lead(kind, state, reg, lang),
+            _lead(kind, state, reg, lang, when),
             "",
             f"コース: {course}",
             f"日程: {session.dates_text('ja')}",
@@ -231,27 +246,41 @@ def message_id(kind: MailKind, reg: Registration, sequence: int, sender: str) ->
     return f"<cyder.{kind.value}.{reg.id}.{sequence}.{digest.hexdigest()[:12]}@{domain}>"
 
 
+def _reminder_day(kind: MailKind, session: Session, now: dt.datetime) -> dt.date | None:
+    """A reminder's date when it is not sent the day before (then it says "tomorrow": None);
+    NothingToSend once the session has begun (a reminder delayed that long is no use)."""
+    if kind is not MailKind.REMINDER:
+        return None
+    today = now.astimezone(JST).date()
+    if today >= session.first_day:
+        raise NothingToSend("the session has begun")
+    return None if session.first_day - today == dt.timedelta(days=1) else session.first_day
+
+
 def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, office: Office,
-               now: dt.datetime, lang: str = "ja") -> Mail:
+               now: dt.datetime, lang: str = "ja",
+               registration: Registration | None = None) -> Mail:
     """The message for one registrant and one event, in the registration's current state.
 
     `lang` is the reader's language (the subject's and the calendar's; the body has
     both, this one first). NothingToSend when the registration has no e-mail or the
-    kind no longer fits its state; NotFound when it is gone (forgotten).
+    kind no longer fits its state; NotFound when it is gone (forgotten). `registration`:
+    a copy to mail instead of the stored one (a staff move's old copy, to cancel).
     """
     kind = MailKind(kind)
     lang = _lang(lang)
-    reg = get_registration(catalog, registration_id)
+    reg = registration or get_registration(catalog, registration_id)
     if not reg.email:
         raise NothingToSend("no e-mail address")
     session = catalog.session(reg.session_id)
     state = _state(session, reg)
     _check(kind, state)
+    day = _reminder_day(kind, session, now)
     sequence = calendar.registration_sequence(session, reg)
     mid = message_id(kind, reg, sequence, office.sender)
     other = "en" if lang == "ja" else "ja"
-    text = "\n\n".join([body(catalog, session, reg, kind, state, lang), SEPARATOR,
-                        body(catalog, session, reg, kind, state, other)]) + "\n"
+    text = "\n\n".join([body(catalog, session, reg, kind, state, lang, day), SEPARATOR,
+                        body(catalog, session, reg, kind, state, other, day)]) + "\n"
 
     msg = EmailMessage(policy=SMTP)
     msg["Message-ID"] = mid
@@ -260,7 +289,8 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     msg["Reply-To"] = formataddr((OFFICE_NAME[lang], office.organizer))
     msg["To"] = formataddr((reg.name, reg.email))
     msg["Subject"] = subject(kind, state, calendar.summary(catalog, session, lang),
-                             session.dates_text(lang), lang)
+                             session.dates_text(lang), lang,
+                             day_text(day, lang) if day else None)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
     msg["X-Auto-Response-Suppress"] = "All"  # Exchange's way of saying the same
     msg.set_content(text, charset="utf-8")

@@ -11,9 +11,11 @@ in its own transaction is delivered here, after the commit.
 - Nobody is told twice: a row is claimed before it is sent and marked after; a message
   of several parts (the text, then the calendar file) records each part it sent.
 
-One dispatch point per channel (`Notifier.channels`): "telegram" is here; e-mail plugs
-in as `notifier.channels["email"] = send_mail` (an `async def (bot, row) -> result`),
-and the handlers then queue e-mail rows too.
+One dispatch point per channel (`Notifier.channels`): "telegram" is here, "email" is
+`bot.mail.outbox.MailChannel` (SMTP from the settings; without SMTP_HOST it marks e-mail
+rows skipped, so none waits forever). Both are wired by the Notifier itself, so the
+handlers' `notify` queues e-mail rows too, and rows queued without one (staff, the CLI,
+the web) are sent by the background job.
 
 `FollowUpMiddleware` covers the answers that are not in the outbox: when a handler's
 reply still fails after every retry, the chat id and the method are logged (never the
@@ -46,6 +48,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
+from bot.mail.outbox import MailChannel
 from bot.telegram import keyboards as kb
 from bot.telegram.i18n import create_i18n, tr
 from bot.telegram.outbox import Outbox, Outboxes
@@ -66,11 +69,12 @@ log = logging.getLogger("cyder.notify")
 # the marks of earlier ones (they died holding them).
 OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 
-# Kinds this sender renders. Reminders are sent (at most once) by bot.telegram.reminders.
+# Kinds this sender renders. Chat reminders are sent (at most once) by
+# bot.telegram.reminders and never pending here; mail reminders are queued for this sender.
 KINDS = (nt.REGISTERED, nt.WAITLISTED, nt.PROMOTED, nt.CANCELLED, nt.SESSION_CHANGED,
-         nt.UNDELIVERED)
+         nt.UNDELIVERED, nt.REMINDER)
 
-RETRY = "retry"  # a passing failure: the row is tried again later
+RETRY = nt.RETRY  # a passing failure: the row is tried again later
 
 Channel = Callable[[Bot, nt.Notification, bool], Awaitable[str]]
 
@@ -264,6 +268,11 @@ async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
     return nt.SENT
 
 
+def _to(row: nt.Notification) -> str:
+    """Who a row goes to, for a log line: a chat id, or "mail" (never the address)."""
+    return f"chat {row.chat_id}" if row.chat_id is not None else row.channel
+
+
 class Notifier:
     """Delivers the outbox for one process (one per Dispatcher: handlers get it as
     `notifier`; `bot.serve` runs its `run` job beside the bot)."""
@@ -284,7 +293,10 @@ class Notifier:
         self.poll = poll
         self.concurrency = concurrency
         self.follow_up_delay = follow_up_delay
-        self.channels: dict[str, Channel] = {nt.TELEGRAM: self._telegram}
+        self.channels: dict[str, Channel] = {
+            nt.TELEGRAM: self._telegram,
+            nt.EMAIL: MailChannel.from_settings(catalog, settings, clock),
+        }
         self._wake = asyncio.Event()
         self._everything = False  # the next pass ignores backoff (Telegram is back)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -299,8 +311,14 @@ class Notifier:
         button's message as the one to edit (`event`, a CallbackQuery)."""
         if isinstance(event, CallbackQuery) and isinstance(event.message, Message):
             payload.setdefault("message_id", event.message.message_id)
-        return nt.Notify(channels=tuple(self.channels), chat_id=chat_id, payload=payload,
+        return nt.Notify(channels=self.channels_on(), chat_id=chat_id, payload=payload,
                          claimed_by=self.owner)
+
+    def channels_on(self) -> tuple[str, ...]:
+        """The channels a change is told on: every one dispatched here, but not the mail
+        when it is off (no SMTP_HOST: no e-mail rows are written for the chat's changes)."""
+        return tuple(name for name, channel in self.channels.items()
+                     if getattr(channel, "enabled", True))
 
     async def deliver(self, bot: Bot, notify: nt.Notify) -> dict[int, str]:
         """Send the rows a change just queued with `notify` (claimed by this process), in
@@ -455,12 +473,12 @@ class Notifier:
             at = self.clock.now() + dt.timedelta(seconds=self.backoff(tries))
             await self.catalog.write(nt.mark_retry, store, row.id, at=at, error="passing")
             self._sending.discard(row.id)
-            log.info("%s notification %s to chat %s: try %d failed, next at %s", row.kind,
-                     row.id, row.chat_id, tries, at.isoformat(timespec="seconds"))
+            log.info("%s notification %s to %s: try %d failed, next at %s", row.kind,
+                     row.id, _to(row), tries, at.isoformat(timespec="seconds"))
             return RETRY
         if result == RETRY:
-            log.warning("%s notification %s to chat %s: gave up after %d tries", row.kind,
-                        row.id, row.chat_id, tries)
+            log.warning("%s notification %s to %s: gave up after %d tries", row.kind,
+                        row.id, _to(row), tries)
             result, error = nt.FAILED, "gave_up"
         # a task of its own, so that cancelling the sender (shutdown) does not lose the
         # mark of a message already sent; `idle()` waits for it

@@ -6,7 +6,10 @@ session that starts tomorrow. At most once per person and session, even across
 restarts: each reminder is claimed in the `notifications` table *before* it is sent
 (insert-before-send, unique on kind + session + registration) and marked with the
 result afterwards — see `catalog.reminders`. A crash between claim and send loses a
-reminder instead of sending it twice.
+reminder instead of sending it twice. With mail on, everyone registered with an e-mail
+address also gets it by mail: queued in the outbox once per registration
+(`catalog.reminders.queue_mail_reminders`) and sent by the Notifier, whose mail names the
+date instead of "tomorrow" when it goes out later than the day before.
 
 All sending goes through the bot's one `Outbox` (`bot.telegram.outbox.Outboxes`, passed
 with the Dispatcher's workflow data), so reminders, staff broadcasts and `/remind` share
@@ -142,6 +145,11 @@ async def tick(outbox: Outbox, catalog: Catalog, settings: Settings, clock: Cloc
         total.total += s.total
         log.info("reminders for %s: sent %d, failed %d, blocked %d",
                  session.id, s.sent, s.failed, s.blocked)
+    if settings.mail_enabled:  # by mail too: queued once per person, sent by the Notifier
+        mailed = await catalog.write(notes.queue_mail_reminders, catalog, clock.today(),
+                                     clock.now())
+        if mailed:
+            log.info("reminders by mail: %d queued", mailed)
     return total
 
 

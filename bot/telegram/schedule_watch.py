@@ -8,8 +8,10 @@ outbox, claimed by this process (at most once per revision), and sends a short
 message plus the invite — or, for a cancelled session, the CANCEL — as a document
 (`bot.telegram.notify.send_row`). A passing failure drops the claim so the next pass
 tries again; a notice left claimed by a process that died is sent by the next one at
-start-up (`Notifier.run`). Logs carry registration ids and error types, never names,
-e-mail addresses or message texts.
+start-up (`Notifier.run`). With mail on, each registrant whose invite went by mail gets
+the update (or the cancel) by mail too: queued here once per revision
+(`catalog.calendar.queue_change_mails`), sent by the Notifier's job. Logs carry
+registration ids and error types, never names, e-mail addresses or message texts.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ async def check_once(bot: Any, catalog: Catalog, settings: Settings,
         counts[result] = counts.get(result, 0) + 1
     if notices:
         log.info("schedule changes: %s", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    if settings.mail_enabled:  # the mail (UPDATE or CANCEL): queued, sent by the Notifier
+        mailed = await catalog.write(calendar.queue_change_mails, catalog, now=clock.now())
+        if mailed:
+            log.info("schedule changes: %d mail(s) queued", mailed)
     return counts
 
 

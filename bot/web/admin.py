@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,17 +175,17 @@ def _same_origin(request: web.Request) -> bool:
 
 # -- rendering -------------------------------------------------------------------------------
 
-def _render(request: web.Request, name: str, context: dict[str, Any],
+def render(request: web.Request, name: str, context: dict[str, Any],
             status: int = 200) -> web.Response:
     context.setdefault("show_signout", _signed_in(request) is not None)
     return aiohttp_jinja2.render_template(name, request, context, status=status, app_key=JINJA)
 
 
 def _disabled(request: web.Request) -> web.Response:
-    return _render(request, "admin_disabled.html", {}, status=401)
+    return render(request, "admin_disabled.html", {}, status=401)
 
 
-def _page_or_redirect(request: web.Request) -> web.Response | dict[str, Any]:
+def page_or_redirect(request: web.Request) -> web.Response | dict[str, Any]:
     """The signed-in session, or the answer to give instead (disabled / sign in first)."""
     if _serializer(request) is None:
         return _disabled(request)
@@ -194,7 +195,7 @@ def _page_or_redirect(request: web.Request) -> web.Response | dict[str, Any]:
     return session
 
 
-def _api_or_401(request: web.Request) -> web.Response | dict[str, Any]:
+def api_or_401(request: web.Request) -> web.Response | dict[str, Any]:
     if _serializer(request) is None:
         return _disabled(request)
     session = _signed_in(request)
@@ -204,9 +205,9 @@ def _api_or_401(request: web.Request) -> web.Response | dict[str, Any]:
     return session
 
 
-async def _checked_post(request: web.Request) -> web.Response | dict[str, Any]:
+async def checked_post(request: web.Request) -> web.Response | dict[str, Any]:
     """The signed-in session of a POST whose CSRF token is valid, or the refusal."""
-    session = _api_or_401(request)
+    session = api_or_401(request)
     if isinstance(session, web.Response):
         return session
     form = await request.post()
@@ -217,11 +218,43 @@ async def _checked_post(request: web.Request) -> web.Response | dict[str, Any]:
     return session
 
 
-def _session_or_404(catalog: Catalog, session_id: str) -> Any:
+def session_or_404(catalog: Catalog, session_id: str) -> Any:
     try:
         return catalog.session(session_id)
     except NotFound as e:
         raise web.HTTPNotFound(text=say(e, "en"), content_type="text/plain") from e
+
+
+SignIn = dict[str, Any]  # the signed-in browser's admin session ("sid", ...)
+StaffHandler = Callable[[web.Request, SignIn], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _staff_only(check: Callable[[web.Request], Awaitable[web.StreamResponse | SignIn]]
+                ) -> Callable[[StaffHandler], Handler]:
+    def decorate(handler: StaffHandler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            session = await check(request)
+            if isinstance(session, web.StreamResponse):
+                return session
+            return await handler(request, session)
+        return guarded
+    return decorate
+
+
+async def _page_check(request: web.Request) -> web.StreamResponse | SignIn:
+    return page_or_redirect(request)
+
+
+async def _api_check(request: web.Request) -> web.StreamResponse | SignIn:
+    return api_or_401(request)
+
+
+# The three doors of the admin pages; the handler gets the signed-in session:
+staff_page = _staff_only(_page_check)  # a page: not signed in -> the sign-in page
+staff_api = _staff_only(_api_check)  # a download: not signed in -> 401
+staff_post = _staff_only(checked_post)  # a form's POST: 401, or 403 without a valid CSRF token
 
 
 # -- sign in and out -------------------------------------------------------------------------
@@ -257,7 +290,7 @@ async def login(request: web.Request) -> web.Response:
     # address are counted one by one, so they cannot slip past the limit together.
     wait = guard.refused_for(address)
     if wait:
-        return _render(request, "admin_login.html",
+        return render(request, "admin_login.html",
                        {"error": False, "locked_minutes": max(1, round(wait / 60)),
                         "csrf": csrf_token(request, pre["sid"])}, status=429)
     expected = (request.app[SETTINGS].admin_token or "").encode("utf-8")
@@ -265,7 +298,7 @@ async def login(request: web.Request) -> web.Response:
     if not hmac.compare_digest(given, expected):
         guard.failed(address)
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
-        return _render(request, "admin_login.html",
+        return render(request, "admin_login.html",
                        {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
     guard.succeeded(address)
     sid = await request.app[CATALOG].write(admin_sessions.start, request.app[CATALOG].store,
@@ -276,10 +309,8 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/logout")
-async def logout(request: web.Request) -> web.Response:
-    session = await _checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_post
+async def logout(request: web.Request, session: SignIn) -> web.Response:
     await request.app[CATALOG].write(admin_sessions.revoke, request.app[CATALOG].store,
                                      session["sid"], _now())
     response = web.HTTPSeeOther("/admin/login")
@@ -288,22 +319,18 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/signins")
-async def signins_page(request: web.Request) -> web.Response:
+@staff_page
+async def signins_page(request: web.Request, session: SignIn) -> web.Response:
     """Who is signed in (by session, not by person), with a button to end each."""
-    session = _page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
     rows = await asyncio.to_thread(admin_sessions.active, request.app[CATALOG].store, _now())
-    return _render(request, "admin_signins.html", {
+    return render(request, "admin_signins.html", {
         "signins": rows, "mine": admin_sessions.key_of(session["sid"]),
         "csrf": csrf_token(request, session["sid"])})
 
 
 @routes.post("/admin/signins/revoke")
-async def revoke_signin(request: web.Request) -> web.Response:
-    session = await _checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_post
+async def revoke_signin(request: web.Request, session: SignIn) -> web.Response:
     form = await request.post()
     await request.app[CATALOG].write(admin_sessions.revoke_key, request.app[CATALOG].store,
                                      str(form.get("key", "")), _now())
@@ -313,14 +340,12 @@ async def revoke_signin(request: web.Request) -> web.Response:
 # -- pages -----------------------------------------------------------------------------------
 
 @routes.get("/admin")
-async def sessions_page(request: web.Request) -> web.Response:
-    session = _page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_page
+async def sessions_page(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     today = request.app[CLOCK].today()
     rows = await asyncio.to_thread(catalog.all_sessions, True)
-    return _render(request, "admin_sessions.html", {
+    return render(request, "admin_sessions.html", {
         "sessions": rows, "today": today, "year": catalog.year,
         "charts": await asyncio.to_thread(home_charts, catalog, rows),
         "csrf": csrf_token(request, session["sid"]),
@@ -349,14 +374,12 @@ def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[s
 
 
 @routes.get("/admin/sessions/{session_id}")
-async def session_page(request: web.Request) -> web.Response:
-    session = _page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_page
+async def session_page(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = _session_or_404(catalog, request.match_info["session_id"])
+    s = session_or_404(catalog, request.match_info["session_id"])
     view = await asyncio.to_thread(_session_view, catalog, s.id)
-    return _render(request, "admin_session.html", {
+    return render(request, "admin_session.html", {
         "s": s, **view,
         "formed": request.query.get("formed") == "1",
         "moved": request.query.get("moved") == "1",
@@ -369,19 +392,17 @@ async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogErro
     """The session page again, with the refusal shown in Japanese and English (400); for
     a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
-    return _render(request, "admin_session.html", {
+    return render(request, "admin_session.html", {
         "s": s, **view, "formed": False,
         "error": say(e, "ja") + " / " + say(e, "en"), "confirm": confirm,
         "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
-async def form_teams(request: web.Request) -> web.Response:
-    session = await _checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_post
+async def form_teams(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = _session_or_404(catalog, request.match_info["session_id"])
+    s = session_or_404(catalog, request.match_info["session_id"])
     try:
         await catalog.write(console.form_teams, catalog, s.id, now=request.app[CLOCK].now(),
                             actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
@@ -391,12 +412,10 @@ async def form_teams(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/sessions/{session_id}/move")
-async def move_member(request: web.Request) -> web.Response:
-    session = await _checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_post
+async def move_member(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = _session_or_404(catalog, request.match_info["session_id"])
+    s = session_or_404(catalog, request.match_info["session_id"])
     form = await request.post()
     try:
         try:
@@ -416,11 +435,9 @@ async def move_member(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/rosters.xlsx")
-async def download_all(request: web.Request) -> web.Response:
+@staff_api
+async def download_all(request: web.Request, session: SignIn) -> web.Response:
     """Every session's roster in one workbook (one sheet per session with registrations)."""
-    session = _api_or_401(request)
-    if isinstance(session, web.Response):
-        return session
     catalog = request.app[CATALOG]
     ids = [s.id for s in catalog.all_sessions(True) if s.registered or s.waitlisted]
     if not ids:
@@ -434,12 +451,10 @@ async def download_all(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/admin/sessions/{session_id}/roster.{fmt:csv|xlsx|json}")
-async def download_roster(request: web.Request) -> web.Response:
-    session = _api_or_401(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_api
+async def download_roster(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = _session_or_404(catalog, request.match_info["session_id"])
+    s = session_or_404(catalog, request.match_info["session_id"])
     fmt: rosters.Format = "xlsx" if request.match_info["fmt"] == "xlsx" else (
         "json" if request.match_info["fmt"] == "json" else "csv")
     filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt,

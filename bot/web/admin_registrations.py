@@ -3,7 +3,7 @@ with its history, and the staff changes (cancel with a reason, move to another s
 promote from the waitlist, edit the details).
 
 Sign-in, CSRF and rendering are the admin page's (`bot.web.admin`): every POST goes
-through its `_checked_post`. The domain work is `catalog.console` (changes through `Catalog.write`);
+through its `checked_post`. The domain work is `catalog.console` (changes through `Catalog.write`);
 the person is told in chat through `bot.telegram.staff_notices.tell` when this process
 runs the bot. Each change is logged as "admin-web:<the signed-in browser's key>".
 """
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.telegram import staff_notices
 from bot.telegram.i18n import say
-from bot.web.admin import _checked_post, _page_or_redirect, _render, csrf_token
+from bot.web.admin import SignIn, csrf_token, render, staff_page, staff_post
 from bot.web.keys import BOT, CATALOG, CLOCK, SETTINGS
 from catalog import admin_sessions, audit, console
 from catalog.audit import Actor
@@ -64,10 +64,8 @@ def _labels(catalog: Catalog, regs: list[Registration]) -> dict[str, str]:
 
 
 @routes.get("/admin/registrations")
-async def search_page(request: web.Request) -> web.Response:
-    session = _page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_page
+async def search_page(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     text = request.query.get("q", "").strip()
     session_id = request.query.get("session", "").strip()
@@ -85,7 +83,7 @@ async def search_page(request: web.Request) -> web.Response:
             error = say(e, "ja") + " / " + say(e, "en")
     else:
         recent = await asyncio.to_thread(audit.recent, catalog.store, limit=50)
-    return _render(request, "admin_registrations.html", {
+    return render(request, "admin_registrations.html", {
         "q": text, "session_id": session_id, "active": active, "error": error,
         "results": found[:RESULTS_LIMIT], "more": len(found) > RESULTS_LIMIT,
         "searched": bool(text or session_id), "labels": _labels(catalog, found),
@@ -110,7 +108,7 @@ async def _detail_page(request: web.Request, session: dict[str, Any], registrati
     view = await asyncio.to_thread(_detail, catalog, reg, request.app[CLOCK].today())
     done = request.query.get("done", "")
     told, chats = request.query.get("told", ""), request.query.get("chats", "")
-    return _render(request, "admin_registration.html", {
+    return render(request, "admin_registration.html", {
         **view, "error": error, "form": form or {},
         "done": DONE.get(done) if error is None else None,
         "told": int(told) if told.isdigit() else None,
@@ -119,19 +117,14 @@ async def _detail_page(request: web.Request, session: dict[str, Any], registrati
 
 
 @routes.get(r"/admin/registrations/{registration_id:\d+}")
-async def registration_page(request: web.Request) -> web.Response:
-    session = _page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@staff_page
+async def registration_page(request: web.Request, session: SignIn) -> web.Response:
     return await _detail_page(request, session, int(request.match_info["registration_id"]))
 
 
-async def _apply(request: web.Request, action: str) -> web.Response:
-    """One staff change from a POST: check the CSRF token, run it, tell the person,
+async def _apply(request: web.Request, session: SignIn, action: str) -> web.Response:
+    """One staff change from a POST (its CSRF token checked): run it, tell the person,
     and show the registration again (303), or the refusal (400)."""
-    session = await _checked_post(request)
-    if isinstance(session, web.Response):
-        return session
     catalog = request.app[CATALOG]
     registration_id = int(request.match_info["registration_id"])
     _registration_or_404(catalog, registration_id)
@@ -173,24 +166,10 @@ async def _apply(request: web.Request, action: str) -> web.Response:
     raise web.HTTPSeeOther(f"/admin/registrations/{registration_id}?{urlencode(query)}")
 
 
-@routes.post(r"/admin/registrations/{registration_id:\d+}/cancel")
-async def cancel(request: web.Request) -> web.Response:
-    return await _apply(request, "cancel")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/move")
-async def move(request: web.Request) -> web.Response:
-    return await _apply(request, "move")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/promote")
-async def promote(request: web.Request) -> web.Response:
-    return await _apply(request, "promote")
-
-
-@routes.post(r"/admin/registrations/{registration_id:\d+}/edit")
-async def edit(request: web.Request) -> web.Response:
-    return await _apply(request, "edit")
+@routes.post(r"/admin/registrations/{registration_id:\d+}/{action:cancel|move|promote|edit}")
+@staff_post
+async def change(request: web.Request, session: SignIn) -> web.Response:
+    return await _apply(request, session, request.match_info["action"])
 
 
 def setup(app: web.Application) -> None:

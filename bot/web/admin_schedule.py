@@ -1,11 +1,12 @@
 """The admin page's schedule console: add a session, edit or cancel one, and load a fiscal
 year from a spreadsheet (upload, preview of what is added / changed / cancelled, apply).
 
-Sign-in, CSRF and rendering are `bot.web.admin`'s; the work is `catalog.schedule_edit`
-and `catalog.schedule_import`'s, run off the event loop. A weekend or holiday date is
-saved only after a confirm step. An upload's preview hands the checked rows (never the
-file) to the apply step in a signed, time-limited field, with the fingerprint of the
-changes it showed: if the schedule changed meanwhile, the apply is refused.
+Sign-in, CSRF and rendering are `bot.web.admin`'s (`staff_page`, `staff_post`); the work
+is `catalog.schedule_edit` and `catalog.schedule_import`'s, off the event loop (writes
+through `Catalog.write`). A weekend or holiday date is saved only after a confirm step.
+An upload's preview hands the checked rows (never the file) to the apply step in a
+signed, time-limited field, with the fingerprint of the changes it showed: if the
+schedule changed meanwhile, the apply is refused.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def _form_page(request: web.Request, session: dict[str, Any], *, mode: str
                      promoted: int = 0, status: int = 200) -> web.Response:
     catalog = request.app[CATALOG]
     context = await asyncio.to_thread(_form_context, catalog)
-    return admin._render(request, "admin_session_form.html", {
+    return admin.render(request, "admin_session_form.html", {
         "mode": mode, "v": values, "s": s, "error": error, "confirm": confirm, "done": done,
         "promoted": promoted,
         "csrf": admin.csrf_token(request, session["sid"]), **context}, status=status)
@@ -82,10 +83,8 @@ def _posted(form: Any, names: tuple[str, ...]) -> dict[str, str]:
 # -- the hub ---------------------------------------------------------------------------------
 
 @routes.get("/admin/schedule")
-async def schedule_page(request: web.Request) -> web.Response:
-    session = admin._page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_page
+async def schedule_page(request: web.Request, session: admin.SignIn) -> web.Response:
     catalog = request.app[CATALOG]
 
     def years() -> list[dict[str, Any]]:
@@ -98,17 +97,15 @@ async def schedule_page(request: web.Request) -> web.Response:
                         "shown": fy in catalog.fiscal_years})
         return out
 
-    return admin._render(request, "admin_schedule.html", {
+    return admin.render(request, "admin_schedule.html", {
         "years": await asyncio.to_thread(years), "current": catalog.fiscal_year,
         "max_mb": MAX_UPLOAD // (1024 * 1024), "error": None,
         "csrf": admin.csrf_token(request, session["sid"])})
 
 
 @routes.get("/admin/schedule/template.xlsx")
-async def template_download(request: web.Request) -> web.Response:
-    session = admin._api_or_401(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_api
+async def template_download(request: web.Request, session: admin.SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     raw = request.query.get("year", "")
     year = int(raw) if raw.isdigit() else None
@@ -134,25 +131,21 @@ async def template_download(request: web.Request) -> web.Response:
 # -- one session -----------------------------------------------------------------------------
 
 @routes.get("/admin/schedule/new")
-async def new_form(request: web.Request) -> web.Response:
-    session = admin._page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_page
+async def new_form(request: web.Request, session: admin.SignIn) -> web.Response:
     return await _form_page(request, session, mode="add",
                             values={"course": request.query.get("course", "")})
 
 
 @routes.post("/admin/schedule/new")
-async def add(request: web.Request) -> web.Response:
-    session = await admin._checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_post
+async def add(request: web.Request, session: admin.SignIn) -> web.Response:
     form = await request.post()
     values = _posted(form, FORM_FIELDS)
     confirm = form.get("confirm") == "1"
     catalog = request.app[CATALOG]
     try:
-        result = await asyncio.to_thread(
+        result = await catalog.write(
             schedule_edit.add_session, catalog.store, values, now=request.app[CLOCK].now(),
             default_year=catalog.fiscal_year, confirm=confirm, actor=_actor(session))
     except schedule_edit.NeedsConfirmation as e:
@@ -172,12 +165,10 @@ def _values_of(catalog: Catalog, session_id: str) -> dict[str, Any]:
 
 
 @routes.get("/admin/sessions/{session_id}/edit")
-async def edit_form(request: web.Request) -> web.Response:
-    session = admin._page_or_redirect(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_page
+async def edit_form(request: web.Request, session: admin.SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = admin._session_or_404(catalog, request.match_info["session_id"])
+    s = admin.session_or_404(catalog, request.match_info["session_id"])
     values = await asyncio.to_thread(_values_of, catalog, s.id)
     done = request.query.get("done")
     promoted = request.query.get("promoted", "")
@@ -188,17 +179,15 @@ async def edit_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/sessions/{session_id}/edit")
-async def edit(request: web.Request) -> web.Response:
-    session = await admin._checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_post
+async def edit(request: web.Request, session: admin.SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = admin._session_or_404(catalog, request.match_info["session_id"])
+    s = admin.session_or_404(catalog, request.match_info["session_id"])
     form = await request.post()
     values = _posted(form, schedule_edit.EDITABLE)
     clock = request.app[CLOCK]
     try:
-        result = await asyncio.to_thread(
+        result = await catalog.write(
             schedule_edit.edit_session, catalog.store, s.id, values, now=clock.now(),
             today=clock.today(), confirm=form.get("confirm") == "1", actor=_actor(session))
     except schedule_edit.NeedsConfirmation as e:
@@ -214,12 +203,10 @@ async def edit(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/sessions/{session_id}/cancel")
-async def cancel(request: web.Request) -> web.Response:
-    session = await admin._checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_post
+async def cancel(request: web.Request, session: admin.SignIn) -> web.Response:
     catalog = request.app[CATALOG]
-    s = admin._session_or_404(catalog, request.match_info["session_id"])
+    s = admin.session_or_404(catalog, request.match_info["session_id"])
     form = await request.post()
     values = await asyncio.to_thread(_values_of, catalog, s.id)
     if form.get("really") != "1":
@@ -227,8 +214,8 @@ async def cancel(request: web.Request) -> web.Response:
                                 error="中止するには確認のチェックを入れてください。"
                                       " / Tick the box to confirm the cancellation.")
     try:
-        await asyncio.to_thread(schedule_edit.cancel_session, catalog.store, s.id,
-                                now=request.app[CLOCK].now(), actor=_actor(session))
+        await catalog.write(schedule_edit.cancel_session, catalog.store, s.id,
+                            now=request.app[CLOCK].now(), actor=_actor(session))
     except CatalogError as e:
         return await _form_page(request, session, mode="edit", s=s, values=values,
                                 error=_error_text(e), status=400)
@@ -243,7 +230,7 @@ async def _hub_error(request: web.Request, session: dict[str, Any], text: str,
     years = [{"fiscal_year": fy, "label": catalog.year_of(fy).label_ja,
               "sessions": None, "cancelled": None, "shown": fy in catalog.fiscal_years}
              for fy in catalog.loaded_years()]
-    return admin._render(request, "admin_schedule.html", {
+    return admin.render(request, "admin_schedule.html", {
         "years": years, "current": catalog.fiscal_year, "error": text,
         "max_mb": MAX_UPLOAD // (1024 * 1024),
         "csrf": admin.csrf_token(request, session["sid"])}, status=status)
@@ -264,9 +251,9 @@ def _preview_rows(plan: schedule_import.ImportPlan) -> list[dict[str, Any]]:
 @routes.post("/admin/schedule/upload")
 async def upload(request: web.Request) -> web.Response:
     try:
-        session = await admin._checked_post(request)
+        session = await admin.checked_post(request)
     except web.HTTPRequestEntityTooLarge:
-        session = admin._api_or_401(request)
+        session = admin.api_or_401(request)
         if isinstance(session, web.Response):
             return session
         return await _hub_error(request, session, f"ファイルが大きすぎます（上限 {MAX_UPLOAD // 1024} KB）。"
@@ -293,7 +280,7 @@ async def upload(request: web.Request) -> web.Response:
     except InvalidInput as e:
         return await _hub_error(request, session, f"{name}: {_error_text(e)}", 400)
     token = _plan_serializer(request).dumps(plan.to_json())
-    return admin._render(request, "admin_schedule_preview.html", {
+    return admin.render(request, "admin_schedule_preview.html", {
         "plan": plan, "rows": _preview_rows(plan), "counts": schedule_import.counts(plan),
         "problems": [_problem_text(p) for p in plan.problems],
         "weekends": [f"{say(p.said, 'ja')} / {say(p.said, 'en')}" for p in plan.weekend_rows],
@@ -305,10 +292,8 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/schedule/apply")
-async def apply(request: web.Request) -> web.Response:
-    session = await admin._checked_post(request)
-    if isinstance(session, web.Response):
-        return session
+@admin.staff_post
+async def apply(request: web.Request, session: admin.SignIn) -> web.Response:
     form = await request.post()
     try:
         data = _plan_serializer(request).loads(str(form.get("plan", "")), max_age=PLAN_MAX_AGE)
@@ -319,12 +304,12 @@ async def apply(request: web.Request) -> web.Response:
                                 " / The preview expired or is not valid: upload the file again.", 400)
     catalog = request.app[CATALOG]
     try:
-        report = await asyncio.to_thread(
+        report = await catalog.write(
             schedule_import.apply_import, catalog.store, plan, now=request.app[CLOCK].now(),
             actor=_actor(session), expect=str(form.get("fingerprint", "")))
     except CatalogError as e:
         return await _hub_error(request, session, _error_text(e), 400)
-    return admin._render(request, "admin_schedule_preview.html", {
+    return admin.render(request, "admin_schedule_preview.html", {
         "plan": plan, "rows": _preview_rows(plan), "counts": schedule_import.counts(plan),
         "problems": [], "weekends": [], "label": catalog.year_of(plan.fiscal_year).label_ja,
         "token": None, "fingerprint": None, "applied": report.summary(),
