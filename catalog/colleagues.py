@@ -43,7 +43,7 @@ def _key(text: str) -> str:
 
 
 def _gone() -> NotFound:
-    return NotFound("That registration no longer exists.", "その申込は見つかりません。")
+    return NotFound(_l("That registration no longer exists."))
 
 
 @dataclass(frozen=True)

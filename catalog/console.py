@@ -318,8 +318,8 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
     with catalog.store.write() as db:
         before = _row(db, registration_id)
         if before.status != "waitlisted":
-            raise RegistrationError(f"#{before.id} is not on the waitlist ({before.status})",
-                                    f"申込 #{before.id} はキャンセル待ちではありません。",
+            raise RegistrationError(_l("#{registration} is not on the waitlist ({status})",
+                                       registration=before.id, status=before.status),
                                     code="not_waitlisted")
         session = catalog.session(before.session_id)
         if session.cancelled:

@@ -128,7 +128,7 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Sai
         except CatalogError as e:
             problems.append((line, e.said))
         except places.UnknownPlace as e:
-            problems.append((line, str(e)))
+            problems.append((line, e.said))
     return rows, problems
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from catalog.i18n import ByLang, Joined, Lazy
+from catalog.i18n import gettext_lazy as _l
 from catalog.places_data import CAPITALS_EN, GEONAMES_ADMIN1_TO_JIS, PREFECTURE_ROWS, VENUE_ROWS
 
 __all__ = [
@@ -63,6 +65,16 @@ class UnknownPlace(ValueError):
         # the user's language (Hiroshima (prefecture), Kitahiroshima…)
         self.places = list(places)[:MAX_CANDIDATES]
         super().__init__(self._message())
+
+    @property
+    def said(self) -> Lazy:
+        """What to tell a person, in one language (`str(error)` says it in both, for logs
+        and callers that show it as it is)."""
+        shown = " ".join(self.query.split())[:60]
+        if not self.candidates:
+            return _l('Unknown place "{place}"', place=shown)
+        return _l('Unknown place "{place}"; did you mean: {candidates}?', place=shown,
+                  candidates=Joined(ByLang("、", ", "), self.candidates))
 
     def _message(self) -> str:
         shown = " ".join(self.query.split())[:60]

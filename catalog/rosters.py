@@ -24,6 +24,7 @@ from defusedcsv import csv
 from catalog.clock import JST
 from catalog.eligibility import Profile
 from catalog.errors import InvalidInput
+from catalog.i18n import Say, english
 from catalog.i18n import gettext_lazy as _l
 from catalog.registrations import for_session
 from catalog.service import Catalog
@@ -55,19 +56,19 @@ MIME = {
 }
 
 
-def roster_rows(catalog: Catalog, session_id: str, *,
-                exception_lang: str = "en") -> Iterator[dict[str, Any]]:
+def roster_rows(catalog: Catalog, session_id: str, *, exception_lang: str = "en",
+                say: Say = english) -> Iterator[dict[str, Any]]:
     """One dict per person (keys `ROSTER_COLUMNS`): registrants in registration order,
     then the waitlist in order. `team` is the stored team number or None; `team
     exception` the rules that team breaks, for staff to accept or change ("" if none),
-    in `exception_lang`."""
+    in `exception_lang` as `say` says it (`bot.telegram.i18n.say`; the default is English)."""
     session = catalog.session(session_id)
     teams: dict[int, int] = {}
     exceptions: dict[int, str] = {}
     for team in current_teams(catalog, session.id):
         for m in team.members:
             teams[m.registration_id] = team.number
-            exceptions[m.registration_id] = team.exception_text(exception_lang)
+            exceptions[m.registration_id] = say(team.exceptions_said, exception_lang)
     for reg in for_session(catalog, session.id):
         try:
             fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched),
@@ -138,12 +139,12 @@ def registered_at(text: str) -> dt.datetime | str:
     return value
 
 
-def localized_rows(catalog: Catalog, session_id: str,
-                   lang: str = "ja") -> Iterator[list[Any]]:
+def localized_rows(catalog: Catalog, session_id: str, lang: str = "ja",
+                   say: Say = english) -> Iterator[list[Any]]:
     """`roster_rows` as values for people, in the order of `headers(lang)`: organisation
     types, fees and statuses in words, the registration time as a datetime."""
     lang = _lang(lang)
-    for row in roster_rows(catalog, session_id, exception_lang=lang):
+    for row in roster_rows(catalog, session_id, exception_lang=lang, say=say):
         out: list[Any] = []
         for c in ROSTER_COLUMNS:
             v = row.get(c)
@@ -238,7 +239,8 @@ def _csv_lines(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja") -> bytes:
+def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja",
+          say: Say = english) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -252,7 +254,7 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja") -> byt
         for cell in ws[1]:
             cell.font = Font(bold=True)
         widths = [width(c) for c in header]
-        for values in localized_rows(catalog, sid, lang):
+        for values in localized_rows(catalog, sid, lang, say):
             ws.append(values)
             for cell in ws[ws.max_row]:
                 if isinstance(cell.value, str):
@@ -272,7 +274,8 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja") -> byt
 
 
 def export_roster(
-    catalog: Catalog, session_ids: Sequence[str], fmt: Format, *, lang: str = "ja"
+    catalog: Catalog, session_ids: Sequence[str], fmt: Format, *, lang: str = "ja",
+    say: Say = english,
 ) -> tuple[str, str, bytes]:
     """Render the rosters of `session_ids` as (filename, mime type, bytes).
 
@@ -280,6 +283,8 @@ def export_roster(
     `Cp932Unsupported` (naming each character) when a cell holds one cp932 lacks;
     xlsx: one sheet per session, header frozen, real dates; these three in `lang`
     (Japanese unless "en"). json: a list of row objects (`roster_rows`, for programs).
+    `say` says the team exceptions in `lang` (`bot.telegram.i18n.say`; the default is
+    English, for a caller without the .po files).
     """
     if fmt not in FORMATS:
         raise InvalidInput(_l("unknown roster format {fmt!r}; choose one of: {formats}",
@@ -289,13 +294,13 @@ def export_roster(
         raise InvalidInput(_l("no session to export"))
     stem = f"roster-{ids[0]}" if len(ids) == 1 else f"roster-{catalog.fiscal_year}-all"
     if fmt == "xlsx":
-        return f"{stem}.xlsx", MIME[fmt], _xlsx(catalog, ids, lang)
+        return f"{stem}.xlsx", MIME[fmt], _xlsx(catalog, ids, lang, say)
     if fmt == "json":
         rows = [row for sid in ids for row in roster_rows(catalog, sid)]
         data = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
         return f"{stem}.json", MIME[fmt], data.encode("utf-8")
     header = headers(lang)
-    lines = [values for sid in ids for values in localized_rows(catalog, sid, lang)]
+    lines = [values for sid in ids for values in localized_rows(catalog, sid, lang, say)]
     text = _csv_lines(header, lines)
     if fmt == "csv-cp932":
         problems = cp932_problems(header, [[_csv_value(v) for v in row] for row in lines])

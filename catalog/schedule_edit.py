@@ -25,6 +25,7 @@ import jpholiday
 
 from catalog import audit, registrations
 from catalog.errors import InvalidInput, NotFound
+from catalog.i18n import ByLang, Joined, Lazy
 from catalog.i18n import gettext_lazy as _l
 from catalog.session_row import (
     SessionRow,
@@ -166,13 +167,20 @@ class OffDay:
     day: dt.date
     holiday: str | None  # the holiday's name (jpholiday), None for a plain weekend
 
-    def text(self, lang: str = "ja") -> str:
-        if lang.startswith("en"):
-            what = (f"a public holiday ({self.holiday})" if self.holiday
-                    else f"a {WEEKDAYS_EN[self.day.weekday()]}")
-            return f"{self.day.isoformat()} is {what}"
-        what = f"祝日（{self.holiday}）" if self.holiday else f"{WEEKDAYS_JA[self.day.weekday()]}曜日"
-        return f"{self.day.month}月{self.day.day}日は{what}です"
+    @property
+    def said(self) -> Lazy:
+        """"2024-11-02 is a Saturday" / "11月2日は土曜日です", as a gettext message."""
+        date = ByLang(f"{self.day.month}月{self.day.day}日", self.day.isoformat())
+        if self.holiday:
+            return _l("{date} is a public holiday ({holiday})", date=date, holiday=self.holiday)
+        weekday = self.day.weekday()
+        return _l("{date} is a {weekday}", date=date,
+                  weekday=ByLang(WEEKDAYS_JA[weekday], WEEKDAYS_EN[weekday]))
+
+
+def off_days_said(days: Iterable[OffDay]) -> Joined:
+    """Several off days in one line ("、" between them in Japanese, "; " in English)."""
+    return Joined(ByLang("、", "; "), [d.said for d in days])
 
 
 def off_days(first: dt.date, last: dt.date) -> list[OffDay]:
@@ -193,24 +201,21 @@ class NeedsConfirmation(InvalidInput):
     code = "confirm"
 
     def __init__(self, days: list[OffDay]) -> None:
-        en = "; ".join(d.text("en") for d in days)
-        ja = "、".join(d.text("ja") for d in days)
-        super().__init__(f"{en}: confirm to save anyway", f"{ja}。このまま保存するには確認してください。")
+        super().__init__(_l("{days}: confirm to save anyway", days=off_days_said(days)))
         self.days = days
 
 
-def span_problem(row: SessionRow, days: int | None) -> tuple[str, str] | None:
-    """(en, ja) when the session does not span its course's `days` (C: two days)."""
+def span_problem(row: SessionRow, days: int | None) -> Lazy | None:
+    """The reason when the session does not span its course's `days` (C: two days)."""
     if not days or days < 1:
         return None
     span = (row.last - row.first).days + 1
     if span == days:
         return None
     expected = row.first + dt.timedelta(days=days - 1)
-    return (f"course {row.course} runs {days} day(s): the last day must be {expected.isoformat()}, "
-            f"not {row.last.isoformat()}",
-            f"{row.course}コースは{days}日間です。最終日は{expected.isoformat()}です"
-            f"（{row.last.isoformat()}ではありません）。")
+    return _l("course {course} runs {days} day(s): the last day must be {expected}, not {last}",
+              course=row.course, days=days, expected=expected.isoformat(),
+              last=row.last.isoformat())
 
 
 def check_days(row: SessionRow, days: int | None, *, confirm: bool) -> None:
@@ -218,7 +223,7 @@ def check_days(row: SessionRow, days: int | None, *, confirm: bool) -> None:
     business days unless `confirm`. Raises InvalidInput / NeedsConfirmation."""
     span = span_problem(row, days)
     if span:
-        raise InvalidInput(span[0], span[1], code="span")
+        raise InvalidInput(span, code="span")
     off = off_days(row.first, row.last)
     if off and not confirm:
         raise NeedsConfirmation(off)
@@ -428,8 +433,8 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
     refused; a capacity that grows promotes the waitlist while applications are open."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise InvalidInput(f"cannot edit {', '.join(unknown)}; editable: {', '.join(EDITABLE)}",
-                           f"{', '.join(unknown)} は変更できません。")
+        raise InvalidInput(_l("cannot edit {fields}; editable: {editable}",
+                              fields=", ".join(unknown), editable=", ".join(EDITABLE)))
     stamp = _stamp(now)
     with store.write() as db:
         old = next(db.table("sessions").rows_where("id = ?", [session_id]), None)

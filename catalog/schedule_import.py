@@ -25,14 +25,17 @@ from typing import Any
 
 from catalog import places
 from catalog.errors import InvalidInput
+from catalog.i18n import ByLang, Joined, Lazy, Said
 from catalog.i18n import gettext_lazy as _l
 from catalog.schedule_edit import (
     Change,
     LoadReport,
+    OffDay,
     apply_changes,
     dates_unchanged,
     existing_sessions,
     off_days,
+    off_days_said,
     plan_sessions,
     record_schedule_change,
     span_problem,
@@ -48,17 +51,35 @@ MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "Au
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad row: its line and the reason (English; Japanese when it differs)."""
+    """One bad row: its line and the reason, a gettext message (`catalog.i18n`) or, for a
+    row's own check (`SessionRowError`), English text shown as it is. `days` are the
+    weekend or holiday dates of a row that needs confirming (what the preview carries)."""
 
     line: int | None
-    en: str
-    ja: str = ""
+    reason: Said | str
+    days: tuple[OffDay, ...] = ()
 
-    def text(self, lang: str = "ja") -> str:
-        reason = self.en if lang.startswith("en") or not self.ja else self.ja
+    @property
+    def said(self) -> Said | str:
+        """The reason with its line ("line 3: …" / "3行目: …")."""
         if self.line is None:
-            return reason
-        return f"line {self.line}: {reason}" if lang.startswith("en") else f"{self.line}行目: {reason}"
+            return self.reason
+        return _l("line {line}: {reason}", line=self.line, reason=self.reason)
+
+    @property
+    def translated(self) -> bool:
+        """False for a reason in English only (shown once, not as a pair)."""
+        return isinstance(self.reason, Lazy | ByLang | Joined)
+
+    @property
+    def en(self) -> str:
+        """The reason in English (what the command line prints after the line)."""
+        return str(self.reason)
+
+
+def _weekend_problem(line: int | None, days: Sequence[OffDay]) -> Problem:
+    return Problem(line, _l("{days} (confirm weekends to import it)", days=off_days_said(days)),
+                   tuple(days))
 
 
 @dataclass
@@ -90,10 +111,9 @@ class ImportPlan:
 
     def error(self) -> InvalidInput:
         rows = self.blocking()
-        en = "; ".join(p.text("en") for p in rows)
-        ja = "; ".join(p.text("ja") for p in rows)
-        return InvalidInput(f"{self.name}: nothing saved, {len(rows)} problem(s): {en}",
-                            f"{self.name}: 保存していません（{len(rows)}件の問題）: {ja}", code="import")
+        return InvalidInput(_l("{name}: nothing saved, {n} problem(s): {problems}", name=self.name,
+                               n=len(rows), problems=Joined("; ", [p.said for p in rows])),
+                            code="import")
 
     def summary(self) -> str:
         assert self.report is not None
@@ -107,14 +127,17 @@ class ImportPlan:
         not the file."""
         return {"name": self.name, "digest": self.digest, "fiscal_year": self.fiscal_year,
                 "records": self.records, "lines": self.lines,
-                "weekend_rows": [[p.line, p.en, p.ja] for p in self.weekend_rows],
+                "weekend_rows": [[p.line, [[d.day.isoformat(), d.holiday] for d in p.days]]
+                                 for p in self.weekend_rows],
                 "new_year_from": self.new_year_from}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, confirm_weekends: bool) -> ImportPlan:
         return cls(str(data["name"]), str(data["digest"]), int(data["fiscal_year"]),
                    records=list(data["records"]), lines=dict(data["lines"]),
-                   weekend_rows=[Problem(*p) for p in data["weekend_rows"]],
+                   weekend_rows=[_weekend_problem(p[0], [OffDay(dt.date.fromisoformat(day), holiday)
+                                                         for day, holiday in p[1]])
+                                 for p in data["weekend_rows"]],
                    confirmed=confirm_weekends, new_year_from=data["new_year_from"])
 
     def fingerprint(self) -> str:
@@ -157,8 +180,8 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
     """Check every row and work out the changes; nothing is written."""
     fy = _target_year(rows, fiscal_year)
     if fy is None:
-        raise InvalidInput(f"{name}: no row has a first day to tell the fiscal year; "
-                           "give --fiscal-year", f"{name}: 年度が分かりません（初日のある行がありません）。")
+        raise InvalidInput(_l("{name}: no row has a first day to tell the fiscal year; give "
+                              "--fiscal-year", name=name))
     if not 2000 <= fy <= 2100:
         raise InvalidInput(_l("fiscal year {year} is not a year such as 2025", year=fy))
     plan = ImportPlan(name, digest, fy, confirmed=confirm_weekends)
@@ -170,16 +193,15 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
         plan.new_year_from = source
         courses = year_courses(store, source)
     if not rows:
-        plan.problems.append(Problem(None, "no sessions in the file (only a header)",
-                                     "開催回の行がありません（見出しのみ）。"))
+        plan.problems.append(Problem(None, _l("no sessions in the file (only a header)")))
     existing = existing_sessions(store.db, fy)
     valid: list[tuple[int, SessionRow]] = []
     for row in rows:
         cells = dict(row.cells)
         extra = cells.pop("_extra", None)
         if extra:
-            plan.problems.append(Problem(row.line, f"{len(extra)} cell(s) beyond the last column",
-                                         f"見出しのない列に{len(extra)}個の値があります"))
+            plan.problems.append(Problem(row.line, _l("{n} cell(s) beyond the last column",
+                                                      n=len(extra))))
             continue
         try:
             checked = validate_session(cells, fy, courses=courses, cells=True)
@@ -188,20 +210,18 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
             continue
         span = span_problem(checked, courses.get(checked.course))
         if span:
-            plan.problems.append(Problem(row.line, span[0], span[1]))
+            plan.problems.append(Problem(row.line, span))
             continue
         off = off_days(checked.first, checked.last)
         if off and not dates_unchanged(checked, existing.get(checked.id)):
-            plan.weekend_rows.append(Problem(
-                row.line, "; ".join(d.text("en") for d in off) + " (confirm weekends to import it)",
-                "、".join(d.text("ja") for d in off) + "（土日・祝日の開催は確認が必要です）"))
+            plan.weekend_rows.append(_weekend_problem(row.line, off))
         valid.append((row.line, checked))
     seen: dict[str, int] = {}
     for line, checked in valid:
         if checked.id in seen:
             also = seen[checked.id]
-            plan.problems.append(Problem(line, f"duplicate session {checked.id} (also at line {also})",
-                                         f"開催回 {checked.id} が重複しています（{also}行目にも）"))
+            plan.problems.append(Problem(line, _l("duplicate session {session} (also at line "
+                                                  "{also})", session=checked.id, also=also)))
             continue
         seen[checked.id] = line
         plan.records.append(checked.record())
@@ -228,8 +248,8 @@ def _plan_changes(store: Store, plan: ImportPlan) -> None:
         if seats < taken:
             plan.problems.append(Problem(
                 plan.lines.get(record["id"]),
-                f"{record['id']}: {taken} people hold seats, the capacity cannot be {seats}",
-                f"{record['id']}: {taken}名が登録済みのため、定員を{seats}にはできません"))
+                _l("{session}: {taken} people hold seats, the capacity cannot be {seats}",
+                   session=record["id"], taken=taken, seats=seats)))
 
 
 def read_and_plan(store: Store, name: str, data: bytes, *, fiscal_year: int | None = None,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import InvalidInput
+from catalog.i18n import Lazy
+from catalog.i18n import gettext_lazy as _l
 from catalog.imports import decode
 from catalog.session_row import CELL_ALIASES, REQUIRED, SPREADSHEET_COLUMNS
 
@@ -102,9 +104,8 @@ def _header(values: Sequence[Any]) -> list[str | None]:
     if unknown or missing or twice:
         what = ([f"unknown column {u!r}" for u in unknown] + [f"missing column {m!r}" for m in missing]
                 + [f"column {t!r} twice" for t in twice])
-        raise SheetError(f"line 1: {'; '.join(what)}; the columns are {', '.join(SPREADSHEET_COLUMNS)}",
-                         f"1行目: 見出しが違います（{'; '.join(what)}）。"
-                         f"列は {', '.join(SPREADSHEET_COLUMNS)} です。")
+        raise SheetError(_l("line 1: {what}; the columns are {columns}",
+                            what="; ".join(what), columns=", ".join(SPREADSHEET_COLUMNS)))
     return names
 
 
@@ -135,16 +136,16 @@ def _rows(lines: Iterable[tuple[int, Sequence[Any]]]) -> list[SheetRow]:
             header = _header(list(values))
             continue
         if len(out) >= MAX_ROWS:
-            raise SheetError(f"more than {MAX_ROWS} rows: this is not one year's schedule",
-                             f"{MAX_ROWS}行を超えています。1年度分の日程ではありません。")
+            raise SheetError(_l("more than {limit} rows: this is not one year's schedule",
+                                limit=MAX_ROWS))
         extra = [v for v in values[len(header):] if v not in (None, "")]
         cells = {n: _cell(n, v) for n, v in zip(header, values, strict=False) if n is not None}
         if extra:
             cells["_extra"] = extra
         out.append(SheetRow(line, cells))
     if header is None:
-        raise SheetError("the file is empty (expected a header row: "
-                         f"{', '.join(SPREADSHEET_COLUMNS)})", "ファイルが空です（見出し行がありません）。")
+        raise SheetError(_l("the file is empty (expected a header row: {columns})",
+                            columns=", ".join(SPREADSHEET_COLUMNS)))
     return out
 
 
@@ -157,8 +158,12 @@ def _csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            raise SheetError(f"line {start}: {e}", f"{start}行目: {e}") from None
+            raise SheetError(_l("line {line}: {reason}", line=start, reason=str(e))) from None
         yield start, values
+
+
+def _unreadable(e: Exception) -> Lazy:
+    return _l("not a readable Excel workbook (.xlsx): {error}", error=type(e).__name__)
 
 
 def _xlsx_lines(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
@@ -167,21 +172,19 @@ def _xlsx_lines(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as e:
-        raise SheetError(f"not a readable Excel workbook (.xlsx): {type(e).__name__}",
-                         "Excel ファイル（.xlsx）として読めません。") from None
+        raise SheetError(_unreadable(e)) from None
     except Exception as e:  # openpyxl raises its own errors for broken parts
-        raise SheetError(f"not a readable Excel workbook (.xlsx): {type(e).__name__}",
-                         "Excel ファイル（.xlsx）として読めません。") from None
+        raise SheetError(_unreadable(e)) from None
     try:
         sheets = book.worksheets
         if not sheets:
-            raise SheetError("the workbook has no sheet", "シートがありません。")
+            raise SheetError(_l("the workbook has no sheet"))
         sheet = next((s for s in sheets if SHEET_TITLE in s.title.lower() or "開催回" in s.title),
                      sheets[0])
         for line, values in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), 1):
             if line > MAX_ROWS + 50:
-                raise SheetError(f"more than {MAX_ROWS} rows: this is not one year's schedule",
-                                 f"{MAX_ROWS}行を超えています。1年度分の日程ではありません。")
+                raise SheetError(_l("more than {limit} rows: this is not one year's schedule",
+                                    limit=MAX_ROWS))
             yield line, values
     finally:
         book.close()
@@ -197,16 +200,15 @@ def read_sheet(name: str, data: bytes) -> list[SheetRow]:
     SheetError when the file cannot be read at all (not a workbook, not text, no header,
     unknown or missing columns); each row's own problems are for `validate_session`."""
     if not data.strip():
-        raise SheetError("the file is empty", "ファイルが空です。")
+        raise SheetError(_l("the file is empty"))
     if is_xlsx(name, data):
         return _rows(_xlsx_lines(data))
     if b"\0" in data[:4096]:
-        raise SheetError("not a spreadsheet: give an .xlsx workbook or a CSV file",
-                         "表計算ファイルではありません。.xlsx か CSV を指定してください。")
+        raise SheetError(_l("not a spreadsheet: give an .xlsx workbook or a CSV file"))
     try:
         text = decode(data)
     except InvalidInput as e:
-        raise SheetError(e.en, e.ja) from None
+        raise SheetError(e.said) from None
     return _rows(_csv_lines(text))
 
 

@@ -47,6 +47,7 @@ from functools import cached_property
 from typing import Any
 
 from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.i18n import ByLang, Joined, Lazy, Say, english
 from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 
@@ -84,22 +85,26 @@ class Member:
 
 @dataclass(frozen=True)
 class TeamException:
-    """One rule a team breaks, in English and Japanese, for staff to accept or change.
+    """One rule a team breaks, for staff to accept or change: `message` is a gettext
+    message (`catalog.i18n`), said in the staff member's language where it is shown.
 
     `code` is "size" (not three or four people), "organisation" (one organisation over
     its spread) or "declared" (a declared team split); `subject` is the folded
     organisation or the team key it is about."""
 
     code: str
-    en: str
-    ja: str
+    message: Lazy
     subject: str = ""
 
-    def text(self, lang: str = "ja") -> str:
-        return self.en if lang.startswith("en") else self.ja
+    @property
+    def en(self) -> str:
+        """The English (what the command line prints)."""
+        return str(self.message)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "en": self.en, "ja": self.ja}
+    def as_dict(self, say: Say = english) -> dict[str, str]:
+        """`code` and the message in English and Japanese (`say` translates: pass
+        `bot.telegram.i18n.say`; the default says both in English)."""
+        return {"code": self.code, "en": say(self.message, "en"), "ja": say(self.message, "ja")}
 
 
 @dataclass(frozen=True)
@@ -113,16 +118,19 @@ class Team:
         """True when the team breaks a rule (staff accept it or change it)."""
         return bool(self.exceptions)
 
-    def exception_text(self, lang: str = "ja") -> str:
-        """The reasons in one line ("" when the team keeps every rule)."""
-        return ("; " if lang.startswith("en") else "。").join(e.text(lang) for e in self.exceptions)
+    @property
+    def exceptions_said(self) -> Joined:
+        """The reasons in one line, to be said in a language ("" when the team keeps every
+        rule): `say(team.exceptions_said, lang)`."""
+        return Joined(ByLang("。", "; "), [e.message for e in self.exceptions])
 
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of `cyder-bot teams --format json`."""
+    def as_dict(self, say: Say = english) -> dict[str, Any]:
+        """The JSON shape of `cyder-bot teams --format json` (`say` as for
+        `TeamException.as_dict`)."""
         return {"team": self.number,
                 "members": [{k: v for k, v in m.as_dict().items() if k != "registration_id"}
                             for m in self.members],
-                "exceptions": [e.as_dict() for e in self.exceptions]}
+                "exceptions": [e.as_dict(say) for e in self.exceptions]}
 
 
 class TeamRuleError(CatalogError):
@@ -180,8 +188,8 @@ def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[Team
         if len(spots) > 1:
             key = block[0].team_key or ""
             numbers = ", ".join(str(t) for t in sorted(spots))
-            e = TeamException("declared", f"the declared team {key!r} is split over teams {numbers}",
-                              f"申込時のチーム {key!r} がチーム {numbers} に分かれています", key)
+            e = TeamException("declared", _l("the declared team {key!r} is split over teams "
+                                             "{numbers}", key=key, numbers=numbers), key)
             for t in spots:
                 split[t].append(e)
     loose_teams = sum(1 for t in by_team if t not in declared_at) or 1
@@ -191,8 +199,8 @@ def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[Team
     for t, ms in by_team.items():
         found = []
         if len(ms) not in SIZES:
-            found.append(TeamException("size", f"a team of {len(ms)} (teams are of three or four)",
-                                       f"{len(ms)}名のチームです（1チーム3〜4名）"))
+            found.append(TeamException("size", _l("a team of {n} (teams are of three or four)",
+                                                  n=len(ms))))
         counts = Counter(m.org_key for m in ms if m.registration_id not in exempt)
         names = {m.org_key: m.organisation for m in reversed(ms)}
         for org, c in counts.items():
@@ -200,8 +208,8 @@ def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[Team
             if c > allowed:
                 found.append(TeamException(
                     "organisation",
-                    f"{c} people of {names[org]} (spread, at most {allowed} per team)",
-                    f"{names[org]}の方が{c}名います（分ければ1チーム{allowed}名まで）", org))
+                    _l("{n} people of {organisation} (spread, at most {allowed} per team)",
+                       n=c, organisation=names[org], allowed=allowed), org))
         found.extend(split.get(t, ()))
         if found:
             out[t] = tuple(found)
@@ -710,8 +718,8 @@ def team_of(catalog: Catalog, registration_id: int) -> int | None:
     return None if row is None else int(row["team"])
 
 
-def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[tuple[str, str]]:
-    """The rules moving `mover` into team `target` would break, as (en, ja) reasons: a
+def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[Lazy]:
+    """The rules moving `mover` into team `target` would break, as gettext reasons: a
     team of more than four, their organisation over its spread in `target`, their
     declared team split. Teams of one or two left behind are not refused (staff build
     teams one move at a time); they are flagged like any exception."""
@@ -726,19 +734,17 @@ def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[tup
     problems = []
     size = len(after[target])
     if size > TEAM_SIZE:
-        problems.append((f"team {target} would have {size} people (a team is at most four)",
-                         f"チーム {target} が{size}名になります（1チーム4名まで）"))
+        problems.append(_l("team {team} would have {n} people (a team is at most four)",
+                           team=target, n=size))
     for e in _exceptions(after).get(target, ()):
         if e.code == "organisation" and e.subject == mover.org_key:
-            problems.append((f"in team {target}: {e.en}", f"チーム {target}：{e.ja}"))
+            problems.append(_l("in team {team}: {reason}", team=target, reason=e.message))
     beside = {m.registration_id for m in before.get(source, [])} if source is not None else set()
     for block in team_blocks(m for ms in after.values() for m in ms):
         if mover in block and any(m.registration_id in beside for m in block):
             key = block[0].team_key
-            problems.append((f"{mover.name} belongs to the declared team {key!r}; "
-                             "moving them splits it",
-                             f"{mover.name}さんは申込時のチーム {key!r} の一員で、"
-                             "移すとチームが分かれます"))
+            problems.append(_l("{name} belongs to the declared team {key!r}; moving them "
+                               "splits it", name=mover.name, key=key))
     return problems
 
 
@@ -778,11 +784,10 @@ def move_member(
                      if r["id"] == registration_id)
         problems = move_problems(teams, mover, team)
         if problems:
-            raise TeamRuleError(
-                f"moving #{registration_id} {mover.name} into team {team} breaks the team "
-                "rules: " + "; ".join(en for en, _ in problems),
-                f"{mover.name}さん（#{registration_id}）をチーム {team} に移すと"
-                "チームの規則に反します：" + "。".join(ja for _, ja in problems) + "。")
+            raise TeamRuleError(_l(
+                "moving #{registration} {name} into team {team} breaks the team rules: "
+                "{problems}", registration=registration_id, name=mover.name, team=team,
+                problems=Joined(ByLang("。", "; "), problems)))
     with catalog.store.write() as db:
         db.execute(
             "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, 1) "

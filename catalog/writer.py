@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from catalog.i18n import gettext_lazy as _l
 from catalog.store import Store, is_busy
 
 log = logging.getLogger("cyder.writer")
@@ -46,19 +47,14 @@ class DatabaseBusy(Exception):  # noqa: N818 - named for what the person is told
     ends a dialogue (``except CatalogError``) lets it pass to whoever offers "try again"."""
 
     code = "busy"
-    en = ("The database is busy (another program is writing to it), so nothing was saved. "
-          "Please try again in a minute.")
-    ja = ("データベースが混み合っているため（別の処理が書き込み中）、保存できませんでした。"
-          "何も変更されていません。少し待ってからもう一度お試しください。")
+    # what a person is told (the web pages' 503; the chat says writes.NOT_SAVED)
+    said = _l("The database is busy (another program is writing to it), so nothing was saved. "
+              "Please try again in a minute.")
 
     def __init__(self, what: str = "", waited: float = 0.0) -> None:
         super().__init__(f"database busy: {what} gave up after {waited:.1f} s")
         self.what = what
         self.waited = waited
-
-    def text(self, lang: str = "ja") -> str:
-        """What to tell a person, as `CatalogError.text` does."""
-        return self.en if lang.startswith("en") else self.ja
 
 
 class Writer:

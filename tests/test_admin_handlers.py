@@ -102,6 +102,22 @@ async def test_teams_forms_and_shows_teams_with_escaped_names(staff, registered)
     assert sorted(len(t.members) for t in formed) == [4, 4]
 
 
+@pytest.mark.parametrize(("language_code", "said"), [
+    ("ja", "⚠️ 5名のチームです（1チーム3〜4名）"),
+    ("en", "⚠️ a team of 5 (teams are of three or four)"),
+])
+async def test_teams_shows_each_exception_under_its_team(make_user, catalog, language_code, said):
+    for name, org, _uid in PEOPLE[:5]:  # five people: one team of five, flagged
+        register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW)
+    staff = make_user(ADMIN, language_code=language_code)
+    await staff.send(f"/teams {SESSION}")
+    lines = staff.text().splitlines()
+    header = next(i for i, line in enumerate(lines) if "(5)" in line)
+    assert lines[header + 1] == said  # under the team, before its members
+    assert lines[header + 2].startswith("• ")
+    assert sum(line.startswith("⚠️") for line in lines) == 1
+
+
 async def test_teams_with_nobody_registered(staff, catalog):
     await staff.send(f"/teams {SESSION}")
     assert "チームはありません" in staff.text()

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
 from bot.telegram.callbacks import RegCB, SessionCB
+from bot.telegram.i18n import say
 from bot.web.app import create_web_app
 from catalog import registrations as regs
 from catalog import users
@@ -207,8 +208,8 @@ async def test_writer_retries_while_locked_tells_once_and_gives_up_with_nothing_
             await writer(users.save_user, catalog.store, 77, NOW, on_busy=on_busy, lang="en")
         assert told == ["busy"]  # once, however many attempts
         assert writer.busy_attempts > 1
-        assert "混み合っている" in caught.value.text("ja")
-        assert "try again" in caught.value.text("en")
+        assert "混み合っている" in say(caught.value.said, "ja")
+        assert "try again" in say(caught.value.said, "en")
         assert users.get_user(catalog.store, 77) is None
         # other errors are not retried, and are raised as they are
         with pytest.raises(ValueError, match="unknown user fields"):

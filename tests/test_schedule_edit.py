@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog import calendar
 from catalog.clock import JST
 from catalog.errors import InvalidInput, NotFound
@@ -85,7 +86,7 @@ def test_a_saturday_needs_confirming(catalog):
     with pytest.raises(NeedsConfirmation) as err:
         edit_session(catalog.store, A, {"first": "2024-11-02"}, now=LATER, today=TODAY)
     assert err.value.en == "2024-11-02 is a Saturday: confirm to save anyway"
-    assert "11月2日は土曜日です" in err.value.ja
+    assert say(err.value, "ja") == "11月2日は土曜日です。このまま保存するには確認してください。"
     assert row(catalog, A)["first_day"] == "2024-10-25"  # nothing saved
     edit_session(catalog.store, A, {"first": "2024-11-02"}, now=LATER, today=TODAY, confirm=True)
     assert row(catalog, A)["first_day"] == "2024-11-02"
@@ -93,8 +94,8 @@ def test_a_saturday_needs_confirming(catalog):
 
 def test_a_public_holiday_needs_confirming_and_is_named():
     (day,) = off_days(dt.date(2024, 11, 4), dt.date(2024, 11, 4))
-    assert day.text("en") == "2024-11-04 is a public holiday (文化の日 振替休日)"
-    assert day.text("ja") == "11月4日は祝日（文化の日 振替休日）です"
+    assert say(day.said, "en") == "2024-11-04 is a public holiday (文化の日 振替休日)"
+    assert say(day.said, "ja") == "11月4日は祝日（文化の日 振替休日）です"
     assert off_days(dt.date(2024, 10, 28), dt.date(2024, 11, 1)) == []
 
 

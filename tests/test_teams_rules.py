@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.telegram.i18n import say
 from catalog.teams import Member, group_into_teams, team_sizes
 
 ORG_TYPES = ["local", "national", "iaa", "designated", "infra", "private"]
@@ -305,7 +306,8 @@ def test_declared_team_of_four_plus_five_others_is_not_three_threes():
     others = [t for t in teams if t is not kure[0]]
     assert [len(t.members) for t in others] == [5]
     assert others[0].is_exception and others[0].exceptions[0].code == "size"
-    assert "5" in others[0].exception_text("en") and "5名" in others[0].exception_text("ja")
+    assert "5" in say(others[0].exceptions_said, "en")
+    assert "5名" in say(others[0].exceptions_said, "ja")
     assert others[0].as_dict()["exceptions"][0]["code"] == "size"
     # re-forming keeps all of it, and two of the others leaving leave a team of three
     existing = layout_of(teams)

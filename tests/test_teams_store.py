@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog import registrations as regs
 from catalog import rosters
 from catalog.errors import CatalogError, InvalidInput, NotFound
@@ -90,7 +91,7 @@ def test_move_that_makes_a_team_of_five_is_refused_with_the_reason(catalog):
     with pytest.raises(TeamRuleError) as e:
         move_member(catalog, A, eight, 1, now=NOW)
     assert isinstance(e.value, CatalogError) and e.value.code == "team_rules"
-    assert "team 1 would have 5 people" in e.value.en and "5名" in e.value.ja
+    assert "team 1 would have 5 people" in e.value.en and "5名" in say(e.value, "ja")
     assert "\n" not in e.value.en
     assert current_teams(catalog, A) == before  # nothing changed
     after = move_member(catalog, A, eight, 1, now=NOW, force=True)

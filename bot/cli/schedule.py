@@ -93,7 +93,7 @@ def _confirmed(run: Any) -> Any:
     try:
         return run()
     except schedule_edit.NeedsConfirmation as e:
-        raise UsageError(f"{'; '.join(d.text('en') for d in e.days)}: "
+        raise UsageError(f"{'; '.join(str(d.said) for d in e.days)}: "
                          "add --confirm-weekend to save it anyway") from None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from bot.cli.common import Subcommands, UsageError, lock_note, with_catalog
 from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
+from bot.telegram.i18n import say
 from catalog import console, places
 from catalog.audit import Actor
 from catalog.registrations import Applicant
@@ -65,10 +66,10 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
 
 def _print_teams(teams: list[Team], fmt: str) -> None:
     if fmt == "json":
-        print(json.dumps([t.as_dict() for t in teams], ensure_ascii=False, indent=2))
+        print(json.dumps([t.as_dict(say) for t in teams], ensure_ascii=False, indent=2))
         return
     rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture,
-             t.exception_text("en") if i == 0 else ""]
+             say(t.exceptions_said, "en") if i == 0 else ""]
             for t in teams for i, m in enumerate(t.members)]
     print(table(["team", "id", "name", "organisation", "org_type", "prefecture", "exception"],
                 rows))
@@ -117,7 +118,7 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
                          + (f" of FY{args.fiscal_year}" if args.fiscal_year else "")
                          + ", so there is no roster")
     fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
-    name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang)
+    name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang, say=say)
     if args.output is None and args.format == "xlsx":
         args.output = Path(name)
     if args.output is None:

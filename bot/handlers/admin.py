@@ -211,11 +211,12 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
     caption = _("Roster of {session}").format(session=q(_session_label(session, lang)))
     try:
         filename, _mime, data = await asyncio.to_thread(
-            rosters.export_roster, catalog, [session.id], fmt, lang=lang)  # type: ignore[arg-type]
+            rosters.export_roster, catalog, [session.id], fmt, lang=lang,  # type: ignore[arg-type]
+            say=say)
     except rosters.Cp932Unsupported as e:
         # nothing lost silently: say which characters, and send the UTF-8 file instead
         filename, _mime, data = await asyncio.to_thread(
-            rosters.export_roster, catalog, [session.id], "csv", lang=lang)
+            rosters.export_roster, catalog, [session.id], "csv", lang=lang, say=say)
         caption += "\n" + _("⚠️ cp932 (Shift_JIS) cannot hold {chars}, so this is the UTF-8 "
                             "CSV, which keeps every character.").format(chars=q(e.characters))
     except CatalogError as e:
@@ -241,6 +242,8 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
     for team in formed:
         lines.append("")
         lines.append("<b>" + _("Team {n}").format(n=team.number) + f"</b> ({len(team.members)})")
+        # the rules a team breaks, for staff to accept or change (one line each)
+        lines.extend("⚠️ " + q(say(e.message, lang)) for e in team.exceptions)
         for m in team.members:
             kind = rosters.org_type_label(catalog, m.org_type, lang) if m.org_type else ""
             extra = ", ".join(x for x in (m.organisation, kind, m.prefecture) if x)

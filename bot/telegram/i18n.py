@@ -92,10 +92,10 @@ def tr(text: str, lang: str) -> str:
     return create_i18n().gettext(text, locale=lang)
 
 
-def say(said: Lazy | ByLang | Joined | CatalogError, lang: str) -> str:
+def say(said: Lazy | ByLang | Joined | CatalogError | str, lang: str) -> str:
     """What the catalog says (a `Lazy` message, a `ByLang` pair, or a domain error) in
     `lang`, from the .po files; an error still given as an English/Japanese pair shows
-    its pair."""
+    its pair, and plain text (a row check's English) is shown as it is."""
     message = said.said if isinstance(said, CatalogError) else said
     return render(message, lambda msgid: tr(msgid, lang), lang)
 

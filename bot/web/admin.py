@@ -36,6 +36,7 @@ from catalog import admin_sessions, audit, console, rosters, teams
 from catalog.audit import Actor
 from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 from catalog.stats import home_charts
 
@@ -360,11 +361,14 @@ def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[s
     columns = rosters.headers(lang)
     rows = [dict(zip(columns, [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime)
                                else v for v in values], strict=True))
-            for values in rosters.localized_rows(catalog, session_id, lang)]
+            for values in rosters.localized_rows(catalog, session_id, lang, say)]
     formed = teams.current_teams(catalog, session_id)
     labels = {m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
               for t in formed for m in t.members if m.org_type}
+    reasons = {t.number: [f"{say(e.message, 'ja')} / {say(e.message, 'en')}" for e in t.exceptions]
+               for t in formed}
     return {"columns": columns, "rows": rows, "teams": formed, "org_labels": labels,
+            "exception_reasons": reasons,
             "next_team": max((t.number for t in formed), default=0) + 1, "confirm": None,
             "history": audit.for_session(catalog.store, session_id, limit=100)}
 
@@ -418,8 +422,7 @@ async def move_member(request: web.Request, session: SignIn) -> web.Response:
             registration_id = int(str(form.get("registration", "")))
             team = int(str(form.get("team", "")))
         except ValueError as e:
-            raise InvalidInput("choose a person and a team number",
-                               "移動する方とチーム番号を選んでください。") from e
+            raise InvalidInput(_l("choose a person and a team number")) from e
         await catalog.write(console.move_team_member, catalog, s.id, registration_id, team,
                             now=request.app[CLOCK].now(), force=form.get("force") == "1",
                             actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
@@ -439,7 +442,8 @@ async def download_all(request: web.Request, session: SignIn) -> web.Response:
     ids = [s.id for s in catalog.all_sessions(True) if s.registered or s.waitlisted]
     if not ids:
         ids = [s.id for s in catalog.all_sessions(True)][:1]
-    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, ids, "xlsx")
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, ids, "xlsx",
+                                                 say=say)
     return web.Response(body=data, headers={
         "Content-Type": mime,
         "Content-Disposition": f'attachment; filename="{filename}"',
@@ -453,7 +457,8 @@ async def download_roster(request: web.Request, session: SignIn) -> web.Response
     s = session_or_404(catalog, request.match_info["session_id"])
     fmt: rosters.Format = "xlsx" if request.match_info["fmt"] == "xlsx" else (
         "json" if request.match_info["fmt"] == "json" else "csv")
-    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt)
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt,
+                                                   say=say)
     return web.Response(body=data, headers={
         "Content-Type": mime,
         "Content-Disposition": f'attachment; filename="{filename}"',

@@ -49,6 +49,13 @@ def _error_text(e: CatalogError) -> str:
     return ja if ja == en else f"{ja} / {en}"
 
 
+def _problem_text(p: schedule_import.Problem) -> str:
+    """A bad row in Japanese and English (once, with its line in Japanese, when the reason
+    is a row check's English only)."""
+    ja = say(p.said, "ja")
+    return f"{ja} / {say(p.said, 'en')}" if p.translated else ja
+
+
 def _form_context(catalog: Catalog) -> dict[str, Any]:
     return {
         "prefectures": [p.name for p in places.PREFECTURES],
@@ -143,7 +150,7 @@ async def add(request: web.Request, session: admin.SignIn) -> web.Response:
             default_year=catalog.fiscal_year, confirm=confirm, actor=_actor(session))
     except schedule_edit.NeedsConfirmation as e:
         return await _form_page(request, session, mode="add", values=values,
-                                confirm=[f"{d.text('ja')} / {d.text('en')}" for d in e.days])
+                                confirm=[f"{say(d.said, 'ja')} / {say(d.said, 'en')}" for d in e.days])
     except CatalogError as e:
         return await _form_page(request, session, mode="add", values=values,
                                 error=_error_text(e), status=400)
@@ -186,7 +193,7 @@ async def edit(request: web.Request, session: admin.SignIn) -> web.Response:
     except schedule_edit.NeedsConfirmation as e:
         return await _form_page(request, session, mode="edit", s=s,
                                 values={**values, "course": s.course, "id": s.id},
-                                confirm=[f"{d.text('ja')} / {d.text('en')}" for d in e.days])
+                                confirm=[f"{say(d.said, 'ja')} / {say(d.said, 'en')}" for d in e.days])
     except CatalogError as e:
         return await _form_page(request, session, mode="edit", s=s,
                                 values={**values, "course": s.course, "id": s.id},
@@ -275,7 +282,8 @@ async def upload(request: web.Request) -> web.Response:
     token = _plan_serializer(request).dumps(plan.to_json())
     return admin.render(request, "admin_schedule_preview.html", {
         "plan": plan, "rows": _preview_rows(plan), "counts": schedule_import.counts(plan),
-        "problems": plan.problems, "weekends": plan.weekend_rows,
+        "problems": [_problem_text(p) for p in plan.problems],
+        "weekends": [f"{say(p.said, 'ja')} / {say(p.said, 'en')}" for p in plan.weekend_rows],
         "label": catalog.year_of(plan.fiscal_year).label_ja
         if plan.fiscal_year in catalog.loaded_years() else f"{plan.fiscal_year}年度（新規 / new）",
         "token": token, "fingerprint": plan.fingerprint(), "applied": None,

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.config import Settings
+from bot.telegram.i18n import say
 from bot.web import admin, admin_registrations, admin_schedule, calendar_page, feeds
 from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, SETTINGS
 from catalog.clock import Clock
@@ -30,7 +31,7 @@ async def busy_database(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except DatabaseBusy as e:
-        return web.Response(status=503, text=e.text("ja") + "\n" + e.text("en") + "\n",
+        return web.Response(status=503, text=say(e.said, "ja") + "\n" + say(e.said, "en") + "\n",
                             headers={"Retry-After": "30"})
 
 
