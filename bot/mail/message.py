@@ -153,7 +153,7 @@ def subject(kind: MailKind, state: str, title: str, dates: str, lang: str,
     return f"【CYDER】{head}: {title} {dates}"
 
 
-def _lead(kind: MailKind, state: str, reg: Registration, lang: str,
+def lead(kind: MailKind, state: str, reg: Registration, lang: str,
           day: str | None = None) -> str:
     """The sentence that says what happened (`day`: as for `subject`)."""
     if lang == "en":
@@ -206,7 +206,7 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
         lines = [
             f"Dear {reg.name},",
             "",
-            _lead(kind, state, reg, lang, when),
+            lead(kind, state, reg, lang, when),
             "",
             f"Course: {course}",
             f"Dates: {session.dates_text('en')}",
@@ -223,7 +223,7 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
         lines = [
             f"{reg.name} 様",
             "",
-            _lead(kind, state, reg, lang, when),
+            lead(kind, state, reg, lang, when),
             "",
             f"コース: {course}",
             f"日程: {session.dates_text('ja')}",
