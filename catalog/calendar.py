@@ -183,6 +183,12 @@ def _course(catalog: Catalog, code: str) -> Course | None:
     return None
 
 
+def course_name(catalog: Catalog, code: str, lang: str = "ja") -> str:
+    """A course's name in `lang` (`Aコース` / `Course A`); its code when it is unknown."""
+    course = _course(catalog, code)
+    return course.t("name", lang) if course else code
+
+
 def summary(catalog: Catalog, session: Session, lang: str = "ja") -> str:
     """`CYDER A（初級） 広島` / `CYDER A (Beginner) Hiroshima`."""
     course = _course(catalog, session.course)

@@ -22,8 +22,8 @@ from bot.mail import (
     PermanentMailError,
     TemporaryMailError,
     build_mail,
+    message,
 )
-from bot.mail import message
 from bot.mail.sender import scrub
 from catalog import calendar as cal
 from catalog import registrations as regs

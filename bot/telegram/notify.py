@@ -108,13 +108,6 @@ def _lang(catalog: Catalog, row: nt.Notification) -> str:
     return "en" if user and (user.lang or "").startswith("en") else "ja"
 
 
-def _course_name(catalog: Catalog, code: str, lang: str) -> str:
-    for c in catalog.courses():
-        if c.code == code:
-            return c.name_en if lang == "en" else c.name_ja
-    return code
-
-
 def _place_text(s: Session, lang: str) -> str:
     """As the handlers write it (bot.handlers.common.place_text)."""
     if lang == "en":
@@ -158,7 +151,7 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         session = catalog.session(reg.session_id)
     except NotFound:
         return None
-    where = {"course": q(_course_name(catalog, session.course, lang)),
+    where = {"course": q(calendar.course_name(catalog, session.course, lang)),
              "dates": q(session.dates_text(lang)), "place": q(_place_text(session, lang))}
     mine = tr("See or cancel it any time with /my.", lang)
     organizer = settings.organizer_email
