@@ -21,7 +21,8 @@ the caller's choice (`Notify.channels`); without a `Notify`, only the mail (`tel
 
 Kinds: registered, waitlisted, promoted, cancelled, session_changed, reminder (staff's
 day-before reminders, claimed and marked by `catalog.reminders`), undelivered (a chat
-whose answer was lost after every retry: one follow-up once Telegram answers again).
+whose answer was lost after every retry: one follow-up once Telegram answers again),
+corrected (a registrant's name or e-mail address corrected: the invite again, by mail).
 `last_error` holds an error code (an exception class name), never a message or text.
 """
 
@@ -40,7 +41,9 @@ TELEGRAM, EMAIL = "telegram", "email"
 
 REGISTERED, WAITLISTED, PROMOTED, CANCELLED = "registered", "waitlisted", "promoted", "cancelled"
 SESSION_CHANGED, REMINDER, UNDELIVERED = "session_changed", "reminder", "undelivered"
-KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER, UNDELIVERED)
+CORRECTED = "corrected"  # a registrant's name or e-mail corrected: the invite again
+KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER, UNDELIVERED,
+         CORRECTED)
 
 # result: pending (queued or being retried) -> sent | blocked | failed (gave up) | skipped
 # (nothing left to tell: the registration is gone). Reminders use sending while claimed.
@@ -189,6 +192,28 @@ def tell_moved_by_mail(db: Any, *, registration_id: int, email: str | None,
                 registration_id=registration_id, session_id=new_session_id,
                 payload={"revision": revision}, result=SKIPPED,
                 dedupe=f"{SESSION_CHANGED}:{registration_id}:{revision}:{EMAIL}")
+
+
+def tell_corrected_by_mail(db: Any, *, registration_id: int, session_id: str, email: str,
+                           old_email: str | None, sequence: int, now: dt.datetime) -> None:
+    """Queue the mail of a corrected name or e-mail address, on `db` (the correction's
+    transaction): the invite again (its SEQUENCE raised to `sequence`, the same UID) to
+    the current address `email`; and when the address changed, the CANCEL of that UID to
+    `old_email` (in the payload: the registration holds the new one), if anything was
+    mailed there. The keys carry the sequence: each correction mails once."""
+    if old_email and old_email != email and db.execute(
+            "select 1 from notifications where registration_id = ? and channel = ? "
+            "and email = ? and result in (?, ?) limit 1",
+            [registration_id, EMAIL, old_email, SENT, PENDING]).fetchone():
+        enqueue(db, CANCELLED, now=now, channel=EMAIL, email=old_email,
+                registration_id=registration_id, session_id=session_id,
+                payload={"old_email": old_email, "sequence": sequence},
+                dedupe=f"{CANCELLED}:{registration_id}:{session_id}:{sequence}:old:{EMAIL}")
+    if email:
+        enqueue(db, CORRECTED, now=now, channel=EMAIL, email=email,
+                registration_id=registration_id, session_id=session_id,
+                payload={"sequence": sequence},
+                dedupe=f"{CORRECTED}:{registration_id}:{session_id}:{sequence}:{EMAIL}")
 
 
 def enqueue_undelivered(store: Store, chat_id: int, *, now: dt.datetime,

@@ -450,3 +450,126 @@ async def test_a_larger_capacity_tells_the_promoted_in_chat_and_by_mail(
     await pump(notifier, tg_bot)  # nobody is told twice
     assert len(mails(smtp_server, TARO)) == before + 1
     assert said == "\n".join(c.text for c in tg.sent_to(4242))
+
+
+# -- corrected details ----------------------------------------------------------------------------
+
+
+def attendee(msg: EmailMessage) -> tuple[str, str]:
+    """The invite's ATTENDEE: (address, CN)."""
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    [event] = Calendar.from_ical(part.get_content().encode("utf-8")).events
+    who = event["ATTENDEE"]
+    return str(who).removeprefix("mailto:"), str(who.params["CN"])
+
+
+async def test_a_corrected_address_gets_the_invite_and_the_old_one_its_cancel(
+        catalog, settings, tg_bot, smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+    [first] = (invite(m) for m in mails(smtp_server, TARO))
+    fixed = "taro.yamada@city.example.lg.jp"
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
+                 email=fixed)
+    assert await pump(notifier, tg_bot) == {"sent": 2}
+    _invitation, cancel_mail = mails(smtp_server, TARO)
+    [request_mail] = mails(smtp_server, fixed)
+    cancel, request = invite(cancel_mail), invite(request_mail)
+    assert (cancel["method"], cancel["status"], cancel["uid"]) == (
+        "CANCEL", "CANCELLED", first["uid"])
+    assert (request["method"], request["status"], request["uid"]) == (
+        "REQUEST", "CONFIRMED", first["uid"])
+    assert cancel["sequence"] > first["sequence"] and request["sequence"] > first["sequence"]
+    assert attendee(cancel_mail)[0] == TARO and attendee(request_mail)[0] == fixed
+    assert "メールアドレスを変更しました" in cancel_mail["Subject"]
+    assert "お申込みはそのまま有効" in cancel_mail.get_body(("plain",)).get_content()
+    assert fixed not in cancel_mail.as_string()  # the old address is not told the new one
+    assert "お申込み内容を訂正しました" in request_mail["Subject"]
+    assert "お申込み内容（お名前・メールアドレス）を訂正しました。" in (
+        request_mail.get_body(("plain",)).get_content())
+    # a second correction mails again, with a SEQUENCE higher still
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
+                 name="山田 太朗")
+    assert await pump(notifier, tg_bot) == {"sent": 1}
+    [_, again] = mails(smtp_server, fixed)
+    assert invite(again)["sequence"] > request["sequence"]
+    assert attendee(again) == (fixed, "山田 太朗")
+    # nothing changed: nothing mailed
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=3),
+                 name="山田 太朗", email=fixed)
+    assert await pump(notifier, tg_bot) == {}
+    assert len(smtp_server.inbox.messages) == 4
+
+
+async def test_a_corrected_name_is_one_request_with_the_new_name(catalog, settings, tg_bot,
+                                                                  smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
+                        waitlist=True).registrations[0]
+    await pump(notifier, tg_bot)
+    [waiting] = mails(smtp_server, TARO)
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
+                 name="山田 太朗", organisation="広島市役所 情報政策課")
+    assert await pump(notifier, tg_bot) == {"sent": 1}
+    [_, fixed] = mails(smtp_server, TARO)
+    got = invite(fixed)
+    assert (got["method"], got["status"], got["uid"]) == (
+        "REQUEST", "TENTATIVE", invite(waiting)["uid"])  # still a waitlist place
+    assert got["sequence"] > invite(waiting)["sequence"]
+    assert attendee(fixed) == (TARO, "山田 太朗")
+    assert "山田 太朗 様" in fixed.get_body(("plain",)).get_content()
+    # the department alone is not on the invite: no mail; nor for a cancelled registration
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
+                 department="DX推進室")
+    regs.cancel(catalog, reg.id, today=NOW.date(), now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    smtp_server.inbox.messages.clear()
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=4),
+                 name="山田 太郎")
+    assert await pump(notifier, tg_bot) == {}
+    assert smtp_server.inbox.messages == []
+
+
+async def test_a_representative_correcting_a_colleague_in_chat_mails_them(
+        catalog, settings, bot, smtp_server):
+    from bot.telegram.callbacks import MateCB
+    from catalog import colleagues as mates
+    from tests.test_handlers_colleagues import apply
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    user = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot)
+    await set_profile(user)
+    await apply(user, (("同行 二郎", "jiro@pref.hiroshima.lg.jp"),))
+    async with asyncio.timeout(BOUND):
+        await notifier.idle()
+    [app] = mates.applications_of(catalog, user.user.id)
+    jiro = app.colleagues[0]
+    [first] = mails(smtp_server, "jiro@pref.hiroshima.lg.jp")
+    await user.press(MateCB(action="show", reg=jiro.id).pack())
+    await user.click("メールアドレスを変更")
+    await user.send("jiro2@pref.hiroshima.lg.jp")
+    assert "✅ 変更しました。" in user.text()
+    await pump(notifier, bot)
+    [_, cancel] = mails(smtp_server, "jiro@pref.hiroshima.lg.jp")
+    [request] = mails(smtp_server, "jiro2@pref.hiroshima.lg.jp")
+    assert invite(cancel)["method"] == "CANCEL" and invite(request)["method"] == "REQUEST"
+    assert invite(cancel)["uid"] == invite(request)["uid"] == invite(first)["uid"]
+    assert invite(request)["sequence"] > invite(first)["sequence"]
+    await user.click("氏名を変更")
+    await user.send("同行 次郎")
+    await pump(notifier, bot)
+    [_, renamed] = mails(smtp_server, "jiro2@pref.hiroshima.lg.jp")
+    assert attendee(renamed) == ("jiro2@pref.hiroshima.lg.jp", "同行 次郎")
+    assert invite(renamed)["sequence"] > invite(request)["sequence"]

@@ -46,6 +46,8 @@ class MailKind(StrEnum):
     CANCEL = "cancel"  # the person or the session cancelled: CANCEL
     PROMOTION = "promotion"  # a waitlist place became a seat: REQUEST, CONFIRMED
     REMINDER = "reminder"  # the day before: text only
+    CORRECTION = "correction"  # the name or e-mail corrected: REQUEST with a higher SEQUENCE
+    ADDRESS_CHANGED = "address_changed"  # CANCEL to the old address (a copy: `registration`)
 
 
 class NothingToSend(Exception):
@@ -92,6 +94,8 @@ SUBJECTS: dict[tuple[MailKind, str], str] = {
     (MailKind.PROMOTION, ""): N_("[CYDER] A seat for you - {title}, {dates}"),
     (MailKind.REMINDER, ""): N_("[CYDER] Tomorrow - {title}, {dates}"),
     (MailKind.REMINDER, "day"): N_("[CYDER] On {day} - {title}, {dates}"),
+    (MailKind.CORRECTION, ""): N_("[CYDER] Details corrected - {title}, {dates}"),
+    (MailKind.ADDRESS_CHANGED, ""): N_("[CYDER] E-mail address changed - {title}, {dates}"),
 }
 LEADS: dict[tuple[MailKind, str], str] = {
     (MailKind.CONFIRMATION, ""): N_(
@@ -113,6 +117,13 @@ LEADS: dict[tuple[MailKind, str], str] = {
         "invitation confirms the event in your calendar."),
     (MailKind.REMINDER, ""): N_("A reminder: your CYDER session is tomorrow."),
     (MailKind.REMINDER, "day"): N_("A reminder: your CYDER session is on {day}."),
+    (MailKind.CORRECTION, ""): N_(
+        "Your registration details were corrected (name or e-mail address). The attached "
+        "invitation updates the event in your calendar."),
+    (MailKind.ADDRESS_CHANGED, ""): N_(
+        "The e-mail address of this registration was changed: the registration stands, and "
+        "its mail now goes to the new address. The attached cancellation removes the event "
+        "from the calendar of this address."),
 }
 
 
@@ -138,7 +149,7 @@ def _state(session: Session, reg: Registration) -> str:
 def _check(kind: MailKind, state: str) -> None:
     """NothingToSend when the kind no longer fits the state."""
     cancelled = state in ("cancelled", "session_cancelled")
-    if kind is MailKind.CANCEL:
+    if kind in (MailKind.CANCEL, MailKind.ADDRESS_CHANGED):
         if not cancelled:
             raise NothingToSend("not cancelled")
     elif cancelled:
@@ -237,7 +248,8 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     `lang` is the reader's language (the subject's and the calendar's; the body has
     both, this one first). NothingToSend when the registration has no e-mail or the
     kind no longer fits its state; NotFound when it is gone (forgotten). `registration`:
-    a copy to mail instead of the stored one (a staff move's old copy, to cancel).
+    a copy to mail instead of the stored one (a staff move's old copy, or the copy at an
+    address corrected since, to cancel).
     """
     kind = MailKind(kind)
     lang = _lang(lang)

@@ -72,7 +72,7 @@ OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 # Kinds this sender renders. Chat reminders are sent (at most once) by
 # bot.telegram.reminders and never pending here; mail reminders are queued for this sender.
 KINDS = (nt.REGISTERED, nt.WAITLISTED, nt.PROMOTED, nt.CANCELLED, nt.SESSION_CHANGED,
-         nt.UNDELIVERED, nt.REMINDER)
+         nt.UNDELIVERED, nt.REMINDER, nt.CORRECTED)
 
 RETRY = nt.RETRY  # a passing failure: the row is tried again later
 
