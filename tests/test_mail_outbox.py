@@ -573,3 +573,113 @@ async def test_a_representative_correcting_a_colleague_in_chat_mails_them(
     [_, renamed] = mails(smtp_server, "jiro2@pref.hiroshima.lg.jp")
     assert attendee(renamed) == ("jiro2@pref.hiroshima.lg.jp", "同行 次郎")
     assert invite(renamed)["sequence"] > invite(request)["sequence"]
+
+
+# -- the same kind of event again is told again ----------------------------------------------------
+
+TOKYO_A = "2024-A-13-0709"
+
+
+async def test_promoted_a_second_time_in_another_session_is_told_again(
+        catalog, settings, tg, tg_bot, smtp_server):
+    """Promoted, moved by staff to another session's waitlist, promoted there: both
+    promotions are told in chat and by mail (the key names the session and the sequence),
+    each once."""
+    from catalog import console, schedule_edit
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+
+    def raise_capacity(session_id: str, hours: int) -> tuple[int, ...]:
+        capacity = catalog.session(session_id).capacity
+        return schedule_edit.edit_session(
+            catalog.store, session_id, {"capacity": str(capacity + 1)},
+            now=NOW + dt.timedelta(hours=hours), today=NOW.date()).promoted
+
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    fill(catalog, TOKYO_A, catalog.session(TOKYO_A).capacity, prefix="t")
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
+                        user_id=4242, waitlist=True).registrations[0]
+    await pump(notifier, tg_bot)
+    assert raise_capacity(HIROSHIMA_A, 1) == (reg.id,)
+    await pump(notifier, tg_bot)
+    change = console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
+                          now=NOW + dt.timedelta(hours=2), waitlist=True)
+    assert change.after.status == "waitlisted"
+    await pump(notifier, tg_bot)
+    assert raise_capacity(TOKYO_A, 3) == (reg.id,)
+    await pump(notifier, tg_bot)
+    assert await pump(notifier, tg_bot) == {}  # and nothing twice
+    got = [invite(m) for m in mails(smtp_server, TARO)]
+    assert [(g["method"], g["status"], g["uid"]) for g in got] == [
+        ("REQUEST", "TENTATIVE", cal.registration_uid(HIROSHIMA_A, reg.id)),
+        ("REQUEST", "CONFIRMED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # promoted
+        ("CANCEL", "CANCELLED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # moved away
+        ("REQUEST", "TENTATIVE", cal.registration_uid(TOKYO_A, reg.id)),  # its waitlist
+        ("REQUEST", "CONFIRMED", cal.registration_uid(TOKYO_A, reg.id))]  # promoted again
+    said = [c.text for c in tg.sent_to(4242) if "キャンセル待ちから" in (c.text or "")]
+    assert len(said) == 2, said
+
+
+async def test_moved_there_and_back_is_mailed_each_time(catalog, settings, tg_bot, smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+    for hours, target in ((1, TOKYO_A), (2, HIROSHIMA_A)):
+        console.move(catalog, reg.id, target, actor=Actor.cli(), today=NOW.date(),
+                     now=NOW + dt.timedelta(hours=hours))
+        await pump(notifier, tg_bot)
+    got = [invite(m) for m in mails(smtp_server, TARO)]
+    here, there = (cal.registration_uid(s, reg.id) for s in (HIROSHIMA_A, TOKYO_A))
+    assert [(g["method"], g["uid"]) for g in got] == [
+        ("REQUEST", here), ("CANCEL", here), ("REQUEST", there), ("CANCEL", there),
+        ("REQUEST", here)]
+    sequences = [g["sequence"] for g in got if g["uid"] == here]
+    assert sequences == sorted(set(sequences))  # back home, above the cancel before
+    # and back home, the session's changes are told again (revisions of this session)
+    regs.cancel(catalog, reg.id, today=NOW.date(), now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    assert invite(mails(smtp_server, TARO)[-1])["method"] == "CANCEL"
+    assert await pump(notifier, tg_bot) == {}
+
+
+async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_changed_more(
+        catalog, settings, tg_bot, smtp_server):
+    """What was told is counted per session: revision 1 of the new session is news even
+    after revision 2 of the old one was mailed."""
+    from catalog import console, schedule_edit
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+
+    async def change(session_id: str, venue: str, hours: int) -> None:
+        schedule_edit.edit_session(catalog.store, session_id, {"venue": venue},
+                                   now=NOW + dt.timedelta(hours=hours), today=NOW.date())
+        await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
+        await pump(notifier, tg_bot)
+
+    await change(HIROSHIMA_A, "会場その1", 1)
+    await change(HIROSHIMA_A, "会場その2", 2)
+    assert catalog.session(HIROSHIMA_A).revision == 2
+    console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
+                 now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    await change(TOKYO_A, "東京の会場", 4)
+    assert catalog.session(TOKYO_A).revision == 1
+    last = mails(smtp_server, TARO)[-1]
+    assert "変更されました" in last["Subject"]
+    assert (invite(last)["method"], invite(last)["uid"]) == (
+        "REQUEST", cal.registration_uid(TOKYO_A, reg.id))
+    assert "東京の会場" in last.get_body(("plain",)).get_content()
+    await change(TOKYO_A, "東京の会場", 5)  # no change: nothing
+    assert len(mails(smtp_server, TARO)) == 6  # invite, 2 updates, cancel + invite, update
