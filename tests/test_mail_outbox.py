@@ -6,10 +6,11 @@ message is parsed back with `email`, its calendar with icalendar. Every wait is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -683,3 +684,145 @@ async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_ch
     assert "東京の会場" in last.get_body(("plain",)).get_content()
     await change(TOKYO_A, "東京の会場", 5)  # no change: nothing
     assert len(mails(smtp_server, TARO)) == 6  # invite, 2 updates, cancel + invite, update
+
+
+# -- the serving process: staff changes wake the sender ------------------------------------------
+
+
+async def test_a_web_admin_change_is_mailed_at_once_not_at_the_next_poll(
+        tmp_path, smtp_server, unused_tcp_port):
+    """`serve` gives the web app the Notifier its background job runs: a correction made
+    on the admin page is mailed within seconds, though the sender polls every 30 s."""
+    import inspect
+    import re
+    from urllib.parse import urlsplit
+
+    import aiohttp
+
+    from bot import serve as runner
+    from bot.demo.fake_telegram import FakeTelegram
+    from bot.runtime import open_catalog
+
+    assert inspect.signature(Notifier).parameters["poll"].default >= 30  # what serve runs
+    async with FakeTelegram() as fake:
+        settings = Settings(bot_token=fake.token, telegram_api_base=fake.base_url,
+                            db_path=tmp_path / "serve.db", today=NOW.date(),
+                            http_port=unused_tcp_port, admin_token="a-long-admin-token-for-tests",
+                            smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                            smtp_starttls=False, mail_per_minute=6000, smtp_timeout=5,
+                            organizer_email="office@cyder.example.org")
+        before = open_catalog(settings)
+        reg = regs.register(before, HIROSHIMA_A, [taro()], today=NOW.date(),
+                            now=NOW).registrations[0]
+        before.store.close()
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False,
+                                                   on_ready=lambda app: ready.set()))
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+
+        def csrf(text: str) -> str:
+            m = re.search(r'name="csrf" value="([^"]+)"', text)
+            assert m
+            return m.group(1)
+
+        try:
+            async with asyncio.timeout(BOUND):
+                await ready.wait()
+            # the start-up pass sends what was queued before
+            await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation")
+            async with aiohttp.ClientSession(
+                    cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                async with http.get(f"{base}/admin/login") as page:
+                    token = csrf(await page.text())
+                async with http.post(f"{base}/admin/login", data={
+                        "token": settings.admin_token, "csrf": token}) as signed:
+                    assert signed.status == 200
+                async with http.get(f"{base}/admin/registrations/{reg.id}") as page:
+                    token = csrf(await page.text())
+                async with http.post(f"{base}/admin/registrations/{reg.id}/edit", data={
+                        "csrf": token, "email": "taro2@city.example.lg.jp"},
+                        allow_redirects=False) as done:
+                    assert done.status == 303
+                    assert "done=edited" in urlsplit(done.headers["Location"]).query
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                await until(lambda: len(mails(smtp_server, "taro2@city.example.lg.jp")) == 1,
+                            "the corrected invite", timeout=5.0)
+                await until(lambda: len(mails(smtp_server, TARO)) == 2, "the old one's cancel",
+                            timeout=5.0)
+                assert loop.time() - started < 5.0
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, BOUND)
+    assert invite(mails(smtp_server, "taro2@city.example.lg.jp")[0])["method"] == "REQUEST"
+    assert invite(mails(smtp_server, TARO)[1])["method"] == "CANCEL"
+
+
+@contextlib.asynccontextmanager
+async def sender_job(notifier: Notifier, bot: Any) -> AsyncIterator[None]:
+    """The Notifier's background job, as serve runs it, for the duration."""
+    job = asyncio.create_task(notifier.run(bot))
+    try:
+        await asyncio.sleep(0.2)  # its start-up pass, then it waits for a wake or its poll
+        yield
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+
+
+async def test_a_staff_chat_command_wakes_the_sender(catalog, settings, bot, tg_bot,
+                                                     smtp_server):
+    settings = dataclasses.replace(mail_on(settings, smtp_server), admin_ids=frozenset({5001}))
+    notifier = Notifier(catalog, settings, CLOCK, poll=600)
+    staff = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot, 5001)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    async with sender_job(notifier, tg_bot):
+        await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation", 5.0)
+        await staff.send(f"/cancel_reg {reg.id} 重複")
+        assert "取り消" in staff.text() or "Cancelled" in staff.text()
+        await until(lambda: len(mails(smtp_server, TARO)) == 2, "the cancel", timeout=5.0)
+    assert invite(mails(smtp_server, TARO)[1])["method"] == "CANCEL"
+
+
+async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, smtp_server,
+                                                    tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web.app import create_web_app
+    from bot.web.keys import NOTIFIER
+    from tests.test_admin_web import TOKEN, csrf_of, sign_in
+
+    settings = dataclasses.replace(mail_on(settings, smtp_server), admin_token=TOKEN)
+    notifier = Notifier(catalog, settings, CLOCK, poll=600)
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    # before the edits by the clock the web uses (the real time of day on NOW's date)
+    regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                  now=CLOCK.now() - dt.timedelta(minutes=1), waitlist=True)
+    app = create_web_app(settings, catalog, CLOCK)
+    app[NOTIFIER] = notifier
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        async with sender_job(notifier, tg_bot):
+            await until(lambda: len(mails(smtp_server, TARO)) == 1, "the waitlist's", 5.0)
+            await sign_in(client)
+            form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
+            capacity = catalog.session(HIROSHIMA_A).capacity
+            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
+                "csrf": csrf_of(await form.text()), "capacity": str(capacity + 1)},
+                allow_redirects=False)
+            assert done.status == 303 and "promoted=1" in done.headers["Location"]
+            await until(lambda: len(mails(smtp_server, TARO)) == 2, "the promotion", 5.0)
+            # a venue: the session's change is queued and mailed at once too
+            form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
+            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
+                "csrf": csrf_of(await form.text()), "venue": "広島県情報プラザ"},
+                allow_redirects=False)
+            assert done.status == 303
+            await until(lambda: len(mails(smtp_server, TARO)) == 3, "the update", 5.0)
+    finally:
+        await client.close()
+    promoted, changed = mails(smtp_server, TARO)[1:]
+    assert "繰り上がりました" in promoted["Subject"] and "変更されました" in changed["Subject"]
