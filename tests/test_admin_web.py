@@ -79,7 +79,7 @@ def admin_paths() -> list[tuple[str, str]]:
         if not path.startswith("/admin") or route.method == "HEAD":
             continue
         path = path.replace("{session_id}", SESSION).replace("{fmt}", "csv")
-        path = path.replace("{registration_id}", "1")
+        path = path.replace("{registration_id}", "1").replace("{action}", "edit")
         out.append((route.method, path))
     return out
 
