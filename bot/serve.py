@@ -37,7 +37,7 @@ from bot.telegram.outbox import Outbox, Outboxes
 from bot.telegram.resilience import where
 from bot.telegram.updates import Poller
 from bot.web.app import create_web_app
-from bot.web.keys import BOT, DISPATCHER
+from bot.web.keys import BOT, DISPATCHER, NOTIFIER
 from bot.web.webhook import WebhookHandler
 from catalog.clock import Clock
 from catalog.service import Catalog
@@ -176,6 +176,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         add_background_jobs(dp, settings)
         app[BOT] = bot
         app[DISPATCHER] = dp
+        app[NOTIFIER] = dp.workflow_data["notifier"]  # the one its background job runs
         if settings.webhook_url:
             secret = setup_webhook(app, settings, bot, dp)
 

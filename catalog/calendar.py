@@ -183,6 +183,12 @@ def _course(catalog: Catalog, code: str) -> Course | None:
     return None
 
 
+def course_name(catalog: Catalog, code: str, lang: str = "ja") -> str:
+    """A course's name in `lang` (`Aコース` / `Course A`); its code when it is unknown."""
+    course = _course(catalog, code)
+    return course.t("name", lang) if course else code
+
+
 def summary(catalog: Catalog, session: Session, lang: str = "ja") -> str:
     """`CYDER A（初級） 広島` / `CYDER A (Beginner) Hiroshima`."""
     course = _course(catalog, session.course)
@@ -778,19 +784,22 @@ class ChangeNotice:
 
 
 def _dedupe(notice: ChangeNotice) -> str:
-    return f"{outbox.SESSION_CHANGED}:{notice.registration_id}:{notice.revision}"
+    # the session too: a registration moved to another session hears of its revisions
+    return (f"{outbox.SESSION_CHANGED}:{notice.registration_id}:{notice.session_id}:"
+            f"{notice.revision}")
 
 
 def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
     """Chat registrants whose session's revision is above the last one they were told
-    about (a registration made at revision n counts as told about n)."""
+    about in that session (a registration made at revision n counts as told about n; one
+    moved there, by the move's invite)."""
     where, years = _in_years(catalog, "s.fiscal_year")
     rows = catalog.store.query(
         "select r.id, r.session_id, r.user_id, r.created_at, s.revision, s.status, "
         "s.updated_at as session_updated_at, "
         "(select max(json_extract(n.payload, '$.revision')) from notifications n "
         " where n.registration_id = r.id and n.kind = 'session_changed' "
-        " and n.channel = 'telegram') as told "
+        " and n.session_id = r.session_id and n.channel = 'telegram') as told "
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
         f"and {where} and s.revision > 0 order by r.id",
@@ -838,8 +847,8 @@ def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
         return True
 
 
-def _mail_dedupe(registration_id: int, revision: int) -> str:
-    return f"{outbox.SESSION_CHANGED}:{registration_id}:{revision}:{outbox.EMAIL}"
+def _mail_dedupe(registration_id: int, session_id: str, revision: int) -> str:
+    return outbox.session_changed_mail_key(registration_id, session_id, revision)
 
 
 def pending_change_mails(catalog: Catalog) -> list[tuple[int, str, str, int]]:
@@ -853,7 +862,7 @@ def pending_change_mails(catalog: Catalog) -> list[tuple[int, str, str, int]]:
         "s.updated_at as session_updated_at, "
         "(select max(json_extract(n.payload, '$.revision')) from notifications n "
         " where n.registration_id = r.id and n.kind = 'session_changed' "
-        " and n.channel = 'email') as told "
+        " and n.session_id = r.session_id and n.channel = 'email') as told "
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.email is not null and r.email != '' "
         "and r.status in ('registered', 'waitlisted') "
@@ -885,7 +894,7 @@ def queue_change_mails(catalog: Catalog, *, now: dt.datetime) -> int:
             row = outbox.enqueue(db, outbox.SESSION_CHANGED, now=now, channel=outbox.EMAIL,
                                  email=address, registration_id=registration_id,
                                  session_id=session_id, payload={"revision": revision},
-                                 dedupe=_mail_dedupe(registration_id, revision))
+                                 dedupe=_mail_dedupe(registration_id, session_id, revision))
             queued += row is not None
     return queued
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from catalog import notifications as notices
 from catalog import registrations as regs
 from catalog.errors import InvalidInput, NotFound
 from catalog.i18n import ByLang
@@ -196,7 +197,8 @@ def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, toda
     """Change a colleague's name or e-mail (checked as registering checks them) up to the
     session's deadline; refused when it would make them the same person as someone else
     registered for the session. A new name or address is a new calendar invitation
-    attendee, so the registration's sequence rises."""
+    attendee, so the registration's sequence rises, and the invite is mailed again (with
+    the CANCEL to the old address), in the same transaction."""
     _app, mate = colleague_of(catalog, registration_id, user_id)
     session = catalog.session(mate.session_id)
     if session.cancelled or not session.is_open(today):
@@ -223,6 +225,11 @@ def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, toda
         stamp = now.isoformat(timespec="seconds")
         db.table("registrations").update(mate.id, {
             field_name: new, "updated_at": stamp, "sequence": mate.sequence + 1})
+        if mate.status in ACTIVE:  # the invite again (and the CANCEL to an old address)
+            notices.tell_corrected_by_mail(
+                db, registration_id=mate.id, session_id=mate.session_id,
+                email=new if field_name == "email" else mate.email, old_email=mate.email,
+                sequence=mate.sequence + 1, now=now)
     return regs.get_registration(catalog, mate.id)
 
 

@@ -31,7 +31,7 @@ from catalog.errors import InvalidInput, NotFound
 from catalog.i18n import ByLang
 from catalog.i18n import gettext_lazy as _l
 from catalog.imports import ImportReport, import_registrations
-from catalog.notifications import Notify, tell_moved_by_mail
+from catalog.notifications import Notify, tell_corrected_by_mail, tell_moved_by_mail
 from catalog.registrations import Applicant, Registration, RegistrationError
 from catalog.service import Catalog
 
@@ -355,6 +355,9 @@ def edit(catalog: Catalog, registration_id: int, *, actor: Actor, now: dt.dateti
     checked as registering checks them; refused when the result is the same person as
     another registration of the session. A declared team is one organisation, so a new
     organisation name is given to its other members too (each logged).
+    A new name or e-mail address raises the invite's SEQUENCE, and an active
+    registration's invite is mailed again to the address it has now, with the CANCEL to
+    the old address when that changed (`notifications.tell_corrected_by_mail`).
     Nothing changed: no write, no entry (`Change.changed` is empty)."""
     given = {"name": name, "organisation": organisation, "department": department,
              "email": email}
@@ -390,6 +393,11 @@ def edit(catalog: Catalog, registration_id: int, *, actor: Actor, now: dt.dateti
         if "name" in changed or "email" in changed:  # the invite's ATTENDEE changes
             update["sequence"] = before.sequence + 1
         db.table("registrations").update(before.id, update)
+        if "sequence" in update and before.status in regs.ACTIVE:
+            # the invite again, to the address it has now (and the CANCEL to the old one)
+            tell_corrected_by_mail(db, registration_id=before.id, session_id=before.session_id,
+                                   email=new["email"], old_email=before.email,
+                                   sequence=update["sequence"], now=now)
         after = regs.get_registration(catalog, before.id)
         entry = audit.record(db, actor, "edited", now=now, session_id=before.session_id,
                              registration_id=before.id,

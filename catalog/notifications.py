@@ -21,7 +21,8 @@ the caller's choice (`Notify.channels`); without a `Notify`, only the mail (`tel
 
 Kinds: registered, waitlisted, promoted, cancelled, session_changed, reminder (staff's
 day-before reminders, claimed and marked by `catalog.reminders`), undelivered (a chat
-whose answer was lost after every retry: one follow-up once Telegram answers again).
+whose answer was lost after every retry: one follow-up once Telegram answers again),
+corrected (a registrant's name or e-mail address corrected: the invite again, by mail).
 `last_error` holds an error code (an exception class name), never a message or text.
 """
 
@@ -40,7 +41,9 @@ TELEGRAM, EMAIL = "telegram", "email"
 
 REGISTERED, WAITLISTED, PROMOTED, CANCELLED = "registered", "waitlisted", "promoted", "cancelled"
 SESSION_CHANGED, REMINDER, UNDELIVERED = "session_changed", "reminder", "undelivered"
-KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER, UNDELIVERED)
+CORRECTED = "corrected"  # a registrant's name or e-mail corrected: the invite again
+KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER, UNDELIVERED,
+         CORRECTED)
 
 # result: pending (queued or being retried) -> sent | blocked | failed (gave up) | skipped
 # (nothing left to tell: the registration is gone). Reminders use sending while claimed.
@@ -132,6 +135,17 @@ def enqueue(db: Any, kind: str, *, now: dt.datetime, channel: str = TELEGRAM,
     return int(cur.lastrowid) if cur.rowcount == 1 else None
 
 
+def _key(db: Any, kind: str, registration_id: int, session_id: str, channel: str) -> str:
+    """The dedupe key of one telling: what happened, to which registration, in which
+    session and at which of its sequences (read on `db`, after the change). The same
+    event is told once; the same kind of event again (promoted a second time, in another
+    session or after a move back) is a new one, since each change raises the sequence."""
+    row = db.execute("select sequence from registrations where id = ?",
+                     [registration_id]).fetchone()
+    sequence = (row[0] or 0) if row else 0
+    return f"{kind}:{registration_id}:{session_id}:{sequence}:{channel}"
+
+
 def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
          registration_id: int, session_id: str, chat_id: int | None,
          emails: Iterable[tuple[int, str]] = (), extra: dict[str, Any] | None = None) -> None:
@@ -151,7 +165,7 @@ def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
         own = notify.payload if chat_id == notify.chat_id else {}
         row = enqueue(db, kind, now=now, chat_id=chat_id, registration_id=registration_id,
                       session_id=session_id, payload={**own, **payload},
-                      dedupe=f"{kind}:{registration_id}:{TELEGRAM}",
+                      dedupe=_key(db, kind, registration_id, session_id, TELEGRAM),
                       claimed_by=notify.claimed_by)
         if row is not None:
             notify.enqueued.append(row)
@@ -161,7 +175,8 @@ def tell(db: Any, notify: Notify | None, kind: str, *, now: dt.datetime,
                 continue
             row = enqueue(db, kind, now=now, channel=EMAIL, email=address,
                           registration_id=reg_id, session_id=session_id, payload=payload,
-                          dedupe=f"{kind}:{reg_id}:{EMAIL}", claimed_by=notify.claimed_by)
+                          dedupe=_key(db, kind, reg_id, session_id, EMAIL),
+                          claimed_by=notify.claimed_by)
             if row is not None:
                 notify.enqueued.append(row)
 
@@ -188,7 +203,34 @@ def tell_moved_by_mail(db: Any, *, registration_id: int, email: str | None,
         enqueue(db, SESSION_CHANGED, now=now, channel=EMAIL, email=email,
                 registration_id=registration_id, session_id=new_session_id,
                 payload={"revision": revision}, result=SKIPPED,
-                dedupe=f"{SESSION_CHANGED}:{registration_id}:{revision}:{EMAIL}")
+                dedupe=session_changed_mail_key(registration_id, new_session_id, revision))
+
+
+def session_changed_mail_key(registration_id: int, session_id: str, revision: int) -> str:
+    """The dedupe key of the mail "your session changed" at one revision of one session."""
+    return f"{SESSION_CHANGED}:{registration_id}:{session_id}:{revision}:{EMAIL}"
+
+
+def tell_corrected_by_mail(db: Any, *, registration_id: int, session_id: str, email: str,
+                           old_email: str | None, sequence: int, now: dt.datetime) -> None:
+    """Queue the mail of a corrected name or e-mail address, on `db` (the correction's
+    transaction): the invite again (its SEQUENCE raised to `sequence`, the same UID) to
+    the current address `email`; and when the address changed, the CANCEL of that UID to
+    `old_email` (in the payload: the registration holds the new one), if anything was
+    mailed there. The keys carry the sequence: each correction mails once."""
+    if old_email and old_email != email and db.execute(
+            "select 1 from notifications where registration_id = ? and channel = ? "
+            "and email = ? and result in (?, ?) limit 1",
+            [registration_id, EMAIL, old_email, SENT, PENDING]).fetchone():
+        enqueue(db, CANCELLED, now=now, channel=EMAIL, email=old_email,
+                registration_id=registration_id, session_id=session_id,
+                payload={"old_email": old_email, "sequence": sequence},
+                dedupe=f"{CANCELLED}:{registration_id}:{session_id}:{sequence}:old:{EMAIL}")
+    if email:
+        enqueue(db, CORRECTED, now=now, channel=EMAIL, email=email,
+                registration_id=registration_id, session_id=session_id,
+                payload={"sequence": sequence},
+                dedupe=f"{CORRECTED}:{registration_id}:{session_id}:{sequence}:{EMAIL}")
 
 
 def enqueue_undelivered(store: Store, chat_id: int, *, now: dt.datetime,

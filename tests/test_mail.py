@@ -4,6 +4,7 @@ with `email`, their calendars with icalendar and with `ical`; failures classifie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from email.message import EmailMessage
@@ -21,6 +22,7 @@ from bot.mail import (
     PermanentMailError,
     TemporaryMailError,
     build_mail,
+    message,
 )
 from bot.mail.sender import scrub
 from catalog import calendar as cal
@@ -46,6 +48,14 @@ def mail_settings(server, **kw) -> Settings:
 def yamada(**kw):
     kw.setdefault("email", "taro@city.example.lg.jp")
     return Applicant(name="山田 太郎", organisation="広島市役所", org_type="local", **kw)
+
+
+# a registration as the pure wording functions take it (no catalog needed)
+PERSON = regs.Registration(
+    id=1, session_id=HIROSHIMA_A, user_id=7, application_id="app", name="山田 太郎",
+    organisation="広島市役所", org_type="local", department="", email="taro@city.example.lg.jp",
+    prefecture="広島県", contractor=False, dispatched=False, team_key=None, status="registered",
+    source="chat", created_at=NOW.isoformat(), cancelled_at=None, sequence=0)
 
 
 def register(catalog, people=None, **kw):
@@ -157,6 +167,112 @@ async def test_english_reader_gets_an_english_subject_and_calendar(catalog, smtp
     assert text.index("Your registration") < text.index("お申込み")
     c, _ = calendars(msg)
     assert str(c.events[0]["SUMMARY"]) == "CYDER A (Beginner) Hiroshima"
+
+
+# The wording, as it read when it was written in bot/mail/message.py (before it moved to
+# the .po files): every subject and lead, and a whole body in each language.
+WORDING = {
+    ("ja", MailKind.CONFIRMATION, "registered", None): (
+        "【CYDER】お申込みを受け付けました: TITLE DATES",
+        "お申込みを受け付けました。添付の招待を開くと、カレンダーに予定が追加されます。"),
+    ("ja", MailKind.CONFIRMATION, "waitlisted", None): (
+        "【CYDER】キャンセル待ちに登録しました: TITLE DATES",
+        "キャンセル待ち（3番目）に登録しました。空席が出た場合は、改めて招待をお送りします。"
+        "添付の招待では仮の予定として表示されます。"),
+    ("ja", MailKind.UPDATE, "registered", None): (
+        "【CYDER】開催内容が変更されました: TITLE DATES",
+        "開催内容が変更されました。添付の招待でカレンダーの予定が更新されます。"),
+    ("ja", MailKind.CANCEL, "cancelled", None): (
+        "【CYDER】お申込みを取り消しました: TITLE DATES",
+        "お申込みを取り消し、お席を解放しました。添付の取消でカレンダーから予定が削除されます。"),
+    ("ja", MailKind.CANCEL, "session_cancelled", None): (
+        "【CYDER】開催中止のお知らせ: TITLE DATES",
+        "この開催回は中止になりました。添付の取消でカレンダーから予定が削除されます。"),
+    ("ja", MailKind.PROMOTION, "registered", None): (
+        "【CYDER】キャンセル待ちから繰り上がりました: TITLE DATES",
+        "空席が出たため、キャンセル待ちからお申込みに繰り上がりました。"
+        "添付の招待でカレンダーの予定が確定します。"),
+    ("ja", MailKind.REMINDER, "registered", None): (
+        "【CYDER】明日の開催のお知らせ: TITLE DATES", "明日はCYDERの開催日です。"),
+    ("ja", MailKind.REMINDER, "registered", "DAY"): (
+        "【CYDER】DAYの開催のお知らせ: TITLE DATES", "DAYはCYDERの開催日です。"),
+    ("en", MailKind.CONFIRMATION, "registered", None): (
+        "[CYDER] Registration confirmed - TITLE, DATES",
+        "Your registration is confirmed. Open the attached invitation to put the session in "
+        "your calendar."),
+    ("en", MailKind.CONFIRMATION, "waitlisted", None): (
+        "[CYDER] Waitlist place - TITLE, DATES",
+        "You are on the waitlist, place 3. If a seat becomes free you will get a new "
+        "invitation. The attached invitation shows the session as tentative."),
+    ("en", MailKind.UPDATE, "registered", None): (
+        "[CYDER] Changed - TITLE, DATES",
+        "The session has changed. The attached invitation updates the event in your calendar."),
+    ("en", MailKind.CANCEL, "cancelled", None): (
+        "[CYDER] Registration cancelled - TITLE, DATES",
+        "Your registration has been cancelled and your seat released. The attached "
+        "cancellation removes the event from your calendar."),
+    ("en", MailKind.CANCEL, "session_cancelled", None): (
+        "[CYDER] Session cancelled - TITLE, DATES",
+        "This session has been cancelled. The attached cancellation removes it from your "
+        "calendar."),
+    ("en", MailKind.PROMOTION, "registered", None): (
+        "[CYDER] A seat for you - TITLE, DATES",
+        "A seat became free: your waitlist place is now a registration. The attached "
+        "invitation confirms the event in your calendar."),
+    ("en", MailKind.REMINDER, "registered", None): (
+        "[CYDER] Tomorrow - TITLE, DATES", "A reminder: your CYDER session is tomorrow."),
+    ("en", MailKind.REMINDER, "registered", "DAY"): (
+        "[CYDER] On DAY - TITLE, DATES", "A reminder: your CYDER session is on DAY."),
+}
+
+BODY_JA = """\
+山田 太郎 様
+
+お申込みを受け付けました。添付の招待を開くと、カレンダーに予定が追加されます。
+
+コース: Aコース
+日程: 2024年10月25日(金)
+時間: 未発表
+会場: 広島県 広島
+所属: 広島市役所
+詳細: https://cyder.nict.go.jp
+
+このメールはCYDER申込ボットから自動送信しています。ご返信はCYDER事務局に届きます。"""
+
+BODY_EN = """\
+Dear 山田 太郎,
+
+Your registration is confirmed. Open the attached invitation to put the session in your calendar.
+
+Course: Course A
+Dates: Fri 25 Oct 2024
+Times: not announced
+Place: Hiroshima, Japan
+Organisation: 広島市役所
+The exercise is held in Japanese.
+Details: https://cyder.nict.go.jp
+
+This message was sent automatically by the CYDER registration bot. Replies reach the CYDER office."""
+
+
+@pytest.mark.parametrize(("lang", "kind", "state", "day"), list(WORDING))
+def test_subjects_and_leads_read_as_they_always_did(lang, kind, state, day):
+    reg = dataclasses.replace(PERSON, position=3)
+    assert (message.subject(kind, state, "TITLE", "DATES", lang, day),
+            message.lead(kind, state, reg, lang, day)) == WORDING[lang, kind, state, day]
+
+
+def test_a_whole_mail_reads_as_it_always_did(catalog):
+    reg = register(catalog).registrations[0]
+    for lang, first, second in (("ja", BODY_JA, BODY_EN), ("en", BODY_EN, BODY_JA)):
+        mail = build_mail(catalog, reg.id, "confirmation", office=OFFICE, now=NOW, lang=lang)
+        text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert text == f"{first}\n\n{'-' * 40}\n\n{second}\n"
+        assert mail.message["From"].addresses[0].display_name == (
+            "CYDER 事務局" if lang == "ja" else "CYDER office")
+    assert build_mail(catalog, reg.id, "confirmation", office=OFFICE, now=NOW,
+                      lang="en").message["Subject"] == (
+        "[CYDER] Registration confirmed - CYDER A (Beginner) Hiroshima, Fri 25 Oct 2024")
 
 
 async def test_colleagues_get_their_own_invite_at_their_own_address(catalog, smtp_server):

@@ -6,10 +6,11 @@ message is parsed back with `email`, its calendar with icalendar. Every wait is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -450,3 +451,378 @@ async def test_a_larger_capacity_tells_the_promoted_in_chat_and_by_mail(
     await pump(notifier, tg_bot)  # nobody is told twice
     assert len(mails(smtp_server, TARO)) == before + 1
     assert said == "\n".join(c.text for c in tg.sent_to(4242))
+
+
+# -- corrected details ----------------------------------------------------------------------------
+
+
+def attendee(msg: EmailMessage) -> tuple[str, str]:
+    """The invite's ATTENDEE: (address, CN)."""
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    [event] = Calendar.from_ical(part.get_content().encode("utf-8")).events
+    who = event["ATTENDEE"]
+    return str(who).removeprefix("mailto:"), str(who.params["CN"])
+
+
+async def test_a_corrected_address_gets_the_invite_and_the_old_one_its_cancel(
+        catalog, settings, tg_bot, smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+    [first] = (invite(m) for m in mails(smtp_server, TARO))
+    fixed = "taro.yamada@city.example.lg.jp"
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
+                 email=fixed)
+    assert await pump(notifier, tg_bot) == {"sent": 2}
+    _invitation, cancel_mail = mails(smtp_server, TARO)
+    [request_mail] = mails(smtp_server, fixed)
+    cancel, request = invite(cancel_mail), invite(request_mail)
+    assert (cancel["method"], cancel["status"], cancel["uid"]) == (
+        "CANCEL", "CANCELLED", first["uid"])
+    assert (request["method"], request["status"], request["uid"]) == (
+        "REQUEST", "CONFIRMED", first["uid"])
+    assert cancel["sequence"] > first["sequence"] and request["sequence"] > first["sequence"]
+    assert attendee(cancel_mail)[0] == TARO and attendee(request_mail)[0] == fixed
+    assert "メールアドレスを変更しました" in cancel_mail["Subject"]
+    assert "お申込みはそのまま有効" in cancel_mail.get_body(("plain",)).get_content()
+    assert fixed not in cancel_mail.as_string()  # the old address is not told the new one
+    assert "お申込み内容を訂正しました" in request_mail["Subject"]
+    assert "お申込み内容（お名前・メールアドレス）を訂正しました。" in (
+        request_mail.get_body(("plain",)).get_content())
+    # a second correction mails again, with a SEQUENCE higher still
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
+                 name="山田 太朗")
+    assert await pump(notifier, tg_bot) == {"sent": 1}
+    [_, again] = mails(smtp_server, fixed)
+    assert invite(again)["sequence"] > request["sequence"]
+    assert attendee(again) == (fixed, "山田 太朗")
+    # nothing changed: nothing mailed
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=3),
+                 name="山田 太朗", email=fixed)
+    assert await pump(notifier, tg_bot) == {}
+    assert len(smtp_server.inbox.messages) == 4
+
+
+async def test_a_corrected_name_is_one_request_with_the_new_name(catalog, settings, tg_bot,
+                                                                  smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
+                        waitlist=True).registrations[0]
+    await pump(notifier, tg_bot)
+    [waiting] = mails(smtp_server, TARO)
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
+                 name="山田 太朗", organisation="広島市役所 情報政策課")
+    assert await pump(notifier, tg_bot) == {"sent": 1}
+    [_, fixed] = mails(smtp_server, TARO)
+    got = invite(fixed)
+    assert (got["method"], got["status"], got["uid"]) == (
+        "REQUEST", "TENTATIVE", invite(waiting)["uid"])  # still a waitlist place
+    assert got["sequence"] > invite(waiting)["sequence"]
+    assert attendee(fixed) == (TARO, "山田 太朗")
+    assert "山田 太朗 様" in fixed.get_body(("plain",)).get_content()
+    # the department alone is not on the invite: no mail; nor for a cancelled registration
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
+                 department="DX推進室")
+    regs.cancel(catalog, reg.id, today=NOW.date(), now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    smtp_server.inbox.messages.clear()
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=4),
+                 name="山田 太郎")
+    assert await pump(notifier, tg_bot) == {}
+    assert smtp_server.inbox.messages == []
+
+
+async def test_a_representative_correcting_a_colleague_in_chat_mails_them(
+        catalog, settings, bot, smtp_server):
+    from bot.telegram.callbacks import MateCB
+    from catalog import colleagues as mates
+    from tests.test_handlers_colleagues import apply
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    user = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot)
+    await set_profile(user)
+    await apply(user, (("同行 二郎", "jiro@pref.hiroshima.lg.jp"),))
+    async with asyncio.timeout(BOUND):
+        await notifier.idle()
+    [app] = mates.applications_of(catalog, user.user.id)
+    jiro = app.colleagues[0]
+    [first] = mails(smtp_server, "jiro@pref.hiroshima.lg.jp")
+    await user.press(MateCB(action="show", reg=jiro.id).pack())
+    await user.click("メールアドレスを変更")
+    await user.send("jiro2@pref.hiroshima.lg.jp")
+    assert "✅ 変更しました。" in user.text()
+    await pump(notifier, bot)
+    [_, cancel] = mails(smtp_server, "jiro@pref.hiroshima.lg.jp")
+    [request] = mails(smtp_server, "jiro2@pref.hiroshima.lg.jp")
+    assert invite(cancel)["method"] == "CANCEL" and invite(request)["method"] == "REQUEST"
+    assert invite(cancel)["uid"] == invite(request)["uid"] == invite(first)["uid"]
+    assert invite(request)["sequence"] > invite(first)["sequence"]
+    await user.click("氏名を変更")
+    await user.send("同行 次郎")
+    await pump(notifier, bot)
+    [_, renamed] = mails(smtp_server, "jiro2@pref.hiroshima.lg.jp")
+    assert attendee(renamed) == ("jiro2@pref.hiroshima.lg.jp", "同行 次郎")
+    assert invite(renamed)["sequence"] > invite(request)["sequence"]
+
+
+# -- the same kind of event again is told again ----------------------------------------------------
+
+TOKYO_A = "2024-A-13-0709"
+
+
+async def test_promoted_a_second_time_in_another_session_is_told_again(
+        catalog, settings, tg, tg_bot, smtp_server):
+    """Promoted, moved by staff to another session's waitlist, promoted there: both
+    promotions are told in chat and by mail (the key names the session and the sequence),
+    each once."""
+    from catalog import console, schedule_edit
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+
+    def raise_capacity(session_id: str, hours: int) -> tuple[int, ...]:
+        capacity = catalog.session(session_id).capacity
+        return schedule_edit.edit_session(
+            catalog.store, session_id, {"capacity": str(capacity + 1)},
+            now=NOW + dt.timedelta(hours=hours), today=NOW.date()).promoted
+
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    fill(catalog, TOKYO_A, catalog.session(TOKYO_A).capacity, prefix="t")
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
+                        user_id=4242, waitlist=True).registrations[0]
+    await pump(notifier, tg_bot)
+    assert raise_capacity(HIROSHIMA_A, 1) == (reg.id,)
+    await pump(notifier, tg_bot)
+    change = console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
+                          now=NOW + dt.timedelta(hours=2), waitlist=True)
+    assert change.after.status == "waitlisted"
+    await pump(notifier, tg_bot)
+    assert raise_capacity(TOKYO_A, 3) == (reg.id,)
+    await pump(notifier, tg_bot)
+    assert await pump(notifier, tg_bot) == {}  # and nothing twice
+    got = [invite(m) for m in mails(smtp_server, TARO)]
+    assert [(g["method"], g["status"], g["uid"]) for g in got] == [
+        ("REQUEST", "TENTATIVE", cal.registration_uid(HIROSHIMA_A, reg.id)),
+        ("REQUEST", "CONFIRMED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # promoted
+        ("CANCEL", "CANCELLED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # moved away
+        ("REQUEST", "TENTATIVE", cal.registration_uid(TOKYO_A, reg.id)),  # its waitlist
+        ("REQUEST", "CONFIRMED", cal.registration_uid(TOKYO_A, reg.id))]  # promoted again
+    said = [c.text for c in tg.sent_to(4242) if "キャンセル待ちから" in (c.text or "")]
+    assert len(said) == 2, said
+
+
+async def test_moved_there_and_back_is_mailed_each_time(catalog, settings, tg_bot, smtp_server):
+    from catalog import console
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+    for hours, target in ((1, TOKYO_A), (2, HIROSHIMA_A)):
+        console.move(catalog, reg.id, target, actor=Actor.cli(), today=NOW.date(),
+                     now=NOW + dt.timedelta(hours=hours))
+        await pump(notifier, tg_bot)
+    got = [invite(m) for m in mails(smtp_server, TARO)]
+    here, there = (cal.registration_uid(s, reg.id) for s in (HIROSHIMA_A, TOKYO_A))
+    assert [(g["method"], g["uid"]) for g in got] == [
+        ("REQUEST", here), ("CANCEL", here), ("REQUEST", there), ("CANCEL", there),
+        ("REQUEST", here)]
+    sequences = [g["sequence"] for g in got if g["uid"] == here]
+    assert sequences == sorted(set(sequences))  # back home, above the cancel before
+    # and back home, the session's changes are told again (revisions of this session)
+    regs.cancel(catalog, reg.id, today=NOW.date(), now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    assert invite(mails(smtp_server, TARO)[-1])["method"] == "CANCEL"
+    assert await pump(notifier, tg_bot) == {}
+
+
+async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_changed_more(
+        catalog, settings, tg_bot, smtp_server):
+    """What was told is counted per session: revision 1 of the new session is news even
+    after revision 2 of the old one was mailed."""
+    from catalog import console, schedule_edit
+    from catalog.audit import Actor
+
+    settings = mail_on(settings, smtp_server)
+    notifier = Notifier(catalog, settings, CLOCK)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    await pump(notifier, tg_bot)
+
+    async def change(session_id: str, venue: str, hours: int) -> None:
+        schedule_edit.edit_session(catalog.store, session_id, {"venue": venue},
+                                   now=NOW + dt.timedelta(hours=hours), today=NOW.date())
+        await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
+        await pump(notifier, tg_bot)
+
+    await change(HIROSHIMA_A, "会場その1", 1)
+    await change(HIROSHIMA_A, "会場その2", 2)
+    assert catalog.session(HIROSHIMA_A).revision == 2
+    console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
+                 now=NOW + dt.timedelta(hours=3))
+    await pump(notifier, tg_bot)
+    await change(TOKYO_A, "東京の会場", 4)
+    assert catalog.session(TOKYO_A).revision == 1
+    last = mails(smtp_server, TARO)[-1]
+    assert "変更されました" in last["Subject"]
+    assert (invite(last)["method"], invite(last)["uid"]) == (
+        "REQUEST", cal.registration_uid(TOKYO_A, reg.id))
+    assert "東京の会場" in last.get_body(("plain",)).get_content()
+    await change(TOKYO_A, "東京の会場", 5)  # no change: nothing
+    assert len(mails(smtp_server, TARO)) == 6  # invite, 2 updates, cancel + invite, update
+
+
+# -- the serving process: staff changes wake the sender ------------------------------------------
+
+
+async def test_a_web_admin_change_is_mailed_at_once_not_at_the_next_poll(
+        tmp_path, smtp_server, unused_tcp_port):
+    """`serve` gives the web app the Notifier its background job runs: a correction made
+    on the admin page is mailed within seconds, though the sender polls every 30 s."""
+    import inspect
+    import re
+    from urllib.parse import urlsplit
+
+    import aiohttp
+
+    from bot import serve as runner
+    from bot.demo.fake_telegram import FakeTelegram
+    from bot.runtime import open_catalog
+
+    assert inspect.signature(Notifier).parameters["poll"].default >= 30  # what serve runs
+    async with FakeTelegram() as fake:
+        settings = Settings(bot_token=fake.token, telegram_api_base=fake.base_url,
+                            db_path=tmp_path / "serve.db", today=NOW.date(),
+                            http_port=unused_tcp_port, admin_token="a-long-admin-token-for-tests",
+                            smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                            smtp_starttls=False, mail_per_minute=6000, smtp_timeout=5,
+                            organizer_email="office@cyder.example.org")
+        before = open_catalog(settings)
+        reg = regs.register(before, HIROSHIMA_A, [taro()], today=NOW.date(),
+                            now=NOW).registrations[0]
+        before.store.close()
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False,
+                                                   on_ready=lambda app: ready.set()))
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+
+        def csrf(text: str) -> str:
+            m = re.search(r'name="csrf" value="([^"]+)"', text)
+            assert m
+            return m.group(1)
+
+        try:
+            async with asyncio.timeout(BOUND):
+                await ready.wait()
+            # the start-up pass sends what was queued before
+            await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation")
+            async with aiohttp.ClientSession(
+                    cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                async with http.get(f"{base}/admin/login") as page:
+                    token = csrf(await page.text())
+                async with http.post(f"{base}/admin/login", data={
+                        "token": settings.admin_token, "csrf": token}) as signed:
+                    assert signed.status == 200
+                async with http.get(f"{base}/admin/registrations/{reg.id}") as page:
+                    token = csrf(await page.text())
+                async with http.post(f"{base}/admin/registrations/{reg.id}/edit", data={
+                        "csrf": token, "email": "taro2@city.example.lg.jp"},
+                        allow_redirects=False) as done:
+                    assert done.status == 303
+                    assert "done=edited" in urlsplit(done.headers["Location"]).query
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                await until(lambda: len(mails(smtp_server, "taro2@city.example.lg.jp")) == 1,
+                            "the corrected invite", timeout=5.0)
+                await until(lambda: len(mails(smtp_server, TARO)) == 2, "the old one's cancel",
+                            timeout=5.0)
+                assert loop.time() - started < 5.0
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, BOUND)
+    assert invite(mails(smtp_server, "taro2@city.example.lg.jp")[0])["method"] == "REQUEST"
+    assert invite(mails(smtp_server, TARO)[1])["method"] == "CANCEL"
+
+
+@contextlib.asynccontextmanager
+async def sender_job(notifier: Notifier, bot: Any) -> AsyncIterator[None]:
+    """The Notifier's background job, as serve runs it, for the duration."""
+    job = asyncio.create_task(notifier.run(bot))
+    try:
+        await asyncio.sleep(0.2)  # its start-up pass, then it waits for a wake or its poll
+        yield
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+
+
+async def test_a_staff_chat_command_wakes_the_sender(catalog, settings, bot, tg_bot,
+                                                     smtp_server):
+    settings = dataclasses.replace(mail_on(settings, smtp_server), admin_ids=frozenset({5001}))
+    notifier = Notifier(catalog, settings, CLOCK, poll=600)
+    staff = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot, 5001)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                        now=NOW).registrations[0]
+    async with sender_job(notifier, tg_bot):
+        await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation", 5.0)
+        await staff.send(f"/cancel_reg {reg.id} 重複")
+        assert "取り消" in staff.text() or "Cancelled" in staff.text()
+        await until(lambda: len(mails(smtp_server, TARO)) == 2, "the cancel", timeout=5.0)
+    assert invite(mails(smtp_server, TARO)[1])["method"] == "CANCEL"
+
+
+async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, smtp_server,
+                                                    tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web.app import create_web_app
+    from bot.web.keys import NOTIFIER
+    from tests.test_admin_web import TOKEN, csrf_of, sign_in
+
+    settings = dataclasses.replace(mail_on(settings, smtp_server), admin_token=TOKEN)
+    notifier = Notifier(catalog, settings, CLOCK, poll=600)
+    fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
+    # before the edits by the clock the web uses (the real time of day on NOW's date)
+    regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
+                  now=CLOCK.now() - dt.timedelta(minutes=1), waitlist=True)
+    app = create_web_app(settings, catalog, CLOCK)
+    app[NOTIFIER] = notifier
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        async with sender_job(notifier, tg_bot):
+            await until(lambda: len(mails(smtp_server, TARO)) == 1, "the waitlist's", 5.0)
+            await sign_in(client)
+            form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
+            capacity = catalog.session(HIROSHIMA_A).capacity
+            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
+                "csrf": csrf_of(await form.text()), "capacity": str(capacity + 1)},
+                allow_redirects=False)
+            assert done.status == 303 and "promoted=1" in done.headers["Location"]
+            await until(lambda: len(mails(smtp_server, TARO)) == 2, "the promotion", 5.0)
+            # a venue: the session's change is queued and mailed at once too
+            form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
+            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
+                "csrf": csrf_of(await form.text()), "venue": "広島県情報プラザ"},
+                allow_redirects=False)
+            assert done.status == 303
+            await until(lambda: len(mails(smtp_server, TARO)) == 3, "the update", 5.0)
+    finally:
+        await client.close()
+    promoted, changed = mails(smtp_server, TARO)[1:]
+    assert "繰り上がりました" in promoted["Subject"] and "変更されました" in changed["Subject"]

@@ -32,6 +32,7 @@ from bot.telegram.callbacks import StaffCB
 from bot.telegram.filters import AnyCommand
 from bot.telegram.i18n import N_, say
 from bot.telegram.lifecycle import Jobs
+from bot.telegram.notify import Notifier
 from bot.telegram.outbox import Outbox, Outboxes, Progress
 from bot.telegram.writes import save
 from catalog import console, rosters, session_lookup, stats
@@ -341,7 +342,8 @@ def _id_arg(text: str) -> int | None:
 
 @router.message(Command(*CONSOLE_COMMANDS))
 async def console_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
-                          settings: Settings, clock: Clock, lang: str = "ja") -> None:
+                          settings: Settings, clock: Clock, notifier: Notifier,
+                          lang: str = "ja") -> None:
     """The registration console: search, cancel with a reason, move, promote."""
     if not is_staff(message, settings):
         await message.answer(_("⛔ Not allowed."))
@@ -386,6 +388,7 @@ async def console_command(message: Message, command: CommandObject, bot: Bot, ca
     except CatalogError as e:
         await message.answer("❌ " + q(say(e, lang)))
         return
+    notifier.wake()  # the change's mail, queued unclaimed: now, not at the next poll
     await _after_change(message, bot, catalog, settings, change, "✅ " + text)
 
 

@@ -24,6 +24,7 @@ from bot.handlers.registration import ANSWER, COMMAND, NOT_COMMAND
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MateCB
 from bot.telegram.i18n import say
+from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
 from catalog import calendar as ics
 from catalog import colleagues as mates
@@ -84,7 +85,7 @@ def _refreshed(catalog: Catalog, app: MyApplication, user_id: int) -> MyApplicat
 @router.callback_query(MateCB.filter(F.action.in_(APPLICATION_ACTIONS)))
 async def application_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
                              callback_data: MateCB, catalog: Catalog, clock: Clock,
-                             settings: Settings, lang: str) -> None:
+                             settings: Settings, lang: str, notifier: Notifier) -> None:
     uid = callback.from_user.id
     try:
         app = mates.application_of(catalog, callback_data.reg, uid)
@@ -120,6 +121,7 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
     except CatalogError as e:
         await show(callback, q(say(e, lang)), kb.only_menu())
         return
+    notifier.wake()  # the mail of the cancelled and the promoted, queued unclaimed: now
     note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
     after = _refreshed(catalog, app, uid)
     if action == "own" and after is not None and after.colleagues:
@@ -161,7 +163,7 @@ async def _show_colleague(event: Message | CallbackQuery, catalog: Catalog, cloc
 @router.callback_query(MateCB.filter(F.action.in_(COLLEAGUE_ACTIONS)))
 async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
                            callback_data: MateCB, state: FSMContext, catalog: Catalog,
-                           clock: Clock, lang: str) -> None:
+                           clock: Clock, lang: str, notifier: Notifier) -> None:
     uid = callback.from_user.id
     try:
         app, mate = mates.colleague_of(catalog, callback_data.reg, uid)
@@ -188,6 +190,7 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
         except CatalogError as e:
             await show(callback, q(say(e, lang)), kb.only_menu())
             return
+        notifier.wake()
         note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
         after = _refreshed(catalog, app, uid)
         if after is not None:
@@ -209,7 +212,7 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
 
 @router.message(StateFilter(ColleagueEdit.value), ANSWER)
 async def got_value(message: Message, state: FSMContext, catalog: Catalog, clock: Clock,
-                    lang: str) -> None:
+                    lang: str, notifier: Notifier) -> None:
     assert message.from_user is not None
     uid = message.from_user.id
     data = await state.get_data()
@@ -230,6 +233,7 @@ async def got_value(message: Message, state: FSMContext, catalog: Catalog, clock
         await state.clear()
         await message.answer(q(say(e, lang)), reply_markup=kb.only_menu())
         return
+    notifier.wake()  # the corrected invite (and the old address's CANCEL): now
     await state.clear()
     try:
         app, mate = mates.colleague_of(catalog, reg.id, uid)

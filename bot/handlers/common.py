@@ -15,7 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.i18n import say, tr
 from catalog import places, users
 from catalog import registrations as regs
-from catalog.calendar import CalendarFile, city_en
+from catalog.calendar import CalendarFile, city_en, course_name
 from catalog.eligibility import Profile, Verdict
 from catalog.registrations import Registration
 from catalog.service import Catalog, Course, OnlineWindow
@@ -56,13 +56,6 @@ def place_text(s: Session, lang: str) -> str:
         pref = places.prefecture(s.prefecture_code).romaji
         return city if city == pref else f"{city} ({pref})"
     return f"{s.city}（{s.prefecture}）"
-
-
-def course_name(catalog: Catalog, code: str, lang: str) -> str:
-    for c in catalog.courses():
-        if c.code == code:
-            return c.name_en if lang == "en" else c.name_ja
-    return code
 
 
 def seat_text(s: Session, today: dt.date | None = None) -> str:

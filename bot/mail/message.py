@@ -32,6 +32,7 @@ from email.utils import format_datetime, formataddr
 from enum import StrEnum
 
 from bot.config import Settings
+from bot.telegram.i18n import N_, tr
 from catalog import calendar
 from catalog.clock import JST
 from catalog.registrations import Registration, get_registration
@@ -45,6 +46,8 @@ class MailKind(StrEnum):
     CANCEL = "cancel"  # the person or the session cancelled: CANCEL
     PROMOTION = "promotion"  # a waitlist place became a seat: REQUEST, CONFIRMED
     REMINDER = "reminder"  # the day before: text only
+    CORRECTION = "correction"  # the name or e-mail corrected: REQUEST with a higher SEQUENCE
+    ADDRESS_CHANGED = "address_changed"  # CANCEL to the old address (a copy: `registration`)
 
 
 class NothingToSend(Exception):
@@ -76,25 +79,62 @@ class Mail:
     method: str | None  # REQUEST, CANCEL, or None for the reminder
 
 
-OFFICE_NAME = {"ja": "CYDER 事務局", "en": "CYDER office"}
+OFFICE_NAME = N_("CYDER office")  # From and Reply-To's name, in the reader's language
 SEPARATOR = "-" * 40
+
+# The wording is in the .po files (bot/telegram/locales), as the chat's is: English
+# message ids, rendered with `tr` in the reader's language. Each kind's subject and lead,
+# by the variant of the state it is in (see `_variant`).
+SUBJECTS: dict[tuple[MailKind, str], str] = {
+    (MailKind.CONFIRMATION, ""): N_("[CYDER] Registration confirmed - {title}, {dates}"),
+    (MailKind.CONFIRMATION, "waitlisted"): N_("[CYDER] Waitlist place - {title}, {dates}"),
+    (MailKind.UPDATE, ""): N_("[CYDER] Changed - {title}, {dates}"),
+    (MailKind.CANCEL, ""): N_("[CYDER] Registration cancelled - {title}, {dates}"),
+    (MailKind.CANCEL, "session_cancelled"): N_("[CYDER] Session cancelled - {title}, {dates}"),
+    (MailKind.PROMOTION, ""): N_("[CYDER] A seat for you - {title}, {dates}"),
+    (MailKind.REMINDER, ""): N_("[CYDER] Tomorrow - {title}, {dates}"),
+    (MailKind.REMINDER, "day"): N_("[CYDER] On {day} - {title}, {dates}"),
+    (MailKind.CORRECTION, ""): N_("[CYDER] Details corrected - {title}, {dates}"),
+    (MailKind.ADDRESS_CHANGED, ""): N_("[CYDER] E-mail address changed - {title}, {dates}"),
+}
+LEADS: dict[tuple[MailKind, str], str] = {
+    (MailKind.CONFIRMATION, ""): N_(
+        "Your registration is confirmed. Open the attached invitation to put the session in "
+        "your calendar."),
+    (MailKind.CONFIRMATION, "waitlisted"): N_(
+        "You are on the waitlist, place {n}. If a seat becomes free you will get a new "
+        "invitation. The attached invitation shows the session as tentative."),
+    (MailKind.UPDATE, ""): N_(
+        "The session has changed. The attached invitation updates the event in your calendar."),
+    (MailKind.CANCEL, ""): N_(
+        "Your registration has been cancelled and your seat released. The attached "
+        "cancellation removes the event from your calendar."),
+    (MailKind.CANCEL, "session_cancelled"): N_(
+        "This session has been cancelled. The attached cancellation removes it from your "
+        "calendar."),
+    (MailKind.PROMOTION, ""): N_(
+        "A seat became free: your waitlist place is now a registration. The attached "
+        "invitation confirms the event in your calendar."),
+    (MailKind.REMINDER, ""): N_("A reminder: your CYDER session is tomorrow."),
+    (MailKind.REMINDER, "day"): N_("A reminder: your CYDER session is on {day}."),
+    (MailKind.CORRECTION, ""): N_(
+        "Your registration details were corrected (name or e-mail address). The attached "
+        "invitation updates the event in your calendar."),
+    (MailKind.ADDRESS_CHANGED, ""): N_(
+        "The e-mail address of this registration was changed: the registration stands, and "
+        "its mail now goes to the new address. The attached cancellation removes the event "
+        "from the calendar of this address."),
+}
 
 
 def _lang(lang: str) -> str:
     return "en" if (lang or "").startswith("en") else "ja"
 
 
-def _course_name(catalog: Catalog, code: str, lang: str) -> str:
-    for c in catalog.courses():
-        if c.code == code:
-            return c.name_en if lang == "en" else c.name_ja
-    return code
-
-
 def _times(session: Session, lang: str) -> str:
     if session.timed:
         return f"{session.start_time}–{session.end_time} (JST)"
-    return "not announced" if lang == "en" else "未発表"
+    return tr("not announced", lang)
 
 
 def _state(session: Session, reg: Registration) -> str:
@@ -109,13 +149,24 @@ def _state(session: Session, reg: Registration) -> str:
 def _check(kind: MailKind, state: str) -> None:
     """NothingToSend when the kind no longer fits the state."""
     cancelled = state in ("cancelled", "session_cancelled")
-    if kind is MailKind.CANCEL:
+    if kind in (MailKind.CANCEL, MailKind.ADDRESS_CHANGED):
         if not cancelled:
             raise NothingToSend("not cancelled")
     elif cancelled:
         raise NothingToSend(f"{kind} for a cancelled registration")
     elif kind in (MailKind.PROMOTION, MailKind.REMINDER) and state != "registered":
         raise NothingToSend(f"{kind} for a waitlist place")
+
+
+def _variant(kind: MailKind, state: str, day: str | None) -> str:
+    """Which of a kind's wordings fits: "" (the usual), or what differs."""
+    if kind is MailKind.CONFIRMATION and state == "waitlisted":
+        return "waitlisted"
+    if kind is MailKind.CANCEL and state == "session_cancelled":
+        return "session_cancelled"
+    if kind is MailKind.REMINDER and day:
+        return "day"
+    return ""
 
 
 def day_text(day: dt.date, lang: str) -> str:
@@ -128,71 +179,17 @@ def day_text(day: dt.date, lang: str) -> str:
 def subject(kind: MailKind, state: str, title: str, dates: str, lang: str,
             day: str | None = None) -> str:
     """`day`: a reminder sent on another day than the day before names the date (None:
-    it says "tomorrow")."""
-    if lang == "en":
-        head = {
-            MailKind.CONFIRMATION: ("Waitlist place" if state == "waitlisted"
-                                    else "Registration confirmed"),
-            MailKind.UPDATE: "Changed",
-            MailKind.CANCEL: ("Session cancelled" if state == "session_cancelled"
-                              else "Registration cancelled"),
-            MailKind.PROMOTION: "A seat for you",
-            MailKind.REMINDER: f"On {day}" if day else "Tomorrow",
-        }[kind]
-        # " - ", not ": ": Python folds "Subject: a: b…" before its first word
-        return f"[CYDER] {head} - {title}, {dates}"
-    head = {
-        MailKind.CONFIRMATION: ("キャンセル待ちに登録しました" if state == "waitlisted"
-                                else "お申込みを受け付けました"),
-        MailKind.UPDATE: "開催内容が変更されました",
-        MailKind.CANCEL: ("開催中止のお知らせ" if state == "session_cancelled"
-                          else "お申込みを取り消しました"),
-        MailKind.PROMOTION: "キャンセル待ちから繰り上がりました",
-        MailKind.REMINDER: f"{day}の開催のお知らせ" if day else "明日の開催のお知らせ",
-    }[kind]
-    return f"【CYDER】{head}: {title} {dates}"
+    it says "tomorrow"). In English " - ", not ": ": Python folds "Subject: a: b…"
+    before its first word."""
+    msgid = SUBJECTS[kind, _variant(kind, state, day)]
+    return tr(msgid, lang).format(title=title, dates=dates, day=day)
 
 
-def _lead(kind: MailKind, state: str, reg: Registration, lang: str,
-          day: str | None = None) -> str:
+def lead(kind: MailKind, state: str, reg: Registration, lang: str,
+         day: str | None = None) -> str:
     """The sentence that says what happened (`day`: as for `subject`)."""
-    if lang == "en":
-        return {
-            MailKind.CONFIRMATION: (
-                f"You are on the waitlist, place {reg.position or '?'}. If a seat becomes "
-                "free you will get a new invitation. The attached invitation shows the "
-                "session as tentative."
-                if state == "waitlisted" else
-                "Your registration is confirmed. Open the attached invitation to put the "
-                "session in your calendar."),
-            MailKind.UPDATE: ("The session has changed. The attached invitation updates the "
-                              "event in your calendar."),
-            MailKind.CANCEL: (
-                "This session has been cancelled. The attached cancellation removes it from "
-                "your calendar." if state == "session_cancelled" else
-                "Your registration has been cancelled and your seat released. The attached "
-                "cancellation removes the event from your calendar."),
-            MailKind.PROMOTION: ("A seat became free: your waitlist place is now a "
-                                 "registration. The attached invitation confirms the event in "
-                                 "your calendar."),
-            MailKind.REMINDER: (f"A reminder: your CYDER session is on {day}." if day
-                                else "A reminder: your CYDER session is tomorrow."),
-        }[kind]
-    return {
-        MailKind.CONFIRMATION: (
-            f"キャンセル待ち（{reg.position or '?'}番目）に登録しました。空席が出た場合は、改めて"
-            "招待をお送りします。添付の招待では仮の予定として表示されます。"
-            if state == "waitlisted" else
-            "お申込みを受け付けました。添付の招待を開くと、カレンダーに予定が追加されます。"),
-        MailKind.UPDATE: "開催内容が変更されました。添付の招待でカレンダーの予定が更新されます。",
-        MailKind.CANCEL: (
-            "この開催回は中止になりました。添付の取消でカレンダーから予定が削除されます。"
-            if state == "session_cancelled" else
-            "お申込みを取り消し、お席を解放しました。添付の取消でカレンダーから予定が削除されます。"),
-        MailKind.PROMOTION: ("空席が出たため、キャンセル待ちからお申込みに繰り上がりました。"
-                             "添付の招待でカレンダーの予定が確定します。"),
-        MailKind.REMINDER: f"{day}はCYDERの開催日です。" if day else "明日はCYDERの開催日です。",
-    }[kind]
+    msgid = LEADS[kind, _variant(kind, state, day)]
+    return tr(msgid, lang).format(n=reg.position or "?", day=day)
 
 
 def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
@@ -201,40 +198,26 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
     sent the day before)."""
     when = day_text(day, lang) if day else None
     year = catalog.year_of(session.fiscal_year)
-    course = _course_name(catalog, session.course, lang)
-    if lang == "en":
-        lines = [
-            f"Dear {reg.name},",
-            "",
-            _lead(kind, state, reg, lang, when),
-            "",
-            f"Course: {course}",
-            f"Dates: {session.dates_text('en')}",
-            f"Times: {_times(session, 'en')}",
-            f"Place: {calendar.location(session, 'en')}",
-            f"Organisation: {reg.organisation or '-'}",
-            "The exercise is held in Japanese.",
-            f"Details: {year.apply_url or 'https://cyder.nict.go.jp'}",
-            "",
-            "This message was sent automatically by the CYDER registration bot. "
-            "Replies reach the CYDER office.",
-        ]
-    else:
-        lines = [
-            f"{reg.name} 様",
-            "",
-            _lead(kind, state, reg, lang, when),
-            "",
-            f"コース: {course}",
-            f"日程: {session.dates_text('ja')}",
-            f"時間: {_times(session, 'ja')}",
-            f"会場: {calendar.location(session, 'ja')}",
-            f"所属: {reg.organisation or '-'}",
-            f"詳細: {year.apply_url or 'https://cyder.nict.go.jp'}",
-            "",
-            "このメールはCYDER申込ボットから自動送信しています。"
-            "ご返信はCYDER事務局に届きます。",
-        ]
+    lines = [
+        tr("Dear {name},", lang).format(name=reg.name),
+        "",
+        lead(kind, state, reg, lang, when),
+        "",
+        tr("Course: {course}", lang).format(
+            course=calendar.course_name(catalog, session.course, lang)),
+        tr("Dates: {dates}", lang).format(dates=session.dates_text(lang)),
+        tr("Times: {times}", lang).format(times=_times(session, lang)),
+        tr("Place: {place}", lang).format(place=calendar.location(session, lang)),
+        tr("Organisation: {organisation}", lang).format(organisation=reg.organisation or "-"),
+    ]
+    if lang == "en":  # said to those who read the English half only
+        lines.append(tr("The exercise is held in Japanese.", lang))
+    lines += [
+        tr("Details: {url}", lang).format(url=year.apply_url or "https://cyder.nict.go.jp"),
+        "",
+        tr("This message was sent automatically by the CYDER registration bot. Replies reach "
+           "the CYDER office.", lang),
+    ]
     return "\n".join(lines)
 
 
@@ -265,7 +248,8 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     `lang` is the reader's language (the subject's and the calendar's; the body has
     both, this one first). NothingToSend when the registration has no e-mail or the
     kind no longer fits its state; NotFound when it is gone (forgotten). `registration`:
-    a copy to mail instead of the stored one (a staff move's old copy, to cancel).
+    a copy to mail instead of the stored one (a staff move's old copy, or the copy at an
+    address corrected since, to cancel).
     """
     kind = MailKind(kind)
     lang = _lang(lang)
@@ -285,8 +269,8 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     msg = EmailMessage(policy=SMTP)
     msg["Message-ID"] = mid
     msg["Date"] = format_datetime(now.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
-    msg["From"] = formataddr((OFFICE_NAME[lang], office.sender))
-    msg["Reply-To"] = formataddr((OFFICE_NAME[lang], office.organizer))
+    msg["From"] = formataddr((tr(OFFICE_NAME, lang), office.sender))
+    msg["Reply-To"] = formataddr((tr(OFFICE_NAME, lang), office.organizer))
     msg["To"] = formataddr((reg.name, reg.email))
     msg["Subject"] = subject(kind, state, calendar.summary(catalog, session, lang),
                              session.dates_text(lang), lang,

@@ -46,6 +46,7 @@ KIND = {
     nt.CANCELLED: MailKind.CANCEL,
     nt.SESSION_CHANGED: MailKind.UPDATE,  # CANCEL when the session itself was cancelled
     nt.REMINDER: MailKind.REMINDER,
+    nt.CORRECTED: MailKind.CORRECTION,
 }
 
 
@@ -85,6 +86,16 @@ class MailChannel:
                                            status="cancelled", position=None,
                                            cancelled_at=reg.updated_at,
                                            sequence=int(row.payload.get("sequence") or 0))
+            elif kind is MailKind.CANCEL and row.payload.get("old_email"):
+                # a corrected address: cancel the copy the old address holds (same UID)
+                kind = MailKind.ADDRESS_CHANGED
+                copy = dataclasses.replace(reg, email=str(row.payload["old_email"]),
+                                           status="cancelled", position=None,
+                                           cancelled_at=reg.updated_at,
+                                           sequence=int(row.payload.get("sequence")
+                                                        or reg.sequence))
+            elif kind is MailKind.CORRECTION and row.email != reg.email:
+                return None  # corrected again since: the later correction's rows tell
             return build_mail(self.catalog, reg.id, kind, office=self.office,
                               now=self.clock.now(), lang=self._lang(row, reg.user_id),
                               registration=copy)

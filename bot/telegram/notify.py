@@ -72,7 +72,7 @@ OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 # Kinds this sender renders. Chat reminders are sent (at most once) by
 # bot.telegram.reminders and never pending here; mail reminders are queued for this sender.
 KINDS = (nt.REGISTERED, nt.WAITLISTED, nt.PROMOTED, nt.CANCELLED, nt.SESSION_CHANGED,
-         nt.UNDELIVERED, nt.REMINDER)
+         nt.UNDELIVERED, nt.REMINDER, nt.CORRECTED)
 
 RETRY = nt.RETRY  # a passing failure: the row is tried again later
 
@@ -106,13 +106,6 @@ def _lang(catalog: Catalog, row: nt.Notification) -> str:
         return str(lang)
     user = get_user(catalog.store, row.chat_id) if row.chat_id is not None else None
     return "en" if user and (user.lang or "").startswith("en") else "ja"
-
-
-def _course_name(catalog: Catalog, code: str, lang: str) -> str:
-    for c in catalog.courses():
-        if c.code == code:
-            return c.name_en if lang == "en" else c.name_ja
-    return code
 
 
 def _place_text(s: Session, lang: str) -> str:
@@ -158,7 +151,7 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         session = catalog.session(reg.session_id)
     except NotFound:
         return None
-    where = {"course": q(_course_name(catalog, session.course, lang)),
+    where = {"course": q(calendar.course_name(catalog, session.course, lang)),
              "dates": q(session.dates_text(lang)), "place": q(_place_text(session, lang))}
     mine = tr("See or cancel it any time with /my.", lang)
     organizer = settings.organizer_email

@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.telegram.i18n import tr
 from bot.telegram.outbox import Outbox, Progress, Summary
 from catalog import reminders as notes
+from catalog.calendar import course_name
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.sessions import Session
@@ -37,13 +38,6 @@ from catalog.writer import DatabaseBusy
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 60.0
-
-def _course_name(catalog: Catalog, code: str, lang: str) -> str:
-    for c in catalog.courses():
-        if c.code == code:
-            return c.t("name", lang)
-    return code
-
 
 def day_text(day: dt.date, lang: str) -> str:
     """10月25日（金） in Japanese, Fri 25 Oct in English."""
@@ -70,7 +64,7 @@ def reminder_text(catalog: Catalog, session: Session, lang: str,
             date=q(day_text(session.first_day, lang)))
     lines = [
         head,
-        f"<b>{q(_course_name(catalog, session.course, lang))}</b>",
+        f"<b>{q(course_name(catalog, session.course, lang))}</b>",
         tr("📅 When: {dates}", lang).format(dates=q(session.dates_text(lang))),
         tr("🕘 Hours: {time}", lang).format(time=q(time)),
         tr("📍 Where: {place}", lang).format(place=q(place)),

@@ -14,6 +14,7 @@ redirect to the sign-in form and everything else (POSTs, downloads) answers 401.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -31,14 +32,15 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.telegram.i18n import say
-from bot.web.keys import CATALOG, CLOCK, SETTINGS
-from catalog import admin_sessions, audit, console, rosters, teams
+from bot.web.keys import CATALOG, CLOCK, NOTIFIER, SETTINGS
+from catalog import admin_sessions, audit, calendar, console, rosters, teams
 from catalog.audit import Actor
 from catalog.clock import JST
 from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.i18n import gettext_lazy as _l
 from catalog.service import Catalog
 from catalog.stats import home_charts
+from catalog.writer import DatabaseBusy
 
 TEMPLATES = Path(__file__).parent / "templates"
 JINJA = web.AppKey("admin_jinja", jinja2.Environment)
@@ -223,6 +225,27 @@ def session_or_404(catalog: Catalog, session_id: str) -> Any:
         return catalog.session(session_id)
     except NotFound as e:
         raise web.HTTPNotFound(text=say(e, "en"), content_type="text/plain") from e
+
+
+def wake_sender(request: web.Request) -> None:
+    """After a staff change: have the outbox's sender of this process (when it runs the
+    bot) send what the change queued — its mail, unclaimed — now, not at its next poll."""
+    sender = request.app.get(NOTIFIER)
+    if sender is not None:
+        sender.wake()
+
+
+async def mail_schedule_changes(request: web.Request) -> None:
+    """After a change to sessions (an edit, a cancellation, an import): queue the mail
+    "your session changed" (or its CANCEL) now rather than at the schedule watch's next
+    pass (each once per revision, whoever queues it), and wake the sender."""
+    settings = request.app[SETTINGS]
+    if settings.mail_enabled and request.app.get(NOTIFIER) is not None:
+        catalog, clock = request.app[CATALOG], request.app[CLOCK]
+        # the change is saved even when this finds the database busy: the watch queues them
+        with contextlib.suppress(DatabaseBusy):
+            await catalog.write(calendar.queue_change_mails, catalog, now=clock.now())
+    wake_sender(request)
 
 
 SignIn = dict[str, Any]  # the signed-in browser's admin session ("sid", ...)

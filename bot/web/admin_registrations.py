@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.telegram import staff_notices
 from bot.telegram.i18n import say
-from bot.web.admin import SignIn, csrf_token, render, staff_page, staff_post
+from bot.web.admin import SignIn, csrf_token, render, staff_page, staff_post, wake_sender
 from bot.web.keys import BOT, CATALOG, CLOCK, SETTINGS
 from catalog import admin_sessions, audit, console
 from catalog.audit import Actor
@@ -154,6 +154,7 @@ async def _apply(request: web.Request, session: SignIn, action: str) -> web.Resp
         return await _detail_page(request, session, registration_id,
                                   error=say(e, "ja") + " / " + say(e, "en"), form=form,
                                   status=400)
+    wake_sender(request)  # its mail (and the promoted's) now, not at the sender's next poll
     done = {"cancel": "cancelled", "move": "moved", "promote": "promoted"}.get(
         action, "edited" if change.changed else "unchanged")
     chats = {n.chat_id for n in change.notices if n.chat_id is not None}

@@ -198,6 +198,7 @@ async def edit(request: web.Request, session: admin.SignIn) -> web.Response:
         return await _form_page(request, session, mode="edit", s=s,
                                 values={**values, "course": s.course, "id": s.id},
                                 error=_error_text(e), status=400)
+    await admin.mail_schedule_changes(request)  # the promoted's mail, the changed session's
     promoted = f"&promoted={len(result.promoted)}" if result.promoted else ""
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}/edit?done={result.kind}{promoted}")
 
@@ -219,6 +220,7 @@ async def cancel(request: web.Request, session: admin.SignIn) -> web.Response:
     except CatalogError as e:
         return await _form_page(request, session, mode="edit", s=s, values=values,
                                 error=_error_text(e), status=400)
+    await admin.mail_schedule_changes(request)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}/edit?done=cancelled")
 
 
@@ -309,6 +311,7 @@ async def apply(request: web.Request, session: admin.SignIn) -> web.Response:
             actor=_actor(session), expect=str(form.get("fingerprint", "")))
     except CatalogError as e:
         return await _hub_error(request, session, _error_text(e), 400)
+    await admin.mail_schedule_changes(request)
     return admin.render(request, "admin_schedule_preview.html", {
         "plan": plan, "rows": _preview_rows(plan), "counts": schedule_import.counts(plan),
         "problems": [], "weekends": [], "label": catalog.year_of(plan.fiscal_year).label_ja,

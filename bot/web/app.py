@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from bot.config import Settings
 from bot.telegram.i18n import say
 from bot.web import admin, admin_registrations, admin_schedule, calendar_page, feeds
-from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, SETTINGS
+from bot.web.keys import BOT, CATALOG, CLOCK, DISPATCHER, NOTIFIER, SETTINGS
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.writer import DatabaseBusy
@@ -44,6 +44,7 @@ def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Ap
     app[CLOCK] = clock
     app[BOT] = None
     app[DISPATCHER] = None
+    app[NOTIFIER] = None
     app.router.add_get("/healthz", healthz)
     for module in (feeds, calendar_page, admin, admin_registrations, admin_schedule):
         module.setup(app)
