@@ -1,6 +1,7 @@
 """The staff labels the catalog says (audit entries' action, who and details, a schedule
 edit's result, an import preview's line) in Japanese and English: the exact text they had
-as ja/en string pairs, now that they are gettext messages rendered through `say`."""
+as ja/en string pairs, now that they are gettext messages rendered through `say`; the
+command line's English (`english`, no .po files) is the same as the .po's English."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 
 import pytest
 
+from bot.telegram.i18n import say
 from catalog.audit import ACTIONS, Entry
+from catalog.i18n import english
 from catalog.schedule_edit import Change, EditResult
 from catalog.schedule_import import describe
 
-def entry(action="edited", who="cli", via="cli", staff=True, **details):
+
+def entry(action: str = "edited", who: str = "cli", via: str = "cli", staff: bool = True,
+          **details: Any) -> Entry:
     return Entry(1, "2024-06-01T10:00:00+09:00", who, via, staff, action, "S", 7, details)
 
 
@@ -219,20 +224,25 @@ CASES: dict[str, dict[str, Any]] = {"who": WHO, "label": LABELS, "summary": SUMM
                                     "edit": EDITS, "describe": CHANGES}
 
 
-def shown(kind: str, x: Any, lang: str) -> str:
+def said(kind: str, x: Any) -> Any:
+    """What the catalog says for case `x` of `kind` (a message, not yet text)."""
     if kind == "who":
-        return x.who_text(lang)
+        return x.who_text()
     if kind == "label":
-        return x.label(lang)
-    if kind == "summary":
-        return x.summary(lang)
-    if kind == "edit":
-        return x.summary(lang)
-    return describe(x, lang)
+        return x.label()
+    if kind in ("summary", "edit"):
+        return x.summary()
+    return describe(x)
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("kind", list(CASES))
 def test_staff_labels_say_what_they_said(kind: str, lang: str) -> None:
-    got = {k: shown(kind, x, lang) for k, x in CASES[kind].items()}
+    got = {k: say(said(kind, x), lang) for k, x in CASES[kind].items()}
     assert got == EXPECTED[(kind, lang)]
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_the_command_lines_english_is_the_po_files(kind: str) -> None:
+    got = {k: english(said(kind, x)) for k, x in CASES[kind].items()}
+    assert got == EXPECTED[(kind, "en")]
