@@ -19,33 +19,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.i18n import Joined, Lazy, Said
+from catalog.i18n import gettext_lazy as _l
+from catalog.i18n import pgettext_lazy as _lp
 from catalog.store import Store
 
-# action -> (Japanese, English), as staff see it on the admin page
-ACTIONS: dict[str, tuple[str, str]] = {
-    "registered": ("申込", "registered"),
-    "waitlisted": ("キャンセル待ち登録", "waitlisted"),
-    "imported": ("取込", "imported"),
-    "cancelled": ("取消", "cancelled"),
-    "promoted": ("繰上げ", "promoted"),
-    "moved": ("開催回の変更", "moved"),
-    "edited": ("修正", "edited"),
-    "forgotten": ("データ削除", "data deleted"),
-    "teams_formed": ("チーム編成", "teams formed"),
-    "team_moved": ("チーム移動", "team move"),
-    "session_added": ("開催回の追加", "session added"),
-    "session_edited": ("開催回の変更", "session edited"),
-    "session_cancelled": ("開催回の中止", "session cancelled"),
-    "schedule_imported": ("日程の取込", "schedule imported"),
+# action -> its label, as staff see it on the admin page (a context: "cancelled" here is
+# 取消, a registration's status 取消済)
+ACTIONS: dict[str, Lazy] = {
+    "registered": _lp("audit action", "registered"),
+    "waitlisted": _lp("audit action", "waitlisted"),
+    "imported": _lp("audit action", "imported"),
+    "cancelled": _lp("audit action", "cancelled"),
+    "promoted": _lp("audit action", "promoted"),
+    "moved": _lp("audit action", "moved"),
+    "edited": _lp("audit action", "edited"),
+    "forgotten": _lp("audit action", "data deleted"),
+    "teams_formed": _lp("audit action", "teams formed"),
+    "team_moved": _lp("audit action", "team move"),
+    "session_added": _lp("audit action", "session added"),
+    "session_edited": _lp("audit action", "session edited"),
+    "session_cancelled": _lp("audit action", "session cancelled"),
+    "schedule_imported": _lp("audit action", "schedule imported"),
 }
-# labels of the fields an edit may change
-FIELDS: dict[str, tuple[str, str]] = {
-    "name": ("氏名", "name"),
-    "organisation": ("所属", "organisation"),
-    "department": ("部署", "department"),
-    "email": ("メール", "e-mail"),
+# what an edit changed in a field, before → after
+FIELDS: dict[str, Lazy] = {
+    "name": _l("name: {before} → {after}"),
+    "organisation": _l("organisation: {before} → {after}"),
+    "department": _l("department: {before} → {after}"),
+    "email": _l("e-mail: {before} → {after}"),
 }
-VIA = {"chat": ("チャット", "chat"), "cli": ("CLI", "CLI"), "admin-web": ("管理画面", "admin page")}
+VIA: dict[str, Said | str] = {"chat": _l("chat"), "cli": "CLI", "admin-web": _l("admin page")}
 DELETED_USER = "deleted-user"
 
 
@@ -102,60 +106,55 @@ class Entry:
         """`2024-06-01 10:00:00` (JST, as recorded)."""
         return self.at.replace("T", " ")[:19]
 
-    def label(self, lang: str = "ja") -> str:
-        ja, en = ACTIONS.get(self.action, (self.action, self.action))
-        return en if lang.startswith("en") else ja
+    def label(self) -> Said | str:
+        """The action's name (an unknown action as it is recorded)."""
+        return ACTIONS.get(self.action, self.action)
 
-    def who_text(self, lang: str = "ja") -> str:
+    def who_text(self) -> Said | str:
         """`staff 42 (chat)`, `CLI`, `admin page (ab12cd34)`, `user 1001 (chat)`."""
-        en = lang.startswith("en")
         if self.who == "cli":
             return "CLI"
         if self.who.startswith("admin-web"):
             key = self.who.partition(":")[2]
-            base = "admin page" if en else "管理画面"
-            return f"{base} ({key})" if key else base
+            return _l("admin page ({key})", key=key) if key else _l("admin page")
         if self.who == DELETED_USER:
-            return "deleted user" if en else "削除済みの利用者"
-        via = VIA.get(self.via, (self.via, self.via))[1 if en else 0]
-        role = ("staff" if en else "スタッフ") if self.staff else ("user" if en else "利用者")
-        return f"{role} {self.who} ({via})"
+            return _l("deleted user")
+        via = VIA.get(self.via, self.via)
+        if self.staff:
+            return _l("staff {who} ({via})", who=self.who, via=via)
+        return _l("user {who} ({via})", who=self.who, via=via)
 
-    def summary(self, lang: str = "ja") -> str:
+    def summary(self) -> Said:
         """What happened, in one line (reason, from → to, before → after)."""
-        en = lang.startswith("en")
         d = self.details
-        parts: list[str] = []
+        parts: list[Said | str] = []
         if self.action == "cancelled" and d.get("reason"):
-            parts.append(("reason: " if en else "理由: ") + str(d["reason"]))
+            parts.append(_l("reason: {reason}", reason=str(d["reason"])))
         if self.action == "moved":
             parts.append(f"{d.get('from', '?')} → {d.get('to', '?')}")
             if d.get("status") == "waitlisted":
-                parts.append("to the waitlist" if en else "キャンセル待ちへ")
+                parts.append(_l("to the waitlist"))
         if self.action == "promoted":
-            if d.get("auto"):
-                parts.append("a seat was freed" if en else "空席による自動繰上げ")
-            else:
-                parts.append("by hand" if en else "手動")
+            parts.append(_l("a seat was freed") if d.get("auto") else _l("by hand"))
         if self.action == "edited":
             before, after = d.get("before", {}), d.get("after", {})
             for key in after:
-                ja, en_label = FIELDS.get(key, (key, key))
-                parts.append(f"{en_label if en else ja}: {before.get(key, '')!r} → {after[key]!r}")
+                was, now = repr(before.get(key, "")), repr(after[key])
+                parts.append(FIELDS[key].fill(before=was, after=now) if key in FIELDS
+                             else f"{key}: {was} → {now}")
         if self.action in ("registered", "waitlisted") and d.get("source"):
-            parts.append(("via " if en else "経路: ") + str(d["source"]))
+            parts.append(_l("via {source}", source=str(d["source"])))
         if self.action == "imported" and d.get("file"):
             parts.append(str(d["file"]))
         if self.action == "teams_formed" and d.get("sizes") is not None:
             parts.append("+".join(str(n) for n in d["sizes"]) or "0")
         if self.action == "team_moved" and d.get("team") is not None:
-            parts.append(f"to team {d['team']}" if en else f"チーム{d['team']}へ")
+            parts.append(_l("to team {team}", team=d["team"]))
         if self.action == "forgotten" and d.get("registrations") is not None:
-            parts.append(f"{d['registrations']} registration(s)" if en
-                         else f"申込{d['registrations']}件")
+            parts.append(_l("{n} registration(s)", n=d["registrations"]))
         if d.get("redacted"):
-            parts.append("details deleted" if en else "詳細は削除済み")
-        return "; ".join(parts)
+            parts.append(_l("details deleted"))
+        return Joined("; ", parts)
 
 
 def _stamp(now: dt.datetime) -> str:

@@ -7,6 +7,10 @@ through `bot.telegram.i18n.say`; the command line prints the English). The .po f
 (bot/telegram/locales) stay the one place for the wording, in Japanese and English, and
 tests/test_handlers_misc.py fails when a message id (`_l("...")` here) lacks a translation.
 
+A bare word whose Japanese depends on where it is shown (an audit entry's "cancelled" is
+取消, a registration's status 取消済) carries a gettext message context
+(`pgettext_lazy("audit action", "cancelled")`, msgctxt in the .po files).
+
 A parameter may itself be said: a `Lazy` (a reason inside a message), a `ByLang` (data
 that has a Japanese and an English form, such as a course's name_ja/name_en, chosen by
 the language it is shown in) or a `Joined` list of such; they are rendered in the same
@@ -16,7 +20,7 @@ language as the message around them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Gettext = Callable[[str], str]
@@ -28,17 +32,28 @@ def _identity(msgid: str) -> str:
 
 @dataclass(frozen=True)
 class Lazy:
-    """A message id and the values for its `{placeholders}`."""
+    """A message id and the values for its `{placeholders}`; `context` the gettext
+    message context (msgctxt) of a word that needs one."""
 
     msgid: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    context: str | None = None
 
     def render(self, gettext: Gettext = _identity, lang: str = "en") -> str:
         """The message translated by `gettext`, its placeholders filled in (parameters that
         are said themselves rendered in `lang`, the language `gettext` translates into)."""
         params = {k: render(v, gettext, lang) if isinstance(v, Lazy | ByLang | Joined) else v
                   for k, v in self.params.items()}
-        return gettext(self.msgid).format(**params)
+        if self.context is None:
+            return gettext(self.msgid).format(**params)
+        # a compiled catalog keys a message with a context as "context\x04msgid"
+        key = f"{self.context}\x04{self.msgid}"
+        text = gettext(key)
+        return (self.msgid if text == key else text).format(**params)
+
+    def fill(self, **params: Any) -> Lazy:
+        """This message with (more) values for its placeholders."""
+        return replace(self, params={**self.params, **params})
 
     def __str__(self) -> str:
         return self.render()
@@ -100,3 +115,8 @@ def english(said: Any, lang: str = "en") -> str:
 def gettext_lazy(msgid: str, **params: Any) -> Lazy:
     """Mark `msgid` for translation where it is shown (`msgid` is the English text)."""
     return Lazy(msgid, params)
+
+
+def pgettext_lazy(context: str, msgid: str, **params: Any) -> Lazy:
+    """As `gettext_lazy`, for a `msgid` translated differently in `context` (msgctxt)."""
+    return Lazy(msgid, params, context)

@@ -240,6 +240,16 @@ def year_courses(store: Store | Any, fiscal_year: int) -> dict[str, int]:
 # -- one session --------------------------------------------------------------------------
 
 
+# what a staff edit did, by its `kind`
+KIND_DONE: dict[ChangeKind, Lazy] = {
+    "added": _l("{session}: added"),
+    "updated": _l("{session}: changed (registrants will be told)"),
+    "adjusted": _l("{session}: capacity changed"),
+    "unchanged": _l("{session}: nothing changed"),
+    "cancelled": _l("{session}: cancelled (registrants will be told)"),
+}
+
+
 @dataclass(frozen=True)
 class EditResult:
     """What a staff edit did: `kind` as `Change.kind`, the fields that changed, and the
@@ -250,19 +260,12 @@ class EditResult:
     fields: tuple[str, ...] = ()
     promoted: tuple[int, ...] = ()
 
-    def summary(self, lang: str = "ja") -> str:
-        en = lang.startswith("en")
-        words = {"added": ("追加しました", "added"), "updated": ("変更しました（登録者に通知します）",
-                 "changed (registrants will be told)"),
-                 "adjusted": ("定員を変更しました", "capacity changed"),
-                 "unchanged": ("変更はありません", "nothing changed"),
-                 "cancelled": ("中止にしました（登録者に通知します）",
-                               "cancelled (registrants will be told)")}
-        ja, en_word = words[self.kind]
-        text = f"{self.session_id}: {en_word if en else ja}"
+    def summary(self) -> Lazy:
+        """`2024-A-13-0709: capacity changed; 2 promoted from the waitlist`."""
+        text = KIND_DONE[self.kind].fill(session=self.session_id)
         if self.promoted:
-            text += (f"; {len(self.promoted)} promoted from the waitlist" if en
-                     else f"。キャンセル待ちから{len(self.promoted)}名が繰り上がりました")
+            return _l("{change}; {n} promoted from the waitlist", change=text,
+                      n=len(self.promoted))
         return text
 
 

@@ -27,6 +27,7 @@ from catalog import places
 from catalog.errors import InvalidInput
 from catalog.i18n import ByLang, Joined, Lazy, Said
 from catalog.i18n import gettext_lazy as _l
+from catalog.i18n import pgettext_lazy as _lp
 from catalog.schedule_edit import (
     Change,
     LoadReport,
@@ -344,17 +345,25 @@ def apply_import(store: Store, plan: ImportPlan, *, now: dt.datetime, actor: Any
     return plan.report
 
 
-FIELD_LABELS = {
-    "first_day": ("初日", "first day"), "last_day": ("最終日", "last day"),
-    "prefecture": ("都道府県", "prefecture"), "city": ("市区町村", "city"),
-    "venue": ("会場", "venue"), "address": ("住所", "address"), "start_time": ("開始", "start"),
-    "end_time": ("終了", "end"), "capacity": ("定員", "capacity"), "status": ("状態", "status"),
-    "venue_lat": ("緯度", "latitude"), "venue_lon": ("経度", "longitude"),
+# the fields a preview shows, by their labels (a context: bare words such as "start")
+FIELD_LABELS: dict[str, Lazy] = {
+    "first_day": _lp("schedule field", "first day"),
+    "last_day": _lp("schedule field", "last day"),
+    "prefecture": _lp("schedule field", "prefecture"),
+    "city": _lp("schedule field", "city"),
+    "venue": _lp("schedule field", "venue"),
+    "address": _lp("schedule field", "address"),
+    "start_time": _lp("schedule field", "start"),
+    "end_time": _lp("schedule field", "end"),
+    "capacity": _lp("schedule field", "capacity"),
+    "status": _lp("schedule field", "status"),
+    "venue_lat": _lp("schedule field", "latitude"),
+    "venue_lon": _lp("schedule field", "longitude"),
 }
 SHOWN_FIELDS = tuple(FIELD_LABELS)
 
 
-def describe(change: Change, lang: str = "ja") -> str:
+def describe(change: Change) -> Said | str:
     """One line for a preview: the session, and for a change each field before → after."""
     row = change.after
     what = f"{row['course']} {row['first_day']}" + (
@@ -362,16 +371,16 @@ def describe(change: Change, lang: str = "ja") -> str:
         f" {row['prefecture']} {row['city']}"
     if change.kind in ("added", "cancelled") or change.before is None:
         return what
-    en = lang.startswith("en")
-    parts = []
+    parts: list[Said] = []
     for f in change.fields:
         if f not in FIELD_LABELS:
             continue
-        label = FIELD_LABELS[f][1 if en else 0]
         before = change.before.get(f)
         after = row.get(f)
-        parts.append(f"{label}: {'-' if before is None else before} → {'-' if after is None else after}")
-    return what + (" (" + "; ".join(parts) + ")" if parts else "")
+        parts.append(Joined(": ", [FIELD_LABELS[f],
+                                   f"{'-' if before is None else before} → "
+                                   f"{'-' if after is None else after}"]))
+    return Joined("", [what, " (", Joined("; ", parts), ")"]) if parts else what
 
 
 def counts(plan: ImportPlan) -> dict[str, int]:

@@ -9,6 +9,7 @@ import json
 import pytest
 from icalendar import Calendar
 
+from bot.telegram.i18n import say
 from catalog import audit, console
 from catalog import calendar as ics
 from catalog.audit import Actor
@@ -95,7 +96,7 @@ def test_cancel_with_reason_frees_the_seat_for_the_waitlist_and_logs_both(catalo
     assert (cancelled[0].who, cancelled[0].via, cancelled[0].staff) == (
         "admin-web:ab12cd34", "admin-web", True)
     assert promoted[0].registration_id == waiting.id and promoted[0].details["auto"] is True
-    assert "理由: 本人から電話で辞退の連絡" in cancelled[0].summary("ja")
+    assert "理由: 本人から電話で辞退の連絡" in say(cancelled[0].summary(), "ja")
     assert [e.action for e in audit.for_registration(catalog.store, first.id)] == ["cancelled"]
     assert {e.registration_id for e in audit.for_session(catalog.store, HIROSHIMA)} == {
         first.id, waiting.id}
@@ -241,7 +242,7 @@ def test_promote_by_hand_needs_a_free_seat_and_may_skip_the_queue(catalog):
     entry = entries(catalog)[-1]
     assert (entry.action, entry.who, entry.via, entry.details) == (
         "promoted", "42", "chat", {"auto": False, "position": 2})
-    assert entry.who_text("en") == "staff 42 (chat)"
+    assert say(entry.who_text(), "en") == "staff 42 (chat)"
     with pytest.raises(RegistrationError) as e:
         console.promote(catalog, w2.id, actor=STAFF, today=TODAY, now=NOW)
     assert e.value.code == "not_waitlisted"
@@ -278,7 +279,7 @@ def test_edit_validates_as_registering_does_and_logs_before_and_after(catalog):
         "before": {"organisation": "広島市", "department": "", "email": "taro@example.lg.jp"},
         "after": {"organisation": "YOKOHAMA市", "department": "情報政策課",
                   "email": "Taro@example.lg.jp"}}
-    assert "所属: '広島市' → 'YOKOHAMA市'" in entry.summary("ja")
+    assert "所属: '広島市' → 'YOKOHAMA市'" in say(entry.summary(), "ja")
     same = console.edit(catalog, reg.id, actor=STAFF, now=NOW, name="山田 太郎")
     assert same.changed == {} and len(entries(catalog)) == 1
 
@@ -362,4 +363,4 @@ def test_teams_formed_and_moved_are_logged(catalog):
     log = entries(catalog)
     assert [e.action for e in log] == ["teams_formed", "team_moved"]
     assert log[0].details["sizes"] == [len(t.members) for t in formed]
-    assert log[1].registration_id == member and log[1].summary("en") == "to team 2"
+    assert log[1].registration_id == member and say(log[1].summary(), "en") == "to team 2"

@@ -93,20 +93,23 @@ async def test_every_throttled_button_press_is_answered(make_dp: Any, bot: Mocke
     assert len(alerts) == 1 and "ゆっくり" in alerts[0].text and alerts[0].show_alert
 
 
-def _msgids() -> list[str]:
-    ids: list[str] = []
+def _msgids() -> list[tuple[str | None, str]]:
+    """Every (message context, message id) the code marks for translation."""
+    ids: list[tuple[str | None, str]] = []
     bot_dir = Path(__file__).resolve().parents[1] / "bot"
     # every module of the bot that may speak to a chat user
     files = [p for p in bot_dir.rglob("*.py") if "demo" not in p.parts]
-    # and what the catalog says through domain errors (catalog.i18n.gettext_lazy, as _l)
+    # and what the catalog says through domain errors (catalog.i18n.gettext_lazy, as _l;
+    # pgettext_lazy, as _lp, for a word with a message context)
     files += sorted((bot_dir.parent / "catalog").rglob("*.py"))
     for f in sorted(files):
-        for _line, msg, _comments, _ctx in extract_from_file(
+        for _line, msg, _comments, ctx in extract_from_file(
                 "python", str(f), keywords={"_": None, "N_": None, "tr": None, "_l": None,
-                                            "gettext_lazy": None}):
+                                            "gettext_lazy": None, "_lp": ((1, "c"), 2),
+                                            "pgettext_lazy": ((1, "c"), 2)}):
             text = msg[0] if isinstance(msg, tuple) else msg
-            if text and text not in ids:
-                ids.append(text)
+            if text and (ctx, text) not in ids:
+                ids.append((ctx, text))
     return ids
 
 
@@ -114,9 +117,10 @@ def _msgids() -> list[str]:
 def test_every_message_has_a_translation(lang: str) -> None:
     po = LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po"
     catalog = read_po(io.BytesIO(po.read_bytes()), locale=lang)
-    strings = {m.id: m.string for m in catalog if m.id}
+    strings = {(m.context, m.id): m.string for m in catalog if m.id}
     ids = _msgids()
     assert len(ids) > 150
+    assert any(ctx for ctx, _ in ids)  # the message contexts are extracted too
     missing = [i for i in ids if not strings.get(i)]
     assert missing == [], f"{lang}: untranslated {missing[:5]}"
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]

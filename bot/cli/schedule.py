@@ -13,6 +13,7 @@ from bot.config import Settings, SettingsError
 from bot.runtime import clock_for
 from catalog import schedule_edit, schedule_import, schedule_sheet
 from catalog.errors import InvalidInput
+from catalog.i18n import english
 from catalog.service import Catalog
 
 ACTOR = "cli"  # who the schedule change log names (see schedule_edit.record_schedule_change)
@@ -58,7 +59,7 @@ def _print_plan(plan: schedule_import.ImportPlan) -> None:
             taken = plan.registered.get(change.session_id, 0)
             note = f" [{taken} registered]" if change.kind == "cancelled" and taken else ""
             print(f"{labels[change.kind]:8} {change.session_id}  "
-                  f"{schedule_import.describe(change, 'en')}{note}")
+                  f"{english(schedule_import.describe(change))}{note}")
 
 
 def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
@@ -110,7 +111,7 @@ def cmd_add(args: argparse.Namespace, catalog: Catalog) -> int:
     result = _confirmed(lambda: schedule_edit.add_session(
         catalog.store, fields, now=clock.now(), default_year=catalog.fiscal_year,
         confirm=args.confirm_weekend, actor=ACTOR))
-    print(result.summary("en"))
+    print(english(result.summary()))
     return 0
 
 
@@ -122,14 +123,14 @@ def cmd_edit(args: argparse.Namespace, catalog: Catalog) -> int:
     result = _confirmed(lambda: schedule_edit.edit_session(
         catalog.store, args.session, changes, now=clock.now(), today=clock.today(),
         confirm=args.confirm_weekend, actor=ACTOR))
-    print(result.summary("en"))
+    print(english(result.summary()))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace, catalog: Catalog) -> int:
     result = schedule_edit.cancel_session(catalog.store, args.session, now=_clock().now(),
                                           actor=ACTOR)
-    print(result.summary("en"))
+    print(english(result.summary()))
     return 0
 
 

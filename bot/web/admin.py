@@ -505,7 +505,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def setup(app: web.Application) -> None:
     """Add the admin routes and their templates to the HTTP app."""
     aiohttp_jinja2.setup(app, app_key=JINJA, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                         autoescape=True, default_helpers=False)
+                         autoescape=True, default_helpers=False,
+                         filters={"say": say})
     app[SIGN_IN_GUARD] = SignInGuard()
     app.router.add_routes(routes)
     app.on_response_prepare.append(_security_headers)

@@ -245,7 +245,7 @@ def _preview_rows(plan: schedule_import.ImportPlan) -> list[dict[str, Any]]:
             continue
         out.append({"kind": change.kind, "id": change.session_id,
                     "line": plan.lines.get(change.session_id),
-                    "text": schedule_import.describe(change, "ja"),
+                    "text": say(schedule_import.describe(change), "ja"),
                     "registered": plan.registered.get(change.session_id, 0)})
     return out
 
