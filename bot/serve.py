@@ -176,7 +176,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         add_background_jobs(dp, settings)
         app[BOT] = bot
         app[DISPATCHER] = dp
-        app[NOTIFIER] = dp.workflow_data["notifier"]  # the one its background job runs
+        app[NOTIFIER] = dp.workflow_data.get("notifier")  # the one its background job runs
         if settings.webhook_url:
             secret = setup_webhook(app, settings, bot, dp)
 

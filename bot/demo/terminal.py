@@ -26,7 +26,7 @@ from bot.runtime import clock_for, open_catalog
 from bot.serve import add_background_jobs, build_bot
 from bot.telegram.menu import set_commands
 from bot.web.app import create_web_app
-from bot.web.keys import BOT, DISPATCHER
+from bot.web.keys import BOT, DISPATCHER, NOTIFIER
 from catalog import calendar
 
 LATLON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
@@ -262,6 +262,7 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
         app = create_web_app(settings, catalog, clock)
         app[BOT] = bot
         app[DISPATCHER] = dp
+        app[NOTIFIER] = dp.workflow_data.get("notifier")  # woken by the admin page's changes
         runner, port = await _start_http(app, settings.http_host, settings.http_port)
         user = FakeUser(id=DEMO_USER_ID, first_name="Demo", language_code=lang)
         term = Terminal(tg, user, out)
