@@ -48,7 +48,8 @@ EDITABLE = ("name", "organisation", "department", "email")
 
 @dataclass(frozen=True)
 class Notice:
-    """Something a registrant must be told in chat after a staff change.
+    """Something a registrant is told in chat after a staff change (its message is queued
+    in the notification outbox by the change itself; this says who and what).
 
     kind: cancelled (with `reason`), moved (`before` is the registration in its old
     session), promoted. `chat_id` is the person's chat, or for a colleague without one the
