@@ -128,10 +128,11 @@ def colleague_of(catalog: Catalog, registration_id: int, user_id: int) -> tuple[
 
 
 def _cancel_all(catalog: Catalog, ids: Sequence[int], *, today: dt.date,
-                now: dt.datetime) -> BatchCancel:
+                now: dt.datetime, notify: notices.Notify | None = None) -> BatchCancel:
     """Cancel `ids` in one transaction: waiting ones first (so a seat freed by one of them
     never goes to another of them), then the seated ones, each freed seat promoting the
-    waitlist (`registrations.cancel`)."""
+    waitlist (`registrations.cancel`; with `notify`, the representative's own cancel and
+    the promotions are queued in it, as for /my)."""
     result = BatchCancel()
     with catalog.store.write():
         current = [regs.get_registration(catalog, i) for i in ids]
@@ -140,7 +141,7 @@ def _cancel_all(catalog: Catalog, ids: Sequence[int], *, today: dt.date,
         for reg in order:
             if reg.status not in ACTIVE:
                 continue
-            outcomes.append(regs.cancel(catalog, reg.id, today=today, now=now))
+            outcomes.append(regs.cancel(catalog, reg.id, today=today, now=now, notify=notify))
     gone = {o.cancelled.id for o in outcomes}
     by_id = {o.cancelled.id: o.cancelled for o in outcomes}
     result.cancelled = [by_id[i] for i in ids if i in by_id]
@@ -154,23 +155,26 @@ def _cancel_all(catalog: Catalog, ids: Sequence[int], *, today: dt.date,
 
 
 def cancel_colleague(catalog: Catalog, registration_id: int, *, user_id: int, today: dt.date,
-                     now: dt.datetime) -> BatchCancel:
+                     now: dt.datetime, notify: notices.Notify | None = None) -> BatchCancel:
     """The representative cancels one colleague's seat (or waitlist place)."""
     _app, mate = colleague_of(catalog, registration_id, user_id)
-    return _cancel_all(catalog, [mate.id], today=today, now=now)
+    return _cancel_all(catalog, [mate.id], today=today, now=now, notify=notify)
 
 
 def cancel_colleagues(catalog: Catalog, own_registration_id: int, *, user_id: int,
-                      today: dt.date, now: dt.datetime) -> BatchCancel:
+                      today: dt.date, now: dt.datetime,
+                      notify: notices.Notify | None = None) -> BatchCancel:
     """The representative cancels every colleague of one application; their own seat stays."""
     app = application_of(catalog, own_registration_id, user_id)
     if not app.colleagues:
         raise RegistrationError(_l("There are no colleagues left to cancel."), code="cancelled")
-    return _cancel_all(catalog, [m.id for m in app.colleagues], today=today, now=now)
+    return _cancel_all(catalog, [m.id for m in app.colleagues], today=today, now=now,
+                       notify=notify)
 
 
 def cancel_own(catalog: Catalog, own_registration_id: int, *, user_id: int, today: dt.date,
-               now: dt.datetime, with_colleagues: bool) -> BatchCancel:
+               now: dt.datetime, with_colleagues: bool,
+               notify: notices.Notify | None = None) -> BatchCancel:
     """The representative cancels their own seat and, with `with_colleagues`, every
     colleague of the same application too (one transaction; every freed seat promotes
     the waitlist). Without it the colleagues stay registered and stay in /my."""
@@ -178,7 +182,7 @@ def cancel_own(catalog: Catalog, own_registration_id: int, *, user_id: int, toda
     if not app.own_active:
         raise RegistrationError(_l("That registration is already cancelled."), code="cancelled")
     ids = [app.own.id] + ([m.id for m in app.colleagues] if with_colleagues else [])
-    return _cancel_all(catalog, ids, today=today, now=now)
+    return _cancel_all(catalog, ids, today=today, now=now, notify=notify)
 
 
 # -- correcting a colleague -------------------------------------------------------------------

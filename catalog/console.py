@@ -8,9 +8,10 @@ Chat users and the CLI: `register`, `cancel_own`, `forget_user`, `import_file` �
 functions of `catalog.registrations` and `catalog.imports` inside a write transaction
 that also writes the audit entries. Teams: `form_teams`, `move_team_member`.
 
-Each staff change returns a `Change` whose `notices` say who must be told in chat (the
-person, or the representative who applied for a colleague); the chat, the CLI and the
-admin page hand them to `bot.telegram.staff_notices.tell`.
+Each staff change queues, in its own transaction, what the people it concerns must be told
+(`catalog.notifications`: the chat message — to the person, or for a colleague to the
+representative who applied — and the mail), unclaimed, for the running bot's sender to
+send. It returns a `Change` whose `notices` (and `chats`) say who will be told in chat.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from catalog.errors import InvalidInput, NotFound
 from catalog.i18n import ByLang
 from catalog.i18n import gettext_lazy as _l
 from catalog.imports import ImportReport, import_registrations
-from catalog.notifications import Notify, tell_corrected_by_mail, tell_moved_by_mail
+from catalog.notifications import (
+    Notify,
+    tell_corrected_by_mail,
+    tell_moved,
+    tell_moved_by_mail,
+    tell_staff_cancelled,
+)
 from catalog.registrations import Applicant, Registration, RegistrationError
 from catalog.service import Catalog
 
@@ -41,7 +48,8 @@ EDITABLE = ("name", "organisation", "department", "email")
 
 @dataclass(frozen=True)
 class Notice:
-    """Something a registrant must be told in chat after a staff change.
+    """Something a registrant is told in chat after a staff change (its message is queued
+    in the notification outbox by the change itself; this says who and what).
 
     kind: cancelled (with `reason`), moved (`before` is the registration in its old
     session), promoted. `chat_id` is the person's chat, or for a colleague without one the
@@ -81,6 +89,11 @@ class Change:
     changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # edits: old, new
     entry_id: int | None = None
     team: list[int] = field(default_factory=list)  # edits: teammates whose organisation followed
+
+    @property
+    def chats(self) -> set[int]:
+        """The chats the change's messages were queued for."""
+        return {n.chat_id for n in self.notices if n.chat_id is not None}
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -231,7 +244,13 @@ def staff_cancel(catalog: Catalog, registration_id: int, *, reason: str, actor: 
         entry = audit.record(db, actor, "cancelled", now=now, session_id=before.session_id,
                              registration_id=before.id,
                              details={"reason": reason, "was": before.status})
-        notices = [Notice("cancelled", outcome.cancelled, chat_of(db, before), before, reason)]
+        chat = chat_of(db, before)
+        notices = [Notice("cancelled", outcome.cancelled, chat, before, reason)]
+        # the mail (the cancel's and the promotions') is queued by `cancel`; the chat here
+        tell_staff_cancelled(db, registration_id=before.id, session_id=before.session_id,
+                             chat_id=chat, reason=reason, was=before.status, now=now)
+        regs.tell_promoted_in_chat(db, [p.id for p in outcome.promoted], before.session_id,
+                                   now)
         notices += _log_promoted(db, actor, outcome.promoted, now=now, freed_by=before.id)
     return Change(before, outcome.cancelled, outcome.promoted, notices, entry_id=entry)
 
@@ -305,7 +324,11 @@ def move(catalog: Catalog, registration_id: int, session_id: str, *, actor: Acto
                              details={"from": before.session_id, "to": target.id,
                                       "was": before.status, "status": status,
                                       "team_key": before.team_key})
-        notices = [Notice("moved", after, chat_of(db, after), before)]
+        chat = chat_of(db, after)
+        notices = [Notice("moved", after, chat, before)]
+        tell_moved(db, registration_id=before.id, chat_id=chat,
+                   old_session_id=before.session_id, old_sequence=before.sequence + 1,
+                   new_session_id=target.id, was=before.status, now=now)
         promoted = [regs.get_registration(catalog, i) for i in promoted_ids]
         notices += _log_promoted(db, actor, promoted, now=now, freed_by=before.id)
     return Change(before, after, promoted, notices, entry_id=entry)
@@ -344,7 +367,7 @@ def promote(catalog: Catalog, registration_id: int, *, actor: Actor, today: dt.d
                              registration_id=before.id,
                              details={"auto": False, "position": position})
         notices = [Notice("promoted", after, chat_of(db, after))]
-        regs.tell_promoted_by_mail(db, [after.id], session.id, now)
+        regs.tell_promoted_everywhere(db, [after.id], session.id, now)
     return Change(replace(before, position=position), after, [after], notices, entry_id=entry)
 
 

@@ -22,7 +22,11 @@ the caller's choice (`Notify.channels`); without a `Notify`, only the mail (`tel
 Kinds: registered, waitlisted, promoted, cancelled, session_changed, reminder (staff's
 day-before reminders, claimed and marked by `catalog.reminders`), undelivered (a chat
 whose answer was lost after every retry: one follow-up once Telegram answers again),
-corrected (a registrant's name or e-mail address corrected: the invite again, by mail).
+corrected (a registrant's name or e-mail address corrected: the invite again, by mail),
+staff_cancelled and moved (what staff did, told in chat: a cancel with its reason, a move
+to another session; `tell_staff_cancelled`, `tell_moved`). Staff changes queue their rows
+unclaimed, in the change's transaction, for the running bot's sender (the admin page and the
+staff chat commands wake it; the CLI leaves them to it).
 `last_error` holds an error code (an exception class name), never a message or text.
 """
 
@@ -42,8 +46,9 @@ TELEGRAM, EMAIL = "telegram", "email"
 REGISTERED, WAITLISTED, PROMOTED, CANCELLED = "registered", "waitlisted", "promoted", "cancelled"
 SESSION_CHANGED, REMINDER, UNDELIVERED = "session_changed", "reminder", "undelivered"
 CORRECTED = "corrected"  # a registrant's name or e-mail corrected: the invite again
+STAFF_CANCELLED, MOVED = "staff_cancelled", "moved"  # staff's cancel (with reason), move
 KINDS = (REGISTERED, WAITLISTED, PROMOTED, CANCELLED, SESSION_CHANGED, REMINDER, UNDELIVERED,
-         CORRECTED)
+         CORRECTED, STAFF_CANCELLED, MOVED)
 
 # result: pending (queued or being retried) -> sent | blocked | failed (gave up) | skipped
 # (nothing left to tell: the registration is gone). Reminders use sending while claimed.
@@ -204,6 +209,34 @@ def tell_moved_by_mail(db: Any, *, registration_id: int, email: str | None,
                 registration_id=registration_id, session_id=new_session_id,
                 payload={"revision": revision}, result=SKIPPED,
                 dedupe=session_changed_mail_key(registration_id, new_session_id, revision))
+
+
+def tell_staff_cancelled(db: Any, *, registration_id: int, session_id: str,
+                         chat_id: int | None, reason: str, was: str, now: dt.datetime) -> None:
+    """Queue the chat message of a staff cancel, on `db` (the cancel's transaction, after
+    it): "the CYDER office has cancelled your registration … Reason: …" to `chat_id` (the
+    person's, or for a colleague the representative's), with the calendar CANCEL when the
+    person's own seat (`was` registered) is cancelled. Unclaimed, for the bot's sender."""
+    if chat_id is None:
+        return
+    enqueue(db, STAFF_CANCELLED, now=now, chat_id=chat_id, registration_id=registration_id,
+            session_id=session_id, payload={"reason": reason, "was": was},
+            dedupe=_key(db, STAFF_CANCELLED, registration_id, session_id, TELEGRAM))
+
+
+def tell_moved(db: Any, *, registration_id: int, chat_id: int | None, old_session_id: str,
+               old_sequence: int, new_session_id: str, was: str, now: dt.datetime) -> None:
+    """Queue the chat message of a staff move, on `db` (the move's transaction, after it):
+    the text, the CANCEL of the old copy (its session and SEQUENCE in the payload, as for the
+    mail: the stored row is in the new session now) when it held a seat, and the new
+    session's invite when it has one. Unclaimed, for the bot's sender."""
+    if chat_id is None:
+        return
+    enqueue(db, MOVED, now=now, chat_id=chat_id, registration_id=registration_id,
+            session_id=new_session_id,
+            payload={"moved_from": old_session_id, "sequence": old_sequence, "was": was,
+                     "to": new_session_id},
+            dedupe=_key(db, MOVED, registration_id, new_session_id, TELEGRAM))
 
 
 def session_changed_mail_key(registration_id: int, session_id: str, revision: int) -> str:

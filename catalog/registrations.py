@@ -416,10 +416,12 @@ def tell_promoted_everywhere(db: Any, promoted: Sequence[int], session_id: str,
                    list(promoted), session_id, now)
 
 
-def tell_promoted_by_mail(db: Any, promoted: list[int], session_id: str,
+def tell_promoted_in_chat(db: Any, promoted: Sequence[int], session_id: str,
                           now: dt.datetime) -> None:
-    """Queue the promotions' mail (a new invite) on `db`, for a change staff made."""
-    _tell_promoted(db, None, promoted, session_id, now)
+    """Queue the promotions' chat message on `db`, unclaimed, for the bot's sender: for a
+    staff change whose mail was queued already (a staff cancel, through `cancel`)."""
+    _tell_promoted(db, notices.Notify(channels=(notices.TELEGRAM,)), list(promoted),
+                   session_id, now)
 
 
 def forget_user(catalog: Catalog, user_id: int, *, today: dt.date, now: dt.datetime,
@@ -462,7 +464,8 @@ def fill_freed_seats(catalog: Catalog, db: Any, session_id: str, *, today: dt.da
                      now: dt.datetime) -> list[int]:
     """Give a session's free seats to its waitlist in order (while applications are open),
     on `db`, an open write transaction; the ids promoted. What `cancel` does after a
-    cancel, for other changes that free a seat (a staff move). Their mail is queued."""
+    cancel, for other changes that free a seat (a staff move). Their chat message and mail
+    are queued, unclaimed, for the bot's sender."""
     promoted = _promote(catalog, db, session_id, today, _stamp(now))
-    _tell_promoted(db, None, promoted, session_id, now)
+    tell_promoted_everywhere(db, promoted, session_id, now)
     return promoted

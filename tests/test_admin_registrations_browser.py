@@ -1,6 +1,7 @@
 """The registration console in a real headless Chromium (Debian's /usr/bin/chromium via
 Playwright): search from the home page, open a registration, cancel it with a reason, see
-the cancel and the promotion in its history and the session's; screenshots under tmp_path.
+the cancel and the promotion in its history and the session's, and the messages queued for
+the bot's sender; screenshots under tmp_path.
 The browser is never downloaded: without /usr/bin/chromium the test is skipped.
 """
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.config import Settings
+from bot.telegram.notify import Notifier
 from bot.web.app import create_web_app
 from bot.web.keys import BOT
 from catalog.clock import Clock
@@ -94,7 +96,7 @@ async def test_search_cancel_with_a_reason_and_see_it_in_the_history(server, cat
             await page.click("#cancel-submit")
             await page.wait_for_selector("#done")
             assert "取り消しました" in await page.locator("#done").inner_text()
-            assert "チャットでお知らせしました" in await page.locator("#done").inner_text()
+            assert "送信待ちに入れました" in await page.locator("#done").inner_text()
             history = await page.locator("#history").inner_text()
             assert f"理由: {REASON}" in history and "取消 / cancelled" in history
             assert "管理画面" in history
@@ -103,6 +105,9 @@ async def test_search_cancel_with_a_reason_and_see_it_in_the_history(server, cat
             assert shot.stat().st_size > 10_000
 
             assert get_registration(catalog, rid).status == "cancelled"
+            assert bot.requests == []  # queued in the outbox, for the bot's sender
+            sender = Notifier(catalog, Settings(db_path=tmp_path / "t.db"), Clock(EARLY))
+            assert (await sender.deliver_due(bot))["sent"] == 2
             told = [r for r in bot.requests if type(r).__name__ == "SendMessage"]
             assert [r.chat_id for r in told] == [801, 802]  # the person, then the promoted
             assert REASON in told[0].text

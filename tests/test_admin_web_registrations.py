@@ -1,5 +1,6 @@
 """The admin page's registration console over real HTTP: search, a registration's page and
-history, cancel with a reason (the person told in chat), move, promote, edit; CSRF kept."""
+history, cancel with a reason (the person told in chat, through the notification outbox:
+the page queues and wakes the sender), move, promote, edit; CSRF kept."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Settings
+from bot.telegram.notify import Notifier
 from bot.web.app import create_web_app
-from bot.web.keys import BOT
+from bot.web.keys import BOT, NOTIFIER
 from catalog import admin_sessions, audit
 from catalog.clock import Clock
 from catalog.registrations import Applicant, get_registration, register
@@ -48,12 +50,29 @@ def bot():
     return MockedBot()
 
 
+class Sender(Notifier):
+    """The bot's sender, counting how often the page woke it."""
+
+    woken = 0
+
+    def wake(self, *, everything: bool = False) -> None:
+        self.woken += 1
+        super().wake(everything=everything)
+
+
 @pytest.fixture
-async def client(catalog, people, bot, tmp_path: Path):
+def sender(catalog, tmp_path: Path):
+    settings = Settings(db_path=tmp_path / "t.db", organizer_email="office@cyder.example.org")
+    return Sender(catalog, settings, Clock(EARLY))
+
+
+@pytest.fixture
+async def client(catalog, people, bot, sender, tmp_path: Path):
     settings = Settings(db_path=tmp_path / "t.db", admin_token=TOKEN,
                         organizer_email="office@cyder.example.org")
     app = create_web_app(settings, catalog, Clock(EARLY))
     app[BOT] = bot
+    app[NOTIFIER] = sender
     c = TestClient(TestServer(app))
     await c.start_server()
     await sign_in(c)
@@ -96,14 +115,17 @@ async def test_search_across_sessions_by_name_organisation_or_email(client, peop
     assert 'action="/admin/registrations"' in home  # the search box on the home page
 
 
-async def test_cancel_with_a_reason_tells_the_person_and_shows_in_the_history(client, people,
-                                                                             catalog, bot):
+async def test_cancel_with_a_reason_tells_the_person_and_shows_in_the_history(
+        client, people, catalog, bot, sender):
     reg = people["chat"]
     resp = await post(client, reg.id, "cancel", reason="重複申込のため")
     assert resp.status == 303
-    assert resp.headers["Location"] == f"/admin/registrations/{reg.id}?done=cancelled&told=2&chats=2"
+    assert resp.headers["Location"] == f"/admin/registrations/{reg.id}?done=cancelled&chats=2"
     assert get_registration(catalog, reg.id).status == "cancelled"
     assert get_registration(catalog, people["waiting"].id).status == "registered"
+    # queued with the cancel, for the sender the page woke (not sent by the page itself)
+    assert sender.woken == 1 and bot.requests == []
+    assert (await sender.deliver_due(bot))["sent"] == 2  # the mail: skipped (no SMTP)
 
     sent = [(type(r).__name__, r.chat_id) for r in bot.requests]
     assert ("SendMessage", 701) in sent and ("SendDocument", 701) in sent
@@ -112,7 +134,7 @@ async def test_cancel_with_a_reason_tells_the_person_and_shows_in_the_history(cl
     assert "取り消しました" in told.text and "理由：重複申込のため" in told.text
 
     text = await page(client, resp.headers["Location"])
-    assert "取り消しました。/ Cancelled." in text and "Told in chat (2)" in text
+    assert "取り消しました。/ Cancelled." in text and "Queued for 2 chat(s)" in text
     assert 'id="cancel-form"' not in text  # nothing left to cancel
     history = text[text.index('id="history"'):]
     assert "理由: 重複申込のため" in history and "取消 / cancelled" in history
@@ -141,13 +163,14 @@ async def test_posts_need_the_csrf_token_and_a_reason(client, people, catalog):
     assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
 
 
-async def test_move_promote_and_edit(client, people, catalog, bot):
+async def test_move_promote_and_edit(client, people, catalog, bot, sender):
     reg = people["chat"]
     resp = await post(client, reg.id, "move", session=B2)  # B-2 is not for local governments
     assert resp.status == 400 and "地方公共団体" in await resp.text()
     resp = await post(client, reg.id, "move", session=OTHER)
     assert resp.status == 303 and "done=moved" in resp.headers["Location"]
     assert get_registration(catalog, reg.id).session_id == OTHER
+    await sender.deliver_due(bot)
     docs = [r for r in bot.requests if type(r).__name__ == "SendDocument" and r.chat_id == 701]
     assert len(docs) == 2  # the old copy's cancel, the new invite
     # the freed seat went to the waitlist by itself; make another waiting person by hand

@@ -1,10 +1,9 @@
 """The staff console on the command line: registrations, cancel-, move-, promote- and
-edit-registration; bad input exits 2 with one line; the person is told in chat through
-the fake Bot API when BOT_TOKEN is set."""
+edit-registration; bad input exits 2 with one line; what the person is told in chat is
+queued in the notification outbox (no BOT_TOKEN needed) and sent by the bot's sender."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -13,9 +12,13 @@ import pytest
 from icalendar import Calendar
 
 from bot.cli import main
-from bot.demo.fake_telegram import TOKEN, FakeTelegram
+from bot.config import Settings
+from bot.demo.fake_telegram import FakeTelegram
+from bot.telegram.notify import Notifier
 from catalog import audit
 from catalog import calendar as ics
+from catalog import notifications as nt
+from catalog.clock import Clock
 from catalog.registrations import Applicant, get_registration, register
 from catalog.users import save_user
 from tests.util_catalog import NOW, make_catalog
@@ -161,35 +164,57 @@ def test_register_import_and_teams_from_the_cli_are_logged(capsys, catalog, tmp_
         ("registered", "cli"), ("imported", "cli"), ("teams_formed", "cli")]
 
 
-def test_without_bot_token_the_command_says_nobody_was_told(capsys, catalog):
+def test_without_bot_token_the_message_is_queued_for_the_running_bot(capsys, catalog):
     reg = add(catalog, A, "山田 太郎", "広島市", user_id=501)
     code, _, err = run(capsys, "cancel-registration", str(reg.id), "--reason", "重複申込")
-    assert code == 0 and err == "not told in chat (1 chat(s)): BOT_TOKEN is not set\n"
+    assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
+    [row] = catalog.store.query("select kind, chat_id, result, claimed_by, payload "
+                                "from notifications where channel = 'telegram'")
+    assert (row["kind"], row["chat_id"], row["result"], row["claimed_by"]) == (
+        nt.STAFF_CANCELLED, 501, nt.PENDING, None)
+    assert json.loads(row["payload"]) == {"reason": "重複申込", "was": "registered"}
 
 
-async def test_the_person_is_told_in_chat_with_the_calendar_files(capsys, catalog, monkeypatch):
+def sender(catalog, tmp_path):
+    return Notifier(catalog, Settings(db_path=tmp_path / "cli.db",
+                                      organizer_email="office@cyder.example.org"),
+                    Clock(pinned=NOW.date()))
+
+
+async def test_the_person_is_told_in_chat_with_the_calendar_files_by_the_bot_later(
+        capsys, catalog, tmp_path):
+    """No BOT_TOKEN in the CLI: it saves; the bot's sender (here a Notifier in the test)
+    tells each person in chat, with the files, once."""
     save_user(catalog.store, 502, NOW, lang="en")
     moved = add(catalog, A, "Taro Yamada", "広島市", email="taro@example.lg.jp", user_id=501)
     cancelled = add(catalog, TOKYO, "Jane Doe", "横浜市", user_id=502)
-    async with FakeTelegram() as tg:
-        monkeypatch.setenv("BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("TELEGRAM_API_BASE", tg.base_url)
-        code, out, err = await asyncio.to_thread(
-            run, capsys, "move-registration", str(moved.id), TOKYO)
-        assert code == 0 and err == "told in chat: 1 of 1 chat(s)\n"
+    code, out, err = run(capsys, "move-registration", str(moved.id), TOKYO)
+    assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
+    code, _, err = run(capsys, "cancel-registration", str(cancelled.id), "--reason",
+                       "Duplicate entry")
+    assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
+    async with FakeTelegram() as tg, tg.connected_bot() as bot:
+        notifier = sender(catalog, tmp_path)
+        counts = await notifier.deliver_due(bot)
+        assert counts["sent"] == 2
         text, old, new = tg.sent_to(501)
         assert "CYDER事務局" in text.text and "東京" in text.text and "広島" in text.text
-        uids = []
+        files = []
         for call in (old, new):
             _name, data = call.files["document"]
-            uids.append(str(Calendar.from_ical(data).walk("VEVENT")[0]["uid"]))
-        assert uids == [ics.registration_uid(A, moved.id), ics.registration_uid(TOKYO, moved.id)]
+            cal = Calendar.from_ical(data)
+            event = cal.walk("VEVENT")[0]
+            files.append((str(cal["method"]), str(event["uid"]), int(event["sequence"])))
+        # the old copy cancelled and the new one invited, each one above the last sent (0)
+        assert files == [("CANCEL", ics.registration_uid(A, moved.id), 1),
+                         ("REQUEST", ics.registration_uid(TOKYO, moved.id), 1)]
 
-        code, _, err = await asyncio.to_thread(
-            run, capsys, "cancel-registration", str(cancelled.id), "--reason", "Duplicate entry")
-        assert code == 0 and err == "told in chat: 1 of 1 chat(s)\n"
         text, cancel = tg.sent_to(502)
         assert "The CYDER office has cancelled your registration" in text.text
         assert "Reason: Duplicate entry" in text.text
         _name, data = cancel.files["document"]
         assert b"STATUS:CANCELLED" in data  # PUBLISH: Jane gave no e-mail to invite
+        # nothing is told twice, by this sender or the next
+        assert (await notifier.deliver_due(bot)).get("sent", 0) == 0
+        assert await sender(catalog, tmp_path).deliver_due(bot) == {}
+        assert len(tg.sent_to(501)) == 3 and len(tg.sent_to(502)) == 2

@@ -124,6 +124,16 @@ async def test_cancelling_with_the_colleagues_frees_every_seat_and_promotes_each
     told = {r.chat_id for r in rep.last if type(r).__name__ == "SendMessage"
             and r.chat_id in (3402, 3403)}
     assert told == {3402, 3403}
+    # the representative's answer is the edited list; the own seat's CANCEL and the two
+    # promotions came from outbox rows queued with the cancels (each sent, once)
+    to_rep = [type(r).__name__ for r in rep.last if getattr(r, "chat_id", None) == 3401]
+    assert to_rep.count("SendDocument") == 1 and "SendMessage" not in to_rep
+    await rep.dp.workflow_data["notifier"].idle()  # the sent marks are written after
+    rows = catalog.store.query("select kind, chat_id, result from notifications where "
+                               "channel = 'telegram' and kind != 'registered' and kind != "
+                               "'waitlisted' order by id")
+    assert [(r["kind"], r["chat_id"], r["result"]) for r in rows] == [
+        ("cancelled", 3401, "sent"), ("promoted", 3402, "sent"), ("promoted", 3403, "sent")]
     s = catalog.session(HIROSHIMA_A)
     assert (s.registered, s.waitlisted) == (29, 0)
     await rep.send("/my")

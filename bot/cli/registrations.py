@@ -1,14 +1,15 @@
 """Staff console commands: registrations (list and search), cancel-registration,
 move-registration, promote-registration, edit-registration.
 
-Each change is logged (who: "cli") and, when BOT_TOKEN is set, the person is told in chat
-through `bot.telegram.staff_notices.tell`; without it the command says nobody was told.
+Each change is logged (who: "cli") and queues, in its own transaction, what the people it
+concerns are told in chat and by mail (the notification outbox): the running bot's sender
+sends it (within its poll, 30 s at most; at its next start if it is not running). This
+process sends nothing itself and needs no BOT_TOKEN.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import sys
@@ -17,13 +18,10 @@ from typing import Any
 from defusedcsv import csv
 
 from bot.cli.common import UsageError, load_settings, positive_int, with_catalog
-from bot.config import Settings
 from bot.runtime import clock_for
-from bot.telegram import staff_notices
-from bot.telegram.factory import create_bot
 from catalog import console
 from catalog.audit import Actor
-from catalog.console import Change, Notice
+from catalog.console import Change
 from catalog.registrations import Registration
 from catalog.service import Catalog
 from catalog.textwidth import table
@@ -61,23 +59,10 @@ def cmd_registrations(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
-async def _send(settings: Settings, catalog: Catalog, notices: list[Notice]) -> int:
-    bot = create_bot(settings)
-    try:
-        return await staff_notices.tell(bot, catalog, settings, notices)
-    finally:
-        await bot.session.close()
-
-
-def _tell(settings: Settings, catalog: Catalog, change: Change) -> None:
-    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
-    if not chats:
-        return
-    if not settings.bot_token:
-        print(f"not told in chat ({len(chats)} chat(s)): BOT_TOKEN is not set", file=sys.stderr)
-        return
-    told = asyncio.run(_send(settings, catalog, change.notices))
-    print(f"told in chat: {told} of {len(chats)} chat(s)", file=sys.stderr)
+def _tell(change: Change) -> None:
+    if change.chats:
+        print(f"queued for {len(change.chats)} chat(s): the running bot sends them",
+              file=sys.stderr)
 
 
 def _who(reg: Registration) -> str:
@@ -97,7 +82,7 @@ def cmd_cancel(args: argparse.Namespace, catalog: Catalog) -> int:
                                   today=clock.today(), now=clock.now())
     print(f"cancelled: {_who(change.after)} in {change.after.session_id}"
           f"{_promoted(change)}")
-    _tell(settings, catalog, change)
+    _tell(change)
     return 0
 
 
@@ -110,7 +95,7 @@ def cmd_move(args: argparse.Namespace, catalog: Catalog) -> int:
              else "registered")
     print(f"moved: {_who(change.after)} from {change.before.session_id} to "
           f"{change.after.session_id} ({where}){_promoted(change)}")
-    _tell(settings, catalog, change)
+    _tell(change)
     return 0
 
 
@@ -121,7 +106,7 @@ def cmd_promote(args: argparse.Namespace, catalog: Catalog) -> int:
                              now=clock.now())
     print(f"promoted: {_who(change.after)} in {change.after.session_id} "
           f"(was waitlisted #{change.before.position})")
-    _tell(settings, catalog, change)
+    _tell(change)
     return 0
 
 

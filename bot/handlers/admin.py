@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.handlers.common import q
 from bot.handlers.fallback import expire
 from bot.telegram import keyboards as kb
-from bot.telegram import menu, reminders, staff_notices
+from bot.telegram import menu, reminders
 from bot.telegram.callbacks import StaffCB
 from bot.telegram.filters import AnyCommand
 from bot.telegram.i18n import N_, say
@@ -319,20 +319,19 @@ def _reg_line(reg: Registration) -> str:
             f"{q(reg.organisation)} · <code>{q(reg.session_id)}</code>")
 
 
-def _told_text(told: int, chats: int) -> str:
+def _told_text(chats: int) -> str:
     if not chats:
         return ""
-    return "\n" + _("Told in chat: {told} of {chats}.").format(told=told, chats=chats)
+    return "\n" + _("Queued for {chats} chat(s): the bot sends them now.").format(chats=chats)
 
 
-async def _after_change(message: Message, bot: Bot, catalog: Catalog, settings: Settings,
-                        change: Change, text: str) -> None:
-    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
-    told = await staff_notices.tell(bot, catalog, settings, change.notices) if chats else 0
+async def _after_change(message: Message, change: Change, text: str) -> None:
+    """The staff member's answer; the people concerned are told through the outbox rows
+    the change queued (the sender was woken)."""
     for p in change.promoted:
         if p.id != change.after.id:
             text += "\n" + _("Promoted from the waitlist: {who}").format(who=_reg_line(p))
-    await message.answer(text + _told_text(told, len(chats)))
+    await message.answer(text + _told_text(len(change.chats)))
 
 
 def _id_arg(text: str) -> int | None:
@@ -341,7 +340,7 @@ def _id_arg(text: str) -> int | None:
 
 
 @router.message(Command(*CONSOLE_COMMANDS))
-async def console_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
+async def console_command(message: Message, command: CommandObject, catalog: Catalog,
                           settings: Settings, clock: Clock, notifier: Notifier,
                           lang: str = "ja") -> None:
     """The registration console: search, cancel with a reason, move, promote."""
@@ -388,8 +387,8 @@ async def console_command(message: Message, command: CommandObject, bot: Bot, ca
     except CatalogError as e:
         await message.answer("❌ " + q(say(e, lang)))
         return
-    notifier.wake()  # the change's mail, queued unclaimed: now, not at the next poll
-    await _after_change(message, bot, catalog, settings, change, "✅ " + text)
+    notifier.wake()  # the change's chat messages and mail, queued unclaimed: now
+    await _after_change(message, change, "✅ " + text)
 
 
 async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> None:

@@ -16,8 +16,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Settings
-from bot.handlers.common import course_name, place_text, q, send_file, show, tell_promoted
+from bot.handlers.common import course_name, place_text, q, show
 from bot.handlers.fallback import expire
 from bot.handlers.my import status_text
 from bot.handlers.registration import ANSWER, COMMAND, NOT_COMMAND
@@ -26,7 +25,6 @@ from bot.telegram.callbacks import MateCB
 from bot.telegram.i18n import say
 from bot.telegram.notify import Notifier
 from bot.telegram.writes import save
-from catalog import calendar as ics
 from catalog import colleagues as mates
 from catalog.clock import Clock
 from catalog.colleagues import MyApplication
@@ -85,7 +83,7 @@ def _refreshed(catalog: Catalog, app: MyApplication, user_id: int) -> MyApplicat
 @router.callback_query(MateCB.filter(F.action.in_(APPLICATION_ACTIONS)))
 async def application_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
                              callback_data: MateCB, catalog: Catalog, clock: Clock,
-                             settings: Settings, lang: str, notifier: Notifier) -> None:
+                             lang: str, notifier: Notifier) -> None:
     uid = callback.from_user.id
     try:
         app = mates.application_of(catalog, callback_data.reg, uid)
@@ -105,23 +103,25 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
             n=len(app.colleagues), names=q(_names(app.colleagues))),
             kb.confirm_cancel_colleagues(app.own.id), edit=True)
         return
+    # the own seat's calendar CANCEL and the waitlist's good news are queued with the
+    # cancels and delivered after this answer (the "Cancelled: …" below is the answer)
+    notify = notifier.notify(uid, lang=lang, answered=True)
     try:
         if action == "allyes":
             outcome = await save(callback, catalog, mates.cancel_colleagues, catalog,
                                  app.own.id, callback_answer=callback_answer, user_id=uid,
-                                 today=clock.today(), now=clock.now())
+                                 today=clock.today(), now=clock.now(), notify=notify)
         else:
             outcome = await save(callback, catalog, mates.cancel_own, catalog, app.own.id,
                                  callback_answer=callback_answer, user_id=uid,
                                  today=clock.today(), now=clock.now(),
-                                 with_colleagues=action == "ownall")
+                                 with_colleagues=action == "ownall", notify=notify)
     except NotFound:
         expire(callback_answer)
         return
     except CatalogError as e:
         await show(callback, q(say(e, lang)), kb.only_menu())
         return
-    notifier.wake()  # the mail of the cancelled and the promoted, queued unclaimed: now
     note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
     after = _refreshed(catalog, app, uid)
     if action == "own" and after is not None and after.colleagues:
@@ -132,12 +132,7 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
     else:
         await show(callback, note, kb.only_menu(), edit=True)
     assert callback.bot is not None
-    own = next((r for r in outcome.cancelled if r.id == app.own.id), None)
-    if own is not None:
-        file = ics.cancel_file(catalog, own, lang=lang, organizer=settings.organizer_email)
-        await send_file(callback.bot, uid, file,
-                        _("Open this file to remove the event from your calendar."))
-    await tell_promoted(callback.bot, catalog, outcome.promoted)
+    await notifier.deliver(callback.bot, notify)
 
 
 async def _show_colleague(event: Message | CallbackQuery, catalog: Catalog, clock: Clock,
@@ -180,17 +175,17 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
             name=q(mate.name), course=q(course_name(catalog, session.course, lang)),
             dates=q(session.dates_text(lang))), kb.confirm_cancel_colleague(mate.id), edit=True)
     elif action == "yes":
+        notify = notifier.notify(uid, lang=lang, answered=True)  # the promotions, queued
         try:
             outcome = await save(callback, catalog, mates.cancel_colleague, catalog, mate.id,
                                  callback_answer=callback_answer, user_id=uid,
-                                 today=clock.today(), now=clock.now())
+                                 today=clock.today(), now=clock.now(), notify=notify)
         except NotFound:
             expire(callback_answer)
             return
         except CatalogError as e:
             await show(callback, q(say(e, lang)), kb.only_menu())
             return
-        notifier.wake()
         note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
         after = _refreshed(catalog, app, uid)
         if after is not None:
@@ -198,7 +193,7 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
         else:
             await show(callback, note, kb.only_menu(), edit=True)
         assert callback.bot is not None
-        await tell_promoted(callback.bot, catalog, outcome.promoted)
+        await notifier.deliver(callback.bot, notify)
     else:
         if not session.is_open(clock.today()):
             await _show_colleague(callback, catalog, clock, app, mate, lang)

@@ -12,12 +12,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.telegram.i18n import say, tr
-from catalog import places, users
-from catalog import registrations as regs
+from bot.telegram.i18n import say
+from catalog import places
 from catalog.calendar import CalendarFile, city_en, course_name
 from catalog.eligibility import Profile, Verdict
-from catalog.registrations import Registration
 from catalog.service import Catalog, Course, OnlineWindow
 from catalog.sessions import Session
 
@@ -207,27 +205,3 @@ async def show(event: Message | CallbackQuery, text: str,
 async def send_file(bot: Bot, chat_id: int, file: CalendarFile, caption: str = "") -> None:
     await bot.send_document(chat_id, BufferedInputFile(file.data, filename=file.filename),
                             caption=caption or None)
-
-
-async def tell_promoted(bot: Bot, catalog: Catalog, promoted: list[Registration]) -> None:
-    """Tell users whose waitlist place became a seat; failures are logged, never raised."""
-    seen: set[int] = set()
-    for reg in promoted:
-        user_id = reg.user_id
-        if user_id is None:  # a colleague: tell the representative who applied for them
-            user_id = next((r.user_id for r in regs.for_session(catalog, reg.session_id)
-                            if r.application_id == reg.application_id and r.user_id), None)
-        if user_id is None or user_id in seen:
-            continue
-        seen.add(user_id)
-        record = users.get_user(catalog.store, user_id)
-        lang = record.lang if record and record.lang in ("ja", "en") else "ja"
-        try:
-            s = catalog.session(reg.session_id)
-            text = tr("🎉 Good news: a seat became free and your waitlist place is now a "
-                      "registration for {course} on {dates} in {place}.", lang).format(
-                course=q(course_name(catalog, s.course, lang)),
-                dates=q(s.dates_text(lang)), place=q(place_text(s, lang)))
-            await bot.send_message(user_id, text)
-        except Exception:
-            log.warning("could not tell user %s about their promotion", user_id, exc_info=True)

@@ -33,7 +33,7 @@ import os
 import random
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, html
@@ -72,7 +72,7 @@ OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 # Kinds this sender renders. Chat reminders are sent (at most once) by
 # bot.telegram.reminders and never pending here; mail reminders are queued for this sender.
 KINDS = (nt.REGISTERED, nt.WAITLISTED, nt.PROMOTED, nt.CANCELLED, nt.SESSION_CHANGED,
-         nt.UNDELIVERED, nt.REMINDER, nt.CORRECTED)
+         nt.UNDELIVERED, nt.REMINDER, nt.CORRECTED, nt.STAFF_CANCELLED, nt.MOVED)
 
 RETRY = nt.RETRY  # a passing failure: the row is tried again later
 
@@ -134,6 +134,78 @@ def change_message(catalog: Catalog, notice: calendar.ChangeNotice, lang: str) -
             f"{calendar.location(session, 'ja')}。添付のファイルでカレンダーを更新できます。")
 
 
+def _what(catalog: Catalog, session: Session, lang: str) -> str:
+    """A session as staff's messages name it: course (dates, place), HTML-quoted."""
+    return html.quote(tr("{course} ({dates}, {place})", lang).format(
+        course=calendar.course_name(catalog, session.course, lang),
+        dates=session.dates_text(lang), place=_place_text(session, lang)))
+
+
+def _staff_cancelled(catalog: Catalog, reg: regs.Registration, row: nt.Notification,
+                     lang: str, organizer: str) -> list[Part] | None:
+    """Staff cancelled `reg`: the reason, and the calendar CANCEL of the person's own seat."""
+    if reg.status != "cancelled":
+        return None
+    what = _what(catalog, catalog.session(reg.session_id), lang)
+    for_colleague = reg.user_id is None  # told to the representative who applied
+    if for_colleague:
+        text = tr("The CYDER office has cancelled the registration of {name} for {what}.",
+                  lang).format(name=html.quote(reg.name), what=what)
+    else:
+        text = tr("The CYDER office has cancelled your registration for {what}.",
+                  lang).format(what=what)
+    text += "\n" + tr("Reason: {reason}", lang).format(
+        reason=html.quote(str(row.payload.get("reason") or "")))
+    parts: list[Part] = [Text("❌ " + text)]
+    if not for_colleague and row.payload.get("was") == "registered":
+        parts.append(Document(calendar.registration_file(catalog, reg, lang=lang,
+                                                         organizer=organizer),
+                              tr("Open this file to remove the event from your calendar.",
+                                 lang)))
+    return parts
+
+
+def _moved(catalog: Catalog, reg: regs.Registration, row: nt.Notification, lang: str,
+           organizer: str) -> list[Part] | None:
+    """Staff moved `reg` to another session: the old copy's CANCEL (when it held a seat)
+    and the new session's invite (while it has a seat there)."""
+    old_id = str(row.payload.get("moved_from") or "")
+    new_id = str(row.payload.get("to") or reg.session_id)
+    try:
+        old, new = catalog.session(old_id), catalog.session(new_id)
+    except NotFound:
+        return None
+    here = reg.session_id == new_id and reg.status != "cancelled"  # not moved on since
+    for_colleague = reg.user_id is None
+    if for_colleague:
+        text = tr("The CYDER office has moved the registration of {name} from {old} to {new}.",
+                  lang).format(name=html.quote(reg.name), old=_what(catalog, old, lang),
+                               new=_what(catalog, new, lang))
+    else:
+        text = tr("The CYDER office has moved your registration from {old} to {new}.",
+                  lang).format(old=_what(catalog, old, lang), new=_what(catalog, new, lang))
+    if here and reg.status == "waitlisted":
+        text += "\n" + tr("In the new session this is a waitlist place: number {n}.",
+                          lang).format(n=reg.position or 1)
+    parts: list[Part] = [Text("🔁 " + text)]
+    if for_colleague:
+        return parts
+    if row.payload.get("was") == "registered":
+        # the old copy: its session, one SEQUENCE above the last file sent for it
+        copy = replace(reg, session_id=old.id, status="cancelled", position=None,
+                       cancelled_at=reg.updated_at,
+                       sequence=int(row.payload.get("sequence") or 0))
+        parts.append(Document(calendar.registration_file(catalog, copy, lang=lang,
+                                                         organizer=organizer),
+                              tr("Open this file to remove the event from your calendar.",
+                                 lang)))
+    if here and reg.status == "registered":
+        parts.append(Document(calendar.registration_file(catalog, reg, lang=lang,
+                                                         organizer=organizer),
+                              tr("Your calendar invitation.", lang)))
+    return parts
+
+
 def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[Part] | None:
     """The parts of a chat notification, from the catalog as it is now; None when there is
     nothing left to tell (the registration is gone, or moved on: a later row tells)."""
@@ -173,10 +245,17 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         return [Text(text + "\n" + mine, kb.only_menu(), edit)]
     if row.kind == nt.CANCELLED:
         # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
+        file = Document(calendar.registration_file(catalog, reg, lang=lang,
+                                                   organizer=organizer),
+                        tr("Open this file to remove the event from your calendar.", lang))
+        if row.payload.get("answered"):  # the handler said "Cancelled" itself (colleagues)
+            return [file]
         return [Text(tr("Cancelled. Your seat has been released.", lang), kb.only_menu(), edit),
-                Document(calendar.registration_file(catalog, reg, lang=lang,
-                                                    organizer=organizer),
-                         tr("Open this file to remove the event from your calendar.", lang))]
+                file]
+    if row.kind == nt.STAFF_CANCELLED:
+        return _staff_cancelled(catalog, reg, row, lang, organizer)
+    if row.kind == nt.MOVED:
+        return _moved(catalog, reg, row, lang, organizer)
     if row.kind == nt.PROMOTED:
         if reg.status != "registered":
             return None

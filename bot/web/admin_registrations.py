@@ -4,8 +4,9 @@ promote from the waitlist, edit the details).
 
 Sign-in, CSRF and rendering are the admin page's (`bot.web.admin`): every POST goes
 through its `checked_post`. The domain work is `catalog.console` (changes through `Catalog.write`);
-the person is told in chat through `bot.telegram.staff_notices.tell` when this process
-runs the bot. Each change is logged as "admin-web:<the signed-in browser's key>".
+each change queues its chat messages and mail in the notification outbox, and the
+running bot's sender sends them (woken at once when this process runs the bot). Each
+change is logged as "admin-web:<the signed-in browser's key>".
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
-from aiogram import Bot
 from aiohttp import web
 
-from bot.telegram import staff_notices
 from bot.telegram.i18n import say
 from bot.web.admin import SignIn, csrf_token, render, staff_page, staff_post, wake_sender
-from bot.web.keys import BOT, CATALOG, CLOCK, SETTINGS
+from bot.web.keys import CATALOG, CLOCK
 from catalog import admin_sessions, audit, console
 from catalog.audit import Actor
 from catalog.console import Change
@@ -107,11 +106,10 @@ async def _detail_page(request: web.Request, session: dict[str, Any], registrati
     reg = _registration_or_404(catalog, registration_id)
     view = await asyncio.to_thread(_detail, catalog, reg, request.app[CLOCK].today())
     done = request.query.get("done", "")
-    told, chats = request.query.get("told", ""), request.query.get("chats", "")
+    chats = request.query.get("chats", "")
     return render(request, "admin_registration.html", {
         **view, "error": error, "form": form or {},
         "done": DONE.get(done) if error is None else None,
-        "told": int(told) if told.isdigit() else None,
         "chats": int(chats) if chats.isdigit() else 0,
         "csrf": csrf_token(request, session["sid"])}, status=status)
 
@@ -123,8 +121,8 @@ async def registration_page(request: web.Request, session: SignIn) -> web.Respon
 
 
 async def _apply(request: web.Request, session: SignIn, action: str) -> web.Response:
-    """One staff change from a POST (its CSRF token checked): run it, tell the person,
-    and show the registration again (303), or the refusal (400)."""
+    """One staff change from a POST (its CSRF token checked): run it (its messages queued
+    with it), wake the sender, and show the registration again (303), or the refusal (400)."""
     catalog = request.app[CATALOG]
     registration_id = int(request.match_info["registration_id"])
     _registration_or_404(catalog, registration_id)
@@ -154,16 +152,12 @@ async def _apply(request: web.Request, session: SignIn, action: str) -> web.Resp
         return await _detail_page(request, session, registration_id,
                                   error=say(e, "ja") + " / " + say(e, "en"), form=form,
                                   status=400)
-    wake_sender(request)  # its mail (and the promoted's) now, not at the sender's next poll
+    wake_sender(request)  # its chat messages and mail now, not at the sender's next poll
     done = {"cancel": "cancelled", "move": "moved", "promote": "promoted"}.get(
         action, "edited" if change.changed else "unchanged")
-    chats = {n.chat_id for n in change.notices if n.chat_id is not None}
     query: dict[str, Any] = {"done": done}
-    if chats:
-        bot = request.app[BOT]
-        query["told"] = await staff_notices.tell(bot if isinstance(bot, Bot) else None, catalog,
-                                                 request.app[SETTINGS], change.notices)
-        query["chats"] = len(chats)
+    if change.chats:
+        query["chats"] = len(change.chats)
     raise web.HTTPSeeOther(f"/admin/registrations/{registration_id}?{urlencode(query)}")
 
 
