@@ -400,10 +400,20 @@ class _Layout:
         for (t, org), home in self.home_orgs.items():
             allowed = math.ceil(self.org_totals[org] / max(1, teams))
             spread_over[t] += min(home, max(0, home + self.pinned_orgs[(t, org)] - allowed))
+        # A dissolved team's number may go to a new team (the lowest free numbers go to
+        # new declared teams, then to new teams, as `_Forming._number_the_teams` does):
+        # its people may then stay, up to that team's size.
+        used = self.taken | {t for t, s in sizes.items() if s > 0}
+        free = (t for t in itertools.count(1) if t not in used)
+        for number in self.declared_numbers:
+            if number is None:
+                next(free)
+        reused = {next(free): size for size in new}
         moves = 0
         for t, size in sizes.items():
             c = max(0, size - self.pinned_in[t])
-            moves += self.held[t] if size == 0 else max(self.held[t] - c, spread_over[t])
+            moves += (max(0, self.held[t] - reused.get(t, 0)) if size == 0
+                      else max(self.held[t] - c, spread_over[t]))
         moves += sum(1 for m in self.others if self.keep.get(m.registration_id) in self.taken)
         for rest, number in zip(self.declared, self.declared_numbers, strict=True):
             moves += sum(1 for m in rest if (k := self.keep.get(m.registration_id)) is not None

@@ -475,3 +475,18 @@ def test_reforming_around_pins_moves_nobody_when_no_team_can_keep_the_spread():
     again = group_into_teams(everyone, layout_of(teams), pins)
     assert layout_of(again) == layout_of(teams)
     assert again == teams
+
+
+def test_reforming_keeps_a_team_whose_number_a_new_team_would_take():
+    """Found by the property above: five of one organisation, three of them pinned to
+    team 1, and four latecomers. The first forming put the other two with the latecomers
+    in team 2 (a team of five); re-forming used to regroup them into three teams, because
+    the plan that keeps team 2 was counted as moving its people (its number dissolved,
+    then given to the new team) and never tried."""
+    members = [Member(i, f"p{i}", "org0", "local", "広島県", None) for i in range(1, 6)]
+    pins = {1: 1, 2: 1, 3: 1}
+    existing = {**layout_of(group_into_teams(members)), **pins}
+    everyone = [*members, *(Member(6 + i, f"late{i}", f"org{i}") for i in range(4))]
+    teams = group_into_teams(everyone, existing, pins)
+    again = group_into_teams(everyone, layout_of(teams), pins)
+    assert layout_of(again) == layout_of(teams)
