@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.telegram.i18n import say
 from bot.telegram.notify import change_message
 from bot.web import feeds
 from catalog import calendar as cal
@@ -152,18 +153,22 @@ def test_change_messages_read_as_before(world, lang):
     check(f"change_messages_{lang}.txt", "\n".join(lines) + "\n")
 
 
+def overview(catalog, lang: str) -> list[str]:
+    return [say(line, lang) for line in catalog.rules.fee_overview()]
+
+
 def fee_lines(catalog, lang: str) -> list[str]:
     lines = []
     for key, profile in PROFILES.items():
         for v in catalog.rules.decide_all(profile):
-            lines.append(f"{key} {v.course}: {v.fee_text(lang)}")
+            lines.append(f"{key} {v.course}: {say(v.fee_said, lang)}")
     return lines
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_fee_texts_read_as_before(world, lang):
     catalog, _ = world
-    lines = fee_lines(catalog, lang) + ["--"] + catalog.rules.fee_overview(lang)
+    lines = fee_lines(catalog, lang) + ["--"] + overview(catalog, lang)
     check(f"fees_{lang}.txt", "\n".join(lines) + "\n")
 
 
@@ -174,7 +179,7 @@ def test_a_course_without_a_price_reads_as_before(tmp_path):
     loader.load(catalog.store, edited, NOW)
     out = []
     for lang in LANGS:
-        out += fee_lines(catalog, lang) + ["--"] + catalog.rules.fee_overview(lang) + ["--"]
+        out += fee_lines(catalog, lang) + ["--"] + overview(catalog, lang) + ["--"]
         data = cal.event_file(catalog, catalog.session(HIROSHIMA_A), lang=lang).data
         out += [line for line in data.decode("utf-8").split("\r\n")
                 if line.startswith(("DESCRIPTION", " "))]
