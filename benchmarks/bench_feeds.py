@@ -43,6 +43,7 @@ async def serve(db: Path) -> None:
     from aiohttp import web
 
     from bot.config import Settings
+    from bot.telegram.i18n import say
     from bot.web import feeds
     from bot.web.app import create_web_app
     from bot.web.keys import CATALOG
@@ -54,7 +55,7 @@ async def serve(db: Path) -> None:
     today = dt.date(2024, 6, 1)
     store = Store.open(db)
     loader.ensure_loaded(store, dt.datetime(2024, 6, 1, 10, tzinfo=JST))
-    catalog = Catalog(store, 2024)
+    catalog = Catalog(store, 2024, say=say)
     app = create_web_app(Settings(db_path=db, today=today), catalog, Clock(today))
     full = await feeds.render_public(catalog, feeds.Filters(), "ja")
     body = bytes(full.body)  # the same size (the same bytes, in fact), built once

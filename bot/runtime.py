@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.telegram.i18n import say
 from catalog.clock import Clock
 from catalog.service import Catalog
 from catalog.store import Store
@@ -20,4 +21,4 @@ def open_catalog(settings: Settings, clock: Clock | None = None) -> Catalog:
     store = Store.open(settings.db_path)
     ensure_loaded(store, clock.now(), settings.fiscal_year)
     store.loop_writes = "warn"  # the bot writes through Catalog.write; log any path that does not
-    return Catalog(store, settings.fiscal_year, today=clock.today)
+    return Catalog(store, settings.fiscal_year, today=clock.today, say=say)

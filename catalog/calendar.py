@@ -39,7 +39,11 @@ from icalendar import Alarm, Calendar, Event, Timezone
 from catalog import notifications as outbox
 from catalog import places
 from catalog.clock import JST
+from catalog.eligibility import org_list, price
 from catalog.errors import InvalidInput
+from catalog.i18n import ByLang, Joined, Lazy, Say, english
+from catalog.i18n import gettext_lazy as _l
+from catalog.i18n import pgettext_lazy as _lp
 from catalog.sessions import Session
 
 if TYPE_CHECKING:
@@ -77,6 +81,12 @@ class Links:
 
 def _en(lang: str) -> bool:
     return (lang or "ja").startswith("en")
+
+
+def _say(catalog: Catalog | CatalogView, said: Any, lang: str) -> str:
+    """`said` in `lang` as the catalog's door says it (`Catalog.say`: the .po files);
+    a language other than English is Japanese, as the calendar has always read."""
+    return catalog.say(said, "en" if _en(lang) else "ja")
 
 
 def _stamp(text: str | None) -> dt.datetime:
@@ -192,11 +202,12 @@ def course_name(catalog: Catalog, code: str, lang: str = "ja") -> str:
 def summary(catalog: Catalog, session: Session, lang: str = "ja") -> str:
     """`CYDER A（初級） 広島` / `CYDER A (Beginner) Hiroshima`."""
     course = _course(catalog, session.course)
-    if _en(lang):
-        level = f" ({course.level_en})" if course else ""
-        return f"CYDER {session.course}{level} {city_en(session.prefecture_code, session.city)}"
-    level = f"（{course.level_ja}）" if course else ""
-    return f"CYDER {session.course}{level} {session.city}"
+    city = ByLang(session.city, city_en(session.prefecture_code, session.city))
+    if course is None:
+        return _say(catalog, _l("CYDER {course} {city}", course=session.course, city=city),
+                    lang)
+    return _say(catalog, _l("CYDER {course} ({level}) {city}", course=session.course,
+                          level=ByLang(course.level_ja, course.level_en), city=city), lang)
 
 
 def location(session: Session, lang: str = "ja") -> str:
@@ -210,83 +221,67 @@ def location(session: Session, lang: str = "ja") -> str:
     return " ".join([*parts, f"{session.prefecture} {session.city}"])
 
 
-def _fee_rules(catalog: Catalog, course_code: str, lang: str) -> str:
+def _fee_rules(catalog: Catalog, course_code: str) -> Lazy | Joined:
     """The fee rules for a course when the audience is unknown (public feeds), naming
     only the organisations that may take that course (B-1: local governments alone)."""
-    en = _en(lang)
     try:
         groups = catalog.rules.fee_groups(course_code)
     except InvalidInput:
-        return "not announced" if en else "未発表"
+        return _l("not announced")
     amount = groups.fee_yen
-    if en:
-        price = f"¥{amount:,} (tax incl.)" if amount is not None else "price not announced"
-        out = []
-        if groups.free:
-            out.append("free for " + ", ".join(o.name_en.lower() for o in groups.free))
-        if groups.paid:
-            out.append(f"{price} for " + ", ".join(o.name_en.lower() for o in groups.paid))
-        return "; ".join(out) or "not announced"
-    price = f"{amount:,}円（税込）" if amount is not None else "有料（金額未発表）"
-    out = []
+    out: list[Lazy] = []
     if groups.free:
-        out.append("無料: " + "、".join(o.name_ja for o in groups.free))
+        out.append(_l("free for {organisations}", organisations=org_list(groups.free)))
     if groups.paid:
-        out.append(f"{price}: " + "、".join(o.name_ja for o in groups.paid))
-    return " / ".join(out) or "未発表"
+        out.append(_l("{price} for {organisations}", organisations=org_list(groups.paid),
+                      price=price(amount) if amount is not None
+                      else _lp("fee rules", "price not announced")))
+    return Joined(ByLang(" / ", "; "), out) if out else _l("not announced")
 
 
-def _times_text(session: Session, lang: str) -> str:
+def _times_text(session: Session) -> str | Lazy:
     if session.timed:
         return f"{session.start_time}–{session.end_time} (JST)"
-    return "not announced" if _en(lang) else "未発表"
+    return _l("not announced")
 
 
 def description(catalog: Catalog, session: Session, lang: str = "ja",
                 profile: Profile | None = None) -> str:
     """Level, audience, fee (for this audience, or the rules), dates, venue, where to apply."""
-    en = _en(lang)
     course = _course(catalog, session.course)
     year = catalog.year_of(session.fiscal_year)
+    fee: Lazy | Joined
     if profile is not None:
         try:
-            fee = catalog.verdict(profile, session.course).fee_text(lang)
+            fee = catalog.verdict(profile, session.course).fee_said
         except Exception:  # an unknown org type in an old profile: fall back to the rules
-            fee = _fee_rules(catalog, session.course, lang)
+            fee = _fee_rules(catalog, session.course)
     else:
-        fee = _fee_rules(catalog, session.course, lang)
+        fee = _fee_rules(catalog, session.course)
     venue = ", ".join(p for p in (session.venue, session.address) if p)
-    lines: list[str]
-    if en:
-        lines = [
-            f"CYDER (practical cyber defense exercise) course {session.course}",
-            f"Level: {course.level_en if course else '-'}",
-            f"For: {course.audience_en if course else '-'}",
-            f"Organisations: {course.organisations_en if course else '-'}",
-            f"Fee: {fee}",
-            f"Dates: {session.dates_text('en')}",
-            f"Times: {_times_text(session, lang)}",
-            f"Venue: {venue or 'not announced'} ({location(session, 'en')})",
-            f"Apply by {session.deadline.isoformat()} at {year.apply_url}",
-            "Held in Japanese.",
-        ]
-        if session.cancelled:
-            lines.insert(0, "THIS SESSION HAS BEEN CANCELLED.")
-    else:
-        lines = [
-            f"実践的サイバー防御演習（CYDER） {session.course}コース",
-            f"レベル: {course.level_ja if course else '-'}",
-            f"対象: {course.audience_ja if course else '-'}",
-            f"対象組織: {course.organisations_ja if course else '-'}",
-            f"受講料: {fee}",
-            f"日程: {session.dates_text('ja')}",
-            f"時間: {_times_text(session, lang)}",
-            f"会場: {venue or '未発表'}（{session.prefecture} {session.city}）",
-            f"申込: {year.apply_url}（締切 {session.deadline.isoformat()}）",
-        ]
-        if session.cancelled:
-            lines.insert(0, "【中止】この開催回は中止になりました。")
-    return "\n".join(lines)
+
+    def both(name: str) -> ByLang | str:
+        return ByLang(getattr(course, f"{name}_ja"), getattr(course, f"{name}_en")) if course \
+            else "-"
+
+    said: list[Lazy] = [
+        _l("CYDER (practical cyber defense exercise) course {course}", course=session.course),
+        _l("Level: {level}", level=both("level")),
+        _l("For: {audience}", audience=both("audience")),
+        _l("Organisations: {organisations}", organisations=both("organisations")),
+        _l("Fee: {fee}", fee=fee),
+        _l("Dates: {dates}", dates=session.dates_text(lang)),
+        _l("Times: {times}", times=_times_text(session)),
+        _l("Venue: {venue} ({place})", venue=venue or _l("not announced"),
+           place=ByLang(f"{session.prefecture} {session.city}", location(session, "en"))),
+        _l("Apply by {deadline} at {url}", deadline=session.deadline.isoformat(),
+           url=year.apply_url),
+    ]
+    if _en(lang):  # said to those who read the English only
+        said.append(_l("Held in Japanese."))
+    if session.cancelled:
+        said.insert(0, _l("THIS SESSION HAS BEEN CANCELLED."))
+    return "\n".join(_say(catalog, line, lang) for line in said)
 
 
 # -- components -------------------------------------------------------------------------------
@@ -319,9 +314,10 @@ def _finish(cal: Calendar, timed: bool) -> bytes:
     return cal.to_ical()
 
 
-def _organizer(event: Event, organizer: str, lang: str) -> None:
+def _organizer(event: Event, organizer: str, catalog: Catalog | CatalogView,
+               lang: str) -> None:
     event.add("organizer", f"mailto:{organizer}",
-              parameters={"CN": "CYDER office" if _en(lang) else "CYDER 事務局"})
+              parameters={"CN": _say(catalog, _l("CYDER office"), lang)})
 
 
 def _set_times(event: Event, session: Session) -> bool:
@@ -357,7 +353,8 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
     _set_times(event, session)
     title = summary(catalog, session, lang)
     if session.cancelled:  # in the title too: some clients ignore STATUS
-        title = ("Cancelled: " if _en(lang) else "【中止】") + title
+        title = _say(catalog, _lp("cancelled session", "Cancelled: {title}", title=title),
+                     lang)
     event.add("summary", title)
     event.add("location", location(session, lang))
     if session.venue_point is not None:  # only a venue the data places itself, never a city
@@ -373,7 +370,6 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
 def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
                  stamp: dt.datetime | None = None) -> Event:
     """A プレCYDER online window as an all-day span."""
-    en = _en(lang)
     stamp = window_updated(window, stamp or EPOCH)
     course = _course(catalog, "PRE")
     event = Event()
@@ -383,22 +379,20 @@ def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
     event.add("last-modified", stamp)
     event.add("dtstart", window.first)
     event.add("dtend", window.last + dt.timedelta(days=1))
-    if en:
-        event.add("summary", f"Pre-CYDER (online) {window.label_en}")
-        event.add("location", "Online (at your workplace)")
-        text = [f"Pre-CYDER online course, {window.label_en.lower()}: "
-                f"{window.first.isoformat()} – {window.last.isoformat()}"]
-        if course:
-            text.append(f"For: {course.audience_en}")
-        text.append(f"Apply: {catalog.year.apply_url}")
-    else:
-        event.add("summary", f"プレCYDER（オンライン） {window.label_ja}")
-        event.add("location", "オンライン（職場で受講）")
-        text = [f"プレCYDER オンライン{window.label_ja}: "
-                f"{window.first.isoformat()}〜{window.last.isoformat()}"]
-        if course:
-            text.append(f"対象: {course.audience_ja}")
-        text.append(f"申込: {catalog.year.apply_url}")
+
+    def say(said: Lazy) -> str:
+        return _say(catalog, said, lang)
+
+    label = ByLang(window.label_ja, window.label_en)
+    event.add("summary", say(_l("Pre-CYDER (online) {window}", window=label)))
+    event.add("location", say(_l("Online (at your workplace)")))
+    text = [say(_l("Pre-CYDER online course, {window}: {first} – {last}",
+                   window=ByLang(window.label_ja, window.label_en.lower()),
+                   first=window.first.isoformat(), last=window.last.isoformat()))]
+    if course:
+        text.append(say(_l("For: {audience}",
+                           audience=ByLang(course.audience_ja, course.audience_en))))
+    text.append(say(_l("Apply: {url}", url=catalog.year.apply_url)))
     event.add("description", "\n".join(text))
     event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
     event.add("categories", ["CYDER", "PRE"])
@@ -407,12 +401,12 @@ def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
     return event
 
 
-def _alarm(lang: str, timed: bool) -> Alarm:
+def _alarm(catalog: Catalog | CatalogView, lang: str, timed: bool) -> Alarm:
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     # All-day events start at midnight: remind at 09:00 the day before instead.
     alarm.add("trigger", dt.timedelta(days=-1) if timed else dt.timedelta(hours=-15))
-    alarm.add("description", "CYDER tomorrow" if _en(lang) else "明日はCYDERです")
+    alarm.add("description", _say(catalog, _l("CYDER tomorrow"), lang))
     return alarm
 
 
@@ -430,7 +424,7 @@ def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
                     lang=lang, feed=False)
     event = session_event(catalog, session, lang=lang, profile=profile, stamp=stamp)
     if organizer:
-        _organizer(event, organizer, lang)
+        _organizer(event, organizer, catalog, lang)
     cal.add_component(event)
     return CalendarFile(f"cyder-{session.id}.ics", MIME, _finish(cal, session.timed))
 
@@ -452,22 +446,22 @@ def _registration_event(catalog: Catalog, session: Session, registration: Regist
     event = session_event(catalog, session, lang=lang, stamp=stamp,
                           uid=registration_uid(session.id, registration.id),
                           sequence=registration_sequence(session, registration))
+    title = str(event["summary"])
     if waiting:
-        label = "[Waitlist] " if _en(lang) else "【キャンセル待ち】"
-        event["summary"] = label + str(event["summary"])
+        event["summary"] = _say(catalog, _l("[Waitlist] {title}", title=title), lang)
         event["status"] = "TENTATIVE"
     elif cancelled and not session.cancelled:  # the person cancelled; the session goes on
-        label = "Cancelled: " if _en(lang) else "【キャンセル済み】"
-        event["summary"] = label + str(event["summary"])
+        event["summary"] = _say(
+            catalog, _lp("cancelled registration", "Cancelled: {title}", title=title), lang)
         event["status"] = "CANCELLED"
     if organizer:
-        _organizer(event, organizer, lang)
+        _organizer(event, organizer, catalog, lang)
         if registration.email:
             event.add("attendee", f"mailto:{registration.email}", parameters={
                 "CN": registration.name, "ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL",
                 "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
     if alarm and not cancelled:
-        event.add_component(_alarm(lang, session.timed))
+        event.add_component(_alarm(catalog, lang, session.timed))
     return event
 
 
@@ -562,11 +556,13 @@ class CatalogView:
     rules: Any
     course_list: tuple[Any, ...]
     years: tuple[tuple[int, Any], ...] = ()
+    say: Say = english
 
     @classmethod
     def of(cls, catalog: Catalog) -> CatalogView:
         return cls(catalog.fiscal_year, catalog.year, catalog.rules, catalog.courses(),
-                   tuple((fy, catalog.year_of(fy)) for fy in catalog.fiscal_years))
+                   tuple((fy, catalog.year_of(fy)) for fy in catalog.fiscal_years),
+                   catalog.say)
 
     def year_of(self, fiscal_year: int) -> Any:
         return dict(self.years).get(fiscal_year, self.year)
@@ -666,7 +662,7 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
     """
     from catalog.registrations import Registration
 
-    name = "CYDER: my registrations" if _en(lang) else "CYDER 申込済みの回"
+    name = _say(catalog, _l("CYDER: my registrations"), lang)
     cal = _calendar(None, name, lang=lang, feed=True)
     timed = False
     for row in _personal_rows(catalog, user_id, now):

@@ -6,11 +6,12 @@ schedule file loads); this module only reads them. `decide()` is pure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import InvalidInput
-from catalog.i18n import ByLang, Lazy, Said
+from catalog.i18n import ByLang, Joined, Lazy, Said
 from catalog.i18n import gettext_lazy as _l
 from catalog.store import Store
 
@@ -75,16 +76,17 @@ class Verdict:
         return {"course": self.course, "eligible": self.eligible, "fee": self.fee,
                 "fee_yen": self.fee_yen}
 
-    def fee_text(self, lang: str) -> str:
-        """'無料' / '77,000円（税込）' / '有料（金額未発表）' / '対象外', or the English."""
-        en = lang.startswith("en")
+    @property
+    def fee_said(self) -> Lazy:
+        """'無料' / '77,000円（税込）' / '有料（金額未発表）' / '対象外' (Free, ¥77,000 (tax
+        incl.), ...): show it with `say(verdict.fee_said, lang)`."""
         if not self.eligible:
-            return "Not eligible" if en else "対象外"
+            return _l("Not eligible")
         if self.fee == "free":
-            return "Free" if en else "無料"
+            return _l("Free")
         if self.fee_yen is None:
-            return "Paid (price not announced)" if en else "有料（金額未発表）"
-        return f"¥{self.fee_yen:,} (tax incl.)" if en else f"{self.fee_yen:,}円（税込）"
+            return _l("Paid (price not announced)")
+        return price(self.fee_yen)
 
     def fee_cell(self) -> str | int:
         """The fee for a table: the amount, "not announced", or "-" when not eligible."""
@@ -205,43 +207,30 @@ class Rules:
         return FeeGroups(rule.code, tuple(o for o in orgs if o.fee == "free"),
                          tuple(o for o in orgs if o.fee != "free"), rule.fee_yen)
 
-    def fee_overview(self, lang: str) -> list[str]:
+    def fee_overview(self) -> list[Said]:
         """Who pays what when the person is not known: the free, the paid with each
         course's price (only courses they may take: B-1 has no paid line), then how
         dispatched workers, contractors and students count (the modifiers' reasons)."""
-        en = lang.startswith("en")
         free: dict[str, OrgType] = {}
         paid: dict[str, OrgType] = {}
-        prices: dict[int | None, list[str]] = {}
+        prices: dict[int | None, list[ByLang]] = {}
         for c in self.courses:
             groups = self.fee_groups(c.code)
             free.update((o.code, o) for o in groups.free)
             if groups.paid:
                 paid.update((o.code, o) for o in groups.paid)
-                prices.setdefault(groups.fee_yen, []).append(c.name_en if en else c.name_ja)
-        lines = []
-        if en:
-            if free:
-                lines.append("Free: " + ", ".join(o.name_en.lower() for o in free.values()))
-            if paid:
-                priced = "; ".join(
-                    f"{', '.join(names)}: "
-                    + ("price not announced" if amount is None else f"¥{amount:,} (tax incl.)")
-                    for amount, names in prices.items())
-                lines.append("Paid: " + ", ".join(o.name_en.lower() for o in paid.values())
-                             + f" ({priced})")
-            lines += [m.reason_en for m in self.modifiers]
-            return lines
+                prices.setdefault(groups.fee_yen, []).append(ByLang(c.name_ja, c.name_en))
+        lines: list[Said] = []
         if free:
-            lines.append("無料: " + "、".join(o.name_ja for o in free.values()))
+            lines.append(_l("Free: {organisations}", organisations=org_list(free.values())))
         if paid:
-            priced = "、".join(
-                f"{'・'.join(names)} "
-                + ("金額未発表" if amount is None else f"{amount:,}円（税込）")
-                for amount, names in prices.items())
-            lines.append("有料: " + "、".join(o.name_ja for o in paid.values())
-                         + f"（{priced}）")
-        lines += [m.reason_ja for m in self.modifiers]
+            priced = Joined(ByLang("、", "; "), [
+                _l("{courses}: {price}", courses=Joined(ByLang("・", ", "), names),
+                   price=_l("price not announced") if amount is None else price(amount))
+                for amount, names in prices.items()])
+            lines.append(_l("Paid: {organisations} ({prices})",
+                            organisations=org_list(paid.values()), prices=priced))
+        lines += [ByLang(m.reason_ja, m.reason_en) for m in self.modifiers]
         return lines
 
     def decide_all(self, profile: Profile) -> list[Verdict]:
@@ -259,3 +248,15 @@ def _after(note: Modifier | None, said: Lazy) -> Said:
     if note is None:
         return said
     return _l("{note} {reason}", note=ByLang(note.reason_ja, note.reason_en), reason=said)
+
+
+def price(amount: int) -> Lazy:
+    """'77,000円（税込）' / '¥77,000 (tax incl.)'."""
+    return _l("¥{amount} (tax incl.)", amount=f"{amount:,}")
+
+
+def org_list(orgs: Iterable[OrgType]) -> Joined:
+    """Organisation types named one after another: '国の機関、地方公共団体' /
+    'national agency, local government'."""
+    return Joined(ByLang("、", ", "), [ByLang(o.name_ja, o.name_en.lower()) for o in orgs])
+

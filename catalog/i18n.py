@@ -42,7 +42,7 @@ class Lazy:
     def render(self, gettext: Gettext = _identity, lang: str = "en") -> str:
         """The message translated by `gettext`, its placeholders filled in (parameters that
         are said themselves rendered in `lang`, the language `gettext` translates into)."""
-        params = {k: render(v, gettext, lang) if isinstance(v, Lazy | ByLang | Joined) else v
+        params = {k: render(v, gettext, lang) if isinstance(v, _SAID) else v
                   for k, v in self.params.items()}
         if self.context is None:
             return gettext(self.msgid).format(**params)
@@ -88,6 +88,7 @@ class Joined:
 
 
 Said = Lazy | ByLang | Joined
+_SAID = (Lazy, ByLang, Joined)  # for isinstance: `Lazy | ByLang | Joined` is built anew each time
 
 
 def render(said: Any, gettext: Gettext = _identity, lang: str = "en") -> str:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from catalog import places, questions
 from catalog.eligibility import Profile, Rules, Verdict
 from catalog.errors import CatalogError, InvalidInput, NotFound
-from catalog.i18n import Said
+from catalog.i18n import Said, Say, english
 from catalog.i18n import gettext_lazy as _l
 from catalog.places import distance_km
 from catalog.session_row import fiscal_year_of
@@ -168,8 +168,11 @@ class Catalog:
 
     def __init__(self, store: Store, fiscal_year: int = 2024, *,
                  today: Callable[[], dt.date] | None = None,
-                 writer: Writer | None = None) -> None:
+                 writer: Writer | None = None, say: Say = english) -> None:
         self.store = store
+        # how what the catalog builds into text (calendar files and feeds) is said in a
+        # language: the door's `bot.telegram.i18n.say` (the .po files), else the English
+        self.say = say
         self.configured_year = fiscal_year
         self._today = today
         # where the chat, the HTTP app and the background jobs write (see `write`)

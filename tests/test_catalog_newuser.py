@@ -123,7 +123,7 @@ def test_an_ineligible_verdict_has_no_fee(catalog: Catalog, profile: Profile) ->
     for v in catalog.verdicts(profile):
         if not v.eligible:
             assert (v.fee, v.fee_yen, v.fee_cell()) == (None, None, "-")
-            assert v.fee_text("ja") == "対象外" and v.fee_text("en") == "Not eligible"
+            assert say(v.fee_said, "ja") == "対象外" and say(v.fee_said, "en") == "Not eligible"
             assert "無料" not in say(v.reason, "ja") and "円" not in say(v.reason, "ja")
             assert "free" not in v.reason_en and "¥" not in v.reason_en
 
@@ -145,11 +145,11 @@ def test_the_fee_is_said_once(catalog: Catalog) -> None:
 
 
 def test_fee_overview_lists_prices_by_course(catalog: Catalog) -> None:
-    ja = catalog.rules.fee_overview("ja")
+    ja = [say(x, "ja") for x in catalog.rules.fee_overview()]
     assert ja[0] == "無料: 国の機関、地方公共団体（都道府県・市区町村）、独立行政法人、指定法人"
     assert "Aコース・B-2コース 77,000円（税込）" in ja[1] and "Cコース 121,000円（税込）" in ja[1]
     assert "B-1" not in ja[1] and "プレCYDER 金額未発表" in ja[1]
-    en = catalog.rules.fee_overview("en")
+    en = [say(x, "en") for x in catalog.rules.fee_overview()]
     assert en[0].startswith("Free: national agency") and "Course C: ¥121,000" in en[1]
 
 

@@ -47,9 +47,9 @@ def test_businesses_and_schools_pay_site_prices(rules, org):
     assert {c: x.eligible for c, x in v.items()} == {"A": True, "B-1": False, "B-2": True, "C": True, "PRE": True}
     assert (v["A"].fee_yen, v["B-2"].fee_yen, v["C"].fee_yen) == (77000, 77000, 121000)
     assert v["PRE"].fee == "paid" and v["PRE"].fee_yen is None  # no price announced anywhere
-    assert v["PRE"].fee_text("ja") == "有料（金額未発表）"
-    assert v["C"].fee_text("ja") == "121,000円（税込）"
-    assert v["A"].fee_text("en") == "¥77,000 (tax incl.)"
+    assert say(v["PRE"].fee_said, "ja") == "有料（金額未発表）"
+    assert say(v["C"].fee_said, "ja") == "121,000円（税込）"
+    assert say(v["A"].fee_said, "en") == "¥77,000 (tax incl.)"
 
 
 def test_student_modifier_refuses_everything(rules):

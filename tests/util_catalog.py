@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from bot.telegram.i18n import say
 from catalog.clock import JST
 from catalog.service import Catalog
 from catalog.store import Store
@@ -17,7 +18,7 @@ SCHEDULE = loader.default_path(2024)
 def make_catalog(path: Path, now: dt.datetime = NOW) -> Catalog:
     store = Store.open(path)
     loader.ensure_loaded(store, now)
-    return Catalog(store, 2024)
+    return Catalog(store, 2024, say=say)
 
 
 def edited_schedule(tmp_path: Path, old: str, new: str, name: str = "fy2024.toml") -> Path:

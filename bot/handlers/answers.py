@@ -11,6 +11,7 @@ from bot.handlers.common import course_level, course_name, q, verdict_text
 from bot.handlers.courses import course_view
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import CourseCB, MenuCB, ProfileCB
+from bot.telegram.i18n import say
 from catalog import questions
 from catalog.questions import Question
 from catalog.service import Catalog
@@ -57,10 +58,10 @@ def _fees(question: Question, catalog: Catalog, user_record: User | None,
         for v in catalog.verdicts(profile):
             mark = "✅" if v.eligible else "❌"
             lines.append(f"{mark} {q(course_name(catalog, v.course, lang))}: "
-                         f"{q(v.fee_text(lang))}")
+                         f"{q(say(v.fee_said, lang))}")
         rows.row(kb._button(_("👤 Profile"), MenuCB(action="profile")))
     else:
-        lines += [q(line) for line in catalog.rules.fee_overview(lang)]
+        lines += [q(say(line, lang)) for line in catalog.rules.fee_overview()]
         lines.append("")
         lines.append(_("Set up your profile to see exactly what applies to you."))
         rows.row(_profile_button())

@@ -92,7 +92,7 @@ def verdict_text(verdict: Verdict | None, lang: str, *, closed: bool = False) ->
         return _("🔒 Applications for this session are closed: you can no longer "
                  "register for it.") + f"\n<i>{q(reason)}</i>"
     if verdict.eligible:
-        return _("✅ You may attend — {fee}").format(fee=q(verdict.fee_text(lang))) + \
+        return _("✅ You may attend — {fee}").format(fee=q(say(verdict.fee_said, lang))) + \
             f"\n<i>{q(reason)}</i>"
     return _("❌ Not for you: {reason}").format(reason=q(reason))
 

@@ -20,6 +20,7 @@ from bot.handlers.flow import AfterProfile
 from bot.telegram import keyboards as kb
 from bot.telegram.callbacks import MenuCB, ProfileCB
 from bot.telegram.filters import AnyCommand, ButtonOf
+from bot.telegram.i18n import say
 from bot.telegram.writes import save
 from catalog import places, users
 from catalog.clock import Clock
@@ -75,7 +76,7 @@ def profile_text(record: User | None, catalog: Catalog, lang: str) -> str:
         lines.append("")
         for v in verdicts:
             mark = "✅" if v.eligible else "❌"
-            fee = v.fee_text(lang) if v.eligible else _("not eligible")
+            fee = say(v.fee_said, lang) if v.eligible else _("not eligible")
             label = v.course if v.course != "PRE" else course_name(catalog, v.course, lang)
             lines.append(f"{mark} {q(label)}: {q(fee)}")
     return "\n".join(lines)

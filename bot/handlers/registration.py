@@ -461,7 +461,7 @@ def _fee_lines(catalog: Catalog, record: User | None, session: Session, lang: st
     if not verdict.eligible:
         return []
     reason = say(verdict.reason, lang)
-    lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(verdict.fee_text(lang))),
+    lines = ["", _("💴 Fee (per person): {fee}").format(fee=q(say(verdict.fee_said, lang))),
              f"<i>{q(reason)}</i>"]
     if verdict.fee != "free":
         year = catalog.year

@@ -45,6 +45,8 @@ from catalog import calendar as ics
 from catalog import places, questions
 from catalog.clock import Clock
 from catalog.errors import CatalogError, NotFound
+from catalog.i18n import ByLang
+from catalog.i18n import pgettext_lazy as _lp
 from catalog.service import Catalog
 from catalog.sessions import Hit, Session
 from catalog.users import User
@@ -158,7 +160,7 @@ def _title(cb: FindCB, lang: str, label: str = "") -> str:
     en = lang == "en"
     if cb.kind == "r":
         r = places.REGIONS[int(cb.key)]
-        where = r.name_en if en else f"{r.name}地方"
+        where = say(_lp("region", "{region}", region=ByLang(r.name, r.name_en)), lang)
     elif cb.kind in ("p", "q"):
         p = places.prefecture(int(cb.key))
         where = p.romaji if en else p.name

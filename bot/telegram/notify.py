@@ -120,18 +120,14 @@ def _place_text(s: Session, lang: str) -> str:
 def change_message(catalog: Catalog, notice: calendar.ChangeNotice, lang: str) -> str:
     """The chat text telling a registrant that their session changed (or was cancelled)."""
     session = catalog.session(notice.session_id)
+    lang = "en" if lang == "en" else "ja"
     title = calendar.summary(catalog, session, lang)
-    if lang == "en":
-        if notice.session_cancelled:
-            return (f"❗ {title} ({session.dates_text('en')}) has been cancelled. "
-                    "The attached file removes it from your calendar.")
-        return (f"🔔 {title} has changed: {session.dates_text('en')}, "
-                f"{calendar.location(session, 'en')}. The attached file updates your calendar.")
     if notice.session_cancelled:
-        return (f"❗ {title}（{session.dates_text('ja')}）は中止になりました。"
-                "添付のファイルでカレンダーから削除できます。")
-    return (f"🔔 {title} の内容が変更されました: {session.dates_text('ja')}、"
-            f"{calendar.location(session, 'ja')}。添付のファイルでカレンダーを更新できます。")
+        return tr("❗ {title} ({dates}) has been cancelled. The attached file removes it from "
+                  "your calendar.", lang).format(title=title, dates=session.dates_text(lang))
+    return tr("🔔 {title} has changed: {dates}, {place}. The attached file updates your "
+              "calendar.", lang).format(title=title, dates=session.dates_text(lang),
+                                        place=calendar.location(session, lang))
 
 
 def _what(catalog: Catalog, session: Session, lang: str) -> str:
