@@ -85,9 +85,14 @@ async def run(chats: int, timeout: float) -> int:
             messages = [(10_000 + i, f"お知らせ {i}") for i in range(chats)]
             start = time.perf_counter()
             summary = await asyncio.wait_for(
-                outbox.broadcast(messages, progress=Progress(
-                    STAFF, status.message_id, lambda s: f"{s.done}/{s.total} sent {s.sent}")),
-                timeout)
+                outbox.broadcast(
+                    messages,
+                    progress=Progress(
+                        STAFF, status.message_id, lambda s: f"{s.done}/{s.total} sent {s.sent}"
+                    ),
+                ),
+                timeout,
+            )
             elapsed = time.perf_counter() - start
         finally:
             await session.close()
@@ -99,14 +104,20 @@ async def run(chats: int, timeout: float) -> int:
     edits = sum(1 for c in calls if c.method == "editMessageText" and c.ok)
     ideal = chats / GLOBAL_RATE
     ratio = elapsed / ideal
-    print(f"broadcast to {chats} chats: {elapsed:.2f} s elapsed, ideal {ideal:.2f} s "
-          f"({GLOBAL_RATE}/s); ratio {ratio:.3f}")
-    print(f"sent {summary.sent}, failed {summary.failed}, blocked {summary.blocked}; "
-          f"429 received: {refused}; progress edits: {edits}")
+    print(
+        f"broadcast to {chats} chats: {elapsed:.2f} s elapsed, ideal {ideal:.2f} s "
+        f"({GLOBAL_RATE}/s); ratio {ratio:.3f}"
+    )
+    print(
+        f"sent {summary.sent}, failed {summary.failed}, blocked {summary.blocked}; "
+        f"429 received: {refused}; progress edits: {edits}"
+    )
     if gaps:
-        print(f"at the server: first to last message {sends[-1] - sends[0]:.2f} s, "
-              f"gaps min {min(gaps) * 1000:.1f} ms / mean {sum(gaps) / len(gaps) * 1000:.1f} ms, "
-              f"busiest one-second window {busiest} messages")
+        print(
+            f"at the server: first to last message {sends[-1] - sends[0]:.2f} s, "
+            f"gaps min {min(gaps) * 1000:.1f} ms / mean {sum(gaps) / len(gaps) * 1000:.1f} ms, "
+            f"busiest one-second window {busiest} messages"
+        )
     ok = ratio <= 1.10 and refused == 0 and summary.sent == chats
     print("target (within 10%, zero 429):", "met" if ok else "MISSED")
     return 0 if ok else 1
@@ -115,8 +126,9 @@ async def run(chats: int, timeout: float) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=600)
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="give up after this many seconds (keeps the run bounded)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="give up after this many seconds (keeps the run bounded)"
+    )
     args = parser.parse_args()
     return asyncio.run(run(args.chats, args.timeout))
 

@@ -95,9 +95,11 @@ def main(n: int = 20000) -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", COLD, str(db)], check=True, capture_output=True)
         cold.append(time.perf_counter() - t)
-    print(f"cold start to first answer: {min(cold):.3f} s best, {max(cold):.3f} s worst "
-          f"(new DB and existing DB; target < 1 s); bare interpreter {min(bare):.3f} s; "
-          f"ratio {min(cold) / min(bare):.1f}x")
+    print(
+        f"cold start to first answer: {min(cold):.3f} s best, {max(cold):.3f} s worst "
+        f"(new DB and existing DB; target < 1 s); bare interpreter {min(bare):.3f} s; "
+        f"ratio {min(cold) / min(bare):.1f}x"
+    )
 
 
 if __name__ == "__main__":

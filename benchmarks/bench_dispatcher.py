@@ -81,18 +81,28 @@ class NoNetworkSession(BaseSession):
         self.calls: dict[str, int] = defaultdict(int)
         self._ids = itertools.count(10_000)
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
-                           timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         name = method.__api_method__
         self.calls[name] += 1
         if name == "getMe":
             return BOT_USER  # type: ignore[return-value]
-        if name in ("sendMessage", "sendDocument", "editMessageText", "sendLocation",
-                    "editMessageReplyMarkup"):
+        if name in (
+            "sendMessage",
+            "sendDocument",
+            "editMessageText",
+            "sendLocation",
+            "editMessageReplyMarkup",
+        ):
             chat_id = int(getattr(method, "chat_id", None) or 1)
-            return Message(message_id=next(self._ids), date=EPOCH,  # type: ignore[return-value]
-                           chat=Chat(id=chat_id, type="private"), from_user=BOT_USER,
-                           text=getattr(method, "text", None) or "")
+            return Message(
+                message_id=next(self._ids),
+                date=EPOCH,  # type: ignore[return-value]
+                chat=Chat(id=chat_id, type="private"),
+                from_user=BOT_USER,
+                text=getattr(method, "text", None) or "",
+            )
         return True  # type: ignore[return-value]
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
@@ -111,27 +121,44 @@ class Factory:
         self.query_ids = itertools.count(1)
 
     def _message(self, user: User, **fields: Any) -> Message:
-        return Message(message_id=next(self.message_ids), date=EPOCH,
-                       chat=Chat(id=user.id, type="private"), from_user=user, **fields)
+        return Message(
+            message_id=next(self.message_ids),
+            date=EPOCH,
+            chat=Chat(id=user.id, type="private"),
+            from_user=user,
+            **fields,
+        )
 
     @staticmethod
     def _raw(update: Update) -> dict[str, Any]:
         return update.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def text(self, user: User, text: str) -> dict[str, Any]:
-        return self._raw(Update(update_id=next(self.update_ids),
-                                message=self._message(user, text=text)))
+        return self._raw(Update(update_id=next(self.update_ids), message=self._message(user, text=text)))
 
     def location(self, user: User, lat: float, lon: float) -> dict[str, Any]:
-        return self._raw(Update(update_id=next(self.update_ids),
-                                message=self._message(user, location=Location(
-                                    latitude=lat, longitude=lon))))
+        return self._raw(
+            Update(
+                update_id=next(self.update_ids),
+                message=self._message(user, location=Location(latitude=lat, longitude=lon)),
+            )
+        )
 
     def press(self, user: User, data: Any) -> dict[str, Any]:
-        shown = Message(message_id=next(self.message_ids), date=EPOCH,
-                        chat=Chat(id=user.id, type="private"), from_user=BOT_USER, text="…")
-        query = CallbackQuery(id=str(next(self.query_ids)), from_user=user,
-                              chat_instance=f"ci{user.id}", message=shown, data=data.pack())
+        shown = Message(
+            message_id=next(self.message_ids),
+            date=EPOCH,
+            chat=Chat(id=user.id, type="private"),
+            from_user=BOT_USER,
+            text="…",
+        )
+        query = CallbackQuery(
+            id=str(next(self.query_ids)),
+            from_user=user,
+            chat_instance=f"ci{user.id}",
+            message=shown,
+            data=data.pack(),
+        )
         return self._raw(Update(update_id=next(self.update_ids), callback_query=query))
 
 
@@ -139,8 +166,7 @@ def chugoku_index() -> int:
     return next(i for i, r in enumerate(places.REGIONS) if r.name == "中国")
 
 
-def round_updates(f: Factory, user: User, session_id: str
-                  ) -> list[tuple[str, dict[str, Any]]]:
+def round_updates(f: Factory, user: User, session_id: str) -> list[tuple[str, dict[str, Any]]]:
     """One new user's visit: (kind, update) pairs."""
     region = str(chugoku_index())
     return [
@@ -165,8 +191,13 @@ def round_updates(f: Factory, user: User, session_id: str
     ]
 
 
-async def timed(dp: Dispatcher, bot: Bot, items: list[tuple[str, dict[str, Any]]],
-                times: list[float], by_kind: dict[str, list[float]] | None = None) -> None:
+async def timed(
+    dp: Dispatcher,
+    bot: Bot,
+    items: list[tuple[str, dict[str, Any]]],
+    times: list[float],
+    by_kind: dict[str, list[float]] | None = None,
+) -> None:
     """Feed `items` one by one, adding each update's time (ms) to `times` (and by kind)."""
     for kind, update in items:
         t0 = CLOCK()
@@ -193,16 +224,18 @@ def echo_router(name: str, *filters: Any) -> Router:
 
 async def main(rounds: int, warmup: int, profile: bool = False) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(db_path=Path(tmp) / "bench.db", today=TODAY,
-                            bot_token="42:BENCH")
+        settings = Settings(db_path=Path(tmp) / "bench.db", today=TODAY, bot_token="42:BENCH")
         clock = clock_for(settings)
         catalog = open_catalog(settings, clock)
         hits = catalog.upcoming(TODAY, eligible_for=Profile("local"))
         sessions = [h.session.id for h in hits if h.session.is_open(TODAY)]
         assert sessions, "no open sessions on the benchmark date"
         session = NoNetworkSession()
-        bot = Bot(settings.bot_token or "42:BENCH", session=session,
-                  default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+        bot = Bot(
+            settings.bot_token or "42:BENCH",
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        )
         # as serve/demo build it (bot.serve), throttling off: one process feeds many users
         dp = build_dispatcher(settings, catalog, clock, throttle_burst=0)
 
@@ -214,23 +247,33 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
         bare.include_router(echo_router("echo-bare"))
 
         f = Factory()
-        users = (User(id=100_000 + i, is_bot=False, first_name=f"U{i}", language_code="ja")
-                 for i in itertools.count())
-        warm = [u for i in range(warmup)
-                for u in round_updates(f, next(users), sessions[i % len(sessions)])]
-        real = [u for i in range(rounds)
-                for u in round_updates(f, next(users), sessions[(warmup + i) % len(sessions)])]
-        echoes = [("echo", f.text(User(id=200_000 + i % 50, is_bot=False, first_name="E",
-                                       language_code="ja"), f"echo hello {i}"))
-                  for i in range(len(real) + len(warm))]
+        users = (
+            User(id=100_000 + i, is_bot=False, first_name=f"U{i}", language_code="ja")
+            for i in itertools.count()
+        )
+        warm = [u for i in range(warmup) for u in round_updates(f, next(users), sessions[i % len(sessions)])]
+        real = [
+            u
+            for i in range(rounds)
+            for u in round_updates(f, next(users), sessions[(warmup + i) % len(sessions)])
+        ]
+        echoes = [
+            (
+                "echo",
+                f.text(
+                    User(id=200_000 + i % 50, is_bot=False, first_name="E", language_code="ja"),
+                    f"echo hello {i}",
+                ),
+            )
+            for i in range(len(real) + len(warm))
+        ]
 
         await timed(dp, bot, warm, [])
-        await timed(dp, bot, echoes[:len(warm)], [])
-        await timed(bare, bot, echoes[:len(warm)], [])
+        await timed(dp, bot, echoes[: len(warm)], [])
+        await timed(bare, bot, echoes[: len(warm)], [])
         gc.collect()
         gc.freeze()  # the catalog and aiogram's types are long-lived: keep GC pauses small
-        registered_before = catalog.store.one(
-            "select count(*) as n from registrations")["n"]  # type: ignore[index]
+        registered_before = catalog.store.one("select count(*) as n from registrations")["n"]  # type: ignore[index]
         docs_before = session.calls["sendDocument"]
 
         # Paired: each user's round, then as many echoes on each Dispatcher, so that the
@@ -250,14 +293,13 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
             if profiler:
                 profiler.disable()
             sent = session.calls["sendMessage"]
-            await timed(dp, bot, echoes[len(warm):][chunk], echo_times)
+            await timed(dp, bot, echoes[len(warm) :][chunk], echo_times)
             echoed += session.calls["sendMessage"] - sent
-            await timed(bare, bot, echoes[len(warm):][chunk], bare_times)
+            await timed(bare, bot, echoes[len(warm) :][chunk], bare_times)
         if profiler:
             pstats.Stats(profiler).sort_stats(PROFILE_SORT).print_stats(PROFILE_LINES)
 
-        registered = catalog.store.one(
-            "select count(*) as n from registrations")["n"] - registered_before  # type: ignore[index]
+        registered = catalog.store.one("select count(*) as n from registrations")["n"] - registered_before  # type: ignore[index]
         docs = session.calls["sendDocument"] - docs_before
 
     n_echo = len(echo_times)
@@ -267,21 +309,28 @@ async def main(rounds: int, warmup: int, profile: bool = False) -> int:
     ratio = mix_rate / echo_rate
     mix_p99 = p99(mix_times)
     print(f"clock: {'CPU time (--cpu)' if CLOCK is time.process_time else 'wall'}")
-    print(f"updates: {len(real)} realistic ({rounds} users, {registered} registrations, "
-          f"{docs} calendar files) and {n_echo} echo")
+    print(
+        f"updates: {len(real)} realistic ({rounds} users, {registered} registrations, "
+        f"{docs} calendar files) and {n_echo} echo"
+    )
     print(f"{'':24}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for label, rate, times in (("realistic mix", mix_rate, mix_times),
-                               ("echo, same Dispatcher", echo_rate, echo_times),
-                               ("echo, bare Dispatcher", bare_rate, bare_times)):
-        print(f"{label:24}{rate:12.0f}{statistics.median(times):10.2f}{p99(times):10.2f}"
-              f"{max(times):10.2f}")
+    for label, rate, times in (
+        ("realistic mix", mix_rate, mix_times),
+        ("echo, same Dispatcher", echo_rate, echo_times),
+        ("echo, bare Dispatcher", bare_rate, bare_times),
+    ):
+        print(f"{label:24}{rate:12.0f}{statistics.median(times):10.2f}{p99(times):10.2f}{max(times):10.2f}")
     print("by kind (realistic mix):")
     for kind, values in by_kind.items():
-        print(f"  {kind:12}{len(values):6} updates  p50 {statistics.median(values):6.2f} ms"
-              f"  p99 {p99(values):6.2f} ms")
+        print(
+            f"  {kind:12}{len(values):6} updates  p50 {statistics.median(values):6.2f} ms"
+            f"  p99 {p99(values):6.2f} ms"
+        )
     ok_ratio, ok_p99 = ratio >= 0.3, mix_p99 < 5.0
-    print(f"ratio realistic/echo (same Dispatcher): {ratio:.2f} "
-          f"(target >= 0.30: {'ok' if ok_ratio else 'MISSED'})")
+    print(
+        f"ratio realistic/echo (same Dispatcher): {ratio:.2f} "
+        f"(target >= 0.30: {'ok' if ok_ratio else 'MISSED'})"
+    )
     print(f"ratio realistic/echo (bare Dispatcher, for reference): {mix_rate / bare_rate:.2f}")
     print(f"p99 realistic: {mix_p99:.2f} ms (target < 5 ms: {'ok' if ok_p99 else 'MISSED'})")
     if registered != rounds:
@@ -297,10 +346,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100, help="users (18 updates each)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--profile", action="store_true",
-                        help="print where the realistic mix spends its time (cProfile)")
-    parser.add_argument("--cpu", action="store_true",
-                        help="time updates by this process's CPU time, not the wall clock")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the realistic mix spends its time (cProfile)"
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="time updates by this process's CPU time, not the wall clock"
+    )
     args = parser.parse_args()
     if args.cpu:
         CLOCK = time.process_time

@@ -80,8 +80,16 @@ async def serve(db: Path) -> None:
 # -- load generator ---------------------------------------------------------------------------
 
 
-async def hammer(base: str, path: str, *, connections: int, seconds: float, max_requests: int,
-                 headers: dict[str, str] | None = None, expect: int = 200) -> tuple[float, int]:
+async def hammer(
+    base: str,
+    path: str,
+    *,
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    headers: dict[str, str] | None = None,
+    expect: int = 200,
+) -> tuple[float, int]:
     """Requests per second over `connections` concurrent keep-alive connections."""
     import aiohttp
 
@@ -115,8 +123,7 @@ async def bench(base: str, args: argparse.Namespace) -> dict[str, float]:
     async with aiohttp.ClientSession() as http, http.get(base + FEED) as r:
         etag = r.headers["ETag"]
         feed_size = len(await r.read())
-    common = {"connections": args.connections, "seconds": args.seconds,
-              "max_requests": args.max_requests}
+    common = {"connections": args.connections, "seconds": args.seconds, "max_requests": args.max_requests}
     # Warm up every path (connections, caches) before measuring.
     await hammer(base, PRECOMPUTED, **dict(common, seconds=0.5))
     await hammer(base, FEED, **dict(common, seconds=0.5))
@@ -130,8 +137,10 @@ async def bench(base: str, args: argparse.Namespace) -> dict[str, float]:
         rates["feed"].append(rate)
         rate, _ = await hammer(base, FEED, headers={"If-None-Match": etag}, expect=304, **common)
         rates["304"].append(rate)
-    print(f"feed body: {feed_size:,} bytes; {args.connections} connections, "
-          f"{args.rounds} rounds of {args.seconds:g}s")
+    print(
+        f"feed body: {feed_size:,} bytes; {args.connections} connections, "
+        f"{args.rounds} rounds of {args.seconds:g}s"
+    )
     medians = {k: statistics.median(v) for k, v in rates.items()}
     for name, values in rates.items():
         shown = ", ".join(f"{v:,.0f}" for v in values)
@@ -156,8 +165,12 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        child = subprocess.Popen([sys.executable, __file__, "--serve", str(Path(tmp) / "b.db")],
-                                 stdout=subprocess.PIPE, text=True, env=env)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(Path(tmp) / "b.db")],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             assert child.stdout is not None
             line = child.stdout.readline().strip()

@@ -64,8 +64,9 @@ class ThreadStorage(BaseStorage):
         self._prepare()
         return fsm_state.get(self.store, key, now=dt.datetime.now(JST))
 
-    def _set(self, key: StorageKey, state: str | None, data: Mapping[str, Any] | None,
-             *, keep_state: bool = False) -> None:
+    def _set(
+        self, key: StorageKey, state: str | None, data: Mapping[str, Any] | None, *, keep_state: bool = False
+    ) -> None:
         """Change the state (or, with `keep_state`, only the data) in one transaction."""
         self._prepare()
         now = dt.datetime.now(JST)
@@ -141,8 +142,7 @@ async def measure(storage: BaseStorage, n: int, users: int = 50) -> tuple[list[f
     return reads, steps
 
 
-async def under_lock(storage: BaseStorage, db: Path, users: int = 20, hold: float = 1.0
-                     ) -> tuple[int, float]:
+async def under_lock(storage: BaseStorage, db: Path, users: int = 20, hold: float = 1.0) -> tuple[int, float]:
     """Another connection holds the write lock for `hold` s while `users` dialogue steps
     start at once: how many worked, and how long the slowest took (ms)."""
     holder = sqlite3.connect(db, isolation_level=None)
@@ -154,8 +154,7 @@ async def under_lock(storage: BaseStorage, db: Path, users: int = 20, hold: floa
 
     releasing = asyncio.create_task(release())
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(step(storage, 1000 + i) for i in range(users)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(step(storage, 1000 + i) for i in range(users)), return_exceptions=True)
     slowest = (time.perf_counter() - t0) * 1000
     await releasing
     holder.close()
@@ -178,13 +177,19 @@ async def main(n: int) -> int:
             ok, slowest = await under_lock(storage, path)
             await storage.close()
             rows.append((label, reads, steps, ok, slowest))
-    print(f"{n} reads and {n} dialogue steps each (50 users); then 20 steps at once while "
-          "another connection holds the write lock for 1 s")
-    print(f"{'':34}{'read p50':>9}{'p99 µs':>8}{'step p50':>10}{'p99 µs':>8}"
-          f"{'locked: ok':>12}{'slowest ms':>12}")
+    print(
+        f"{n} reads and {n} dialogue steps each (50 users); then 20 steps at once while "
+        "another connection holds the write lock for 1 s"
+    )
+    print(
+        f"{'':34}{'read p50':>9}{'p99 µs':>8}{'step p50':>10}{'p99 µs':>8}"
+        f"{'locked: ok':>12}{'slowest ms':>12}"
+    )
     for label, reads, steps, ok, slowest in rows:
-        print(f"{label:34}{statistics.median(reads):9.0f}{p99(reads):8.0f}"
-              f"{statistics.median(steps):10.0f}{p99(steps):8.0f}{ok:>9}/20{slowest:12.0f}")
+        print(
+            f"{label:34}{statistics.median(reads):9.0f}{p99(reads):8.0f}"
+            f"{statistics.median(steps):10.0f}{p99(steps):8.0f}{ok:>9}/20{slowest:12.0f}"
+        )
     return 0
 
 

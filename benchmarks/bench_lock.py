@@ -80,8 +80,9 @@ class RecordingSession(NoNetworkSession):
         self.watch = watch
         self.said: list[tuple[float, str]] = []
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
-                           timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         if getattr(method, "chat_id", None) == self.watch and getattr(method, "text", None):
             self.said.append((time.perf_counter(), str(method.text)))  # type: ignore[attr-defined]
         return await super().make_request(bot, method, timeout)
@@ -104,9 +105,14 @@ class Run:
 class OnLoopWriter:
     """Writes the way the bot did before issue 9: right on the event loop."""
 
-    async def __call__(self, fn: Callable[..., Any], /, *args: Any,
-                       on_busy: Callable[[], Awaitable[Any]] | None = None,
-                       **kwargs: Any) -> Any:
+    async def __call__(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        on_busy: Callable[[], Awaitable[Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         return fn(*args, **kwargs)
 
 
@@ -122,8 +128,17 @@ def search(f: Factory, user: User, sessions: list[str], rng: random.Random) -> d
     return f.press(user, SessionCB(id=rng.choice(sessions)))
 
 
-async def searcher(dp: Dispatcher, bot: Bot, f: Factory, user: User, sessions: list[str],
-                   start: float, seconds: float, rng: random.Random, run: Run) -> None:
+async def searcher(
+    dp: Dispatcher,
+    bot: Bot,
+    f: Factory,
+    user: User,
+    sessions: list[str],
+    start: float,
+    seconds: float,
+    rng: random.Random,
+    run: Run,
+) -> None:
     """One user: an update at random moments (about one a second) for `seconds`."""
     due = start + rng.uniform(0, 1.0)
     while due < start + seconds:
@@ -136,20 +151,33 @@ async def searcher(dp: Dispatcher, bot: Bot, f: Factory, user: User, sessions: l
         due += rng.expovariate(1.0)
 
 
-async def ready_registrant(dp: Dispatcher, bot: Bot, f: Factory, user: User,
-                           session_id: str) -> dict[str, Any]:
+async def ready_registrant(
+    dp: Dispatcher, bot: Bot, f: Factory, user: User, session_id: str
+) -> dict[str, Any]:
     """Walk one user's registration up to the summary; the Confirm press to feed later."""
-    for update in (f.press(user, SessionCB(id=session_id, action="reg")),
-                   f.text(user, f"Bench User {user.id}"), f.text(user, "Hiroshima Prefecture"),
-                   f.press(user, RegCB(action="skip")),
-                   f.text(user, f"user{user.id}@pref.example.jp"),
-                   f.press(user, RegCB(action="done"))):
+    for update in (
+        f.press(user, SessionCB(id=session_id, action="reg")),
+        f.text(user, f"Bench User {user.id}"),
+        f.text(user, "Hiroshima Prefecture"),
+        f.press(user, RegCB(action="skip")),
+        f.text(user, f"user{user.id}@pref.example.jp"),
+        f.press(user, RegCB(action="done")),
+    ):
         await dp.feed_raw_update(bot, update)
     return f.press(user, RegCB(action="ok"))
 
 
-async def one_run(name: str, catalog: Catalog, settings: Settings, db: Path, n_users: int,
-                  seconds: float, hold: float | None, seed: int, run_no: int) -> Run:
+async def one_run(
+    name: str,
+    catalog: Catalog,
+    settings: Settings,
+    db: Path,
+    n_users: int,
+    seconds: float,
+    hold: float | None,
+    seed: int,
+    run_no: int,
+) -> Run:
     run = Run(name)
     registrant = User(id=900_000 + run_no, is_bot=False, first_name="R", language_code="ja")
     session = RecordingSession(registrant.id)
@@ -159,11 +187,14 @@ async def one_run(name: str, catalog: Catalog, settings: Settings, db: Path, n_u
     rng = random.Random(seed)
     hits = catalog.upcoming(TODAY, eligible_for=Profile("local"))
     sessions = [h.session.id for h in hits if h.session.is_open(TODAY)]
-    people = [User(id=100_000 + run_no * 1000 + i, is_bot=False, first_name=f"U{i}",
-                   language_code="ja") for i in range(n_users)]
+    people = [
+        User(id=100_000 + run_no * 1000 + i, is_bot=False, first_name=f"U{i}", language_code="ja")
+        for i in range(n_users)
+    ]
     for u in (*people, registrant):  # profiles saved beforehand
-        await asyncio.to_thread(users.save_user, catalog.store, u.id, NOW, org_type="local",
-                                prefecture_code=34)
+        await asyncio.to_thread(
+            users.save_user, catalog.store, u.id, NOW, org_type="local", prefecture_code=34
+        )
     confirm = await ready_registrant(dp, bot, f, registrant, sessions[run_no % len(sessions)])
     for u in people[:5]:  # warm each kind of search
         for _ in range(4):
@@ -174,7 +205,8 @@ async def one_run(name: str, catalog: Catalog, settings: Settings, db: Path, n_u
     holder = None
     if hold is not None:
         holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLDER, str(db), str(hold), stdout=asyncio.subprocess.PIPE)
+            sys.executable, "-c", HOLDER, str(db), str(hold), stdout=asyncio.subprocess.PIPE
+        )
         assert holder.stdout is not None
         assert (await holder.stdout.readline()).strip() == b"locked"
         run.locked_at = time.perf_counter()
@@ -194,8 +226,13 @@ async def one_run(name: str, catalog: Catalog, settings: Settings, db: Path, n_u
 
     start = time.perf_counter()
     await asyncio.gather(
-        *(searcher(dp, bot, f, u, sessions, start, seconds, random.Random(seed + i), run)
-          for i, u in enumerate(people)), press_confirm(), watch_release())
+        *(
+            searcher(dp, bot, f, u, sessions, start, seconds, random.Random(seed + i), run)
+            for i, u in enumerate(people)
+        ),
+        press_confirm(),
+        watch_release(),
+    )
     for at, text in session.said:
         if run.busy_at is None and "混み合っています" in text:
             run.busy_at = at
@@ -208,8 +245,7 @@ def row(label: str, values: list[str]) -> str:
     return f"{label:<32}" + "".join(f"{v:>10}" for v in values)
 
 
-async def main(n_users: int, seconds: float, hold: float, seed: int, before: bool,
-               pairs: int) -> int:
+async def main(n_users: int, seconds: float, hold: float, seed: int, before: bool, pairs: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         settings = Settings(db_path=db, today=TODAY, bot_token="42:BENCH")
@@ -218,38 +254,65 @@ async def main(n_users: int, seconds: float, hold: float, seed: int, before: boo
         details: list[Run] = []
         for i in range(pairs):  # alternating, so that a busy moment of the machine does
             for pooled, lock in ((base, None), (locked, hold)):  # not favour one side
-                r = await one_run(pooled.name, catalog, settings, db, n_users, seconds,
-                                  lock, seed + 100 * i, len(details) + 1)
+                r = await one_run(
+                    pooled.name,
+                    catalog,
+                    settings,
+                    db,
+                    n_users,
+                    seconds,
+                    lock,
+                    seed + 100 * i,
+                    len(details) + 1,
+                )
                 pooled.times += r.times
                 details.append(r)
         runs = [base, locked]
         if before:
             catalog.writer = OnLoopWriter()  # type: ignore[assignment]
             catalog.store.loop_writes = "allow"
-            runs.append(await one_run("locked, on the loop", catalog, settings, db,
-                                      n_users, seconds, hold, seed, len(details) + 1))
+            runs.append(
+                await one_run(
+                    "locked, on the loop",
+                    catalog,
+                    settings,
+                    db,
+                    n_users,
+                    seconds,
+                    hold,
+                    seed,
+                    len(details) + 1,
+                )
+            )
 
-    print(f"bench_lock: {n_users} users searching for {seconds:.0f} s per run (about one "
-          f"update a second each), {pairs} unlocked and {pairs} locked runs alternating; in "
-          f"a locked run another process holds the write lock for {hold:.0f} s from the "
-          "start; in every run one more user confirms a registration at 0.5 s")
+    print(
+        f"bench_lock: {n_users} users searching for {seconds:.0f} s per run (about one "
+        f"update a second each), {pairs} unlocked and {pairs} locked runs alternating; in "
+        f"a locked run another process holds the write lock for {hold:.0f} s from the "
+        "start; in every run one more user confirms a registration at 0.5 s"
+    )
     print(row("", ["updates", "p50 ms", "p99 ms", "max ms"]))
     for r in runs:
-        print(row(r.name, [str(len(r.times)), f"{r.p(50):.1f}", f"{r.p(99):.1f}",
-                           f"{max(r.times):.1f}"]))
+        print(row(r.name, [str(len(r.times)), f"{r.p(50):.1f}", f"{r.p(99):.1f}", f"{max(r.times):.1f}"]))
     for r in runs[1:]:
-        print(row(f"ratio {r.name} / unlocked", ["",
-                                           f"{r.p(50) / base.p(50):.2f}",
-                                           f"{r.p(99) / base.p(99):.2f}",
-                                           f"{max(r.times) / max(base.times):.2f}"]))
+        print(
+            row(
+                f"ratio {r.name} / unlocked",
+                [
+                    "",
+                    f"{r.p(50) / base.p(50):.2f}",
+                    f"{r.p(99) / base.p(99):.2f}",
+                    f"{max(r.times) / max(base.times):.2f}",
+                ],
+            )
+        )
     ok = True
     for r in [*details, *runs[2:]]:
         if r.confirmed_at is None:
             print(f"{r.name}: the registering user was NOT confirmed")
             ok = False
             continue
-        line = f"{r.name}: registering user confirmed {r.confirmed_at - r.pressed:.2f} s " \
-               "after pressing"
+        line = f"{r.name}: registering user confirmed {r.confirmed_at - r.pressed:.2f} s after pressing"
         if r.busy_at is not None:
             line += f", told 'busy' after {r.busy_at - r.pressed:.2f} s"
         if r.released_at is not None:
@@ -258,9 +321,11 @@ async def main(n_users: int, seconds: float, hold: float, seed: int, before: boo
             ok = ok and after >= 0
         print(line)
     met = locked.p(99) < TARGET_P99_MS
-    print(f"target: others' p99 while locked < {TARGET_P99_MS:.0f} ms: "
-          f"{'met' if met else 'NOT met'} ({locked.p(99):.1f} ms, "
-          f"{locked.p(99) / base.p(99):.2f}x the unlocked run)")
+    print(
+        f"target: others' p99 while locked < {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if met else 'NOT met'} ({locked.p(99):.1f} ms, "
+        f"{locked.p(99) / base.p(99):.2f}x the unlocked run)"
+    )
     return 0 if met and ok else 1
 
 
@@ -271,8 +336,8 @@ if __name__ == "__main__":
     parser.add_argument("--hold", type=float, default=5.0, help="the lock, in the locked run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pairs", type=int, default=2, help="unlocked/locked run pairs")
-    parser.add_argument("--before", action="store_true",
-                        help="also a run writing on the event loop (the bot before issue 9)")
+    parser.add_argument(
+        "--before", action="store_true", help="also a run writing on the event loop (the bot before issue 9)"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.users, args.seconds, args.hold, args.seed, args.before,
-                              args.pairs)))
+    sys.exit(asyncio.run(main(args.users, args.seconds, args.hold, args.seed, args.before, args.pairs)))

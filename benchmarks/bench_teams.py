@@ -72,8 +72,9 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
 
     formed = [group_into_teams(g) for g in groups]
     existing = [{m.registration_id: t.number for t in teams for m in t.members} for teams in formed]
-    late = [g[5:] + [Member(10**6 + i, "late", "new-org", "local", "東京都")] for i, g in
-            enumerate(groups)]  # five cancellations and one late registration per session
+    late = [
+        g[5:] + [Member(10**6 + i, "late", "new-org", "local", "東京都")] for i, g in enumerate(groups)
+    ]  # five cancellations and one late registration per session
 
     def reform() -> None:
         for g, old in zip(late, existing, strict=True):
@@ -81,9 +82,14 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
 
     # Heavy changes: about 30 cancellations and 10 late registrations per session, so
     # that many teams are left short and their sizes must be planned again.
-    heavy = [[m for m in g if rng.random() > 0.3]
-             + [Member(2 * 10**6 + 100 * i + j, "late", f"org{rng.randrange(40)}", "local",
-                       "東京都") for j in range(10)] for i, g in enumerate(groups)]
+    heavy = [
+        [m for m in g if rng.random() > 0.3]
+        + [
+            Member(2 * 10**6 + 100 * i + j, "late", f"org{rng.randrange(40)}", "local", "東京都")
+            for j in range(10)
+        ]
+        for i, g in enumerate(groups)
+    ]
 
     def reform_heavy() -> None:
         for g, old in zip(heavy, existing, strict=True):
@@ -116,11 +122,25 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
     stamp = clock.now().isoformat(timespec="seconds")
     with store.write() as db:
         db.table("registrations").insert_all(
-            ({"id": m.registration_id, "session_id": sid, "name": m.name,
-              "organisation": m.organisation, "org_type": m.org_type, "prefecture": m.prefecture,
-              "team_key": m.team_key, "status": "registered", "source": "bench",
-              "created_at": stamp, "sequence": 0}
-             for sid, g in zip(ids, groups, strict=True) for m in g), batch_size=1000)
+            (
+                {
+                    "id": m.registration_id,
+                    "session_id": sid,
+                    "name": m.name,
+                    "organisation": m.organisation,
+                    "org_type": m.org_type,
+                    "prefecture": m.prefecture,
+                    "team_key": m.team_key,
+                    "status": "registered",
+                    "source": "bench",
+                    "created_at": stamp,
+                    "sequence": 0,
+                }
+                for sid, g in zip(ids, groups, strict=True)
+                for m in g
+            ),
+            batch_size=1000,
+        )
     now = clock.now()
 
     def stored() -> None:
@@ -129,26 +149,35 @@ def main(sessions: int = 100, per_session: int = 100) -> None:
 
     t_first = best(stored, repeat=1)  # the first forming (nothing stored yet)
     t_stored = best(stored)  # re-forming with every team stored
-    teams = sum(len(catalog.store.query(
-        "select distinct team from teams where session_id = ?", [sid])) for sid in ids)
+    teams = sum(
+        len(catalog.store.query("select distinct team from teams where session_id = ?", [sid])) for sid in ids
+    )
 
     print(f"{total} registrants in {sessions} sessions, {teams} teams stored")
     print(f"baseline: sorted() of the same members  {base * 1000:8.1f} ms")
-    print(f"group_into_teams, every session          {t_pure * 1000:8.1f} ms"
-          f"  ({t_pure / base:5.1f}x baseline)")
-    print(f"re-forming after changes (kept teams)    {t_reform * 1000:8.1f} ms"
-          f"  ({t_reform / base:5.1f}x baseline)")
+    print(
+        f"group_into_teams, every session          {t_pure * 1000:8.1f} ms  ({t_pure / base:5.1f}x baseline)"
+    )
+    print(
+        f"re-forming after changes (kept teams)    {t_reform * 1000:8.1f} ms"
+        f"  ({t_reform / base:5.1f}x baseline)"
+    )
     print(f"  (people kept in their team when re-forming: {stayed}/{stayed + moved})")
-    print(f"re-forming after heavy changes           {t_heavy * 1000:8.1f} ms"
-          f"  ({t_heavy / base:5.1f}x baseline)")
+    print(
+        f"re-forming after heavy changes           {t_heavy * 1000:8.1f} ms"
+        f"  ({t_heavy / base:5.1f}x baseline)"
+    )
     print(f"  (people kept: {heavy_stayed}/{heavy_stayed + heavy_moved})")
-    print(f"form_teams stored, first forming         {t_first * 1000:8.1f} ms"
-          f"  ({t_first / base:5.1f}x baseline)")
-    print(f"form_teams stored, re-forming            {t_stored * 1000:8.1f} ms"
-          f"  ({t_stored / base:5.1f}x baseline)")
+    print(
+        f"form_teams stored, first forming         {t_first * 1000:8.1f} ms"
+        f"  ({t_first / base:5.1f}x baseline)"
+    )
+    print(
+        f"form_teams stored, re-forming            {t_stored * 1000:8.1f} ms"
+        f"  ({t_stored / base:5.1f}x baseline)"
+    )
     worst = max(t_first, t_stored)
-    print(f"target: stored path under 1 s -> {'OK' if worst < 1.0 else 'MISSED'} "
-          f"({worst:.3f} s)")
+    print(f"target: stored path under 1 s -> {'OK' if worst < 1.0 else 'MISSED'} ({worst:.3f} s)")
 
 
 if __name__ == "__main__":

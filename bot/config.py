@@ -122,8 +122,9 @@ class Settings:
         if smtp_host:
             # An invite's ORGANIZER is who calendars show and replies go to: no stand-in.
             if organizer is None:
-                raise SettingsError("CYDER_ORGANIZER (the office's e-mail address) is required "
-                                    "when SMTP_HOST is set")
+                raise SettingsError(
+                    "CYDER_ORGANIZER (the office's e-mail address) is required when SMTP_HOST is set"
+                )
             if not 1 <= smtp_port <= 65535:
                 raise SettingsError(f"SMTP_PORT={smtp_port} must be 1-65535")
             if bool(smtp_user) != bool(smtp_password):
@@ -141,8 +142,7 @@ class Settings:
             telegram_api_base=env.get("TELEGRAM_API_BASE", "").strip() or None,
             admin_ids=_ids(env, "ADMIN_IDS"),
             admin_token=env.get("ADMIN_TOKEN", "").strip() or None,
-            public_base_url=(env.get("PUBLIC_BASE_URL", "").strip()
-                             or f"http://{host}:{port}").rstrip("/"),
+            public_base_url=(env.get("PUBLIC_BASE_URL", "").strip() or f"http://{host}:{port}").rstrip("/"),
             organizer_email=organizer or DEFAULT_ORGANIZER,
             reminder_hour=hour,
             smtp_host=smtp_host,

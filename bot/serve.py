@@ -60,7 +60,6 @@ CONCURRENT_UPDATES = 64
 STOP_TIMEOUT = 2 * lifecycle.GRACE + 5
 
 
-
 class ServeError(Exception):
     """The server cannot start (e.g. the port is taken): one clear line for the CLI."""
 
@@ -68,8 +67,7 @@ class ServeError(Exception):
 async def _log_error(event: ErrorEvent) -> bool:
     """The last-resort error handler: log without personal data and carry on."""
     exc = event.exception
-    log.error("update %s failed: %s at %s", event.update.update_id, type(exc).__name__,
-              where(exc))
+    log.error("update %s failed: %s at %s", event.update.update_id, type(exc).__name__, where(exc))
     return True
 
 
@@ -90,14 +88,14 @@ async def _supervise(name: str, fn: Callable[..., Awaitable[None]], *args: Any) 
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a job's failure must not stop the bot
-            log.error("background %s failed: %s at %s; restarting in %.0fs", name,
-                      type(e).__name__, where(e), delay)
+            log.error(
+                "background %s failed: %s at %s; restarting in %.0fs", name, type(e).__name__, where(e), delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 300.0)
 
 
-def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock,
-                     **kwargs: Any) -> Dispatcher:
+def build_dispatcher(settings: Settings, catalog: Catalog, clock: Clock, **kwargs: Any) -> Dispatcher:
     """`create_dispatcher` (which the tests use too) plus a last-resort error logger."""
     dp = create_dispatcher(settings, catalog, clock, **kwargs)
     add_error_logging(dp)
@@ -109,11 +107,11 @@ def add_background_jobs(dp: Dispatcher, settings: Settings) -> None:
     as endless jobs of its `jobs`, sending through its `outboxes`; the shutdown hook of
     `bot.telegram.lifecycle` cancels them."""
 
-    async def start_background(bot: Bot, jobs: Jobs, outboxes: Outboxes,
-                               notifier: Notifier | None = None) -> None:
+    async def start_background(
+        bot: Bot, jobs: Jobs, outboxes: Outboxes, notifier: Notifier | None = None
+    ) -> None:
         if notifier is not None:  # first: what an earlier process left in the outbox
-            jobs.spawn(_supervise("notifications", notifier.run, bot), name="notifications",
-                       endless=True)
+            jobs.spawn(_supervise("notifications", notifier.run, bot), name="notifications", endless=True)
         outbox = outboxes.for_bot(bot)
         for name, fn in BACKGROUND_TASKS:
             jobs.spawn(_supervise(name, fn, outbox, settings), name=name, endless=True)
@@ -152,10 +150,14 @@ async def _startup_call(what: str, coro: Awaitable[Any]) -> None:
         log.error("%s failed: %s", what, type(e).__name__)
 
 
-async def serve(settings: Settings, *, clock: Clock | None = None,
-                stop: asyncio.Event | None = None,
-                on_ready: Callable[[web.Application], Any] | None = None,
-                install_signals: bool = True) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[web.Application], Any] | None = None,
+    install_signals: bool = True,
+) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set): the HTTP app, and the bot when
     BOT_TOKEN is set (polling, or a webhook when WEBHOOK_URL is set)."""
     clock = clock or clock_for(settings)
@@ -189,8 +191,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         await runner.cleanup()
         if bot is not None:
             await bot.session.close()
-        raise ServeError(f"cannot listen on {settings.http_host}:{settings.http_port}: "
-                         f"{e.strerror or e} (set HTTP_HOST/HTTP_PORT)") from e
+        raise ServeError(
+            f"cannot listen on {settings.http_host}:{settings.http_port}: "
+            f"{e.strerror or e} (set HTTP_HOST/HTTP_PORT)"
+        ) from e
     log.info("HTTP on http://%s:%s", settings.http_host, settings.http_port)
 
     polling: asyncio.Task[Any] | None = None
@@ -200,8 +204,9 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
             await _startup_call("setMyCommands", set_commands(bot))
             if secret is not None:
                 assert settings.webhook_url
-                await bot.set_webhook(settings.webhook_url, secret_token=secret,
-                                      allowed_updates=dp.resolve_used_update_types())
+                await bot.set_webhook(
+                    settings.webhook_url, secret_token=secret, allowed_updates=dp.resolve_used_update_types()
+                )
                 log.info("webhook mode")
             else:
                 await _startup_call("deleteWebhook", bot.delete_webhook())

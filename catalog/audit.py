@@ -97,9 +97,17 @@ class Entry:
             details = json.loads(row["details"] or "{}")
         except ValueError:
             details = {}
-        return cls(row["id"], row["at"], row["who"], row["via"], bool(row["staff"]),
-                   row["action"], row["session_id"], row["registration_id"],
-                   details if isinstance(details, dict) else {})
+        return cls(
+            row["id"],
+            row["at"],
+            row["who"],
+            row["via"],
+            bool(row["staff"]),
+            row["action"],
+            row["session_id"],
+            row["registration_id"],
+            details if isinstance(details, dict) else {},
+        )
 
     @property
     def when(self) -> str:
@@ -140,8 +148,9 @@ class Entry:
             before, after = d.get("before", {}), d.get("after", {})
             for key in after:
                 was, now = repr(before.get(key, "")), repr(after[key])
-                parts.append(FIELDS[key].fill(before=was, after=now) if key in FIELDS
-                             else f"{key}: {was} → {now}")
+                parts.append(
+                    FIELDS[key].fill(before=was, after=now) if key in FIELDS else f"{key}: {was} → {now}"
+                )
         if self.action in ("registered", "waitlisted") and d.get("source"):
             parts.append(_l("via {source}", source=str(d["source"])))
         if self.action == "imported" and d.get("file"):
@@ -161,9 +170,16 @@ def _stamp(now: dt.datetime) -> str:
     return now.isoformat(timespec="seconds")
 
 
-def record(db: Any, actor: Actor, action: str, *, now: dt.datetime,
-           session_id: str | None = None, registration_id: int | None = None,
-           details: dict[str, Any] | None = None) -> int:
+def record(
+    db: Any,
+    actor: Actor,
+    action: str,
+    *,
+    now: dt.datetime,
+    session_id: str | None = None,
+    registration_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
     """Write one entry on `db`, which must be inside the change's write transaction
     (`Store.write()`): the entry commits or rolls back with the change."""
     if not db.conn.in_transaction:
@@ -171,8 +187,17 @@ def record(db: Any, actor: Actor, action: str, *, now: dt.datetime,
     cur = db.execute(
         "insert into audit_log (at, who, via, staff, action, session_id, registration_id, "
         "details) values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [_stamp(now), actor.who, actor.via, int(actor.staff), action, session_id,
-         registration_id, json.dumps(details or {}, ensure_ascii=False, sort_keys=True)])
+        [
+            _stamp(now),
+            actor.who,
+            actor.via,
+            int(actor.staff),
+            action,
+            session_id,
+            registration_id,
+            json.dumps(details or {}, ensure_ascii=False, sort_keys=True),
+        ],
+    )
     return int(cur.lastrowid or 0)
 
 
@@ -183,8 +208,7 @@ def _entries(store: Store, where: str, params: list[Any], limit: int | None) -> 
     return [Entry.from_row(r) for r in store.query(sql, params)]
 
 
-def for_registration(store: Store, registration_id: int, *,
-                     limit: int | None = None) -> list[Entry]:
+def for_registration(store: Store, registration_id: int, *, limit: int | None = None) -> list[Entry]:
     """One registration's history, newest first."""
     return _entries(store, "registration_id = ?", [registration_id], limit)
 
@@ -192,8 +216,11 @@ def for_registration(store: Store, registration_id: int, *,
 def for_session(store: Store, session_id: str, *, limit: int | None = 200) -> list[Entry]:
     """A session's history (moves into it included), newest first."""
     return _entries(
-        store, "session_id = ? or (action = 'moved' and json_extract(details, '$.to') = ?)",
-        [session_id, session_id], limit)
+        store,
+        "session_id = ? or (action = 'moved' and json_extract(details, '$.to') = ?)",
+        [session_id, session_id],
+        limit,
+    )
 
 
 def recent(store: Store, *, limit: int = 50) -> list[Entry]:
@@ -209,9 +236,7 @@ def forget(db: Any, registration_ids: Iterable[int], user_id: int) -> None:
     ids = sorted(set(registration_ids))
     redacted = json.dumps({"redacted": True})
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        db.execute(f"update audit_log set details = ? where registration_id in ({marks})",
-                   [redacted, *chunk])
-    db.execute("update audit_log set who = ? where who = ? and staff = 0",
-               [DELETED_USER, str(user_id)])
+        db.execute(f"update audit_log set details = ? where registration_id in ({marks})", [redacted, *chunk])
+    db.execute("update audit_log set who = ? where who = ? and staff = 0", [DELETED_USER, str(user_id)])

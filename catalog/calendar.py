@@ -204,10 +204,17 @@ def summary(catalog: Catalog, session: Session, lang: str = "ja") -> str:
     course = _course(catalog, session.course)
     city = ByLang(session.city, city_en(session.prefecture_code, session.city))
     if course is None:
-        return _say(catalog, _l("CYDER {course} {city}", course=session.course, city=city),
-                    lang)
-    return _say(catalog, _l("CYDER {course} ({level}) {city}", course=session.course,
-                          level=ByLang(course.level_ja, course.level_en), city=city), lang)
+        return _say(catalog, _l("CYDER {course} {city}", course=session.course, city=city), lang)
+    return _say(
+        catalog,
+        _l(
+            "CYDER {course} ({level}) {city}",
+            course=session.course,
+            level=ByLang(course.level_ja, course.level_en),
+            city=city,
+        ),
+        lang,
+    )
 
 
 def location(session: Session, lang: str = "ja") -> str:
@@ -233,9 +240,13 @@ def _fee_rules(catalog: Catalog, course_code: str) -> Lazy | Joined:
     if groups.free:
         out.append(_l("free for {organisations}", organisations=org_list(groups.free)))
     if groups.paid:
-        out.append(_l("{price} for {organisations}", organisations=org_list(groups.paid),
-                      price=price(amount) if amount is not None
-                      else _lp("fee rules", "price not announced")))
+        out.append(
+            _l(
+                "{price} for {organisations}",
+                organisations=org_list(groups.paid),
+                price=price(amount) if amount is not None else _lp("fee rules", "price not announced"),
+            )
+        )
     return Joined(ByLang(" / ", "; "), out) if out else _l("not announced")
 
 
@@ -245,8 +256,7 @@ def _times_text(session: Session) -> str | Lazy:
     return _l("not announced")
 
 
-def description(catalog: Catalog, session: Session, lang: str = "ja",
-                profile: Profile | None = None) -> str:
+def description(catalog: Catalog, session: Session, lang: str = "ja", profile: Profile | None = None) -> str:
     """Level, audience, fee (for this audience, or the rules), dates, venue, where to apply."""
     course = _course(catalog, session.course)
     year = catalog.year_of(session.fiscal_year)
@@ -261,8 +271,7 @@ def description(catalog: Catalog, session: Session, lang: str = "ja",
     venue = ", ".join(p for p in (session.venue, session.address) if p)
 
     def both(name: str) -> ByLang | str:
-        return ByLang(getattr(course, f"{name}_ja"), getattr(course, f"{name}_en")) if course \
-            else "-"
+        return ByLang(getattr(course, f"{name}_ja"), getattr(course, f"{name}_en")) if course else "-"
 
     said: list[Lazy] = [
         _l("CYDER (practical cyber defense exercise) course {course}", course=session.course),
@@ -272,10 +281,12 @@ def description(catalog: Catalog, session: Session, lang: str = "ja",
         _l("Fee: {fee}", fee=fee),
         _l("Dates: {dates}", dates=session.dates_text(lang)),
         _l("Times: {times}", times=_times_text(session)),
-        _l("Venue: {venue} ({place})", venue=venue or _l("not announced"),
-           place=ByLang(f"{session.prefecture} {session.city}", location(session, "en"))),
-        _l("Apply by {deadline} at {url}", deadline=session.deadline.isoformat(),
-           url=year.apply_url),
+        _l(
+            "Venue: {venue} ({place})",
+            venue=venue or _l("not announced"),
+            place=ByLang(f"{session.prefecture} {session.city}", location(session, "en")),
+        ),
+        _l("Apply by {deadline} at {url}", deadline=session.deadline.isoformat(), url=year.apply_url),
     ]
     if _en(lang):  # said to those who read the English only
         said.append(_l("Held in Japanese."))
@@ -314,10 +325,8 @@ def _finish(cal: Calendar, timed: bool) -> bytes:
     return cal.to_ical()
 
 
-def _organizer(event: Event, organizer: str, catalog: Catalog | CatalogView,
-               lang: str) -> None:
-    event.add("organizer", f"mailto:{organizer}",
-              parameters={"CN": _say(catalog, _l("CYDER office"), lang)})
+def _organizer(event: Event, organizer: str, catalog: Catalog | CatalogView, lang: str) -> None:
+    event.add("organizer", f"mailto:{organizer}", parameters={"CN": _say(catalog, _l("CYDER office"), lang)})
 
 
 def _set_times(event: Event, session: Session) -> bool:
@@ -340,9 +349,16 @@ def _set_times(event: Event, session: Session) -> bool:
     return False
 
 
-def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
-                  profile: Profile | None = None, stamp: dt.datetime | None = None,
-                  uid: str | None = None, sequence: int | None = None) -> Event:
+def session_event(
+    catalog: Catalog,
+    session: Session,
+    *,
+    lang: str = "ja",
+    profile: Profile | None = None,
+    stamp: dt.datetime | None = None,
+    uid: str | None = None,
+    sequence: int | None = None,
+) -> Event:
     """One VEVENT for a session (public data only)."""
     stamp = stamp or EPOCH
     event = Event()
@@ -353,8 +369,7 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
     _set_times(event, session)
     title = summary(catalog, session, lang)
     if session.cancelled:  # in the title too: some clients ignore STATUS
-        title = _say(catalog, _lp("cancelled session", "Cancelled: {title}", title=title),
-                     lang)
+        title = _say(catalog, _lp("cancelled session", "Cancelled: {title}", title=title), lang)
     event.add("summary", title)
     event.add("location", location(session, lang))
     if session.venue_point is not None:  # only a venue the data places itself, never a city
@@ -367,8 +382,9 @@ def session_event(catalog: Catalog, session: Session, *, lang: str = "ja",
     return event
 
 
-def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
-                 stamp: dt.datetime | None = None) -> Event:
+def window_event(
+    catalog: Catalog, window: OnlineWindow, *, lang: str = "ja", stamp: dt.datetime | None = None
+) -> Event:
     """A プレCYDER online window as an all-day span."""
     stamp = window_updated(window, stamp or EPOCH)
     course = _course(catalog, "PRE")
@@ -386,12 +402,18 @@ def window_event(catalog: Catalog, window: OnlineWindow, *, lang: str = "ja",
     label = ByLang(window.label_ja, window.label_en)
     event.add("summary", say(_l("Pre-CYDER (online) {window}", window=label)))
     event.add("location", say(_l("Online (at your workplace)")))
-    text = [say(_l("Pre-CYDER online course, {window}: {first} – {last}",
-                   window=ByLang(window.label_ja, window.label_en.lower()),
-                   first=window.first.isoformat(), last=window.last.isoformat()))]
+    text = [
+        say(
+            _l(
+                "Pre-CYDER online course, {window}: {first} – {last}",
+                window=ByLang(window.label_ja, window.label_en.lower()),
+                first=window.first.isoformat(),
+                last=window.last.isoformat(),
+            )
+        )
+    ]
     if course:
-        text.append(say(_l("For: {audience}",
-                           audience=ByLang(course.audience_ja, course.audience_en))))
+        text.append(say(_l("For: {audience}", audience=ByLang(course.audience_ja, course.audience_en))))
     text.append(say(_l("Apply: {url}", url=catalog.year.apply_url)))
     event.add("description", "\n".join(text))
     event.add("url", catalog.year.apply_url or "https://cyder.nict.go.jp")
@@ -413,15 +435,20 @@ def _alarm(catalog: Catalog | CatalogView, lang: str, timed: bool) -> Alarm:
 # -- files ------------------------------------------------------------------------------------
 
 
-def event_file(catalog: Catalog, session: Session, *, lang: str = "ja",
-               profile: Profile | None = None, organizer: str | None = None) -> CalendarFile:
-    """"Add to calendar" for someone not registered: the session's public event.
+def event_file(
+    catalog: Catalog,
+    session: Session,
+    *,
+    lang: str = "ja",
+    profile: Profile | None = None,
+    organizer: str | None = None,
+) -> CalendarFile:
+    """ "Add to calendar" for someone not registered: the session's public event.
 
     METHOD:PUBLISH with the office as ORGANIZER (RFC 5546 asks for one); without an
     `organizer` no METHOD at all (a plain RFC 5545 object)."""
     stamp = session_updated(session)
-    cal = _calendar("PUBLISH" if organizer else None, summary(catalog, session, lang),
-                    lang=lang, feed=False)
+    cal = _calendar("PUBLISH" if organizer else None, summary(catalog, session, lang), lang=lang, feed=False)
     event = session_event(catalog, session, lang=lang, profile=profile, stamp=stamp)
     if organizer:
         _organizer(event, organizer, catalog, lang)
@@ -435,31 +462,52 @@ def _registration_stamp(session: Session, registration: Registration) -> dt.date
     return max(reg, session_updated(session))
 
 
-def _registration_event(catalog: Catalog, session: Session, registration: Registration, *,
-                        lang: str, organizer: str | None, stamp: dt.datetime,
-                        alarm: bool = False) -> Event:
+def _registration_event(
+    catalog: Catalog,
+    session: Session,
+    registration: Registration,
+    *,
+    lang: str,
+    organizer: str | None,
+    stamp: dt.datetime,
+    alarm: bool = False,
+) -> Event:
     """One person's copy of one session: its own UID and SEQUENCE, its state in STATUS
     and in the title. With `organizer`, the office as ORGANIZER and the person (when they
     gave an e-mail) as ATTENDEE; never DECLINED, since a CANCEL removes the event."""
     cancelled = copy_cancelled(session, registration)
     waiting = registration.status == "waitlisted" and not cancelled
-    event = session_event(catalog, session, lang=lang, stamp=stamp,
-                          uid=registration_uid(session.id, registration.id),
-                          sequence=registration_sequence(session, registration))
+    event = session_event(
+        catalog,
+        session,
+        lang=lang,
+        stamp=stamp,
+        uid=registration_uid(session.id, registration.id),
+        sequence=registration_sequence(session, registration),
+    )
     title = str(event["summary"])
     if waiting:
         event["summary"] = _say(catalog, _l("[Waitlist] {title}", title=title), lang)
         event["status"] = "TENTATIVE"
     elif cancelled and not session.cancelled:  # the person cancelled; the session goes on
         event["summary"] = _say(
-            catalog, _lp("cancelled registration", "Cancelled: {title}", title=title), lang)
+            catalog, _lp("cancelled registration", "Cancelled: {title}", title=title), lang
+        )
         event["status"] = "CANCELLED"
     if organizer:
         _organizer(event, organizer, catalog, lang)
         if registration.email:
-            event.add("attendee", f"mailto:{registration.email}", parameters={
-                "CN": registration.name, "ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL",
-                "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
+            event.add(
+                "attendee",
+                f"mailto:{registration.email}",
+                parameters={
+                    "CN": registration.name,
+                    "ROLE": "REQ-PARTICIPANT",
+                    "CUTYPE": "INDIVIDUAL",
+                    "PARTSTAT": "NEEDS-ACTION",
+                    "RSVP": "FALSE",
+                },
+            )
     if alarm and not cancelled:
         event.add_component(_alarm(catalog, lang, session.timed))
     return event
@@ -474,8 +522,9 @@ def registration_method(session: Session, registration: Registration) -> str:
     return "CANCEL" if copy_cancelled(session, registration) else "REQUEST"
 
 
-def registration_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
-                      organizer: str) -> CalendarFile:
+def registration_file(
+    catalog: Catalog, registration: Registration, *, lang: str = "ja", organizer: str
+) -> CalendarFile:
     """A person's copy as a file, as it stands now: what the chat sends and the mail
     attaches. The method follows the state (`registration_method`), so a late caller
     never re-invites a cancelled person; a VALARM the day before while it stands."""
@@ -483,21 +532,26 @@ def registration_file(catalog: Catalog, registration: Registration, *, lang: str
     stamp = _registration_stamp(session, registration)
     method = registration_method(session, registration)
     cal = _calendar(method, summary(catalog, session, lang), lang=lang, feed=False)
-    cal.add_component(_registration_event(catalog, session, registration, lang=lang,
-                                          organizer=organizer, stamp=stamp, alarm=True))
+    cal.add_component(
+        _registration_event(
+            catalog, session, registration, lang=lang, organizer=organizer, stamp=stamp, alarm=True
+        )
+    )
     cancelled = copy_cancelled(session, registration)
     name = f"cyder-{session.id}-cancel.ics" if cancelled else f"cyder-{session.id}.ics"
     return CalendarFile(name, MIME, _finish(cal, session.timed))
 
 
-def invite_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
-                organizer: str) -> CalendarFile:
+def invite_file(
+    catalog: Catalog, registration: Registration, *, lang: str = "ja", organizer: str
+) -> CalendarFile:
     """A registration's invite (METHOD:REQUEST); see `registration_file`."""
     return registration_file(catalog, registration, lang=lang, organizer=organizer)
 
 
-def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja",
-                organizer: str) -> CalendarFile:
+def cancel_file(
+    catalog: Catalog, registration: Registration, *, lang: str = "ja", organizer: str
+) -> CalendarFile:
     """The cancel of an invite (METHOD:CANCEL, same UID and the copy's SEQUENCE), once
     the registration or its session is cancelled; see `registration_file`."""
     session = catalog.session(registration.session_id)
@@ -506,8 +560,7 @@ def cancel_file(catalog: Catalog, registration: Registration, *, lang: str = "ja
     return registration_file(catalog, registration, lang=lang, organizer=organizer)
 
 
-def active_registration(catalog: Catalog, session_id: str,
-                        user_id: int | None) -> Registration | None:
+def active_registration(catalog: Catalog, session_id: str, user_id: int | None) -> Registration | None:
     """The chat user's own registered or waitlisted registration for a session."""
     if user_id is None:
         return None
@@ -516,9 +569,15 @@ def active_registration(catalog: Catalog, session_id: str,
     return next((r for r in for_user(catalog, user_id) if r.session_id == session_id), None)
 
 
-def calendar_file(catalog: Catalog, session: Session, *, user_id: int | None,
-                  lang: str = "ja", organizer: str,
-                  profile: Profile | None = None) -> CalendarFile:
+def calendar_file(
+    catalog: Catalog,
+    session: Session,
+    *,
+    user_id: int | None,
+    lang: str = "ja",
+    organizer: str,
+    profile: Profile | None = None,
+) -> CalendarFile:
     """What the chat sends as "Add to calendar" (session card, /my, after registering):
     the user's own copy when they hold a seat or a waitlist place for the session (the
     UID and SEQUENCE of their invite, mail and personal feed), else the public event."""
@@ -531,8 +590,14 @@ def calendar_file(catalog: Catalog, session: Session, *, user_id: int | None,
 # -- feeds ------------------------------------------------------------------------------------
 
 
-def feed_name(catalog: Catalog, lang: str = "ja", *, courses: Sequence[str] = (),
-              prefectures: Sequence[int] = (), regions: Sequence[str] = ()) -> str:
+def feed_name(
+    catalog: Catalog,
+    lang: str = "ja",
+    *,
+    courses: Sequence[str] = (),
+    prefectures: Sequence[int] = (),
+    regions: Sequence[str] = (),
+) -> str:
     """A calendar name describing the filters: `CYDER 令和6年度 A 広島県`."""
     year = catalog.year
     parts = ["CYDER", year.label_en if _en(lang) else year.label_ja]
@@ -560,9 +625,14 @@ class CatalogView:
 
     @classmethod
     def of(cls, catalog: Catalog) -> CatalogView:
-        return cls(catalog.fiscal_year, catalog.year, catalog.rules, catalog.courses(),
-                   tuple((fy, catalog.year_of(fy)) for fy in catalog.fiscal_years),
-                   catalog.say)
+        return cls(
+            catalog.fiscal_year,
+            catalog.year,
+            catalog.rules,
+            catalog.courses(),
+            tuple((fy, catalog.year_of(fy)) for fy in catalog.fiscal_years),
+            catalog.say,
+        )
 
     def year_of(self, fiscal_year: int) -> Any:
         return dict(self.years).get(fiscal_year, self.year)
@@ -574,9 +644,15 @@ class CatalogView:
         return self.rules.decide(profile, course)
 
 
-def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *,
-                  lang: str = "ja", name: str, windows: Iterable[OnlineWindow] = (),
-                  loaded: dt.datetime | None = None) -> bytes:
+def sessions_feed(
+    catalog: Catalog | CatalogView,
+    sessions: Iterable[Session],
+    *,
+    lang: str = "ja",
+    name: str,
+    windows: Iterable[OnlineWindow] = (),
+    loaded: dt.datetime | None = None,
+) -> bytes:
     """The public feed: one VEVENT per session (cancelled ones as STATUS:CANCELLED and
     【中止】 in the title) and the given プレCYDER windows. No personal data, no METHOD.
 
@@ -586,8 +662,14 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
     cal = _calendar(None, name, lang=lang, feed=True)
     timed = False
     for s in sessions:
-        cal.add_component(session_event(catalog, s, lang=lang,  # type: ignore[arg-type]
-                                        stamp=session_updated(s)))
+        cal.add_component(
+            session_event(
+                catalog,
+                s,
+                lang=lang,  # type: ignore[arg-type]
+                stamp=session_updated(s),
+            )
+        )
         timed = timed or s.timed
     windows = tuple(windows)
     if windows:
@@ -595,13 +677,20 @@ def sessions_feed(catalog: Catalog | CatalogView, sessions: Iterable[Session], *
             assert not isinstance(catalog, CatalogView)
             loaded = year_loaded(catalog)
         for w in windows:
-            cal.add_component(window_event(catalog, w, lang=lang,  # type: ignore[arg-type]
-                                           stamp=loaded))
+            cal.add_component(
+                window_event(
+                    catalog,
+                    w,
+                    lang=lang,  # type: ignore[arg-type]
+                    stamp=loaded,
+                )
+            )
     return _finish(cal, timed)
 
 
-def feed_last_modified(sessions: Iterable[Session], loaded: dt.datetime,
-                       windows: Iterable[OnlineWindow] = ()) -> dt.datetime:
+def feed_last_modified(
+    sessions: Iterable[Session], loaded: dt.datetime, windows: Iterable[OnlineWindow] = ()
+) -> dt.datetime:
     """Last-Modified of a public feed: the latest change among `sessions`, the year's
     data (`loaded`, from `year_loaded`: names, rules) and the feed's `windows`.
 
@@ -633,11 +722,13 @@ def _personal_query(catalog: Catalog, user_id: int) -> list[dict[str, Any]]:
         "select r.*, s.updated_at as session_updated_at from registrations r "
         "join sessions s on s.id = r.session_id "
         f"where r.user_id = ? and {where} order by s.first_day, r.id",
-        [user_id, *years])
+        [user_id, *years],
+    )
 
 
-def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime,
-                   rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def _personal_rows(
+    catalog: Catalog, user_id: int, now: dt.datetime, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """The user's own registrations to show: active ones, and cancelled ones through the
     day `CANCELLED_KEPT` after the cancel (by JST day, so the body changes only at
     midnight and a feed cached per day stays true)."""
@@ -652,8 +743,7 @@ def _personal_rows(catalog: Catalog, user_id: int, now: dt.datetime,
     return out
 
 
-def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
-                  now: dt.datetime) -> bytes:
+def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja", now: dt.datetime) -> bytes:
     """One user's registrations; a cancelled one stays as STATUS:CANCELLED for
     `CANCELLED_KEPT` after the cancel so subscribed clients remove it.
 
@@ -669,8 +759,7 @@ def personal_feed(catalog: Catalog, user_id: int, *, lang: str = "ja",
         reg = Registration.from_row(row)
         session = catalog.session(reg.session_id)
         stamp = _registration_stamp(session, reg)
-        event = _registration_event(catalog, session, reg, lang=lang, organizer=None,
-                                    stamp=stamp)
+        event = _registration_event(catalog, session, reg, lang=lang, organizer=None, stamp=stamp)
         cal.add_component(event)
         timed = timed or session.timed
     return _finish(cal, timed)
@@ -682,8 +771,7 @@ def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> 
     too, so If-Modified-Since must not get 304 for a copy that still holds them)."""
     rows = _personal_query(catalog, user_id)
     shown = _personal_rows(catalog, user_id, now, rows)
-    times = [max(_stamp(r["updated_at"] or r["created_at"]), _stamp(r["session_updated_at"]))
-             for r in shown]
+    times = [max(_stamp(r["updated_at"] or r["created_at"]), _stamp(r["session_updated_at"])) for r in shown]
     ids = {r["id"] for r in shown}
     for r in rows:
         until = _kept_until(r) if r["status"] == "cancelled" else None
@@ -696,9 +784,15 @@ def personal_last_modified(catalog: Catalog, user_id: int, now: dt.datetime) -> 
 # -- links ------------------------------------------------------------------------------------
 
 
-def subscription_links(base_url: str, *, courses: Iterable[str] = (),
-                       prefectures: Iterable[int | str] = (), regions: Iterable[str] = (),
-                       token: str | None = None, lang: str | None = None) -> Links:
+def subscription_links(
+    base_url: str,
+    *,
+    courses: Iterable[str] = (),
+    prefectures: Iterable[int | str] = (),
+    regions: Iterable[str] = (),
+    token: str | None = None,
+    lang: str | None = None,
+) -> Links:
     """https://, webcal:// and Google Calendar links for a feed: the public feed with the
     given filters, or with `token` the user's own registrations."""
     base = base_url.rstrip("/")
@@ -707,9 +801,11 @@ def subscription_links(base_url: str, *, courses: Iterable[str] = (),
         params: list[tuple[str, str]] = []
     else:
         path = "/calendar/sessions.ics"
-        params = ([("course", str(c)) for c in courses]
-                  + [("prefecture", str(p)) for p in prefectures]
-                  + [("region", str(r)) for r in regions])
+        params = (
+            [("course", str(c)) for c in courses]
+            + [("prefecture", str(p)) for p in prefectures]
+            + [("region", str(r)) for r in regions]
+        )
     if lang and _en(lang):
         params.append(("lang", "en"))
     url = base + path + (("?" + urlencode(params)) if params else "")
@@ -748,18 +844,26 @@ def describe_file(data: bytes) -> list[str]:
 
 def outlook_link(https_url: str, name: str) -> str:
     """Outlook on the web (Microsoft 365, as public bodies use it): subscribe from the web."""
-    return ("https://outlook.office.com/calendar/0/addfromweb?"
-            + urlencode([("url", https_url), ("name", name)]))
+    return "https://outlook.office.com/calendar/0/addfromweb?" + urlencode(
+        [("url", https_url), ("name", name)]
+    )
 
 
-def subscribe_page_url(base_url: str, *, courses: Iterable[str] = (),
-                       prefectures: Iterable[int | str] = (), regions: Iterable[str] = (),
-                       lang: str | None = None) -> str:
+def subscribe_page_url(
+    base_url: str,
+    *,
+    courses: Iterable[str] = (),
+    prefectures: Iterable[int | str] = (),
+    regions: Iterable[str] = (),
+    lang: str | None = None,
+) -> str:
     """The public page with these filters, where a browser can subscribe (Telegram's buttons
     open only http(s) links, never webcal://)."""
-    params = ([("course", str(c)) for c in courses]
-              + [("prefecture", str(p)) for p in prefectures]
-              + [("region", str(r)) for r in regions])
+    params = (
+        [("course", str(c)) for c in courses]
+        + [("prefecture", str(p)) for p in prefectures]
+        + [("region", str(r)) for r in regions]
+    )
     if lang and _en(lang):
         params.append(("lang", "en"))
     return base_url.rstrip("/") + "/calendar/" + (("?" + urlencode(params)) if params else "")
@@ -781,8 +885,7 @@ class ChangeNotice:
 
 def _dedupe(notice: ChangeNotice) -> str:
     # the session too: a registration moved to another session hears of its revisions
-    return (f"{outbox.SESSION_CHANGED}:{notice.registration_id}:{notice.session_id}:"
-            f"{notice.revision}")
+    return f"{outbox.SESSION_CHANGED}:{notice.registration_id}:{notice.session_id}:{notice.revision}"
 
 
 def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
@@ -799,7 +902,8 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
         "from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id is not null and r.status in ('registered', 'waitlisted') "
         f"and {where} and s.revision > 0 order by r.id",
-        years)
+        years,
+    )
     out = []
     for r in rows:
         told = r["told"]
@@ -809,24 +913,40 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
                 continue
             told = -1
         if r["revision"] > told:
-            out.append(ChangeNotice(r["id"], r["session_id"], r["user_id"], r["revision"],
-                                    r["status"] == "cancelled"))
+            out.append(
+                ChangeNotice(
+                    r["id"], r["session_id"], r["user_id"], r["revision"], r["status"] == "cancelled"
+                )
+            )
     return out
 
 
-def enqueue_change_notice(db: Any, notice: ChangeNotice, *, now: dt.datetime,
-                          claimed_by: str | None = None) -> int | None:
+def enqueue_change_notice(
+    db: Any, notice: ChangeNotice, *, now: dt.datetime, claimed_by: str | None = None
+) -> int | None:
     """Queue one change notice on `db` (an open write transaction, e.g. the one that
     changed the session); None when this revision was already queued for them."""
     return outbox.enqueue(
-        db, outbox.SESSION_CHANGED, now=now, chat_id=notice.user_id,
-        registration_id=notice.registration_id, session_id=notice.session_id,
+        db,
+        outbox.SESSION_CHANGED,
+        now=now,
+        chat_id=notice.user_id,
+        registration_id=notice.registration_id,
+        session_id=notice.session_id,
         payload={"revision": notice.revision, "cancelled": notice.session_cancelled},
-        dedupe=_dedupe(notice), claimed_by=claimed_by)
+        dedupe=_dedupe(notice),
+        claimed_by=claimed_by,
+    )
 
 
-def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
-                  result: str = "sent", claimed_by: str | None = None) -> bool:
+def mark_notified(
+    catalog: Catalog,
+    notice: ChangeNotice,
+    *,
+    now: dt.datetime,
+    result: str = "sent",
+    claimed_by: str | None = None,
+) -> bool:
     """Queue (claim) a notice in the notification outbox; False when it was already
     queued, so each registrant is told at most once per revision. `result` "sending"
     (with `claimed_by`) claims it for a sender that sends it now and then calls
@@ -838,8 +958,10 @@ def mark_notified(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime,
         if row is None:
             return False
         if result != "sending":
-            db.execute("update notifications set result = ?, sent_at = ? where id = ?",
-                       [result, outbox.stamp(now), row])
+            db.execute(
+                "update notifications set result = ?, sent_at = ? where id = ?",
+                [result, outbox.stamp(now), row],
+            )
         return True
 
 
@@ -865,7 +987,8 @@ def pending_change_mails(catalog: Catalog) -> list[tuple[int, str, str, int]]:
         f"and {where} and s.revision > 0 "
         "and exists (select 1 from notifications m where m.registration_id = r.id "
         " and m.channel = 'email' and m.result in ('sent', 'pending')) order by r.id",
-        years)
+        years,
+    )
     out = []
     for r in rows:
         told = r["told"]
@@ -887,10 +1010,17 @@ def queue_change_mails(catalog: Catalog, *, now: dt.datetime) -> int:
     queued = 0
     with catalog.store.write() as db:
         for registration_id, session_id, address, revision in pending:
-            row = outbox.enqueue(db, outbox.SESSION_CHANGED, now=now, channel=outbox.EMAIL,
-                                 email=address, registration_id=registration_id,
-                                 session_id=session_id, payload={"revision": revision},
-                                 dedupe=_mail_dedupe(registration_id, session_id, revision))
+            row = outbox.enqueue(
+                db,
+                outbox.SESSION_CHANGED,
+                now=now,
+                channel=outbox.EMAIL,
+                email=address,
+                registration_id=registration_id,
+                session_id=session_id,
+                payload={"revision": revision},
+                dedupe=_mail_dedupe(registration_id, session_id, revision),
+            )
             queued += row is not None
     return queued
 
@@ -904,19 +1034,24 @@ def change_notice_id(catalog: Catalog, notice: ChangeNotice) -> int | None:
 def finish_notice(catalog: Catalog, notice: ChangeNotice, result: str) -> None:
     """Record how a claimed notice went: sent, blocked or failed."""
     with catalog.store.write() as db:
-        db.execute("update notifications set result = ?, claimed_by = null, "
-                   "claimed_until = null where dedupe = ?", [result, _dedupe(notice)])
+        db.execute(
+            "update notifications set result = ?, claimed_by = null, claimed_until = null where dedupe = ?",
+            [result, _dedupe(notice)],
+        )
 
 
-def release_notice(catalog: Catalog, notice: ChangeNotice, *,
-                   now: dt.datetime | None = None) -> None:
+def release_notice(catalog: Catalog, notice: ChangeNotice, *, now: dt.datetime | None = None) -> None:
     """Drop a claim after a passing failure (network, flood control) so it is tried again:
     nothing sent yet, the notice is listed again by `pending_change_notices`; its message
     sent but not the file, the row stays queued for the outbox's sender to finish."""
     with catalog.store.write() as db:
-        db.execute("delete from notifications where dedupe = ? and result = 'pending' "
-                   "and progress = 0", [_dedupe(notice)])
-        db.execute("update notifications set claimed_by = null, claimed_until = null, "
-                   "next_attempt_at = ?, attempts = attempts + 1 "
-                   "where dedupe = ? and result = 'pending'",
-                   [outbox.stamp(now) if now else None, _dedupe(notice)])
+        db.execute(
+            "delete from notifications where dedupe = ? and result = 'pending' and progress = 0",
+            [_dedupe(notice)],
+        )
+        db.execute(
+            "update notifications set claimed_by = null, claimed_until = null, "
+            "next_attempt_at = ?, attempts = attempts + 1 "
+            "where dedupe = ? and result = 'pending'",
+            [outbox.stamp(now) if now else None, _dedupe(notice)],
+        )

@@ -78,7 +78,8 @@ class BatchCancel:
 
 def _rows_of(catalog: Catalog, application_id: str) -> list[dict[str, Any]]:
     return catalog.store.query(
-        "select * from registrations where application_id = ? order by id", [application_id])
+        "select * from registrations where application_id = ? order by id", [application_id]
+    )
 
 
 def applications_of(catalog: Catalog, user_id: int) -> list[MyApplication]:
@@ -87,14 +88,17 @@ def applications_of(catalog: Catalog, user_id: int) -> list[MyApplication]:
     own_rows = catalog.store.query(
         "select r.* from registrations r join sessions s on s.id = r.session_id "
         "where r.user_id = ? and coalesce(r.application_id, '') != '' "
-        "order by s.first_day, r.id", [user_id])
+        "order by s.first_day, r.id",
+        [user_id],
+    )
     out: list[MyApplication] = []
     for row in own_rows:
         own = regs.get_registration(catalog, row["id"])
         mates = tuple(
             regs.get_registration(catalog, r["id"])
             for r in _rows_of(catalog, own.application_id)
-            if r["user_id"] is None and r["status"] in ACTIVE)
+            if r["user_id"] is None and r["status"] in ACTIVE
+        )
         if own.status in ACTIVE or mates:
             out.append(MyApplication(own.session_id, own.application_id, own, mates))
     return out
@@ -109,8 +113,7 @@ def application_of(catalog: Catalog, own_registration_id: int, user_id: int) -> 
     raise _gone()
 
 
-def colleague_of(catalog: Catalog, registration_id: int, user_id: int) -> tuple[MyApplication,
-                                                                                Registration]:
+def colleague_of(catalog: Catalog, registration_id: int, user_id: int) -> tuple[MyApplication, Registration]:
     """An active colleague this user registered (and its application); NotFound for anyone
     else's registration, the user's own row, or one already cancelled."""
     try:
@@ -127,8 +130,14 @@ def colleague_of(catalog: Catalog, registration_id: int, user_id: int) -> tuple[
     raise _gone()
 
 
-def _cancel_all(catalog: Catalog, ids: Sequence[int], *, today: dt.date,
-                now: dt.datetime, notify: notices.Notify | None = None) -> BatchCancel:
+def _cancel_all(
+    catalog: Catalog,
+    ids: Sequence[int],
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    notify: notices.Notify | None = None,
+) -> BatchCancel:
     """Cancel `ids` in one transaction: waiting ones first (so a seat freed by one of them
     never goes to another of them), then the seated ones, each freed seat promoting the
     waitlist (`registrations.cancel`; with `notify`, the representative's own cancel and
@@ -154,27 +163,46 @@ def _cancel_all(catalog: Catalog, ids: Sequence[int], *, today: dt.date,
     return result
 
 
-def cancel_colleague(catalog: Catalog, registration_id: int, *, user_id: int, today: dt.date,
-                     now: dt.datetime, notify: notices.Notify | None = None) -> BatchCancel:
+def cancel_colleague(
+    catalog: Catalog,
+    registration_id: int,
+    *,
+    user_id: int,
+    today: dt.date,
+    now: dt.datetime,
+    notify: notices.Notify | None = None,
+) -> BatchCancel:
     """The representative cancels one colleague's seat (or waitlist place)."""
     _app, mate = colleague_of(catalog, registration_id, user_id)
     return _cancel_all(catalog, [mate.id], today=today, now=now, notify=notify)
 
 
-def cancel_colleagues(catalog: Catalog, own_registration_id: int, *, user_id: int,
-                      today: dt.date, now: dt.datetime,
-                      notify: notices.Notify | None = None) -> BatchCancel:
+def cancel_colleagues(
+    catalog: Catalog,
+    own_registration_id: int,
+    *,
+    user_id: int,
+    today: dt.date,
+    now: dt.datetime,
+    notify: notices.Notify | None = None,
+) -> BatchCancel:
     """The representative cancels every colleague of one application; their own seat stays."""
     app = application_of(catalog, own_registration_id, user_id)
     if not app.colleagues:
         raise RegistrationError(_l("There are no colleagues left to cancel."), code="cancelled")
-    return _cancel_all(catalog, [m.id for m in app.colleagues], today=today, now=now,
-                       notify=notify)
+    return _cancel_all(catalog, [m.id for m in app.colleagues], today=today, now=now, notify=notify)
 
 
-def cancel_own(catalog: Catalog, own_registration_id: int, *, user_id: int, today: dt.date,
-               now: dt.datetime, with_colleagues: bool,
-               notify: notices.Notify | None = None) -> BatchCancel:
+def cancel_own(
+    catalog: Catalog,
+    own_registration_id: int,
+    *,
+    user_id: int,
+    today: dt.date,
+    now: dt.datetime,
+    with_colleagues: bool,
+    notify: notices.Notify | None = None,
+) -> BatchCancel:
     """The representative cancels their own seat and, with `with_colleagues`, every
     colleague of the same application too (one transaction; every freed seat promotes
     the waitlist). Without it the colleagues stay registered and stay in /my."""
@@ -196,8 +224,16 @@ def _clean(field_name: str, value: str) -> str:
     raise InvalidInput(_l("{field!r} cannot be changed here", field=field_name))
 
 
-def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, today: dt.date,
-                   now: dt.datetime, field_name: str, value: str) -> Registration:
+def edit_colleague(
+    catalog: Catalog,
+    registration_id: int,
+    *,
+    user_id: int,
+    today: dt.date,
+    now: dt.datetime,
+    field_name: str,
+    value: str,
+) -> Registration:
     """Change a colleague's name or e-mail (checked as registering checks them) up to the
     session's deadline; refused when it would make them the same person as someone else
     registered for the session. A new name or address is a new calendar invitation
@@ -207,39 +243,59 @@ def edit_colleague(catalog: Catalog, registration_id: int, *, user_id: int, toda
     session = catalog.session(mate.session_id)
     if session.cancelled or not session.is_open(today):
         d = session.deadline
-        raise RegistrationError(_l("Changes closed with the deadline on {deadline}; please ask "
-                                   "the office.", deadline=ByLang(f"{d.month}月{d.day}日",
-                                                                  d.isoformat())), code="closed")
+        raise RegistrationError(
+            _l(
+                "Changes closed with the deadline on {deadline}; please ask the office.",
+                deadline=ByLang(f"{d.month}月{d.day}日", d.isoformat()),
+            ),
+            code="closed",
+        )
     new = _clean(field_name, value)
     if new == getattr(mate, field_name):
         return mate
     candidate = _as_applicant(mate)
-    candidate = (replace(candidate, name=new) if field_name == "name"
-                 else replace(candidate, email=new))
+    candidate = replace(candidate, name=new) if field_name == "name" else replace(candidate, email=new)
     with catalog.store.write() as db:
         for row in db.query(
-                "select id, name, organisation, email from registrations where session_id = ? "
-                "and status in ('registered', 'waitlisted') and id != ?",
-                [mate.session_id, mate.id]):
-            if same_person(candidate, Applicant(row["name"], row["organisation"] or "", "",
-                                                email=row["email"] or "")):
-                raise RegistrationError(_l("Someone with this name (or e-mail address) is "
-                                           "already registered for this session."),
-                                        code="duplicate")
+            "select id, name, organisation, email from registrations where session_id = ? "
+            "and status in ('registered', 'waitlisted') and id != ?",
+            [mate.session_id, mate.id],
+        ):
+            if same_person(
+                candidate, Applicant(row["name"], row["organisation"] or "", "", email=row["email"] or "")
+            ):
+                raise RegistrationError(
+                    _l("Someone with this name (or e-mail address) is already registered for this session."),
+                    code="duplicate",
+                )
         stamp = now.isoformat(timespec="seconds")
-        db.table("registrations").update(mate.id, {
-            field_name: new, "updated_at": stamp, "sequence": mate.sequence + 1})
+        db.table("registrations").update(
+            mate.id, {field_name: new, "updated_at": stamp, "sequence": mate.sequence + 1}
+        )
         if mate.status in ACTIVE:  # the invite again (and the CANCEL to an old address)
             notices.tell_corrected_by_mail(
-                db, registration_id=mate.id, session_id=mate.session_id,
-                email=new if field_name == "email" else mate.email, old_email=mate.email,
-                sequence=mate.sequence + 1, now=now)
+                db,
+                registration_id=mate.id,
+                session_id=mate.session_id,
+                email=new if field_name == "email" else mate.email,
+                old_email=mate.email,
+                sequence=mate.sequence + 1,
+                now=now,
+            )
     return regs.get_registration(catalog, mate.id)
 
 
 def _as_applicant(reg: Registration) -> Applicant:
-    return Applicant(reg.name, reg.organisation, reg.org_type, reg.department, reg.email,
-                     reg.prefecture, reg.contractor, reg.dispatched)
+    return Applicant(
+        reg.name,
+        reg.organisation,
+        reg.org_type,
+        reg.department,
+        reg.email,
+        reg.prefecture,
+        reg.contractor,
+        reg.dispatched,
+    )
 
 
 # -- the application being typed --------------------------------------------------------------
@@ -250,12 +306,18 @@ def same_person(a: Applicant, b: Applicant) -> bool:
     spaces ignored), or the same e-mail address."""
     if a.email and b.email and a.email.lower() == b.email.lower():
         return True
-    return bool(a.name) and (_key(a.name), _key(a.organisation)) == (_key(b.name),
-                                                                      _key(b.organisation))
+    return bool(a.name) and (_key(a.name), _key(a.organisation)) == (_key(b.name), _key(b.organisation))
 
 
-def check_new_colleague(catalog: Catalog, session_id: str, people: Sequence[Applicant], *,
-                        organisation: str, name: str = "", email: str = "") -> None:
+def check_new_colleague(
+    catalog: Catalog,
+    session_id: str,
+    people: Sequence[Applicant],
+    *,
+    organisation: str,
+    name: str = "",
+    email: str = "",
+) -> None:
     """Refuse, as soon as it is typed, a colleague who is already in the application
     (`people`, the representative first) or already registered for the session: by
     `name` within `organisation` (asked first), or by `email` (asked next).
@@ -266,22 +328,23 @@ def check_new_colleague(catalog: Catalog, session_id: str, people: Sequence[Appl
             continue
         if i == 0:
             raise RegistrationError(
-                _l("That is you (the representative); a colleague is someone else."),
-                code="duplicate")
-        raise RegistrationError(_l("{name} is already in this application.", name=p.name),
-                                code="duplicate")
+                _l("That is you (the representative); a colleague is someone else."), code="duplicate"
+            )
+        raise RegistrationError(_l("{name} is already in this application.", name=p.name), code="duplicate")
     for row in catalog.store.query(
-            "select name, organisation, email from registrations where session_id = ? "
-            "and status in ('registered', 'waitlisted')", [session_id]):
-        if _same(probe, Applicant(row["name"], row["organisation"] or "", "",
-                                  email=row["email"] or "")):
-            raise RegistrationError(_l("Someone with this name (or e-mail address) is already "
-                                       "registered for this session."), code="duplicate")
+        "select name, organisation, email from registrations where session_id = ? "
+        "and status in ('registered', 'waitlisted')",
+        [session_id],
+    ):
+        if _same(probe, Applicant(row["name"], row["organisation"] or "", "", email=row["email"] or "")):
+            raise RegistrationError(
+                _l("Someone with this name (or e-mail address) is already registered for this session."),
+                code="duplicate",
+            )
 
 
 def _same(probe: Applicant, other: Applicant) -> bool:
     """`same_person` on what `probe` gives: its name (and organisation), or its e-mail."""
     if probe.email:
         return bool(other.email) and probe.email.lower() == other.email.lower()
-    return (_key(probe.name), _key(probe.organisation)) == (_key(other.name),
-                                                             _key(other.organisation))
+    return (_key(probe.name), _key(probe.organisation)) == (_key(other.name), _key(other.organisation))

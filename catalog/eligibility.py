@@ -73,8 +73,7 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         """The verdict without its reason (the door adds it in the languages it shows)."""
-        return {"course": self.course, "eligible": self.eligible, "fee": self.fee,
-                "fee_yen": self.fee_yen}
+        return {"course": self.course, "eligible": self.eligible, "fee": self.fee, "fee_yen": self.fee_yen}
 
     @property
     def fee_said(self) -> Lazy:
@@ -114,8 +113,9 @@ class Rules:
     @classmethod
     def from_store(cls, store: Store, fiscal_year: int) -> Rules:
         orgs = {
-            r["code"]: OrgType(r["code"], r["name_ja"], r["name_en"], bool(r["public"]),
-                               bool(r["local"]), r["fee"])
+            r["code"]: OrgType(
+                r["code"], r["name_ja"], r["name_en"], bool(r["public"]), bool(r["local"]), r["fee"]
+            )
             for r in store.query("select * from org_types order by position")
         }
         mods = tuple(
@@ -123,8 +123,15 @@ class Rules:
             for r in store.query("select * from modifiers order by position")
         )
         courses = tuple(
-            CourseRule(r["code"], r["name_ja"], r["name_en"], r["allowed"], r["fee_yen"],
-                       r["organisations_ja"], r["organisations_en"])
+            CourseRule(
+                r["code"],
+                r["name_ja"],
+                r["name_en"],
+                r["allowed"],
+                r["fee_yen"],
+                r["organisations_ja"],
+                r["organisations_en"],
+            )
             for r in store.query(
                 "select * from courses where fiscal_year = ? order by position", [fiscal_year]
             )
@@ -136,8 +143,9 @@ class Rules:
         key = (code or "").strip().lower()
         if key not in self.org_types:
             valid = ", ".join(self.org_types)
-            raise InvalidInput(_l("unknown organisation type {code!r}; choose one of: {valid}",
-                                  code=code, valid=valid))
+            raise InvalidInput(
+                _l("unknown organisation type {code!r}; choose one of: {valid}", code=code, valid=valid)
+            )
         return self.org_types[key]
 
     def course(self, code: str) -> CourseRule:
@@ -145,8 +153,7 @@ class Rules:
             if c.code.lower() == (code or "").strip().lower():
                 return c
         valid = ", ".join(c.code for c in self.courses)
-        raise InvalidInput(_l("unknown course {code!r}; choose one of: {valid}",
-                              code=code, valid=valid))
+        raise InvalidInput(_l("unknown course {code!r}; choose one of: {valid}", code=code, valid=valid))
 
     def decide(self, profile: Profile, course: str) -> Verdict:
         """The verdict for one person and one course. Its reason and its fee never
@@ -154,8 +161,11 @@ class Rules:
         flags change only how a public body's row applies (a business is its own row)."""
         rule = self.course(course)
         org = self.org_type(profile.org_type)
-        flags = {"student": profile.student, "dispatched": profile.dispatched,
-                 "contractor": profile.contractor}
+        flags = {
+            "student": profile.student,
+            "dispatched": profile.dispatched,
+            "contractor": profile.contractor,
+        }
         note: Modifier | None = None
         local, fee = org.local, org.fee
         for mod in self.modifiers:  # strongest first; the first that applies decides
@@ -173,13 +183,32 @@ class Rules:
         amount = self._amount(rule, fee)
         course_name = ByLang(rule.name_ja, rule.name_en)
         if rule.allowed == "local" and not local:
-            return Verdict(rule.code, False, None, None, _after(note, _l(
-                "{course} is for {organisations}.", course=course_name,
-                organisations=ByLang(rule.organisations_ja, rule.organisations_en.lower()))))
+            return Verdict(
+                rule.code,
+                False,
+                None,
+                None,
+                _after(
+                    note,
+                    _l(
+                        "{course} is for {organisations}.",
+                        course=course_name,
+                        organisations=ByLang(rule.organisations_ja, rule.organisations_en.lower()),
+                    ),
+                ),
+            )
         if rule.allowed == "nonlocal" and local:
-            return Verdict(rule.code, False, None, None, _l(
-                "{course} is for organisations other than local governments "
-                "(local governments take B-1).", course=course_name))
+            return Verdict(
+                rule.code,
+                False,
+                None,
+                None,
+                _l(
+                    "{course} is for organisations other than local governments "
+                    "(local governments take B-1).",
+                    course=course_name,
+                ),
+            )
         return Verdict(rule.code, True, fee, amount, self._fee_sentence(org, fee, amount, note))
 
     @staticmethod
@@ -190,22 +219,34 @@ class Rules:
         if fee == "free":
             said = _l("Staff of a {org} attend free of charge.", org=who)
         elif note is not None:
-            said = (_l("It is paid; the price is not announced.") if amount is None
-                    else _l("The fee is ¥{amount} (tax incl.).", amount=f"{amount:,}"))
+            said = (
+                _l("It is paid; the price is not announced.")
+                if amount is None
+                else _l("The fee is ¥{amount} (tax incl.).", amount=f"{amount:,}")
+            )
         else:
-            said = (_l("A {org} pays; the price is not announced.", org=who) if amount is None
-                    else _l("The fee for a {org} is ¥{amount} (tax incl.).", org=who,
-                            amount=f"{amount:,}"))
+            said = (
+                _l("A {org} pays; the price is not announced.", org=who)
+                if amount is None
+                else _l("The fee for a {org} is ¥{amount} (tax incl.).", org=who, amount=f"{amount:,}")
+            )
         return _after(note, said)
 
     def fee_groups(self, course: str) -> FeeGroups:
         """The organisation types that may take `course`, split into free and paid: B-1
         names only local governments, B-2 everyone else."""
         rule = self.course(course)
-        orgs = [o for o in self.org_types.values()
-                if rule.allowed == "all" or (rule.allowed == "local") == o.local]
-        return FeeGroups(rule.code, tuple(o for o in orgs if o.fee == "free"),
-                         tuple(o for o in orgs if o.fee != "free"), rule.fee_yen)
+        orgs = [
+            o
+            for o in self.org_types.values()
+            if rule.allowed == "all" or (rule.allowed == "local") == o.local
+        ]
+        return FeeGroups(
+            rule.code,
+            tuple(o for o in orgs if o.fee == "free"),
+            tuple(o for o in orgs if o.fee != "free"),
+            rule.fee_yen,
+        )
 
     def fee_overview(self) -> list[Said]:
         """Who pays what when the person is not known: the free, the paid with each
@@ -224,12 +265,20 @@ class Rules:
         if free:
             lines.append(_l("Free: {organisations}", organisations=org_list(free.values())))
         if paid:
-            priced = Joined(ByLang("、", "; "), [
-                _l("{courses}: {price}", courses=Joined(ByLang("・", ", "), names),
-                   price=_l("price not announced") if amount is None else price(amount))
-                for amount, names in prices.items()])
-            lines.append(_l("Paid: {organisations} ({prices})",
-                            organisations=org_list(paid.values()), prices=priced))
+            priced = Joined(
+                ByLang("、", "; "),
+                [
+                    _l(
+                        "{courses}: {price}",
+                        courses=Joined(ByLang("・", ", "), names),
+                        price=_l("price not announced") if amount is None else price(amount),
+                    )
+                    for amount, names in prices.items()
+                ],
+            )
+            lines.append(
+                _l("Paid: {organisations} ({prices})", organisations=org_list(paid.values()), prices=priced)
+            )
         lines += [ByLang(m.reason_ja, m.reason_en) for m in self.modifiers]
         return lines
 
@@ -259,4 +308,3 @@ def org_list(orgs: Iterable[OrgType]) -> Joined:
     """Organisation types named one after another: '国の機関、地方公共団体' /
     'national agency, local government'."""
     return Joined(ByLang("、", ", "), [ByLang(o.name_ja, o.name_en.lower()) for o in orgs])
-

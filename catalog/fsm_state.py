@@ -92,19 +92,23 @@ def _stamp(now: dt.datetime) -> str:
 
 
 def _values(key: KeyLike) -> list[Any]:
-    return [key.bot_id, key.chat_id, key.user_id, key.thread_id or 0,
-            key.business_connection_id or "", key.destiny]
+    return [
+        key.bot_id,
+        key.chat_id,
+        key.user_id,
+        key.thread_id or 0,
+        key.business_connection_id or "",
+        key.destiny,
+    ]
 
 
 def _record(row: Mapping[str, Any]) -> FsmRecord:
     return FsmRecord(row["state"], row["data"], dt.datetime.fromisoformat(row["updated_at"]))
 
 
-def get(store: Store, key: KeyLike, *, now: dt.datetime, ttl: dt.timedelta = TTL
-        ) -> FsmRecord | None:
+def get(store: Store, key: KeyLike, *, now: dt.datetime, ttl: dt.timedelta = TTL) -> FsmRecord | None:
     """The dialogue's record, or None when there is none or it is older than `ttl`."""
-    row = store.one(f"select state, data, updated_at from fsm_state where {_WHERE_KEY}",
-                    _values(key))
+    row = store.one(f"select state, data, updated_at from fsm_state where {_WHERE_KEY}", _values(key))
     if row is None:
         return None
     record = _record(row)
@@ -114,10 +118,15 @@ def get(store: Store, key: KeyLike, *, now: dt.datetime, ttl: dt.timedelta = TTL
 def load(store: Store, *, now: dt.datetime, ttl: dt.timedelta = TTL) -> dict[FsmKey, FsmRecord]:
     """Every dialogue changed within `ttl` (what a starting bot carries on with)."""
     out = {}
-    for row in store.query("select * from fsm_state where updated_at >= ?",
-                           [_stamp(now - ttl)]):
-        key = FsmKey(row["bot_id"], row["chat_id"], row["user_id"], row["thread_id"] or None,
-                     row["business_connection_id"] or None, row["destiny"])
+    for row in store.query("select * from fsm_state where updated_at >= ?", [_stamp(now - ttl)]):
+        key = FsmKey(
+            row["bot_id"],
+            row["chat_id"],
+            row["user_id"],
+            row["thread_id"] or None,
+            row["business_connection_id"] or None,
+            row["destiny"],
+        )
         out[key] = _record(row)
     return out
 
@@ -137,13 +146,15 @@ def save(store: Store, changes: Iterable[tuple[KeyLike, FsmRecord | None]]) -> i
                     "values (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     f"on conflict ({', '.join(_KEY_COLUMNS)}) do update set "
                     "state = excluded.state, data = excluded.data, updated_at = excluded.updated_at",
-                    [*values, record.state, record.data, _stamp(record.updated_at)])
+                    [*values, record.state, record.data, _stamp(record.updated_at)],
+                )
             n += 1
     return n
 
 
-def set_state(store: Store, key: KeyLike, state: str | None, data: Mapping[str, Any], *,
-              now: dt.datetime) -> None:
+def set_state(
+    store: Store, key: KeyLike, state: str | None, data: Mapping[str, Any], *, now: dt.datetime
+) -> None:
     """Keep one dialogue's state and data (both None/empty: the row goes)."""
     save(store, [(key, FsmRecord(state, encode_data(data), now))])
 

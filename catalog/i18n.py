@@ -42,8 +42,7 @@ class Lazy:
     def render(self, gettext: Gettext = _identity, lang: str = "en") -> str:
         """The message translated by `gettext`, its placeholders filled in (parameters that
         are said themselves rendered in `lang`, the language `gettext` translates into)."""
-        params = {k: render(v, gettext, lang) if isinstance(v, _SAID) else v
-                  for k, v in self.params.items()}
+        params = {k: render(v, gettext, lang) if isinstance(v, _SAID) else v for k, v in self.params.items()}
         if self.context is None:
             return gettext(self.msgid).format(**params)
         # a compiled catalog keys a message with a context as "context\x04msgid"

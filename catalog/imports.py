@@ -28,8 +28,16 @@ from catalog.service import Catalog
 from catalog.validation import truthy
 
 HEADER: tuple[str, ...] = (
-    "session", "name", "organisation", "org_type", "department", "email", "prefecture",
-    "contractor", "dispatched", "team_key",
+    "session",
+    "name",
+    "organisation",
+    "org_type",
+    "department",
+    "email",
+    "prefecture",
+    "contractor",
+    "dispatched",
+    "team_key",
 )
 REQUIRED = ("session", "name", "organisation", "org_type")
 TEAM_SIZE = 4
@@ -53,8 +61,7 @@ class ImportRowsError(InvalidInput):
     code = "import"
 
     def __init__(self, problems: list[tuple[int, Said | str]]) -> None:
-        rows = Joined("; ", [_l("line {line}: {reason}", line=n, reason=reason)
-                             for n, reason in problems])
+        rows = Joined("; ", [_l("line {line}: {reason}", line=n, reason=reason) for n, reason in problems])
         super().__init__(_l("nothing imported, {n} bad row(s): {rows}", n=len(problems), rows=rows))
         self.problems = [(n, str(reason)) for n, reason in problems]
 
@@ -62,7 +69,7 @@ class ImportRowsError(InvalidInput):
 def decode(data: bytes) -> str:
     """UTF-8 (with or without BOM), else cp932 (Shift_JIS as Japanese Excel saves it)."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -90,19 +97,25 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Sai
     try:
         header = next(reader)
     except StopIteration:
-        raise InvalidInput(_l("the file is empty (expected the header session,name,organisation,"
-                              "org_type,department,email,prefecture,contractor,dispatched,"
-                              "team_key)")) from None
+        raise InvalidInput(
+            _l(
+                "the file is empty (expected the header session,name,organisation,"
+                "org_type,department,email,prefecture,contractor,dispatched,"
+                "team_key)"
+            )
+        ) from None
     except csv.Error as e:
         raise InvalidInput(_l("line {line}: {reason}", line=1, reason=str(e))) from None
     names = [h.strip().lower() for h in header]
     missing = [h for h in HEADER if h not in names]
     unknown = [h for h in names if h and h not in HEADER]
     if missing or unknown:
-        what = ", ".join([f"missing column {m!r}" for m in missing]
-                         + [f"unknown column {u!r}" for u in unknown])
-        raise InvalidInput(_l("line 1: {what}; the header must be {header}",
-                              what=what, header=",".join(HEADER)))
+        what = ", ".join(
+            [f"missing column {m!r}" for m in missing] + [f"unknown column {u!r}" for u in unknown]
+        )
+        raise InvalidInput(
+            _l("line 1: {what}; the header must be {header}", what=what, header=",".join(HEADER))
+        )
     rows: list[_Row] = []
     problems: list[tuple[int, Said | str]] = []
     line = 1
@@ -119,8 +132,9 @@ def _parse(catalog: Catalog, text: str) -> tuple[list[_Row], list[tuple[int, Sai
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(names):
-            problems.append((line, _l("{n} fields, the header has {columns}",
-                                      n=len(values), columns=len(names))))
+            problems.append(
+                (line, _l("{n} fields, the header has {columns}", n=len(values), columns=len(names)))
+            )
             continue
         cells = dict(zip(names, [*values, *[""] * (len(names) - len(values))], strict=True))
         try:
@@ -151,9 +165,14 @@ def _row(catalog: Catalog, line: int, cells: dict[str, str]) -> _Row:
     if pref:
         pref = places.prefecture(pref).name
     applicant = Applicant(
-        name=cells["name"], organisation=cells["organisation"], org_type=org_type,
-        department=cells["department"], email=cells["email"], prefecture=pref,
-        contractor=_flag(cells, "contractor"), dispatched=_flag(cells, "dispatched"),
+        name=cells["name"],
+        organisation=cells["organisation"],
+        org_type=org_type,
+        department=cells["department"],
+        email=cells["email"],
+        prefecture=pref,
+        contractor=_flag(cells, "contractor"),
+        dispatched=_flag(cells, "dispatched"),
     ).cleaned()
     return _Row(line, session.id, applicant, cells["team_key"].strip() or None)
 
@@ -165,7 +184,8 @@ def _existing(catalog: Catalog, session_ids: set[str]) -> list[dict[str, Any]]:
     return catalog.store.query(
         "select session_id, name, organisation, email, team_key from registrations "
         f"where session_id in ({marks}) and status in ('registered', 'waitlisted')",
-        sorted(session_ids))
+        sorted(session_ids),
+    )
 
 
 def import_registrations(
@@ -187,8 +207,7 @@ def import_registrations(
 
     # Duplicates: against what is already registered (skipped), within the file (an error).
     existing = _existing(catalog, {r.session_id for r in rows})
-    known_people = {(e["session_id"], _fold(e["name"]), _fold(e["organisation"] or ""))
-                    for e in existing}
+    known_people = {(e["session_id"], _fold(e["name"]), _fold(e["organisation"] or "")) for e in existing}
     known_emails = {(e["session_id"], e["email"].lower()) for e in existing if e["email"]}
     team_members: dict[tuple[str, str], list[str]] = defaultdict(list)
     for e in existing:
@@ -214,12 +233,20 @@ def import_registrations(
             team = team_members[(r.session_id, r.team_key)]
             team.append(_fold(r.applicant.organisation))
             if len(set(team)) > 1:
-                problems.append((r.line, _l("team {team!r} mixes organisations; a team key "
-                                            "joins people of one organisation", team=r.team_key)))
+                problems.append(
+                    (
+                        r.line,
+                        _l(
+                            "team {team!r} mixes organisations; a team key joins people of one organisation",
+                            team=r.team_key,
+                        ),
+                    )
+                )
                 continue
             if len(team) > TEAM_SIZE:
-                problems.append((r.line, _l("team {team!r} has more than {size} people",
-                                            team=r.team_key, size=TEAM_SIZE)))
+                problems.append(
+                    (r.line, _l("team {team!r} has more than {size} people", team=r.team_key, size=TEAM_SIZE))
+                )
                 continue
         todo.append(r)
 
@@ -230,8 +257,16 @@ def import_registrations(
         with catalog.store.write():
             for r in todo:
                 try:
-                    out = register(catalog, r.session_id, [r.applicant], today=today, now=now,
-                                   waitlist=waitlist, team_key=r.team_key, source=source)
+                    out = register(
+                        catalog,
+                        r.session_id,
+                        [r.applicant],
+                        today=today,
+                        now=now,
+                        waitlist=waitlist,
+                        team_key=r.team_key,
+                        source=source,
+                    )
                 except CatalogError as e:
                     problems.append((r.line, e.said))
                     continue

@@ -57,8 +57,7 @@ class UnknownPlace(ValueError):
     candidates: list[str]
     places: list[Place]
 
-    def __init__(self, query: str, candidates: Iterable[str] = (),
-                 places: Iterable[Place] = ()) -> None:
+    def __init__(self, query: str, candidates: Iterable[str] = (), places: Iterable[Place] = ()) -> None:
         self.query = query
         self.candidates = list(candidates)[:MAX_CANDIDATES]
         # the candidates as places, when known: a chat shows them as buttons, named in
@@ -73,8 +72,11 @@ class UnknownPlace(ValueError):
         shown = " ".join(self.query.split())[:60]
         if not self.candidates:
             return _l('Unknown place "{place}"', place=shown)
-        return _l('Unknown place "{place}"; did you mean: {candidates}?', place=shown,
-                  candidates=Joined(ByLang("、", ", "), self.candidates))
+        return _l(
+            'Unknown place "{place}"; did you mean: {candidates}?',
+            place=shown,
+            candidates=Joined(ByLang("、", ", "), self.candidates),
+        )
 
     def _message(self) -> str:
         shown = " ".join(self.query.split())[:60]
@@ -158,9 +160,7 @@ def _strip_latin_marks(text: str) -> str:
     out = []
     for ch in text:
         if ord(ch) < 0x250:
-            out.append(
-                "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-            )
+            out.append("".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c)))
         else:
             out.append(ch)
     return "".join(out)
@@ -203,9 +203,7 @@ def normalize(text: str) -> str:
     return _LONG_VOWELS.sub(lambda m: m.group(0)[0], s)
 
 
-def _add(
-    index: dict[str, _T], names: dict[str, str], keys: Iterable[str], value: _T, shown: str
-) -> None:
+def _add(index: dict[str, _T], names: dict[str, str], keys: Iterable[str], value: _T, shown: str) -> None:
     """Index every key of one place; two places under one key is a table bug."""
     for raw in keys:
         key = normalize(raw)
@@ -254,9 +252,18 @@ def _suggest(key: str, *tables: Mapping[str, str]) -> list[str]:
 
 _VENUE_ROMAJI = {(row[0], row[1]): row[3] for row in VENUE_ROWS}
 PREFECTURES: tuple[Prefecture, ...] = tuple(
-    Prefecture(code, name, short, kana, romaji, reg, lat, lon, capital,
-               _VENUE_ROMAJI.get((code, capital))
-               or (romaji if capital == short else CAPITALS_EN[capital]))
+    Prefecture(
+        code,
+        name,
+        short,
+        kana,
+        romaji,
+        reg,
+        lat,
+        lon,
+        capital,
+        _VENUE_ROMAJI.get((code, capital)) or (romaji if capital == short else CAPITALS_EN[capital]),
+    )
     for code, name, short, kana, romaji, reg, capital, lat, lon in PREFECTURE_ROWS
 )
 
@@ -385,9 +392,7 @@ def _city_keys(text: str) -> list[str]:
 
 def _venue_place(venue: _Venue) -> Place:
     pref = PREFECTURES[venue.code - 1]
-    return Place(
-        "city", venue.city, venue.romaji, venue.lat, venue.lon, pref, _REGION_BY_NAME[pref.region]
-    )
+    return Place("city", venue.city, venue.romaji, venue.lat, venue.lon, pref, _REGION_BY_NAME[pref.region])
 
 
 def venue_point(prefecture_code: int, city: str) -> tuple[float, float]:
@@ -470,8 +475,7 @@ def _venue_place_by_key(key: str) -> Place:
 def _geo_place(gcity: _GeoCity) -> Place:
     """A geonames city, named by its standard Japanese form (呉市, never the variant 吳市)."""
     pref = PREFECTURES[gcity.code - 1]
-    return Place("city", gcity.name, gcity.name_en, gcity.lat, gcity.lon, pref,
-                 _REGION_BY_NAME[pref.region])
+    return Place("city", gcity.name, gcity.name_en, gcity.lat, gcity.lon, pref, _REGION_BY_NAME[pref.region])
 
 
 def _geo_place_by_key(key: str) -> Place:
@@ -514,10 +518,10 @@ def _address_place(query: str) -> Place | None:
     rest = text
     for p in _PREFS_LONGEST_FIRST:
         if text.startswith(p.name):
-            pref, rest = p, text[len(p.name):]
+            pref, rest = p, text[len(p.name) :]
             break
     county = _COUNTY.match(rest)  # 安芸郡府中町: the town comes after its county
-    for part in (rest, rest[county.end():]) if county else (rest,):
+    for part in (rest, rest[county.end() :]) if county else (rest,):
         for end in range(len(part), 1, -1):
             head = part[:end]
             if end < len(part) and head[-1] not in _ADDRESS_CUTS:
@@ -635,10 +639,7 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance between two ``(lat, lon)`` points (haversine)."""
     lat1, lon1 = map(math.radians, a)
     lat2, lon2 = map(math.radians, b)
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 

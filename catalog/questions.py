@@ -31,9 +31,17 @@ Level = Literal["beginner", "intermediate", "advanced"]
 
 # Spellings of a course code, after folding (NFKC, casefold, no spaces, no コース/course).
 _ALIASES = {
-    "b1": "b-1", "b2": "b-2", "プレ": "pre", "ぷれ": "pre", "プレcyder": "pre",
-    "ぷれcyder": "pre", "プレサイダー": "pre", "precyder": "pre", "pre-cyder": "pre",
-    "online": "pre", "オンライン": "pre",
+    "b1": "b-1",
+    "b2": "b-2",
+    "プレ": "pre",
+    "ぷれ": "pre",
+    "プレcyder": "pre",
+    "ぷれcyder": "pre",
+    "プレサイダー": "pre",
+    "precyder": "pre",
+    "pre-cyder": "pre",
+    "online": "pre",
+    "オンライン": "pre",
 }
 _COURSE_WORDS = ("コース", "こーす", "course")
 _DASHES = {ord(c): "-" for c in "ー－‐‑–—―−"}
@@ -85,17 +93,17 @@ def split_course(text: str, codes: Sequence[str]) -> SearchText:
             if any(w in pair.casefold() for w in _COURSE_WORDS):
                 code = match_course(pair, codes)
                 if code is not None:
-                    return SearchText(code, " ".join(tokens[:i] + tokens[i + 2:]))
+                    return SearchText(code, " ".join(tokens[:i] + tokens[i + 2 :]))
         for i, token in enumerate(tokens):
             code = match_course(token, codes)
             if code is not None:
-                return SearchText(code, " ".join(tokens[:i] + tokens[i + 1:]))
+                return SearchText(code, " ".join(tokens[:i] + tokens[i + 1 :]))
     for pattern in (_GLUED_FRONT, _GLUED_BACK):
         m = pattern.search(s)
         if m:
             code = match_course(m.group(1), codes)
             if code is not None:
-                return SearchText(code, (s[:m.start()] + s[m.end():]).strip())
+                return SearchText(code, (s[: m.start()] + s[m.end() :]).strip())
     return SearchText(None, s)
 
 
@@ -112,17 +120,92 @@ class Question:
 # the deadline, 申込のキャンセル about cancelling, 初心者でも無料? about the fee).
 _KEYWORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = (
     ("cancel", ("キャンセル", "取消", "取り消", "取りやめ", "cancel", "cancellation")),
-    ("deadline", ("締切", "締め切", "〆切", "しめきり", "期限", "いつまで", "deadline",
-                  "deadlines", "closing date", "until when")),
-    ("fee", ("無料", "有料", "料金", "費用", "受講料", "参加費", "いくら", "値段", "金額", "お金",
-             "タダ", "fee", "fees", "cost", "costs", "price", "prices", "free", "pay", "paid",
-             "charge", "how much")),
-    ("level", ("初心者", "初級", "中級", "上級", "レベル", "難易度", "難しい", "むずかしい", "入門",
-               "初めて", "beginner", "beginners", "novice", "level", "levels", "difficulty",
-               "intermediate", "advanced", "basic")),
-    ("apply", ("申込", "申し込", "申請", "応募", "参加したい", "受講したい", "参加方法",
-               "apply", "application", "register", "registration", "sign up", "signup",
-               "enrol", "enroll")),
+    (
+        "deadline",
+        (
+            "締切",
+            "締め切",
+            "〆切",
+            "しめきり",
+            "期限",
+            "いつまで",
+            "deadline",
+            "deadlines",
+            "closing date",
+            "until when",
+        ),
+    ),
+    (
+        "fee",
+        (
+            "無料",
+            "有料",
+            "料金",
+            "費用",
+            "受講料",
+            "参加費",
+            "いくら",
+            "値段",
+            "金額",
+            "お金",
+            "タダ",
+            "fee",
+            "fees",
+            "cost",
+            "costs",
+            "price",
+            "prices",
+            "free",
+            "pay",
+            "paid",
+            "charge",
+            "how much",
+        ),
+    ),
+    (
+        "level",
+        (
+            "初心者",
+            "初級",
+            "中級",
+            "上級",
+            "レベル",
+            "難易度",
+            "難しい",
+            "むずかしい",
+            "入門",
+            "初めて",
+            "beginner",
+            "beginners",
+            "novice",
+            "level",
+            "levels",
+            "difficulty",
+            "intermediate",
+            "advanced",
+            "basic",
+        ),
+    ),
+    (
+        "apply",
+        (
+            "申込",
+            "申し込",
+            "申請",
+            "応募",
+            "参加したい",
+            "受講したい",
+            "参加方法",
+            "apply",
+            "application",
+            "register",
+            "registration",
+            "sign up",
+            "signup",
+            "enrol",
+            "enroll",
+        ),
+    ),
 )
 _LEVEL_WORDS: tuple[tuple[Level, tuple[str, ...]], ...] = (
     ("advanced", ("準上級", "上級", "advanced", "expert")),
@@ -188,8 +271,7 @@ def recognise(text: str, codes: Sequence[str]) -> Question | None:
             if intent == "level":
                 if course is not None:
                     return Question("course", course)
-                level = next((lv for lv, ws in _LEVEL_WORDS if any(_has(folded, w) for w in ws)),
-                             None)
+                level = next((lv for lv, ws in _LEVEL_WORDS if any(_has(folded, w) for w in ws)), None)
                 return Question("level", None, level)
             return Question(intent, course)
     if course is not None and _only_course_words(folded):
@@ -199,7 +281,8 @@ def recognise(text: str, codes: Sequence[str]) -> Question | None:
 
 _QUESTION_TAIL = re.compile(
     r"(?:について|とは|って|は|を|の|ですか|ですか\?|教えて|教えてください|詳細|詳しく|内容|"
-    r"what is|what's|about|tell me|details|info|information|コース|course|\?|？|!|。|、|\s)+")
+    r"what is|what's|about|tell me|details|info|information|コース|course|\?|？|!|。|、|\s)+"
+)
 
 
 def _only_course_words(folded: str) -> bool:

@@ -71,8 +71,7 @@ def recipients(catalog: Catalog, session_id: str) -> list[Recipient]:
         if r["user_id"] in seen:
             continue
         seen.add(r["user_id"])
-        out.append(Recipient(r["session_id"], r["registration_id"], r["user_id"],
-                             _lang(r["lang"])))
+        out.append(Recipient(r["session_id"], r["registration_id"], r["user_id"], _lang(r["lang"])))
     return out
 
 
@@ -89,8 +88,7 @@ def not_yet_reminded(catalog: Catalog, session_id: str, kind: str = REMINDER) ->
     for r in rows:
         if r["user_id"] not in seen:
             seen.add(r["user_id"])
-            out.append(Recipient(r["session_id"], r["registration_id"], r["user_id"],
-                                 _lang(r["lang"])))
+            out.append(Recipient(r["session_id"], r["registration_id"], r["user_id"], _lang(r["lang"])))
     return out
 
 
@@ -126,38 +124,47 @@ def _dedupe(kind: str, recipient: Recipient) -> str:
 def claim(catalog: Catalog, recipient: Recipient, now: dt.datetime, kind: str = REMINDER) -> bool:
     """Reserve the right to send `kind` to this recipient; False if it was already claimed."""
     with catalog.store.write() as db:
-        row = outbox.enqueue(db, kind, now=now, chat_id=recipient.user_id,
-                             registration_id=recipient.registration_id,
-                             session_id=recipient.session_id,
-                             dedupe=_dedupe(kind, recipient), result=outbox.SENDING)
+        row = outbox.enqueue(
+            db,
+            kind,
+            now=now,
+            chat_id=recipient.user_id,
+            registration_id=recipient.registration_id,
+            session_id=recipient.session_id,
+            dedupe=_dedupe(kind, recipient),
+            result=outbox.SENDING,
+        )
         return row is not None
 
 
-def mark(catalog: Catalog, recipient: Recipient, result: str, now: dt.datetime,
-         kind: str = REMINDER) -> None:
+def mark(catalog: Catalog, recipient: Recipient, result: str, now: dt.datetime, kind: str = REMINDER) -> None:
     """Record how a claimed notification went: sent, failed or blocked."""
     with catalog.store.write() as db:
         db.execute(
             "update notifications set result = ?, sent_at = ? where dedupe = ?",
-            [result, outbox.stamp(now), _dedupe(kind, recipient)])
+            [result, outbox.stamp(now), _dedupe(kind, recipient)],
+        )
 
 
-def notification_results(catalog: Catalog, session_id: str,
-                         kind: str = REMINDER) -> dict[int, str]:
+def notification_results(catalog: Catalog, session_id: str, kind: str = REMINDER) -> dict[int, str]:
     """registration id -> result of the `kind` notifications of a session."""
     rows = catalog.store.query(
         "select registration_id, result from notifications where kind = ? and session_id = ? "
-        "and channel = 'telegram'", [kind, session_id])
+        "and channel = 'telegram'",
+        [kind, session_id],
+    )
     return {r["registration_id"]: r["result"] for r in rows}
 
 
 # -- chats that blocked the bot -------------------------------------------------------------
 
+
 def block_chat(store: Store, user_id: int, now: dt.datetime) -> None:
     """Remember that this chat blocked the bot, so nothing is sent to it again."""
     with store.write() as db:
-        db.execute("insert or ignore into blocked_chats (user_id, blocked_at) values (?, ?)",
-                   [user_id, _stamp(now)])
+        db.execute(
+            "insert or ignore into blocked_chats (user_id, blocked_at) values (?, ?)", [user_id, _stamp(now)]
+        )
 
 
 def unblock_chat(store: Store, user_id: int) -> bool:
@@ -193,17 +200,25 @@ def queue_mail_reminders(catalog: Catalog, today: dt.date, now: dt.datetime) -> 
     """Queue the day-before reminder by mail (in the outbox, unclaimed) for everyone
     registered with an address for a session starting tomorrow; each person at most once
     (the unique key kind + session + registration + channel). How many were queued."""
-    due = [(s.id, r["id"], r["email"])
-           for s in sessions_starting(catalog, today + dt.timedelta(days=1))
-           for r in catalog.store.query(_MAIL_RECIPIENTS_SQL,
-                                        [s.id, f"{REMINDER}:{s.id}:", f":{outbox.EMAIL}"])]
+    due = [
+        (s.id, r["id"], r["email"])
+        for s in sessions_starting(catalog, today + dt.timedelta(days=1))
+        for r in catalog.store.query(_MAIL_RECIPIENTS_SQL, [s.id, f"{REMINDER}:{s.id}:", f":{outbox.EMAIL}"])
+    ]
     if not due:  # the usual case, every minute: no write
         return 0
     queued = 0
     with catalog.store.write() as db:
         for session_id, registration_id, address in due:
-            row = outbox.enqueue(db, REMINDER, now=now, channel=outbox.EMAIL, email=address,
-                                 registration_id=registration_id, session_id=session_id,
-                                 dedupe=_mail_dedupe(session_id, registration_id))
+            row = outbox.enqueue(
+                db,
+                REMINDER,
+                now=now,
+                channel=outbox.EMAIL,
+                email=address,
+                registration_id=registration_id,
+                session_id=session_id,
+                dedupe=_mail_dedupe(session_id, registration_id),
+            )
             queued += row is not None
     return queued

@@ -34,17 +34,35 @@ from catalog.textwidth import width
 # Column headers in Japanese; English headers are the column names themselves. A column
 # not listed (added elsewhere) keeps its name in both.
 HEADERS_JA: dict[str, str] = {
-    "session": "開催回", "team": "チーム", "name": "氏名", "organisation": "所属",
-    "org type": "区分", "department": "部署", "prefecture": "都道府県", "e-mail": "メール",
-    "fee": "受講料", "registered at": "申込日時", "status": "状態",
+    "session": "開催回",
+    "team": "チーム",
+    "name": "氏名",
+    "organisation": "所属",
+    "org type": "区分",
+    "department": "部署",
+    "prefecture": "都道府県",
+    "e-mail": "メール",
+    "fee": "受講料",
+    "registered at": "申込日時",
+    "status": "状態",
     "team exception": "チームの例外",
 }
 FEE_WORDS = {"ja": {"free": "無料", "paid": "有料"}, "en": {"free": "free", "paid": "paid"}}
 DATE_FORMAT = "yyyy-mm-dd hh:mm"  # registered at, as Excel shows it
 
 ROSTER_COLUMNS: tuple[str, ...] = (
-    "session", "team", "name", "organisation", "org type", "department", "prefecture",
-    "e-mail", "fee", "registered at", "status", "team exception",
+    "session",
+    "team",
+    "name",
+    "organisation",
+    "org type",
+    "department",
+    "prefecture",
+    "e-mail",
+    "fee",
+    "registered at",
+    "status",
+    "team exception",
 )
 FORMATS = ("csv", "csv-cp932", "xlsx", "json")
 Format = Literal["csv", "csv-cp932", "xlsx", "json"]
@@ -56,8 +74,9 @@ MIME = {
 }
 
 
-def roster_rows(catalog: Catalog, session_id: str, *, exception_lang: str = "en",
-                say: Say = english) -> Iterator[dict[str, Any]]:
+def roster_rows(
+    catalog: Catalog, session_id: str, *, exception_lang: str = "en", say: Say = english
+) -> Iterator[dict[str, Any]]:
     """One dict per person (keys `ROSTER_COLUMNS`): registrants in registration order,
     then the waitlist in order. `team` is the stored team number or None; `team
     exception` the rules that team breaks, for staff to accept or change ("" if none),
@@ -71,8 +90,7 @@ def roster_rows(catalog: Catalog, session_id: str, *, exception_lang: str = "en"
             exceptions[m.registration_id] = say(team.exceptions_said, exception_lang)
     for reg in for_session(catalog, session.id):
         try:
-            fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched),
-                                  session.course).fee
+            fee = catalog.verdict(Profile(reg.org_type, reg.contractor, reg.dispatched), session.course).fee
         except InvalidInput:
             fee = ""  # an org type no longer in the rules table
         status = reg.status if reg.position is None else f"waitlisted #{reg.position}"
@@ -139,8 +157,9 @@ def registered_at(text: str) -> dt.datetime | str:
     return value
 
 
-def localized_rows(catalog: Catalog, session_id: str, lang: str = "ja",
-                   say: Say = english) -> Iterator[list[Any]]:
+def localized_rows(
+    catalog: Catalog, session_id: str, lang: str = "ja", say: Say = english
+) -> Iterator[list[Any]]:
     """`roster_rows` as values for people, in the order of `headers(lang)`: organisation
     types, fees and statuses in words, the registration time as a datetime."""
     lang = _lang(lang)
@@ -167,15 +186,14 @@ class Cp932Unsupported(InvalidInput):
     code = "cp932"
 
     def __init__(self, chars: list[tuple[str, int, str]]) -> None:
-        shown_en = ", ".join(f"{ch} (U+{ord(ch):04X}, line {line}, {col})"
-                             for ch, line, col in chars)
-        shown_ja = "、".join(f"{ch}（U+{ord(ch):04X}・{line}行目の{col}）"
-                            for ch, line, col in chars)
+        shown_en = ", ".join(f"{ch} (U+{ord(ch):04X}, line {line}, {col})" for ch, line, col in chars)
+        shown_ja = "、".join(f"{ch}（U+{ord(ch):04X}・{line}行目の{col}）" for ch, line, col in chars)
         super().__init__(
             f"cp932 (Shift_JIS) cannot hold {shown_en}; nothing was written. "
             "The UTF-8 CSV keeps every character.",
             f"cp932（Shift_JIS）では表せない文字があります: {shown_ja}。出力しませんでした。"
-            "UTF-8 の CSV ならすべての文字を保てます。")
+            "UTF-8 の CSV ならすべての文字を保てます。",
+        )
         self.chars = chars
 
     @property
@@ -183,8 +201,7 @@ class Cp932Unsupported(InvalidInput):
         return "".join(ch for ch, _line, _col in self.chars)
 
 
-def cp932_problems(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[tuple[str, int,
-                                                                                     str]]:
+def cp932_problems(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[tuple[str, int, str]]:
     """Every character of the cells that cp932 cannot encode, once each, with the line of
     the file (the header is line 1) and the column it first appears in."""
     found: dict[str, tuple[int, str]] = {}
@@ -239,8 +256,7 @@ def _csv_lines(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja",
-          say: Say = english) -> bytes:
+def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja", say: Say = english) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -261,9 +277,10 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja",
                     cell.data_type = "s"  # text, never a formula, whatever the name says
                 elif isinstance(cell.value, dt.datetime):
                     cell.number_format = DATE_FORMAT
-            widths = [max(w, len(DATE_FORMAT) if isinstance(v, dt.datetime)
-                          else width("" if v is None else str(v)))
-                      for w, v in zip(widths, values, strict=True)]
+            widths = [
+                max(w, len(DATE_FORMAT) if isinstance(v, dt.datetime) else width("" if v is None else str(v)))
+                for w, v in zip(widths, values, strict=True)
+            ]
         for i, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(60, w + 2)
         ws.freeze_panes = "A2"
@@ -274,7 +291,11 @@ def _xlsx(catalog: Catalog, session_ids: Sequence[str], lang: str = "ja",
 
 
 def export_roster(
-    catalog: Catalog, session_ids: Sequence[str], fmt: Format, *, lang: str = "ja",
+    catalog: Catalog,
+    session_ids: Sequence[str],
+    fmt: Format,
+    *,
+    lang: str = "ja",
     say: Say = english,
 ) -> tuple[str, str, bytes]:
     """Render the rosters of `session_ids` as (filename, mime type, bytes).
@@ -287,8 +308,9 @@ def export_roster(
     English, for a caller without the .po files).
     """
     if fmt not in FORMATS:
-        raise InvalidInput(_l("unknown roster format {fmt!r}; choose one of: {formats}",
-                              fmt=fmt, formats=", ".join(FORMATS)))
+        raise InvalidInput(
+            _l("unknown roster format {fmt!r}; choose one of: {formats}", fmt=fmt, formats=", ".join(FORMATS))
+        )
     ids = [catalog.session(s).id for s in session_ids]
     if not ids:
         raise InvalidInput(_l("no session to export"))
@@ -312,5 +334,4 @@ def export_roster(
 
 def sessions_with_people(catalog: Catalog, *, include_cancelled: bool = True) -> list[str]:
     """The ids of the sessions anyone is registered or waiting for (what `--all` exports)."""
-    return [s.id for s in catalog.all_sessions(include_cancelled)
-            if s.registered or s.waitlisted]
+    return [s.id for s in catalog.all_sessions(include_cancelled) if s.registered or s.waitlisted]

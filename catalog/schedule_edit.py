@@ -38,14 +38,36 @@ from catalog.store import Store
 
 # What a session's calendar event shows: a change here raises the revision (SEQUENCE).
 CALENDAR_FIELDS = (
-    "course", "prefecture_code", "prefecture", "city", "first_day", "last_day",
-    "start_time", "end_time", "venue", "address", "venue_lat", "venue_lon", "status",
+    "course",
+    "prefecture_code",
+    "prefecture",
+    "city",
+    "first_day",
+    "last_day",
+    "start_time",
+    "end_time",
+    "venue",
+    "address",
+    "venue_lat",
+    "venue_lon",
+    "status",
 )
 # The rest of a session's row (seats; region and point follow the place).
 CONTENT_FIELDS = (*CALENDAR_FIELDS, "region", "lat", "lon", "capacity")
 # What staff may change in one session (the course is part of its id: add a new one).
-EDITABLE = ("first", "last", "prefecture", "city", "venue", "address", "venue_lat", "venue_lon",
-            "start", "end", "capacity")
+EDITABLE = (
+    "first",
+    "last",
+    "prefecture",
+    "city",
+    "venue",
+    "address",
+    "venue_lat",
+    "venue_lon",
+    "start",
+    "end",
+    "capacity",
+)
 WEEKDAYS_JA = "月火水木金土日"
 WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -99,8 +121,11 @@ def classify(old: Mapping[str, Any] | None, new: dict[str, Any]) -> Change:
         return Change("added", new["id"], None, new, CONTENT_FIELDS)
     fields = _differ(old, new, CONTENT_FIELDS)
     if set(fields) & set(CALENDAR_FIELDS):
-        kind: ChangeKind = "cancelled" if (new.get("status") == "cancelled"
-                                           and old.get("status") != "cancelled") else "updated"
+        kind: ChangeKind = (
+            "cancelled"
+            if (new.get("status") == "cancelled" and old.get("status") != "cancelled")
+            else "updated"
+        )
     elif fields:
         kind = "adjusted"
     else:
@@ -108,8 +133,9 @@ def classify(old: Mapping[str, Any] | None, new: dict[str, Any]) -> Change:
     return Change(kind, new["id"], dict(old), new, fields)
 
 
-def plan_sessions(fiscal_year: int, existing: Mapping[str, Mapping[str, Any]],
-                  records: Iterable[dict[str, Any]]) -> tuple[LoadReport, list[Change]]:
+def plan_sessions(
+    fiscal_year: int, existing: Mapping[str, Mapping[str, Any]], records: Iterable[dict[str, Any]]
+) -> tuple[LoadReport, list[Change]]:
     """What making `fiscal_year` hold exactly `records` (session rows, as
     `SessionRow.record()` gives them) would change, given its `existing` rows by id:
     new ids are added, changed ones updated or adjusted, and ids left out cancelled.
@@ -130,8 +156,7 @@ def plan_sessions(fiscal_year: int, existing: Mapping[str, Mapping[str, Any]],
             report.unchanged += 1
     for sid, old in left.items():
         if old.get("status") != "cancelled":
-            changes.append(Change("cancelled", sid, dict(old), {**old, "status": "cancelled"},
-                                  ("status",)))
+            changes.append(Change("cancelled", sid, dict(old), {**old, "status": "cancelled"}, ("status",)))
             report.cancelled.append(sid)
     return report, changes
 
@@ -144,8 +169,9 @@ def apply_changes(db: Any, changes: Iterable[Change], stamp: str) -> None:
         elif c.kind in ("updated", "cancelled"):
             assert c.before is not None
             values = {k: v for k, v in c.after.items() if k not in ("revision", "updated_at")}
-            db.table("sessions").update(c.session_id, dict(
-                values, revision=(c.before.get("revision") or 0) + 1, updated_at=stamp))
+            db.table("sessions").update(
+                c.session_id, dict(values, revision=(c.before.get("revision") or 0) + 1, updated_at=stamp)
+            )
         elif c.kind == "adjusted":
             # Seats only: no calendar shows them, so neither SEQUENCE nor DTSTAMP moves.
             values = {k: v for k, v in c.after.items() if k not in ("revision", "updated_at")}
@@ -169,13 +195,14 @@ class OffDay:
 
     @property
     def said(self) -> Lazy:
-        """"2024-11-02 is a Saturday" / "11月2日は土曜日です", as a gettext message."""
+        """ "2024-11-02 is a Saturday" / "11月2日は土曜日です", as a gettext message."""
         date = ByLang(f"{self.day.month}月{self.day.day}日", self.day.isoformat())
         if self.holiday:
             return _l("{date} is a public holiday ({holiday})", date=date, holiday=self.holiday)
         weekday = self.day.weekday()
-        return _l("{date} is a {weekday}", date=date,
-                  weekday=ByLang(WEEKDAYS_JA[weekday], WEEKDAYS_EN[weekday]))
+        return _l(
+            "{date} is a {weekday}", date=date, weekday=ByLang(WEEKDAYS_JA[weekday], WEEKDAYS_EN[weekday])
+        )
 
 
 def off_days_said(days: Iterable[OffDay]) -> Joined:
@@ -213,9 +240,13 @@ def span_problem(row: SessionRow, days: int | None) -> Lazy | None:
     if span == days:
         return None
     expected = row.first + dt.timedelta(days=days - 1)
-    return _l("course {course} runs {days} day(s): the last day must be {expected}, not {last}",
-              course=row.course, days=days, expected=expected.isoformat(),
-              last=row.last.isoformat())
+    return _l(
+        "course {course} runs {days} day(s): the last day must be {expected}, not {last}",
+        course=row.course,
+        days=days,
+        expected=expected.isoformat(),
+        last=row.last.isoformat(),
+    )
 
 
 def check_days(row: SessionRow, days: int | None, *, confirm: bool) -> None:
@@ -232,9 +263,13 @@ def check_days(row: SessionRow, days: int | None, *, confirm: bool) -> None:
 def year_courses(store: Store | Any, fiscal_year: int) -> dict[str, int]:
     """The on-site course codes of a loaded fiscal year, with their number of days
     (`store` a Store or the Database of an open transaction)."""
-    return {r["code"]: r["days"] for r in store.query(
-        "select code, days from courses where fiscal_year = ? and format = 'onsite' "
-        "order by position", [fiscal_year])}
+    return {
+        r["code"]: r["days"]
+        for r in store.query(
+            "select code, days from courses where fiscal_year = ? and format = 'onsite' order by position",
+            [fiscal_year],
+        )
+    }
 
 
 # -- one session --------------------------------------------------------------------------
@@ -264,22 +299,31 @@ class EditResult:
         """`2024-A-13-0709: capacity changed; 2 promoted from the waitlist`."""
         text = KIND_DONE[self.kind].fill(session=self.session_id)
         if self.promoted:
-            return _l("{change}; {n} promoted from the waitlist", change=text,
-                      n=len(self.promoted))
+            return _l("{change}; {n} promoted from the waitlist", change=text, n=len(self.promoted))
         return text
 
 
-def record_schedule_change(db: Any, actor: Any, action: str, *, now: dt.datetime,
-                           session_id: str, details: Mapping[str, Any]) -> None:
+def record_schedule_change(
+    db: Any, actor: Any, action: str, *, now: dt.datetime, session_id: str, details: Mapping[str, Any]
+) -> None:
     """The one place a staff change to the schedule is logged, in the audit log, on the
     change's write transaction. `actor` is an `audit.Actor` or a string: "cli" or
     "admin-web:KEY" (the signed-in browser)."""
     if not isinstance(actor, audit.Actor):
         text = str(actor or "cli")
-        actor = (audit.Actor.admin_web(text.partition(":")[2]) if text.startswith("admin-web")
-                 else audit.Actor.cli())
-    audit.record(db, actor, action, now=now, session_id=session_id,
-                 details=json.loads(json.dumps(dict(details), default=str)))
+        actor = (
+            audit.Actor.admin_web(text.partition(":")[2])
+            if text.startswith("admin-web")
+            else audit.Actor.cli()
+        )
+    audit.record(
+        db,
+        actor,
+        action,
+        now=now,
+        session_id=session_id,
+        details=json.loads(json.dumps(dict(details), default=str)),
+    )
 
 
 def _stamp(now: dt.datetime) -> str:
@@ -320,13 +364,22 @@ def _validated(fields: Mapping[str, Any], fiscal_year: int, courses: Collection[
 
 def _seats_check(db: Any, session_id: str, capacity: int | None, default_seats: int) -> int:
     """The seats taken; refuses a capacity below them."""
-    taken = int(db.execute("select count(*) from registrations where session_id = ? "
-                           "and status = 'registered'", [session_id]).fetchone()[0])
+    taken = int(
+        db.execute(
+            "select count(*) from registrations where session_id = ? and status = 'registered'", [session_id]
+        ).fetchone()[0]
+    )
     seats = capacity if capacity is not None else default_seats
     if seats < taken:
-        raise InvalidInput(_l("{taken} people hold seats in {session}: the capacity cannot be "
-                              "below {taken} (cancel or move registrations first)",
-                              taken=taken, session=session_id), code="capacity")
+        raise InvalidInput(
+            _l(
+                "{taken} people hold seats in {session}: the capacity cannot be "
+                "below {taken} (cancel or move registrations first)",
+                taken=taken,
+                session=session_id,
+            ),
+            code="capacity",
+        )
     return taken
 
 
@@ -340,24 +393,39 @@ def _promote(db: Any, session_id: str, free: int, stamp: str) -> tuple[int, ...]
     """Move the first `free` waitlisted people to a seat (as a freed seat does)."""
     if free <= 0:
         return ()
-    ids = tuple(r["id"] for r in db.query(
-        "select id from registrations where session_id = ? and status = 'waitlisted' "
-        "order by id limit ?", [session_id, free]))
+    ids = tuple(
+        r["id"]
+        for r in db.query(
+            "select id from registrations where session_id = ? and status = 'waitlisted' order by id limit ?",
+            [session_id, free],
+        )
+    )
     for rid in ids:
         # TENTATIVE -> CONFIRMED is a change the person's calendar must apply: a new SEQUENCE.
-        db.execute("update registrations set status = 'registered', updated_at = ?, "
-                   "sequence = coalesce(sequence, 0) + 1 where id = ?", [stamp, rid])
+        db.execute(
+            "update registrations set status = 'registered', updated_at = ?, "
+            "sequence = coalesce(sequence, 0) + 1 where id = ?",
+            [stamp, rid],
+        )
     return ids
 
 
 def _year_seats(db: Any, fiscal_year: int) -> tuple[int, int]:
-    row = db.execute("select seats, deadline_business_days from years where fiscal_year = ?",
-                     [fiscal_year]).fetchone()
+    row = db.execute(
+        "select seats, deadline_business_days from years where fiscal_year = ?", [fiscal_year]
+    ).fetchone()
     return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 
-def add_session(store: Store, fields: Mapping[str, Any], *, now: dt.datetime,
-                default_year: int, confirm: bool = False, actor: Any = None) -> EditResult:
+def add_session(
+    store: Store,
+    fields: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    default_year: int,
+    confirm: bool = False,
+    actor: Any = None,
+) -> EditResult:
     """Add one session from form or CLI fields (`SPREADSHEET_COLUMNS` names; blank means
     absent). Its fiscal year is the one its first day falls in, which must be loaded; its
     id must be new (a cancelled session keeps its id: edit that one instead)."""
@@ -369,25 +437,45 @@ def add_session(store: Store, fields: Mapping[str, Any], *, now: dt.datetime,
     with store.write() as db:
         old = db.execute("select status from sessions where id = ?", [row.id]).fetchone()
         if old is not None:
-            exists = (_l("session {session} already exists (cancelled): edit it instead, or "
-                         "give another id", session=row.id) if old[0] == "cancelled" else
-                      _l("session {session} already exists: edit it instead, or give another id",
-                         session=row.id))
+            exists = (
+                _l(
+                    "session {session} already exists (cancelled): edit it instead, or give another id",
+                    session=row.id,
+                )
+                if old[0] == "cancelled"
+                else _l(
+                    "session {session} already exists: edit it instead, or give another id", session=row.id
+                )
+            )
             raise InvalidInput(exists, code="exists")
         change = classify(None, record)
         apply_changes(db, [change], _stamp(now))
-        record_schedule_change(db, actor, "session_added", now=now, session_id=row.id,
-                               details={"after": row.model_dump(mode="json")})
+        record_schedule_change(
+            db,
+            actor,
+            "session_added",
+            now=now,
+            session_id=row.id,
+            details={"after": row.model_dump(mode="json")},
+        )
     return EditResult(row.id, "added", change.fields)
 
 
 def edit_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored session row as the input fields of an edit (`SPREADSHEET_COLUMNS` names)."""
     return {
-        "course": row["course"], "prefecture": row["prefecture"], "city": row["city"],
-        "first": row["first_day"], "last": row["last_day"], "venue": row["venue"],
-        "address": row["address"], "start": row["start_time"], "end": row["end_time"],
-        "capacity": row["capacity"], "id": row["id"], "venue_lat": row.get("venue_lat"),
+        "course": row["course"],
+        "prefecture": row["prefecture"],
+        "city": row["city"],
+        "first": row["first_day"],
+        "last": row["last_day"],
+        "venue": row["venue"],
+        "address": row["address"],
+        "start": row["start_time"],
+        "end": row["end_time"],
+        "capacity": row["capacity"],
+        "id": row["id"],
+        "venue_lat": row.get("venue_lat"),
         "venue_lon": row.get("venue_lon"),
     }
 
@@ -423,12 +511,21 @@ def dates_unchanged(row: SessionRow, old: Mapping[str, Any] | None) -> bool:
     """Whether a checked row keeps a stored session's days (then a weekend date that was
     confirmed once need not be confirmed again)."""
     return old is not None and (row.first.isoformat(), row.last.isoformat()) == (
-        old["first_day"], old["last_day"])
+        old["first_day"],
+        old["last_day"],
+    )
 
 
-def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
-                 now: dt.datetime, today: dt.date, confirm: bool = False,
-                 actor: Any = None) -> EditResult:
+def edit_session(
+    store: Store,
+    session_id: str,
+    changes: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    today: dt.date,
+    confirm: bool = False,
+    actor: Any = None,
+) -> EditResult:
     """Change a session's date, place, venue, times or capacity (`EDITABLE` keys in
     `changes`; a key given blank clears the value). The session keeps its id, so
     registrations, calendar UIDs and shared links follow it; a change a calendar shows
@@ -436,16 +533,23 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
     refused; a capacity that grows promotes the waitlist while applications are open."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise InvalidInput(_l("cannot edit {fields}; editable: {editable}",
-                              fields=", ".join(unknown), editable=", ".join(EDITABLE)))
+        raise InvalidInput(
+            _l(
+                "cannot edit {fields}; editable: {editable}",
+                fields=", ".join(unknown),
+                editable=", ".join(EDITABLE),
+            )
+        )
     stamp = _stamp(now)
     with store.write() as db:
         old = next(db.table("sessions").rows_where("id = ?", [session_id]), None)
         if old is None:
             raise NotFound(_l("no session {session!r}", session=session_id))
         if old["status"] == "cancelled":
-            raise InvalidInput(_l("session {session} is cancelled; add a new session instead",
-                                  session=session_id), code="cancelled")
+            raise InvalidInput(
+                _l("session {session} is cancelled; add a new session instead", session=session_id),
+                code="cancelled",
+            )
         fy = old["fiscal_year"]
         courses = year_courses(db, fy)
         fields = edit_fields(old)
@@ -466,14 +570,21 @@ def edit_session(store: Store, session_id: str, changes: Mapping[str, Any], *,
             promoted = _promote(db, session_id, new_seats - taken, stamp)
             # told in chat and by mail through the notification outbox (the bot sends it)
             registrations.tell_promoted_everywhere(db, promoted, session_id, now)
-        record_schedule_change(db, actor, "session_edited", now=now, session_id=session_id,
-                               details={"before": {f: old.get(f) for f in change.fields},
-                                        "after": {f: record.get(f) for f in change.fields}})
+        record_schedule_change(
+            db,
+            actor,
+            "session_edited",
+            now=now,
+            session_id=session_id,
+            details={
+                "before": {f: old.get(f) for f in change.fields},
+                "after": {f: record.get(f) for f in change.fields},
+            },
+        )
     return EditResult(session_id, change.kind, change.fields, promoted)
 
 
-def cancel_session(store: Store, session_id: str, *, now: dt.datetime,
-                   actor: Any = None) -> EditResult:
+def cancel_session(store: Store, session_id: str, *, now: dt.datetime, actor: Any = None) -> EditResult:
     """Cancel a session: its registrants are told and get the calendar CANCEL (as when a
     schedule load drops it). Registrations stay, for the record."""
     with store.write() as db:
@@ -481,10 +592,10 @@ def cancel_session(store: Store, session_id: str, *, now: dt.datetime,
         if old is None:
             raise NotFound(_l("no session {session!r}", session=session_id))
         if old["status"] == "cancelled":
-            raise InvalidInput(_l("session {session} is already cancelled", session=session_id),
-                               code="cancelled")
+            raise InvalidInput(
+                _l("session {session} is already cancelled", session=session_id), code="cancelled"
+            )
         change = Change("cancelled", session_id, old, {**old, "status": "cancelled"}, ("status",))
         apply_changes(db, [change], _stamp(now))
-        record_schedule_change(db, actor, "session_cancelled", now=now, session_id=session_id,
-                               details={})
+        record_schedule_change(db, actor, "session_cancelled", now=now, session_id=session_id, details={})
     return EditResult(session_id, "cancelled", ("status",))

@@ -46,8 +46,20 @@ from catalog.schedule_sheet import SheetRow, read_sheet
 from catalog.session_row import SessionRow, SessionRowError, as_date, fiscal_year_of, validate_session
 from catalog.store import Store
 
-MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-             "September", "October", "November", "December")
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +91,7 @@ class Problem:
 
 
 def _weekend_problem(line: int | None, days: Sequence[OffDay]) -> Problem:
-    return Problem(line, _l("{days} (confirm weekends to import it)", days=off_days_said(days)),
-                   tuple(days))
+    return Problem(line, _l("{days} (confirm weekends to import it)", days=off_days_said(days)), tuple(days))
 
 
 @dataclass
@@ -108,13 +119,19 @@ class ImportPlan:
     def blocking(self) -> list[Problem]:
         """What keeps the plan from being applied, in line order."""
         rows = self.problems + ([] if self.confirmed else self.weekend_rows)
-        return sorted(rows, key=lambda p: (p.line or 0))
+        return sorted(rows, key=lambda p: p.line or 0)
 
     def error(self) -> InvalidInput:
         rows = self.blocking()
-        return InvalidInput(_l("{name}: nothing saved, {n} problem(s): {problems}", name=self.name,
-                               n=len(rows), problems=Joined("; ", [p.said for p in rows])),
-                            code="import")
+        return InvalidInput(
+            _l(
+                "{name}: nothing saved, {n} problem(s): {problems}",
+                name=self.name,
+                n=len(rows),
+                problems=Joined("; ", [p.said for p in rows]),
+            ),
+            code="import",
+        )
 
     def summary(self) -> str:
         assert self.report is not None
@@ -126,28 +143,42 @@ class ImportPlan:
     def to_json(self) -> dict[str, Any]:
         """What a preview hands to the apply step (signed by the caller): the checked rows,
         not the file."""
-        return {"name": self.name, "digest": self.digest, "fiscal_year": self.fiscal_year,
-                "records": self.records, "lines": self.lines,
-                "weekend_rows": [[p.line, [[d.day.isoformat(), d.holiday] for d in p.days]]
-                                 for p in self.weekend_rows],
-                "new_year_from": self.new_year_from}
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "fiscal_year": self.fiscal_year,
+            "records": self.records,
+            "lines": self.lines,
+            "weekend_rows": [
+                [p.line, [[d.day.isoformat(), d.holiday] for d in p.days]] for p in self.weekend_rows
+            ],
+            "new_year_from": self.new_year_from,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, confirm_weekends: bool) -> ImportPlan:
-        return cls(str(data["name"]), str(data["digest"]), int(data["fiscal_year"]),
-                   records=list(data["records"]), lines=dict(data["lines"]),
-                   weekend_rows=[_weekend_problem(p[0], [OffDay(dt.date.fromisoformat(day), holiday)
-                                                         for day, holiday in p[1]])
-                                 for p in data["weekend_rows"]],
-                   confirmed=confirm_weekends, new_year_from=data["new_year_from"])
+        return cls(
+            str(data["name"]),
+            str(data["digest"]),
+            int(data["fiscal_year"]),
+            records=list(data["records"]),
+            lines=dict(data["lines"]),
+            weekend_rows=[
+                _weekend_problem(p[0], [OffDay(dt.date.fromisoformat(day), holiday) for day, holiday in p[1]])
+                for p in data["weekend_rows"]
+            ],
+            confirmed=confirm_weekends,
+            new_year_from=data["new_year_from"],
+        )
 
     def fingerprint(self) -> str:
         """Identifies what applying would do (the changes and the year), so an apply can
         refuse a plan the store has moved away from since the preview."""
         assert self.report is not None
         parts = [str(self.fiscal_year), str(self.new_year_from)]
-        parts += [f"{c.kind}:{c.session_id}:{','.join(c.fields)}" for c in self.changes
-                  if c.kind != "unchanged"]
+        parts += [
+            f"{c.kind}:{c.session_id}:{','.join(c.fields)}" for c in self.changes if c.kind != "unchanged"
+        ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -165,8 +196,7 @@ def _target_year(rows: Sequence[SheetRow], given: int | None) -> int | None:
     for row in rows:
         first = row.cells.get("first")
         try:
-            return fiscal_year_of(as_date(first.date() if isinstance(first, dt.datetime) else first,
-                                          "first"))
+            return fiscal_year_of(as_date(first.date() if isinstance(first, dt.datetime) else first, "first"))
         except Exception:  # a bad date: the row check reports it
             continue
     return None
@@ -176,13 +206,21 @@ def _row_problem(line: int, e: SessionRowError) -> Problem:
     return Problem(line, "; ".join(reason for _, reason in e.problems))
 
 
-def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: str = "",
-                fiscal_year: int | None = None, confirm_weekends: bool = False) -> ImportPlan:
+def plan_import(
+    store: Store,
+    rows: Sequence[SheetRow],
+    *,
+    name: str,
+    digest: str = "",
+    fiscal_year: int | None = None,
+    confirm_weekends: bool = False,
+) -> ImportPlan:
     """Check every row and work out the changes; nothing is written."""
     fy = _target_year(rows, fiscal_year)
     if fy is None:
-        raise InvalidInput(_l("{name}: no row has a first day to tell the fiscal year; give "
-                              "--fiscal-year", name=name))
+        raise InvalidInput(
+            _l("{name}: no row has a first day to tell the fiscal year; give --fiscal-year", name=name)
+        )
     if not 2000 <= fy <= 2100:
         raise InvalidInput(_l("fiscal year {year} is not a year such as 2025", year=fy))
     plan = ImportPlan(name, digest, fy, confirmed=confirm_weekends)
@@ -201,8 +239,7 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
         cells = dict(row.cells)
         extra = cells.pop("_extra", None)
         if extra:
-            plan.problems.append(Problem(row.line, _l("{n} cell(s) beyond the last column",
-                                                      n=len(extra))))
+            plan.problems.append(Problem(row.line, _l("{n} cell(s) beyond the last column", n=len(extra))))
             continue
         try:
             checked = validate_session(cells, fy, courses=courses, cells=True)
@@ -221,8 +258,12 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
     for line, checked in valid:
         if checked.id in seen:
             also = seen[checked.id]
-            plan.problems.append(Problem(line, _l("duplicate session {session} (also at line "
-                                                  "{also})", session=checked.id, also=also)))
+            plan.problems.append(
+                Problem(
+                    line,
+                    _l("duplicate session {session} (also at line {also})", session=checked.id, also=also),
+                )
+            )
             continue
         seen[checked.id] = line
         plan.records.append(checked.record())
@@ -234,31 +275,51 @@ def plan_import(store: Store, rows: Sequence[SheetRow], *, name: str, digest: st
 def _plan_changes(store: Store, plan: ImportPlan) -> None:
     """The plan's changes against the store as it is now, and the capacity check."""
     db = store.db
-    plan.report, plan.changes = plan_sessions(plan.fiscal_year, existing_sessions(db, plan.fiscal_year),
-                                              plan.records)
-    plan.registered = {r[0]: int(r[1]) for r in db.execute(
-        "select r.session_id, count(*) from registrations r join sessions s on s.id = r.session_id "
-        "where s.fiscal_year = ? and r.status = 'registered' group by r.session_id",
-        [plan.fiscal_year]).fetchall()}
-    year = db.execute("select seats from years where fiscal_year = ?",
-                      [plan.new_year_from or plan.fiscal_year]).fetchone()
+    plan.report, plan.changes = plan_sessions(
+        plan.fiscal_year, existing_sessions(db, plan.fiscal_year), plan.records
+    )
+    plan.registered = {
+        r[0]: int(r[1])
+        for r in db.execute(
+            "select r.session_id, count(*) from registrations r join sessions s on s.id = r.session_id "
+            "where s.fiscal_year = ? and r.status = 'registered' group by r.session_id",
+            [plan.fiscal_year],
+        ).fetchall()
+    }
+    year = db.execute(
+        "select seats from years where fiscal_year = ?", [plan.new_year_from or plan.fiscal_year]
+    ).fetchone()
     default_seats = int(year[0] or 0) if year else 0
     for record in plan.records:
         taken = plan.registered.get(record["id"], 0)
         seats = record["capacity"] if record["capacity"] is not None else default_seats
         if seats < taken:
-            plan.problems.append(Problem(
-                plan.lines.get(record["id"]),
-                _l("{session}: {taken} people hold seats, the capacity cannot be {seats}",
-                   session=record["id"], taken=taken, seats=seats)))
+            plan.problems.append(
+                Problem(
+                    plan.lines.get(record["id"]),
+                    _l(
+                        "{session}: {taken} people hold seats, the capacity cannot be {seats}",
+                        session=record["id"],
+                        taken=taken,
+                        seats=seats,
+                    ),
+                )
+            )
 
 
-def read_and_plan(store: Store, name: str, data: bytes, *, fiscal_year: int | None = None,
-                  confirm_weekends: bool = False) -> ImportPlan:
+def read_and_plan(
+    store: Store, name: str, data: bytes, *, fiscal_year: int | None = None, confirm_weekends: bool = False
+) -> ImportPlan:
     """`plan_import` for a file's bytes (.xlsx or CSV); SheetError when unreadable."""
     rows = read_sheet(name, data)
-    return plan_import(store, rows, name=name, digest=hashlib.sha256(data).hexdigest(),
-                       fiscal_year=fiscal_year, confirm_weekends=confirm_weekends)
+    return plan_import(
+        store,
+        rows,
+        name=name,
+        digest=hashlib.sha256(data).hexdigest(),
+        fiscal_year=fiscal_year,
+        confirm_weekends=confirm_weekends,
+    )
 
 
 def _reiwa(fiscal_year: int) -> str:
@@ -295,10 +356,18 @@ def _new_year(db: Any, plan: ImportPlan, stamp: str) -> None:
     source = plan.new_year_from
     fy = plan.fiscal_year
     year = next(db.table("years").rows_where("fiscal_year = ?", [source]))
-    db.table("years").insert(dict(
-        year, fiscal_year=fy, label_ja=_reiwa(fy), label_en=f"FY{fy}",
-        source=f"{plan.name} (settings copied from FY{source})", file_hash=plan.digest,
-        loaded_at=stamp), pk="fiscal_year")
+    db.table("years").insert(
+        dict(
+            year,
+            fiscal_year=fy,
+            label_ja=_reiwa(fy),
+            label_en=f"FY{fy}",
+            source=f"{plan.name} (settings copied from FY{source})",
+            file_hash=plan.digest,
+            loaded_at=stamp,
+        ),
+        pk="fiscal_year",
+    )
     by_course: dict[str, list[dict[str, Any]]] = {}
     for r in plan.records:
         by_course.setdefault(r["course"], []).append(r)
@@ -307,7 +376,8 @@ def _new_year(db: Any, plan: ImportPlan, stamp: str) -> None:
         mine = by_course.get(course["code"], [])
         if course["format"] == "onsite" and mine:
             row["period_ja"], row["period_en"] = _period(
-                [dt.date.fromisoformat(r["first_day"]) for r in mine], fy)
+                [dt.date.fromisoformat(r["first_day"]) for r in mine], fy
+            )
             row["where_ja"], row["where_en"] = _where(mine)
         elif course["format"] == "onsite":  # no session in the sheet
             row["period_ja"], row["period_en"] = "未発表", "not announced"
@@ -317,8 +387,9 @@ def _new_year(db: Any, plan: ImportPlan, stamp: str) -> None:
         db.table("courses").insert(row, pk=("fiscal_year", "code"))
 
 
-def apply_import(store: Store, plan: ImportPlan, *, now: dt.datetime, actor: Any = None,
-                 expect: str | None = None) -> LoadReport:
+def apply_import(
+    store: Store, plan: ImportPlan, *, now: dt.datetime, actor: Any = None, expect: str | None = None
+) -> LoadReport:
     """Write a plan with no problems in one transaction (re-planned against the store as
     it is then). With `expect` (a preview's `fingerprint()`), refuses when the changes
     are no longer the ones previewed."""
@@ -326,22 +397,30 @@ def apply_import(store: Store, plan: ImportPlan, *, now: dt.datetime, actor: Any
         raise plan.error()
     stamp = now.isoformat(timespec="seconds")
     with store.write() as db:
-        if plan.new_year_from is not None and db.execute(
-                "select 1 from years where fiscal_year = ?", [plan.fiscal_year]).fetchone():
+        if (
+            plan.new_year_from is not None
+            and db.execute("select 1 from years where fiscal_year = ?", [plan.fiscal_year]).fetchone()
+        ):
             plan.new_year_from = None  # created meanwhile: the sessions are checked against it
         _plan_changes(store, plan)
         if not plan.ok:
             raise plan.error()
         if expect is not None and plan.fingerprint() != expect:
-            raise InvalidInput(_l("the schedule changed since the preview: upload the file again"),
-                               code="stale")
+            raise InvalidInput(
+                _l("the schedule changed since the preview: upload the file again"), code="stale"
+            )
         if plan.new_year_from is not None:
             _new_year(db, plan, stamp)
         apply_changes(db, plan.changes, stamp)
         assert plan.report is not None
-        record_schedule_change(db, actor, "schedule_imported", now=now,
-                               session_id=f"FY{plan.fiscal_year}",
-                               details={"file": plan.name, "summary": plan.report.summary()})
+        record_schedule_change(
+            db,
+            actor,
+            "schedule_imported",
+            now=now,
+            session_id=f"FY{plan.fiscal_year}",
+            details={"file": plan.name, "summary": plan.report.summary()},
+        )
     return plan.report
 
 
@@ -366,9 +445,11 @@ SHOWN_FIELDS = tuple(FIELD_LABELS)
 def describe(change: Change) -> Said | str:
     """One line for a preview: the session, and for a change each field before → after."""
     row = change.after
-    what = f"{row['course']} {row['first_day']}" + (
-        f"–{row['last_day']}" if row["last_day"] != row["first_day"] else "") + \
-        f" {row['prefecture']} {row['city']}"
+    what = (
+        f"{row['course']} {row['first_day']}"
+        + (f"–{row['last_day']}" if row["last_day"] != row["first_day"] else "")
+        + f" {row['prefecture']} {row['city']}"
+    )
     if change.kind in ("added", "cancelled") or change.before is None:
         return what
     parts: list[Said] = []
@@ -377,9 +458,12 @@ def describe(change: Change) -> Said | str:
             continue
         before = change.before.get(f)
         after = row.get(f)
-        parts.append(Joined(": ", [FIELD_LABELS[f],
-                                   f"{'-' if before is None else before} → "
-                                   f"{'-' if after is None else after}"]))
+        parts.append(
+            Joined(
+                ": ",
+                [FIELD_LABELS[f], f"{'-' if before is None else before} → {'-' if after is None else after}"],
+            )
+        )
     return Joined("", [what, " (", Joined("; ", parts), ")"]) if parts else what
 
 

@@ -35,33 +35,67 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # column -> (Japanese header, Japanese help, English help)
 COLUMN_HELP: dict[str, tuple[str, str, str]] = {
-    "course": ("コース", "必須。A、B-1、B-2、C など（その年度のコース）",
-               "Required. A, B-1, B-2, C … (the year's on-site courses)"),
-    "region": ("地域", "省略可。都道府県から決まります（書く場合は一致が必要）",
-               "Optional: follows from the prefecture (must match when given)"),
-    "prefecture": ("都道府県", "必須。広島県、広島、hiroshima、34 など",
-                   "Required. 広島県, 広島, hiroshima, 34 …"),
+    "course": (
+        "コース",
+        "必須。A、B-1、B-2、C など（その年度のコース）",
+        "Required. A, B-1, B-2, C … (the year's on-site courses)",
+    ),
+    "region": (
+        "地域",
+        "省略可。都道府県から決まります（書く場合は一致が必要）",
+        "Optional: follows from the prefecture (must match when given)",
+    ),
+    "prefecture": (
+        "都道府県",
+        "必須。広島県、広島、hiroshima、34 など",
+        "Required. 広島県, 広島, hiroshima, 34 …",
+    ),
     "city": ("市区町村", "必須。開催都市（例: 広島、倉吉）", "Required. The venue city (e.g. 広島, 倉吉)"),
-    "first": ("初日", "必須。日付（2025-05-20 または 2025/5/20）。その年度内",
-              "Required. A date (2025-05-20 or 2025/5/20) inside the fiscal year"),
-    "last": ("最終日", "省略すると初日と同じ。C コースは2日間",
-             "Blank: the same as the first day. C runs two days"),
+    "first": (
+        "初日",
+        "必須。日付（2025-05-20 または 2025/5/20）。その年度内",
+        "Required. A date (2025-05-20 or 2025/5/20) inside the fiscal year",
+    ),
+    "last": (
+        "最終日",
+        "省略すると初日と同じ。C コースは2日間",
+        "Blank: the same as the first day. C runs two days",
+    ),
     "venue": ("会場", "会場名（発表されている場合のみ）", "The venue's name (only when announced)"),
     "address": ("住所", "会場の住所（発表されている場合のみ）", "The venue's address (only when announced)"),
     "start": ("開始", "開始時刻 HH:MM（未発表なら空欄）", "Start time HH:MM (blank when not announced)"),
-    "end": ("終了", "終了時刻 HH:MM（開始と両方、または両方空欄）",
-            "End time HH:MM (both start and end, or neither)"),
-    "capacity": ("定員", "定員（未発表なら空欄: 既定の席数を使います）",
-                 "Seats (blank when not announced: the default is used)"),
-    "id": ("ID", "空欄で自動。既存の回を直すときはそのIDを残してください",
-           "Blank for a new session; keep it to correct an existing one"),
-    "venue_lat": ("緯度", "会場の緯度（地図用、分かる場合のみ）",
-                  "The venue's latitude (for a map, only if known)"),
+    "end": (
+        "終了",
+        "終了時刻 HH:MM（開始と両方、または両方空欄）",
+        "End time HH:MM (both start and end, or neither)",
+    ),
+    "capacity": (
+        "定員",
+        "定員（未発表なら空欄: 既定の席数を使います）",
+        "Seats (blank when not announced: the default is used)",
+    ),
+    "id": (
+        "ID",
+        "空欄で自動。既存の回を直すときはそのIDを残してください",
+        "Blank for a new session; keep it to correct an existing one",
+    ),
+    "venue_lat": (
+        "緯度",
+        "会場の緯度（地図用、分かる場合のみ）",
+        "The venue's latitude (for a map, only if known)",
+    ),
     "venue_lon": ("経度", "会場の経度（緯度と両方）", "The venue's longitude (with the latitude)"),
 }
 JA_HEADERS = {ja: name for name, (ja, _, _) in COLUMN_HELP.items()} | {
-    "開催地": "city", "市": "city", "開始日": "first", "終了日": "last", "開始時刻": "start",
-    "終了時刻": "end", "会場名": "venue", "所在地": "address", "席数": "capacity",
+    "開催地": "city",
+    "市": "city",
+    "開始日": "first",
+    "終了日": "last",
+    "開始時刻": "start",
+    "終了時刻": "end",
+    "会場名": "venue",
+    "所在地": "address",
+    "席数": "capacity",
 }
 DATE_RE = re.compile(r"^(\d{4})[/.年-](\d{1,2})[/.月-](\d{1,2})日?$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::00)?$")
@@ -102,10 +136,18 @@ def _header(values: Sequence[Any]) -> list[str | None]:
     missing = [c for c in REQUIRED if c not in names]
     twice = sorted({n for n in names if n and names.count(n) > 1})
     if unknown or missing or twice:
-        what = ([f"unknown column {u!r}" for u in unknown] + [f"missing column {m!r}" for m in missing]
-                + [f"column {t!r} twice" for t in twice])
-        raise SheetError(_l("line 1: {what}; the columns are {columns}",
-                            what="; ".join(what), columns=", ".join(SPREADSHEET_COLUMNS)))
+        what = (
+            [f"unknown column {u!r}" for u in unknown]
+            + [f"missing column {m!r}" for m in missing]
+            + [f"column {t!r} twice" for t in twice]
+        )
+        raise SheetError(
+            _l(
+                "line 1: {what}; the columns are {columns}",
+                what="; ".join(what),
+                columns=", ".join(SPREADSHEET_COLUMNS),
+            )
+        )
     return names
 
 
@@ -136,16 +178,16 @@ def _rows(lines: Iterable[tuple[int, Sequence[Any]]]) -> list[SheetRow]:
             header = _header(list(values))
             continue
         if len(out) >= MAX_ROWS:
-            raise SheetError(_l("more than {limit} rows: this is not one year's schedule",
-                                limit=MAX_ROWS))
-        extra = [v for v in values[len(header):] if v not in (None, "")]
+            raise SheetError(_l("more than {limit} rows: this is not one year's schedule", limit=MAX_ROWS))
+        extra = [v for v in values[len(header) :] if v not in (None, "")]
         cells = {n: _cell(n, v) for n, v in zip(header, values, strict=False) if n is not None}
         if extra:
             cells["_extra"] = extra
         out.append(SheetRow(line, cells))
     if header is None:
-        raise SheetError(_l("the file is empty (expected a header row: {columns})",
-                            columns=", ".join(SPREADSHEET_COLUMNS)))
+        raise SheetError(
+            _l("the file is empty (expected a header row: {columns})", columns=", ".join(SPREADSHEET_COLUMNS))
+        )
     return out
 
 
@@ -179,12 +221,12 @@ def _xlsx_lines(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
         sheets = book.worksheets
         if not sheets:
             raise SheetError(_l("the workbook has no sheet"))
-        sheet = next((s for s in sheets if SHEET_TITLE in s.title.lower() or "開催回" in s.title),
-                     sheets[0])
+        sheet = next((s for s in sheets if SHEET_TITLE in s.title.lower() or "開催回" in s.title), sheets[0])
         for line, values in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), 1):
             if line > MAX_ROWS + 50:
-                raise SheetError(_l("more than {limit} rows: this is not one year's schedule",
-                                    limit=MAX_ROWS))
+                raise SheetError(
+                    _l("more than {limit} rows: this is not one year's schedule", limit=MAX_ROWS)
+                )
             yield line, values
     finally:
         book.close()
@@ -215,8 +257,9 @@ def read_sheet(name: str, data: bytes) -> list[SheetRow]:
 # -- the template -----------------------------------------------------------------------------
 
 
-def template(rows: Iterable[dict[str, Any]] = (), *, courses: Sequence[str] = (),
-             fiscal_year: int | None = None) -> bytes:
+def template(
+    rows: Iterable[dict[str, Any]] = (), *, courses: Sequence[str] = (), fiscal_year: int | None = None
+) -> bytes:
     """The Excel template: a `sessions` sheet with the header row (Japanese / English) and
     `rows` (input fields, as `edit_fields` gives them) filled in, and a sheet explaining
     each column in Japanese and English. With `courses`, the course column offers them."""
@@ -261,18 +304,42 @@ def template(rows: Iterable[dict[str, Any]] = (), *, courses: Sequence[str] = ()
     info.append([f"CYDER 開催日程の入力シート{year}"])
     info.append([f"CYDER schedule sheet{year_en}"])
     info.append([])
-    info.append(["「sessions」シートに1行1開催回で入力し、保存して取り込みます: "
-                 "cyder-bot schedule import FILE.xlsx（管理画面の「日程の取り込み」からも可）。"])
-    info.append(["Fill in the 'sessions' sheet, one row per session, save, and import it: "
-                 "cyder-bot schedule import FILE.xlsx (or from the admin page's schedule upload)."])
-    info.append(["すべての行を先に確認し、1行でも誤りがあれば何も保存しません（行番号と理由を表示）。"
-                 "ファイルにない開催回は中止になります。"])
-    info.append(["Every row is checked first; if any row is wrong nothing is saved (each bad line "
-                 "is named with its reason). Sessions missing from the file are cancelled."])
-    info.append(["土日・祝日の開催は確認が必要です（--confirm-weekends、管理画面ではチェック）。"
-                 "未発表の項目（時刻、会場、住所、定員）は空欄のままにしてください。"])
-    info.append(["Weekend and holiday dates need confirming (--confirm-weekends, or the box on the "
-                 "admin page). Leave what is not announced (times, venue, address, capacity) blank."])
+    info.append(
+        [
+            "「sessions」シートに1行1開催回で入力し、保存して取り込みます: "
+            "cyder-bot schedule import FILE.xlsx（管理画面の「日程の取り込み」からも可）。"
+        ]
+    )
+    info.append(
+        [
+            "Fill in the 'sessions' sheet, one row per session, save, and import it: "
+            "cyder-bot schedule import FILE.xlsx (or from the admin page's schedule upload)."
+        ]
+    )
+    info.append(
+        [
+            "すべての行を先に確認し、1行でも誤りがあれば何も保存しません（行番号と理由を表示）。"
+            "ファイルにない開催回は中止になります。"
+        ]
+    )
+    info.append(
+        [
+            "Every row is checked first; if any row is wrong nothing is saved (each bad line "
+            "is named with its reason). Sessions missing from the file are cancelled."
+        ]
+    )
+    info.append(
+        [
+            "土日・祝日の開催は確認が必要です（--confirm-weekends、管理画面ではチェック）。"
+            "未発表の項目（時刻、会場、住所、定員）は空欄のままにしてください。"
+        ]
+    )
+    info.append(
+        [
+            "Weekend and holiday dates need confirming (--confirm-weekends, or the box on the "
+            "admin page). Leave what is not announced (times, venue, address, capacity) blank."
+        ]
+    )
     info.append([])
     info.append(["列 / column", "見出し", "説明", "Description"])
     for cell in info[info.max_row]:

@@ -125,11 +125,15 @@ class _Snapshot:
         """This snapshot with the sessions `every`, as of `marks`."""
         shown = tuple(s for s in every if s.fiscal_year in self.shown)
         return dataclasses.replace(
-            self, marks=marks, every=every, sessions=shown,
-            active=tuple(s for s in shown if not s.cancelled), by_id={s.id: s for s in every})
+            self,
+            marks=marks,
+            every=every,
+            sessions=shown,
+            active=tuple(s for s in shown if not s.cancelled),
+            by_id={s.id: s for s in every},
+        )
 
-    def with_seats(self, marks: tuple[int, int, int],
-                   counts: dict[str, tuple[int, int]]) -> _Snapshot:
+    def with_seats(self, marks: tuple[int, int, int], counts: dict[str, tuple[int, int]]) -> _Snapshot:
         """The same snapshot with the seat counts `counts` (session id -> registered,
         waitlisted; a session without registrations is absent)."""
         every = []
@@ -144,7 +148,8 @@ class _Snapshot:
 # Inside `Catalog.checked_once()`: per catalog, the change counter's parts last read and
 # the (connection, its change count, the store's write count) they were read at.
 _CHECKED: ContextVar[dict[int, tuple[tuple[int, int, int], tuple[int, int, int]]] | None] = ContextVar(
-    "catalog_checked", default=None)
+    "catalog_checked", default=None
+)
 
 
 def current_year(loaded: Iterable[int], target: int) -> int | None:
@@ -166,9 +171,15 @@ class Catalog:
     `today` (a callable, such as `Clock.today`), the year today falls in, re-read on
     every snapshot so a running bot moves on to the new year on 1 April."""
 
-    def __init__(self, store: Store, fiscal_year: int = 2024, *,
-                 today: Callable[[], dt.date] | None = None,
-                 writer: Writer | None = None, say: Say = english) -> None:
+    def __init__(
+        self,
+        store: Store,
+        fiscal_year: int = 2024,
+        *,
+        today: Callable[[], dt.date] | None = None,
+        writer: Writer | None = None,
+        say: Say = english,
+    ) -> None:
         self.store = store
         # how what the catalog builds into text (calendar files and feeds) is said in a
         # language: the door's `bot.telegram.i18n.say` (the .po files), else the English
@@ -179,8 +190,14 @@ class Catalog:
         self.writer = writer or Writer(store)
         self._snap: _Snapshot | None = None
 
-    async def write(self, fn: Callable[..., T], /, *args: Any,
-                    on_busy: Callable[[], Awaitable[Any]] | None = None, **kwargs: Any) -> T:
+    async def write(
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        on_busy: Callable[[], Awaitable[Any]] | None = None,
+        **kwargs: Any,
+    ) -> T:
         """`fn(*args, **kwargs)` (a function that writes, e.g. `registrations.register`)
         off the event loop, retried while another process holds the write lock; `on_busy`
         is awaited once if it has to wait. `catalog.writer.DatabaseBusy` when the lock is
@@ -245,9 +262,10 @@ class Catalog:
             if snap.marks == marks:
                 return snap
             if snap.marks[1:] == marks[1:]:  # only registrations changed
-                counts = {sid: (registered or 0, waitlisted or 0)
-                          for sid, registered, waitlisted
-                          in self.store.db.conn.execute(SEATS_SQL).fetchall()}
+                counts = {
+                    sid: (registered or 0, waitlisted or 0)
+                    for sid, registered, waitlisted in self.store.db.conn.execute(SEATS_SQL).fetchall()
+                }
                 self._snap = snap.with_seats(marks, counts)
                 return self._snap
         self._snap = self._build(marks, target)
@@ -258,9 +276,16 @@ class Catalog:
         years = {}
         for row in self.store.query("select * from years order by fiscal_year"):
             years[row["fiscal_year"]] = YearSettings(
-                row["fiscal_year"], row["label_ja"], row["label_en"], row["apply_url"],
-                row["contact"], row["seats"], row["deadline_business_days"],
-                row["nearly_full_threshold"], row["source"], row["defaults_source"],
+                row["fiscal_year"],
+                row["label_ja"],
+                row["label_en"],
+                row["apply_url"],
+                row["contact"],
+                row["seats"],
+                row["deadline_business_days"],
+                row["nearly_full_threshold"],
+                row["source"],
+                row["defaults_source"],
                 row["fees_source"],
             )
         current = current_year(years, target)
@@ -274,21 +299,36 @@ class Catalog:
             )
         )
         windows = tuple(
-            OnlineWindow(r["name"], r["label_ja"], r["label_en"],
-                         dt.date.fromisoformat(r["first"]), dt.date.fromisoformat(r["last"]),
-                         r.get("revision") or 0, r.get("updated_at") or "")
+            OnlineWindow(
+                r["name"],
+                r["label_ja"],
+                r["label_en"],
+                dt.date.fromisoformat(r["first"]),
+                dt.date.fromisoformat(r["last"]),
+                r.get("revision") or 0,
+                r.get("updated_at") or "",
+            )
             for r in self.store.query(
                 "select * from online_windows where fiscal_year = ? order by first",
                 [current],
             )
         )
         # a session of a year not loaded (none should be) takes the current year's settings
-        every = tuple(build_session(r, years.get(r["fiscal_year"]) or years[current])
-                      for r in self.store.query(SESSIONS_SQL))
+        every = tuple(
+            build_session(r, years.get(r["fiscal_year"]) or years[current])
+            for r in self.store.query(SESSIONS_SQL)
+        )
         snap = _Snapshot(
-            marks, target, years, current,
+            marks,
+            target,
+            years,
+            current,
             (current, current + 1) if current + 1 in years else (current,),
-            Rules.from_store(self.store, current), courses, windows, every)
+            Rules.from_store(self.store, current),
+            courses,
+            windows,
+            every,
+        )
         return snap.of(marks, every)
 
     @property
@@ -318,8 +358,11 @@ class Catalog:
 
     def sessions_of(self, fiscal_year: int, include_cancelled: bool = True) -> tuple[Session, ...]:
         """One fiscal year's sessions, shown or not (a past year's rosters and exports)."""
-        return tuple(s for s in self._snapshot().every if s.fiscal_year == fiscal_year
-                     and (include_cancelled or not s.cancelled))
+        return tuple(
+            s
+            for s in self._snapshot().every
+            if s.fiscal_year == fiscal_year and (include_cancelled or not s.cancelled)
+        )
 
     @property
     def rules(self) -> Rules:
@@ -346,11 +389,17 @@ class Catalog:
                 return c
         near = difflib.get_close_matches(text.upper(), codes, n=3, cutoff=0.3)
         if near:
-            raise InvalidInput(_l("unknown course {text!r}; choose one of: {codes} "
-                                  "(did you mean {hint}?)",
-                                  text=text, codes=", ".join(codes), hint=", ".join(near)))
-        raise InvalidInput(_l("unknown course {text!r}; choose one of: {codes}",
-                              text=text, codes=", ".join(codes)))
+            raise InvalidInput(
+                _l(
+                    "unknown course {text!r}; choose one of: {codes} (did you mean {hint}?)",
+                    text=text,
+                    codes=", ".join(codes),
+                    hint=", ".join(near),
+                )
+            )
+        raise InvalidInput(
+            _l("unknown course {text!r}; choose one of: {codes}", text=text, codes=", ".join(codes))
+        )
 
     def session(self, session_id: str) -> Session:
         """One session by id, cancelled ones included; NotFound otherwise."""
@@ -369,9 +418,13 @@ class Catalog:
         """Courses of the same level as `course` that `profile` may take instead: B-2 for
         a national agency asking for B-1, B-1 for a local government asking for B-2."""
         wanted = self.course(course)
-        return [c for c in self.courses()
-                if c.code != wanted.code and c.level_en == wanted.level_en
-                and self.verdict(profile, c.code).eligible]
+        return [
+            c
+            for c in self.courses()
+            if c.code != wanted.code
+            and c.level_en == wanted.level_en
+            and self.verdict(profile, c.code).eligible
+        ]
 
     # -- search -------------------------------------------------------------------------------
 
@@ -398,8 +451,7 @@ class Catalog:
         `near`, or the capital of `near_prefecture`), then by date.
         """
         if order not in ("auto", "date", "distance"):
-            raise InvalidInput(_l("unknown order {order!r}; choose auto, date or distance",
-                                  order=order))
+            raise InvalidInput(_l("unknown order {order!r}; choose auto, date or distance", order=order))
         course_set = {c for c in courses}
         pref_set = set(prefectures)
         region_set = set(regions)
@@ -431,9 +483,13 @@ class Catalog:
         elif order == "distance" and origin is not None:
             hits.sort(key=lambda h: (round(h.distance_km or 0.0, 3), h.session.first_day))
         elif near_prefecture is not None:
-            hits.sort(key=lambda h: (h.session.prefecture_code != near_prefecture,
-                                     0.0 if h.session.prefecture_code == near_prefecture
-                                     else (h.distance_km or 0.0), h.session.first_day))
+            hits.sort(
+                key=lambda h: (
+                    h.session.prefecture_code != near_prefecture,
+                    0.0 if h.session.prefecture_code == near_prefecture else (h.distance_km or 0.0),
+                    h.session.first_day,
+                )
+            )
         elif origin is not None:
             hits.sort(key=lambda h: (round(h.distance_km or 0.0, 3), h.session.first_day))
         if limit is not None:
@@ -450,8 +506,9 @@ class UnknownFilter(InvalidInput):
     error that said so (its gettext message, or its English/Japanese pair), or a message
     (then `ja` may give the Japanese of an English one)."""
 
-    def __init__(self, field: str, value: str, reason: str | Said | BaseException,
-                 ja: str | None = None) -> None:
+    def __init__(
+        self, field: str, value: str, reason: str | Said | BaseException, ja: str | None = None
+    ) -> None:
         said: str | Said
         if isinstance(reason, CatalogError):
             said, ja = (reason.message, None) if reason.message else (reason.en, reason.ja)
@@ -477,9 +534,13 @@ def _split(values: Iterable[object]) -> list[str]:
     return [part.strip() for v in values for part in str(v).split(",") if part.strip()]
 
 
-def parse_filters(catalog: Catalog, *, courses: Iterable[object] = (),
-                  prefectures: Iterable[object] = (),
-                  regions: Iterable[object] = ()) -> SearchFilters:
+def parse_filters(
+    catalog: Catalog,
+    *,
+    courses: Iterable[object] = (),
+    prefectures: Iterable[object] = (),
+    regions: Iterable[object] = (),
+) -> SearchFilters:
     """Search filters as people type them (repeated or comma-separated: "any of"), for the
     CLI and the HTTP feeds alike; `UnknownFilter` names the first value that matches nothing."""
     found_courses: set[str] = set()
@@ -500,5 +561,6 @@ def parse_filters(catalog: Catalog, *, courses: Iterable[object] = (),
             found_regions.add(places.region(value).name)
         except places.UnknownPlace as e:
             raise UnknownFilter("region", value, e) from None
-    return SearchFilters(tuple(sorted(found_courses)), tuple(sorted(found_prefs)),
-                         tuple(sorted(found_regions)))
+    return SearchFilters(
+        tuple(sorted(found_courses)), tuple(sorted(found_prefs)), tuple(sorted(found_regions))
+    )

@@ -69,8 +69,11 @@ def parse_day(text: str, fiscal_year: int) -> dt.date | None:
 
 
 def _place_keys(session: Session) -> set[str]:
-    keys = {places.normalize(session.prefecture), places.normalize(session.city),
-            places.normalize(session.region)}
+    keys = {
+        places.normalize(session.prefecture),
+        places.normalize(session.city),
+        places.normalize(session.region),
+    }
     return {k for k in keys if k}
 
 
@@ -139,14 +142,20 @@ def lookup(catalog: Catalog, text: str, *, today: dt.date) -> Lookup:
             continue
         break
     if used == 0:
-        raise NotFound(_l("no session {session!r} (give its id, or a place and date such as "
-                          "広島 10/25)", session=words[0]))
+        raise NotFound(
+            _l(
+                "no session {session!r} (give its id, or a place and date such as 広島 10/25)",
+                session=words[0],
+            )
+        )
     named = " ".join(words[:used])
     found_sessions = [
-        s for s in every
+        s
+        for s in every
         if (day is None or s.first_day <= day <= s.last_day)
         and (course is None or s.course == course)
-        and all(_place_keys(s) & keys for _w, keys in place_words)]
+        and all(_place_keys(s) & keys for _w, keys in place_words)
+    ]
     if not found_sessions:
         # Japanese quotes the words in 「」, English shows them as Python does ('広島 9/9')
         raise NotFound(_l("no session matches {named}", named=ByLang(named, repr(named))))

@@ -34,14 +34,32 @@ from catalog import places
 from catalog.errors import InvalidInput
 
 SPREADSHEET_COLUMNS: tuple[str, ...] = (
-    "course", "region", "prefecture", "city", "first", "last", "venue", "address",
-    "start", "end", "capacity", "id", "venue_lat", "venue_lon",
+    "course",
+    "region",
+    "prefecture",
+    "city",
+    "first",
+    "last",
+    "venue",
+    "address",
+    "start",
+    "end",
+    "capacity",
+    "id",
+    "venue_lat",
+    "venue_lon",
 )
 REQUIRED = ("course", "prefecture", "city", "first")
 # Header spellings a spreadsheet or a form may use for the same columns (after lower-casing
 # and turning spaces into underscores): "First day", "start_time" (the store's names).
-CELL_ALIASES = {"first_day": "first", "last_day": "last", "start_time": "start", "end_time": "end",
-                "venue_latitude": "venue_lat", "venue_longitude": "venue_lon"}
+CELL_ALIASES = {
+    "first_day": "first",
+    "last_day": "last",
+    "start_time": "start",
+    "end_time": "end",
+    "venue_latitude": "venue_lat",
+    "venue_longitude": "venue_lon",
+}
 ID_RE = re.compile(r"^[0-9]{4}-[A-Z0-9-]{1,8}-[0-9]{2}-[0-9]{4}$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_CAPACITY = 10000
@@ -198,7 +216,8 @@ class SessionRow(BaseModel):
             return places.prefecture(str(value)).name
         except places.UnknownPlace as e:
             raise problem(
-                f"unknown prefecture {value!r}; did you mean {', '.join(e.candidates) or '-'}?") from None
+                f"unknown prefecture {value!r}; did you mean {', '.join(e.candidates) or '-'}?"
+            ) from None
 
     @field_validator("region", mode="plain")
     @classmethod
@@ -274,8 +293,9 @@ class SessionRow(BaseModel):
     @field_validator("capacity", mode="plain")
     @classmethod
     def _capacity(cls, value: Any) -> int | None:
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or not 1 <= value <= MAX_CAPACITY):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CAPACITY
+        ):
             raise problem(f"capacity must be a whole number from 1, got {value!r}")
         return value
 
@@ -308,8 +328,10 @@ class SessionRow(BaseModel):
             return lon  # the latitude is refused already
         lat = info.data["venue_lat"]
         if (lat is None) != (lon is None):
-            raise problem("give both venue_lat and venue_lon, or neither",
-                          "venue_lon" if lat is not None else "venue_lat")
+            raise problem(
+                "give both venue_lat and venue_lon, or neither",
+                "venue_lon" if lat is not None else "venue_lat",
+            )
         pref, city = _prefecture(info), info.data.get("city")
         if lat is not None and lon is not None and pref is not None and city:
             try:
@@ -318,8 +340,10 @@ class SessionRow(BaseModel):
                 return lon  # the city is refused already
             km = places.distance_km(point, (lat, lon))
             if km > VENUE_NEAR_CITY_KM:
-                raise problem(f"the venue point {lat},{lon} is {km:.0f} km from {city}; "
-                              "check venue_lat and venue_lon", "venue_lat")
+                raise problem(
+                    f"the venue point {lat},{lon} is {km:.0f} km from {city}; check venue_lat and venue_lon",
+                    "venue_lat",
+                )
         return lon
 
     @field_serializer("first", "last", when_used="json")
@@ -346,13 +370,25 @@ class SessionRow(BaseModel):
         """The row for the store's `sessions` table (status "scheduled")."""
         lat, lon = self.point
         return {
-            "id": self.id, "fiscal_year": self.fiscal_year, "course": self.course,
-            "region": self.region, "prefecture_code": self.place.code,
-            "prefecture": self.prefecture, "city": self.city, "lat": lat, "lon": lon,
-            "first_day": self.first.isoformat(), "last_day": self.last.isoformat(),
-            "start_time": self.start, "end_time": self.end, "venue": self.venue,
-            "address": self.address, "capacity": self.capacity, "status": "scheduled",
-            "venue_lat": self.venue_lat, "venue_lon": self.venue_lon,
+            "id": self.id,
+            "fiscal_year": self.fiscal_year,
+            "course": self.course,
+            "region": self.region,
+            "prefecture_code": self.place.code,
+            "prefecture": self.prefecture,
+            "city": self.city,
+            "lat": lat,
+            "lon": lon,
+            "first_day": self.first.isoformat(),
+            "last_day": self.last.isoformat(),
+            "start_time": self.start,
+            "end_time": self.end,
+            "venue": self.venue,
+            "address": self.address,
+            "capacity": self.capacity,
+            "status": "scheduled",
+            "venue_lat": self.venue_lat,
+            "venue_lon": self.venue_lon,
         }
 
     def as_fields(self) -> dict[str, Any]:
@@ -379,8 +415,13 @@ def _problems(err: ValidationError) -> list[tuple[str | None, str]]:
     missing = [str(e["loc"][0]) for e in err.errors() if e["type"] == "missing"]
     out: list[tuple[str | None, str]] = []
     if unknown:
-        out.append((unknown[0], f"unknown field(s) {', '.join(sorted(unknown))}; "
-                                f"allowed: {', '.join(sorted(SPREADSHEET_COLUMNS))}"))
+        out.append(
+            (
+                unknown[0],
+                f"unknown field(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(SPREADSHEET_COLUMNS))}",
+            )
+        )
     if missing:
         out.append((missing[0], f"missing field(s) {', '.join(sorted(missing))}"))
     for e in err.errors():

@@ -19,16 +19,29 @@ def registration_stats(catalog: Catalog) -> list[dict[str, Any]]:
     region_pos = {r.name: i for i, r in enumerate(places.REGIONS)}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for s in catalog.all_sessions():
-        row = rows.setdefault((s.course, s.region), {
-            "course": s.course, "region": s.region, "sessions": 0, "registered": 0,
-            "capacity": 0, "waitlisted": 0})
+        row = rows.setdefault(
+            (s.course, s.region),
+            {
+                "course": s.course,
+                "region": s.region,
+                "sessions": 0,
+                "registered": 0,
+                "capacity": 0,
+                "waitlisted": 0,
+            },
+        )
         row["sessions"] += 1
         row["registered"] += s.registered
         row["capacity"] += s.capacity
         row["waitlisted"] += s.waitlisted
-    return sorted(rows.values(), key=lambda r: (course_pos.get(r["course"], len(course_pos)),
-                                                region_pos.get(r["region"], len(region_pos)),
-                                                r["region"]))
+    return sorted(
+        rows.values(),
+        key=lambda r: (
+            course_pos.get(r["course"], len(course_pos)),
+            region_pos.get(r["region"], len(region_pos)),
+            r["region"],
+        ),
+    )
 
 
 def registrations_by_day(catalog: Catalog) -> list[DayCount]:
@@ -39,15 +52,18 @@ def registrations_by_day(catalog: Catalog) -> list[DayCount]:
     made: dict[str, int] = {}
     cancelled: dict[str, int] = {}
     for day, n in catalog.store.db.execute(
-            "select substr(r.created_at, 1, 10), count(*) from registrations r "
-            f"join sessions s on s.id = r.session_id where s.fiscal_year in ({marks}) "
-            "group by 1", years).fetchall():
+        "select substr(r.created_at, 1, 10), count(*) from registrations r "
+        f"join sessions s on s.id = r.session_id where s.fiscal_year in ({marks}) "
+        "group by 1",
+        years,
+    ).fetchall():
         made[day] = n
     for day, n in catalog.store.db.execute(
-            "select substr(r.cancelled_at, 1, 10), count(*) from registrations r "
-            f"join sessions s on s.id = r.session_id where s.fiscal_year in ({marks}) "
-            "and r.status = 'cancelled' and r.cancelled_at is not null group by 1",
-            years).fetchall():
+        "select substr(r.cancelled_at, 1, 10), count(*) from registrations r "
+        f"join sessions s on s.id = r.session_id where s.fiscal_year in ({marks}) "
+        "and r.status = 'cancelled' and r.cancelled_at is not null group by 1",
+        years,
+    ).fetchall():
         cancelled[day] = n
     out = []
     for day in sorted(set(made) | set(cancelled)):
@@ -63,5 +79,7 @@ def home_charts(catalog: Catalog, sessions: list[Session] | tuple[Session, ...])
     """The admin home's pictures as inline SVG: seats by course and region, and
     registrations over time."""
     courses = [c.code for c in catalog.courses()]
-    return {"seats": charts.seats_by_course_and_region(sessions, courses),
-            "registrations": charts.registrations_over_time(registrations_by_day(catalog))}
+    return {
+        "seats": charts.seats_by_course_and_region(sessions, courses),
+        "registrations": charts.registrations_over_time(registrations_by_day(catalog)),
+    }

@@ -279,10 +279,17 @@ def m007_fsm_state(db: Database) -> None:
             "updated_at": str,
         },
         pk=("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id", "destiny"),
-        not_null={"bot_id", "chat_id", "user_id", "thread_id", "business_connection_id",
-                  "destiny", "data", "updated_at"},
-        defaults={"thread_id": 0, "business_connection_id": "", "destiny": "default",
-                  "data": "{}"},
+        not_null={
+            "bot_id",
+            "chat_id",
+            "user_id",
+            "thread_id",
+            "business_connection_id",
+            "destiny",
+            "data",
+            "updated_at",
+        },
+        defaults={"thread_id": 0, "business_connection_id": "", "destiny": "default", "data": "{}"},
     )
     db.table("fsm_state").create_index(["updated_at"])
     db.table("fsm_state").create_index(["user_id"])
@@ -337,6 +344,7 @@ def is_busy(exc: BaseException) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
 
 @migrations()
 def m009_venue_point(db: Database) -> None:
@@ -394,7 +402,8 @@ def m010_notification_outbox(db: Database) -> None:
         "  else n.kind || ':' || n.session_id || ':' || n.registration_id end, "
         "case when n.result in ('sent', 'blocked', 'failed') then n.result else 'sending' end, "
         "1, coalesce(n.sent_at, ''), n.sent_at "
-        "from notifications_m002 n left join registrations r on r.id = n.registration_id")
+        "from notifications_m002 n left join registrations r on r.id = n.registration_id"
+    )
     db.execute("drop table notifications_m002")
 
 
@@ -472,8 +481,7 @@ class Store:
         if self.loop_writes != "allow" and on_event_loop():
             if self.loop_writes == "raise":
                 raise RuntimeError("a write transaction on the event loop (use Catalog.write)")
-            log.warning("a write transaction on the event loop (use Catalog.write)",
-                        stack_info=True)
+            log.warning("a write transaction on the event loop (use Catalog.write)", stack_info=True)
         db.conn.execute("BEGIN IMMEDIATE")
         locked_at = time.monotonic()
         try:
@@ -505,8 +513,7 @@ class Store:
     def change_marks(self) -> tuple[int, int, int]:
         """(all changes, changes to the static tables, changes to sessions), each kept by
         triggers: what changed since a view was built, with registrations being the rest."""
-        row = self.db.execute(
-            "select n, static_n, sessions_n from catalog_changes where id = 1").fetchone()
+        row = self.db.execute("select n, static_n, sessions_n from catalog_changes where id = 1").fetchone()
         return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -529,8 +536,7 @@ class Store:
         try:
             target = sqlite3.connect(str(dest))
         except sqlite3.Error as e:
-            raise InvalidInput(_l("{dest}: cannot write the backup ({reason})",
-                                  dest=dest, reason=e)) from e
+            raise InvalidInput(_l("{dest}: cannot write the backup ({reason})", dest=dest, reason=e)) from e
         try:
             self.db.conn.backup(target)
         finally:

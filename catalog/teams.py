@@ -78,9 +78,13 @@ class Member:
         return _fold(self.organisation) or f"#{self.registration_id}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"registration_id": self.registration_id, "name": self.name,
-                "organisation": self.organisation, "org_type": self.org_type,
-                "prefecture": self.prefecture}
+        return {
+            "registration_id": self.registration_id,
+            "name": self.name,
+            "organisation": self.organisation,
+            "org_type": self.org_type,
+            "prefecture": self.prefecture,
+        }
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,13 @@ class Team:
     def as_dict(self, say: Say = english) -> dict[str, Any]:
         """The JSON shape of `cyder-bot teams --format json` (`say` as for
         `TeamException.as_dict`)."""
-        return {"team": self.number,
-                "members": [{k: v for k, v in m.as_dict().items() if k != "registration_id"}
-                            for m in self.members],
-                "exceptions": [e.as_dict(say) for e in self.exceptions]}
+        return {
+            "team": self.number,
+            "members": [
+                {k: v for k, v in m.as_dict().items() if k != "registration_id"} for m in self.members
+            ],
+            "exceptions": [e.as_dict(say) for e in self.exceptions],
+        }
 
 
 class TeamRuleError(CatalogError):
@@ -166,6 +173,7 @@ def team_blocks(members: Iterable[Member]) -> list[tuple[Member, ...]]:
 
 # -- the exceptions staff see -------------------------------------------------------------
 
+
 def flag_exceptions(teams: Iterable[Team]) -> list[Team]:
     """The same teams, in number order, each carrying the rules it breaks."""
     by_team = {t.number: t.members for t in teams}
@@ -188,28 +196,37 @@ def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[Team
         if len(spots) > 1:
             key = block[0].team_key or ""
             numbers = ", ".join(str(t) for t in sorted(spots))
-            e = TeamException("declared", _l("the declared team {key!r} is split over teams "
-                                             "{numbers}", key=key, numbers=numbers), key)
+            e = TeamException(
+                "declared",
+                _l("the declared team {key!r} is split over teams {numbers}", key=key, numbers=numbers),
+                key,
+            )
             for t in spots:
                 split[t].append(e)
     loose_teams = sum(1 for t in by_team if t not in declared_at) or 1
-    totals = Counter(m.org_key for ms in by_team.values() for m in ms
-                     if m.registration_id not in exempt)
+    totals = Counter(m.org_key for ms in by_team.values() for m in ms if m.registration_id not in exempt)
     out: dict[int, tuple[TeamException, ...]] = {}
     for t, ms in by_team.items():
         found = []
         if len(ms) not in SIZES:
-            found.append(TeamException("size", _l("a team of {n} (teams are of three or four)",
-                                                  n=len(ms))))
+            found.append(TeamException("size", _l("a team of {n} (teams are of three or four)", n=len(ms))))
         counts = Counter(m.org_key for m in ms if m.registration_id not in exempt)
         names = {m.org_key: m.organisation for m in reversed(ms)}
         for org, c in counts.items():
             allowed = math.ceil(totals[org] / loose_teams)
             if c > allowed:
-                found.append(TeamException(
-                    "organisation",
-                    _l("{n} people of {organisation} (spread, at most {allowed} per team)",
-                       n=c, organisation=names[org], allowed=allowed), org))
+                found.append(
+                    TeamException(
+                        "organisation",
+                        _l(
+                            "{n} people of {organisation} (spread, at most {allowed} per team)",
+                            n=c,
+                            organisation=names[org],
+                            allowed=allowed,
+                        ),
+                        org,
+                    )
+                )
         found.extend(split.get(t, ()))
         if found:
             out[t] = tuple(found)
@@ -217,6 +234,7 @@ def _exceptions(by_team: Mapping[int, Sequence[Member]]) -> dict[int, tuple[Team
 
 
 # -- forming -------------------------------------------------------------------------------
+
 
 def group_into_teams(
     members: Sequence[Member],
@@ -233,8 +251,7 @@ def group_into_teams(
     if not people:
         return []
     pins = {r: int(t) for r, t in (pinned or {}).items() if r in unique and int(t) >= 1}
-    keep = {r: int(t) for r, t in (existing or {}).items()
-            if r in unique and r not in pins and int(t) >= 1}
+    keep = {r: int(t) for r, t in (existing or {}).items() if r in unique and r not in pins and int(t) >= 1}
     best = _best_forming(_Layout(people, pins, keep))
     if keep and best.score()[0] > 0:
         # Kept teams that cannot be made to follow the rules: form afresh when that does.
@@ -279,26 +296,33 @@ class _Layout:
         self.keep = keep
         self.by_id = {m.registration_id: m for m in people}
         # The unpinned members of each declared team stay together.
-        self.declared = [rest for block in team_blocks(people)
-                         if (rest := [m for m in block if m.registration_id not in pins])]
+        self.declared = [
+            rest
+            for block in team_blocks(people)
+            if (rest := [m for m in block if m.registration_id not in pins])
+        ]
         in_declared = {m.registration_id for rest in self.declared for m in rest}
-        self.others = [m for m in people
-                       if m.registration_id not in pins and m.registration_id not in in_declared]
+        self.others = [
+            m for m in people if m.registration_id not in pins and m.registration_id not in in_declared
+        ]
         self.declared_numbers = self._declared_numbers()
         self.taken = {t for t in self.declared_numbers if t is not None}
         self.held: Counter[int] = Counter(
-            t for m in self.others
-            if (t := keep.get(m.registration_id)) is not None and t not in self.taken)
+            t for m in self.others if (t := keep.get(m.registration_id)) is not None and t not in self.taken
+        )
         self.pinned_in: Counter[int] = Counter(t for t in pins.values() if t not in self.taken)
         self.kept_numbers = sorted(set(self.held) | set(self.pinned_in))
         # The organisations as the spread rule counts them, kept or pinned per team.
         self.org_totals = Counter(m.org_key for m in self.others)
         self.org_totals.update(self.by_id[r].org_key for r, t in pins.items() if t not in self.taken)
         self.home_orgs: Counter[tuple[int, str]] = Counter(
-            (self.keep[m.registration_id], m.org_key) for m in self.others
-            if self.keep.get(m.registration_id) in self.held)
+            (self.keep[m.registration_id], m.org_key)
+            for m in self.others
+            if self.keep.get(m.registration_id) in self.held
+        )
         self.pinned_orgs: Counter[tuple[int, str]] = Counter(
-            (t, self.by_id[r].org_key) for r, t in pins.items() if t not in self.taken)
+            (t, self.by_id[r].org_key) for r, t in pins.items() if t not in self.taken
+        )
 
     def _declared_numbers(self) -> list[int | None]:
         """Each declared team's number: where most of it already is, unless gathering
@@ -311,8 +335,11 @@ class _Layout:
         for rest in self.declared:
             inside = Counter(t for m in rest if (t := self.keep.get(m.registration_id)) is not None)
             kept = sum(inside.values())
-            costs = [((kept - inside[t]) + (kept_at[t] - inside[t]) + pinned_at[t], -inside[t], t)
-                     for t in inside if t not in taken]
+            costs = [
+                ((kept - inside[t]) + (kept_at[t] - inside[t]) + pinned_at[t], -inside[t], t)
+                for t in inside
+                if t not in taken
+            ]
             choice = min(costs, default=None)
             if choice is not None and choice[0] <= kept:
                 taken.add(choice[2])
@@ -367,8 +394,12 @@ class _Layout:
                     c = size - p
                     if seated + c > n:
                         continue
-                    k = (key[0] + (size > 0 and size not in SIZES), key[1] + (0 < size < 3),
-                         key[2] + max(0, h - c), key[3] + (size > 0))
+                    k = (
+                        key[0] + (size > 0 and size not in SIZES),
+                        key[1] + (0 < size < 3),
+                        key[2] + max(0, h - c),
+                        key[3] + (size > 0),
+                    )
                     cur = nxt.get(seated + c)
                     if cur is None or k < cur:
                         nxt[seated + c] = k
@@ -378,9 +409,19 @@ class _Layout:
         finals = []
         for seated, key in best.items():
             new = tuple(team_sizes(n - seated))
-            finals.append(((key[0] + sum(s not in SIZES for s in new),
-                            key[1] + sum(s < 3 for s in new), key[2], key[3] + len(new),
-                            -seated), seated, new))
+            finals.append(
+                (
+                    (
+                        key[0] + sum(s not in SIZES for s in new),
+                        key[1] + sum(s < 3 for s in new),
+                        key[2],
+                        key[3] + len(new),
+                        -seated,
+                    ),
+                    seated,
+                    new,
+                )
+            )
         plans = []
         for _key, seated, new in sorted(finals)[:MAX_PLANS]:
             sizes: dict[int, int] = {}
@@ -412,12 +453,16 @@ class _Layout:
         moves = 0
         for t, size in sizes.items():
             c = max(0, size - self.pinned_in[t])
-            moves += (max(0, self.held[t] - reused.get(t, 0)) if size == 0
-                      else max(self.held[t] - c, spread_over[t]))
+            moves += (
+                max(0, self.held[t] - reused.get(t, 0))
+                if size == 0
+                else max(self.held[t] - c, spread_over[t])
+            )
         moves += sum(1 for m in self.others if self.keep.get(m.registration_id) in self.taken)
         for rest, number in zip(self.declared, self.declared_numbers, strict=True):
-            moves += sum(1 for m in rest if (k := self.keep.get(m.registration_id)) is not None
-                         and k != number)
+            moves += sum(
+                1 for m in rest if (k := self.keep.get(m.registration_id)) is not None and k != number
+            )
         bound = (exceptions, small, moves, teams + len(self.declared))
         return _Plan(tuple(sorted(sizes.items())), new, bound, (-seated, *new))
 
@@ -508,11 +553,11 @@ class _Forming:
         within its spread there; the rest (displaced or new) is returned."""
         keep = self.layout.keep
         rest = []
-        for m in sorted(self.layout.others,
-                        key=lambda m: (keep.get(m.registration_id, 0), m.registration_id)):
+        for m in sorted(
+            self.layout.others, key=lambda m: (keep.get(m.registration_id, 0), m.registration_id)
+        ):
             t = keep.get(m.registration_id)
-            if t is not None and self.left.get(t, 0) > 0 \
-                    and self.orgs[t][m.org_key] < self.bound[m.org_key]:
+            if t is not None and self.left.get(t, 0) > 0 and self.orgs[t][m.org_key] < self.bound[m.org_key]:
                 self._put(m, t)
             else:
                 rest.append(m)
@@ -527,10 +572,15 @@ class _Forming:
 
         def key(m: Member) -> tuple[Any, ...]:
             if rest_orgs[m.org_key] > 1:
-                return (0, -rest_orgs[m.org_key], m.org_key, m.org_type, m.prefecture,
-                        m.registration_id)
-            return (1, -type_total[m.org_type], m.org_type, -pref_total[m.prefecture],
-                    m.prefecture, m.registration_id)
+                return (0, -rest_orgs[m.org_key], m.org_key, m.org_type, m.prefecture, m.registration_id)
+            return (
+                1,
+                -type_total[m.org_type],
+                m.org_type,
+                -pref_total[m.prefecture],
+                m.prefecture,
+                m.registration_id,
+            )
 
         return key
 
@@ -543,10 +593,13 @@ class _Forming:
                 self.left[t] += 1
                 self.extra[t] = 0
                 self.pool -= 1
-        ordered = sorted((t for t in self.left if self.left[t] > 0),
-                         key=lambda t: (-self.left[t], t))
-        seats = [t for row in range(max((self.left[t] for t in ordered), default=0))
-                 for t in ordered if self.left[t] > row]
+        ordered = sorted((t for t in self.left if self.left[t] > 0), key=lambda t: (-self.left[t], t))
+        seats = [
+            t
+            for row in range(max((self.left[t] for t in ordered), default=0))
+            for t in ordered
+            if self.left[t] > row
+        ]
         assert len(seats) == len(rest), "the plan seats everyone"
         for m, t in zip(sorted(rest, key=self._order_key(rest)), seats, strict=True):
             self._put(m, t)
@@ -593,15 +646,23 @@ class _Forming:
         numbers = list(self.left)
 
         def enter_order(m: Member) -> list[int]:
-            return sorted((t for t in numbers if orgs[t][m.org_key] < bound[m.org_key]),
-                          key=lambda t: (orgs[t][m.org_key], self.types[t][m.org_type],
-                                         self.prefs[t][m.prefecture], -self.left[t], t))
+            return sorted(
+                (t for t in numbers if orgs[t][m.org_key] < bound[m.org_key]),
+                key=lambda t: (
+                    orgs[t][m.org_key],
+                    self.types[t][m.org_type],
+                    self.prefs[t][m.prefecture],
+                    -self.left[t],
+                    t,
+                ),
+            )
 
         # Dijkstra over teams: state = (cost, steps, tie, team, path), where path is the
         # list of (person, team entered); the person moving next is chosen per team.
         tie = itertools.count()
         heap: list[tuple[int, int, int, int, tuple[tuple[Member, int], ...]]] = [
-            (0, 1, next(tie), t, ((new, t),)) for t in enter_order(new)]
+            (0, 1, next(tie), t, ((new, t),)) for t in enter_order(new)
+        ]
         heapq.heapify(heap)
         done: set[int] = set()
         found = None
@@ -614,9 +675,10 @@ class _Forming:
                 found = path
                 break
             on_path = {m.org_key for m, _ in path}
-            movable = sorted((m for m in where[u] if m.org_key not in on_path),
-                             key=lambda m: (keep.get(m.registration_id) == u, m.org_key,
-                                            -m.registration_id))
+            movable = sorted(
+                (m for m in where[u] if m.org_key not in on_path),
+                key=lambda m: (keep.get(m.registration_id) == u, m.org_key, -m.registration_id),
+            )
             seen_orgs: set[str] = set()
             for p in movable:
                 if p.org_key in seen_orgs:
@@ -629,9 +691,10 @@ class _Forming:
         if found is None:
             # among the teams with the fewest colleagues, their own team first (so that
             # re-forming what was formed moves nobody)
-            t = min((t for t in numbers if self._has_seat(t)),
-                    key=lambda t: (orgs[t][new.org_key], keep.get(new.registration_id) != t,
-                                   -self.left[t], t))
+            t = min(
+                (t for t in numbers if self._has_seat(t)),
+                key=lambda t: (orgs[t][new.org_key], keep.get(new.registration_id) != t, -self.left[t], t),
+            )
             found = ((new, t),)
         for m, v in found:
             if (was := self.assigned.get(m.registration_id)) is not None:
@@ -678,8 +741,14 @@ _MEMBERS_SQL = (
 
 
 def _member(row: Mapping[str, Any]) -> Member:
-    return Member(row["id"], row["name"], row["organisation"] or "", row["org_type"] or "",
-                  row["prefecture"] or "", row["team_key"] or None)
+    return Member(
+        row["id"],
+        row["name"],
+        row["organisation"] or "",
+        row["org_type"] or "",
+        row["prefecture"] or "",
+        row["team_key"] or None,
+    )
 
 
 def _session_id(catalog: Catalog, session_id: str) -> str:
@@ -706,8 +775,12 @@ def form_teams(catalog: Catalog, session_id: str, *, now: dt.datetime) -> list[T
         db.execute("delete from teams where session_id = ?", [sid])
         db.conn.executemany(
             "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, ?)",
-            [(sid, m.registration_id, t.number, int(m.registration_id in pinned))
-             for t in teams for m in t.members])
+            [
+                (sid, m.registration_id, t.number, int(m.registration_id in pinned))
+                for t in teams
+                for m in t.members
+            ],
+        )
     return teams
 
 
@@ -733,10 +806,10 @@ def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[Laz
     team of more than four, their organisation over its spread in `target`, their
     declared team split. Teams of one or two left behind are not refused (staff build
     teams one move at a time); they are flagged like any exception."""
-    before = {t.number: [m for m in t.members if m.registration_id != mover.registration_id]
-              for t in teams}
-    source = next((t.number for t in teams
-                   if any(m.registration_id == mover.registration_id for m in t.members)), None)
+    before = {t.number: [m for m in t.members if m.registration_id != mover.registration_id] for t in teams}
+    source = next(
+        (t.number for t in teams if any(m.registration_id == mover.registration_id for m in t.members)), None
+    )
     if source == target:
         return []
     after = {t: ms for t, ms in before.items() if ms}
@@ -744,8 +817,7 @@ def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[Laz
     problems = []
     size = len(after[target])
     if size > TEAM_SIZE:
-        problems.append(_l("team {team} would have {n} people (a team is at most four)",
-                           team=target, n=size))
+        problems.append(_l("team {team} would have {n} people (a team is at most four)", team=target, n=size))
     for e in _exceptions(after).get(target, ()):
         if e.code == "organisation" and e.subject == mover.org_key:
             problems.append(_l("in team {team}: {reason}", team=target, reason=e.message))
@@ -753,13 +825,23 @@ def move_problems(teams: Sequence[Team], mover: Member, target: int) -> list[Laz
     for block in team_blocks(m for ms in after.values() for m in ms):
         if mover in block and any(m.registration_id in beside for m in block):
             key = block[0].team_key
-            problems.append(_l("{name} belongs to the declared team {key!r}; moving them "
-                               "splits it", name=mover.name, key=key))
+            problems.append(
+                _l(
+                    "{name} belongs to the declared team {key!r}; moving them splits it",
+                    name=mover.name,
+                    key=key,
+                )
+            )
     return problems
 
 
 def move_member(
-    catalog: Catalog, session_id: str, registration_id: int, team: int, *, now: dt.datetime,
+    catalog: Catalog,
+    session_id: str,
+    registration_id: int,
+    team: int,
+    *,
+    now: dt.datetime,
     force: bool = False,
 ) -> list[Team]:
     """Staff move: put one registrant into `team` (an existing team or the next new
@@ -768,41 +850,61 @@ def move_member(
     A move that breaks the team rules (`move_problems`) raises `TeamRuleError` with the
     reasons, unless `force` (staff confirmed it); the teams then show the exception."""
     session = catalog.session(session_id)
-    missing = NotFound(_l("registration {registration} is not in session {session}",
-                          registration=registration_id, session=session.id))
-    if isinstance(registration_id, bool) or not isinstance(registration_id, int) \
-            or not 1 <= registration_id <= _SQLITE_MAX_INT:
+    missing = NotFound(
+        _l(
+            "registration {registration} is not in session {session}",
+            registration=registration_id,
+            session=session.id,
+        )
+    )
+    if (
+        isinstance(registration_id, bool)
+        or not isinstance(registration_id, int)
+        or not 1 <= registration_id <= _SQLITE_MAX_INT
+    ):
         raise missing
     row = catalog.store.one(
-        "select id, status from registrations where id = ? and session_id = ?",
-        [registration_id, session.id])
+        "select id, status from registrations where id = ? and session_id = ?", [registration_id, session.id]
+    )
     if row is None:
         raise missing
     if row["status"] != "registered":
-        raise InvalidInput(_l("registration {registration} is {status}, not registered; only "
-                              "registrants are put into teams",
-                              registration=registration_id, status=row["status"]))
+        raise InvalidInput(
+            _l(
+                "registration {registration} is {status}, not registered; only "
+                "registrants are put into teams",
+                registration=registration_id,
+                status=row["status"],
+            )
+        )
     teams = current_teams(catalog, session.id)
     if not teams:
         teams = form_teams(catalog, session.id, now=now)
     highest = max((t.number for t in teams), default=0) + 1
     if isinstance(team, bool) or not isinstance(team, int) or not 1 <= team <= highest:
-        raise InvalidInput(_l("team {team!r} does not exist; choose 1-{highest}",
-                              team=team, highest=highest))
+        raise InvalidInput(_l("team {team!r} does not exist; choose 1-{highest}", team=team, highest=highest))
     if not force:
-        mover = next(_member(r) for r in catalog.store.query(_MEMBERS_SQL, [session.id])
-                     if r["id"] == registration_id)
+        mover = next(
+            _member(r) for r in catalog.store.query(_MEMBERS_SQL, [session.id]) if r["id"] == registration_id
+        )
         problems = move_problems(teams, mover, team)
         if problems:
-            raise TeamRuleError(_l(
-                "moving #{registration} {name} into team {team} breaks the team rules: "
-                "{problems}", registration=registration_id, name=mover.name, team=team,
-                problems=Joined(ByLang("。", "; "), problems)))
+            raise TeamRuleError(
+                _l(
+                    "moving #{registration} {name} into team {team} breaks the team rules: {problems}",
+                    registration=registration_id,
+                    name=mover.name,
+                    team=team,
+                    problems=Joined(ByLang("。", "; "), problems),
+                )
+            )
     with catalog.store.write() as db:
         db.execute(
             "insert into teams (session_id, registration_id, team, pinned) values (?, ?, ?, 1) "
             "on conflict (registration_id) do update set session_id = excluded.session_id, "
-            "team = excluded.team, pinned = 1", [session.id, registration_id, team])
+            "team = excluded.team, pinned = 1",
+            [session.id, registration_id, team],
+        )
     return current_teams(catalog, session.id)
 
 
@@ -813,11 +915,23 @@ def check_team_key(
     session: InvalidInput when `adding` more people of `organisation` would break that."""
     rows = catalog.store.query(
         "select organisation from registrations where session_id = ? and team_key = ? "
-        "and status in ('registered', 'waitlisted')", [session_id, team_key])
+        "and status in ('registered', 'waitlisted')",
+        [session_id, team_key],
+    )
     orgs = {_fold(r["organisation"]) for r in rows}
     if orgs and orgs != {_fold(organisation)}:
-        raise InvalidInput(_l("team {team!r} is another organisation's; a team key joins "
-                              "people of one organisation", team=team_key))
+        raise InvalidInput(
+            _l(
+                "team {team!r} is another organisation's; a team key joins people of one organisation",
+                team=team_key,
+            )
+        )
     if len(rows) + adding > TEAM_SIZE:
-        raise InvalidInput(_l("team {team!r} already has {n} people; a team is at most {size}",
-                              team=team_key, n=len(rows), size=TEAM_SIZE))
+        raise InvalidInput(
+            _l(
+                "team {team!r} already has {n} people; a team is at most {size}",
+                team=team_key,
+                n=len(rows),
+                size=TEAM_SIZE,
+            )
+        )

@@ -30,9 +30,16 @@ class User:
 
 
 def _user(row: dict[str, object]) -> User:
-    return User(row["user_id"], row["lang"], row["org_type"], bool(row["contractor"]),  # type: ignore[arg-type]
-                bool(row["dispatched"]), bool(row["student"]), row["prefecture_code"],  # type: ignore[arg-type]
-                row["calendar_token"])  # type: ignore[arg-type]
+    return User(
+        row["user_id"],
+        row["lang"],
+        row["org_type"],
+        bool(row["contractor"]),  # type: ignore[arg-type]
+        bool(row["dispatched"]),
+        bool(row["student"]),
+        row["prefecture_code"],  # type: ignore[arg-type]
+        row["calendar_token"],
+    )  # type: ignore[arg-type]
 
 
 def get_user(store: Store, user_id: int) -> User | None:
@@ -46,7 +53,8 @@ def get_user_and_blocked(store: Store, user_id: int) -> tuple[User | None, bool]
     row = store.one(
         "select b.user_id is not null as blocked_bot, u.* from (select ? as id) k "
         "left join users u on u.user_id = k.id left join blocked_chats b on b.user_id = k.id",
-        [user_id])
+        [user_id],
+    )
     assert row is not None
     return (None if row["user_id"] is None else _user(row)), bool(row["blocked_bot"])
 
@@ -59,15 +67,27 @@ def save_user(store: Store, user_id: int, now: dt.datetime, **fields: object) ->
         raise ValueError(f"unknown user fields: {sorted(unknown)}")
     stamp = now.isoformat(timespec="seconds")
     values = {k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()}
-    row = {"user_id": user_id, "contractor": 0, "dispatched": 0, "student": 0,
-           "created_at": stamp, "updated_at": stamp, **values}
+    row = {
+        "user_id": user_id,
+        "contractor": 0,
+        "dispatched": 0,
+        "student": 0,
+        "created_at": stamp,
+        "updated_at": stamp,
+        **values,
+    }
     # a new row gets the defaults; an existing one only the given fields (and updated_at)
-    on_conflict = ("do update set " + ", ".join(f"{k} = excluded.{k}"
-                                                for k in [*values, "updated_at"])
-                   if values else "do nothing")
+    on_conflict = (
+        "do update set " + ", ".join(f"{k} = excluded.{k}" for k in [*values, "updated_at"])
+        if values
+        else "do nothing"
+    )
     with store.write() as db:
-        db.execute(f"insert into users ({', '.join(row)}) values ({', '.join('?' * len(row))}) "
-                   f"on conflict (user_id) {on_conflict}", list(row.values()))
+        db.execute(
+            f"insert into users ({', '.join(row)}) values ({', '.join('?' * len(row))}) "
+            f"on conflict (user_id) {on_conflict}",
+            list(row.values()),
+        )
     user = get_user(store, user_id)
     assert user is not None
     return user

@@ -29,16 +29,39 @@ def clean_text(value: str | None, field: str, *, required: bool = True) -> str:
         raise InvalidInput(_l("Please enter your {field}.", field=label))
     limit = LIMITS[field]
     if len(text) > limit:
-        raise InvalidInput(_l("The {field} is too long ({n} characters; at most {limit}).",
-                              field=label, n=len(text), limit=limit))
+        raise InvalidInput(
+            _l(
+                "The {field} is too long ({n} characters; at most {limit}).",
+                field=label,
+                n=len(text),
+                limit=limit,
+            )
+        )
     return text
 
 
 # What people type to leave an optional field empty (compared after NFKC and casefolding).
-SKIP_WORDS = frozenset({
-    "省略", "しょうりゃく", "なし", "無し", "ナシ", "特になし", "とくになし",
-    "skip", "none", "n/a", "-", "--", "ー", "—", "–", "―", "‐",
-})
+SKIP_WORDS = frozenset(
+    {
+        "省略",
+        "しょうりゃく",
+        "なし",
+        "無し",
+        "ナシ",
+        "特になし",
+        "とくになし",
+        "skip",
+        "none",
+        "n/a",
+        "-",
+        "--",
+        "ー",
+        "—",
+        "–",
+        "―",
+        "‐",
+    }
+)
 
 
 def is_skip(value: str | None) -> bool:
@@ -58,8 +81,7 @@ def clean_name(value: str | None, field: str = "name") -> str:
     letter or kana/kanji: 😀😀 or 123 is not a name."""
     text = clean_text(value, field)
     if not _has_letter(text):
-        raise InvalidInput(_l("The {field} needs at least one letter, kana or kanji.",
-                              field=LABELS[field]))
+        raise InvalidInput(_l("The {field} needs at least one letter, kana or kanji.", field=LABELS[field]))
     return text
 
 
@@ -69,8 +91,9 @@ def clean_email(value: str | None, *, required: bool = True) -> str:
     if not text and not required:
         return ""
     if not EMAIL_RE.match(text):
-        raise InvalidInput(_l("{text!r} does not look like an e-mail address "
-                              "(example: taro@city.example.lg.jp).", text=text))
+        raise InvalidInput(
+            _l("{text!r} does not look like an e-mail address (example: taro@city.example.lg.jp).", text=text)
+        )
     local, _, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
 
@@ -90,5 +113,6 @@ def truthy(value: str | int | bool | None) -> bool:
         return False
     if text in YES_WORDS:
         return True
-    raise InvalidInput(_l("{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)",
-                          value=value))
+    raise InvalidInput(
+        _l("{value!r} is not a yes/no value (use はい/いいえ, 1/0, true/false or ○/×)", value=value)
+    )

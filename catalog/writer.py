@@ -48,8 +48,10 @@ class DatabaseBusy(Exception):  # noqa: N818 - named for what the person is told
 
     code = "busy"
     # what a person is told (the web pages' 503; the chat says writes.NOT_SAVED)
-    said = _l("The database is busy (another program is writing to it), so nothing was saved. "
-              "Please try again in a minute.")
+    said = _l(
+        "The database is busy (another program is writing to it), so nothing was saved. "
+        "Please try again in a minute."
+    )
 
     def __init__(self, what: str = "", waited: float = 0.0) -> None:
         super().__init__(f"database busy: {what} gave up after {waited:.1f} s")
@@ -61,8 +63,14 @@ class Writer:
     """Runs write functions on one thread of their own, retrying while the database is
     locked by another connection. `await writer(fn, *args, on_busy=..., **kwargs)`."""
 
-    def __init__(self, store: Store, *, busy_timeout: float = BUSY_TIMEOUT,
-                 retry_timeout: float = RETRY_TIMEOUT, budget: float = BUDGET) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
+        retry_timeout: float = RETRY_TIMEOUT,
+        budget: float = BUDGET,
+    ) -> None:
         self.store = store
         self.busy_timeout = busy_timeout
         self.retry_timeout = retry_timeout
@@ -76,16 +84,22 @@ class Writer:
         with self._lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="cyder-writer")
+                    max_workers=1, thread_name_prefix="cyder-writer"
+                )
             return self._executor
 
     def _attempt(self, call: Callable[[], T], timeout: float) -> T:
         self.store.set_busy_timeout(int(timeout * 1000))  # the writer thread's connection
         return call()
 
-    async def __call__(self, fn: Callable[..., T], /, *args: Any,
-                       on_busy: Callable[[], Awaitable[Any]] | None = None,
-                       **kwargs: Any) -> T:
+    async def __call__(
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        on_busy: Callable[[], Awaitable[Any]] | None = None,
+        **kwargs: Any,
+    ) -> T:
         """`fn(*args, **kwargs)` on the writer thread. When an attempt finds the database
         locked, `on_busy()` is awaited (once) and the call is tried again, until `budget`
         seconds have passed: then `DatabaseBusy`. Any other error is raised as it is."""

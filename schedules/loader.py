@@ -152,8 +152,7 @@ def _file_error(name: str, text: str, data: dict[str, Any], err: ValidationError
     loc = errors[0]["loc"]
     entry = loc[:2] if len(loc) > 1 and isinstance(loc[1], int) else loc[:1]
     rank = {"extra_forbidden": 0, "missing": 1}
-    error = min((e for e in errors if e["loc"][: len(entry)] == entry),
-                key=lambda e: rank.get(e["type"], 2))
+    error = min((e for e in errors if e["loc"][: len(entry)] == entry), key=lambda e: rank.get(e["type"], 2))
     reason, key = _reason(error, data)
     where = tuple(error["ctx"]["where"]) if error["type"] == ERROR_TYPE else ()
     return ScheduleError(name, _locate(text, error["loc"] + where), reason, field=key)
@@ -192,20 +191,29 @@ def _sessions(name: str, text: str, head: model.ScheduleFile) -> list[SessionRow
             raise ScheduleError(name, line(i), e.reason, field=e.field) from None
         if row.id in seen:
             also = line(seen[row.id])
-            raise ScheduleError(name, line(i), f"duplicate session {row.id} (also at line {also})",
-                                field="id")
+            raise ScheduleError(
+                name, line(i), f"duplicate session {row.id} (also at line {also})", field="id"
+            )
         seen[row.id] = i
         rows.append(row)
     counts = Counter(r.course for r in rows)
     for code, total in head.totals.items():
         if counts.get(code, 0) != total:
-            raise ScheduleError(name, _locate(text, ("totals", code)),
-                                f"course {code}: the file declares {total} sessions in [totals] "
-                                f"but lists {counts.get(code, 0)}", field=code)
+            raise ScheduleError(
+                name,
+                _locate(text, ("totals", code)),
+                f"course {code}: the file declares {total} sessions in [totals] "
+                f"but lists {counts.get(code, 0)}",
+                field=code,
+            )
     for code in counts:
         if code not in head.totals:
-            raise ScheduleError(name, _locate(text, ("totals",)),
-                                f"course {code} has sessions but no entry in [totals]", field=code)
+            raise ScheduleError(
+                name,
+                _locate(text, ("totals",)),
+                f"course {code} has sessions but no entry in [totals]",
+                field=code,
+            )
     return rows
 
 
@@ -220,8 +228,16 @@ def parse(path: str | Path) -> Schedule:
         raise _file_error(name, text, data, e) from None
     rows = _sessions(name, text, head)
     digest = hashlib.sha256(raw).hexdigest()
-    return Schedule(name, digest, head.year_record(digest), head.course_records(), head.org_type_records(),
-                    head.modifier_records(), head.window_records(), [r.record() for r in rows])
+    return Schedule(
+        name,
+        digest,
+        head.year_record(digest),
+        head.course_records(),
+        head.org_type_records(),
+        head.modifier_records(),
+        head.window_records(),
+        [r.record() for r in rows],
+    )
 
 
 WINDOW_CALENDAR_FIELDS = ("label_ja", "label_en", "first", "last")
@@ -232,8 +248,14 @@ def window_report_id(fiscal_year: int, name: str) -> str:
     return f"{fiscal_year}-PRE-{name}"
 
 
-def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
-                 where: str | None = None, params: list[Any] | None = None) -> bool:
+def replace_rows(
+    db: Any,
+    table: str,
+    rows: list[dict[str, Any]],
+    pk: Any,
+    where: str | None = None,
+    params: list[Any] | None = None,
+) -> bool:
     """Make `table` (or the part of it `where` selects) hold exactly `rows`; write only if
     it differs. Returns whether it wrote."""
     current = list(db.table(table).rows_where(where, params or []))
@@ -250,8 +272,7 @@ def replace_rows(db: Any, table: str, rows: list[dict[str, Any]], pk: Any,
     return True
 
 
-def _write_windows(db: Any, fy: int, windows: list[dict[str, Any]], stamp: str,
-                   report: LoadReport) -> bool:
+def _write_windows(db: Any, fy: int, windows: list[dict[str, Any]], stamp: str, report: LoadReport) -> bool:
     """Upsert the year's プレCYDER windows by name, raising the revision of each whose
     calendar event changes; a window gone from the file is removed. Returns whether it
     wrote."""
@@ -260,13 +281,15 @@ def _write_windows(db: Any, fy: int, windows: list[dict[str, Any]], stamp: str,
     for w in windows:
         old = existing.pop(w["name"], None)
         if old is None:
-            db.table("online_windows").insert(dict(w, revision=0, updated_at=stamp),
-                                              pk=("fiscal_year", "name"))
+            db.table("online_windows").insert(
+                dict(w, revision=0, updated_at=stamp), pk=("fiscal_year", "name")
+            )
             report.added.append(window_report_id(fy, w["name"]))
             wrote = True
         elif any(old[f] != w[f] for f in WINDOW_CALENDAR_FIELDS):
             db.table("online_windows").update(
-                (fy, w["name"]), dict(w, revision=(old["revision"] or 0) + 1, updated_at=stamp))
+                (fy, w["name"]), dict(w, revision=(old["revision"] or 0) + 1, updated_at=stamp)
+            )
             report.updated.append(window_report_id(fy, w["name"]))
             wrote = True
     for name in existing:
@@ -286,16 +309,14 @@ def write(store: Store, schedule: Schedule, now: dt.datetime) -> LoadReport:
         # Rule and course tables are replaced only when they differ, so that loading
         # the same file again writes nothing at all.
         static = [
-            replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"),
-                         "fiscal_year = ?", [fy]),
+            replace_rows(db, "courses", schedule.courses, ("fiscal_year", "code"), "fiscal_year = ?", [fy]),
             replace_rows(db, "org_types", schedule.org_types, "code"),
             replace_rows(db, "modifiers", schedule.modifiers, "flag"),
             _write_windows(db, fy, schedule.windows, stamp, report),
         ]
         # loaded_at is when the year's data last changed (course names, rules, windows):
         # feeds take it as their Last-Modified beside the sessions' own times.
-        if (old_year is None or any(static)
-                or any(old_year.get(k) != v for k, v in schedule.year.items())):
+        if old_year is None or any(static) or any(old_year.get(k) != v for k, v in schedule.year.items()):
             db.table("years").upsert(dict(schedule.year, loaded_at=stamp), pk="fiscal_year")
         sessions, changes = plan_sessions(fy, existing_sessions(db, fy), schedule.sessions)
         apply_changes(db, changes, stamp)

@@ -161,8 +161,12 @@ class ScheduleFile(Table):
                 raise problem(f"course {c.code} is declared twice", "code", i, "code")
             seen.add(c.code)
             if c.code not in allowed:
-                raise problem(f"course {c.code}: [[course_rules]] needs allowed = all|local|nonlocal",
-                              "allowed", i, "code")
+                raise problem(
+                    f"course {c.code}: [[course_rules]] needs allowed = all|local|nonlocal",
+                    "allowed",
+                    i,
+                    "code",
+                )
         return courses
 
     @field_validator("totals", mode="after")
@@ -195,8 +199,9 @@ class ScheduleFile(Table):
         for i, w in enumerate(windows):
             if not fy_first <= w.first <= w.last <= fy_last:
                 key = "first" if not fy_first <= w.first <= fy_last else "last"
-                raise problem(f"online window {w.name}: dates must lie inside FY{fy} and last >= first",
-                              key, i, key)
+                raise problem(
+                    f"online window {w.name}: dates must lie inside FY{fy} and last >= first", key, i, key
+                )
         return windows
 
     @field_validator("sessions", mode="before")
@@ -213,11 +218,14 @@ class ScheduleFile(Table):
         allowed = {r.course: r.allowed for r in self.course_rules}
         return [
             {
-                "fiscal_year": self.fiscal_year, "code": c.code, "position": pos,
+                "fiscal_year": self.fiscal_year,
+                "code": c.code,
+                "position": pos,
                 "name_ja": c.name_ja if c.name_ja is not None else f"{c.code}コース",
                 "name_en": c.name_en if c.name_en is not None else f"Course {c.code}",
                 **c.model_dump(exclude={"code", "name_ja", "name_en"}),
-                "allowed": allowed[c.code], "fee_yen": self.fees.get(c.code),
+                "allowed": allowed[c.code],
+                "fee_yen": self.fees.get(c.code),
                 "declared_total": self.totals.get(c.code),
             }
             for pos, c in enumerate(self.courses)
@@ -225,19 +233,34 @@ class ScheduleFile(Table):
 
     def org_type_records(self) -> list[dict[str, Any]]:
         return [
-            {"code": o.code, "position": pos, "name_ja": o.name_ja, "name_en": o.name_en,
-             "public": int(o.public), "local": int(o.local), "fee": o.fee}
+            {
+                "code": o.code,
+                "position": pos,
+                "name_ja": o.name_ja,
+                "name_en": o.name_en,
+                "public": int(o.public),
+                "local": int(o.local),
+                "fee": o.fee,
+            }
             for pos, o in enumerate(self.org_types)
         ]
 
     def modifier_records(self) -> list[dict[str, Any]]:
-        return [{"flag": m.flag, "position": pos, **m.model_dump(exclude={"flag"})}
-                for pos, m in enumerate(self.modifiers)]
+        return [
+            {"flag": m.flag, "position": pos, **m.model_dump(exclude={"flag"})}
+            for pos, m in enumerate(self.modifiers)
+        ]
 
     def window_records(self) -> list[dict[str, Any]]:
         return [
-            {"fiscal_year": self.fiscal_year, "name": w.name, "label_ja": w.label_ja,
-             "label_en": w.label_en, "first": w.first.isoformat(), "last": w.last.isoformat()}
+            {
+                "fiscal_year": self.fiscal_year,
+                "name": w.name,
+                "label_ja": w.label_ja,
+                "label_en": w.label_en,
+                "first": w.first.isoformat(),
+                "last": w.last.isoformat(),
+            }
             for w in self.online_windows
         ]
 
@@ -247,10 +270,13 @@ class ScheduleFile(Table):
             "fiscal_year": fy,
             "label_ja": self.label_ja if self.label_ja is not None else f"{fy}年度",
             "label_en": self.label_en if self.label_en is not None else f"FY{fy}",
-            "source": self.source, "apply_url": self.apply_url, "contact": self.contact,
+            "source": self.source,
+            "apply_url": self.apply_url,
+            "contact": self.contact,
             "seats": self.defaults.seats,
             "deadline_business_days": self.defaults.deadline_business_days,
             "nearly_full_threshold": self.defaults.nearly_full_threshold,
-            "defaults_source": self.defaults.source, "fees_source": self.fees.get("source", ""),
+            "defaults_source": self.defaults.source,
+            "fees_source": self.fees.get("source", ""),
             "file_hash": file_hash,
         }

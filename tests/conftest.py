@@ -47,7 +47,11 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 BOT_USERNAME = "cyder_test_bot"
 MESSAGE_RESULT_METHODS = {
-    "SendMessage", "SendDocument", "EditMessageText", "EditMessageReplyMarkup", "SendLocation",
+    "SendMessage",
+    "SendDocument",
+    "EditMessageText",
+    "EditMessageReplyMarkup",
+    "SendLocation",
     "SendVenue",
 }
 
@@ -61,8 +65,9 @@ class MockedSession(BaseSession):
         self.queued: list[Any] = []
         self._ids = itertools.count(1000)
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
-                           timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         self.requests.append(method)
         if self.queued:
             result = self.queued.pop(0)
@@ -71,14 +76,20 @@ class MockedSession(BaseSession):
             return result  # type: ignore[no-any-return]
         name = type(method).__name__
         if name == "GetMe":
-            return User(id=42, is_bot=True, first_name="CYDER",  # type: ignore[return-value]
-                        username=BOT_USERNAME)
+            return User(
+                id=42,
+                is_bot=True,
+                first_name="CYDER",  # type: ignore[return-value]
+                username=BOT_USERNAME,
+            )
         if name in MESSAGE_RESULT_METHODS:
             chat_id = getattr(method, "chat_id", None) or 1
             return Message(  # type: ignore[return-value]
-                message_id=next(self._ids), date=dt.datetime.now(dt.UTC),
+                message_id=next(self._ids),
+                date=dt.datetime.now(dt.UTC),
                 chat=Chat(id=int(chat_id), type="private"),
-                text=getattr(method, "text", None) or "")
+                text=getattr(method, "text", None) or "",
+            )
         return True  # type: ignore[return-value]
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
@@ -93,8 +104,12 @@ class MockedBot(Bot):
         from aiogram.client.default import DefaultBotProperties
         from aiogram.enums import ParseMode
 
-        super().__init__(kwargs.pop("token", "42:TEST"), session=MockedSession(),
-                         default=DefaultBotProperties(parse_mode=ParseMode.HTML), **kwargs)
+        super().__init__(
+            kwargs.pop("token", "42:TEST"),
+            session=MockedSession(),
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+            **kwargs,
+        )
 
     @property
     def requests(self) -> list[TelegramMethod[Any]]:
@@ -107,19 +122,29 @@ _update_ids = itertools.count(1)
 class ChatUser:
     """A Telegram user in a private chat with the bot, driving the real Dispatcher."""
 
-    def __init__(self, dp: Dispatcher, bot: MockedBot, user_id: int = 1001,
-                 language_code: str = "ja", first_name: str = "Taro") -> None:
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: MockedBot,
+        user_id: int = 1001,
+        language_code: str = "ja",
+        first_name: str = "Taro",
+    ) -> None:
         self.dp = dp
         self.bot = bot
-        self.user = User(id=user_id, is_bot=False, first_name=first_name,
-                         language_code=language_code)
+        self.user = User(id=user_id, is_bot=False, first_name=first_name, language_code=language_code)
         self.chat = Chat(id=user_id, type="private")
         self._msg_ids = itertools.count(1)
         self.last: list[TelegramMethod[Any]] = []
 
     def _message(self, **fields: Any) -> Message:
-        return Message(message_id=next(self._msg_ids), date=dt.datetime.now(dt.UTC),
-                       chat=self.chat, from_user=self.user, **fields)
+        return Message(
+            message_id=next(self._msg_ids),
+            date=dt.datetime.now(dt.UTC),
+            chat=self.chat,
+            from_user=self.user,
+            **fields,
+        )
 
     async def feed(self, **update: Any) -> list[TelegramMethod[Any]]:
         before = len(self.bot.requests)
@@ -138,14 +163,14 @@ class ChatUser:
         return await self.feed(message=self._message(text=text, entities=entities))
 
     async def location(self, lat: float, lon: float) -> list[TelegramMethod[Any]]:
-        return await self.feed(message=self._message(location=Location(latitude=lat,
-                                                                        longitude=lon)))
+        return await self.feed(message=self._message(location=Location(latitude=lat, longitude=lon)))
 
     async def press(self, data: str) -> list[TelegramMethod[Any]]:
         """Press an inline button with this callback data."""
         msg = self._message(text="…")
-        cq = CallbackQuery(id=str(next(_update_ids)), from_user=self.user, chat_instance="ci",
-                           message=msg, data=data)
+        cq = CallbackQuery(
+            id=str(next(_update_ids)), from_user=self.user, chat_instance="ci", message=msg, data=data
+        )
         return await self.feed(callback_query=cq)
 
     async def click(self, label: str) -> list[TelegramMethod[Any]]:
@@ -214,9 +239,12 @@ def catalog(tmp_path: Path) -> Catalog:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(bot_token="42:TEST", db_path=tmp_path / "t.db",
-                    public_base_url="https://cyder.example.org",
-                    organizer_email="office@cyder.example.org")
+    return Settings(
+        bot_token="42:TEST",
+        db_path=tmp_path / "t.db",
+        public_base_url="https://cyder.example.org",
+        organizer_email="office@cyder.example.org",
+    )
 
 
 @pytest.fixture
@@ -259,17 +287,22 @@ def make_dp(settings: Settings, catalog: Catalog) -> Any:
     return make
 
 
-def fill(catalog: Catalog, session_id: str, n: int, *, waitlist: bool = False,
-         prefix: str = "p") -> None:
+def fill(catalog: Catalog, session_id: str, n: int, *, waitlist: bool = False, prefix: str = "p") -> None:
     """Register `n` people (local-government staff, no chat user) for a session."""
     from catalog.registrations import Applicant, register
 
     done = 0
     while done < n:
         chunk = min(8, n - done)
-        people = [Applicant(name=f"{prefix}{done + i}", organisation=f"Org {prefix}{done + i}",
-                            org_type="local", email=f"{prefix}{done + i}@example.lg.jp")
-                  for i in range(chunk)]
+        people = [
+            Applicant(
+                name=f"{prefix}{done + i}",
+                organisation=f"Org {prefix}{done + i}",
+                org_type="local",
+                email=f"{prefix}{done + i}@example.lg.jp",
+            )
+            for i in range(chunk)
+        ]
         register(catalog, session_id, people, today=NOW.date(), now=NOW, waitlist=waitlist)
         done += chunk
 

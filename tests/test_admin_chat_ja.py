@@ -35,20 +35,31 @@ EARLY_NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=JST)
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(bot_token="42:TEST", db_path=tmp_path / "t.db",
-                    admin_ids=frozenset({ADMIN, ADMIN_EN}), reminder_hour=0)
+    return Settings(
+        bot_token="42:TEST",
+        db_path=tmp_path / "t.db",
+        admin_ids=frozenset({ADMIN, ADMIN_EN}),
+        reminder_hour=0,
+    )
 
 
 @pytest.fixture
 def registered(catalog: Any) -> Any:
     save_user(catalog.store, 202, EARLY_NOW, lang="en")
-    for name, org, kind, uid in [("山田 太郎", "広島市", "local", 201),
-                                 ("Jane Doe", "中国電力", "infra", 202),
-                                 ("電話 受付", "呉市", "local", None)]:
-        register(catalog, HIROSHIMA_A, [Applicant(name, org, kind)], today=EARLY, now=EARLY_NOW,
-                 user_id=uid)
-    register(catalog, HIROSHIMA_B1, [Applicant("岡山 一", "岡山県", "local")], today=EARLY,
-             now=EARLY_NOW, user_id=203)
+    for name, org, kind, uid in [
+        ("山田 太郎", "広島市", "local", 201),
+        ("Jane Doe", "中国電力", "infra", 202),
+        ("電話 受付", "呉市", "local", None),
+    ]:
+        register(catalog, HIROSHIMA_A, [Applicant(name, org, kind)], today=EARLY, now=EARLY_NOW, user_id=uid)
+    register(
+        catalog,
+        HIROSHIMA_B1,
+        [Applicant("岡山 一", "岡山県", "local")],
+        today=EARLY,
+        now=EARLY_NOW,
+        user_id=203,
+    )
     return catalog
 
 
@@ -78,7 +89,10 @@ async def test_roster_in_english_for_english_staff(make_user: Any, registered: A
     await en.send("/roster hiroshima 2024-10-25")
     rows = roster_rows(en)
     assert (rows[1]["org type"], rows[1]["fee"], rows[1]["status"]) == (
-        "Critical-infrastructure operator", "paid", "registered")
+        "Critical-infrastructure operator",
+        "paid",
+        "registered",
+    )
 
 
 async def test_ambiguous_place_offers_buttons(staff: ChatUser, registered: Any) -> None:
@@ -93,8 +107,7 @@ async def test_ambiguous_place_offers_buttons(staff: ChatUser, registered: Any) 
     assert doc.document.filename == f"roster-{HIROSHIMA_B1}.xlsx"
 
 
-async def test_a_suggestion_pressed_by_anyone_else_is_not_allowed(make_user: Any,
-                                                                  registered: Any) -> None:
+async def test_a_suggestion_pressed_by_anyone_else_is_not_allowed(make_user: Any, registered: Any) -> None:
     stranger = make_user(STRANGER)
     await stranger.press(StaffCB(cmd="roster", id=HIROSHIMA_A, fmt="csv").pack())
     [answer] = stranger.answers()
@@ -103,17 +116,26 @@ async def test_a_suggestion_pressed_by_anyone_else_is_not_allowed(make_user: Any
 
 
 async def test_forged_suggestions_are_expired(staff: ChatUser, registered: Any) -> None:
-    for data in (StaffCB(cmd="broadcast", id=HIROSHIMA_A).pack(),
-                 StaffCB(cmd="roster", id="2099-X-99-0101").pack()):
+    for data in (
+        StaffCB(cmd="broadcast", id=HIROSHIMA_A).pack(),
+        StaffCB(cmd="roster", id="2099-X-99-0101").pack(),
+    ):
         await staff.press(data)
         assert staff.answers()[0].text == "このボタンは期限切れです。"
         assert staff.sent("SendDocument") == []
 
 
-@pytest.mark.parametrize("command", ["/roster 広島 10/25", "/teams 広島 10/25", "/remind 広島",
-                                     "/broadcast 広島 10/25 こんにちは", "/roster 札幌 9/9"])
-async def test_everyone_else_is_refused_the_same_way(make_user: Any, registered: Any,
-                                                      command: str) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/roster 広島 10/25",
+        "/teams 広島 10/25",
+        "/remind 広島",
+        "/broadcast 広島 10/25 こんにちは",
+        "/roster 札幌 9/9",
+    ],
+)
+async def test_everyone_else_is_refused_the_same_way(make_user: Any, registered: Any, command: str) -> None:
     stranger = make_user(STRANGER)
     await stranger.send(command)
     assert stranger.text() == "⛔ この操作は許可されていません。"
@@ -127,7 +149,8 @@ async def test_nothing_matches_says_what_was_looked_for(staff: ChatUser, registe
 
 
 async def test_teams_by_place_and_date_show_organisation_types_in_words(
-        staff: ChatUser, make_user: Any, registered: Any) -> None:
+    staff: ChatUser, make_user: Any, registered: Any
+) -> None:
     await staff.send("/teams 広島 10/25")
     text = staff.text()
     assert "山田 太郎 — 広島市, 地方公共団体" in text
@@ -139,20 +162,24 @@ async def test_teams_by_place_and_date_show_organisation_types_in_words(
 
 
 async def test_broadcast_by_place_and_date_and_ambiguous_lists_commands(
-        staff: ChatUser, registered: Any, bot: Any) -> None:
+    staff: ChatUser, registered: Any, bot: Any
+) -> None:
     await staff.send("/broadcast 広島 こんにちは")
     assert f"<code>/broadcast {HIROSHIMA_A} こんにちは</code>" in staff.text()
-    assert not any(type(r).__name__ == "SendMessage" and r.chat_id in (201, 202)
-                   for r in bot.requests)
+    assert not any(type(r).__name__ == "SendMessage" and r.chat_id in (201, 202) for r in bot.requests)
     await staff.send("/broadcast 広島 10/25 会場は3階です")
     await finish_jobs(staff.dp)
-    sent = {r.chat_id: r.text for r in bot.requests
-            if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202, 203)}
+    sent = {
+        r.chat_id: r.text
+        for r in bot.requests
+        if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202, 203)
+    }
     assert set(sent) == {201, 202} and "会場は3階です" in sent[201]
 
 
-async def test_help_lists_the_staff_commands_to_staff_only(staff: ChatUser, make_user: Any,
-                                                           registered: Any) -> None:
+async def test_help_lists_the_staff_commands_to_staff_only(
+    staff: ChatUser, make_user: Any, registered: Any
+) -> None:
     await staff.send("/help")
     text = staff.text()
     assert "<b>事務局用コマンド</b>" in text and "/roster SESSION" in text and "広島 10/25" in text
@@ -170,11 +197,15 @@ async def test_help_lists_the_staff_commands_to_staff_only(staff: ChatUser, make
 
 
 async def test_remind_on_another_day_says_when_and_leaves_the_day_before_reminder(
-        staff: ChatUser, registered: Any, bot: Any, settings: Settings, catalog: Any) -> None:
+    staff: ChatUser, registered: Any, bot: Any, settings: Settings, catalog: Any
+) -> None:
     await staff.send("/remind 広島 10/25")
     await finish_jobs(staff.dp)
-    sent = {r.chat_id: r.text for r in bot.requests
-            if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202)}
+    sent = {
+        r.chat_id: r.text
+        for r in bot.requests
+        if type(r).__name__ == "SendMessage" and r.chat_id in (201, 202)
+    }
     assert sent[201].startswith("🔔 10月25日（金）の演習のお知らせ")
     assert "明日" not in sent[201]
     assert sent[202].startswith("🔔 About your CYDER session on Fri 25 Oct")
@@ -187,36 +218,33 @@ async def test_remind_on_another_day_says_when_and_leaves_the_day_before_reminde
     assert session.id == HIROSHIMA_A and {p.user_id for p in people} == {201, 202}
     before = len(bot.requests)
     clock = Clock(pinned=day_before)
-    summary = await reminders.tick(Outbox(bot, catalog, clock), catalog,
-                                   settings, clock)
+    summary = await reminders.tick(Outbox(bot, catalog, clock), catalog, settings, clock)
     assert summary.sent == 2
-    texts = {r.chat_id: r.text for r in bot.requests[before:]
-             if type(r).__name__ == "SendMessage"}
+    texts = {r.chat_id: r.text for r in bot.requests[before:] if type(r).__name__ == "SendMessage"}
     assert "明日" in texts[201] and "tomorrow" in texts[202]
 
 
 async def test_remind_the_day_before_is_the_day_before_reminder(
-        make_dp: Any, bot: Any, registered: Any, catalog: Any) -> None:
+    make_dp: Any, bot: Any, registered: Any, catalog: Any
+) -> None:
     staff = ChatUser(make_dp(today=dt.date(2024, 10, 24)), bot, ADMIN)
     await staff.send("/remind 広島 10/25")
     await finish_jobs(staff.dp)
-    sent = [r.text for r in bot.requests if type(r).__name__ == "SendMessage"
-            and r.chat_id == 201]
+    sent = [r.text for r in bot.requests if type(r).__name__ == "SendMessage" and r.chat_id == 201]
     assert len(sent) == 1 and "明日" in sent[0]
     assert notes.due_reminders(catalog, dt.date(2024, 10, 24)) == []  # not sent twice
 
 
-async def test_remind_after_the_session_sends_nothing(make_dp: Any, bot: Any,
-                                                      registered: Any) -> None:
+async def test_remind_after_the_session_sends_nothing(make_dp: Any, bot: Any, registered: Any) -> None:
     staff = ChatUser(make_dp(today=dt.date(2024, 10, 26)), bot, ADMIN)
     await staff.send(f"/remind {HIROSHIMA_A}")
     assert "終了しています" in staff.text()
 
 
 async def test_cp932_roster_with_characters_it_lacks_sends_utf8_and_names_them(
-        staff: ChatUser, registered: Any, catalog: Any) -> None:
-    register(catalog, HIROSHIMA_A, [Applicant("𠮷田 花子", "髙島市", "local")], today=EARLY,
-             now=EARLY_NOW)
+    staff: ChatUser, registered: Any, catalog: Any
+) -> None:
+    register(catalog, HIROSHIMA_A, [Applicant("𠮷田 花子", "髙島市", "local")], today=EARLY, now=EARLY_NOW)
     await staff.send("/roster 広島 10/25 sjis")
     [doc] = staff.sent("SendDocument")
     assert "cp932（Shift_JIS）では 𠮷 を表せない" in doc.caption and "UTF-8" in doc.caption

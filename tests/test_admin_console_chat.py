@@ -33,16 +33,27 @@ def people(catalog):
     catalog.store.db.execute("update sessions set capacity = 2 where id = ?", [SESSION])
     catalog.store.db.conn.commit()
     out = []
-    for name, org, uid in [("山田 太郎", "横浜市", 101), ("Jane <Doe>", "川崎市", 102),
-                           ("佐藤 花子", "東京都庁", None)]:
-        out.append(register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY,
-                            now=EARLY_NOW, user_id=uid, waitlist=True).registrations[0])
+    for name, org, uid in [
+        ("山田 太郎", "横浜市", 101),
+        ("Jane <Doe>", "川崎市", 102),
+        ("佐藤 花子", "東京都庁", None),
+    ]:
+        out.append(
+            register(
+                catalog,
+                SESSION,
+                [Applicant(name, org, "local")],
+                today=EARLY,
+                now=EARLY_NOW,
+                user_id=uid,
+                waitlist=True,
+            ).registrations[0]
+        )
     return out
 
 
 def to_staff(staff):
-    return "\n".join(r.text for r in staff.last
-                     if type(r).__name__ == "SendMessage" and r.chat_id == ADMIN)
+    return "\n".join(r.text for r in staff.last if type(r).__name__ == "SendMessage" and r.chat_id == ADMIN)
 
 
 @pytest.fixture
@@ -50,8 +61,9 @@ def staff(make_user):
     return make_user(ADMIN)
 
 
-@pytest.mark.parametrize("command", ["/registrations 山田", "/cancel_reg 1 x", f"/move_reg 1 {OTHER}",
-                                     "/promote_reg 3"])
+@pytest.mark.parametrize(
+    "command", ["/registrations 山田", "/cancel_reg 1 x", f"/move_reg 1 {OTHER}", "/promote_reg 3"]
+)
 async def test_only_staff_may(make_user, people, catalog, command):
     stranger = make_user(STRANGER)
     await stranger.send(command)
@@ -94,7 +106,11 @@ async def test_cancel_with_reason_tells_the_person_in_their_language(staff, peop
     assert await notifier.deliver_due(bot) == {}  # once
     entry = audit.for_registration(catalog.store, jane.id)[0]
     assert (entry.who, entry.via, entry.staff, entry.details["reason"]) == (
-        str(ADMIN), "chat", True, "重複申込")
+        str(ADMIN),
+        "chat",
+        True,
+        "重複申込",
+    )
     await staff.send(f"/cancel_reg {jane.id} again")
     assert staff.text().startswith("❌") and "すでにキャンセル" in staff.text()
 
@@ -123,14 +139,14 @@ async def test_chat_users_own_registration_cancel_and_forget_are_logged(user, ca
     await set_profile(user)
     await register_in_chat(user)
     await user.press(RegCB(action="ok").pack())
-    reg = next(r for r in catalog.store.query("select id from registrations where user_id = ?",
-                                              [uid]))
+    reg = next(r for r in catalog.store.query("select id from registrations where user_id = ?", [uid]))
     await user.press(MyCB(action="yes", reg=reg["id"]).pack())
     assert get_registration(catalog, reg["id"]).status == "cancelled"
     log = list(reversed(audit.for_registration(catalog.store, reg["id"])))
     assert [(e.action, e.who, e.via, e.staff, e.session_id) for e in log] == [
         ("registered", str(uid), "chat", False, HIROSHIMA_A),
-        ("cancelled", str(uid), "chat", False, HIROSHIMA_A)]
+        ("cancelled", str(uid), "chat", False, HIROSHIMA_A),
+    ]
     assert log[0].details["source"] == "chat"
 
     await user.send("/forget")

@@ -22,9 +22,16 @@ STRANGER = 5002
 SESSION = "2024-A-13-0709"
 EARLY = dt.date(2024, 6, 1)
 EARLY_NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=JST)
-PEOPLE = [("山田 太郎", "横浜市", 101), ("Jane <Doe>", "川崎市", 102), ("佐藤 花子", "東京都庁", None),
-          ("鈴木 一郎", "相模原市", None), ("高橋 次郎", "横浜市", None), ("田中 三郎", "千葉市", None),
-          ("伊藤 四郎", "さいたま市", None), ("渡辺 五郎", "川崎市", None)]
+PEOPLE = [
+    ("山田 太郎", "横浜市", 101),
+    ("Jane <Doe>", "川崎市", 102),
+    ("佐藤 花子", "東京都庁", None),
+    ("鈴木 一郎", "相模原市", None),
+    ("高橋 次郎", "横浜市", None),
+    ("田中 三郎", "千葉市", None),
+    ("伊藤 四郎", "さいたま市", None),
+    ("渡辺 五郎", "川崎市", None),
+]
 
 
 @pytest.fixture
@@ -36,8 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 def registered(catalog):
     save_user(catalog.store, 102, EARLY_NOW, lang="en")
     for name, org, uid in PEOPLE:
-        register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW,
-                 user_id=uid)
+        register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW, user_id=uid)
     return catalog
 
 
@@ -51,11 +57,22 @@ async def finish_jobs(dp) -> None:
     await dp["jobs"].join()
 
 
-@pytest.mark.parametrize("command", [
-    "/roster", f"/roster {SESSION}", "/roster 2099-X-99-0101", f"/roster {SESSION} xlsx",
-    f"/teams {SESSION}", "/teams nope", f"/remind {SESSION}", "/remind nope",
-    f"/broadcast {SESSION} hello", "/broadcast nope hello", "/stats",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/roster",
+        f"/roster {SESSION}",
+        "/roster 2099-X-99-0101",
+        f"/roster {SESSION} xlsx",
+        f"/teams {SESSION}",
+        "/teams nope",
+        f"/remind {SESSION}",
+        "/remind nope",
+        f"/broadcast {SESSION} hello",
+        "/broadcast nope hello",
+        "/stats",
+    ],
+)
 async def test_everyone_else_is_refused_and_learns_nothing(make_user, registered, command):
     stranger = make_user(STRANGER)
     requests = await stranger.send(command)
@@ -102,10 +119,13 @@ async def test_teams_forms_and_shows_teams_with_escaped_names(staff, registered)
     assert sorted(len(t.members) for t in formed) == [4, 4]
 
 
-@pytest.mark.parametrize(("language_code", "said"), [
-    ("ja", "⚠️ 5名のチームです（1チーム3〜4名）"),
-    ("en", "⚠️ a team of 5 (teams are of three or four)"),
-])
+@pytest.mark.parametrize(
+    ("language_code", "said"),
+    [
+        ("ja", "⚠️ 5名のチームです（1チーム3〜4名）"),
+        ("en", "⚠️ a team of 5 (teams are of three or four)"),
+    ],
+)
 async def test_teams_shows_each_exception_under_its_team(make_user, catalog, language_code, said):
     for name, org, _uid in PEOPLE[:5]:  # five people: one team of five, flagged
         register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW)
@@ -152,8 +172,11 @@ async def test_remind_sends_now_with_progress_then_not_twice(staff, registered, 
 async def test_broadcast_reaches_registrants_escaped(staff, registered, bot, dp):
     await staff.send(f"/broadcast {SESSION} 持ち物: <PC> & 筆記用具")
     await finish_jobs(dp)
-    sends = {r.chat_id: r.text for r in bot.requests
-             if type(r).__name__ == "SendMessage" and r.chat_id in (101, 102)}
+    sends = {
+        r.chat_id: r.text
+        for r in bot.requests
+        if type(r).__name__ == "SendMessage" and r.chat_id in (101, 102)
+    }
     assert set(sends) == {101, 102}
     assert "持ち物: &lt;PC&gt; &amp; 筆記用具" in sends[101]
     edits = [r for r in bot.requests if type(r).__name__ == "EditMessageText"]

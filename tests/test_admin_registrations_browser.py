@@ -26,21 +26,33 @@ REASON = "電話でご本人から辞退の連絡"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")
+    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)",
+)
 
 
 @pytest.fixture
 async def server(catalog, tmp_path):
     catalog.store.db.execute("update sessions set capacity = 3 where id = ?", [SESSION])
     catalog.store.db.conn.commit()
-    for name, org, uid in [("山田 太郎", "横浜市", 801), ("佐藤 花子", "川崎市", None),
-                           (EVIL, "千葉市", None), ("鈴木 一郎", "相模原市", 802)]:
-        register(catalog, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW,
-                 user_id=uid, waitlist=True)
-    register(catalog, "2024-A-34-1025", [Applicant("山田 次郎", "広島市", "local")],
-             today=EARLY, now=EARLY_NOW)
-    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog,
-                         Clock(EARLY))
+    for name, org, uid in [
+        ("山田 太郎", "横浜市", 801),
+        ("佐藤 花子", "川崎市", None),
+        (EVIL, "千葉市", None),
+        ("鈴木 一郎", "相模原市", 802),
+    ]:
+        register(
+            catalog,
+            SESSION,
+            [Applicant(name, org, "local")],
+            today=EARLY,
+            now=EARLY_NOW,
+            user_id=uid,
+            waitlist=True,
+        )
+    register(
+        catalog, "2024-A-34-1025", [Applicant("山田 次郎", "広島市", "local")], today=EARLY, now=EARLY_NOW
+    )
+    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog, Clock(EARLY))
     bot = MockedBot()
     app[BOT] = bot
     runner = web.AppRunner(app, access_log=None)
@@ -57,8 +69,7 @@ async def test_search_cancel_with_a_reason_and_see_it_in_the_history(server, cat
 
     base, bot = server
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
-                                          headless=True)
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = await browser.new_page(locale="ja-JP")
             dialogs: list[str] = []
@@ -116,8 +127,7 @@ async def test_search_cancel_with_a_reason_and_see_it_in_the_history(server, cat
             await page.wait_for_selector("#session-history")
             section = await page.locator("#session-history").inner_text()
             assert REASON in section and "繰上げ / promoted" in section
-            await page.screenshot(path=str(tmp_path / "admin-session-history.png"),
-                                  full_page=True)
+            await page.screenshot(path=str(tmp_path / "admin-session-history.png"), full_page=True)
             assert dialogs == []  # no script from the database ever ran
         finally:
             await browser.close()

@@ -18,8 +18,16 @@ from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKEN = "browser-test-admin-token"
 A = "2024-A-34-1025"
 EARLY = dt.date(2024, 6, 1)
@@ -27,20 +35,27 @@ HEADER = "course,region,prefecture,city,first,last,venue,address,start,end,capac
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")
+    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)",
+)
 
 
 @pytest.fixture
 async def server(catalog, tmp_path):
-    for day, n in ((dt.datetime(2024, 5, 20, 9, 0, tzinfo=JST), 6),
-                   (dt.datetime(2024, 5, 24, 9, 0, tzinfo=JST), 9),
-                   (dt.datetime(2024, 5, 31, 9, 0, tzinfo=JST), 4)):
+    for day, n in (
+        (dt.datetime(2024, 5, 20, 9, 0, tzinfo=JST), 6),
+        (dt.datetime(2024, 5, 24, 9, 0, tzinfo=JST), 9),
+        (dt.datetime(2024, 5, 31, 9, 0, tzinfo=JST), 4),
+    ):
         for i in range(n):
-            register(catalog, A if i % 2 else "2024-A-13-0709",
-                     [Applicant(f"職員{day.day}-{i}", f"自治体{i}", "local")], today=EARLY,
-                     now=day, user_id=5000 + day.day * 10 + i)
-    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog,
-                         Clock(EARLY))
+            register(
+                catalog,
+                A if i % 2 else "2024-A-13-0709",
+                [Applicant(f"職員{day.day}-{i}", f"自治体{i}", "local")],
+                today=EARLY,
+                now=day,
+                user_id=5000 + day.day * 10 + i,
+            )
+    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog, Clock(EARLY))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -54,10 +69,16 @@ async def test_charts_edit_with_confirm_and_upload_with_preview(server, catalog,
     from playwright.async_api import async_playwright
 
     sheet = tmp_path / "fy2025.csv"
-    sheet.write_bytes("\n".join([
-        HEADER, "A,中国,広島県,広島,2025/7/9,,,,10:00,17:00,30,",
-        "C,関東,東京都,東京,2025/11/27,2025/11/28,,,,,,",
-        "A,中国,鳥取県,倉吉,2025/7/12,,,,,,,"]).encode("cp932"))
+    sheet.write_bytes(
+        "\n".join(
+            [
+                HEADER,
+                "A,中国,広島県,広島,2025/7/9,,,,10:00,17:00,30,",
+                "C,関東,東京都,東京,2025/11/27,2025/11/28,,,,,,",
+                "A,中国,鳥取県,倉吉,2025/7/12,,,,,,,",
+            ]
+        ).encode("cp932")
+    )
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:

@@ -24,8 +24,13 @@ SESSION = "2024-A-13-0709"
 EARLY = dt.date(2024, 6, 1)
 EARLY_NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=JST)
 EVIL = "<script>alert('x')</script>"
-PEOPLE = [(EVIL, "横浜市"), ("山田 太郎", "川崎市"), ("佐藤 花子", "東京都庁"), ("鈴木 一郎", "千葉市"),
-          ("高橋 次郎", "横浜市")]
+PEOPLE = [
+    (EVIL, "横浜市"),
+    ("山田 太郎", "川崎市"),
+    ("佐藤 花子", "東京都庁"),
+    ("鈴木 一郎", "千葉市"),
+    ("高橋 次郎", "横浜市"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -64,9 +69,9 @@ def csrf_of(html: str) -> str:
 async def sign_in(client: TestClient, token: str = TOKEN):
     page = await client.get("/admin/login")
     assert page.status == 200
-    return await client.post("/admin/login", data={"token": token,
-                                                   "csrf": csrf_of(await page.text())},
-                             allow_redirects=False)
+    return await client.post(
+        "/admin/login", data={"token": token, "csrf": csrf_of(await page.text())}, allow_redirects=False
+    )
 
 
 def admin_paths() -> list[tuple[str, str]]:
@@ -81,8 +86,9 @@ def admin_paths() -> list[tuple[str, str]]:
         path = path.replace("{session_id}", SESSION).replace("{fmt}", "csv")
         path = path.replace("{registration_id}", "1")
         if "{action}" in path:  # the registration console's changes: one route, four actions
-            out += [(route.method, path.replace("{action}", a))
-                    for a in ("cancel", "move", "promote", "edit")]
+            out += [
+                (route.method, path.replace("{action}", a)) for a in ("cancel", "move", "promote", "edit")
+            ]
             continue
         out.append((route.method, path))
     return out
@@ -114,8 +120,7 @@ async def test_forged_or_tampered_cookie_is_not_a_session(client):
     jar = client.session.cookie_jar
     good = jar.filter_cookies(client.make_url("/admin"))["cyder_admin"].value
     assert (await client.get("/admin", allow_redirects=False)).status == 200
-    forged = URLSafeTimedSerializer("guess", salt="cyder-admin-session").dumps(
-        {"sid": "x", "auth": True})
+    forged = URLSafeTimedSerializer("guess", salt="cyder-admin-session").dumps({"sid": "x", "auth": True})
     for value in (good[:-2] + ("xx" if not good.endswith("xx") else "yy"), forged):
         jar.clear()
         jar.update_cookies({"cyder_admin": value}, client.make_url("/admin"))
@@ -147,8 +152,7 @@ async def test_sign_in_needs_the_forms_csrf_token(client):
     await client.get("/admin/login")
     resp = await client.post("/admin/login", data={"token": TOKEN}, allow_redirects=False)
     assert resp.status == 403
-    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": "forged"},
-                             allow_redirects=False)
+    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": "forged"}, allow_redirects=False)
     assert resp.status == 403
     assert (await client.get("/admin", allow_redirects=False)).status == 303
 
@@ -189,10 +193,10 @@ async def test_forming_teams_needs_a_valid_csrf_token(client, registered):
     token = csrf_of(await page.text())
     url = f"/admin/sessions/{SESSION}/teams"
     assert (await client.post(url, data={}, allow_redirects=False)).status == 403
-    assert (await client.post(url, data={"csrf": token + "x"},
-                              allow_redirects=False)).status == 403
-    foreign = await client.post(url, data={"csrf": token}, allow_redirects=False,
-                                headers={"Origin": "https://evil.example"})
+    assert (await client.post(url, data={"csrf": token + "x"}, allow_redirects=False)).status == 403
+    foreign = await client.post(
+        url, data={"csrf": token}, allow_redirects=False, headers={"Origin": "https://evil.example"}
+    )
     assert foreign.status == 403
     assert teams.current_teams(registered, SESSION) == []
     ok = await client.post(url, data={"csrf": token}, allow_redirects=False)
@@ -211,8 +215,7 @@ async def test_csrf_token_of_another_session_is_refused(client, registered, tmp_
         theirs = csrf_of(await (await other.get(f"/admin/sessions/{SESSION}")).text())
     finally:
         await other.close()
-    resp = await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": theirs},
-                             allow_redirects=False)
+    resp = await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": theirs}, allow_redirects=False)
     assert resp.status == 403
 
 
@@ -234,8 +237,7 @@ async def test_downloads(client):
 async def test_sign_out_ends_the_session(client):
     await sign_in(client)
     html = await (await client.get("/admin")).text()
-    resp = await client.post("/admin/logout", data={"csrf": csrf_of(html)},
-                             allow_redirects=False)
+    resp = await client.post("/admin/logout", data={"csrf": csrf_of(html)}, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
     assert (await client.get("/admin", allow_redirects=False)).status == 303
 
@@ -261,10 +263,11 @@ async def test_signed_in_browsers_are_listed_and_can_be_signed_out(registered, t
         page = await (await a.get("/admin/signins")).text()
         keys = re.findall(r'data-key="([0-9a-f]+)"', page)
         assert len(keys) == 2 and "この端末 / this browser" in page
-        mine = re.search(r'<code>([0-9a-f]+)</code> （この端末', page).group(1)  # type: ignore[union-attr]
+        mine = re.search(r"<code>([0-9a-f]+)</code> （この端末", page).group(1)  # type: ignore[union-attr]
         [other] = [k for k in keys if k != mine]
-        resp = await a.post("/admin/signins/revoke", data={"key": other, "csrf": csrf_of(page)},
-                            allow_redirects=False)
+        resp = await a.post(
+            "/admin/signins/revoke", data={"key": other, "csrf": csrf_of(page)}, allow_redirects=False
+        )
         assert resp.status == 303
         assert (await b.get("/admin", allow_redirects=False)).status == 303  # b is signed out
         assert (await a.get("/admin", allow_redirects=False)).status == 200  # a is not
@@ -288,9 +291,12 @@ async def test_parallel_guesses_cannot_slip_past_the_limit(client, monkeypatch):
     monkeypatch.setattr(admin_web, "FAILED_SIGN_IN_DELAY", 0.2)  # guesses overlap in flight
     page = await client.get("/admin/login")
     csrf = csrf_of(await page.text())
-    results = await asyncio.gather(*[
-        client.post("/admin/login", data={"token": f"guess{i}", "csrf": csrf},
-                    allow_redirects=False) for i in range(30)])
+    results = await asyncio.gather(
+        *[
+            client.post("/admin/login", data={"token": f"guess{i}", "csrf": csrf}, allow_redirects=False)
+            for i in range(30)
+        ]
+    )
     statuses = [r.status for r in results]
     assert statuses.count(401) == 5 and statuses.count(429) == 25
 
@@ -312,15 +318,13 @@ def test_sign_in_guard_forgets_old_failures():
 async def test_reloading_the_sign_in_form_keeps_an_open_forms_token_valid(client):
     first = csrf_of(await (await client.get("/admin/login")).text())
     await client.get("/admin/login")  # a second tab
-    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": first},
-                             allow_redirects=False)
+    resp = await client.post("/admin/login", data={"token": TOKEN, "csrf": first}, allow_redirects=False)
     assert resp.status == 303
 
 
 async def test_staff_move_is_kept_when_teams_are_re_formed(client, registered):
     for name in ("追加 一", "追加 二", "追加 三"):
-        register(registered, SESSION, [Applicant(name, "船橋市", "local")], today=EARLY,
-                 now=EARLY_NOW)
+        register(registered, SESSION, [Applicant(name, "船橋市", "local")], today=EARLY, now=EARLY_NOW)
     await sign_in(client)
     token = csrf_of(await (await client.get(f"/admin/sessions/{SESSION}")).text())
     await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
@@ -328,46 +332,53 @@ async def test_staff_move_is_kept_when_teams_are_re_formed(client, registered):
     assert len(formed) == 2
     who = formed[0].members[0].registration_id
     url = f"/admin/sessions/{SESSION}/move"
-    assert (await client.post(url, data={"registration": str(who), "team": "2"},
-                              allow_redirects=False)).status == 403  # no CSRF token
+    assert (
+        await client.post(url, data={"registration": str(who), "team": "2"}, allow_redirects=False)
+    ).status == 403  # no CSRF token
     bad = await client.post(url, data={"csrf": token, "registration": str(who), "team": "9"})
     assert bad.status == 400 and "チーム" in await bad.text()
     # team 2 has four already: the move is refused with the reason and a confirm step
-    refused = await client.post(url, data={"csrf": token, "registration": str(who), "team": "2"},
-                                allow_redirects=False)
+    refused = await client.post(
+        url, data={"csrf": token, "registration": str(who), "team": "2"}, allow_redirects=False
+    )
     html = await refused.text()
     assert refused.status == 409 and 'id="confirm-move"' in html
     assert "team 2 would have 5 people" in html and "5名" in html
     assert 'name="force" value="1"' in html
     assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [4, 4]
-    ok = await client.post(url, data={"csrf": csrf_of(html), "registration": str(who),
-                                      "team": "2", "force": "1"}, allow_redirects=False)
+    ok = await client.post(
+        url,
+        data={"csrf": csrf_of(html), "registration": str(who), "team": "2", "force": "1"},
+        allow_redirects=False,
+    )
     assert ok.status == 303
     page = await (await client.get(f"/admin/sessions/{SESSION}?moved=1")).text()
     assert 'data-team="2" data-exception="1"' in page and "例外 / exception" in page
     assert "a team of 5" in page  # also in the roster's team exception column
     await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
-    after = {m.registration_id: t.number for t in teams.current_teams(registered, SESSION)
-             for m in t.members}
+    after = {m.registration_id: t.number for t in teams.current_teams(registered, SESSION) for m in t.members}
     assert after[who] == 2
 
 
 async def test_a_move_within_the_rules_needs_no_confirmation(client, registered):
     for name in ("追加 一", "追加 二"):
-        register(registered, SESSION, [Applicant(name, f"{name}市", "local")], today=EARLY,
-                 now=EARLY_NOW)
+        register(registered, SESSION, [Applicant(name, f"{name}市", "local")], today=EARLY, now=EARLY_NOW)
     await sign_in(client)
     token = csrf_of(await (await client.get(f"/admin/sessions/{SESSION}")).text())
     await client.post(f"/admin/sessions/{SESSION}/teams", data={"csrf": token})
     formed = teams.current_teams(registered, SESSION)
     assert [len(t.members) for t in formed] == [4, 3]
     who = next(m.registration_id for m in formed[0].members if m.organisation != "横浜市")
-    ok = await client.post(f"/admin/sessions/{SESSION}/move", allow_redirects=False,
-                           data={"csrf": token, "registration": str(who), "team": "2"})
+    ok = await client.post(
+        f"/admin/sessions/{SESSION}/move",
+        allow_redirects=False,
+        data={"csrf": token, "registration": str(who), "team": "2"},
+    )
     assert ok.status == 303
     assert [len(t.members) for t in teams.current_teams(registered, SESSION)] == [3, 4]
-    huge = await client.post(f"/admin/sessions/{SESSION}/move",
-                             data={"csrf": token, "registration": "9" * 20, "team": "1"})
+    huge = await client.post(
+        f"/admin/sessions/{SESSION}/move", data={"csrf": token, "registration": "9" * 20, "team": "1"}
+    )
     assert huge.status == 400
 
 

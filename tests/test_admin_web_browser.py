@@ -21,29 +21,46 @@ from catalog.clock import JST, Clock
 from catalog.registrations import Applicant, register
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKEN = "browser-test-admin-token"
 SESSION = "2024-A-13-0709"
 EARLY = dt.date(2024, 6, 1)
 EARLY_NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=JST)
 EVIL = "<img src=x onerror=alert(1)>"
-PEOPLE = [("山田 太郎", "横浜市", "local"), ("佐藤 花子", "川崎市", "local"),
-          ("鈴木 一郎", "千葉市", "local"), ("高橋 次郎", "横浜市", "local"),
-          ("田中 三郎", "相模原市", "local"), ("伊藤 四郎", "さいたま市", "local"),
-          ("渡辺 五郎", "東京都庁", "local"), (EVIL, "川崎市", "local")]
+PEOPLE = [
+    ("山田 太郎", "横浜市", "local"),
+    ("佐藤 花子", "川崎市", "local"),
+    ("鈴木 一郎", "千葉市", "local"),
+    ("高橋 次郎", "横浜市", "local"),
+    ("田中 三郎", "相模原市", "local"),
+    ("伊藤 四郎", "さいたま市", "local"),
+    ("渡辺 五郎", "東京都庁", "local"),
+    (EVIL, "川崎市", "local"),
+]
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)",
+    ),
+]
 
 
 @pytest.fixture
 async def server(catalog, tmp_path):
     for name, org, kind in PEOPLE:
         register(catalog, SESSION, [Applicant(name, org, kind)], today=EARLY, now=EARLY_NOW)
-    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog,
-                         Clock(EARLY))
+    app = create_web_app(Settings(db_path=tmp_path / "t.db", admin_token=TOKEN), catalog, Clock(EARLY))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -57,8 +74,7 @@ async def test_staff_sign_in_form_teams_and_download_csv(server, catalog, tmp_pa
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
-                                          headless=True)
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             context = await browser.new_context(accept_downloads=True, locale="ja-JP")
             page = await context.new_page()
@@ -118,8 +134,7 @@ async def test_a_move_that_breaks_the_rules_asks_to_confirm(server, catalog, tmp
     teams.form_teams(catalog, SESSION, now=EARLY_NOW)  # 4 + 4
     who = teams.current_teams(catalog, SESSION)[0].members[0]
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
-                                          headless=True)
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = await (await browser.new_context(locale="ja-JP")).new_page()
             await page.goto(f"{server}/admin/login")

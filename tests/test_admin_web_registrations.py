@@ -33,15 +33,21 @@ def people(catalog):
     catalog.store.db.conn.commit()
     out = {}
     for key, name, org, uid, email in [
-            ("chat", "山田 太郎", "横浜市", 701, "taro@city.yokohama.lg.jp"),
-            ("phone", "佐藤 花子", "川崎市", None, ""),
-            ("evil", EVIL, "千葉市", None, ""),
-            ("waiting", "鈴木 一郎", "相模原市", 702, "")]:
-        out[key] = register(catalog, SESSION, [Applicant(name, org, "local", email=email)],
-                            today=EARLY, now=EARLY_NOW, user_id=uid,
-                            waitlist=key == "waiting").registrations[0]
-    register(catalog, OTHER, [Applicant("山田 次郎", "広島市", "local")], today=EARLY,
-             now=EARLY_NOW)
+        ("chat", "山田 太郎", "横浜市", 701, "taro@city.yokohama.lg.jp"),
+        ("phone", "佐藤 花子", "川崎市", None, ""),
+        ("evil", EVIL, "千葉市", None, ""),
+        ("waiting", "鈴木 一郎", "相模原市", 702, ""),
+    ]:
+        out[key] = register(
+            catalog,
+            SESSION,
+            [Applicant(name, org, "local", email=email)],
+            today=EARLY,
+            now=EARLY_NOW,
+            user_id=uid,
+            waitlist=key == "waiting",
+        ).registrations[0]
+    register(catalog, OTHER, [Applicant("山田 次郎", "広島市", "local")], today=EARLY, now=EARLY_NOW)
     return out
 
 
@@ -68,8 +74,9 @@ def sender(catalog, tmp_path: Path):
 
 @pytest.fixture
 async def client(catalog, people, bot, sender, tmp_path: Path):
-    settings = Settings(db_path=tmp_path / "t.db", admin_token=TOKEN,
-                        organizer_email="office@cyder.example.org")
+    settings = Settings(
+        db_path=tmp_path / "t.db", admin_token=TOKEN, organizer_email="office@cyder.example.org"
+    )
     app = create_web_app(settings, catalog, Clock(EARLY))
     app[BOT] = bot
     app[NOTIFIER] = sender
@@ -88,8 +95,9 @@ async def page(client, path):
 
 async def post(client, rid, action, **data):
     text = await page(client, f"/admin/registrations/{rid}")
-    return await client.post(f"/admin/registrations/{rid}/{action}",
-                             data={"csrf": csrf_of(text), **data}, allow_redirects=False)
+    return await client.post(
+        f"/admin/registrations/{rid}/{action}", data={"csrf": csrf_of(text), **data}, allow_redirects=False
+    )
 
 
 def ids_in(text):
@@ -116,7 +124,8 @@ async def test_search_across_sessions_by_name_organisation_or_email(client, peop
 
 
 async def test_cancel_with_a_reason_tells_the_person_and_shows_in_the_history(
-        client, people, catalog, bot, sender):
+    client, people, catalog, bot, sender
+):
     reg = people["chat"]
     resp = await post(client, reg.id, "cancel", reason="重複申込のため")
     assert resp.status == 303
@@ -136,28 +145,30 @@ async def test_cancel_with_a_reason_tells_the_person_and_shows_in_the_history(
     text = await page(client, resp.headers["Location"])
     assert "取り消しました。/ Cancelled." in text and "Queued for 2 chat(s)" in text
     assert 'id="cancel-form"' not in text  # nothing left to cancel
-    history = text[text.index('id="history"'):]
+    history = text[text.index('id="history"') :]
     assert "理由: 重複申込のため" in history and "取消 / cancelled" in history
     key = admin_sessions.active(catalog.store, EARLY_NOW)[0].key
     assert f"管理画面 ({key})" in history
 
     session_page = await page(client, f"/admin/sessions/{SESSION}")
-    section = session_page[session_page.index('id="session-history"'):]
+    section = session_page[session_page.index('id="session-history"') :]
     assert "理由: 重複申込のため" in section and "繰上げ / promoted" in section
 
 
 async def test_posts_need_the_csrf_token_and_a_reason(client, people, catalog):
     reg = people["phone"]
-    resp = await client.post(f"/admin/registrations/{reg.id}/cancel",
-                             data={"reason": "x"}, allow_redirects=False)
+    resp = await client.post(
+        f"/admin/registrations/{reg.id}/cancel", data={"reason": "x"}, allow_redirects=False
+    )
     assert resp.status == 403
     resp = await post(client, reg.id, "cancel", reason="   ")
     assert resp.status == 400 and "取消の理由を入力してください" in await resp.text()
     assert get_registration(catalog, reg.id).status == "registered"
     assert audit.recent(catalog.store) == []
     client.session.cookie_jar.clear()
-    resp = await client.post(f"/admin/registrations/{reg.id}/cancel", data={"reason": "x"},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/admin/registrations/{reg.id}/cancel", data={"reason": "x"}, allow_redirects=False
+    )
     assert resp.status == 401
     resp = await client.get(f"/admin/registrations/{reg.id}", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/admin/login"
@@ -174,8 +185,14 @@ async def test_move_promote_and_edit(client, people, catalog, bot, sender):
     docs = [r for r in bot.requests if type(r).__name__ == "SendDocument" and r.chat_id == 701]
     assert len(docs) == 2  # the old copy's cancel, the new invite
     # the freed seat went to the waitlist by itself; make another waiting person by hand
-    waiting = register(catalog, SESSION, [Applicant("高橋 次郎", "横浜市", "local")], today=EARLY,
-                       now=EARLY_NOW, waitlist=True).registrations[0]
+    waiting = register(
+        catalog,
+        SESSION,
+        [Applicant("高橋 次郎", "横浜市", "local")],
+        today=EARLY,
+        now=EARLY_NOW,
+        waitlist=True,
+    ).registrations[0]
     resp = await post(client, waiting.id, "promote")
     assert resp.status == 400 and "空席がありません" in await resp.text()
     catalog.store.db.execute("update sessions set capacity = 4 where id = ?", [SESSION])
@@ -190,15 +207,17 @@ async def test_move_promote_and_edit(client, people, catalog, bot, sender):
     text = await resp.text()
     assert resp.status == 400 and "メールアドレスの形式ではありません" in text
     assert 'value="bad@"' in text  # what staff typed is kept
-    resp = await post(client, phone.id, "edit", **{**form, "email": "hanako@city.kawasaki.jp",
-                                                   "department": "情報管理課"})
+    resp = await post(
+        client, phone.id, "edit", **{**form, "email": "hanako@city.kawasaki.jp", "department": "情報管理課"}
+    )
     assert resp.status == 303 and "done=edited" in resp.headers["Location"]
     after = get_registration(catalog, phone.id)
     assert (after.email, after.department) == ("hanako@city.kawasaki.jp", "情報管理課")
     text = await page(client, resp.headers["Location"])
     assert "メール: &#39;&#39; → &#39;hanako@city.kawasaki.jp&#39;" in text
-    resp = await post(client, phone.id, "edit", **{**form, "email": "hanako@city.kawasaki.jp",
-                                                   "department": "情報管理課"})
+    resp = await post(
+        client, phone.id, "edit", **{**form, "email": "hanako@city.kawasaki.jp", "department": "情報管理課"}
+    )
     assert "done=unchanged" in resp.headers["Location"]
     assert [e.action for e in audit.for_registration(catalog.store, phone.id)] == ["edited"]
 
@@ -206,6 +225,5 @@ async def test_move_promote_and_edit(client, people, catalog, bot, sender):
 async def test_unknown_registration_is_404(client):
     assert (await client.get("/admin/registrations/9999")).status == 404
     text = await page(client, "/admin/registrations/1")
-    resp = await client.post("/admin/registrations/9999/cancel",
-                             data={"csrf": csrf_of(text), "reason": "x"})
+    resp = await client.post("/admin/registrations/9999/cancel", data={"csrf": csrf_of(text), "reason": "x"})
     assert resp.status == 404

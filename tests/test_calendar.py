@@ -35,8 +35,7 @@ def parse(data: bytes) -> Calendar:
 
 def full_feed(catalog, lang="ja"):
     sessions = catalog.all_sessions(include_cancelled=True)
-    return cal.sessions_feed(catalog, sessions, lang=lang, name="CYDER",
-                             windows=catalog.online_windows())
+    return cal.sessions_feed(catalog, sessions, lang=lang, name="CYDER", windows=catalog.online_windows())
 
 
 def by_uid(calendar):
@@ -52,8 +51,14 @@ def test_calendar_properties_come_before_the_first_event(catalog):
     assert "METHOD" not in c  # a subscription feed is not an iTIP message
     assert str(c["NAME"]) == str(c["X-WR-CALNAME"]) == "CYDER"  # RFC 7986 beside the X- name
     head = data.split(b"BEGIN:VEVENT", 1)[0]
-    for prop in (b"PRODID:", b"CALSCALE:", b"\r\nNAME:", b"X-WR-CALNAME:",
-                 b"REFRESH-INTERVAL;VALUE=DURATION:PT12H", b"X-PUBLISHED-TTL:PT12H"):
+    for prop in (
+        b"PRODID:",
+        b"CALSCALE:",
+        b"\r\nNAME:",
+        b"X-WR-CALNAME:",
+        b"REFRESH-INTERVAL;VALUE=DURATION:PT12H",
+        b"X-PUBLISHED-TTL:PT12H",
+    ):
         assert prop in head, prop
 
 
@@ -76,8 +81,10 @@ def test_full_feed_holds_every_session_with_exclusive_all_day_dates(catalog):
     assert c_event.decoded("DTEND") == dt.date(2024, 11, 30)  # two days shown as two days
     windows = [e for e in c.events if str(e["UID"]).startswith("precyder-")]
     spans = sorted((e.decoded("DTSTART"), e.decoded("DTEND")) for e in windows)
-    assert spans == [(dt.date(2024, 5, 21), dt.date(2024, 7, 20)),
-                     (dt.date(2024, 10, 17), dt.date(2025, 2, 1))]
+    assert spans == [
+        (dt.date(2024, 5, 21), dt.date(2024, 7, 20)),
+        (dt.date(2024, 10, 17), dt.date(2025, 2, 1)),
+    ]
     assert not c.timezones  # no times in the seed: nothing needs a VTIMEZONE
 
 
@@ -101,19 +108,20 @@ def test_summary_location_description_in_both_languages(catalog):
 
 def test_event_file_fee_for_this_audience(catalog):
     s = catalog.session(HIROSHIMA_A)
-    private = str(parse(cal.event_file(catalog, s, profile=Profile("private")).data)
-                  .events[0]["DESCRIPTION"])
+    private = str(parse(cal.event_file(catalog, s, profile=Profile("private")).data).events[0]["DESCRIPTION"])
     assert "受講料: 77,000円（税込）" in private
-    local = str(parse(cal.event_file(catalog, s, profile=Profile("local")).data)
-                .events[0]["DESCRIPTION"])
+    local = str(parse(cal.event_file(catalog, s, profile=Profile("local")).data).events[0]["DESCRIPTION"])
     assert "受講料: 無料" in local and "77,000" not in local
 
 
 def test_uids_unique_and_stable_across_a_reload(catalog, tmp_path):
     before = by_uid(parse(full_feed(catalog)))
     assert len(before) == 102
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, venue = "広島県情報プラザ" }')
+    edited = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = "広島県情報プラザ" }',
+    )
     report = loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     assert report.updated == [HIROSHIMA_A]
     after = by_uid(parse(full_feed(catalog)))
@@ -134,9 +142,11 @@ def test_same_data_renders_the_same_bytes(catalog, tmp_path):
 
 def test_timed_sessions_get_vtimezone_and_local_times(catalog, tmp_path):
     edited = edited_schedule(
-        tmp_path, 'first = 2024-11-28, last = 2024-11-29 }',
+        tmp_path,
+        "first = 2024-11-28, last = 2024-11-29 }",
         'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00", '
-        'venue = "NICT 東京", address = "東京都千代田区1-1" }')
+        'venue = "NICT 東京", address = "東京都千代田区1-1" }',
+    )
     loader.load(catalog.store, edited, NOW)
     s = catalog.session(TOKYO_C)
     f = cal.event_file(catalog, s)
@@ -156,14 +166,17 @@ def test_timed_sessions_get_vtimezone_and_local_times(catalog, tmp_path):
 
 
 def test_describe_file_says_method_title_dates_and_place(catalog, tmp_path):
-    all_day = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C),
-                                               organizer="office@example.jp").data)
+    all_day = cal.describe_file(
+        cal.event_file(catalog, catalog.session(TOKYO_C), organizer="office@example.jp").data
+    )
     assert len(all_day) == 1
     assert all_day[0].startswith("METHOD:PUBLISH · CYDER C")
     assert " · 2024-11-28 – 2024-11-29 · " in all_day[0]  # DTEND is exclusive: not 11-30
     edited = edited_schedule(
-        tmp_path, 'first = 2024-11-28, last = 2024-11-29 }',
-        'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00" }')
+        tmp_path,
+        "first = 2024-11-28, last = 2024-11-29 }",
+        'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00" }',
+    )
     loader.load(catalog.store, edited, NOW)
     timed = cal.describe_file(cal.event_file(catalog, catalog.session(TOKYO_C), lang="en").data)
     assert " · 2024-11-28 09:30–17:00 ×2 · " in timed[0] and "SEQUENCE:1" in timed[0]
@@ -171,8 +184,9 @@ def test_describe_file_says_method_title_dates_and_place(catalog, tmp_path):
 
 
 def register(catalog, session_id=HIROSHIMA_A, user_id=7, i=0, now=NOW, **kw):
-    return regs.register(catalog, session_id, [person(i, **kw)], today=now.date(), now=now,
-                         user_id=user_id).registrations[0]
+    return regs.register(
+        catalog, session_id, [person(i, **kw)], today=now.date(), now=now, user_id=user_id
+    ).registrations[0]
 
 
 def test_invite_and_cancel_pair(catalog):
@@ -186,8 +200,9 @@ def test_invite_and_cancel_pair(catalog):
     assert attendee.params["PARTSTAT"] == "NEEDS-ACTION" and attendee.params["RSVP"] == "FALSE"
     alarms = ev.walk("VALARM")
     assert len(alarms) == 1 and alarms[0].decoded("TRIGGER") == -dt.timedelta(hours=15)
-    cancelled = regs.cancel(catalog, reg.id, today=TODAY, now=NOW + dt.timedelta(hours=1),
-                            user_id=7).cancelled
+    cancelled = regs.cancel(
+        catalog, reg.id, today=TODAY, now=NOW + dt.timedelta(hours=1), user_id=7
+    ).cancelled
     cancel = parse(cal.cancel_file(catalog, cancelled, organizer=ORGANIZER).data)
     assert str(cancel["METHOD"]) == "CANCEL"
     cev = cancel.events[0]
@@ -199,15 +214,19 @@ def test_invite_and_cancel_pair(catalog):
     assert not cev.walk("VALARM")
     # No cancel of a registration that stands: its SEQUENCE would outrank the feed's.
     with pytest.raises(ValueError):
-        cal.cancel_file(catalog, regs.get_registration(catalog, register(catalog, i=5, user_id=8).id),
-                        organizer=ORGANIZER)
+        cal.cancel_file(
+            catalog, regs.get_registration(catalog, register(catalog, i=5, user_id=8).id), organizer=ORGANIZER
+        )
 
 
 def test_invite_uid_stable_and_sequence_follows_session_changes(catalog, tmp_path):
     reg = register(catalog)
     first = parse(cal.invite_file(catalog, reg, organizer=ORGANIZER).data).events[0]
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, start = "10:00", end = "17:00" }')
+    edited = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, start = "10:00", end = "17:00" }',
+    )
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     reg = regs.get_registration(catalog, reg.id)
     second = parse(cal.invite_file(catalog, reg, organizer=ORGANIZER).data)
@@ -233,8 +252,7 @@ def test_personal_feed_keeps_cancelled_for_a_while(catalog):
     register(catalog, session_id="2024-A-13-0709", user_id=8, i=2)  # someone else's
     soon = parse(cal.personal_feed(catalog, 7, now=NOW + dt.timedelta(days=3)))
     events = by_uid(soon)
-    assert set(events) == {cal.registration_uid(HIROSHIMA_A, kept.id),
-                           cal.registration_uid(TOKYO_C, gone.id)}
+    assert set(events) == {cal.registration_uid(HIROSHIMA_A, kept.id), cal.registration_uid(TOKYO_C, gone.id)}
     assert str(events[cal.registration_uid(TOKYO_C, gone.id)]["STATUS"]) == "CANCELLED"
     assert str(events[cal.registration_uid(HIROSHIMA_A, kept.id)]["STATUS"]) == "CONFIRMED"
     data = cal.personal_feed(catalog, 7, now=NOW + dt.timedelta(days=3))
@@ -250,12 +268,12 @@ def test_public_feed_has_no_personal_data(catalog):
 
 
 def test_subscription_links():
-    links = cal.subscription_links("https://cyder.example/", courses=["A", "B-1"],
-                                   prefectures=[34], regions=["中国"])
+    links = cal.subscription_links(
+        "https://cyder.example/", courses=["A", "B-1"], prefectures=[34], regions=["中国"]
+    )
     parts = urlsplit(links.https)
     assert parts.scheme == "https" and parts.path == "/calendar/sessions.ics"
-    assert parse_qs(parts.query) == {"course": ["A", "B-1"], "prefecture": ["34"],
-                                     "region": ["中国"]}
+    assert parse_qs(parts.query) == {"course": ["A", "B-1"], "prefecture": ["34"], "region": ["中国"]}
     assert links.webcal == "webcal://" + links.https.removeprefix("https://")
     assert links.google.startswith("https://calendar.google.com/calendar/")
     assert unquote(links.google.split("cid=", 1)[1]) == links.webcal
@@ -268,8 +286,11 @@ def test_change_notices_once_per_revision(catalog, tmp_path):
     reg = register(catalog)
     register(catalog, session_id=TOKYO_C, i=1)  # its session does not change
     assert cal.pending_change_notices(catalog) == []
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, venue = "会場A" }')
+    edited = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = "会場A" }',
+    )
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     notices = cal.pending_change_notices(catalog)
     assert [(n.registration_id, n.user_id, n.revision) for n in notices] == [(reg.id, 7, 1)]
@@ -279,11 +300,14 @@ def test_change_notices_once_per_revision(catalog, tmp_path):
     # Someone registering after the change already got the current invite.
     register(catalog, user_id=9, i=3, now=NOW + dt.timedelta(days=1, hours=1))
     assert cal.pending_change_notices(catalog) == []
-    edited2 = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                              'city = "広島", first = 2024-10-25, venue = "会場B" }', "b.toml")
+    edited2 = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = "会場B" }',
+        "b.toml",
+    )
     loader.load(catalog.store, edited2, NOW + dt.timedelta(days=2))
-    assert sorted((n.user_id, n.revision) for n in cal.pending_change_notices(catalog)) == [
-        (7, 2), (9, 2)]
+    assert sorted((n.user_id, n.revision) for n in cal.pending_change_notices(catalog)) == [(7, 2), (9, 2)]
 
 
 def test_cancelled_session_is_flagged_in_notices_and_feeds(catalog, tmp_path):
@@ -291,9 +315,9 @@ def test_cancelled_session_is_flagged_in_notices_and_feeds(catalog, tmp_path):
     edited = edited_schedule(
         tmp_path,
         '  { course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 },\n',
-        "")
-    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"),
-                      encoding="utf-8")
+        "",
+    )
+    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"), encoding="utf-8")
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     [notice] = cal.pending_change_notices(catalog)
     assert notice.session_cancelled and notice.registration_id == reg.id

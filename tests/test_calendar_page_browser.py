@@ -15,19 +15,27 @@ from bot.web.app import create_web_app
 from catalog.clock import Clock
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)")
+    reason="/usr/bin/chromium is not installed (apt-get install chromium; CI's .ci/run does)",
+)
 
 
 @pytest.fixture
 async def server(catalog, tmp_path):
     settings = Settings(db_path=tmp_path / "t.db", public_base_url="https://cyder.example.jp")
-    runner = web.AppRunner(create_web_app(settings, catalog, Clock(dt.date(2024, 6, 1))),
-                           access_log=None)
+    runner = web.AppRunner(create_web_app(settings, catalog, Clock(dt.date(2024, 6, 1))), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

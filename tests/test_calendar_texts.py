@@ -60,24 +60,31 @@ def world(tmp_path):
     each kind in Tokyo C and Hiroshima A, and then Hiroshima A cancelled."""
     catalog = make_catalog(tmp_path / "c.db")
     edited = edited_schedule(
-        tmp_path, 'first = 2024-11-28, last = 2024-11-29 }',
+        tmp_path,
+        "first = 2024-11-28, last = 2024-11-29 }",
         'first = 2024-11-28, last = 2024-11-29, start = "09:30", end = "17:00", '
-        'venue = "NICT 東京", address = "東京都千代田区1-1" }')
+        'venue = "NICT 東京", address = "東京都千代田区1-1" }',
+    )
     loader.load(catalog.store, edited, NOW)
 
     def person(i: int, email: str = "") -> Applicant:
-        return Applicant(name=f"利用者{i}", organisation="広島市", org_type="local",
-                         email=email or f"user{i}@city.example.lg.jp")
+        return Applicant(
+            name=f"利用者{i}",
+            organisation="広島市",
+            org_type="local",
+            email=email or f"user{i}@city.example.lg.jp",
+        )
 
     made = {}
-    for key, session, user in (("tokyo", TOKYO_C, 7), ("hiroshima", HIROSHIMA_A, 7),
-                               ("gone", TOKYO_C, 8)):
-        made[key] = regs.register(catalog, session, [person(user)], today=NOW.date(), now=NOW,
-                                  user_id=user).registrations[0]
+    for key, session, user in (("tokyo", TOKYO_C, 7), ("hiroshima", HIROSHIMA_A, 7), ("gone", TOKYO_C, 8)):
+        made[key] = regs.register(
+            catalog, session, [person(user)], today=NOW.date(), now=NOW, user_id=user
+        ).registrations[0]
     regs.cancel(catalog, made["gone"].id, today=NOW.date(), now=NOW, user_id=8)
     text = edited.read_text(encoding="utf-8")
-    text = text.replace('  { course = "A", region = "中国", prefecture = "広島県", '
-                        'city = "広島", first = 2024-10-25 },\n', "")
+    text = text.replace(
+        '  { course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 },\n', ""
+    )
     edited.write_text(text.replace("A = 64", "A = 63"), encoding="utf-8")
     loader.load(catalog.store, edited, LATER)
     return catalog, {k: regs.get_registration(catalog, r.id) for k, r in made.items()}
@@ -86,10 +93,12 @@ def world(tmp_path):
 @pytest.mark.parametrize("lang", LANGS)
 def test_public_feeds_read_as_before(world, lang):
     catalog, _ = world
-    for name, filters in (("all", feeds.Filters()),
-                          ("a_hiroshima", feeds.Filters(courses=("A",), prefectures=(34,))),
-                          ("pre", feeds.Filters(courses=("PRE",))),
-                          ("kanto", feeds.Filters(regions=("関東",)))):
+    for name, filters in (
+        ("all", feeds.Filters()),
+        ("a_hiroshima", feeds.Filters(courses=("A",), prefectures=(34,))),
+        ("pre", feeds.Filters(courses=("PRE",))),
+        ("kanto", feeds.Filters(regions=("関東",))),
+    ):
         rendered = asyncio.run(feeds.render_public(catalog, filters, lang))
         check(f"feed_{name}_{lang}.ics", bytes(rendered.body))
 
@@ -111,10 +120,14 @@ def test_event_files_read_as_before(world, lang):
     for session in [catalog.session(TOKYO_C), catalog.session(HIROSHIMA_A), *firsts.values()]:
         sid = session.id
         check(f"event_{sid}_{lang}.ics", cal.event_file(catalog, session, lang=lang).data)
-        check(f"event_{sid}_office_{lang}.ics",
-              cal.event_file(catalog, session, lang=lang, organizer=ORGANIZER).data)
-        texts += [f"{sid} {key}:\n" + cal.description(catalog, session, lang, profile)
-                  for key, profile in PROFILES.items()]
+        check(
+            f"event_{sid}_office_{lang}.ics",
+            cal.event_file(catalog, session, lang=lang, organizer=ORGANIZER).data,
+        )
+        texts += [
+            f"{sid} {key}:\n" + cal.description(catalog, session, lang, profile)
+            for key, profile in PROFILES.items()
+        ]
     check(f"descriptions_{lang}.txt", "\n\n".join(texts) + "\n")
 
 
@@ -133,12 +146,21 @@ def test_registration_files_read_as_before(world, lang):
         f = cal.registration_file(catalog, reg, lang=lang, organizer=ORGANIZER)
         check(f"copy_{key}_{lang}.ics", f.data)
         check(f"copy_{key}_{lang}.name", f.filename)
-    check(f"calendar_file_{lang}.ics",
-          cal.calendar_file(catalog, catalog.session(TOKYO_C), user_id=7, lang=lang,
-                            organizer=ORGANIZER).data)
-    check(f"calendar_file_other_{lang}.ics",
-          cal.calendar_file(catalog, catalog.session(TOKYO_C), user_id=99, lang=lang,
-                            organizer=ORGANIZER, profile=PROFILES["private"]).data)
+    check(
+        f"calendar_file_{lang}.ics",
+        cal.calendar_file(catalog, catalog.session(TOKYO_C), user_id=7, lang=lang, organizer=ORGANIZER).data,
+    )
+    check(
+        f"calendar_file_other_{lang}.ics",
+        cal.calendar_file(
+            catalog,
+            catalog.session(TOKYO_C),
+            user_id=99,
+            lang=lang,
+            organizer=ORGANIZER,
+            profile=PROFILES["private"],
+        ).data,
+    )
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -181,6 +203,5 @@ def test_a_course_without_a_price_reads_as_before(tmp_path):
     for lang in LANGS:
         out += fee_lines(catalog, lang) + ["--"] + overview(catalog, lang) + ["--"]
         data = cal.event_file(catalog, catalog.session(HIROSHIMA_A), lang=lang).data
-        out += [line for line in data.decode("utf-8").split("\r\n")
-                if line.startswith(("DESCRIPTION", " "))]
+        out += [line for line in data.decode("utf-8").split("\r\n") if line.startswith(("DESCRIPTION", " "))]
     check("no_price.txt", "\n".join(out) + "\n")

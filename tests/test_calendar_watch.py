@@ -29,20 +29,28 @@ def catalog(tmp_path):
     c = make_catalog(tmp_path / "c.db")
     save_user(c.store, 102, NOW, lang="en")
     for name, uid in [("山田 太郎", 101), ("Jane Doe", 102), ("電話 受付", None)]:
-        regs.register(c, HIROSHIMA_A, [Applicant(name, "広島市", "local", email=f"{uid}@x.jp")],
-                      today=NOW.date(), now=NOW, user_id=uid)
+        regs.register(
+            c,
+            HIROSHIMA_A,
+            [Applicant(name, "広島市", "local", email=f"{uid}@x.jp")],
+            today=NOW.date(),
+            now=NOW,
+            user_id=uid,
+        )
     return c
 
 
 def change(catalog, tmp_path, text, when, name="fy2024.toml"):
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             f'city = "広島", first = 2024-10-25, {text} }}', name)
+    edited = edited_schedule(
+        tmp_path, 'city = "広島", first = 2024-10-25 }', f'city = "広島", first = 2024-10-25, {text} }}', name
+    )
     loader.load(catalog.store, edited, when)
 
 
 def sends(tg, chat_id):
-    return [c for c in tg.calls if c.chat_id == chat_id and c.ok
-            and c.method in ("sendMessage", "sendDocument")]
+    return [
+        c for c in tg.calls if c.chat_id == chat_id and c.ok and c.method in ("sendMessage", "sendDocument")
+    ]
 
 
 async def test_registrants_told_once_per_revision_with_the_new_invite(tg_bot, tg, catalog, tmp_path):
@@ -71,9 +79,9 @@ async def test_cancelled_session_sends_the_cancel(tg_bot, tg, catalog, tmp_path)
     edited = edited_schedule(
         tmp_path,
         '  { course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 },\n',
-        "")
-    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"),
-                      encoding="utf-8")
+        "",
+    )
+    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"), encoding="utf-8")
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     await schedule_watch.check_once(tg_bot, catalog, SETTINGS, CLOCK)
     message, document = sends(tg, 101)
@@ -97,15 +105,16 @@ async def test_failures_are_logged_without_personal_data(tg_bot, tg, catalog, tm
     for secret in ("山田", "Jane", "@x.jp", "広島会場"):
         assert secret not in caplog.text
     # (the chat rows: registering queues the mail too, for a sender this test does not run)
-    results = {r["result"] for r in catalog.store.query(
-        "select result from notifications where channel = 'telegram'")}
+    results = {
+        r["result"]
+        for r in catalog.store.query("select result from notifications where channel = 'telegram'")
+    }
     assert results == {"sent", "blocked"}
 
 
 async def test_run_loop_keeps_going_and_stops_on_cancel(tg_bot, tg, catalog, tmp_path):
     change(catalog, tmp_path, 'venue = "広島会場"', NOW + dt.timedelta(days=1))
-    task = asyncio.create_task(schedule_watch.run(Outbox(tg_bot, catalog, CLOCK), SETTINGS,
-                                                  interval=0.05))
+    task = asyncio.create_task(schedule_watch.run(Outbox(tg_bot, catalog, CLOCK), SETTINGS, interval=0.05))
     for _ in range(100):
         if len(sends(tg, 102)) == 2:
             break

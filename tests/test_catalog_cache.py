@@ -19,9 +19,16 @@ TODAY = NOW.date()
 
 
 def applicant(n: int) -> Applicant:
-    return Applicant(name=f"Cache Test {n}", organisation="Hiroshima Prefecture",
-                     org_type="local", department="", email=f"cache{n}@pref.example.jp",
-                     prefecture="広島県", contractor=False, dispatched=False)
+    return Applicant(
+        name=f"Cache Test {n}",
+        organisation="Hiroshima Prefecture",
+        org_type="local",
+        department="",
+        email=f"cache{n}@pref.example.jp",
+        prefecture="広島県",
+        contractor=False,
+        dispatched=False,
+    )
 
 
 def open_session(catalog: Catalog) -> str:
@@ -50,8 +57,7 @@ def test_seat_counts_and_rows_changed_elsewhere_show_on_the_next_call(tmp_path):
     regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW, user_id=7)
     assert catalog.session(sid).registered == before.registered + 2
     with other.store.write() as db:
-        db.execute("update sessions set venue = ?, capacity = ? where id = ?",
-                   ["Test Hall", 3, sid])
+        db.execute("update sessions set venue = ?, capacity = ? where id = ?", ["Test Hall", 3, sid])
     changed = catalog.session(sid)
     assert (changed.venue, changed.capacity, changed.seats_left) == ("Test Hall", 3, 1)
     assert snapshot(catalog) == as_built_afresh(catalog, catalog.store.path)
@@ -62,8 +68,7 @@ def test_year_settings_and_rules_changed_elsewhere_show_on_the_next_call(tmp_pat
     unannounced = next(s for s in catalog.all_sessions() if not s.capacity_announced)
     other = other_process(catalog)
     with other.write() as db:
-        db.execute("update years set seats = seats + 5, deadline_business_days = 1 "
-                   "where fiscal_year = 2024")
+        db.execute("update years set seats = seats + 5, deadline_business_days = 1 where fiscal_year = 2024")
     again = catalog.session(unannounced.id)
     assert again.capacity == unannounced.capacity + 5
     assert again.deadline > unannounced.deadline
@@ -106,19 +111,26 @@ def test_user_and_blocked_in_one_read(tmp_path):
 def test_save_user_creates_then_changes_only_the_given_fields(tmp_path):
     store = make_catalog(tmp_path / "c.db").store
     first = users.save_user(store, 9, NOW)
-    assert (first.lang, first.org_type, first.contractor, first.prefecture_code) == (
-        None, None, False, None)
+    assert (first.lang, first.org_type, first.contractor, first.prefecture_code) == (None, None, False, None)
     users.save_user(store, 9, NOW, org_type="local", contractor=True, prefecture_code=34)
     later = NOW.replace(hour=11)
     user = users.save_user(store, 9, later, lang="ja")
     assert (user.lang, user.org_type, user.contractor, user.dispatched, user.prefecture_code) == (
-        "ja", "local", True, False, 34)
+        "ja",
+        "local",
+        True,
+        False,
+        34,
+    )
     row = store.one("select created_at, updated_at from users where user_id = 9")
-    assert row == {"created_at": NOW.isoformat(timespec="seconds"),
-                   "updated_at": later.isoformat(timespec="seconds")}
+    assert row == {
+        "created_at": NOW.isoformat(timespec="seconds"),
+        "updated_at": later.isoformat(timespec="seconds"),
+    }
     users.save_user(store, 9, later.replace(hour=12))  # nothing given: nothing changes
     assert store.one("select updated_at from users where user_id = 9") == {
-        "updated_at": later.isoformat(timespec="seconds")}
+        "updated_at": later.isoformat(timespec="seconds")
+    }
     users.save_user(store, 9, later, prefecture_code=None)
     assert users.get_user(store, 9).prefecture_code is None  # type: ignore[union-attr]
 
@@ -145,8 +157,7 @@ def test_seat_changes_elsewhere_match_a_fresh_build(tmp_path):
     sid = open_session(catalog)
     before = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
     other = Catalog(other_process(catalog), 2024)
-    regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW, user_id=7,
-                  waitlist=True)
+    regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW, user_id=7, waitlist=True)
     after = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
     assert after[sid].registered == before[sid].registered + 2
     assert all(after[k] == before[k] for k in before if k != sid)
@@ -155,8 +166,7 @@ def test_seat_changes_elsewhere_match_a_fresh_build(tmp_path):
     left = catalog.session(sid).seats_left
     for n in range(left):
         regs.register(other, sid, [applicant(10 + n)], today=TODAY, now=NOW, user_id=100 + n)
-    waiting = regs.register(other, sid, [applicant(99)], today=TODAY, now=NOW, user_id=99,
-                            waitlist=True)
+    waiting = regs.register(other, sid, [applicant(99)], today=TODAY, now=NOW, user_id=99, waitlist=True)
     assert waiting.waitlisted and catalog.session(sid).waitlisted == 1
     assert catalog.session(sid).seat_mark == "×"
     regs.cancel(other, regs.for_session(other, sid)[0].id, today=TODAY, now=NOW)
@@ -194,8 +204,7 @@ def test_a_registration_elsewhere_shows_its_seats_on_the_next_update(tmp_path):
     other = Catalog(other_process(catalog), 2024)
     with catalog.checked_once():
         before = {s.id: s for s in catalog.all_sessions(include_cancelled=True)}
-        regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW,
-                      user_id=7)
+        regs.register(other, sid, [applicant(1), applicant(2)], today=TODAY, now=NOW, user_id=7)
         assert catalog.session(sid).registered == before[sid].registered  # same update
     with catalog.checked_once():
         assert catalog.session(sid).registered == before[sid].registered + 2
@@ -217,8 +226,7 @@ def test_a_schedule_change_elsewhere_shows_its_sessions_on_the_next_update(tmp_p
 
     catalog = make_catalog(tmp_path / "c.db")
     store = other_process(catalog)
-    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島",
-                         "first": "2025-07-09"})]
+    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島", "first": "2025-07-09"})]
     with catalog.checked_once():
         assert catalog.fiscal_years == (2024,) and len(catalog.all_sessions()) == 100
         plan = plan_import(store, rows, name="fy2025.csv")
@@ -231,8 +239,11 @@ def test_a_schedule_change_elsewhere_shows_its_sessions_on_the_next_update(tmp_p
         new = catalog.session("2025-A-34-0709")
         assert new.fiscal_year == 2025 and catalog.sessions_of(2025) == (new,)
         assert catalog.year_of(2025).label_ja == "令和7年度"
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, venue = "広島テスト会場" }')
+    edited = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = "広島テスト会場" }',
+    )
     loader.load(store, edited, NOW)
     with catalog.checked_once():
         assert catalog.session("2024-A-34-1025").venue == "広島テスト会場"
@@ -246,8 +257,7 @@ def test_the_snapshot_follows_the_year_today_falls_in(tmp_path):
     from catalog.schedule_sheet import SheetRow
 
     catalog = make_catalog(tmp_path / "c.db")
-    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島",
-                         "first": "2025-07-09"})]
+    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島", "first": "2025-07-09"})]
     apply_import(catalog.store, plan_import(catalog.store, rows, name="fy2025.csv"), now=NOW)
     day = [dt.date(2025, 3, 31)]
     running = Catalog(catalog.store, 2024, today=lambda: day[0])

@@ -35,8 +35,11 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 @pytest.mark.parametrize("query", ["呉市", "呉", "Kure", "広島県呉市", "吳市"])
 def test_kure_is_shown_in_the_standard_form(query: str) -> None:
     place = places.resolve_place(query)
-    assert (place.name, place.name_en, place.prefecture.name if place.prefecture else "") == \
-        ("呉市", "Kure", "広島県")
+    assert (place.name, place.name_en, place.prefecture.name if place.prefecture else "") == (
+        "呉市",
+        "Kure",
+        "広島県",
+    )
     assert "\u5433" not in place.name
 
 
@@ -48,25 +51,31 @@ def test_suggestions_never_use_a_variant_table() -> None:
     assert [p.name for p in info.value.places] == info.value.candidates
 
 
-@pytest.mark.parametrize(("names", "shown"), [
-    (["吳市", "呉", "呉市"], "呉市"),
-    (["北広島", "北広島市", "北廣島市"], "北広島市"),
-    (["北廣島市", "北広島", "北広島市"], "北広島市"),
-    (["东京", "東京"], "東京"),
-])
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [
+        (["吳市", "呉", "呉市"], "呉市"),
+        (["北広島", "北広島市", "北廣島市"], "北広島市"),
+        (["北廣島市", "北広島", "北広島市"], "北広島市"),
+        (["东京", "東京"], "東京"),
+    ],
+)
 def test_the_standard_japanese_spelling_is_shown(names: list[str], shown: str) -> None:
     assert places._display_name(names, "x") == shown
 
 
-@pytest.mark.parametrize(("address", "kind", "name", "pref"), [
-    ("広島市中区", "city", "広島", "広島県"),
-    ("広島県広島市中区基町", "city", "広島", "広島県"),
-    ("広島県呉市中央4丁目", "city", "呉市", "広島県"),
-    ("北海道札幌市中央区", "city", "札幌", "北海道"),
-    ("京都府京都市中京区", "city", "京都", "京都府"),
-    ("広島県安芸郡府中町", "city", "府中町", "広島県"),  # not Tokyo's bigger 府中
-    ("広島県どこか", "prefecture", "広島県", "広島県"),
-])
+@pytest.mark.parametrize(
+    ("address", "kind", "name", "pref"),
+    [
+        ("広島市中区", "city", "広島", "広島県"),
+        ("広島県広島市中区基町", "city", "広島", "広島県"),
+        ("広島県呉市中央4丁目", "city", "呉市", "広島県"),
+        ("北海道札幌市中央区", "city", "札幌", "北海道"),
+        ("京都府京都市中京区", "city", "京都", "京都府"),
+        ("広島県安芸郡府中町", "city", "府中町", "広島県"),  # not Tokyo's bigger 府中
+        ("広島県どこか", "prefecture", "広島県", "広島県"),
+    ],
+)
 def test_addresses_by_their_longest_prefix(address: str, kind: str, name: str, pref: str) -> None:
     place = places.resolve_place(address)
     assert (place.kind, place.name) == (kind, name)
@@ -83,8 +92,10 @@ def test_unknown_place_carries_places_in_both_languages() -> None:
         places.resolve_place("Hiroshma")
     err = info.value
     assert [(p.kind, p.name, p.name_en) for p in err.places[:3]] == [
-        ("prefecture", "広島県", "Hiroshima"), ("city", "広島", "Hiroshima"),
-        ("city", "北広島市", "Kitahiroshima")]
+        ("prefecture", "広島県", "Hiroshima"),
+        ("city", "広島", "Hiroshima"),
+        ("city", "北広島市", "Kitahiroshima"),
+    ]
     assert err.candidates[:3] == ["広島県", "広島", "北広島市"]
     copy = pickle.loads(pickle.dumps(err))
     assert copy.places == err.places
@@ -101,7 +112,12 @@ def test_city_in_a_prefecture() -> None:
 def test_prefectures_know_their_capital() -> None:
     assert places.prefecture(1).capital == "札幌" and places.prefecture(32).capital == "松江"
     assert [p.capital_en for p in places.PREFECTURES if p.code in (1, 7, 31, 32, 47)] == [
-        "Sapporo", "Fukushima", "Tottori", "Matsue", "Naha"]
+        "Sapporo",
+        "Fukushima",
+        "Tottori",
+        "Matsue",
+        "Naha",
+    ]
     assert all(p.capital_en.isascii() and p.capital_en for p in places.PREFECTURES)
 
 
@@ -116,9 +132,15 @@ def test_dispatched_at_a_private_company_is_the_companys_row(catalog: Catalog) -
     assert (a.eligible, a.fee, a.fee_yen) == (True, "paid", 77000)
 
 
-@pytest.mark.parametrize("profile", [Profile("private"), Profile("national"),
-                                     Profile("local", contractor=True),
-                                     Profile("school", student=True)])
+@pytest.mark.parametrize(
+    "profile",
+    [
+        Profile("private"),
+        Profile("national"),
+        Profile("local", contractor=True),
+        Profile("school", student=True),
+    ],
+)
 def test_an_ineligible_verdict_has_no_fee(catalog: Catalog, profile: Profile) -> None:
     for v in catalog.verdicts(profile):
         if not v.eligible:
@@ -130,18 +152,28 @@ def test_an_ineligible_verdict_has_no_fee(catalog: Catalog, profile: Profile) ->
 
 def test_the_fee_is_said_once(catalog: Catalog) -> None:
     v = catalog.verdict(Profile("local", contractor=True), "A")
-    assert say(v.reason, "ja") == "外部委託先（請負）は民間事業者扱いとなります。受講料は77,000円（税込）です。"
-    assert v.reason_en == ("An outside contractor (service contract) counts as a private "
-                           "business. The fee is ¥77,000 (tax incl.).")
-    for profile in (Profile("local", contractor=True), Profile("private"),
-                    Profile("local", dispatched=True), Profile("national")):
+    assert (
+        say(v.reason, "ja") == "外部委託先（請負）は民間事業者扱いとなります。受講料は77,000円（税込）です。"
+    )
+    assert v.reason_en == (
+        "An outside contractor (service contract) counts as a private "
+        "business. The fee is ¥77,000 (tax incl.)."
+    )
+    for profile in (
+        Profile("local", contractor=True),
+        Profile("private"),
+        Profile("local", dispatched=True),
+        Profile("national"),
+    ):
         for v in catalog.verdicts(profile):
             assert say(v.reason, "ja").count("有料") <= 1 and say(v.reason, "ja").count("無料") <= 1
             assert " " not in say(v.reason, "ja").replace("B-", "")  # no stray half-width space
     dispatched = catalog.verdict(Profile("local", dispatched=True), "B-1")
-    assert say(dispatched.reason, "ja") == ("派遣労働者（派遣先の指揮命令下で勤務）は、派遣先の職員として"
-                                    "受講します。地方公共団体（都道府県・市区町村）の職員は無料で"
-                                    "受講できます。")
+    assert say(dispatched.reason, "ja") == (
+        "派遣労働者（派遣先の指揮命令下で勤務）は、派遣先の職員として"
+        "受講します。地方公共団体（都道府県・市区町村）の職員は無料で"
+        "受講できます。"
+    )
 
 
 def test_fee_overview_lists_prices_by_course(catalog: Catalog) -> None:
@@ -182,8 +214,25 @@ def test_b1_calendar_description_lists_no_paying_organisation(catalog: Catalog) 
 # -- 2, 8: skip words, names ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("word", ["省略", "なし", "無し", "skip", "Skip", "SKIP", "none", "None",
-                                  "-", "ー", "－", " 省略 ", "「省略」", "n/a"])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "省略",
+        "なし",
+        "無し",
+        "skip",
+        "Skip",
+        "SKIP",
+        "none",
+        "None",
+        "-",
+        "ー",
+        "－",
+        " 省略 ",
+        "「省略」",
+        "n/a",
+    ],
+)
 def test_skip_words(word: str) -> None:
     assert is_skip(word)
 

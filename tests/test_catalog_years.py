@@ -22,9 +22,19 @@ NEXT = "2025-A-34-0709"
 
 
 def load_fy2025(catalog: Catalog) -> None:
-    rows = [SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島", "first": "2025-07-09"}),
-            SheetRow(3, {"course": "C", "prefecture": "東京都", "city": "東京", "first": "2025-11-27",
-                         "last": "2025-11-28"})]
+    rows = [
+        SheetRow(2, {"course": "A", "prefecture": "広島県", "city": "広島", "first": "2025-07-09"}),
+        SheetRow(
+            3,
+            {
+                "course": "C",
+                "prefecture": "東京都",
+                "city": "東京",
+                "first": "2025-11-27",
+                "last": "2025-11-28",
+            },
+        ),
+    ]
     plan = plan_import(catalog.store, rows, name="fy2025.csv")
     assert plan.ok and plan.new_year_from == 2024
     apply_import(catalog.store, plan, now=NOW)
@@ -74,9 +84,11 @@ async def test_the_card_names_the_sessions_own_year(user, catalog):
 
 def _venue_schedule(tmp_path):
     return edited_schedule(
-        tmp_path, 'city = "広島", first = 2024-10-25 }',
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
         'city = "広島", first = 2024-10-25, venue = "広島テスト会場", '
-        'address = "広島県広島市中区テスト町1-1", venue_lat = 34.3915, venue_lon = 132.4596 }')
+        'address = "広島県広島市中区テスト町1-1", venue_lat = 34.3915, venue_lon = 132.4596 }',
+    )
 
 
 async def test_a_venue_with_address_and_coordinates_is_sent_as_a_venue(user, catalog, tmp_path):
@@ -86,7 +98,12 @@ async def test_a_venue_with_address_and_coordinates_is_sent_as_a_venue(user, cat
     await user.press(SessionCB(id=A).pack())
     (venue,) = user.sent("SendVenue")
     assert (venue.chat_id, venue.latitude, venue.longitude, venue.title, venue.address) == (
-        user.user.id, 34.3915, 132.4596, "広島テスト会場", "広島県広島市中区テスト町1-1")
+        user.user.id,
+        34.3915,
+        132.4596,
+        "広島テスト会場",
+        "広島県広島市中区テスト町1-1",
+    )
     assert "広島テスト会場" in user.text()
 
 

@@ -23,16 +23,28 @@ def test_sessions_json_lists_all_100(capsys):
     code, out, _ = run(capsys, "sessions", "--format", "json")
     rows = json.loads(out)
     assert code == 0 and len(rows) == 100
-    for key in ("id", "fiscal_year", "course", "region", "prefecture", "city", "start", "end",
-                "seats", "seats_left", "deadline"):
+    for key in (
+        "id",
+        "fiscal_year",
+        "course",
+        "region",
+        "prefecture",
+        "city",
+        "start",
+        "end",
+        "seats",
+        "seats_left",
+        "deadline",
+    ):
         assert key in rows[0]
     assert {r["course"] for r in rows} == {"A", "B-1", "B-2", "C"}
     assert sum(r["course"] == "A" for r in rows) == 64
 
 
 def test_sessions_near_place_and_point(capsys):
-    code, out, _ = run(capsys, "sessions", "--near", "hiroshima", "--course", "a", "--limit", "3",
-                       "--format", "json")
+    code, out, _ = run(
+        capsys, "sessions", "--near", "hiroshima", "--course", "a", "--limit", "3", "--format", "json"
+    )
     rows = json.loads(out)
     assert code == 0 and [r["city"] for r in rows][0] == "広島" and len(rows) == 3
     assert all("distance_km" in r for r in rows)
@@ -44,25 +56,30 @@ def test_sessions_filters_and_csv(capsys):
     code, out, _ = run(capsys, "sessions", "--region", "kinki", "--course", "B-2", "--format", "csv")
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].startswith("id,") and len(lines) == 3
-    code, out, _ = run(capsys, "sessions", "--eligible-for", "local", "--from", "2025-01-01", "--format", "json")
+    code, out, _ = run(
+        capsys, "sessions", "--eligible-for", "local", "--from", "2025-01-01", "--format", "json"
+    )
     assert {r["course"] for r in json.loads(out)} == {"A", "C"}
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["sessions", "--course", "Z"], "unknown course 'Z'"),
-    (["sessions", "--prefecture", "広嶋"], "広島県"),
-    (["sessions", "--region", "narnia"], "narnia"),
-    (["sessions", "--eligible-for", "company"], "national, local"),
-    (["sessions", "--from", "2024-13-01"], "not a date"),
-    (["eligibility", "--org-type", "startup"], "unknown organisation type"),
-    (["sessions", "--near", "95.5,200.1"], "--near"),
-    (["sessions", "--limit", "-1"], "'-1' must be 1 or more"),
-    (["sessions", "--limit", "0"], "'0' must be 1 or more"),
-    (["sessions", "--limit", "many"], "not a whole number"),
-    (["cancel-registration", "99999999999999999999", "--reason", "x"], "is too large"),
-    (["promote-registration", "99999999999999999999"], "is too large"),
-    (["db", "backup", "/nonexistent-dir/x.db"], "no such folder /nonexistent-dir"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["sessions", "--course", "Z"], "unknown course 'Z'"),
+        (["sessions", "--prefecture", "広嶋"], "広島県"),
+        (["sessions", "--region", "narnia"], "narnia"),
+        (["sessions", "--eligible-for", "company"], "national, local"),
+        (["sessions", "--from", "2024-13-01"], "not a date"),
+        (["eligibility", "--org-type", "startup"], "unknown organisation type"),
+        (["sessions", "--near", "95.5,200.1"], "--near"),
+        (["sessions", "--limit", "-1"], "'-1' must be 1 or more"),
+        (["sessions", "--limit", "0"], "'0' must be 1 or more"),
+        (["sessions", "--limit", "many"], "not a whole number"),
+        (["cancel-registration", "99999999999999999999", "--reason", "x"], "is too large"),
+        (["promote-registration", "99999999999999999999"], "is too large"),
+        (["db", "backup", "/nonexistent-dir/x.db"], "no such folder /nonexistent-dir"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:
         raise SystemExit(main(argv))
@@ -100,9 +117,13 @@ def test_db_init_load_backup(capsys, tmp_path):
 
 @pytest.mark.e2e
 def test_console_script_runs_as_a_process(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bot", "sessions", "--prefecture", "鳥取", "--format", "json"],
-                          capture_output=True, text=True, env={"CYDER_DB": str(tmp_path / "p.db"),
-                                                                "PATH": "/usr/bin:/bin"}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "sessions", "--prefecture", "鳥取", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={"CYDER_DB": str(tmp_path / "p.db"), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["city"] for r in json.loads(proc.stdout)] == ["倉吉"]
 
@@ -117,8 +138,7 @@ def test_eligibility_private_dispatched_reason_and_fee_agree(capsys):
     assert rows["A"][:4] == ["A", "True", "paid", "77000"]
     assert rows["B-1"][:4] == ["B-1", "False", "-", "-"]
     assert "free" not in " ".join(rows["B-1"])
-    code, out, _ = run(capsys, "eligibility", "--org-type", "private", "--dispatched",
-                       "--format", "json")
+    code, out, _ = run(capsys, "eligibility", "--org-type", "private", "--dispatched", "--format", "json")
     b1 = {r["course"]: r for r in json.loads(out)}["B-1"]
     assert (b1["eligible"], b1["fee"], b1["fee_yen"]) == (False, None, None)
 

@@ -33,5 +33,6 @@ def test_there_are_commands_to_check():
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_command_is_in_readme(command):
-    assert re.search(rf"`cyder-bot {re.escape(command)}(`| )", README), \
+    assert re.search(rf"`cyder-bot {re.escape(command)}(`| )", README), (
         f"README.md does not document `cyder-bot {command}`"
+    )

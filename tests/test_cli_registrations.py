@@ -51,8 +51,15 @@ def run(capsys, *argv):
 
 
 def add(catalog, session, name, org, *, email="", user_id=None, waitlist=False, kind="local"):
-    return register(catalog, session, [Applicant(name, org, kind, email=email)],
-                    today=NOW.date(), now=NOW, user_id=user_id, waitlist=waitlist).registrations[0]
+    return register(
+        catalog,
+        session,
+        [Applicant(name, org, kind, email=email)],
+        today=NOW.date(),
+        now=NOW,
+        user_id=user_id,
+        waitlist=waitlist,
+    ).registrations[0]
 
 
 def one_line_error(code, err):
@@ -62,7 +69,7 @@ def one_line_error(code, err):
 def test_registrations_lists_and_searches_with_ids(capsys, catalog):
     a = add(catalog, A, "山田 太郎", "広島市", email="taro@city.hiroshima.lg.jp")
     b = add(catalog, TOKYO, "山田 花子", "横浜市")
-    c = add(catalog, A, "=HYPERLINK(\"x\")", "呉市")
+    c = add(catalog, A, '=HYPERLINK("x")', "呉市")
     code, out, err = run(capsys, "registrations")
     assert code == 0 and "3 registration(s)" in err
     assert out.splitlines()[0].split()[:4] == ["id", "session", "status", "name"]
@@ -81,18 +88,18 @@ def test_registrations_lists_and_searches_with_ids(capsys, catalog):
 def test_bad_input_exits_2_with_one_line(capsys, catalog):
     reg = add(catalog, A, "山田 太郎", "広島市")
     cases = [
-        ("registrations", "2024-X-00"),                           # unknown session
+        ("registrations", "2024-X-00"),  # unknown session
         ("registrations", "--format", "xml"),
-        ("cancel-registration", str(reg.id)),                      # --reason is required
+        ("cancel-registration", str(reg.id)),  # --reason is required
         ("cancel-registration", str(reg.id), "--reason", "  "),
         ("cancel-registration", "abc", "--reason", "x"),
         ("cancel-registration", "0", "--reason", "x"),
         ("cancel-registration", "999", "--reason", "x"),
         ("move-registration", str(reg.id), "nope"),
-        ("move-registration", str(reg.id), B2),                    # not for local governments
-        ("move-registration", str(reg.id), A),                     # already there
-        ("promote-registration", str(reg.id)),                     # not waitlisted
-        ("edit-registration", str(reg.id)),                        # nothing to change
+        ("move-registration", str(reg.id), B2),  # not for local governments
+        ("move-registration", str(reg.id), A),  # already there
+        ("promote-registration", str(reg.id)),  # not waitlisted
+        ("edit-registration", str(reg.id)),  # nothing to change
         ("edit-registration", str(reg.id), "--email", "not-mail"),
         ("edit-registration", str(reg.id), "--name", ""),
     ]
@@ -111,13 +118,19 @@ def test_cancel_with_reason_promotes_the_waitlist_and_is_logged(capsys, catalog)
     waiting = add(catalog, A, "佐藤 花子", "呉市", waitlist=True)
     code, out, err = run(capsys, "cancel-registration", str(reg.id), "--reason", "本人の申し出")
     assert code == 0
-    assert out == (f"cancelled: #{reg.id} 山田 太郎 (広島市) in {A}; promoted from the "
-                   f"waitlist: #{waiting.id} 佐藤 花子 (呉市)\n")
+    assert out == (
+        f"cancelled: #{reg.id} 山田 太郎 (広島市) in {A}; promoted from the "
+        f"waitlist: #{waiting.id} 佐藤 花子 (呉市)\n"
+    )
     assert err == ""  # nobody registered through chat: nobody to tell
     assert get_registration(catalog, waiting.id).status == "registered"
     entry = audit.for_registration(catalog.store, reg.id)[0]
     assert (entry.action, entry.who, entry.via, entry.details["reason"]) == (
-        "cancelled", "cli", "cli", "本人の申し出")
+        "cancelled",
+        "cli",
+        "cli",
+        "本人の申し出",
+    )
     code, _, err = run(capsys, "cancel-registration", str(reg.id), "--reason", "again")
     assert one_line_error(code, err) and "already cancelled" in err
 
@@ -130,8 +143,7 @@ def test_move_promote_and_edit(capsys, catalog):
     code, _, err = run(capsys, "move-registration", str(reg.id), TOKYO)
     assert one_line_error(code, err) and "waitlist" in err
     code, out, _ = run(capsys, "move-registration", str(reg.id), TOKYO, "--waitlist")
-    assert code == 0 and out == (f"moved: #{reg.id} 山田 太郎 (広島市) from {A} to {TOKYO} "
-                                 "(waitlisted #1)\n")
+    assert code == 0 and out == (f"moved: #{reg.id} 山田 太郎 (広島市) from {A} to {TOKYO} (waitlisted #1)\n")
     code, _, err = run(capsys, "promote-registration", str(reg.id))
     assert one_line_error(code, err) and "No free seat" in err
     catalog.store.db.execute("update sessions set capacity = 2 where id = ?", [TOKYO])
@@ -139,50 +151,74 @@ def test_move_promote_and_edit(capsys, catalog):
     code, out, _ = run(capsys, "promote-registration", str(reg.id))
     assert code == 0 and out == f"promoted: #{reg.id} 山田 太郎 (広島市) in {TOKYO} (was waitlisted #1)\n"
 
-    code, out, _ = run(capsys, "edit-registration", str(reg.id), "--name", "山田 太朗",
-                       "--email", "taro@city.hiroshima.lg.jp", "--department", "情報政策課")
+    code, out, _ = run(
+        capsys,
+        "edit-registration",
+        str(reg.id),
+        "--name",
+        "山田 太朗",
+        "--email",
+        "taro@city.hiroshima.lg.jp",
+        "--department",
+        "情報政策課",
+    )
     assert code == 0 and out.startswith(f"edited: #{reg.id} name: '山田 太郎' -> '山田 太朗'")
     assert "department: '' -> '情報政策課'" in out
     code, out, _ = run(capsys, "edit-registration", str(reg.id), "--org", "広島市")
     assert code == 0 and out.startswith("unchanged:")
     code, out, _ = run(capsys, "registrations", "--search", "太朗", "--format", "json")
-    row, = json.loads(out)
+    (row,) = json.loads(out)
     assert (row["session"], row["status"], row["department"]) == (TOKYO, "registered", "情報政策課")
     assert [e.action for e in audit.for_registration(catalog.store, reg.id)] == [
-        "edited", "promoted", "moved"]
+        "edited",
+        "promoted",
+        "moved",
+    ]
 
 
 def test_register_import_and_teams_from_the_cli_are_logged(capsys, catalog, tmp_path):
     assert run(capsys, "register", A, "--name", "甲", "--org", "広島市", "--org-type", "local")[0] == 0
     path = tmp_path / "in.csv"
-    path.write_text("session,name,organisation,org_type,department,email,prefecture,contractor,"
-                    f"dispatched,team_key\n{A},乙,呉市,local,,,,,,\n", encoding="utf-8")
+    path.write_text(
+        "session,name,organisation,org_type,department,email,prefecture,contractor,"
+        f"dispatched,team_key\n{A},乙,呉市,local,,,,,,\n",
+        encoding="utf-8",
+    )
     assert run(capsys, "import-registrations", str(path))[0] == 0
     assert run(capsys, "teams", A)[0] == 0
     log = list(reversed(audit.for_session(catalog.store, A)))
     assert [(e.action, e.who) for e in log] == [
-        ("registered", "cli"), ("imported", "cli"), ("teams_formed", "cli")]
+        ("registered", "cli"),
+        ("imported", "cli"),
+        ("teams_formed", "cli"),
+    ]
 
 
 def test_without_bot_token_the_message_is_queued_for_the_running_bot(capsys, catalog):
     reg = add(catalog, A, "山田 太郎", "広島市", user_id=501)
     code, _, err = run(capsys, "cancel-registration", str(reg.id), "--reason", "重複申込")
     assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
-    [row] = catalog.store.query("select kind, chat_id, result, claimed_by, payload "
-                                "from notifications where channel = 'telegram'")
+    [row] = catalog.store.query(
+        "select kind, chat_id, result, claimed_by, payload from notifications where channel = 'telegram'"
+    )
     assert (row["kind"], row["chat_id"], row["result"], row["claimed_by"]) == (
-        nt.STAFF_CANCELLED, 501, nt.PENDING, None)
+        nt.STAFF_CANCELLED,
+        501,
+        nt.PENDING,
+        None,
+    )
     assert json.loads(row["payload"]) == {"reason": "重複申込", "was": "registered"}
 
 
 def sender(catalog, tmp_path):
-    return Notifier(catalog, Settings(db_path=tmp_path / "cli.db",
-                                      organizer_email="office@cyder.example.org"),
-                    Clock(pinned=NOW.date()))
+    return Notifier(
+        catalog,
+        Settings(db_path=tmp_path / "cli.db", organizer_email="office@cyder.example.org"),
+        Clock(pinned=NOW.date()),
+    )
 
 
-async def test_the_person_is_told_in_chat_with_the_calendar_files_by_the_bot_later(
-        capsys, catalog, tmp_path):
+async def test_the_person_is_told_in_chat_with_the_calendar_files_by_the_bot_later(capsys, catalog, tmp_path):
     """No BOT_TOKEN in the CLI: it saves; the bot's sender (here a Notifier in the test)
     tells each person in chat, with the files, once."""
     save_user(catalog.store, 502, NOW, lang="en")
@@ -190,8 +226,7 @@ async def test_the_person_is_told_in_chat_with_the_calendar_files_by_the_bot_lat
     cancelled = add(catalog, TOKYO, "Jane Doe", "横浜市", user_id=502)
     code, out, err = run(capsys, "move-registration", str(moved.id), TOKYO)
     assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
-    code, _, err = run(capsys, "cancel-registration", str(cancelled.id), "--reason",
-                       "Duplicate entry")
+    code, _, err = run(capsys, "cancel-registration", str(cancelled.id), "--reason", "Duplicate entry")
     assert code == 0 and err == "queued for 1 chat(s): the running bot sends them\n"
     async with FakeTelegram() as tg, tg.connected_bot() as bot:
         notifier = sender(catalog, tmp_path)
@@ -206,8 +241,10 @@ async def test_the_person_is_told_in_chat_with_the_calendar_files_by_the_bot_lat
             event = cal.walk("VEVENT")[0]
             files.append((str(cal["method"]), str(event["uid"]), int(event["sequence"])))
         # the old copy cancelled and the new one invited, each one above the last sent (0)
-        assert files == [("CANCEL", ics.registration_uid(A, moved.id), 1),
-                         ("REQUEST", ics.registration_uid(TOKYO, moved.id), 1)]
+        assert files == [
+            ("CANCEL", ics.registration_uid(A, moved.id), 1),
+            ("REQUEST", ics.registration_uid(TOKYO, moved.id), 1),
+        ]
 
         text, cancel = tg.sent_to(502)
         assert "The CYDER office has cancelled your registration" in text.text

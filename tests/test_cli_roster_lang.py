@@ -26,11 +26,17 @@ def test_roster_in_japanese_by_default_and_english_with_lang_en(capsys):
     row = first_row(out)
     assert code == 0
     assert (f"区分: {row['区分']}", f"受講料: {row['受講料']}", f"状態: {row['状態']}") == (
-        "区分: 地方公共団体", "受講料: 無料", "状態: 登録済")
+        "区分: 地方公共団体",
+        "受講料: 無料",
+        "状態: 登録済",
+    )
     code, out, _ = run(capsys, "roster", A, "--lang", "en")
     row = first_row(out)
     assert code == 0 and (row["org type"], row["fee"], row["status"]) == (
-        "Local government", "free", "registered")
+        "Local government",
+        "free",
+        "registered",
+    )
     assert run(capsys, "roster", A, "--lang", "fr")[0] == 2
 
 
@@ -63,9 +69,13 @@ def test_cp932_export_is_refused_with_the_characters(capsys, tmp_path):
 
 def test_import_accepts_hai_iie_and_circles(capsys, tmp_path):
     path = tmp_path / "in.csv"
-    path.write_bytes((",".join(HEADER) + "\n"
-                      f"{A},請負 さん,呉市,local,,,,はい,いいえ,\n"
-                      f"{A},派遣 さん,呉市,local,,,,×,○,\n").encode("cp932"))
+    path.write_bytes(
+        (
+            ",".join(HEADER) + "\n"
+            f"{A},請負 さん,呉市,local,,,,はい,いいえ,\n"
+            f"{A},派遣 さん,呉市,local,,,,×,○,\n"
+        ).encode("cp932")
+    )
     code, out, _ = run(capsys, "import-registrations", str(path))
     assert code == 0 and "2 added" in out
     code, out, _ = run(capsys, "roster", A)

@@ -28,14 +28,38 @@ def run(capsys, *argv):
 
 
 def reg(capsys, i, *extra, org=None, session=A):
-    return run(capsys, "register", session, "--name", f"人{i}", "--org", org or f"組織{i}",
-               "--org-type", "local", *extra)
+    return run(
+        capsys,
+        "register",
+        session,
+        "--name",
+        f"人{i}",
+        "--org",
+        org or f"組織{i}",
+        "--org-type",
+        "local",
+        *extra,
+    )
 
 
 def test_register_one_person(capsys):
-    code, out, _ = run(capsys, "register", A, "--name", "山田 太郎", "--org", "広島市",
-                       "--org-type", "local", "--department", "情報政策課", "--email",
-                       "taro@city.example.lg.jp", "--prefecture", "hiroshima")
+    code, out, _ = run(
+        capsys,
+        "register",
+        A,
+        "--name",
+        "山田 太郎",
+        "--org",
+        "広島市",
+        "--org-type",
+        "local",
+        "--department",
+        "情報政策課",
+        "--email",
+        "taro@city.example.lg.jp",
+        "--prefecture",
+        "hiroshima",
+    )
     assert code == 0 and out.startswith("registered: #1 山田 太郎 (広島市)") and "fee free" in out
     code, out, _ = run(capsys, "roster", A, "--format", "json")
     rows = json.loads(out)
@@ -43,19 +67,18 @@ def test_register_one_person(capsys):
 
 
 def test_register_refusals_exit_2_with_one_line(capsys):
-    code, _, err = run(capsys, "register", B1, "--name", "鈴木", "--org", "中国電力",
-                       "--org-type", "infra")
+    code, _, err = run(capsys, "register", B1, "--name", "鈴木", "--org", "中国電力", "--org-type", "infra")
     assert code == 2 and err.count("\n") == 1 and "local governments" in err
     code, _, err = run(capsys, "register", A, "--name", "鈴木", "--org", "x", "--org-type", "city")
     assert code == 2 and "unknown organisation type" in err
-    code, _, err = run(capsys, "register", "nope", "--name", "鈴木", "--org", "x",
-                       "--org-type", "local")
+    code, _, err = run(capsys, "register", "nope", "--name", "鈴木", "--org", "x", "--org-type", "local")
     assert code == 2 and "no session" in err
     assert reg(capsys, 1)[0] == 0
     code, _, err = reg(capsys, 1)
     assert code == 2 and "already registered" in err
-    code, _, err = run(capsys, "register", A, "--name", "x", "--org", "y", "--org-type", "local",
-                       "--email", "bad")
+    code, _, err = run(
+        capsys, "register", A, "--name", "x", "--org", "y", "--org-type", "local", "--email", "bad"
+    )
     assert code == 2 and "e-mail" in err
     code, out, _ = run(capsys, "roster", A, "--format", "json")
     assert len(json.loads(out)) == 1
@@ -79,6 +102,7 @@ def test_as_team_key(capsys):
 
 def test_waitlist_flag(capsys, tmp_path):
     from catalog.store import Store
+
     store = Store.open(tmp_path / "cli.db")
     reg(capsys, 0)
     store.db.execute("update sessions set capacity = 1 where id = ?", [A])
@@ -171,16 +195,20 @@ def test_roster_usage_errors(capsys):
 
 def test_import_registrations(capsys, tmp_path):
     path = tmp_path / "in.csv"
-    path.write_bytes((",".join(HEADER) + "\n" + "\n".join(
-        f"{A},人{i},組織{i},local,,,,,," for i in range(3)) + "\n").encode("cp932"))
+    path.write_bytes(
+        (
+            ",".join(HEADER) + "\n" + "\n".join(f"{A},人{i},組織{i},local,,,,,," for i in range(3)) + "\n"
+        ).encode("cp932")
+    )
     code, out, err = run(capsys, "import-registrations", str(path))
     assert code == 0 and "3 added, 0 already registered" in out
     assert "write lock was held" in err  # staff learn how long the bot's writes waited
     code, out, _ = run(capsys, "import-registrations", str(path))
     assert code == 0 and "0 added, 3 already registered" in out
     bad = tmp_path / "bad.csv"
-    bad.write_text(",".join(HEADER) + f"\n{A},新人,x,local,,,,,,\n{B1},会社員,y,private,,,,,,\n",
-                   encoding="utf-8-sig")
+    bad.write_text(
+        ",".join(HEADER) + f"\n{A},新人,x,local,,,,,,\n{B1},会社員,y,private,,,,,,\n", encoding="utf-8-sig"
+    )
     code, _, err = run(capsys, "import-registrations", str(bad))
     assert code == 2 and "line 3" in err and err.count("\n") == 1
     code, out, _ = run(capsys, "roster", A, "--format", "json")

@@ -31,8 +31,7 @@ def person(name, org="広島市", kind="local", email="", **kw):
 
 
 def add(catalog, session, *people, waitlist=False, user_id=None):
-    out = register(catalog, session, list(people), today=TODAY, now=NOW, waitlist=waitlist,
-                   user_id=user_id)
+    out = register(catalog, session, list(people), today=TODAY, now=NOW, waitlist=waitlist, user_id=user_id)
     return out.registrations
 
 
@@ -52,40 +51,45 @@ def ics_event(file):
 
 # -- search ----------------------------------------------------------------------------------
 
+
 def test_search_by_name_organisation_or_email_across_sessions(catalog):
-    a, = add(catalog, TOKYO, person("山田 太郎", "横浜市", email="Taro.Yamada@city.yokohama.lg.jp"))
-    b, = add(catalog, HIROSHIMA, person("山田 花子", "広島市", email="hanako@city.hiroshima.lg.jp"))
-    c, = add(catalog, HIROSHIMA, person("佐藤 一郎", "呉市", email="ichiro@city.kure.lg.jp"))
+    (a,) = add(catalog, TOKYO, person("山田 太郎", "横浜市", email="Taro.Yamada@city.yokohama.lg.jp"))
+    (b,) = add(catalog, HIROSHIMA, person("山田 花子", "広島市", email="hanako@city.hiroshima.lg.jp"))
+    (c,) = add(catalog, HIROSHIMA, person("佐藤 一郎", "呉市", email="ichiro@city.kure.lg.jp"))
     ids = lambda found: [r.id for r in found]  # noqa: E731
-    assert ids(console.search(catalog, "山田")) == [a.id, b.id]        # name, both sessions
-    assert ids(console.search(catalog, "山田太郎")) == [a.id]           # spaces in names ignored
-    assert ids(console.search(catalog, "呉市")) == [c.id]               # organisation
-    assert ids(console.search(catalog, "TARO.yamada")) == [a.id]       # e-mail, any case
-    assert ids(console.search(catalog, "ｙａｍａｄａ")) == [a.id]        # full-width folded
-    assert ids(console.search(catalog, "山田 広島")) == [b.id]           # every word must match
+    assert ids(console.search(catalog, "山田")) == [a.id, b.id]  # name, both sessions
+    assert ids(console.search(catalog, "山田太郎")) == [a.id]  # spaces in names ignored
+    assert ids(console.search(catalog, "呉市")) == [c.id]  # organisation
+    assert ids(console.search(catalog, "TARO.yamada")) == [a.id]  # e-mail, any case
+    assert ids(console.search(catalog, "ｙａｍａｄａ")) == [a.id]  # full-width folded
+    assert ids(console.search(catalog, "山田 広島")) == [b.id]  # every word must match
     assert ids(console.search(catalog, f"#{c.id}")) == [c.id]
     assert ids(console.search(catalog, "", session_id=HIROSHIMA)) == [b.id, c.id]
-    assert ids(console.search(catalog, "100%_")) == []                  # LIKE wildcards are text
+    assert ids(console.search(catalog, "100%_")) == []  # LIKE wildcards are text
     with pytest.raises(NotFound):
         console.search(catalog, "山田", session_id="2024-X-99")
 
 
 # -- cancel with a reason -------------------------------------------------------------------
 
+
 def test_cancel_with_reason_frees_the_seat_for_the_waitlist_and_logs_both(catalog):
     set_capacity(catalog, HIROSHIMA, 2)
     first, second = add(catalog, HIROSHIMA, person("甲"), person("乙"))
-    waiting, = add(catalog, HIROSHIMA, person("丙", "呉市"), waitlist=True)
+    (waiting,) = add(catalog, HIROSHIMA, person("丙", "呉市"), waitlist=True)
     assert waiting.status == "waitlisted"
 
-    change = console.staff_cancel(catalog, first.id, reason="本人から電話で辞退の連絡",
-                                  actor=STAFF, today=TODAY, now=NOW)
+    change = console.staff_cancel(
+        catalog, first.id, reason="本人から電話で辞退の連絡", actor=STAFF, today=TODAY, now=NOW
+    )
     assert change.after.status == "cancelled" and change.before.status == "registered"
     assert [p.id for p in change.promoted] == [waiting.id]
     assert get_registration(catalog, waiting.id).status == "registered"
     assert catalog.session(HIROSHIMA).registered == 2
     assert [(n.kind, n.registration.id) for n in change.notices] == [
-        ("cancelled", first.id), ("promoted", waiting.id)]
+        ("cancelled", first.id),
+        ("promoted", waiting.id),
+    ]
     assert change.notices[0].reason == "本人から電話で辞退の連絡"
 
     log = entries(catalog)
@@ -94,16 +98,18 @@ def test_cancel_with_reason_frees_the_seat_for_the_waitlist_and_logs_both(catalo
     assert len(cancelled) == 1 and cancelled[0].registration_id == first.id
     assert cancelled[0].details == {"reason": "本人から電話で辞退の連絡", "was": "registered"}
     assert (cancelled[0].who, cancelled[0].via, cancelled[0].staff) == (
-        "admin-web:ab12cd34", "admin-web", True)
+        "admin-web:ab12cd34",
+        "admin-web",
+        True,
+    )
     assert promoted[0].registration_id == waiting.id and promoted[0].details["auto"] is True
     assert "理由: 本人から電話で辞退の連絡" in say(cancelled[0].summary(), "ja")
     assert [e.action for e in audit.for_registration(catalog.store, first.id)] == ["cancelled"]
-    assert {e.registration_id for e in audit.for_session(catalog.store, HIROSHIMA)} == {
-        first.id, waiting.id}
+    assert {e.registration_id for e in audit.for_session(catalog.store, HIROSHIMA)} == {first.id, waiting.id}
 
 
 def test_cancel_needs_a_reason_and_a_live_registration(catalog):
-    reg, = add(catalog, TOKYO, person("甲"))
+    (reg,) = add(catalog, TOKYO, person("甲"))
     for reason in ("", "   ", "x" * 501, "a\x00b"):
         with pytest.raises(InvalidInput):
             console.staff_cancel(catalog, reg.id, reason=reason, actor=STAFF, today=TODAY, now=NOW)
@@ -119,8 +125,7 @@ def test_cancel_needs_a_reason_and_a_live_registration(catalog):
 
 def test_a_colleague_is_told_through_the_representative(catalog):
     rep, colleague = add(catalog, TOKYO, person("代表"), person("同行"), user_id=555)
-    change = console.staff_cancel(catalog, colleague.id, reason="所属変更", actor=STAFF,
-                                  today=TODAY, now=NOW)
+    change = console.staff_cancel(catalog, colleague.id, reason="所属変更", actor=STAFF, today=TODAY, now=NOW)
     notice = change.notices[0]
     assert notice.chat_id == 555 and notice.for_colleague
     assert get_registration(catalog, rep.id).status == "registered"
@@ -128,8 +133,9 @@ def test_a_colleague_is_told_through_the_representative(catalog):
 
 # -- move ------------------------------------------------------------------------------------
 
+
 def test_move_keeps_the_id_and_issues_cancel_and_invite_with_their_own_uids(catalog):
-    reg, = add(catalog, TOKYO, person("山田 太郎", email="taro@example.lg.jp"), user_id=77)
+    (reg,) = add(catalog, TOKYO, person("山田 太郎", email="taro@example.lg.jp"), user_id=77)
     request_seq = ics.registration_sequence(catalog.session(TOKYO), reg)
     change = console.move(catalog, reg.id, HIROSHIMA, actor=Actor.cli(), today=TODAY, now=NOW)
     after = change.after
@@ -137,7 +143,7 @@ def test_move_keeps_the_id_and_issues_cancel_and_invite_with_their_own_uids(cata
     assert catalog.session(TOKYO).registered == 0 and catalog.session(HIROSHIMA).registered == 1
 
     # the person's old copy is cancelled: old UID, SEQUENCE above the REQUEST they had
-    notice, = change.notices
+    (notice,) = change.notices
     cal, old = ics_event(ics.cancel_file(catalog, notice.old_copy, organizer="o@example.org"))
     assert cal["method"] == "CANCEL" and old["status"] == "CANCELLED"
     assert str(old["uid"]) == ics.registration_uid(TOKYO, reg.id)
@@ -151,8 +157,9 @@ def test_move_keeps_the_id_and_issues_cancel_and_invite_with_their_own_uids(cata
     assert str(public["uid"]) == ics.session_uid(HIROSHIMA) != str(new["uid"])
     assert str(new["uid"]) != str(old["uid"])
 
-    assert [(n.kind, n.before.session_id, n.registration.session_id, n.chat_id)
-            for n in change.notices] == [("moved", TOKYO, HIROSHIMA, 77)]
+    assert [(n.kind, n.before.session_id, n.registration.session_id, n.chat_id) for n in change.notices] == [
+        ("moved", TOKYO, HIROSHIMA, 77)
+    ]
     moved = [e for e in entries(catalog) if e.action == "moved"]
     assert moved[0].details["from"] == TOKYO and moved[0].details["to"] == HIROSHIMA
     assert moved[0].who == "cli" and moved[0].via == "cli"
@@ -162,10 +169,11 @@ def test_move_keeps_the_id_and_issues_cancel_and_invite_with_their_own_uids(cata
 
 def test_move_frees_the_old_seat_for_its_waitlist_and_drops_the_team(catalog):
     set_capacity(catalog, TOKYO, 1)
-    reg, = add(catalog, TOKYO, person("甲"))
-    waiting, = add(catalog, TOKYO, person("乙", "呉市"), waitlist=True)
-    catalog.store.db.execute("insert into teams (session_id, registration_id, team, pinned) "
-                             "values (?, ?, 1, 1)", [TOKYO, reg.id])
+    (reg,) = add(catalog, TOKYO, person("甲"))
+    (waiting,) = add(catalog, TOKYO, person("乙", "呉市"), waitlist=True)
+    catalog.store.db.execute(
+        "insert into teams (session_id, registration_id, team, pinned) values (?, ?, 1, 1)", [TOKYO, reg.id]
+    )
     catalog.store.db.conn.commit()
     change = console.move(catalog, reg.id, HIROSHIMA, actor=STAFF, today=TODAY, now=NOW)
     assert [p.id for p in change.promoted] == [waiting.id]
@@ -174,10 +182,11 @@ def test_move_frees_the_old_seat_for_its_waitlist_and_drops_the_team(catalog):
 
 
 def test_move_follows_the_rules_of_registering(catalog):
-    local, = add(catalog, TOKYO, person("地方 職員", "横浜市"))
-    infra, = add(catalog, TOKYO, person("電力 社員", "東京電力", "infra"))
+    (local,) = add(catalog, TOKYO, person("地方 職員", "横浜市"))
+    (infra,) = add(catalog, TOKYO, person("電力 社員", "東京電力", "infra"))
     refuse = lambda rid, sid, **kw: console.move(  # noqa: E731
-        catalog, rid, sid, actor=STAFF, today=kw.pop("today", TODAY), now=NOW, **kw)
+        catalog, rid, sid, actor=STAFF, today=kw.pop("today", TODAY), now=NOW, **kw
+    )
 
     with pytest.raises(RegistrationError) as e:  # B-2 is for everyone but local governments
         refuse(local.id, B2)
@@ -214,10 +223,9 @@ def test_move_follows_the_rules_of_registering(catalog):
 
 
 def test_moving_back_outranks_the_earlier_cancel(catalog):
-    reg, = add(catalog, TOKYO, person("甲"), user_id=9)
+    (reg,) = add(catalog, TOKYO, person("甲"), user_id=9)
     first = console.move(catalog, reg.id, HIROSHIMA, actor=STAFF, today=TODAY, now=NOW)
-    _, cancelled = ics_event(ics.cancel_file(catalog, first.notices[0].old_copy,
-                                             organizer="o@x.org"))
+    _, cancelled = ics_event(ics.cancel_file(catalog, first.notices[0].old_copy, organizer="o@x.org"))
     back = console.move(catalog, reg.id, TOKYO, actor=STAFF, today=TODAY, now=NOW)
     _, again = ics_event(ics.invite_file(catalog, back.after, organizer="o@x.org"))
     assert str(again["uid"]) == str(cancelled["uid"])
@@ -226,11 +234,12 @@ def test_moving_back_outranks_the_earlier_cancel(catalog):
 
 # -- promote by hand -------------------------------------------------------------------------
 
+
 def test_promote_by_hand_needs_a_free_seat_and_may_skip_the_queue(catalog):
     set_capacity(catalog, TOKYO, 1)
     add(catalog, TOKYO, person("甲"))
-    w1, = add(catalog, TOKYO, person("乙", "呉市"), waitlist=True)
-    w2, = add(catalog, TOKYO, person("丙", "尾道市"), waitlist=True, user_id=31)
+    (w1,) = add(catalog, TOKYO, person("乙", "呉市"), waitlist=True)
+    (w2,) = add(catalog, TOKYO, person("丙", "尾道市"), waitlist=True, user_id=31)
     with pytest.raises(RegistrationError) as e:
         console.promote(catalog, w2.id, actor=STAFF, today=TODAY, now=NOW)
     assert e.value.code == "full"
@@ -241,7 +250,11 @@ def test_promote_by_hand_needs_a_free_seat_and_may_skip_the_queue(catalog):
     assert [(n.kind, n.chat_id) for n in change.notices] == [("promoted", 31)]
     entry = entries(catalog)[-1]
     assert (entry.action, entry.who, entry.via, entry.details) == (
-        "promoted", "42", "chat", {"auto": False, "position": 2})
+        "promoted",
+        "42",
+        "chat",
+        {"auto": False, "position": 2},
+    )
     assert say(entry.who_text(), "en") == "staff 42 (chat)"
     with pytest.raises(RegistrationError) as e:
         console.promote(catalog, w2.id, actor=STAFF, today=TODAY, now=NOW)
@@ -250,11 +263,11 @@ def test_promote_by_hand_needs_a_free_seat_and_may_skip_the_queue(catalog):
 
 # -- edit ------------------------------------------------------------------------------------
 
+
 def test_edit_validates_as_registering_does_and_logs_before_and_after(catalog):
-    reg, = add(catalog, TOKYO, person("山田 太郎", email="taro@example.lg.jp"))
-    other, = add(catalog, TOKYO, person("佐藤 花子", email="hanako@example.lg.jp"))
-    for bad in ({"email": "not-an-address"}, {"name": "  "}, {"organisation": ""},
-                {"department": "x" * 201}):
+    (reg,) = add(catalog, TOKYO, person("山田 太郎", email="taro@example.lg.jp"))
+    (other,) = add(catalog, TOKYO, person("佐藤 花子", email="hanako@example.lg.jp"))
+    for bad in ({"email": "not-an-address"}, {"name": "  "}, {"organisation": ""}, {"department": "x" * 201}):
         with pytest.raises(InvalidInput):
             console.edit(catalog, reg.id, actor=STAFF, now=NOW, **bad)
     with pytest.raises(InvalidInput):
@@ -264,21 +277,29 @@ def test_edit_validates_as_registering_does_and_logs_before_and_after(catalog):
     assert e.value.code == "duplicate" and f"#{other.id}" in e.value.en
     assert entries(catalog) == []
 
-    change = console.edit(catalog, reg.id, actor=STAFF, now=NOW, name="山田　太郎",
-                          organisation="ＹＯＫＯＨＡＭＡ市", department="情報政策課",
-                          email="Taro@Example.LG.JP")
-    assert change.changed == {"organisation": ("広島市", "YOKOHAMA市"),
-                              "department": ("", "情報政策課"),
-                              "email": ("taro@example.lg.jp", "Taro@example.lg.jp")}
+    change = console.edit(
+        catalog,
+        reg.id,
+        actor=STAFF,
+        now=NOW,
+        name="山田　太郎",
+        organisation="ＹＯＫＯＨＡＭＡ市",
+        department="情報政策課",
+        email="Taro@Example.LG.JP",
+    )
+    assert change.changed == {
+        "organisation": ("広島市", "YOKOHAMA市"),
+        "department": ("", "情報政策課"),
+        "email": ("taro@example.lg.jp", "Taro@example.lg.jp"),
+    }
     after = get_registration(catalog, reg.id)
-    assert (after.name, after.organisation, after.email) == (
-        "山田 太郎", "YOKOHAMA市", "Taro@example.lg.jp")
+    assert (after.name, after.organisation, after.email) == ("山田 太郎", "YOKOHAMA市", "Taro@example.lg.jp")
     assert after.sequence == reg.sequence + 1  # the invite's attendee changed
-    entry, = entries(catalog)
+    (entry,) = entries(catalog)
     assert entry.action == "edited" and entry.details == {
         "before": {"organisation": "広島市", "department": "", "email": "taro@example.lg.jp"},
-        "after": {"organisation": "YOKOHAMA市", "department": "情報政策課",
-                  "email": "Taro@example.lg.jp"}}
+        "after": {"organisation": "YOKOHAMA市", "department": "情報政策課", "email": "Taro@example.lg.jp"},
+    }
     assert "所属: '広島市' → 'YOKOHAMA市'" in say(entry.summary(), "ja")
     same = console.edit(catalog, reg.id, actor=STAFF, now=NOW, name="山田 太郎")
     assert same.changed == {} and len(entries(catalog)) == 1
@@ -286,8 +307,7 @@ def test_edit_validates_as_registering_does_and_logs_before_and_after(catalog):
 
 def test_editing_the_organisation_of_a_declared_team_renames_it_for_the_whole_team(catalog):
     people = [person(f"呉{i}", "呉市") for i in range(4)]
-    regs = register(catalog, HIROSHIMA, people, today=TODAY, now=NOW,
-                    team_key="kure").registrations
+    regs = register(catalog, HIROSHIMA, people, today=TODAY, now=NOW, team_key="kure").registrations
     change = console.edit(catalog, regs[0].id, actor=STAFF, now=NOW, organisation="呉市役所")
     assert change.team == [r.id for r in regs[1:]]
     assert {get_registration(catalog, r.id).organisation for r in regs} == {"呉市役所"}
@@ -300,21 +320,41 @@ def test_editing_the_organisation_of_a_declared_team_renames_it_for_the_whole_te
 
 # -- everyone's changes are logged -----------------------------------------------------------
 
+
 def test_chat_registration_own_cancel_and_forget_are_logged(catalog):
     set_capacity(catalog, TOKYO, 1)
-    out = console.register(catalog, TOKYO, [person("本人", email="me@example.lg.jp")],
-                           actor=Actor.chat_user(1001), today=TODAY, now=NOW, user_id=1001)
+    out = console.register(
+        catalog,
+        TOKYO,
+        [person("本人", email="me@example.lg.jp")],
+        actor=Actor.chat_user(1001),
+        today=TODAY,
+        now=NOW,
+        user_id=1001,
+    )
     mine = out.registrations[0]
-    waiting = console.register(catalog, TOKYO, [person("待ち", "呉市")], actor=Actor.cli(),
-                               today=TODAY, now=NOW, waitlist=True, source="cli")
+    waiting = console.register(
+        catalog,
+        TOKYO,
+        [person("待ち", "呉市")],
+        actor=Actor.cli(),
+        today=TODAY,
+        now=NOW,
+        waitlist=True,
+        source="cli",
+    )
     log = entries(catalog)
     assert [(e.action, e.who, e.staff) for e in log] == [
-        ("registered", "1001", False), ("waitlisted", "cli", True)]
+        ("registered", "1001", False),
+        ("waitlisted", "cli", True),
+    ]
     assert log[0].details["source"] == "chat"
 
     console.cancel_own(catalog, mine.id, user_id=1001, today=TODAY, now=NOW)
     assert [(e.action, e.registration_id) for e in entries(catalog)[2:]] == [
-        ("cancelled", mine.id), ("promoted", waiting.registrations[0].id)]
+        ("cancelled", mine.id),
+        ("promoted", waiting.registrations[0].id),
+    ]
 
     console.forget_user(catalog, 1001, today=TODAY, now=NOW)
     rows = catalog.store.query("select * from audit_log where registration_id = ?", [mine.id])
@@ -328,16 +368,18 @@ def test_chat_registration_own_cancel_and_forget_are_logged(catalog):
 def test_an_import_logs_every_person_or_nothing(catalog, tmp_path):
     good = tmp_path / "good.csv"
     head = ",".join(HEADER) + "\n"
-    good.write_text(head + f"{TOKYO},甲,横浜市,local,,,,,,\n{HIROSHIMA},乙,広島市,local,,,,,,\n",
-                    encoding="utf-8")
+    good.write_text(
+        head + f"{TOKYO},甲,横浜市,local,,,,,,\n{HIROSHIMA},乙,広島市,local,,,,,,\n", encoding="utf-8"
+    )
     report = console.import_file(catalog, good, actor=Actor.cli(), today=TODAY, now=NOW)
     assert report.added == 2
     log = entries(catalog)
     assert [(e.action, e.session_id, e.details["file"]) for e in log] == [
-        ("imported", TOKYO, "good.csv"), ("imported", HIROSHIMA, "good.csv")]
+        ("imported", TOKYO, "good.csv"),
+        ("imported", HIROSHIMA, "good.csv"),
+    ]
     bad = tmp_path / "bad.csv"
-    bad.write_text(head + f"{TOKYO},丙,横浜市,local,,,,,,\n{TOKYO},丁,x,city,,,,,,\n",
-                   encoding="utf-8")
+    bad.write_text(head + f"{TOKYO},丙,横浜市,local,,,,,,\n{TOKYO},丁,x,city,,,,,,\n", encoding="utf-8")
     with pytest.raises(CatalogError):
         console.import_file(catalog, bad, actor=Actor.cli(), today=TODAY, now=NOW)
     assert len(entries(catalog)) == 2
@@ -346,7 +388,7 @@ def test_an_import_logs_every_person_or_nothing(catalog, tmp_path):
 def test_an_entry_is_only_written_inside_the_change_transaction(catalog):
     with pytest.raises(RuntimeError):
         audit.record(catalog.store.db, STAFF, "cancelled", now=NOW)
-    reg, = add(catalog, TOKYO, person("甲"))
+    (reg,) = add(catalog, TOKYO, person("甲"))
     with pytest.raises(ZeroDivisionError), catalog.store.write() as db:
         audit.record(db, STAFF, "cancelled", now=NOW, registration_id=reg.id)
         db.execute("update registrations set status = 'cancelled' where id = ?", [reg.id])

@@ -71,9 +71,13 @@ class LockHolder:
 
 def said_to(bot: MockedBot, chat_id: int) -> list[str]:
     """Every text the bot sent to or edited in this chat, in order."""
-    return [str(r.text) for r in bot.requests
-            if type(r).__name__ in ("SendMessage", "EditMessageText")
-            and getattr(r, "chat_id", None) == chat_id and getattr(r, "text", None)]
+    return [
+        str(r.text)
+        for r in bot.requests
+        if type(r).__name__ in ("SendMessage", "EditMessageText")
+        and getattr(r, "chat_id", None) == chat_id
+        and getattr(r, "text", None)
+    ]
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -90,8 +94,9 @@ def rows_of(path: Path, user_id: int) -> list[tuple[Any, ...]]:
     """The user's registrations as another process would read them (committed only)."""
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("select session_id, status, name from registrations "
-                            "where user_id = ?", [user_id]).fetchall()
+        return conn.execute(
+            "select session_id, status, name from registrations where user_id = ?", [user_id]
+        ).fetchall()
     finally:
         conn.close()
 
@@ -107,12 +112,20 @@ async def ready_to_confirm(user: ChatUser) -> None:
     assert "申込内容の確認" in user.text()
 
 
-async def others_are_served(bot: MockedBot, make_user: Any, http: aiohttp.ClientSession,
-                            server: TestServer, holder: LockHolder) -> None:
+async def others_are_served(
+    bot: MockedBot, make_user: Any, http: aiohttp.ClientSession, server: TestServer, holder: LockHolder
+) -> None:
     """Several other people (and the HTTP app) are answered while the lock is held."""
-    for i, (kind, what) in enumerate([
-            ("send", "/start"), ("send", "広島"), ("press", SessionCB(id=HIROSHIMA_A).pack()),
-            ("send", "/my"), ("send", "/help"), ("send", "/find")]):
+    for i, (kind, what) in enumerate(
+        [
+            ("send", "/start"),
+            ("send", "広島"),
+            ("press", SessionCB(id=HIROSHIMA_A).pack()),
+            ("send", "/my"),
+            ("send", "/help"),
+            ("send", "/find"),
+        ]
+    ):
         other = make_user(5000 + i, "ja")
         await (other.send(what) if kind == "send" else other.press(what))
         assert said_to(bot, other.user.id), f"{what!r} got no answer"
@@ -126,16 +139,23 @@ async def others_are_served(bot: MockedBot, make_user: Any, http: aiohttp.Client
 
 
 async def test_others_are_answered_while_locked_and_the_registrant_is_told_then_confirmed(
-        user: ChatUser, bot: MockedBot, make_user: Any, catalog: Catalog, db_path: Path,
-        settings: Settings, clock: Clock) -> None:
+    user: ChatUser,
+    bot: MockedBot,
+    make_user: Any,
+    catalog: Catalog,
+    db_path: Path,
+    settings: Settings,
+    clock: Clock,
+) -> None:
     await ready_to_confirm(user)
     app = create_web_app(settings, catalog, clock)
     async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as http:
         with LockHolder(db_path) as holder:
             confirm = asyncio.create_task(user.press(RegCB(action="ok").pack()))
             # the registering user is told plainly that the database is busy …
-            await until(lambda: any("混み合っています" in t for t in said_to(bot, user.user.id)),
-                        "the busy notice")
+            await until(
+                lambda: any("混み合っています" in t for t in said_to(bot, user.user.id)), "the busy notice"
+            )
             assert not holder.released.is_set()
             notice = [t for t in said_to(bot, user.user.id) if "混み合っています" in t][-1]
             assert "お申し込みを保存しています" in notice
@@ -153,8 +173,8 @@ async def test_others_are_answered_while_locked_and_the_registrant_is_told_then_
 
 
 async def test_a_lock_held_past_the_budget_ends_in_try_again_and_saves_nothing(
-        user: ChatUser, bot: MockedBot, catalog: Catalog, db_path: Path,
-        dp: Dispatcher) -> None:
+    user: ChatUser, bot: MockedBot, catalog: Catalog, db_path: Path, dp: Dispatcher
+) -> None:
     await ready_to_confirm(user)
     catalog.writer = Writer(catalog.store, budget=0.5)  # shorter than the lock below
     with LockHolder(db_path) as holder:
@@ -176,13 +196,15 @@ async def test_a_lock_held_past_the_budget_ends_in_try_again_and_saves_nothing(
 
 
 async def test_a_profile_answer_waits_too_and_is_then_saved(
-        user: ChatUser, bot: MockedBot, catalog: Catalog, db_path: Path) -> None:
+    user: ChatUser, bot: MockedBot, catalog: Catalog, db_path: Path
+) -> None:
     from bot.telegram.callbacks import LangCB
 
     with LockHolder(db_path):
         press = asyncio.create_task(user.press(LangCB(lang="en").pack()))
-        await until(lambda: any("混み合っています" in t for t in said_to(bot, user.user.id)),
-                    "the busy notice")
+        await until(
+            lambda: any("混み合っています" in t for t in said_to(bot, user.user.id)), "the busy notice"
+        )
         assert users.get_user(catalog.store, user.user.id) is None
     await asyncio.wait_for(press, DEADLINE)
     record = users.get_user(catalog.store, user.user.id)
@@ -194,7 +216,8 @@ async def test_a_profile_answer_waits_too_and_is_then_saved(
 
 
 async def test_writer_retries_while_locked_tells_once_and_gives_up_with_nothing_saved(
-        catalog: Catalog, db_path: Path) -> None:
+    catalog: Catalog, db_path: Path
+) -> None:
     from tests.util_catalog import NOW
 
     writer = Writer(catalog.store, busy_timeout=0.05, budget=0.4)
@@ -233,7 +256,8 @@ async def test_writes_run_off_the_event_loop_thread(catalog: Catalog) -> None:
 
 
 async def test_no_chat_path_writes_on_the_event_loop(
-        user: ChatUser, bot: MockedBot, catalog: Catalog) -> None:
+    user: ChatUser, bot: MockedBot, catalog: Catalog
+) -> None:
     from bot.telegram.callbacks import ForgetCB, LangCB, MyCB, SubCB
     from catalog import reminders
     from tests.util_catalog import NOW

@@ -19,16 +19,31 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def demo_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in
-           ("BOT_TOKEN", "CYDER_TODAY", "WEBHOOK_URL", "TELEGRAM_API_BASE")}
-    return {**env, "CYDER_DB": str(tmp_path / "demo.db"), "HTTP_PORT": str(port),
-            "PYTHONUNBUFFERED": "1", **extra}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("BOT_TOKEN", "CYDER_TODAY", "WEBHOOK_URL", "TELEGRAM_API_BASE")
+    }
+    return {
+        **env,
+        "CYDER_DB": str(tmp_path / "demo.db"),
+        "HTTP_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 def run_demo(tmp_path: Path, port: int, script: str, *args: str, **env: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "bot", *args], input=script, text=True,
-                          capture_output=True, cwd=ROOT, env=demo_env(tmp_path, port, **env),
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=script,
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=demo_env(tmp_path, port, **env),
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -46,9 +61,12 @@ def test_piped_script_shows_menu_nearby_sessions_and_a_card(tmp_path, unused_tcp
 
 
 def test_english_profile_by_button_numbers(tmp_path, unused_tcp_port):
-    steps = ["4", "1",  # Profile -> Change
-             "2", "1",  # local government, its own staff
-             ]
+    steps = [
+        "4",
+        "1",  # Profile -> Change
+        "2",
+        "1",  # local government, its own staff
+    ]
     out = run_demo(tmp_path, unused_tcp_port, "\n".join(steps) + "\n", "demo", "--lang", "en")
     assert "Find sessions" in out and "Local government" in out
     assert "Where do you work?" in out
@@ -67,17 +85,26 @@ def test_cyder_today_overrides_the_demo_clock(tmp_path, unused_tcp_port):
 
 async def test_http_server_runs_beside_the_demo(tmp_path, unused_tcp_port):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", cwd=ROOT, env=demo_env(tmp_path, unused_tcp_port),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        cwd=ROOT,
+        env=demo_env(tmp_path, unused_tcp_port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout and proc.stdin
     transcript = b""
     while b"[1]" not in transcript:  # the menu after the automatic /start
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert line, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
         transcript += line
-    async with aiohttp.ClientSession() as http, \
-            http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as resp,
+    ):
         assert resp.status == 200 and (await resp.json())["ok"] is True
     proc.stdin.write(b":quit\n")
     await proc.stdin.drain()
@@ -88,15 +115,22 @@ def test_a_new_user_registers_and_cancels_in_japanese_by_numbers(tmp_path, unuse
     """The whole flow of issue 3 typed into the demo as a person would."""
     script = [
         "34.3963,132.4596",  # share a location in Hiroshima city
-        "1",                 # the nearest session's card
-        "1",                 # 申し込む -> the profile questions come first
-        "2", "1",            # 地方公共団体, its own staff
-        "8", "4",            # 中国 -> 広島県
-        "山田 花子", "広島県", "情報政策課", "hanako@pref.example.jp",
-        "2",                 # 次へ (no colleagues)
-        "1",                 # 申込を確定する
-        "/my", "1",          # the registration
-        "3", "1",            # この申込を取り消す -> yes
+        "1",  # the nearest session's card
+        "1",  # 申し込む -> the profile questions come first
+        "2",
+        "1",  # 地方公共団体, its own staff
+        "8",
+        "4",  # 中国 -> 広島県
+        "山田 花子",
+        "広島県",
+        "情報政策課",
+        "hanako@pref.example.jp",
+        "2",  # 次へ (no colleagues)
+        "1",  # 申込を確定する
+        "/my",
+        "1",  # the registration
+        "3",
+        "1",  # この申込を取り消す -> yes
         ":quit",
     ]
     out = run_demo(tmp_path, unused_tcp_port, "\n".join(script) + "\n")
@@ -122,8 +156,12 @@ def test_staff_commands_only_with_staff_flag(tmp_path, unused_tcp_port):
 def test_a_calendar_file_shows_what_it_holds(tmp_path, unused_tcp_port):
     """Not only `📎 cyder-….ics (1351 bytes)`: its METHOD, title, dates and place."""
     ja = run_demo(tmp_path, unused_tcp_port, "/start 2024-A-34-1025\n2\n:quit\n")
-    assert re.search(r"📎 cyder-2024-A-34-1025\.ics \(\d+ bytes\)\n"
-                     r"     📅 METHOD:PUBLISH · CYDER A（初級） 広島 · 2024-10-25 · 広島県 広島", ja)
-    en = run_demo(tmp_path / "en", unused_tcp_port,
-                  "/start 2024-A-34-1025\n2\n:quit\n", "demo", "--lang", "en")
+    assert re.search(
+        r"📎 cyder-2024-A-34-1025\.ics \(\d+ bytes\)\n"
+        r"     📅 METHOD:PUBLISH · CYDER A（初級） 広島 · 2024-10-25 · 広島県 広島",
+        ja,
+    )
+    en = run_demo(
+        tmp_path / "en", unused_tcp_port, "/start 2024-A-34-1025\n2\n:quit\n", "demo", "--lang", "en"
+    )
     assert "📅 METHOD:PUBLISH · CYDER A (Beginner) Hiroshima · 2024-10-25 · Hiroshima" in en

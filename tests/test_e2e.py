@@ -21,24 +21,34 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = FakeUser(id=7001, first_name="Sakura", language_code="en")
-NAME, ORG, DEPT, EMAIL = "Yamada Sakura", "Hiroshima Prefecture", "Digital Office", \
-    "sakura.yamada@pref.example.jp"
+NAME, ORG, DEPT, EMAIL = (
+    "Yamada Sakura",
+    "Hiroshima Prefecture",
+    "Digital Office",
+    "sakura.yamada@pref.example.jp",
+)
 MESSAGES = ("sendMessage", "editMessageText")
 
 
 class Server:
     """A `cyder-bot serve` subprocess."""
 
-    def __init__(self, tg: FakeTelegram, tmp_path: Path, port: int, *args: str,
-                 **env: str) -> None:
+    def __init__(self, tg: FakeTelegram, tmp_path: Path, port: int, *args: str, **env: str) -> None:
         self.tg = tg
         self.args = args or ("serve",)
         self.db = tmp_path / "cyder.db"
         self.port = port
-        self.env = {**os.environ, "BOT_TOKEN": tg.token, "TELEGRAM_API_BASE": tg.base_url,
-                    "CYDER_DB": str(self.db), "CYDER_TODAY": "2024-06-01",
-                    "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
-                    "PYTHONUNBUFFERED": "1", **env}
+        self.env = {
+            **os.environ,
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_BASE": tg.base_url,
+            "CYDER_DB": str(self.db),
+            "CYDER_TODAY": "2024-06-01",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
         for name in ("WEBHOOK_URL", "WEBHOOK_SECRET"):
             if name not in env:
                 self.env.pop(name, None)
@@ -51,8 +61,15 @@ class Server:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", *self.args, cwd=ROOT, env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "bot",
+            *self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         self._stderr_task = asyncio.create_task(self._read_stderr())
         async with aiohttp.ClientSession() as http:
             for _ in range(300):
@@ -108,24 +125,47 @@ async def polling_server(tg, tmp_path, unused_tcp_port):
 
 # The button texts a person reads, per Telegram language (the bot answers in that language).
 TEXTS = {
-    "en": {"profile": "Profile", "change": "Change", "local": "Local government",
-           "staff": "Staff of this organisation", "region": "Chugoku", "pref": "Hiroshima",
-           "find": "Find sessions", "near": "Near me", "register": "Register",
-           "continue": "Continue", "confirm": "Confirm registration",
-           "cancel_reg": "Cancel this registration", "yes_cancel": "Yes, cancel it",
-           "cancelled": "cancel", "place": "Hiroshima"},
-    "ja": {"profile": "プロフィール", "change": "変更", "local": "地方公共団体",
-           "staff": "その組織の職員", "region": "中国", "pref": "広島県",
-           "find": "開催回を探す", "near": "現在地から探す", "register": "申し込む",
-           "continue": "次へ", "confirm": "申込を確定する",
-           "cancel_reg": "この申込を取り消す", "yes_cancel": "はい、取り消します",
-           "cancelled": "取り消しました", "place": "広島"},
+    "en": {
+        "profile": "Profile",
+        "change": "Change",
+        "local": "Local government",
+        "staff": "Staff of this organisation",
+        "region": "Chugoku",
+        "pref": "Hiroshima",
+        "find": "Find sessions",
+        "near": "Near me",
+        "register": "Register",
+        "continue": "Continue",
+        "confirm": "Confirm registration",
+        "cancel_reg": "Cancel this registration",
+        "yes_cancel": "Yes, cancel it",
+        "cancelled": "cancel",
+        "place": "Hiroshima",
+    },
+    "ja": {
+        "profile": "プロフィール",
+        "change": "変更",
+        "local": "地方公共団体",
+        "staff": "その組織の職員",
+        "region": "中国",
+        "pref": "広島県",
+        "find": "開催回を探す",
+        "near": "現在地から探す",
+        "register": "申し込む",
+        "continue": "次へ",
+        "confirm": "申込を確定する",
+        "cancel_reg": "この申込を取り消す",
+        "yes_cancel": "はい、取り消します",
+        "cancelled": "取り消しました",
+        "place": "広島",
+    },
 }
 
 
 def has_button(text: str) -> Any:
-    return lambda c: any(text in b.get("text", "")
-                         for b in inline_buttons({"reply_markup": c.params.get("reply_markup")}))
+    return lambda c: any(
+        text in b.get("text", "") for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})
+    )
 
 
 class Player:
@@ -138,8 +178,10 @@ class Player:
 
     async def reply(self, predicate: Any = None, timeout: float = 15) -> Call:
         """The bot's next message (sent or edited) to this user since the last action."""
+
         def ok(c: Call) -> bool:
             return c.chat_id == self.user.id and (predicate is None or predicate(c))
+
         return await self.tg.wait_for(MESSAGES, ok, timeout)
 
     def current(self, call: Call) -> dict[str, Any]:
@@ -149,8 +191,7 @@ class Player:
     async def press(self, call: Call, key: str, expect: str | None = None) -> Call:
         update = self.tg.press(self.user, self.current(call), self.t[key])
         query_id = update["callback_query"]["id"]
-        await self.tg.wait_for("answerCallbackQuery",
-                               lambda c: c.params.get("callback_query_id") == query_id)
+        await self.tg.wait_for("answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query_id)
         return await self.reply(has_button(self.t[expect]) if expect else None)
 
     async def say(self, text: str, expect: str | None = None) -> Call:
@@ -173,12 +214,18 @@ class Player:
         step = await self.press(menu, "find", expect="near")
         await self.press(step, "near")
         self.tg.user_sends_location(self.user, 34.3963, 132.4596)
-        found = await self.reply(lambda c: any(
-            str(b.get("callback_data", "")).startswith("s:")
-            for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})))
+        found = await self.reply(
+            lambda c: any(
+                str(b.get("callback_data", "")).startswith("s:")
+                for b in inline_buttons({"reply_markup": c.params.get("reply_markup")})
+            )
+        )
         assert "km" in plain_text(found.text)
-        first = next(b for b in inline_buttons({"reply_markup": found.params["reply_markup"]})
-                     if str(b.get("callback_data", "")).startswith("s:"))
+        first = next(
+            b
+            for b in inline_buttons({"reply_markup": found.params["reply_markup"]})
+            if str(b.get("callback_data", "")).startswith("s:")
+        )
         session_id = first["callback_data"].split(":")[1]
         self.tg.user_presses(self.user, self.current(found), first["callback_data"])
         card = await self.reply(has_button(self.t["register"]))
@@ -194,13 +241,15 @@ class Player:
         summary = plain_text(step.text)
         assert NAME in summary and EMAIL in summary
         self.tg.press(self.user, self.current(step), self.t["confirm"])
-        return await self.tg.wait_for("sendDocument", lambda c: c.chat_id == self.user.id,
-                                      timeout=20)
+        return await self.tg.wait_for("sendDocument", lambda c: c.chat_id == self.user.id, timeout=20)
 
     async def cancel_via_my(self) -> Call:
         listing = await self.say("/my")
-        regs = [b for b in inline_buttons({"reply_markup": listing.params.get("reply_markup")})
-                if str(b.get("callback_data", "")).startswith("my:show")]
+        regs = [
+            b
+            for b in inline_buttons({"reply_markup": listing.params.get("reply_markup")})
+            if str(b.get("callback_data", "")).startswith("my:show")
+        ]
         assert len(regs) == 1
         self.tg.user_presses(self.user, self.current(listing), regs[0]["callback_data"])
         shown = await self.reply(has_button(self.t["cancel_reg"]))
@@ -218,8 +267,9 @@ async def test_polling_full_flow(tg, polling_server, lang):
     me = Player(tg, user)
     assert tg.calls_of("setMyCommands")
     await me.set_profile()
-    assert server.rows(f"select org_type, prefecture_code from users where user_id = {user.id}"
-                       ) == [("local", 34)]
+    assert server.rows(f"select org_type, prefecture_code from users where user_id = {user.id}") == [
+        ("local", 34)
+    ]
 
     card, session_id = await me.nearby_card()
     assert me.t["place"] in plain_text(card.text)
@@ -228,16 +278,17 @@ async def test_polling_full_flow(tg, polling_server, lang):
     name, data = doc.files["document"]
     assert name.endswith(".ics") and data.startswith(b"BEGIN:VCALENDAR")
     assert session_id.encode() in data or session_id in name
-    assert server.rows(f"select session_id, status from registrations where user_id = {user.id}"
-                       ) == [(session_id, "registered")]
+    assert server.rows(f"select session_id, status from registrations where user_id = {user.id}") == [
+        (session_id, "registered")
+    ]
 
     done = await me.cancel_via_my()
     assert me.t["cancelled"] in plain_text(done.text).lower()
-    assert server.rows(f"select status from registrations where user_id = {user.id}"
-                       ) == [("cancelled",)]
+    assert server.rows(f"select status from registrations where user_id = {user.id}") == [("cancelled",)]
     # every button press was answered (no spinning buttons)
-    await tg.wait_for("answerCallbackQuery",
-                      lambda c: c.params.get("callback_query_id") == tg.pressed[-1], since=0)
+    await tg.wait_for(
+        "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == tg.pressed[-1], since=0
+    )
     answered = {c.params["callback_query_id"] for c in tg.calls_of("answerCallbackQuery")}
     assert len(tg.pressed) >= 10 and set(tg.pressed) <= answered
 
@@ -258,8 +309,7 @@ async def test_telegram_429_and_5xx_are_retried_and_the_registration_kept(tg, po
 
 
 async def test_healthz_of_the_running_server(polling_server):
-    async with aiohttp.ClientSession() as http, \
-            http.get(f"{polling_server.url}/healthz") as resp:
+    async with aiohttp.ClientSession() as http, http.get(f"{polling_server.url}/healthz") as resp:
         assert resp.status == 200
         assert (await resp.json())["sessions"] == 100
 
@@ -270,8 +320,7 @@ async def test_healthz_of_the_running_server(polling_server):
 @pytest.fixture
 async def webhook_server(tg, tmp_path, unused_tcp_port):
     url = f"http://127.0.0.1:{unused_tcp_port}/telegram/webhook"
-    server = Server(tg, tmp_path, unused_tcp_port, WEBHOOK_URL=url,
-                    WEBHOOK_SECRET="e2e-Secret_value-123")
+    server = Server(tg, tmp_path, unused_tcp_port, WEBHOOK_URL=url, WEBHOOK_SECRET="e2e-Secret_value-123")
     await server.start()
     await tg.wait_for("setWebhook", since=0, timeout=30)
     yield server, url
@@ -293,32 +342,44 @@ async def test_webhook_full_flow_with_the_right_secret(tg, webhook_server):
     doc = await me.register(card)
     assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
     await me.cancel_via_my()
-    assert server.rows(f"select status from registrations where user_id = {USER.id}"
-                       ) == [("cancelled",)]
+    assert server.rows(f"select status from registrations where user_id = {USER.id}") == [("cancelled",)]
     assert tg.webhook_deliveries and {s for _, s in tg.webhook_deliveries} == {200}
 
 
 @pytest.mark.parametrize("secret", [None, "wrong-secret", "e2e-Secret_value-12"])
-async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(
-        tg, webhook_server, secret):
+async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(tg, webhook_server, secret):
     server, url = webhook_server
     users_before = server.rows("select count(*) from users")
     forged = [
-        {"message": {"message_id": 1, "date": 0, "chat": USER.chat(), "from": USER.as_dict(),
-                     "text": "/start"}},
-        {"callback_query": {"id": "1", "from": USER.as_dict(), "chat_instance": "x",
-                            "data": "p:o:local",
-                            "message": {"message_id": 2, "date": 0, "chat": USER.chat(),
-                                        "text": "x"}}},
+        {
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": USER.chat(),
+                "from": USER.as_dict(),
+                "text": "/start",
+            }
+        },
+        {
+            "callback_query": {
+                "id": "1",
+                "from": USER.as_dict(),
+                "chat_instance": "x",
+                "data": "p:o:local",
+                "message": {"message_id": 2, "date": 0, "chat": USER.chat(), "text": "x"},
+            }
+        },
     ]
     for update in forged:
         assert await tg.post_update(update, url=url, secret=secret) in (401, 403)
     other = FakeUser(id=7003, first_name="Ken", language_code="en")
     tg.user_sends_text(other, "/help")  # a later update, delivered with the secret
     await tg.wait_for("sendMessage", lambda c: c.chat_id == other.id, timeout=20)
-    assert not [c for c in tg.calls if c.method in
-                ("sendMessage", "editMessageText", "answerCallbackQuery")
-                and c.chat_id != other.id]
+    assert not [
+        c
+        for c in tg.calls
+        if c.method in ("sendMessage", "editMessageText", "answerCallbackQuery") and c.chat_id != other.id
+    ]
     assert server.rows(f"select count(*) from users where user_id != {other.id}") == users_before
 
 
@@ -326,8 +387,7 @@ async def test_webhook_with_a_wrong_or_missing_secret_changes_nothing(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-async def test_plain_cyder_bot_with_a_token_serves_and_stops_gracefully(
-        tg, tmp_path, unused_tcp_port, sig):
+async def test_plain_cyder_bot_with_a_token_serves_and_stops_gracefully(tg, tmp_path, unused_tcp_port, sig):
     server = Server(tg, tmp_path, unused_tcp_port, "run")
     await server.start()
     await tg.wait_for("getUpdates", since=0, timeout=30)
@@ -347,8 +407,15 @@ async def test_a_taken_port_is_one_clear_error(tg, tmp_path):
         port = taken.getsockname()[1]
         server = Server(tg, tmp_path, port)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", cwd=ROOT, env=server.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            cwd=ROOT,
+            env=server.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
@@ -365,8 +432,9 @@ async def test_forged_buttons_long_text_and_floods_over_http(tg, polling_server)
     users_before = server.rows("select count(*) from users")
 
     forged = tg.user_presses(USER, me.current(menu), "s:2024-Z-99-0101:reg")
-    answer = await tg.wait_for("answerCallbackQuery", lambda c: c.params.get(
-        "callback_query_id") == forged["callback_query"]["id"])
+    answer = await tg.wait_for(
+        "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == forged["callback_query"]["id"]
+    )
     assert "expired" in answer.params.get("text", "").lower()
     assert server.rows("select count(*) from registrations") == [(0,)]
 
@@ -381,8 +449,7 @@ async def test_forged_buttons_long_text_and_floods_over_http(tg, polling_server)
     barrier = FakeUser(id=7004, first_name="Aki", language_code="en")
     tg.user_sends_text(barrier, "/help")  # a later update answered: the 60 were handled
     await tg.wait_for("sendMessage", lambda c: c.chat_id == barrier.id, timeout=20)
-    replies = [c for c in tg.calls[mark:] if c.method == "sendMessage" and c.ok
-               and c.chat_id == USER.id]
+    replies = [c for c in tg.calls[mark:] if c.method == "sendMessage" and c.ok and c.chat_id == USER.id]
     assert 0 < len(replies) < 60
     assert any("slow down" in c.text.lower() for c in replies)
     assert server.rows("select count(*) from users") >= users_before
@@ -405,16 +472,23 @@ async def test_inline_mode_and_deep_links_over_http(tg, polling_server):
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 async def test_the_registrant_is_mailed_the_invite_and_the_cancel_by_the_running_bot(
-        tg, tmp_path, unused_tcp_port, smtp_server, lang):
+    tg, tmp_path, unused_tcp_port, smtp_server, lang
+):
     """Issue 11, done when: `serve` with SMTP_HOST set, a person registering in chat with an
     e-mail gets a real iMIP invite at that address (a real SMTP server on 127.0.0.1), and
     their cancel in /my a CANCEL of the same event; the chat's calendar file, the invite
     and the cancel carry one UID, with SEQUENCE rising."""
     from icalendar import Calendar
 
-    server = Server(tg, tmp_path, unused_tcp_port, SMTP_HOST=smtp_server.host,
-                    SMTP_PORT=str(smtp_server.port), SMTP_STARTTLS="0",
-                    CYDER_ORGANIZER="cyder-office@example.jp")
+    server = Server(
+        tg,
+        tmp_path,
+        unused_tcp_port,
+        SMTP_HOST=smtp_server.host,
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_STARTTLS="0",
+        CYDER_ORGANIZER="cyder-office@example.jp",
+    )
     await server.start()
     await tg.wait_for("getUpdates", since=0, timeout=30)
     me = Player(tg, FakeUser(id=7002, first_name="Sakura", language_code=lang))

@@ -20,8 +20,7 @@ async def tg():
         yield fake
 
 
-async def test_a_kill_between_commit_and_send_loses_nothing_and_tells_once(
-        tg, tmp_path, unused_tcp_port):
+async def test_a_kill_between_commit_and_send_loses_nothing_and_tells_once(tg, tmp_path, unused_tcp_port):
     server = Server(tg, tmp_path, unused_tcp_port)
     await server.start()
     await tg.wait_for("getUpdates", since=0, timeout=30)
@@ -40,18 +39,19 @@ async def test_a_kill_between_commit_and_send_loses_nothing_and_tells_once(
     held = await tg.wait_held(timeout=20)
     assert "Registered!" in plain_text(held.text)
     # ...the registration is committed, its confirmation queued and claimed, unsent
-    assert server.rows(f"select session_id, status from registrations where user_id = "
-                       f"{USER.id}") == [(session_id, "registered")]
-    assert server.rows("select kind, result, claimed_by is not null from notifications"
-                       ) == [("registered", "pending", 1)]
+    assert server.rows(f"select session_id, status from registrations where user_id = {USER.id}") == [
+        (session_id, "registered")
+    ]
+    assert server.rows("select kind, result, claimed_by is not null from notifications") == [
+        ("registered", "pending", 1)
+    ]
     assert await server.stop(signal.SIGKILL) == -signal.SIGKILL
     tg.release(deliver=False)  # the bot died waiting: the person never saw it
     assert not [c for c in tg.sent_to(USER.id) if "Registered!" in c.text]
 
     restarted = len(tg.calls)
     await server.start()
-    doc = await tg.wait_for("sendDocument", lambda c: c.chat_id == USER.id, timeout=30,
-                            since=restarted)
+    doc = await tg.wait_for("sendDocument", lambda c: c.chat_id == USER.id, timeout=30, since=restarted)
     assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
     assert session_id.encode() in doc.files["document"][1]
     assert await server.stop() == 0, server.stderr.decode(errors="replace")
@@ -64,8 +64,7 @@ async def test_a_kill_between_commit_and_send_loses_nothing_and_tells_once(
     assert summary is not None and "Registered!" in plain_text(summary["text"])
     # and the row is done: a third start has nothing left to send
     assert server.rows("select result, attempts from notifications") == [("sent", 1)]
-    assert server.rows(f"select count(*) from registrations where user_id = {USER.id}"
-                       ) == [(1,)]
+    assert server.rows(f"select count(*) from registrations where user_id = {USER.id}") == [(1,)]
     logs = server.stderr.decode(errors="replace")
     assert "taking over 1 notification(s)" in logs
     for private in (NAME, ORG, EMAIL):

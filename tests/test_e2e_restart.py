@@ -73,16 +73,16 @@ async def test_a_restart_mid_dialogue_goes_on_where_the_user_was(tg, tmp_path, u
     # the department question's Skip button, sent by the old process, still works
     pressed = tg.press(USER, me.current(department), "Skip")
     query_id = pressed["callback_query"]["id"]
-    ack = await tg.wait_for("answerCallbackQuery",
-                            lambda c: c.params.get("callback_query_id") == query_id)
+    ack = await tg.wait_for("answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query_id)
     assert "expired" not in ack.params.get("text", "").lower()
     step = await me.reply()
     assert "e-mail" in plain_text(step.text)
     await tg.wait_confirmed(pressed["update_id"])
 
     # a crash: SIGKILL, nothing runs at exit; what was saved is all the next process has
-    await until(lambda: server.rows(
-        f"select state from fsm_state where user_id = {USER.id}") == [("RegForm:email",)])
+    await until(
+        lambda: server.rows(f"select state from fsm_state where user_id = {USER.id}") == [("RegForm:email",)]
+    )
     assert await server.stop(signal.SIGKILL) == -signal.SIGKILL
     assert_no_private_data_logged(server)
     server = await start(tg, tmp_path, unused_tcp_port)
@@ -100,9 +100,11 @@ async def test_a_restart_mid_dialogue_goes_on_where_the_user_was(tg, tmp_path, u
     assert doc.files["document"][1].startswith(b"BEGIN:VCALENDAR")
     assert server.rows(
         "select session_id, name, organisation, department, email, status from registrations "
-        f"where user_id = {USER.id}") == [(session_id, NAME, ORG, "", EMAIL, "registered")]
-    await until(lambda: server.rows(
-        f"select count(*) from fsm_state where user_id = {USER.id}") == [(0,)])  # done: cleared
+        f"where user_id = {USER.id}"
+    ) == [(session_id, NAME, ORG, "", EMAIL, "registered")]
+    await until(
+        lambda: server.rows(f"select count(*) from fsm_state where user_id = {USER.id}") == [(0,)]
+    )  # done: cleared
 
     assert await server.stop() == 0, server.stderr.decode(errors="replace")
     assert_no_private_data_logged(server)

@@ -46,7 +46,8 @@ def echo_dispatcher() -> Dispatcher:
         await query.answer("ok")
         await query.message.edit_text("pressed")  # type: ignore[union-attr]
         await query.message.answer_document(  # type: ignore[union-attr]
-            BufferedInputFile(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "x.ics"))
+            BufferedInputFile(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "x.ics")
+        )
 
     dp.include_router(router)
     add_error_logging(dp)
@@ -81,8 +82,7 @@ async def test_polling_round_trip_with_buttons_edits_and_documents(tg, polling):
     assert tg.calls_of("answerCallbackQuery")
 
 
-async def test_handler_error_is_logged_without_personal_data_and_polling_goes_on(
-        tg, polling, caplog):
+async def test_handler_error_is_logged_without_personal_data_and_polling_goes_on(tg, polling, caplog):
     caplog.set_level(logging.INFO)
     tg.user_sends_text(USER, "boom")
     tg.user_sends_text(USER, "after")
@@ -90,8 +90,7 @@ async def test_handler_error_is_logged_without_personal_data_and_polling_goes_on
     assert sent.text == "echo after"
     errors = [r.getMessage() for r in caplog.records if r.name == "cyder.runner"]
     assert any("ValueError" in m for m in errors)
-    assert not any("hanako" in r.getMessage().lower() or "boom" in r.getMessage()
-                   for r in caplog.records)
+    assert not any("hanako" in r.getMessage().lower() or "boom" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("status", [429, 500, 502])
@@ -136,8 +135,7 @@ async def test_huge_retry_after_is_not_slept(tg):
 
 async def test_flood_limits_answer_429_per_chat_and_globally():
     async with FakeTelegram(limits=True, global_rate=3) as tg:
-        bot = Bot(tg.token,
-                  session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+        bot = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
         await bot.send_message(1, "a")
         with pytest.raises(TelegramRetryAfter) as e:
             await bot.send_message(1, "b")  # 1 message per second per chat
@@ -208,8 +206,9 @@ async def test_webhook_with_the_right_secret_is_processed(tg, webhook):
 @pytest.mark.parametrize("secret", [None, "", "wrong", "s3cret-Token_", "s3cret-Token_1é", "秘密の合言葉"])
 async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(tg, webhook, secret):
     url, _ = webhook
-    update = {"message": {"message_id": 1, "date": 0, "chat": USER.chat(),
-                          "from": USER.as_dict(), "text": "forged"}}
+    update = {
+        "message": {"message_id": 1, "date": 0, "chat": USER.chat(), "from": USER.as_dict(), "text": "forged"}
+    }
     status = await tg.post_update(update, url=url, secret=secret)
     assert status == 401  # non-ASCII headers too (aiogram's text comparison raised: 500)
     tg.user_sends_text(USER, "genuine")  # a later update, delivered with the secret
@@ -226,8 +225,7 @@ async def test_generated_secret_when_none_is_configured(tg):
 
 
 async def test_fake_rejects_a_wrong_token(tg):
-    async with aiohttp.ClientSession() as http, \
-            http.post(f"{tg.base_url}/bot1:nope/getMe") as resp:
+    async with aiohttp.ClientSession() as http, http.post(f"{tg.base_url}/bot1:nope/getMe") as resp:
         assert resp.status == 401
 
 
@@ -246,7 +244,8 @@ async def background_job(outbox, settings) -> None:
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_serve_runs_background_jobs_and_finishes_updates_before_stopping(
-        tg, tmp_path, unused_tcp_port, monkeypatch, mode):
+    tg, tmp_path, unused_tcp_port, monkeypatch, mode
+):
     import datetime as dt
 
     from bot import serve as runner
@@ -271,13 +270,17 @@ async def test_serve_runs_background_jobs_and_finishes_updates_before_stopping(
         return dp
 
     monkeypatch.setattr(runner, "build_dispatcher", slow_dispatcher)
-    monkeypatch.setattr(runner, "BACKGROUND_TASKS",
-                        [("background_job", background_job)])
+    monkeypatch.setattr(runner, "BACKGROUND_TASKS", [("background_job", background_job)])
     events.clear()
     hook = f"http://127.0.0.1:{unused_tcp_port}/tg/hook" if mode == "webhook" else None
-    settings = Settings(bot_token=tg.token, telegram_api_base=tg.base_url,
-                        db_path=tmp_path / "c.db", today=dt.date(2024, 6, 1),
-                        http_port=unused_tcp_port, webhook_url=hook)
+    settings = Settings(
+        bot_token=tg.token,
+        telegram_api_base=tg.base_url,
+        db_path=tmp_path / "c.db",
+        today=dt.date(2024, 6, 1),
+        http_port=unused_tcp_port,
+        webhook_url=hook,
+    )
     stop = asyncio.Event()
     serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False))
     await tg.wait_for("setWebhook" if hook else "getUpdates", since=0, timeout=30)

@@ -21,13 +21,24 @@ def test_rule_rows_are_the_ones_tested_here(rules):
     assert list(rules.org_types) == ["national", "local", "iaa", "designated", "infra", "private", "school"]
     assert [m.flag for m in rules.modifiers] == ["student", "dispatched", "contractor"]
     assert {c.code: c.allowed for c in rules.courses} == {
-        "A": "all", "B-1": "local", "B-2": "nonlocal", "C": "all", "PRE": "all"}
+        "A": "all",
+        "B-1": "local",
+        "B-2": "nonlocal",
+        "C": "all",
+        "PRE": "all",
+    }
 
 
 @pytest.mark.parametrize("org", ["national", "iaa", "designated"])
 def test_public_bodies_other_than_local_are_free_and_take_b2_not_b1(rules, org):
     v = verdicts(rules, org_type=org)
-    assert {c: x.eligible for c, x in v.items()} == {"A": True, "B-1": False, "B-2": True, "C": True, "PRE": True}
+    assert {c: x.eligible for c, x in v.items()} == {
+        "A": True,
+        "B-1": False,
+        "B-2": True,
+        "C": True,
+        "PRE": True,
+    }
     assert all(x.fee == "free" and x.fee_yen == 0 for x in v.values() if x.eligible)
     assert (v["B-1"].fee, v["B-1"].fee_yen) == (None, None)  # not eligible: no fee at all
     assert "無料" in say(v["A"].reason, "ja") and "free" in v["A"].reason_en
@@ -36,7 +47,13 @@ def test_public_bodies_other_than_local_are_free_and_take_b2_not_b1(rules, org):
 
 def test_local_government_is_free_and_takes_b1_not_b2(rules):
     v = verdicts(rules, org_type="local")
-    assert {c: x.eligible for c, x in v.items()} == {"A": True, "B-1": True, "B-2": False, "C": True, "PRE": True}
+    assert {c: x.eligible for c, x in v.items()} == {
+        "A": True,
+        "B-1": True,
+        "B-2": False,
+        "C": True,
+        "PRE": True,
+    }
     assert v["B-1"].fee_yen == 0 and v["C"].fee == "free"
     assert "B-1" in say(v["B-2"].reason, "ja")  # points local staff to B-1
 
@@ -44,7 +61,13 @@ def test_local_government_is_free_and_takes_b1_not_b2(rules):
 @pytest.mark.parametrize("org", ["infra", "private", "school"])
 def test_businesses_and_schools_pay_site_prices(rules, org):
     v = verdicts(rules, org_type=org)
-    assert {c: x.eligible for c, x in v.items()} == {"A": True, "B-1": False, "B-2": True, "C": True, "PRE": True}
+    assert {c: x.eligible for c, x in v.items()} == {
+        "A": True,
+        "B-1": False,
+        "B-2": True,
+        "C": True,
+        "PRE": True,
+    }
     assert (v["A"].fee_yen, v["B-2"].fee_yen, v["C"].fee_yen) == (77000, 77000, 121000)
     assert v["PRE"].fee == "paid" and v["PRE"].fee_yen is None  # no price announced anywhere
     assert say(v["PRE"].fee_said, "ja") == "有料（金額未発表）"
@@ -82,10 +105,14 @@ def test_unknown_org_type_and_course_name_the_choices(rules):
 def test_rules_are_data_a_corrected_table_changes_verdicts(tmp_path):
     from schedules import loader
     from tests.util_catalog import NOW, edited_schedule
+
     catalog = make_catalog(tmp_path / "c.db")
-    fixed = edited_schedule(tmp_path, 'code = "school"\nname_ja = "学校法人"\nname_en = "School corporation"\n'
-                            'public = false\nlocal = false\nfee = "paid"',
-                            'code = "school"\nname_ja = "学校法人"\nname_en = "School corporation"\n'
-                            'public = false\nlocal = false\nfee = "free"')
+    fixed = edited_schedule(
+        tmp_path,
+        'code = "school"\nname_ja = "学校法人"\nname_en = "School corporation"\n'
+        'public = false\nlocal = false\nfee = "paid"',
+        'code = "school"\nname_ja = "学校法人"\nname_en = "School corporation"\n'
+        'public = false\nlocal = false\nfee = "free"',
+    )
     loader.load(catalog.store, fixed, NOW)
     assert catalog.verdict(Profile("school"), "A").fee == "free"

@@ -40,8 +40,7 @@ def uids(body: bytes) -> set[str]:
 
 
 def session_ids(body: bytes) -> set[str]:
-    return {u.removeprefix("session-").split("@")[0] for u in uids(body)
-            if u.startswith("session-")}
+    return {u.removeprefix("session-").split("@")[0] for u in uids(body) if u.startswith("session-")}
 
 
 async def test_full_feed_headers_and_content(client):
@@ -76,14 +75,16 @@ async def test_304_for_both_validators(client):
 async def test_a_schedule_change_changes_the_validators(client, catalog, tmp_path):
     r = await client.get("/calendar/sessions.ics")
     etag = r.headers["ETag"]
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, venue = "新会場" }')
+    edited = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = "新会場" }',
+    )
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     r2 = await client.get("/calendar/sessions.ics", headers={"If-None-Match": etag})
     assert r2.status == 200 and r2.headers["ETag"] != etag
     body = await r2.read()
-    event = next(e for e in Calendar.from_ical(body).events
-                 if str(e["UID"]) == cal.session_uid(HIROSHIMA_A))
+    event = next(e for e in Calendar.from_ical(body).events if str(e["UID"]) == cal.session_uid(HIROSHIMA_A))
     assert int(event["SEQUENCE"]) == 1 and "新会場" in str(event["LOCATION"])
     lm = parsedate_to_datetime(r2.headers["Last-Modified"])
     assert lm == (NOW + dt.timedelta(days=1)).astimezone(dt.UTC)
@@ -93,26 +94,30 @@ async def test_filters_combine_and_repeat(client, catalog):
     r = await client.get("/calendar/sessions.ics", params=[("course", "a"), ("prefecture", "広島")])
     got = session_ids(await r.read())
     assert got == {"2024-A-34-1025"}
-    r = await client.get("/calendar/sessions.ics",
-                         params=[("region", "中国"), ("region", "shikoku"), ("course", "B1")])
+    r = await client.get(
+        "/calendar/sessions.ics", params=[("region", "中国"), ("region", "shikoku"), ("course", "B1")]
+    )
     got = session_ids(await r.read())
-    expected = {s.id for s in catalog.all_sessions()
-                if s.course == "B-1" and s.region in ("中国", "四国")}
+    expected = {s.id for s in catalog.all_sessions() if s.course == "B-1" and s.region in ("中国", "四国")}
     assert got == expected and len(expected) == 2
-    r = await client.get("/calendar/sessions.ics", params=[("prefecture", "Hiroshima"),
-                                                          ("prefecture", "34"),
-                                                          ("prefecture", "東京都")])
+    r = await client.get(
+        "/calendar/sessions.ics",
+        params=[("prefecture", "Hiroshima"), ("prefecture", "34"), ("prefecture", "東京都")],
+    )
     got = session_ids(await r.read())
     assert got == {s.id for s in catalog.all_sessions() if s.prefecture_code in (13, 34)}
     # Place filters leave out the online プレCYDER windows; course=PRE is only them.
     r = await client.get("/calendar/sessions.ics?course=PRE")
-    assert {u.split("@")[0] for u in uids(await r.read())} == {"precyder-2024-first",
-                                                               "precyder-2024-second"}
+    assert {u.split("@")[0] for u in uids(await r.read())} == {"precyder-2024-first", "precyder-2024-second"}
 
 
 async def test_bad_filters_get_400_naming_the_value(client):
-    for query, value in [("course=Z9", "Z9"), ("prefecture=Narnia", "Narnia"),
-                         ("region=atlantis", "atlantis"), ("course=A&prefecture=広島&region=月", "月")]:
+    for query, value in [
+        ("course=Z9", "Z9"),
+        ("prefecture=Narnia", "Narnia"),
+        ("region=atlantis", "atlantis"),
+        ("course=A&prefecture=広島&region=月", "月"),
+    ]:
         r = await client.get("/calendar/sessions.ics?" + query)
         assert r.status == 400, query
         assert r.headers["Content-Type"].startswith("text/plain")
@@ -128,9 +133,14 @@ async def test_english_feed(client):
 
 
 async def test_personal_feed_by_token(client, catalog):
-    reg = regs.register(catalog, HIROSHIMA_A, [Applicant("山田", "広島市", "local",
-                                                         email="y@example.lg.jp")],
-                        today=TODAY, now=NOW, user_id=7).registrations[0]
+    reg = regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [Applicant("山田", "広島市", "local", email="y@example.lg.jp")],
+        today=TODAY,
+        now=NOW,
+        user_id=7,
+    ).registrations[0]
     token = issue_calendar_token(catalog.store, 7, NOW)
     r = await client.get(f"/calendar/me/{token}.ics")
     assert r.status == 200 and r.headers["Content-Type"] == "text/calendar; charset=utf-8"
@@ -149,9 +159,14 @@ async def test_personal_feed_by_token(client, catalog):
 
 
 async def test_public_feed_carries_no_personal_data(client, catalog):
-    regs.register(catalog, HIROSHIMA_A, [Applicant("山田太郎", "広島市役所", "local",
-                                                   email="taro@example.lg.jp")],
-                  today=TODAY, now=NOW, user_id=7)
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [Applicant("山田太郎", "広島市役所", "local", email="taro@example.lg.jp")],
+        today=TODAY,
+        now=NOW,
+        user_id=7,
+    )
     body = await (await client.get("/calendar/sessions.ics")).read()
     for secret in ("山田太郎", "広島市役所", "taro@example.lg.jp"):
         assert secret.encode() not in body
@@ -178,8 +193,7 @@ async def test_concurrent_first_requests_render_once(client, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cal, "sessions_feed", counting)
-    responses = await asyncio.gather(*(client.get("/calendar/sessions.ics?course=A")
-                                       for _ in range(20)))
+    responses = await asyncio.gather(*(client.get("/calendar/sessions.ics?course=A") for _ in range(20)))
     assert {r.status for r in responses} == {200}
     assert len({r.headers["ETag"] for r in responses}) == 1
     assert len(calls) == 1
@@ -199,8 +213,14 @@ async def test_unknown_lang_gets_400_and_known_spellings_pass(client, catalog):
         assert r.status == 400 and value in await r.text()
     for value in ("en", "EN", "en-US", "ja_JP", "ja"):
         assert (await client.get(f"/calendar/sessions.ics?lang={value}")).status == 200
-    regs.register(catalog, HIROSHIMA_A, [Applicant("山田", "広島市", "local", email="y@example.lg.jp")],
-                  today=TODAY, now=NOW, user_id=7)
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [Applicant("山田", "広島市", "local", email="y@example.lg.jp")],
+        today=TODAY,
+        now=NOW,
+        user_id=7,
+    )
     token = issue_calendar_token(catalog.store, 7, NOW)
     assert (await client.get(f"/calendar/me/{token}.ics?lang=de")).status == 400
     assert (await client.get(f"/calendar/me/{token}.ics?lang=en")).status == 200
@@ -221,9 +241,14 @@ async def test_a_feed_matching_nothing_is_still_a_calendar(client, catalog):
 async def test_last_modified_moves_when_an_aged_out_cancellation_leaves(catalog, tmp_path):
     """A personal feed that drops a cancellation changes its body: Last-Modified must move
     too, or If-Modified-Since clients keep the cancelled event."""
-    reg = regs.register(catalog, HIROSHIMA_A, [Applicant("山田", "広島市", "local",
-                                                         email="y@example.lg.jp")],
-                        today=TODAY, now=NOW, user_id=7).registrations[0]
+    reg = regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [Applicant("山田", "広島市", "local", email="y@example.lg.jp")],
+        today=TODAY,
+        now=NOW,
+        user_id=7,
+    ).registrations[0]
     regs.cancel(catalog, reg.id, today=TODAY, now=NOW, user_id=7)
     token = issue_calendar_token(catalog.store, 7, NOW)
     settings = Settings(db_path=tmp_path / "c.db", today=TODAY)
@@ -248,8 +273,10 @@ async def test_last_modified_moves_when_a_session_leaves_a_filtered_feed(client,
     assert HIROSHIMA_A in session_ids(await r.read())
     # The Hiroshima session moves to Okayama: it leaves the Hiroshima feed.
     edited = edited_schedule(
-        tmp_path, 'prefecture = "広島県", city = "広島", first = 2024-10-25 }',
-        f'prefecture = "岡山県", city = "岡山", first = 2024-10-25, id = "{HIROSHIMA_A}" }}')
+        tmp_path,
+        'prefecture = "広島県", city = "広島", first = 2024-10-25 }',
+        f'prefecture = "岡山県", city = "岡山", first = 2024-10-25, id = "{HIROSHIMA_A}" }}',
+    )
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     r2 = await client.get("/calendar/sessions.ics?prefecture=34", headers={"If-Modified-Since": lm})
     assert r2.status == 200 and HIROSHIMA_A not in session_ids(await r2.read())
@@ -259,8 +286,9 @@ async def test_last_modified_moves_when_a_session_leaves_a_filtered_feed(client,
 async def test_capacity_only_change_keeps_the_feed_and_its_sequence(client, catalog, tmp_path):
     r = await client.get("/calendar/sessions.ics")
     etag = r.headers["ETag"]
-    edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                             'city = "広島", first = 2024-10-25, capacity = 24 }')
+    edited = edited_schedule(
+        tmp_path, 'city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = 24 }'
+    )
     report = loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     assert report.updated == [] and report.adjusted == [HIROSHIMA_A]
     assert catalog.session(HIROSHIMA_A).capacity == 24
@@ -272,8 +300,9 @@ async def test_capacity_only_change_keeps_the_feed_and_its_sequence(client, cata
 async def test_a_precyder_window_change_raises_its_sequence(client, catalog, tmp_path):
     r = await client.get("/calendar/sessions.ics?course=PRE")
     lm = r.headers["Last-Modified"]
-    edited = edited_schedule(tmp_path, "first = 2024-10-17\nlast = 2025-01-31",
-                             "first = 2024-10-17\nlast = 2025-02-14")
+    edited = edited_schedule(
+        tmp_path, "first = 2024-10-17\nlast = 2025-01-31", "first = 2024-10-17\nlast = 2025-02-14"
+    )
     report = loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     assert report.updated == ["2024-PRE-second"]
     assert "1 updated" in report.summary()

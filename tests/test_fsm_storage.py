@@ -62,8 +62,9 @@ def rows(path: Path) -> list[tuple[Any, ...]]:
     """The table as another process sees it."""
     con = sqlite3.connect(path)
     try:
-        return con.execute("select chat_id, user_id, state, data from fsm_state "
-                           "order by chat_id, user_id").fetchall()
+        return con.execute(
+            "select chat_id, user_id, state, data from fsm_state order by chat_id, user_id"
+        ).fetchall()
     finally:
         con.close()
 
@@ -83,14 +84,18 @@ async def test_state_and_data_round_trip_and_survive_a_new_storage(store, db_pat
     await ctx.set_state(Form.email)
     assert await ctx.get_state() == "Form:email"
     data = await ctx.get_data()
-    assert data == {"session_id": "2024-A-34-1025", "colleagues": [], "waitlist": False,
-                    "name": "山田 花子"}
+    assert data == {"session_id": "2024-A-34-1025", "colleagues": [], "waitlist": False, "name": "山田 花子"}
     data["colleagues"].append("changed outside")  # a copy: the stored data is unchanged
     assert (await ctx.get_data())["colleagues"] == []
     await storage.close()
-    assert rows(db_path) == [(1001, 1001, "Form:email",
-                              '{"colleagues":[],"name":"山田 花子","session_id":"2024-A-34-1025",'
-                              '"waitlist":false}')]
+    assert rows(db_path) == [
+        (
+            1001,
+            1001,
+            "Form:email",
+            '{"colleagues":[],"name":"山田 花子","session_id":"2024-A-34-1025","waitlist":false}',
+        )
+    ]
 
     again = FSMContext(await reopened(db_path, clock), KEY)
     assert await again.get_state() == "Form:email"
@@ -120,14 +125,17 @@ async def test_set_data_empty_keeps_the_state(store, db_path, clock):
     assert await FSMContext(await reopened(db_path, clock), KEY).get_state() == "Form:email"
 
 
-@pytest.mark.parametrize("other", [
-    StorageKey(bot_id=43, chat_id=1001, user_id=1001),
-    StorageKey(bot_id=42, chat_id=1002, user_id=1001),
-    StorageKey(bot_id=42, chat_id=1001, user_id=1002),
-    StorageKey(bot_id=42, chat_id=1001, user_id=1001, thread_id=7),
-    StorageKey(bot_id=42, chat_id=1001, user_id=1001, business_connection_id="bc1"),
-    StorageKey(bot_id=42, chat_id=1001, user_id=1001, destiny="other"),
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        StorageKey(bot_id=43, chat_id=1001, user_id=1001),
+        StorageKey(bot_id=42, chat_id=1002, user_id=1001),
+        StorageKey(bot_id=42, chat_id=1001, user_id=1002),
+        StorageKey(bot_id=42, chat_id=1001, user_id=1001, thread_id=7),
+        StorageKey(bot_id=42, chat_id=1001, user_id=1001, business_connection_id="bc1"),
+        StorageKey(bot_id=42, chat_id=1001, user_id=1001, destiny="other"),
+    ],
+)
 async def test_keys_are_isolated(store, db_path, clock, other):
     storage = SQLiteStorage(store, now=clock)
     await storage.set_state(KEY, Form.name)
@@ -175,9 +183,16 @@ async def test_the_periodic_purge_bounds_the_table_and_memory(store, db_path, cl
         await storage.set_state(StorageKey(bot_id=42, chat_id=i, user_id=i), Form.name)
     await storage.saved()
     # rows left behind by an earlier run, two days old, never read again
-    fsm_state.save(store, [(StorageKey(bot_id=42, chat_id=900 + i, user_id=900 + i),
-                            fsm_state.FsmRecord("Form:name", "{}", T0 - dt.timedelta(days=2)))
-                           for i in range(10)])
+    fsm_state.save(
+        store,
+        [
+            (
+                StorageKey(bot_id=42, chat_id=900 + i, user_id=900 + i),
+                fsm_state.FsmRecord("Form:name", "{}", T0 - dt.timedelta(days=2)),
+            )
+            for i in range(10)
+        ],
+    )
     assert len(rows(db_path)) == 60
     clock.advance(days=1, minutes=30)  # the 50 are now expired too
     await storage.set_state(KEY, Form.email)  # any change: the purge is due, it runs with it
@@ -256,15 +271,21 @@ async def test_forget_user_deletes_their_dialogues(store, db_path, clock):
 
 @pytest.mark.e2e
 def test_catalog_does_not_import_aiogram():
-    code = ("import sys, catalog.fsm_state, catalog.store, catalog.registrations; "
-            "print([m for m in sys.modules if m.split('.')[0] == 'aiogram'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    code = (
+        "import sys, catalog.fsm_state, catalog.store, catalog.registrations; "
+        "print([m for m in sys.modules if m.split('.')[0] == 'aiogram'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert out.stdout.strip() == "[]"
 
 
-async def test_a_fresh_dispatcher_on_the_same_file_continues_the_dialogue(
-        settings, catalog, bot, tmp_path):
+async def test_a_fresh_dispatcher_on_the_same_file_continues_the_dialogue(settings, catalog, bot, tmp_path):
     """In process, what tests/test_e2e_restart.py does with real processes: the Dispatcher
     from create_dispatcher keeps the dialogue in the catalog's file."""
     from bot.telegram.callbacks import RegCB, SessionCB
@@ -295,8 +316,7 @@ async def test_a_fresh_dispatcher_on_the_same_file_continues_the_dialogue(
     assert "同行者" in user.text() and "千葉" not in user.text()
 
 
-async def test_close_gives_up_on_a_locked_database_and_says_how_many(store, db_path, clock,
-                                                                     caplog):
+async def test_close_gives_up_on_a_locked_database_and_says_how_many(store, db_path, clock, caplog):
     storage = SQLiteStorage(store, now=clock, busy_timeout_ms=10, close_timeout=0.2)
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("begin immediate")

@@ -18,8 +18,7 @@ HIROSHIMA_A = "2024-A-34-1025"
 TOKYO_B1 = "2024-B-1-13-1009"
 
 
-async def set_profile(user: ChatUser, org: str = "local", work: str | None = "staff",
-                      pref: int = 34) -> None:
+async def set_profile(user: ChatUser, org: str = "local", work: str | None = "staff", pref: int = 34) -> None:
     await user.press(ProfileCB(step="o", value=org).pack())
     if work:
         await user.press(ProfileCB(step="w", value=work).pack())
@@ -88,8 +87,7 @@ async def test_deep_link_to_unknown_session(user: ChatUser) -> None:
     assert "🔎 開催回を探す" in user.buttons()
 
 
-async def test_profile_asked_when_first_needed_then_find_continues(
-        user: ChatUser, catalog: Catalog) -> None:
+async def test_profile_asked_when_first_needed_then_find_continues(user: ChatUser, catalog: Catalog) -> None:
     await user.press(MenuCB(action="find").pack())
     org_names = [t.name_ja for t in catalog.rules.org_types.values()]
     assert user.buttons() == org_names
@@ -100,14 +98,17 @@ async def test_profile_asked_when_first_needed_then_find_continues(
     await user.click("広島県")
     record = users.get_user(catalog.store, user.user.id)
     assert record is not None
-    assert (record.org_type, record.dispatched, record.contractor, record.prefecture_code) == \
-        ("local", True, False, 34)
+    assert (record.org_type, record.dispatched, record.contractor, record.prefecture_code) == (
+        "local",
+        True,
+        False,
+        34,
+    )
     assert "開催回を探す" in user.text()  # carried on with the search
     assert "北海道" in user.buttons()
 
 
-async def test_private_company_skips_the_work_question_and_can_edit(
-        user: ChatUser, catalog: Catalog) -> None:
+async def test_private_company_skips_the_work_question_and_can_edit(user: ChatUser, catalog: Catalog) -> None:
     await user.press(ProfileCB(step="o", value="private").pack())
     assert "地域を選び" in user.text()
     await user.press(ProfileCB(step="f", value="0").pack())
@@ -176,8 +177,10 @@ async def test_shared_location_lists_nearest_with_km(user: ChatUser) -> None:
     await user.location(34.3853, 132.4553)  # Hiroshima
     assert "位置情報を受け取りました" in user.text()
     lines = result_lines(user.text())
-    kms = [int(re.search(r"· ([\d,]+) km", line).group(1).replace(",", ""))  # type: ignore[union-attr]
-           for line in lines]
+    kms = [
+        int(re.search(r"· ([\d,]+) km", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+        for line in lines
+    ]
     assert kms == sorted(kms) and kms[0] <= 2
     assert "広島" in lines[0]
 
@@ -304,7 +307,8 @@ async def test_find_menu_offers_home_prefecture_first(user: ChatUser) -> None:
 @pytest.mark.parametrize(("lat", "lon"), [(123.0, 132.0), (34.0, -181.0), (-90.5, 0.0)])
 @pytest.mark.parametrize("lang", ["ja", "en"])
 async def test_forged_location_out_of_range_gets_a_friendly_answer(
-        make_dp: Any, bot: Any, lat: float, lon: float, lang: str) -> None:
+    make_dp: Any, bot: Any, lat: float, lon: float, lang: str
+) -> None:
     user = ChatUser(make_dp(), bot, 7301, language_code=lang)
     sent = await user.location(lat, lon)
     texts = [m.text for m in sent if type(m).__name__ == "SendMessage"]

@@ -21,9 +21,15 @@ from tests.test_handlers import HIROSHIMA_A, set_profile
 MATES = (("同行 二郎", "jiro@pref.hiroshima.lg.jp"), ("同行 三郎", "saburo@pref.hiroshima.lg.jp"))
 
 
-async def apply(user: ChatUser, colleagues: tuple[tuple[str, str], ...] = MATES, *,
-                name: str = "代表 一郎", email: str = "ichiro@pref.hiroshima.lg.jp",
-                confirm: bool = True, action: str = "reg") -> None:
+async def apply(
+    user: ChatUser,
+    colleagues: tuple[tuple[str, str], ...] = MATES,
+    *,
+    name: str = "代表 一郎",
+    email: str = "ichiro@pref.hiroshima.lg.jp",
+    confirm: bool = True,
+    action: str = "reg",
+) -> None:
     """The dialogue up to the summary (and Confirm): the representative, then colleagues."""
     await user.press(SessionCB(id=HIROSHIMA_A, action=action).pack())
     for text in (name, "広島県庁"):
@@ -45,12 +51,16 @@ def own(catalog: Catalog, user: ChatUser) -> regs.Registration:
 
 
 def buttons_with(user: ChatUser, cls: Any, action: str) -> list[str]:
-    return [d for _, d in user.buttons_all() if d and d.startswith(cls.__prefix__ + ":")
-            and cls.unpack(d).action == action]
+    return [
+        d
+        for _, d in user.buttons_all()
+        if d and d.startswith(cls.__prefix__ + ":") and cls.unpack(d).action == action
+    ]
 
 
 async def test_my_shows_the_representative_and_each_colleague_with_status(
-        user: ChatUser, catalog: Catalog) -> None:
+    user: ChatUser, catalog: Catalog
+) -> None:
     await set_profile(user)
     await apply(user)
     await user.send("/my")
@@ -73,22 +83,26 @@ async def test_my_in_english(make_user: Any, catalog: Catalog) -> None:
     assert "👥 同行 二郎 — ⏳ waitlist place 3" in en.text()
     await en.press(MyCB(action="show", reg=own(catalog, en).id).pack())
     await en.press(MyCB(action="cancel", reg=own(catalog, en).id).pack())
-    assert ("Cancel your own place for" in en.text()
-            and "You also registered 1 colleague(s) in this application: 同行 二郎. "
-                "Do they cancel too?" in en.text())
-    assert en.buttons()[:2] == ["🗑 Cancel me and my 1 colleague(s)",
-                                "🗑 Cancel only me (colleagues stay registered)"]
+    assert (
+        "Cancel your own place for" in en.text()
+        and "You also registered 1 colleague(s) in this application: 同行 二郎. Do they cancel too?"
+        in en.text()
+    )
+    assert en.buttons()[:2] == [
+        "🗑 Cancel me and my 1 colleague(s)",
+        "🗑 Cancel only me (colleagues stay registered)",
+    ]
 
 
 async def test_cancelling_only_ones_own_seat_keeps_the_colleagues_in_my(
-        user: ChatUser, catalog: Catalog) -> None:
+    user: ChatUser, catalog: Catalog
+) -> None:
     await set_profile(user)
     await apply(user)
     mine = own(catalog, user)
     await user.press(MyCB(action="cancel", reg=mine.id).pack())
     assert "同行者が2名（同行 二郎, 同行 三郎）います。同行者の申込も取り消しますか？" in user.text()
-    assert user.buttons()[:2] == ["🗑 自分と同行者2名を取り消す",
-                                  "🗑 自分だけ取り消す（同行者は申込のまま）"]
+    assert user.buttons()[:2] == ["🗑 自分と同行者2名を取り消す", "🗑 自分だけ取り消す（同行者は申込のまま）"]
     assert regs.get_registration(catalog, mine.id).status == "registered"  # asked, not done
     await user.click("自分だけ")
     assert "取り消しました: 代表 一郎。" in user.text() and "同行者の申込はそのままです" in user.text()
@@ -101,9 +115,13 @@ async def test_cancelling_only_ones_own_seat_keeps_the_colleagues_in_my(
 
 
 async def test_cancelling_with_the_colleagues_frees_every_seat_and_promotes_each(
-        make_user: Any, catalog: Catalog) -> None:
-    rep, w1, w2 = make_user(user_id=3401), make_user(user_id=3402), make_user(user_id=3403,
-                                                                             language_code="en")
+    make_user: Any, catalog: Catalog
+) -> None:
+    rep, w1, w2 = (
+        make_user(user_id=3401),
+        make_user(user_id=3402),
+        make_user(user_id=3403, language_code="en"),
+    )
     for u in (rep, w1, w2):
         await set_profile(u)
     fill(catalog, HIROSHIMA_A, 27)
@@ -121,19 +139,23 @@ async def test_cancelling_with_the_colleagues_frees_every_seat_and_promotes_each
     await rep.press(MyCB(action="cancel", reg=mine.id).pack())
     await rep.click("自分と同行者2名")
     assert "取り消しました: 代表 一郎, 同行 二郎, 同行 三郎。" in rep.text()
-    told = {r.chat_id for r in rep.last if type(r).__name__ == "SendMessage"
-            and r.chat_id in (3402, 3403)}
+    told = {r.chat_id for r in rep.last if type(r).__name__ == "SendMessage" and r.chat_id in (3402, 3403)}
     assert told == {3402, 3403}
     # the representative's answer is the edited list; the own seat's CANCEL and the two
     # promotions came from outbox rows queued with the cancels (each sent, once)
     to_rep = [type(r).__name__ for r in rep.last if getattr(r, "chat_id", None) == 3401]
     assert to_rep.count("SendDocument") == 1 and "SendMessage" not in to_rep
     await rep.dp.workflow_data["notifier"].idle()  # the sent marks are written after
-    rows = catalog.store.query("select kind, chat_id, result from notifications where "
-                               "channel = 'telegram' and kind != 'registered' and kind != "
-                               "'waitlisted' order by id")
+    rows = catalog.store.query(
+        "select kind, chat_id, result from notifications where "
+        "channel = 'telegram' and kind != 'registered' and kind != "
+        "'waitlisted' order by id"
+    )
     assert [(r["kind"], r["chat_id"], r["result"]) for r in rows] == [
-        ("cancelled", 3401, "sent"), ("promoted", 3402, "sent"), ("promoted", 3403, "sent")]
+        ("cancelled", 3401, "sent"),
+        ("promoted", 3402, "sent"),
+        ("promoted", 3403, "sent"),
+    ]
     s = catalog.session(HIROSHIMA_A)
     assert (s.registered, s.waitlisted) == (29, 0)
     await rep.send("/my")
@@ -164,7 +186,8 @@ async def test_cancel_one_colleague_then_all(user: ChatUser, catalog: Catalog) -
 
 
 async def test_change_a_colleagues_name_and_email_before_the_deadline(
-        user: ChatUser, catalog: Catalog) -> None:
+    user: ChatUser, catalog: Catalog
+) -> None:
     await set_profile(user)
     await apply(user)
     [app] = mates.applications_of(catalog, user.user.id)
@@ -185,13 +208,13 @@ async def test_change_a_colleagues_name_and_email_before_the_deadline(
     assert after.sequence == jiro.sequence + 2
 
 
-async def test_changes_close_with_the_deadline(user: ChatUser, catalog: Catalog,
-                                               make_dp: Any) -> None:
+async def test_changes_close_with_the_deadline(user: ChatUser, catalog: Catalog, make_dp: Any) -> None:
     await set_profile(user)
     await apply(user)
     jiro = mates.applications_of(catalog, user.user.id)[0].colleagues[0]
-    late = ChatUser(make_dp(today=catalog.session(HIROSHIMA_A).deadline + dt.timedelta(days=1)),
-                    user.bot, user.user.id)
+    late = ChatUser(
+        make_dp(today=catalog.session(HIROSHIMA_A).deadline + dt.timedelta(days=1)), user.bot, user.user.id
+    )
     await late.press(MateCB(action="show", reg=jiro.id).pack())
     assert "締切（2024-10-18）まで" in late.text() and "氏名を変更" not in " ".join(late.buttons())
     await late.press(MateCB(action="name", reg=jiro.id).pack())  # an old button
@@ -199,8 +222,9 @@ async def test_changes_close_with_the_deadline(user: ChatUser, catalog: Catalog,
     assert regs.get_registration(catalog, jiro.id).name == "同行 二郎"
 
 
-async def test_another_users_registration_ids_are_refused(make_user: Any, catalog: Catalog,
-                                                          make_dp: Any, bot: Any) -> None:
+async def test_another_users_registration_ids_are_refused(
+    make_user: Any, catalog: Catalog, make_dp: Any, bot: Any
+) -> None:
     alice = make_user(user_id=3501)
     mallory = ChatUser(make_dp(throttle_burst=0), bot, 3502)  # many presses in a row
     for u in (alice, mallory):
@@ -208,10 +232,11 @@ async def test_another_users_registration_ids_are_refused(make_user: Any, catalo
     await apply(alice)
     [app] = mates.applications_of(catalog, alice.user.id)
     ids = [app.own.id, *(m.id for m in app.colleagues)]
-    forged = [MateCB(action=a, reg=i).pack()
-              for a in ("list", "all", "allyes", "own", "ownall", "show", "cancel", "yes",
-                        "name", "email") for i in ids] + [MateCB(action="yes", reg=999999).pack(),
-                                                          "mt:yes:abc", "mt", "rd:rm:0:zz"]
+    forged = [
+        MateCB(action=a, reg=i).pack()
+        for a in ("list", "all", "allyes", "own", "ownall", "show", "cancel", "yes", "name", "email")
+        for i in ids
+    ] + [MateCB(action="yes", reg=999999).pack(), "mt:yes:abc", "mt", "rd:rm:0:zz"]
     for data in forged:
         await mallory.press(data)
         answers = mallory.answers()
@@ -224,8 +249,7 @@ async def test_another_users_registration_ids_are_refused(make_user: Any, catalo
     assert [r.status for r in regs.for_session(catalog, HIROSHIMA_A)] == ["registered"] * 3
 
 
-async def test_a_stale_button_after_cancelling_is_expired(user: ChatUser,
-                                                          catalog: Catalog) -> None:
+async def test_a_stale_button_after_cancelling_is_expired(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await apply(user)
     jiro = mates.applications_of(catalog, user.user.id)[0].colleagues[0]
@@ -237,8 +261,7 @@ async def test_a_stale_button_after_cancelling_is_expired(user: ChatUser,
 # -- the dialogue -----------------------------------------------------------------------------
 
 
-async def test_the_same_colleague_twice_is_caught_when_typed(user: ChatUser,
-                                                             catalog: Catalog) -> None:
+async def test_the_same_colleague_twice_is_caught_when_typed(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await apply(user, MATES[:1], confirm=False)
     await user.press(RegCB(action="add").pack())
@@ -253,11 +276,15 @@ async def test_the_same_colleague_twice_is_caught_when_typed(user: ChatUser,
     await user.press(RegCB(action="done").pack())
     await user.press(RegCB(action="ok").pack())
     assert [r.name for r in regs.for_session(catalog, HIROSHIMA_A)] == [
-        "代表 一郎", "同行 二郎", "同行 花子"]  # nothing typed was lost
+        "代表 一郎",
+        "同行 二郎",
+        "同行 花子",
+    ]  # nothing typed was lost
 
 
 async def test_a_colleague_already_registered_for_the_session_is_caught_when_typed(
-        user: ChatUser, catalog: Catalog) -> None:
+    user: ChatUser, catalog: Catalog
+) -> None:
     await set_profile(user)
     fill(catalog, HIROSHIMA_A, 1, prefix="x")  # x0 <x0@example.lg.jp>
     await apply(user, (), confirm=False)
@@ -277,8 +304,7 @@ async def test_in_english_too(make_user: Any) -> None:
     await en.press(RegCB(action="stop").pack())
 
 
-async def test_a_colleague_can_be_removed_before_confirming(user: ChatUser,
-                                                            catalog: Catalog) -> None:
+async def test_a_colleague_can_be_removed_before_confirming(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await apply(user, confirm=False)
     assert "➖ 同行 二郎 さんを外す" in user.buttons()
@@ -292,8 +318,7 @@ async def test_a_colleague_can_be_removed_before_confirming(user: ChatUser,
     assert [r.name for r in regs.for_session(catalog, HIROSHIMA_A)] == ["代表 一郎"]
 
 
-async def test_a_stale_remove_button_removes_nobody_else(user: ChatUser,
-                                                         catalog: Catalog) -> None:
+async def test_a_stale_remove_button_removes_nobody_else(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await apply(user, confirm=False)
     [first, second] = buttons_with(user, DraftCB, "rm")
@@ -322,8 +347,7 @@ async def test_one_team_of_four_is_exactly_four(user: ChatUser, catalog: Catalog
     assert len(people) == 3 and {p.team_key for p in people} == {None}
 
 
-async def test_a_team_of_four_back_to_four_is_asked_again(user: ChatUser,
-                                                         catalog: Catalog) -> None:
+async def test_a_team_of_four_back_to_four_is_asked_again(user: ChatUser, catalog: Catalog) -> None:
     four = (*MATES, ("同行 四郎", "shiro@pref.hiroshima.lg.jp"))
     await set_profile(user)
     await apply(user, four, confirm=False)
@@ -342,8 +366,7 @@ async def test_a_team_of_four_back_to_four_is_asked_again(user: ChatUser,
 
 
 @pytest.mark.parametrize("command", ["/my", "/start"])
-async def test_a_command_mid_change_leaves_it_unsaved(user: ChatUser, catalog: Catalog,
-                                                      command: str) -> None:
+async def test_a_command_mid_change_leaves_it_unsaved(user: ChatUser, catalog: Catalog, command: str) -> None:
     await set_profile(user)
     await apply(user)
     jiro = mates.applications_of(catalog, user.user.id)[0].colleagues[0]
@@ -353,8 +376,7 @@ async def test_a_command_mid_change_leaves_it_unsaved(user: ChatUser, catalog: C
     assert regs.get_registration(catalog, jiro.id).name == "同行 二郎"
 
 
-async def test_no_colleague_path_writes_on_the_event_loop(user: ChatUser,
-                                                          catalog: Catalog) -> None:
+async def test_no_colleague_path_writes_on_the_event_loop(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await apply(user, (*MATES, ("同行 四郎", "shiro@pref.hiroshima.lg.jp")), confirm=False)
     await user.press(RegCB(action="done").pack())

@@ -45,8 +45,17 @@ async def test_inline_query_by_course_and_unknown(user: ChatUser) -> None:
 
 async def test_every_button_press_is_answered_exactly_once(user: ChatUser) -> None:
     await user.send("/start")
-    for label in ("開催回を探す", "地方公共団体", "その組織の職員", "中国", "広島県", "中国",
-                  "広島県", "1.", "カレンダーに追加"):
+    for label in (
+        "開催回を探す",
+        "地方公共団体",
+        "その組織の職員",
+        "中国",
+        "広島県",
+        "中国",
+        "広島県",
+        "1.",
+        "カレンダーに追加",
+    ):
         await user.click(label)
         assert len(user.answers()) == 1, label
 
@@ -54,10 +63,10 @@ async def test_every_button_press_is_answered_exactly_once(user: ChatUser) -> No
 def test_token_bucket() -> None:
     t = ThrottlingMiddleware(rate=1.0, burst=3.0)
     assert [t.allow(1, now=0.0)[0] for _ in range(3)] == [True, True, True]
-    assert t.allow(1, now=0.0) == (False, True)   # dropped, warn once
+    assert t.allow(1, now=0.0) == (False, True)  # dropped, warn once
     assert t.allow(1, now=0.1) == (False, False)  # dropped silently
-    assert t.allow(2, now=0.1) == (True, False)   # other users are unaffected
-    assert t.allow(1, now=1.2)[0] is True         # refilled
+    assert t.allow(2, now=0.1) == (True, False)  # other users are unaffected
+    assert t.allow(1, now=1.2)[0] is True  # refilled
 
 
 async def test_flooding_user_is_throttled(make_dp: Any, bot: MockedBot) -> None:
@@ -104,9 +113,18 @@ def _msgids() -> list[tuple[str | None, str]]:
     files += sorted((bot_dir.parent / "catalog").rglob("*.py"))
     for f in sorted(files):
         for _line, msg, _comments, ctx in extract_from_file(
-                "python", str(f), keywords={"_": None, "N_": None, "tr": None, "_l": None,
-                                            "gettext_lazy": None, "_lp": ((1, "c"), 2),
-                                            "pgettext_lazy": ((1, "c"), 2)}):
+            "python",
+            str(f),
+            keywords={
+                "_": None,
+                "N_": None,
+                "tr": None,
+                "_l": None,
+                "gettext_lazy": None,
+                "_lp": ((1, "c"), 2),
+                "pgettext_lazy": ((1, "c"), 2),
+            },
+        ):
             text = msg[0] if isinstance(msg, tuple) else msg
             if text and (ctx, text) not in ids:
                 ids.append((ctx, text))
@@ -134,7 +152,8 @@ def test_placeholders_match_between_languages() -> None:
     for m in read_po(io.BytesIO(po.read_bytes()), locale="ja"):
         if m.id and m.string:
             assert set(re.findall(r"\{\w+(?:![rsa])?\}", m.id)) == set(
-                re.findall(r"\{\w+(?:![rsa])?\}", m.string)), m.id
+                re.findall(r"\{\w+(?:![rsa])?\}", m.string)
+            ), m.id
 
 
 def test_i18n_compiles_po_in_memory() -> None:
@@ -172,8 +191,7 @@ def test_callback_data_fits_in_64_bytes(catalog: Catalog) -> None:
     longest_id = max((s.id for s in catalog.all_sessions()), key=len)
     samples = [
         callbacks.SessionCB(id=longest_id, action="show"),
-        callbacks.FindCB(kind="n", key="-89.999_-179.999", course="B-2", every=1, year=1,
-                         page=99),
+        callbacks.FindCB(kind="n", key="-89.999_-179.999", course="B-2", every=1, year=1, page=99),
         callbacks.ProfileCB(step="o", value=max(catalog.rules.org_types, key=len)),
         callbacks.MyCB(action="cancel", reg=2**31),
     ]
@@ -194,8 +212,9 @@ def test_callback_data_round_trips_and_bad_data_is_refused() -> None:
     assert callbacks.ProfileCB.unpack("p:o:local") != callbacks.ProfileCB.unpack("p:o:")
 
 
-async def test_handler_error_is_reported_not_raised(user: ChatUser, catalog: Catalog,
-                                                    monkeypatch: Any) -> None:
+async def test_handler_error_is_reported_not_raised(
+    user: ChatUser, catalog: Catalog, monkeypatch: Any
+) -> None:
     from bot.handlers import sessions
 
     def boom(*args: Any, **kwargs: Any) -> Any:
@@ -236,7 +255,8 @@ async def test_online_course_card_lists_its_windows(make_user: Any) -> None:
 
 
 async def test_a_user_who_blocked_the_bot_and_writes_again_gets_reminders_again(
-        user: ChatUser, catalog: Catalog) -> None:
+    user: ChatUser, catalog: Catalog
+) -> None:
     from catalog import reminders
     from tests.util_catalog import NOW
 

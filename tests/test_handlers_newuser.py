@@ -62,8 +62,7 @@ async def _to_department(user: ChatUser) -> None:
 
 
 @pytest.mark.parametrize("word", ["省略", "なし", "-"])
-async def test_2_skip_words_leave_the_department_empty(user: ChatUser, catalog: Catalog,
-                                                       word: str) -> None:
+async def test_2_skip_words_leave_the_department_empty(user: ChatUser, catalog: Catalog, word: str) -> None:
     await _to_department(user)
     assert "省略" in user.buttons()
     await user.send(word)
@@ -163,11 +162,16 @@ async def test_4_ineligible_course_shows_no_fee(user: ChatUser, make_user: Any) 
 # -- 5. B-1's calendar text names only its own organisations -----------------------------------
 
 
-@pytest.mark.parametrize(("lang", "free", "absent"), [
-    ("ja", "無料: 地方公共団体", "民間企業"), ("en", "free for local government", "private company"),
-])
-async def test_5_b1_calendar_names_only_local_governments(make_user: Any, lang: str, free: str,
-                                                          absent: str) -> None:
+@pytest.mark.parametrize(
+    ("lang", "free", "absent"),
+    [
+        ("ja", "無料: 地方公共団体", "民間企業"),
+        ("en", "free for local government", "private company"),
+    ],
+)
+async def test_5_b1_calendar_names_only_local_governments(
+    make_user: Any, lang: str, free: str, absent: str
+) -> None:
     u = make_user(user_id=4500 + len(lang), language_code=lang)
     await u.press(SessionCB(id=TOKYO_B1, action="ics").pack())
     [doc] = u.sent("SendDocument")
@@ -192,8 +196,10 @@ async def test_6_contractor_fee_sentence_in_english(make_user: Any) -> None:
     await set_profile(u, org="local", work="cont")
     await u.press(SessionCB(id=HIROSHIMA_A).pack())
     text = u.text()
-    assert ("An outside contractor (service contract) counts as a private business. "
-            "The fee is ¥77,000 (tax incl.).") in text
+    assert (
+        "An outside contractor (service contract) counts as a private business. "
+        "The fee is ¥77,000 (tax incl.)."
+    ) in text
     assert text.count("pays") == 0
 
 

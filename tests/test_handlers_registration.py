@@ -12,8 +12,14 @@ from tests.conftest import ChatUser, fill
 from tests.test_handlers import HIROSHIMA_A, TOKYO_B1, set_profile
 
 
-async def register(user: ChatUser, session_id: str = HIROSHIMA_A, *, name: str = "山田 太郎",
-                   email: str = "taro@pref.hiroshima.lg.jp", action: str = "reg") -> None:
+async def register(
+    user: ChatUser,
+    session_id: str = HIROSHIMA_A,
+    *,
+    name: str = "山田 太郎",
+    email: str = "taro@pref.hiroshima.lg.jp",
+    action: str = "reg",
+) -> None:
     await user.press(SessionCB(id=session_id, action=action).pack())
     await user.send(name)
     await user.send("広島県庁")
@@ -23,8 +29,7 @@ async def register(user: ChatUser, session_id: str = HIROSHIMA_A, *, name: str =
         await user.press(RegCB(action="done").pack())
 
 
-async def test_happy_path_saves_only_on_confirm_and_sends_invite(
-        user: ChatUser, catalog: Catalog) -> None:
+async def test_happy_path_saves_only_on_confirm_and_sends_invite(user: ChatUser, catalog: Catalog) -> None:
     await set_profile(user)
     await register(user)
     assert "申込内容の確認" in user.text() and "山田 太郎" in user.text()
@@ -33,7 +38,8 @@ async def test_happy_path_saves_only_on_confirm_and_sends_invite(
     assert "申込が完了しました" in user.text()
     mine = regs.for_user(catalog, user.user.id)
     assert [(r.session_id, r.status, r.email, r.org_type) for r in mine] == [
-        (HIROSHIMA_A, "registered", "taro@pref.hiroshima.lg.jp", "local")]
+        (HIROSHIMA_A, "registered", "taro@pref.hiroshima.lg.jp", "local")
+    ]
     doc = user.sent("SendDocument")[0]
     assert b"METHOD:REQUEST" in doc.document.data
     assert b"office@cyder.example.org" in doc.document.data
@@ -178,8 +184,7 @@ async def test_colleagues_limited_to_seats_left(user: ChatUser, catalog: Catalog
     assert "期限切れ" in user.answers()[0].text
 
 
-async def test_my_cancel_with_confirmation_promotes_the_waitlist(
-        make_user: Any, catalog: Catalog) -> None:
+async def test_my_cancel_with_confirmation_promotes_the_waitlist(make_user: Any, catalog: Catalog) -> None:
     alice, bob = make_user(user_id=5001), make_user(user_id=5002, language_code="en")
     for u in (alice, bob):
         await set_profile(u)
@@ -220,11 +225,22 @@ async def test_forged_buttons_change_nothing(make_user: Any, catalog: Catalog) -
     await register(alice)
     await alice.press(RegCB(action="ok").pack())
     [reg] = regs.for_user(catalog, alice.user.id)
-    for data in (MyCB(action="yes", reg=reg.id).pack(), MyCB(action="show", reg=reg.id).pack(),
-                 MyCB(action="yes", reg=999999).pack(),
-                 SessionCB(id="2024-Z-99-0101", action="reg").pack(),
-                 SessionCB(id="2024-Z-99-0101").pack(), "s", "garbage:data", "f:zz:1:::0",
-                 "f:p:99::0:0:0", "p:o:nobody", "p:f:99", "c:Z", "rg:99", "r:ok"):
+    for data in (
+        MyCB(action="yes", reg=reg.id).pack(),
+        MyCB(action="show", reg=reg.id).pack(),
+        MyCB(action="yes", reg=999999).pack(),
+        SessionCB(id="2024-Z-99-0101", action="reg").pack(),
+        SessionCB(id="2024-Z-99-0101").pack(),
+        "s",
+        "garbage:data",
+        "f:zz:1:::0",
+        "f:p:99::0:0:0",
+        "p:o:nobody",
+        "p:f:99",
+        "c:Z",
+        "rg:99",
+        "r:ok",
+    ):
         await mallory.press(data)
         answers = mallory.answers()
         assert len(answers) == 1, data
@@ -258,7 +274,8 @@ async def test_forget_deletes_profile_and_registrations(make_user: Any, catalog:
 
 
 async def test_failed_promotion_message_is_logged_not_raised(
-        make_user: Any, catalog: Catalog, bot: Any) -> None:
+    make_user: Any, catalog: Catalog, bot: Any
+) -> None:
     from aiogram.exceptions import TelegramForbiddenError
     from aiogram.methods import SendMessage
 
@@ -277,8 +294,11 @@ async def test_failed_promotion_message_is_logged_not_raised(
     from aiogram.types import Chat, Message
 
     msg = Message(message_id=1, date=dt.datetime.now(dt.UTC), chat=Chat(id=8001, type="private"))
-    bot.session.queued = [msg, msg, TelegramForbiddenError(SendMessage(chat_id=8002, text="x"),
-                                                           "Forbidden: bot was blocked")]
+    bot.session.queued = [
+        msg,
+        msg,
+        TelegramForbiddenError(SendMessage(chat_id=8002, text="x"), "Forbidden: bot was blocked"),
+    ]
     await alice.press(MyCB(action="yes", reg=reg.id).pack())
     assert "取り消しました" in alice.text()
     [bobs] = regs.for_user(catalog, bob.user.id)
@@ -296,8 +316,9 @@ async def test_start_mid_dialogue_starts_over(user: ChatUser, catalog: Catalog) 
     assert regs.for_user(catalog, user.user.id) == []
 
 
-async def test_other_commands_mid_dialogue_leave_it_and_run(user: ChatUser, catalog: Catalog,
-                                                             make_user: Any) -> None:
+async def test_other_commands_mid_dialogue_leave_it_and_run(
+    user: ChatUser, catalog: Catalog, make_user: Any
+) -> None:
     await set_profile(user)
     await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
     await user.send("/my")  # not taken as the name
@@ -323,28 +344,35 @@ async def test_other_commands_mid_dialogue_leave_it_and_run(user: ChatUser, cata
     assert "Registration stopped. Nothing was saved." in other.text()
 
 
-async def test_colleague_promotion_is_told_to_the_representative(
-        make_user: Any, catalog: Catalog) -> None:
+async def test_colleague_promotion_is_told_to_the_representative(make_user: Any, catalog: Catalog) -> None:
     from catalog.registrations import Applicant
     from tests.util_catalog import NOW
 
     alice, carol, bob = (make_user(user_id=i) for i in (7101, 7102, 7103))
     fill(catalog, HIROSHIMA_A, 28)
     for u in (alice, carol):
-        regs.register(catalog, HIROSHIMA_A, [Applicant(f"U{u.user.id}", "Org", "local",
-                                                       email=f"u{u.user.id}@example.lg.jp")],
-                      today=NOW.date(), now=NOW, user_id=u.user.id)
-    team = [Applicant("Bob", "Bob Org", "local", email="bob@example.lg.jp"),
-            Applicant("Colleague", "Bob Org", "local", email="col@example.lg.jp")]
-    regs.register(catalog, HIROSHIMA_A, team, today=NOW.date(), now=NOW, user_id=bob.user.id,
-                  waitlist=True)
+        regs.register(
+            catalog,
+            HIROSHIMA_A,
+            [Applicant(f"U{u.user.id}", "Org", "local", email=f"u{u.user.id}@example.lg.jp")],
+            today=NOW.date(),
+            now=NOW,
+            user_id=u.user.id,
+        )
+    team = [
+        Applicant("Bob", "Bob Org", "local", email="bob@example.lg.jp"),
+        Applicant("Colleague", "Bob Org", "local", email="col@example.lg.jp"),
+    ]
+    regs.register(catalog, HIROSHIMA_A, team, today=NOW.date(), now=NOW, user_id=bob.user.id, waitlist=True)
     for u in (alice, carol):
         [reg] = regs.for_user(catalog, u.user.id)
         await u.press(MyCB(action="yes", reg=reg.id).pack())
         told = [r for r in u.last if type(r).__name__ == "SendMessage" and r.chat_id == 7103]
         assert len(told) == 1, u.user.id
-    assert [r.status for r in regs.for_session(catalog, HIROSHIMA_A)
-            if r.organisation == "Bob Org"] == ["registered", "registered"]
+    assert [r.status for r in regs.for_session(catalog, HIROSHIMA_A) if r.organisation == "Bob Org"] == [
+        "registered",
+        "registered",
+    ]
 
 
 async def test_second_application_can_reuse_the_details(user: ChatUser, catalog: Catalog) -> None:
@@ -359,11 +387,12 @@ async def test_second_application_can_reuse_the_details(user: ChatUser, catalog:
     assert "&lt;i&gt;Taro&lt;/i&gt;" in user.text() and "taro@pref.hiroshima.lg.jp" in user.text()
     await user.press(RegCB(action="ok").pack())
     assert sorted(r.session_id for r in regs.for_user(catalog, user.user.id)) == [
-        HIROSHIMA_A, "2024-B-1-34-1029"]
+        HIROSHIMA_A,
+        "2024-B-1-34-1029",
+    ]
 
 
-async def test_the_email_question_promises_mail_only_when_mail_is_on(
-        settings: Any, catalog: Catalog) -> None:
+async def test_the_email_question_promises_mail_only_when_mail_is_on(settings: Any, catalog: Catalog) -> None:
     import dataclasses
 
     from bot.telegram.factory import create_dispatcher
@@ -373,8 +402,9 @@ async def test_the_email_question_promises_mail_only_when_mail_is_on(
 
     for mail_on, said in ((False, "このボットからメールは送りません"), (True, "カレンダー招待")):
         s = dataclasses.replace(settings, smtp_host="127.0.0.1" if mail_on else None)
-        user = ChatUser(create_dispatcher(s, catalog, Clock(pinned=NOW.date())), MockedBot(),
-                        user_id=2000 + mail_on)
+        user = ChatUser(
+            create_dispatcher(s, catalog, Clock(pinned=NOW.date())), MockedBot(), user_id=2000 + mail_on
+        )
         await set_profile(user)
         await user.press(SessionCB(id=HIROSHIMA_A, action="reg").pack())
         await user.send("山田 太郎")

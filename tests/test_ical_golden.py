@@ -25,15 +25,42 @@ TODAY = NOW.date()
 # RFC 5546 section 3.2: presence of VEVENT properties per METHOD ("1" exactly one, "1+" one or
 # more, "0" none, "0/1" at most one, "0+" any).
 RESTRICTIONS: dict[str, dict[str, str]] = {
-    "PUBLISH": {"DTSTAMP": "1", "DTSTART": "1", "ORGANIZER": "1", "SUMMARY": "1", "UID": "1",
-                "SEQUENCE": "0/1", "ATTENDEE": "0+", "STATUS": "0/1", "DTEND": "0/1"},
-    "REQUEST": {"ATTENDEE": "1+", "DTSTAMP": "1", "DTSTART": "1", "ORGANIZER": "1",
-                "SEQUENCE": "0/1", "SUMMARY": "1", "UID": "1", "STATUS": "0/1", "DTEND": "0/1"},
-    "CANCEL": {"ATTENDEE": "0+", "DTSTAMP": "1", "ORGANIZER": "1", "SEQUENCE": "1", "UID": "1",
-               "STATUS": "0/1"},
+    "PUBLISH": {
+        "DTSTAMP": "1",
+        "DTSTART": "1",
+        "ORGANIZER": "1",
+        "SUMMARY": "1",
+        "UID": "1",
+        "SEQUENCE": "0/1",
+        "ATTENDEE": "0+",
+        "STATUS": "0/1",
+        "DTEND": "0/1",
+    },
+    "REQUEST": {
+        "ATTENDEE": "1+",
+        "DTSTAMP": "1",
+        "DTSTART": "1",
+        "ORGANIZER": "1",
+        "SEQUENCE": "0/1",
+        "SUMMARY": "1",
+        "UID": "1",
+        "STATUS": "0/1",
+        "DTEND": "0/1",
+    },
+    "CANCEL": {
+        "ATTENDEE": "0+",
+        "DTSTAMP": "1",
+        "ORGANIZER": "1",
+        "SEQUENCE": "1",
+        "UID": "1",
+        "STATUS": "0/1",
+    },
 }
-STATUS_ALLOWED = {"PUBLISH": {"TENTATIVE", "CONFIRMED", "CANCELLED"},
-                  "REQUEST": {"TENTATIVE", "CONFIRMED"}, "CANCEL": {"CANCELLED"}}
+STATUS_ALLOWED = {
+    "PUBLISH": {"TENTATIVE", "CONFIRMED", "CANCELLED"},
+    "REQUEST": {"TENTATIVE", "CONFIRMED"},
+    "CANCEL": {"CANCELLED"},
+}
 
 
 def itip_problems(data: bytes) -> list[str]:
@@ -58,8 +85,11 @@ def itip_problems(data: bytes) -> list[str]:
             problems.append(f"{method}: STATUS {e['STATUS']}")
         if "DTEND" in e and "DURATION" in e:
             problems.append("DTEND with DURATION")
-        for att in e.get("ATTENDEE", []) if isinstance(e.get("ATTENDEE"), list) else (
-                [e["ATTENDEE"]] if "ATTENDEE" in e else []):
+        for att in (
+            e.get("ATTENDEE", [])
+            if isinstance(e.get("ATTENDEE"), list)
+            else ([e["ATTENDEE"]] if "ATTENDEE" in e else [])
+        ):
             if not str(att).lower().startswith("mailto:"):
                 problems.append(f"ATTENDEE {att} is not a mailto:")
     return problems
@@ -82,20 +112,28 @@ def golden(data: bytes) -> Calendar:
 def catalog(request, tmp_path):
     c = make_catalog(tmp_path / "c.db")
     if request.param == "timed":
-        edited = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                                 'city = "広島", first = 2024-10-25, start = "09:30", end = "17:00" }')
+        edited = edited_schedule(
+            tmp_path,
+            'city = "広島", first = 2024-10-25 }',
+            'city = "広島", first = 2024-10-25, start = "09:30", end = "17:00" }',
+        )
         loader.load(c.store, edited, NOW)
     return c
 
 
 def person(i=0, email=None):
-    return Applicant(name=f"利用者{i}", organisation="広島市", org_type="local",
-                     email=f"user{i}@city.example.lg.jp" if email is None else email)
+    return Applicant(
+        name=f"利用者{i}",
+        organisation="広島市",
+        org_type="local",
+        email=f"user{i}@city.example.lg.jp" if email is None else email,
+    )
 
 
 def register(catalog, i=0, user_id=7, email=None, waitlist=False):
-    return regs.register(catalog, HIROSHIMA_A, [person(i, email)], today=TODAY, now=NOW,
-                         user_id=user_id, waitlist=waitlist).registrations[0]
+    return regs.register(
+        catalog, HIROSHIMA_A, [person(i, email)], today=TODAY, now=NOW, user_id=user_id, waitlist=waitlist
+    ).registrations[0]
 
 
 def _registered(c, lang="ja"):
@@ -125,19 +163,22 @@ def _personal(c, lang):
 
 
 FILES: dict[str, tuple[Callable[..., bytes], str | None]] = {
-    "add to calendar": (lambda c, lang: cal.event_file(c, c.session(HIROSHIMA_A), lang=lang,
-                                                       organizer=ORGANIZER).data, "PUBLISH"),
-    "plain event": (lambda c, lang: cal.event_file(c, c.session(HIROSHIMA_A), lang=lang).data,
-                    None),
+    "add to calendar": (
+        lambda c, lang: cal.event_file(c, c.session(HIROSHIMA_A), lang=lang, organizer=ORGANIZER).data,
+        "PUBLISH",
+    ),
+    "plain event": (lambda c, lang: cal.event_file(c, c.session(HIROSHIMA_A), lang=lang).data, None),
     "invite": (_registered, "REQUEST"),
     "waitlist invite": (_waitlisted, "REQUEST"),
     "cancel": (_cancelled, "CANCEL"),
     "no e-mail": (_no_email, "PUBLISH"),
-    "public feed": (lambda c, lang: cal.sessions_feed(c, c.all_sessions(include_cancelled=True),
-                                                      name="CYDER", lang=lang,
-                                                      windows=c.online_windows()), None),
-    "empty feed": (lambda c, lang: cal.sessions_feed(c, [], name="CYDER 何もない", lang=lang),
-                   None),
+    "public feed": (
+        lambda c, lang: cal.sessions_feed(
+            c, c.all_sessions(include_cancelled=True), name="CYDER", lang=lang, windows=c.online_windows()
+        ),
+        None,
+    ),
+    "empty feed": (lambda c, lang: cal.sessions_feed(c, [], name="CYDER 何もない", lang=lang), None),
     "personal feed": (_personal, None),
     "empty personal feed": (lambda c, lang: cal.personal_feed(c, 99, now=NOW, lang=lang), None),
 }
@@ -156,10 +197,10 @@ def test_every_file_type_is_golden(catalog, kind, lang):
 def test_the_checker_catches_what_the_old_files_did(catalog):
     """The restriction check itself: a PUBLISH without ORGANIZER and a urn: attendee fail."""
     bad = cal.event_file(catalog, catalog.session(HIROSHIMA_A)).data.replace(
-        b"BEGIN:VCALENDAR\r\n", b"BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\n")
+        b"BEGIN:VCALENDAR\r\n", b"BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\n"
+    )
     assert itip_problems(bad) == ["PUBLISH: ORGANIZER x0, wants 1"]
-    urn = _registered(catalog).replace(b"mailto:user0@city.example.lg.jp",
-                                       b"urn:x-cyder:registration:1")
+    urn = _registered(catalog).replace(b"mailto:user0@city.example.lg.jp", b"urn:x-cyder:registration:1")
     assert any("urn:" in p for p in itip_problems(urn))
 
 
@@ -168,8 +209,7 @@ def test_feeds_carry_no_method_and_files_carry_an_organizer(catalog):
     assert "METHOD" not in feed
     me = Calendar.from_ical(cal.personal_feed(catalog, (register(catalog), 7)[1], now=NOW))
     assert "METHOD" not in me and "ORGANIZER" not in me.events[0]
-    publish = Calendar.from_ical(cal.event_file(catalog, catalog.session(TOKYO_C),
-                                                organizer=ORGANIZER).data)
+    publish = Calendar.from_ical(cal.event_file(catalog, catalog.session(TOKYO_C), organizer=ORGANIZER).data)
     assert str(publish.events[0]["ORGANIZER"]) == f"mailto:{ORGANIZER}"
 
 
@@ -177,12 +217,16 @@ def test_cancelled_sessions_say_so_in_the_title(catalog, tmp_path):
     edited = edited_schedule(
         tmp_path,
         '  { course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 },\n',
-        "", "dropped.toml")
-    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"),
-                      encoding="utf-8")
+        "",
+        "dropped.toml",
+    )
+    edited.write_text(edited.read_text(encoding="utf-8").replace("A = 64", "A = 63"), encoding="utf-8")
     loader.load(catalog.store, edited, NOW + dt.timedelta(days=1))
     s = catalog.session(HIROSHIMA_A)
-    for lang, title in (("ja", "【中止】CYDER A（初級） 広島"), ("en", "Cancelled: CYDER A (Beginner) Hiroshima")):
+    for lang, title in (
+        ("ja", "【中止】CYDER A（初級） 広島"),
+        ("en", "Cancelled: CYDER A (Beginner) Hiroshima"),
+    ):
         [e] = Calendar.from_ical(cal.event_file(catalog, s, lang=lang, organizer=ORGANIZER).data).events
         assert (str(e["SUMMARY"]), str(e["STATUS"])) == (title, "CANCELLED")
         feed = Calendar.from_ical(cal.sessions_feed(catalog, [s], name="x", lang=lang))

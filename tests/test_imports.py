@@ -21,8 +21,11 @@ def catalog(tmp_path):
 
 
 def small(catalog, tmp_path, capacity):
-    fixed = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                            f'city = "広島", first = 2024-10-25, capacity = {capacity} }}')
+    fixed = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        f'city = "広島", first = 2024-10-25, capacity = {capacity} }}',
+    )
     loader.load(catalog.store, fixed, NOW)
 
 
@@ -40,7 +43,8 @@ GOOD = rows(
 
 def count(catalog, status="registered"):
     return catalog.store.db.execute(
-        "select count(*) from registrations where status = ?", [status]).fetchone()[0]
+        "select count(*) from registrations where status = ?", [status]
+    ).fetchone()[0]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
@@ -75,11 +79,14 @@ def test_importing_twice_adds_nothing(catalog, tmp_path):
 
 def test_duplicate_detected_by_email_or_by_name_and_organisation(catalog):
     regs.register(catalog, A, [Applicant("山田 太郎", "広島市", "local")], today=TODAY, now=NOW)
-    regs.register(catalog, A, [Applicant("別人", "府中町", "local", email="x@example.jp")],
-                  today=TODAY, now=NOW)
-    data = rows(f"{A},山田　太郎,広島市,local,,,,,,",     # full-width space: same person
-                f"{A},別の名前,府中町,local,,x@example.jp,,,,",  # same e-mail
-                f"{A},新人,広島市,local,,,,,,")
+    regs.register(
+        catalog, A, [Applicant("別人", "府中町", "local", email="x@example.jp")], today=TODAY, now=NOW
+    )
+    data = rows(
+        f"{A},山田　太郎,広島市,local,,,,,,",  # full-width space: same person
+        f"{A},別の名前,府中町,local,,x@example.jp,,,,",  # same e-mail
+        f"{A},新人,広島市,local,,,,,,",
+    )
     report = import_registrations(catalog, data.encode(), today=TODAY, now=NOW)
     assert (report.added, report.skipped_duplicates) == (1, 2)
 
@@ -87,12 +94,12 @@ def test_duplicate_detected_by_email_or_by_name_and_organisation(catalog):
 def test_a_bad_row_saves_nothing_and_names_every_line(catalog):
     data = rows(
         f"{A},山田 太郎,広島市,local,,,,,,",
-        f"{A},佐藤 花子,呉市,city-hall,,,,,,",        # line 3: unknown org type
-        f"{A},,呉市,local,,,,,,",                      # line 4: no name
-        "2024-A-99-0101,鈴木,呉市,local,,,,,,",        # line 5: no such session
-        f"{A},高橋,呉市,local,,not-an-email,,,,",       # line 6
-        f"{A},伊藤,呉市,local,,,,maybe,,",              # line 7: bad flag
-        f"{A},山田 太郎,広島市,local,,,,,,",            # line 8: repeats line 2
+        f"{A},佐藤 花子,呉市,city-hall,,,,,,",  # line 3: unknown org type
+        f"{A},,呉市,local,,,,,,",  # line 4: no name
+        "2024-A-99-0101,鈴木,呉市,local,,,,,,",  # line 5: no such session
+        f"{A},高橋,呉市,local,,not-an-email,,,,",  # line 6
+        f"{A},伊藤,呉市,local,,,,maybe,,",  # line 7: bad flag
+        f"{A},山田 太郎,広島市,local,,,,,,",  # line 8: repeats line 2
         f"{A},渡辺,呉市,local,,,,,,",
     )
     with pytest.raises(ImportRowsError) as e:
@@ -105,9 +112,11 @@ def test_a_bad_row_saves_nothing_and_names_every_line(catalog):
 
 
 def test_ineligible_row_refused(catalog):
-    data = rows(f"{A},山田 太郎,広島市,local,,,,,,",
-                f"{B1},鈴木 一郎,中国電力,infra,,,,,,",
-                f"{A},学生,広島大学,school,,,,,,")
+    data = rows(
+        f"{A},山田 太郎,広島市,local,,,,,,",
+        f"{B1},鈴木 一郎,中国電力,infra,,,,,,",
+        f"{A},学生,広島大学,school,,,,,,",
+    )
     with pytest.raises(ImportRowsError) as e:
         import_registrations(catalog, data.encode(), today=TODAY, now=NOW)
     assert [n for n, _ in e.value.problems] == [3]
@@ -117,8 +126,7 @@ def test_ineligible_row_refused(catalog):
 def test_closed_session_refused(catalog):
     late = TODAY.replace(year=2025)
     with pytest.raises(ImportRowsError, match="closed"):
-        import_registrations(catalog, rows(f"{A},山田,広島市,local,,,,,,").encode(),
-                             today=late, now=NOW)
+        import_registrations(catalog, rows(f"{A},山田,広島市,local,,,,,,").encode(), today=late, now=NOW)
 
 
 def test_capacity_across_the_whole_file(catalog, tmp_path):
@@ -133,30 +141,45 @@ def test_capacity_across_the_whole_file(catalog, tmp_path):
     assert (report.added, report.waitlisted) == (4, 2)
     got = regs.for_session(catalog, A)
     assert [(r.name, r.status, r.position) for r in got] == [
-        ("人0", "registered", None), ("人1", "registered", None),
-        ("人2", "waitlisted", 1), ("人3", "waitlisted", 2)]
+        ("人0", "registered", None),
+        ("人1", "registered", None),
+        ("人2", "waitlisted", 1),
+        ("人3", "waitlisted", 2),
+    ]
     assert catalog.session(A).registered == 2
 
 
 def test_header_must_match(catalog):
     with pytest.raises(InvalidInput, match="missing column 'team_key'"):
-        import_registrations(catalog, b"session,name,organisation,org_type,department,email,"
-                             b"prefecture,contractor,dispatched\n", today=TODAY, now=NOW)
+        import_registrations(
+            catalog,
+            b"session,name,organisation,org_type,department,email,prefecture,contractor,dispatched\n",
+            today=TODAY,
+            now=NOW,
+        )
     with pytest.raises(InvalidInput, match="empty"):
         import_registrations(catalog, b"", today=TODAY, now=NOW)
 
 
 def test_blank_lines_are_ignored_and_columns_may_be_reordered(catalog):
     cols = list(reversed(HEADER))
-    data = ",".join(cols) + "\n\n" + ",".join(
-        {"session": A, "name": "山田", "organisation": "広島市", "org_type": "local"}.get(c, "")
-        for c in cols) + "\n"
+    data = (
+        ",".join(cols)
+        + "\n\n"
+        + ",".join(
+            {"session": A, "name": "山田", "organisation": "広島市", "org_type": "local"}.get(c, "")
+            for c in cols
+        )
+        + "\n"
+    )
     assert import_registrations(catalog, data.encode(), today=TODAY, now=NOW).added == 1
 
 
 def test_team_keys_form_a_whole_team(catalog):
-    data = rows(*[f"{A},職員{i},広島市,local,,,,,,hiro" for i in range(4)],
-                *[f"{A},他{i},組織{i},local,,,,,," for i in range(4)])
+    data = rows(
+        *[f"{A},職員{i},広島市,local,,,,,,hiro" for i in range(4)],
+        *[f"{A},他{i},組織{i},local,,,,,," for i in range(4)],
+    )
     import_registrations(catalog, data.encode(), today=TODAY, now=NOW)
     teams = form_teams(catalog, A, now=NOW)
     whole = [t for t in teams if {m.organisation for m in t.members} == {"広島市"}]

@@ -17,19 +17,27 @@ def catalog(tmp_path):
     return make_catalog(tmp_path / "c.db")
 
 
-@pytest.mark.parametrize(("yes", "no"), [("はい", "いいえ"), ("1", "0"), ("true", "false"),
-                                         ("○", "×"), ("ＴＲＵＥ", "ＦＡＬＳＥ"), ("１", "０")])
+@pytest.mark.parametrize(
+    ("yes", "no"),
+    [("はい", "いいえ"), ("1", "0"), ("true", "false"), ("○", "×"), ("ＴＲＵＥ", "ＦＡＬＳＥ"), ("１", "０")],
+)
 def test_flags_in_every_spelling(catalog, yes, no):
-    text = ",".join(HEADER) + "\n" + "\n".join([
-        f"{A},請負 さん,呉市,local,,,,{yes},{no},",
-        f"{A},派遣 さん,呉市,local,,,,{no},{yes},",
-        f"{A},職員 さん,呉市,local,,,,{no},{no},",
-    ]) + "\n"
+    text = (
+        ",".join(HEADER)
+        + "\n"
+        + "\n".join(
+            [
+                f"{A},請負 さん,呉市,local,,,,{yes},{no},",
+                f"{A},派遣 さん,呉市,local,,,,{no},{yes},",
+                f"{A},職員 さん,呉市,local,,,,{no},{no},",
+            ]
+        )
+        + "\n"
+    )
     report = import_registrations(catalog, text.encode("utf-8"), today=NOW.date(), now=NOW)
     assert report.added == 3
     got = {r.name: (r.contractor, r.dispatched) for r in regs.for_session(catalog, A)}
-    assert got == {"請負 さん": (True, False), "派遣 さん": (False, True),
-                   "職員 さん": (False, False)}
+    assert got == {"請負 さん": (True, False), "派遣 さん": (False, True), "職員 さん": (False, False)}
 
 
 def test_an_unknown_flag_names_the_line_and_column(catalog):

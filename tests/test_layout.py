@@ -59,7 +59,7 @@ def test_no_import_cycles():
         stack.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [dep])
+                cycles.append(stack[stack.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, stack)
         stack.pop()
@@ -72,9 +72,12 @@ def test_no_import_cycles():
 
 
 def test_no_modules_loaded_by_name():
-    hits = [f"{p.relative_to(ROOT)}:{i}" for p in _sources()
-            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-            if re.search(r"import_module\(|__import__\(", line)]
+    hits = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in _sources()
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"import_module\(|__import__\(", line)
+    ]
     assert not hits, hits
 
 
@@ -94,15 +97,18 @@ def test_no_private_attributes_of_other_code():
             found = re.findall(r"([\w\])]+)\.(_[a-zA-Z]\w*)", code)
             found += [("getattr", n) for n in re.findall(r"getattr\([^,]+,\s*f?[\"'](_[a-zA-Z]\w*)", code)]
             for obj, name in found:
-                if obj in {"self", "cls"} or name.startswith("__") or name in ours \
-                        or (obj == "getattr" and any(o.startswith(name) for o in ours)):
+                if (
+                    obj in {"self", "cls"}
+                    or name.startswith("__")
+                    or name in ours
+                    or (obj == "getattr" and any(o.startswith(name) for o in ours))
+                ):
                     continue
                 bad.append(f"{path.relative_to(ROOT)}:{i}: {obj}.{name}")
     assert not bad, "private attributes of other code: " + ", ".join(bad)
 
 
-STARTS_PROCESS = {("subprocess", "run"), ("subprocess", "Popen"),
-                  ("asyncio", "create_subprocess_exec")}
+STARTS_PROCESS = {("subprocess", "run"), ("subprocess", "Popen"), ("asyncio", "create_subprocess_exec")}
 
 
 def test_tests_that_start_processes_are_marked_e2e():
@@ -110,16 +116,24 @@ def test_tests_that_start_processes_are_marked_e2e():
     unmarked = []
     for path in sorted((ROOT / "tests").glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        module_marked = any(isinstance(n, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "pytestmark" for t in n.targets)
-            and "e2e" in ast.unparse(n.value) for n in tree.body)
+        module_marked = any(
+            isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in n.targets)
+            and "e2e" in ast.unparse(n.value)
+            for n in tree.body
+        )
         for node in tree.body:
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) \
-                    or not node.name.startswith("test_"):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or not node.name.startswith(
+                "test_"
+            ):
                 continue
             marked = module_marked or any("e2e" in ast.unparse(d) for d in node.decorator_list)
-            starts = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-                         and (n.value.id, n.attr) in STARTS_PROCESS for n in ast.walk(node))
+            starts = any(
+                isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name)
+                and (n.value.id, n.attr) in STARTS_PROCESS
+                for n in ast.walk(node)
+            )
             if starts and not marked:
                 unmarked.append(f"{path.name}::{node.name}")
     assert not unmarked, f"start a process but are not marked e2e: {unmarked}"

@@ -16,8 +16,10 @@ SEED = str(Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_7c731
 
 def dump(path):
     conn = sqlite3.connect(path)
-    out = {t: sorted(map(tuple, conn.execute(f"select * from {t}")))
-           for (t,) in conn.execute("select name from sqlite_master where type='table'")}
+    out = {
+        t: sorted(map(tuple, conn.execute(f"select * from {t}")))
+        for (t,) in conn.execute("select name from sqlite_master where type='table'")
+    }
     conn.close()
     return out
 
@@ -54,12 +56,13 @@ def test_ids_are_stable_readable_and_url_safe():
 def test_every_seed_date_and_city_is_in_the_file():
     """Cross-check against the original text: each 'M/D city' pair of the A/B/C schedule."""
     text = Path(SEED).read_text(encoding="utf-8")
-    part = text[text.index("参考：CYDER開催スケジュール"):text.index("プレCYDER 前半")]
+    part = text[text.index("参考：CYDER開催スケジュール") : text.index("プレCYDER 前半")]
     pairs = re.findall(r"(\d{1,2})/(\d{1,2})(?:~(\d{1,2}))?\s+(\S+?)(?=\s|$)", part)
     seed = sorted((int(m), int(d), city) for m, d, _, city in pairs)
-    ours = sorted((dt.date.fromisoformat(s["first_day"]).month,
-                   dt.date.fromisoformat(s["first_day"]).day, s["city"])
-                  for s in loader.parse(SCHEDULE).sessions)
+    ours = sorted(
+        (dt.date.fromisoformat(s["first_day"]).month, dt.date.fromisoformat(s["first_day"]).day, s["city"])
+        for s in loader.parse(SCHEDULE).sessions
+    )
     assert ours == seed
 
 
@@ -79,7 +82,8 @@ def test_corrected_file_updates_in_place_and_raises_revision(tmp_path):
         tmp_path,
         '{ course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25 }',
         '{ course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25, '
-        'start = "10:00", end = "17:00", venue = "広島テスト会場", capacity = 24 }')
+        'start = "10:00", end = "17:00", venue = "広島テスト会場", capacity = 24 }',
+    )
     report = loader.load(catalog.store, fixed, NOW)
     assert report.updated == ["2024-A-34-1025"] and not report.added
     s = catalog.session("2024-A-34-1025")
@@ -103,24 +107,39 @@ def test_session_dropped_from_file_is_cancelled_not_deleted(tmp_path):
 
 
 BAD_CASES = [
-    ('course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
-     'course = "Z", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
-     "unknown course 'Z'"),
-    ('prefecture = "広島県", city = "広島", first = 2024-10-25',
-     'prefecture = "広嶋県", city = "広島", first = 2024-10-25', "unknown prefecture"),
+    (
+        'course = "A", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
+        'course = "Z", region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
+        "unknown course 'Z'",
+    ),
+    (
+        'prefecture = "広島県", city = "広島", first = 2024-10-25',
+        'prefecture = "広嶋県", city = "広島", first = 2024-10-25',
+        "unknown prefecture",
+    ),
     ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2025-04-02 }', "outside FY2024"),
-    ('first = 2024-11-28, last = 2024-11-29', 'first = 2024-11-28, last = 2024-11-27',
-     "before first day"),
-    ('prefecture = "広島県", city = "広島", first = 2024-10-25',
-     'prefecture = "広島県", city = "存在しない町", first = 2024-10-25', "unknown city"),
-    ('region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
-     'region = "四国", prefecture = "広島県", city = "広島", first = 2024-10-25', "does not match"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, start = "25:00", end = "26:00" }',
-     "HH:MM"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, seats = 3 }',
-     "unknown field"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = -1 }',
-     "capacity"),
+    ("first = 2024-11-28, last = 2024-11-29", "first = 2024-11-28, last = 2024-11-27", "before first day"),
+    (
+        'prefecture = "広島県", city = "広島", first = 2024-10-25',
+        'prefecture = "広島県", city = "存在しない町", first = 2024-10-25',
+        "unknown city",
+    ),
+    (
+        'region = "中国", prefecture = "広島県", city = "広島", first = 2024-10-25',
+        'region = "四国", prefecture = "広島県", city = "広島", first = 2024-10-25',
+        "does not match",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, start = "25:00", end = "26:00" }',
+        "HH:MM",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, seats = 3 }',
+        "unknown field",
+    ),
+    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = -1 }', "capacity"),
 ]
 
 
@@ -172,32 +191,47 @@ def test_wal_and_foreign_keys(tmp_path):
     assert catalog.store.one("pragma journal_mode")["journal_mode"] == "wal"
     assert catalog.store.one("pragma foreign_keys")["foreign_keys"] == 1
     with pytest.raises(sqlite3.IntegrityError), catalog.store.write() as db:
-        db["registrations"].insert({"session_id": "nope", "name": "x", "status": "registered",
-                                    "created_at": "2024-06-01"})
+        db["registrations"].insert(
+            {"session_id": "nope", "name": "x", "status": "registered", "created_at": "2024-06-01"}
+        )
 
 
 def test_backup_is_a_consistent_copy(tmp_path):
     catalog = make_catalog(tmp_path / "c.db")
     catalog.store.backup(tmp_path / "b.db")
-    assert json.dumps(dump(tmp_path / "b.db"), default=str) == json.dumps(dump(tmp_path / "c.db"), default=str)
+    assert json.dumps(dump(tmp_path / "b.db"), default=str) == json.dumps(
+        dump(tmp_path / "c.db"), default=str
+    )
 
 
 def test_moved_session_keeps_its_pinned_id_and_registrations(tmp_path):
     from catalog import registrations as regs
+
     catalog = make_catalog(tmp_path / "c.db")
-    reg = regs.register(catalog, "2024-A-47-1126",
-                        [regs.Applicant("那覇 太郎", "那覇市", "local", email="t@naha.example.lg.jp")],
-                        today=NOW.date(), now=NOW, user_id=5).registrations[0]
+    reg = regs.register(
+        catalog,
+        "2024-A-47-1126",
+        [regs.Applicant("那覇 太郎", "那覇市", "local", email="t@naha.example.lg.jp")],
+        today=NOW.date(),
+        now=NOW,
+        user_id=5,
+    ).registrations[0]
     moved = edited_schedule(
-        tmp_path, 'city = "那覇", first = 2024-11-26 }',
-        'city = "那覇", first = 2024-11-29, id = "2024-A-47-1126" }')
+        tmp_path,
+        'city = "那覇", first = 2024-11-26 }',
+        'city = "那覇", first = 2024-11-29, id = "2024-A-47-1126" }',
+    )
     report = loader.load(catalog.store, moved, NOW)
     assert report.updated == ["2024-A-47-1126"] and not report.added and not report.cancelled
     s = catalog.session("2024-A-47-1126")
     assert (s.first_day, s.revision, s.registered) == (dt.date(2024, 11, 29), 1, 1)
     assert regs.get_registration(catalog, reg.id).status == "registered"
-    bad = edited_schedule(tmp_path, 'city = "那覇", first = 2024-11-26 }',
-                          'city = "那覇", first = 2024-11-29, id = "2024-B-1-47-1126" }', "bad.toml")
+    bad = edited_schedule(
+        tmp_path,
+        'city = "那覇", first = 2024-11-26 }',
+        'city = "那覇", first = 2024-11-29, id = "2024-B-1-47-1126" }',
+        "bad.toml",
+    )
     with pytest.raises(ScheduleError, match="must look like 2024-A-"):
         loader.parse(bad)
 
@@ -205,33 +239,77 @@ def test_moved_session_keeps_its_pinned_id_and_registrations(tmp_path):
 def _line_of_edit(path, old, new, marker):
     """The line of `marker` (part of `new`, which replaced the first `old`) in the edited file."""
     start = SCHEDULE.read_text(encoding="utf-8").index(old)
-    return path.read_text(encoding="utf-8")[:start + new.index(marker)].count("\n") + 1
+    return path.read_text(encoding="utf-8")[: start + new.index(marker)].count("\n") + 1
 
 
 MORE_BAD_SESSIONS = [
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, start = "10:00" }',
-     "give both start and end, or neither", "end"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, end = "10:00" }',
-     "give both start and end, or neither", "start"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, start = "10:00", end = "09:30" }',
-     "end must be after start", "end"),
-    ('prefecture = "広島県", city = "広島", first = 2024-10-25 }', 'prefecture = "広島県", first = 2024-10-25 }',
-     "missing field(s) city", "city"),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, start = "10:00" }',
+        "give both start and end, or neither",
+        "end",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, end = "10:00" }',
+        "give both start and end, or neither",
+        "start",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, start = "10:00", end = "09:30" }',
+        "end must be after start",
+        "end",
+    ),
+    (
+        'prefecture = "広島県", city = "広島", first = 2024-10-25 }',
+        'prefecture = "広島県", first = 2024-10-25 }',
+        "missing field(s) city",
+        "city",
+    ),
     ('city = "広島", first = 2024-10-25 }', 'city = "  ", first = 2024-10-25 }', "city is empty", "city"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = "2024-13-01" }',
-     "first is not a date (YYYY-MM-DD): '2024-13-01'", "first"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25T10:00:00 }',
-     "first must be a date, not a date-time", "first"),
-    ('first = 2025-01-30, last = 2025-01-31', 'first = 2025-03-31, last = 2025-04-01',
-     "date outside FY2024 (2024-04-01 to 2025-03-31): 2025-03-31..2025-04-01", "last"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = true }',
-     "capacity must be a whole number from 1, got True", "capacity"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = 0 }',
-     "capacity must be a whole number from 1, got 0", "capacity"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, venue = 5 }',
-     "venue must be text", "venue"),
-    ('city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, id = "2024-A-13-0709" }',
-     "duplicate session 2024-A-13-0709 (also at line 31)", "id"),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = "2024-13-01" }',
+        "first is not a date (YYYY-MM-DD): '2024-13-01'",
+        "first",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25T10:00:00 }',
+        "first must be a date, not a date-time",
+        "first",
+    ),
+    (
+        "first = 2025-01-30, last = 2025-01-31",
+        "first = 2025-03-31, last = 2025-04-01",
+        "date outside FY2024 (2024-04-01 to 2025-03-31): 2025-03-31..2025-04-01",
+        "last",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, capacity = true }',
+        "capacity must be a whole number from 1, got True",
+        "capacity",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, capacity = 0 }',
+        "capacity must be a whole number from 1, got 0",
+        "capacity",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, venue = 5 }',
+        "venue must be text",
+        "venue",
+    ),
+    (
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-10-25, id = "2024-A-13-0709" }',
+        "duplicate session 2024-A-13-0709 (also at line 31)",
+        "id",
+    ),
 ]
 
 
@@ -252,43 +330,110 @@ def test_each_session_error_names_line_and_field_and_db_untouched(tmp_path, old,
 
 def test_times_and_dates_written_as_toml_values_or_text_are_read_alike(tmp_path):
     path = edited_schedule(
-        tmp_path, 'city = "広島", first = 2024-10-25 }',
-        'city = "広島", first = "2024-10-25", start = 09:30:00, end = "17:00", address = "広島市中区" }')
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = "2024-10-25", start = 09:30:00, end = "17:00", address = "広島市中区" }',
+    )
     s = next(s for s in loader.parse(path).sessions if s["id"] == "2024-A-34-1025")
     assert (s["first_day"], s["start_time"], s["end_time"], s["address"]) == (
-        "2024-10-25", "09:30", "17:00", "広島市中区")
+        "2024-10-25",
+        "09:30",
+        "17:00",
+        "広島市中区",
+    )
 
 
 BAD_FILES = [
-    ('fiscal_year = 2024\n', 'fiscal_year = 1999\n', "fiscal_year",
-     "fiscal_year must be a year such as 2024, got 1999", "fiscal_year"),
-    ('seats = 30 ', 'seats = -1 ', "seats", "[defaults] seats must be a whole number >= 0", "seats"),
-    ('deadline_business_days = 5 ', 'deadline_business_days = "5" ', "deadline",
-     "[defaults] deadline_business_days must be a whole number >= 0", "deadline_business_days"),
-    ('code = "B-1"\nformat = "onsite"', 'code = "B-1"\nformat = "offsite"', "format",
-     "course B-1: format must be 'onsite' or 'online'", "format"),
-    ('code = "B-1"\n', 'code = "b 1"\n', "code",
-     "course code must be short letters/digits/hyphens, got 'b 1'", "code"),
+    (
+        "fiscal_year = 2024\n",
+        "fiscal_year = 1999\n",
+        "fiscal_year",
+        "fiscal_year must be a year such as 2024, got 1999",
+        "fiscal_year",
+    ),
+    ("seats = 30 ", "seats = -1 ", "seats", "[defaults] seats must be a whole number >= 0", "seats"),
+    (
+        "deadline_business_days = 5 ",
+        'deadline_business_days = "5" ',
+        "deadline",
+        "[defaults] deadline_business_days must be a whole number >= 0",
+        "deadline_business_days",
+    ),
+    (
+        'code = "B-1"\nformat = "onsite"',
+        'code = "B-1"\nformat = "offsite"',
+        "format",
+        "course B-1: format must be 'onsite' or 'online'",
+        "format",
+    ),
+    (
+        'code = "B-1"\n',
+        'code = "b 1"\n',
+        "code",
+        "course code must be short letters/digits/hyphens, got 'b 1'",
+        "code",
+    ),
     ('code = "B-2"\n', 'code = "B-1"\n', "code", "course B-1 is declared twice", "code"),
-    ('days = 2\n', 'days = 2\ncolour = "red"\n', "colour", "course C: unknown field 'colour'", "colour"),
-    ('C = 121000\n', 'C = -5\n', "C", "[fees] C must be a whole number of yen", "C"),
-    ('\nC = 5\n', '\nC = 5\nPRE = 1\n', "PRE", "[totals] names 'PRE', which is not an on-site course", "PRE"),
-    ('\nA = 64\n', '\nA = 65\n', "A", "course A: the file declares 65 sessions in [totals] but lists 64", "A"),
-    ('course = "C"\nallowed = "all"\n', 'course = "C"\nallowed = "some"\n', "allowed",
-     "[[course_rules]] C: allowed must be 'all', 'local' or 'nonlocal'", "allowed"),
-    ('local = false\nfee = "free"', 'local = false\nfee = "gratis"', "fee",
-     "org type 'national': fee must be 'free' or 'paid'", "fee"),
-    ('effect = "refuse"\n', 'effect = "refuse"\nseverity = 1\n', "severity",
-     "modifier 'student': unknown field 'severity'", "severity"),
+    ("days = 2\n", 'days = 2\ncolour = "red"\n', "colour", "course C: unknown field 'colour'", "colour"),
+    ("C = 121000\n", "C = -5\n", "C", "[fees] C must be a whole number of yen", "C"),
+    ("\nC = 5\n", "\nC = 5\nPRE = 1\n", "PRE", "[totals] names 'PRE', which is not an on-site course", "PRE"),
+    (
+        "\nA = 64\n",
+        "\nA = 65\n",
+        "A",
+        "course A: the file declares 65 sessions in [totals] but lists 64",
+        "A",
+    ),
+    (
+        'course = "C"\nallowed = "all"\n',
+        'course = "C"\nallowed = "some"\n',
+        "allowed",
+        "[[course_rules]] C: allowed must be 'all', 'local' or 'nonlocal'",
+        "allowed",
+    ),
+    (
+        'local = false\nfee = "free"',
+        'local = false\nfee = "gratis"',
+        "fee",
+        "org type 'national': fee must be 'free' or 'paid'",
+        "fee",
+    ),
+    (
+        'effect = "refuse"\n',
+        'effect = "refuse"\nseverity = 1\n',
+        "severity",
+        "modifier 'student': unknown field 'severity'",
+        "severity",
+    ),
     ('effect = "refuse"', 'effect = "deny"', "effect", "modifier 'student': effect must be", "effect"),
-    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = 2025-04-30', "last",
-     "online window second: dates must lie inside FY2024 and last >= first", "last"),
-    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = 2024-10-16', "last",
-     "online window second: dates must lie inside FY2024 and last >= first", "last"),
-    ('first = 2024-10-17\nlast = 2025-01-31', 'first = 2024-10-17\nlast = "soon"', "last",
-     "online window last is not a date (YYYY-MM-DD): 'soon'", "last"),
-    ('label_en = "FY2024"\n', 'label_en = "FY2024"\nlabel_fr = "AF2024"\n', "label_fr",
-     "unknown field 'label_fr'", "label_fr"),
+    (
+        "first = 2024-10-17\nlast = 2025-01-31",
+        "first = 2024-10-17\nlast = 2025-04-30",
+        "last",
+        "online window second: dates must lie inside FY2024 and last >= first",
+        "last",
+    ),
+    (
+        "first = 2024-10-17\nlast = 2025-01-31",
+        "first = 2024-10-17\nlast = 2024-10-16",
+        "last",
+        "online window second: dates must lie inside FY2024 and last >= first",
+        "last",
+    ),
+    (
+        "first = 2024-10-17\nlast = 2025-01-31",
+        'first = 2024-10-17\nlast = "soon"',
+        "last",
+        "online window last is not a date (YYYY-MM-DD): 'soon'",
+        "last",
+    ),
+    (
+        'label_en = "FY2024"\n',
+        'label_en = "FY2024"\nlabel_fr = "AF2024"\n',
+        "label_fr",
+        "unknown field 'label_fr'",
+        "label_fr",
+    ),
 ]
 
 
@@ -306,8 +451,11 @@ def test_bad_file_is_refused_at_the_key_at_fault_and_db_untouched(tmp_path, old,
 
 
 def _line_containing(path, text, after=1):
-    return next(i for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                if i >= after and text in ln)
+    return next(
+        i
+        for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if i >= after and text in ln
+    )
 
 
 def test_missing_course_field_rule_and_total_name_the_table(tmp_path):

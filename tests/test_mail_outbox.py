@@ -43,8 +43,14 @@ CLOCK = Clock(pinned=NOW.date())
 
 
 def mail_on(settings: Settings, server: Any) -> Settings:
-    return dataclasses.replace(settings, smtp_host=server.host, smtp_port=server.port,
-                               smtp_starttls=False, mail_per_minute=6000, smtp_timeout=5)
+    return dataclasses.replace(
+        settings,
+        smtp_host=server.host,
+        smtp_port=server.port,
+        smtp_starttls=False,
+        mail_per_minute=6000,
+        smtp_timeout=5,
+    )
 
 
 def taro(email: str = TARO, name: str = "山田 太郎") -> Applicant:
@@ -80,9 +86,13 @@ def invite(msg: EmailMessage) -> dict[str, Any]:
     c = Calendar.from_ical(part.get_content().encode("utf-8"))
     [event] = c.events
     assert part.get_param("method") == str(c["METHOD"])
-    return {"method": str(c["METHOD"]), "uid": str(event["UID"]),
-            "sequence": int(event["SEQUENCE"]), "status": str(event["STATUS"]),
-            "start": event.decoded("DTSTART")}
+    return {
+        "method": str(c["METHOD"]),
+        "uid": str(event["UID"]),
+        "sequence": int(event["SEQUENCE"]),
+        "status": str(event["STATUS"]),
+        "start": event.decoded("DTSTART"),
+    }
 
 
 def ours(caplog: Any) -> str:
@@ -106,7 +116,8 @@ def schedule_with(tmp_path: Any, name: str, replacement: str) -> Any:
 
 
 async def test_registering_in_chat_mails_each_person_their_own_invite_and_the_cancel(
-        catalog, settings, bot, smtp_server):
+    catalog, settings, bot, smtp_server
+):
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
     user = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot)
@@ -125,15 +136,17 @@ async def test_registering_in_chat_mails_each_person_their_own_invite_and_the_ca
     async with asyncio.timeout(BOUND):
         await notifier.idle()  # the mail goes in the background, after the chat's answer
     me, mate = regs.for_session(catalog, HIROSHIMA_A)
-    assert {m.rcpt_tos[0] for m in smtp_server.inbox.messages} == {
-        TARO, "hanako@city.example.lg.jp"}
+    assert {m.rcpt_tos[0] for m in smtp_server.inbox.messages} == {TARO, "hanako@city.example.lg.jp"}
     for reg in (me, mate):
         [msg] = mails(smtp_server, reg.email)
         assert msg["To"].addresses[0].addr_spec == reg.email
         assert reg.name in msg.get_body(("plain",)).get_content()
         got = invite(msg)
         assert (got["method"], got["uid"], got["status"]) == (
-            "REQUEST", cal.registration_uid(HIROSHIMA_A, reg.id), "CONFIRMED")
+            "REQUEST",
+            cal.registration_uid(HIROSHIMA_A, reg.id),
+            "CONFIRMED",
+        )
         assert got["sequence"] == cal.registration_sequence(catalog.session(HIROSHIMA_A), reg)
     first = invite(mails(smtp_server, TARO)[0])
     # the person cancels their own seat in /my: the CANCEL of the same event, by mail
@@ -151,7 +164,8 @@ async def test_registering_in_chat_mails_each_person_their_own_invite_and_the_ca
 
 
 async def test_without_smtp_host_nothing_is_mailed_promised_or_left_in_the_outbox(
-        catalog, settings, bot, smtp_server):
+    catalog, settings, bot, smtp_server
+):
     assert not settings.mail_enabled
     notifier = Notifier(catalog, settings, CLOCK)
     user = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot)
@@ -166,8 +180,9 @@ async def test_without_smtp_host_nothing_is_mailed_promised_or_left_in_the_outbo
     await user.press(RegCB(action="ok").pack())
     assert "申込が完了しました" in user.text()
     # staff register someone too (no chat): their mail row is queued, then skipped
-    regs.register(catalog, HIROSHIMA_A, [taro("hanako@city.example.lg.jp", "同僚 花子")],
-                  today=NOW.date(), now=NOW)
+    regs.register(
+        catalog, HIROSHIMA_A, [taro("hanako@city.example.lg.jp", "同僚 花子")], today=NOW.date(), now=NOW
+    )
     async with asyncio.timeout(BOUND):
         await notifier.idle()
     await pump(notifier, bot)
@@ -180,12 +195,14 @@ async def test_without_smtp_host_nothing_is_mailed_promised_or_left_in_the_outbo
 
 
 async def test_waitlist_promotion_session_moved_and_cancel_each_mailed_once(
-        catalog, settings, tg_bot, smtp_server, tmp_path):
+    catalog, settings, tg_bot, smtp_server, tmp_path
+):
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        waitlist=True).registrations[0]
+    reg = regs.register(
+        catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, waitlist=True
+    ).registrations[0]
     await pump(notifier, tg_bot)
     assert len(smtp_server.inbox.messages) == catalog.session(HIROSHIMA_A).capacity + 1
     uid = cal.registration_uid(HIROSHIMA_A, reg.id)
@@ -204,8 +221,11 @@ async def test_waitlist_promotion_session_moved_and_cancel_each_mailed_once(
     steps.append(invite(promoted))
 
     # the session moves to another day: an UPDATE (REQUEST) for everyone mailed before
-    moved = schedule_with(tmp_path, "moved.toml", LINE.replace(
-        "first = 2024-10-25 }", f'first = 2024-10-28, id = "{HIROSHIMA_A}" }}'))
+    moved = schedule_with(
+        tmp_path,
+        "moved.toml",
+        LINE.replace("first = 2024-10-25 }", f'first = 2024-10-28, id = "{HIROSHIMA_A}" }}'),
+    )
     assert loader.load(catalog.store, moved, NOW + dt.timedelta(days=1)).updated == [HIROSHIMA_A]
     await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
     await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)  # queued once only
@@ -225,7 +245,8 @@ async def test_waitlist_promotion_session_moved_and_cancel_each_mailed_once(
         ("REQUEST", "TENTATIVE", dt.date(2024, 10, 25)),
         ("REQUEST", "CONFIRMED", dt.date(2024, 10, 25)),
         ("REQUEST", "CONFIRMED", dt.date(2024, 10, 28)),
-        ("CANCEL", "CANCELLED", dt.date(2024, 10, 28))]
+        ("CANCEL", "CANCELLED", dt.date(2024, 10, 28)),
+    ]
     assert {s["uid"] for s in steps} == {uid}
     sequences = [s["sequence"] for s in steps]
     assert sequences == sorted(set(sequences)), sequences
@@ -245,17 +266,18 @@ async def test_a_seat_given_by_staff_is_mailed(catalog, settings, tg_bot, smtp_s
     notifier = Notifier(catalog, settings, CLOCK)
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity - 1)
     fill(catalog, HIROSHIMA_A, 1, prefix="q")  # the last seat
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        waitlist=True).registrations[0]
+    reg = regs.register(
+        catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, waitlist=True
+    ).registrations[0]
     await pump(notifier, tg_bot)
     last = next(r for r in regs.for_session(catalog, HIROSHIMA_A) if r.name == "q0")
     # staff cancel without promoting (after the deadline nobody moves up by themselves) ...
     later = catalog.session(HIROSHIMA_A).deadline + dt.timedelta(days=1)
-    console.staff_cancel(catalog, last.id, reason="重複", actor=Actor.cli(), today=later,
-                         now=NOW + dt.timedelta(hours=1))
+    console.staff_cancel(
+        catalog, last.id, reason="重複", actor=Actor.cli(), today=later, now=NOW + dt.timedelta(hours=1)
+    )
     # ... then give the seat by hand
-    console.promote(catalog, reg.id, actor=Actor.cli(), today=later,
-                    now=NOW + dt.timedelta(hours=2))
+    console.promote(catalog, reg.id, actor=Actor.cli(), today=later, now=NOW + dt.timedelta(hours=2))
     await pump(notifier, tg_bot)
     waiting, promoted = mails(smtp_server, TARO)
     assert (invite(promoted)["method"], invite(promoted)["status"]) == ("REQUEST", "CONFIRMED")
@@ -266,8 +288,7 @@ async def test_a_seat_given_by_staff_is_mailed(catalog, settings, tg_bot, smtp_s
 # -- failures ---------------------------------------------------------------------------------
 
 
-async def test_a_451_is_retried_with_backoff_then_delivered_once(catalog, settings, tg_bot,
-                                                                   caplog):
+async def test_a_451_is_retried_with_backoff_then_delivered_once(catalog, settings, tg_bot, caplog):
     inbox = Inbox(data_reply="451 4.7.1 Greylisted, come back later")
     controller, server = start(inbox)
     settings = mail_on(settings, server)
@@ -275,11 +296,9 @@ async def test_a_451_is_retried_with_backoff_then_delivered_once(catalog, settin
     job = asyncio.create_task(notifier.run(tg_bot))
     try:
         with caplog.at_level(logging.INFO):
-            reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                                now=NOW).registrations[0]
+            reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
             notifier.wake()
-            await until(lambda: (rows(catalog)[0]["attempts"] or 0) >= 2,
-                        "two refused tries")
+            await until(lambda: (rows(catalog)[0]["attempts"] or 0) >= 2, "two refused tries")
             [row] = rows(catalog)
             assert (row["result"], row["last_error"]) == ("pending", "passing")
             assert row["next_attempt_at"] is not None  # backed off, row by row
@@ -299,8 +318,7 @@ async def test_a_451_is_retried_with_backoff_then_delivered_once(catalog, settin
         assert secret not in ours(caplog)
 
 
-async def test_a_550_is_given_up_with_a_log_line_and_never_resent(catalog, settings, tg_bot,
-                                                                    caplog):
+async def test_a_550_is_given_up_with_a_log_line_and_never_resent(catalog, settings, tg_bot, caplog):
     inbox = Inbox(rcpt_reply="550 5.1.1 <taro@city.example.lg.jp>: Recipient address rejected")
     controller, server = start(inbox)
     settings = mail_on(settings, server)
@@ -322,12 +340,18 @@ async def test_a_550_is_given_up_with_a_log_line_and_never_resent(catalog, setti
     assert inbox.messages == []
 
 
-async def test_a_restart_mails_what_a_dead_process_left_exactly_once(catalog, settings, tg_bot,
-                                                                       smtp_server):
+async def test_a_restart_mails_what_a_dead_process_left_exactly_once(catalog, settings, tg_bot, smtp_server):
     settings = mail_on(settings, smtp_server)
     # committed, claimed by a process that died before sending
-    regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, user_id=7,
-                  notify=nt.Notify(channels=(nt.EMAIL,), chat_id=7, claimed_by="dead"))
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [taro()],
+        today=NOW.date(),
+        now=NOW,
+        user_id=7,
+        notify=nt.Notify(channels=(nt.EMAIL,), chat_id=7, claimed_by="dead"),
+    )
     notifier = Notifier(catalog, settings, CLOCK, owner="first-start", poll=0.1)
     job = asyncio.create_task(notifier.run(tg_bot))  # takes over the dead one's claim
     try:
@@ -348,10 +372,15 @@ async def test_a_restart_mails_what_a_dead_process_left_exactly_once(catalog, se
 async def test_the_day_before_reminder_is_mailed_once(catalog, settings, tg_bot, smtp_server):
     settings = mail_on(settings, smtp_server)
     eve = Clock(pinned=dt.date(2024, 10, 24))
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        user_id=7).registrations[0]
-    regs.register(catalog, HIROSHIMA_A, [taro("jiro@city.example.lg.jp", "山田 次郎")],
-                  today=NOW.date(), now=NOW, waitlist=False)
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, user_id=7).registrations[0]
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [taro("jiro@city.example.lg.jp", "山田 次郎")],
+        today=NOW.date(),
+        now=NOW,
+        waitlist=False,
+    )
     notifier = Notifier(catalog, settings, eve)
     await pump(notifier, tg_bot)  # the confirmations
     smtp_server.inbox.messages.clear()
@@ -361,8 +390,7 @@ async def test_the_day_before_reminder_is_mailed_once(catalog, settings, tg_bot,
         await bot_reminders.tick(outbox, catalog, evening, eve)
         await pump(notifier, tg_bot)
     reminded = [m.message() for m in smtp_server.inbox.messages]
-    assert sorted(m["To"].addresses[0].addr_spec for m in reminded) == [
-        "jiro@city.example.lg.jp", TARO]
+    assert sorted(m["To"].addresses[0].addr_spec for m in reminded) == ["jiro@city.example.lg.jp", TARO]
     for msg in reminded:
         assert "明日の開催のお知らせ" in msg["Subject"]
         assert {p.get_content_type() for p in msg.walk()} == {"text/plain"}
@@ -379,15 +407,15 @@ async def test_no_reminder_mail_when_mail_is_off_or_too_late(catalog, settings, 
     assert not rows(catalog, "kind = 'reminder'")
     # queued on the eve, sent only once the session has begun: skipped, not "tomorrow"
     assert notes.queue_mail_reminders(catalog, eve.today(), eve.now()) == 1
-    server_settings = dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=9,
-                                          smtp_starttls=False)
+    server_settings = dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=9, smtp_starttls=False)
     late = Notifier(catalog, server_settings, Clock(pinned=dt.date(2024, 10, 25)))
     assert (await pump(late, tg_bot)).get("skipped") == 1
     assert [r["result"] for r in rows(catalog, "kind = 'reminder'")] == ["skipped"]
 
 
 async def test_a_staff_move_mails_the_cancel_of_the_old_copy_and_the_new_invite(
-        catalog, settings, tg_bot, smtp_server):
+    catalog, settings, tg_bot, smtp_server
+):
     from catalog import console
     from catalog.audit import Actor
 
@@ -396,8 +424,9 @@ async def test_a_staff_move_mails_the_cancel_of_the_old_copy_and_the_new_invite(
     old = "2024-A-13-0709"
     reg = regs.register(catalog, old, [taro()], today=NOW.date(), now=NOW).registrations[0]
     await pump(notifier, tg_bot)
-    change = console.move(catalog, reg.id, HIROSHIMA_A, actor=Actor.cli(), today=NOW.date(),
-                          now=NOW + dt.timedelta(hours=1))
+    change = console.move(
+        catalog, reg.id, HIROSHIMA_A, actor=Actor.cli(), today=NOW.date(), now=NOW + dt.timedelta(hours=1)
+    )
     await pump(notifier, tg_bot)
     first, cancel, new = (invite(m) for m in mails(smtp_server, TARO))
     old_copy = change.notices[0].old_copy
@@ -407,7 +436,10 @@ async def test_a_staff_move_mails_the_cancel_of_the_old_copy_and_the_new_invite(
     assert cancel["sequence"] == cal.registration_sequence(catalog.session(old), old_copy)
     assert cancel["sequence"] > first["sequence"]
     assert (new["method"], new["uid"], new["status"]) == (
-        "REQUEST", cal.registration_uid(HIROSHIMA_A, reg.id), "CONFIRMED")
+        "REQUEST",
+        cal.registration_uid(HIROSHIMA_A, reg.id),
+        "CONFIRMED",
+    )
     await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
     assert await pump(notifier, tg_bot) == {}  # each once; no "changed" for the new copy
     assert len(smtp_server.inbox.messages) == 3
@@ -426,7 +458,8 @@ async def test_a_run_of_mail_keeps_the_configured_rate(catalog, settings, tg_bot
 
 
 async def test_a_larger_capacity_tells_the_promoted_in_chat_and_by_mail(
-        catalog, settings, tg, tg_bot, smtp_server):
+    catalog, settings, tg, tg_bot, smtp_server
+):
     """Staff raising a session's capacity on the schedule page promotes the waitlist: the
     promoted hear it in chat and by mail, through the outbox (it used to be saved only)."""
     from catalog import schedule_edit
@@ -434,14 +467,19 @@ async def test_a_larger_capacity_tells_the_promoted_in_chat_and_by_mail(
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        user_id=4242, waitlist=True).registrations[0]
+    reg = regs.register(
+        catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, user_id=4242, waitlist=True
+    ).registrations[0]
     assert reg.status == "waitlisted"
     await pump(notifier, tg_bot)
     before = len(mails(smtp_server, TARO))
     result = schedule_edit.edit_session(
-        catalog.store, HIROSHIMA_A, {"capacity": str(catalog.session(HIROSHIMA_A).capacity + 1)},
-        now=NOW + dt.timedelta(hours=1), today=NOW.date())
+        catalog.store,
+        HIROSHIMA_A,
+        {"capacity": str(catalog.session(HIROSHIMA_A).capacity + 1)},
+        now=NOW + dt.timedelta(hours=1),
+        today=NOW.date(),
+    )
     assert result.promoted == (reg.id,)
     await pump(notifier, tg_bot)
     said = "\n".join(c.text for c in tg.sent_to(4242))
@@ -465,27 +503,24 @@ def attendee(msg: EmailMessage) -> tuple[str, str]:
 
 
 async def test_a_corrected_address_gets_the_invite_and_the_old_one_its_cancel(
-        catalog, settings, tg_bot, smtp_server):
+    catalog, settings, tg_bot, smtp_server
+):
     from catalog import console
     from catalog.audit import Actor
 
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                        now=NOW).registrations[0]
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
     await pump(notifier, tg_bot)
     [first] = (invite(m) for m in mails(smtp_server, TARO))
     fixed = "taro.yamada@city.example.lg.jp"
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
-                 email=fixed)
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1), email=fixed)
     assert await pump(notifier, tg_bot) == {"sent": 2}
     _invitation, cancel_mail = mails(smtp_server, TARO)
     [request_mail] = mails(smtp_server, fixed)
     cancel, request = invite(cancel_mail), invite(request_mail)
-    assert (cancel["method"], cancel["status"], cancel["uid"]) == (
-        "CANCEL", "CANCELLED", first["uid"])
-    assert (request["method"], request["status"], request["uid"]) == (
-        "REQUEST", "CONFIRMED", first["uid"])
+    assert (cancel["method"], cancel["status"], cancel["uid"]) == ("CANCEL", "CANCELLED", first["uid"])
+    assert (request["method"], request["status"], request["uid"]) == ("REQUEST", "CONFIRMED", first["uid"])
     assert cancel["sequence"] > first["sequence"] and request["sequence"] > first["sequence"]
     assert attendee(cancel_mail)[0] == TARO and attendee(request_mail)[0] == fixed
     assert "メールアドレスを変更しました" in cancel_mail["Subject"]
@@ -493,57 +528,66 @@ async def test_a_corrected_address_gets_the_invite_and_the_old_one_its_cancel(
     assert fixed not in cancel_mail.as_string()  # the old address is not told the new one
     assert "お申込み内容を訂正しました" in request_mail["Subject"]
     assert "お申込み内容（お名前・メールアドレス）を訂正しました。" in (
-        request_mail.get_body(("plain",)).get_content())
+        request_mail.get_body(("plain",)).get_content()
+    )
     # a second correction mails again, with a SEQUENCE higher still
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
-                 name="山田 太朗")
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2), name="山田 太朗")
     assert await pump(notifier, tg_bot) == {"sent": 1}
     [_, again] = mails(smtp_server, fixed)
     assert invite(again)["sequence"] > request["sequence"]
     assert attendee(again) == (fixed, "山田 太朗")
     # nothing changed: nothing mailed
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=3),
-                 name="山田 太朗", email=fixed)
+    console.edit(
+        catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=3), name="山田 太朗", email=fixed
+    )
     assert await pump(notifier, tg_bot) == {}
     assert len(smtp_server.inbox.messages) == 4
 
 
-async def test_a_corrected_name_is_one_request_with_the_new_name(catalog, settings, tg_bot,
-                                                                  smtp_server):
+async def test_a_corrected_name_is_one_request_with_the_new_name(catalog, settings, tg_bot, smtp_server):
     from catalog import console
     from catalog.audit import Actor
 
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        waitlist=True).registrations[0]
+    reg = regs.register(
+        catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, waitlist=True
+    ).registrations[0]
     await pump(notifier, tg_bot)
     [waiting] = mails(smtp_server, TARO)
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=1),
-                 name="山田 太朗", organisation="広島市役所 情報政策課")
+    console.edit(
+        catalog,
+        reg.id,
+        actor=Actor.cli(),
+        now=NOW + dt.timedelta(hours=1),
+        name="山田 太朗",
+        organisation="広島市役所 情報政策課",
+    )
     assert await pump(notifier, tg_bot) == {"sent": 1}
     [_, fixed] = mails(smtp_server, TARO)
     got = invite(fixed)
     assert (got["method"], got["status"], got["uid"]) == (
-        "REQUEST", "TENTATIVE", invite(waiting)["uid"])  # still a waitlist place
+        "REQUEST",
+        "TENTATIVE",
+        invite(waiting)["uid"],
+    )  # still a waitlist place
     assert got["sequence"] > invite(waiting)["sequence"]
     assert attendee(fixed) == (TARO, "山田 太朗")
     assert "山田 太朗 様" in fixed.get_body(("plain",)).get_content()
     # the department alone is not on the invite: no mail; nor for a cancelled registration
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2),
-                 department="DX推進室")
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=2), department="DX推進室")
     regs.cancel(catalog, reg.id, today=NOW.date(), now=NOW + dt.timedelta(hours=3))
     await pump(notifier, tg_bot)
     smtp_server.inbox.messages.clear()
-    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=4),
-                 name="山田 太郎")
+    console.edit(catalog, reg.id, actor=Actor.cli(), now=NOW + dt.timedelta(hours=4), name="山田 太郎")
     assert await pump(notifier, tg_bot) == {}
     assert smtp_server.inbox.messages == []
 
 
 async def test_a_representative_correcting_a_colleague_in_chat_mails_them(
-        catalog, settings, bot, smtp_server):
+    catalog, settings, bot, smtp_server
+):
     from bot.telegram.callbacks import MateCB
     from catalog import colleagues as mates
     from tests.test_handlers_colleagues import apply
@@ -582,7 +626,8 @@ TOKYO_A = "2024-A-13-0709"
 
 
 async def test_promoted_a_second_time_in_another_session_is_told_again(
-        catalog, settings, tg, tg_bot, smtp_server):
+    catalog, settings, tg, tg_bot, smtp_server
+):
     """Promoted, moved by staff to another session's waitlist, promoted there: both
     promotions are told in chat and by mail (the key names the session and the sequence),
     each once."""
@@ -595,18 +640,30 @@ async def test_promoted_a_second_time_in_another_session_is_told_again(
     def raise_capacity(session_id: str, hours: int) -> tuple[int, ...]:
         capacity = catalog.session(session_id).capacity
         return schedule_edit.edit_session(
-            catalog.store, session_id, {"capacity": str(capacity + 1)},
-            now=NOW + dt.timedelta(hours=hours), today=NOW.date()).promoted
+            catalog.store,
+            session_id,
+            {"capacity": str(capacity + 1)},
+            now=NOW + dt.timedelta(hours=hours),
+            today=NOW.date(),
+        ).promoted
 
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
     fill(catalog, TOKYO_A, catalog.session(TOKYO_A).capacity, prefix="t")
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW,
-                        user_id=4242, waitlist=True).registrations[0]
+    reg = regs.register(
+        catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW, user_id=4242, waitlist=True
+    ).registrations[0]
     await pump(notifier, tg_bot)
     assert raise_capacity(HIROSHIMA_A, 1) == (reg.id,)
     await pump(notifier, tg_bot)
-    change = console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
-                          now=NOW + dt.timedelta(hours=2), waitlist=True)
+    change = console.move(
+        catalog,
+        reg.id,
+        TOKYO_A,
+        actor=Actor.cli(),
+        today=NOW.date(),
+        now=NOW + dt.timedelta(hours=2),
+        waitlist=True,
+    )
     assert change.after.status == "waitlisted"
     await pump(notifier, tg_bot)
     assert raise_capacity(TOKYO_A, 3) == (reg.id,)
@@ -618,7 +675,8 @@ async def test_promoted_a_second_time_in_another_session_is_told_again(
         ("REQUEST", "CONFIRMED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # promoted
         ("CANCEL", "CANCELLED", cal.registration_uid(HIROSHIMA_A, reg.id)),  # moved away
         ("REQUEST", "TENTATIVE", cal.registration_uid(TOKYO_A, reg.id)),  # its waitlist
-        ("REQUEST", "CONFIRMED", cal.registration_uid(TOKYO_A, reg.id))]  # promoted again
+        ("REQUEST", "CONFIRMED", cal.registration_uid(TOKYO_A, reg.id)),
+    ]  # promoted again
     said = [c.text for c in tg.sent_to(4242) if "キャンセル待ちから" in (c.text or "")]
     assert len(said) == 2, said
 
@@ -629,18 +687,22 @@ async def test_moved_there_and_back_is_mailed_each_time(catalog, settings, tg_bo
 
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                        now=NOW).registrations[0]
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
     await pump(notifier, tg_bot)
     for hours, target in ((1, TOKYO_A), (2, HIROSHIMA_A)):
-        console.move(catalog, reg.id, target, actor=Actor.cli(), today=NOW.date(),
-                     now=NOW + dt.timedelta(hours=hours))
+        console.move(
+            catalog, reg.id, target, actor=Actor.cli(), today=NOW.date(), now=NOW + dt.timedelta(hours=hours)
+        )
         await pump(notifier, tg_bot)
     got = [invite(m) for m in mails(smtp_server, TARO)]
     here, there = (cal.registration_uid(s, reg.id) for s in (HIROSHIMA_A, TOKYO_A))
     assert [(g["method"], g["uid"]) for g in got] == [
-        ("REQUEST", here), ("CANCEL", here), ("REQUEST", there), ("CANCEL", there),
-        ("REQUEST", here)]
+        ("REQUEST", here),
+        ("CANCEL", here),
+        ("REQUEST", there),
+        ("CANCEL", there),
+        ("REQUEST", here),
+    ]
     sequences = [g["sequence"] for g in got if g["uid"] == here]
     assert sequences == sorted(set(sequences))  # back home, above the cancel before
     # and back home, the session's changes are told again (revisions of this session)
@@ -651,7 +713,8 @@ async def test_moved_there_and_back_is_mailed_each_time(catalog, settings, tg_bo
 
 
 async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_changed_more(
-        catalog, settings, tg_bot, smtp_server):
+    catalog, settings, tg_bot, smtp_server
+):
     """What was told is counted per session: revision 1 of the new session is news even
     after revision 2 of the old one was mailed."""
     from catalog import console, schedule_edit
@@ -659,28 +722,28 @@ async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_ch
 
     settings = mail_on(settings, smtp_server)
     notifier = Notifier(catalog, settings, CLOCK)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                        now=NOW).registrations[0]
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
     await pump(notifier, tg_bot)
 
     async def change(session_id: str, venue: str, hours: int) -> None:
-        schedule_edit.edit_session(catalog.store, session_id, {"venue": venue},
-                                   now=NOW + dt.timedelta(hours=hours), today=NOW.date())
+        schedule_edit.edit_session(
+            catalog.store, session_id, {"venue": venue}, now=NOW + dt.timedelta(hours=hours), today=NOW.date()
+        )
         await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK)
         await pump(notifier, tg_bot)
 
     await change(HIROSHIMA_A, "会場その1", 1)
     await change(HIROSHIMA_A, "会場その2", 2)
     assert catalog.session(HIROSHIMA_A).revision == 2
-    console.move(catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(),
-                 now=NOW + dt.timedelta(hours=3))
+    console.move(
+        catalog, reg.id, TOKYO_A, actor=Actor.cli(), today=NOW.date(), now=NOW + dt.timedelta(hours=3)
+    )
     await pump(notifier, tg_bot)
     await change(TOKYO_A, "東京の会場", 4)
     assert catalog.session(TOKYO_A).revision == 1
     last = mails(smtp_server, TARO)[-1]
     assert "変更されました" in last["Subject"]
-    assert (invite(last)["method"], invite(last)["uid"]) == (
-        "REQUEST", cal.registration_uid(TOKYO_A, reg.id))
+    assert (invite(last)["method"], invite(last)["uid"]) == ("REQUEST", cal.registration_uid(TOKYO_A, reg.id))
     assert "東京の会場" in last.get_body(("plain",)).get_content()
     await change(TOKYO_A, "東京の会場", 5)  # no change: nothing
     assert len(mails(smtp_server, TARO)) == 6  # invite, 2 updates, cancel + invite, update
@@ -690,7 +753,8 @@ async def test_a_session_change_after_a_move_is_mailed_though_the_old_session_ch
 
 
 async def test_a_web_admin_change_is_mailed_at_once_not_at_the_next_poll(
-        tmp_path, smtp_server, unused_tcp_port):
+    tmp_path, smtp_server, unused_tcp_port
+):
     """`serve` gives the web app the Notifier its background job runs: a correction made
     on the admin page is mailed within seconds, though the sender polls every 30 s."""
     import inspect
@@ -705,20 +769,28 @@ async def test_a_web_admin_change_is_mailed_at_once_not_at_the_next_poll(
 
     assert inspect.signature(Notifier).parameters["poll"].default >= 30  # what serve runs
     async with FakeTelegram() as fake:
-        settings = Settings(bot_token=fake.token, telegram_api_base=fake.base_url,
-                            db_path=tmp_path / "serve.db", today=NOW.date(),
-                            http_port=unused_tcp_port, admin_token="a-long-admin-token-for-tests",
-                            smtp_host=smtp_server.host, smtp_port=smtp_server.port,
-                            smtp_starttls=False, mail_per_minute=6000, smtp_timeout=5,
-                            organizer_email="office@cyder.example.org")
+        settings = Settings(
+            bot_token=fake.token,
+            telegram_api_base=fake.base_url,
+            db_path=tmp_path / "serve.db",
+            today=NOW.date(),
+            http_port=unused_tcp_port,
+            admin_token="a-long-admin-token-for-tests",
+            smtp_host=smtp_server.host,
+            smtp_port=smtp_server.port,
+            smtp_starttls=False,
+            mail_per_minute=6000,
+            smtp_timeout=5,
+            organizer_email="office@cyder.example.org",
+        )
         before = open_catalog(settings)
-        reg = regs.register(before, HIROSHIMA_A, [taro()], today=NOW.date(),
-                            now=NOW).registrations[0]
+        reg = regs.register(before, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
         before.store.close()
         stop = asyncio.Event()
         ready = asyncio.Event()
-        serving = asyncio.create_task(runner.serve(settings, stop=stop, install_signals=False,
-                                                   on_ready=lambda app: ready.set()))
+        serving = asyncio.create_task(
+            runner.serve(settings, stop=stop, install_signals=False, on_ready=lambda app: ready.set())
+        )
         base = f"http://127.0.0.1:{unused_tcp_port}"
 
         def csrf(text: str) -> str:
@@ -731,26 +803,30 @@ async def test_a_web_admin_change_is_mailed_at_once_not_at_the_next_poll(
                 await ready.wait()
             # the start-up pass sends what was queued before
             await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation")
-            async with aiohttp.ClientSession(
-                    cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 async with http.get(f"{base}/admin/login") as page:
                     token = csrf(await page.text())
-                async with http.post(f"{base}/admin/login", data={
-                        "token": settings.admin_token, "csrf": token}) as signed:
+                async with http.post(
+                    f"{base}/admin/login", data={"token": settings.admin_token, "csrf": token}
+                ) as signed:
                     assert signed.status == 200
                 async with http.get(f"{base}/admin/registrations/{reg.id}") as page:
                     token = csrf(await page.text())
-                async with http.post(f"{base}/admin/registrations/{reg.id}/edit", data={
-                        "csrf": token, "email": "taro2@city.example.lg.jp"},
-                        allow_redirects=False) as done:
+                async with http.post(
+                    f"{base}/admin/registrations/{reg.id}/edit",
+                    data={"csrf": token, "email": "taro2@city.example.lg.jp"},
+                    allow_redirects=False,
+                ) as done:
                     assert done.status == 303
                     assert "done=edited" in urlsplit(done.headers["Location"]).query
                 loop = asyncio.get_running_loop()
                 started = loop.time()
-                await until(lambda: len(mails(smtp_server, "taro2@city.example.lg.jp")) == 1,
-                            "the corrected invite", timeout=5.0)
-                await until(lambda: len(mails(smtp_server, TARO)) == 2, "the old one's cancel",
-                            timeout=5.0)
+                await until(
+                    lambda: len(mails(smtp_server, "taro2@city.example.lg.jp")) == 1,
+                    "the corrected invite",
+                    timeout=5.0,
+                )
+                await until(lambda: len(mails(smtp_server, TARO)) == 2, "the old one's cancel", timeout=5.0)
                 assert loop.time() - started < 5.0
         finally:
             stop.set()
@@ -771,13 +847,11 @@ async def sender_job(notifier: Notifier, bot: Any) -> AsyncIterator[None]:
         await asyncio.gather(job, return_exceptions=True)
 
 
-async def test_a_staff_chat_command_wakes_the_sender(catalog, settings, bot, tg_bot,
-                                                     smtp_server):
+async def test_a_staff_chat_command_wakes_the_sender(catalog, settings, bot, tg_bot, smtp_server):
     settings = dataclasses.replace(mail_on(settings, smtp_server), admin_ids=frozenset({5001}))
     notifier = Notifier(catalog, settings, CLOCK, poll=600)
     staff = ChatUser(create_dispatcher(settings, catalog, CLOCK, notifier=notifier), bot, 5001)
-    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                        now=NOW).registrations[0]
+    reg = regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(), now=NOW).registrations[0]
     async with sender_job(notifier, tg_bot):
         await until(lambda: len(mails(smtp_server, TARO)) == 1, "the confirmation", 5.0)
         await staff.send(f"/cancel_reg {reg.id} 重複")
@@ -786,8 +860,7 @@ async def test_a_staff_chat_command_wakes_the_sender(catalog, settings, bot, tg_
     assert invite(mails(smtp_server, TARO)[1])["method"] == "CANCEL"
 
 
-async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, smtp_server,
-                                                    tmp_path):
+async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, smtp_server, tmp_path):
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.web.app import create_web_app
@@ -798,8 +871,14 @@ async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, s
     notifier = Notifier(catalog, settings, CLOCK, poll=600)
     fill(catalog, HIROSHIMA_A, catalog.session(HIROSHIMA_A).capacity)
     # before the edits by the clock the web uses (the real time of day on NOW's date)
-    regs.register(catalog, HIROSHIMA_A, [taro()], today=NOW.date(),
-                  now=CLOCK.now() - dt.timedelta(minutes=1), waitlist=True)
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [taro()],
+        today=NOW.date(),
+        now=CLOCK.now() - dt.timedelta(minutes=1),
+        waitlist=True,
+    )
     app = create_web_app(settings, catalog, CLOCK)
     app[NOTIFIER] = notifier
     client = TestClient(TestServer(app))
@@ -810,16 +889,20 @@ async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, s
             await sign_in(client)
             form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
             capacity = catalog.session(HIROSHIMA_A).capacity
-            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
-                "csrf": csrf_of(await form.text()), "capacity": str(capacity + 1)},
-                allow_redirects=False)
+            done = await client.post(
+                f"/admin/sessions/{HIROSHIMA_A}/edit",
+                data={"csrf": csrf_of(await form.text()), "capacity": str(capacity + 1)},
+                allow_redirects=False,
+            )
             assert done.status == 303 and "promoted=1" in done.headers["Location"]
             await until(lambda: len(mails(smtp_server, TARO)) == 2, "the promotion", 5.0)
             # a venue: the session's change is queued and mailed at once too
             form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
-            done = await client.post(f"/admin/sessions/{HIROSHIMA_A}/edit", data={
-                "csrf": csrf_of(await form.text()), "venue": "広島県情報プラザ"},
-                allow_redirects=False)
+            done = await client.post(
+                f"/admin/sessions/{HIROSHIMA_A}/edit",
+                data={"csrf": csrf_of(await form.text()), "venue": "広島県情報プラザ"},
+                allow_redirects=False,
+            )
             assert done.status == 303
             await until(lambda: len(mails(smtp_server, TARO)) == 3, "the update", 5.0)
     finally:

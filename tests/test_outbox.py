@@ -27,8 +27,7 @@ def outbox(tg_bot, catalog):
 
 def requests(tg: FakeTelegram, method: str = "sendMessage", chat_id: int | None = None):
     """Every request of a method (refused ones too), optionally to one chat."""
-    return [c for c in tg.calls
-            if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+    return [c for c in tg.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
 
 
 def max_in_window(times: list[float], width: float = 1.0) -> int:
@@ -104,8 +103,9 @@ async def test_progress_message_is_edited_while_sending_and_at_the_end(tg, tg_bo
         return f"{s.done}/{s.total} sent={s.sent} failed={s.failed} blocked={s.blocked}"
 
     tg.block(3)
-    summary = await outbox.broadcast(((c, "hi") for c in range(1, 121)),
-                                     progress=Progress(STAFF, status.message_id, render))
+    summary = await outbox.broadcast(
+        ((c, "hi") for c in range(1, 121)), progress=Progress(STAFF, status.message_id, render)
+    )
     edits = [c for c in tg.calls_of("editMessageText") if c.ok]
     assert len(edits) >= 3  # several updates during ~4 s, plus the final one
     assert all(c.params["message_id"] == status.message_id for c in edits)

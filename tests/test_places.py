@@ -433,9 +433,7 @@ def test_venue_point_falls_back_to_geonames_within_prefecture() -> None:
     assert distance_km(venue_point(34, "福山市"), fukuyama) == 0
 
 
-@pytest.mark.parametrize(
-    ("code", "city"), [(31, "郡山"), (34, "Springfield"), (0, "東京"), (48, "x")]
-)
+@pytest.mark.parametrize(("code", "city"), [(31, "郡山"), (34, "Springfield"), (0, "東京"), (48, "x")])
 def test_venue_point_unknown(code: int, city: str) -> None:
     with pytest.raises(KeyError):
         venue_point(code, city)

@@ -16,7 +16,19 @@ def titles(lang: str) -> list[str]:
 
 
 JA = ["北海道", "東北", "関東", "信越", "北陸", "東海", "近畿", "中国", "四国", "九州", "沖縄"]
-EN = ["Hokkaido", "Tohoku", "Kanto", "Shinetsu", "Hokuriku", "Tokai", "Kinki", "Chugoku", "Shikoku", "Kyushu", "Okinawa"]
+EN = [
+    "Hokkaido",
+    "Tohoku",
+    "Kanto",
+    "Shinetsu",
+    "Hokuriku",
+    "Tokai",
+    "Kinki",
+    "Chugoku",
+    "Shikoku",
+    "Kyushu",
+    "Okinawa",
+]
 
 
 def test_region_titles_read_as_before() -> None:

@@ -65,6 +65,7 @@ def test_people_must_be_eligible_one_team_and_each_once(session):
     def refuse_then_fail():
         yield no
         raise AssertionError("the second verdict is never asked for")
+
     with pytest.raises(RegistrationError):
         two.check_people(refuse_then_fail())
     with pytest.raises(RegistrationError) as err:
@@ -94,11 +95,14 @@ def test_decide_seats_waitlist_and_queue(session):
     assert refusal(err) == "full"
 
 
-@pytest.mark.parametrize("row", [
-    {"user_id": 7, "name": "別人", "organisation": "呉市", "email": ""},
-    {"user_id": None, "name": "別人", "organisation": "呉市", "email": "U1@CITY.example.lg.jp"},
-    {"user_id": None, "name": "利用者0", "organisation": "広島市 ", "email": None},
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"user_id": 7, "name": "別人", "organisation": "呉市", "email": ""},
+        {"user_id": None, "name": "別人", "organisation": "呉市", "email": "U1@CITY.example.lg.jp"},
+        {"user_id": None, "name": "利用者0", "organisation": "広島市 ", "email": None},
+    ],
+)
 def test_decide_refuses_someone_already_there(session, row):
     app = Application(session, (person(0), person(1)), user_id=7)
     with pytest.raises(RegistrationError) as err:

@@ -26,7 +26,10 @@ def catalog(tmp_path):
 
 def small(catalog, tmp_path, capacity):
     fixed = edited_schedule(
-        tmp_path, 'city = "広島", first = 2024-10-25 }', f'city = "広島", first = 2024-10-25, capacity = {capacity} }}')
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        f'city = "広島", first = 2024-10-25, capacity = {capacity} }}',
+    )
     loader.load(catalog.store, fixed, NOW)
 
 
@@ -47,8 +50,14 @@ def test_refusals_carry_reasons_and_change_nothing(catalog):
         regs.register(catalog, HIROSHIMA_A, [person(1)], today=TODAY, now=NOW, user_id=7)
     assert e.value.code == "duplicate"
     with pytest.raises(RegistrationError) as e:  # same e-mail, different account
-        regs.register(catalog, HIROSHIMA_A, [Applicant("別人", "広島市", "local", email="USER0@city.example.lg.jp")],
-                      today=TODAY, now=NOW, user_id=8)
+        regs.register(
+            catalog,
+            HIROSHIMA_A,
+            [Applicant("別人", "広島市", "local", email="USER0@city.example.lg.jp")],
+            today=TODAY,
+            now=NOW,
+            user_id=8,
+        )
     assert e.value.code == "duplicate"
     with pytest.raises(RegistrationError) as e:
         regs.register(catalog, HIROSHIMA_A, [person(2)], today=dt.date(2024, 10, 19), now=NOW)
@@ -84,10 +93,18 @@ def test_colleagues_only_up_to_seats_left_then_waitlist(catalog, tmp_path):
 
 def test_team_of_four_needs_one_organisation(catalog):
     with pytest.raises(RegistrationError) as e:
-        regs.register(catalog, HIROSHIMA_A, [person(i, org=f"組織{i}") for i in range(4)],
-                      today=TODAY, now=NOW, as_team=True)
+        regs.register(
+            catalog,
+            HIROSHIMA_A,
+            [person(i, org=f"組織{i}") for i in range(4)],
+            today=TODAY,
+            now=NOW,
+            as_team=True,
+        )
     assert e.value.code == "team"
-    out = regs.register(catalog, HIROSHIMA_A, [person(i) for i in range(4)], today=TODAY, now=NOW, as_team=True)
+    out = regs.register(
+        catalog, HIROSHIMA_A, [person(i) for i in range(4)], today=TODAY, now=NOW, as_team=True
+    )
     assert len({r.team_key for r in out.registrations}) == 1 and out.registrations[0].team_key
 
 
@@ -120,12 +137,16 @@ def test_forget_removes_person_and_colleagues_and_promotes(catalog, tmp_path):
     regs.register(catalog, HIROSHIMA_A, [person(0), person(1)], today=TODAY, now=NOW, user_id=1)
     regs.register(catalog, HIROSHIMA_A, [person(2)], today=TODAY, now=NOW, user_id=2, waitlist=True)
     from catalog.users import get_user, save_user
+
     save_user(catalog.store, 1, NOW, org_type="local")
     promoted = regs.forget_user(catalog, 1, today=TODAY, now=NOW)
     assert [p.user_id for p in promoted] == [2]
     names = [r.name for r in regs.for_session(catalog, HIROSHIMA_A)]
     assert names == ["利用者2"]
-    assert catalog.store.one("select count(*) n from registrations where name in ('利用者0','利用者1')")["n"] == 0
+    assert (
+        catalog.store.one("select count(*) n from registrations where name in ('利用者0','利用者1')")["n"]
+        == 0
+    )
     assert get_user(catalog.store, 1) is None
 
 

@@ -24,8 +24,9 @@ def person(name: str, org: str = "横浜市") -> Applicant:
 
 
 def reg(catalog, name, user_id=None, session=SESSION, org="横浜市", **kw):
-    return register(catalog, session, [person(name, org)], today=EARLY, now=EARLY_NOW,
-                    user_id=user_id, **kw).registrations[0]
+    return register(
+        catalog, session, [person(name, org)], today=EARLY, now=EARLY_NOW, user_id=user_id, **kw
+    ).registrations[0]
 
 
 @pytest.fixture
@@ -39,8 +40,9 @@ def test_due_lists_registered_chat_users_of_sessions_starting_tomorrow(catalog):
     save_user(catalog.store, 102, EARLY_NOW, lang="en")
     b = reg(catalog, "Jane Doe", user_id=102)
     due = reminders.due_reminders(catalog, TODAY)
-    assert [(s.id, [(r.user_id, r.registration_id, r.lang) for r in people])
-            for s, people in due] == [(SESSION, [(101, a.id, "ja"), (102, b.id, "en")])]
+    assert [(s.id, [(r.user_id, r.registration_id, r.lang) for r in people]) for s, people in due] == [
+        (SESSION, [(101, a.id, "ja"), (102, b.id, "en")])
+    ]
 
 
 def test_not_due_on_other_days_or_for_cancelled_and_waitlisted(catalog):
@@ -63,7 +65,7 @@ def test_waitlisted_people_are_not_reminded(catalog):
 
 def test_claim_is_at_most_once_and_survives_reopening(catalog, tmp_path):
     reg(catalog, "山田 太郎", user_id=101)
-    (_, [who]), = reminders.due_reminders(catalog, TODAY)
+    ((_, [who]),) = reminders.due_reminders(catalog, TODAY)
     assert reminders.claim(catalog, who, NOW) is True
     assert reminders.claim(catalog, who, NOW) is False
     reminders.mark(catalog, who, "sent", NOW)
@@ -75,7 +77,7 @@ def test_claim_is_at_most_once_and_survives_reopening(catalog, tmp_path):
 
 def test_reregistering_after_a_reminder_does_not_remind_again(catalog):
     r = reg(catalog, "山田 太郎", user_id=101)
-    (_, [who]), = reminders.due_reminders(catalog, TODAY)
+    ((_, [who]),) = reminders.due_reminders(catalog, TODAY)
     reminders.claim(catalog, who, NOW)
     cancel(catalog, r.id, today=EARLY, now=EARLY_NOW, user_id=101)
     reg(catalog, "山田 太郎", user_id=101)

@@ -42,16 +42,17 @@ class FixedClock:
 def catalog(tmp_path):
     c = make_catalog(tmp_path / "cyder.db")
     save_user(c.store, 102, EARLY_NOW, lang="en")
-    for name, org, uid in [("山田 太郎", "横浜市", 101), ("Jane Doe", "川崎市", 102),
-                           ("電話 受付", "相模原市", None)]:
-        register(c, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW,
-                 user_id=uid)
+    for name, org, uid in [
+        ("山田 太郎", "横浜市", 101),
+        ("Jane Doe", "川崎市", 102),
+        ("電話 受付", "相模原市", None),
+    ]:
+        register(c, SESSION, [Applicant(name, org, "local")], today=EARLY, now=EARLY_NOW, user_id=uid)
     return c
 
 
 def texts(tg: FakeTelegram) -> dict[int, str]:
-    return {c.chat_id: plain_text(c.text) for c in tg.calls
-            if c.method == "sendMessage" and c.ok}
+    return {c.chat_id: plain_text(c.text) for c in tg.calls if c.method == "sendMessage" and c.ok}
 
 
 async def test_nothing_before_the_reminder_hour(tg, tg_bot, catalog):
@@ -119,8 +120,7 @@ class CountingClock(FixedClock):
 
 async def test_the_background_task_sends_and_stops_when_cancelled(tg, tg_bot, catalog):
     clock = CountingClock(dt.datetime(2024, 7, 8, 9, 30, tzinfo=JST))
-    task = asyncio.create_task(reminders.run(Outbox(tg_bot, catalog, clock), Settings(),
-                                             every=0.05))
+    task = asyncio.create_task(reminders.run(Outbox(tg_bot, catalog, clock), Settings(), every=0.05))
     try:
         await tg.wait_for("sendMessage")
         await asyncio.wait_for(clock.wait_checks(3), 30)  # checks after the sending one
@@ -135,8 +135,9 @@ async def test_the_background_task_sends_and_stops_when_cancelled(tg, tg_bot, ca
 async def test_staff_broadcast_reaches_registered_users_with_escaped_text(tg, tg_bot, catalog):
     clock = FixedClock(dt.datetime(2024, 7, 1, 12, 0, tzinfo=JST))
     session = catalog.session(SESSION)
-    summary = await reminders.broadcast_session(Outbox(tg_bot, catalog, clock), catalog, session,
-                                                "会場が変わりました <b>3F</b> & more")
+    summary = await reminders.broadcast_session(
+        Outbox(tg_bot, catalog, clock), catalog, session, "会場が変わりました <b>3F</b> & more"
+    )
     assert summary.sent == 2
     raw = {c.chat_id: c.text for c in tg.calls if c.method == "sendMessage"}
     assert "&lt;b&gt;3F&lt;/b&gt; &amp; more" in raw[101]

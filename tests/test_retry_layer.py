@@ -39,8 +39,7 @@ def statuses(tg: FakeTelegram, method: str = "sendMessage") -> list[int]:
     return [c.status for c in tg.calls if c.method == method]
 
 
-async def test_one_failing_send_through_the_outbox_is_one_budget_not_twenty_five(
-        tg, bot, tmp_path):
+async def test_one_failing_send_through_the_outbox_is_one_budget_not_twenty_five(tg, bot, tmp_path):
     install_retries(bot, attempts=4, base_delay=0.001)
     outbox = Outbox(bot, make_catalog(tmp_path / "c.db"), Clock())
     tg.fail_next(100, 502, methods=["sendMessage"])
@@ -82,11 +81,9 @@ async def test_flood_control_pauses_every_request_of_the_bot(tg, bot):
 async def test_what_finally_fails_is_logged_by_method_and_chat_without_text(tg, bot, caplog):
     install_retries(bot, attempts=2, base_delay=0.001)
     tg.fail_next(2, 503, methods=["sendMessage"])
-    with caplog.at_level(logging.INFO, logger="cyder.telegram"), \
-            pytest.raises(TelegramServerError):
+    with caplog.at_level(logging.INFO, logger="cyder.telegram"), pytest.raises(TelegramServerError):
         await bot.send_message(CHAT, "private words hanako@example.jp")
-    assert f"sendMessage to chat {CHAT} failed after 2 request(s): TelegramServerError" \
-        in caplog.text
+    assert f"sendMessage to chat {CHAT} failed after 2 request(s): TelegramServerError" in caplog.text
     assert "hanako" not in caplog.text and "private" not in caplog.text
 
 

@@ -22,8 +22,9 @@ B1 = "2024-B-1-34-1029"
 @pytest.fixture
 def catalog(tmp_path):
     c = make_catalog(tmp_path / "c.db")
-    fixed = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                            'city = "広島", first = 2024-10-25, capacity = 5 }')
+    fixed = edited_schedule(
+        tmp_path, 'city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = 5 }'
+    )
     loader.load(c.store, fixed, NOW)
     people = [
         Applicant("山田 太郎", "広島市", "local", "情報政策課", "taro@city.example.lg.jp", "広島県"),
@@ -46,8 +47,15 @@ def test_roster_rows_have_every_column_fee_team_and_status(catalog):
     assert all(tuple(r) == ROSTER_COLUMNS for r in rows)
     assert [r["name"] for r in rows][:2] == ["山田 太郎", "鈴木 一郎"]
     fees = {r["name"]: r["fee"] for r in rows}
-    assert fees == {"山田 太郎": "free", "鈴木 一郎": "paid", "派遣 さん": "free",
-                    "請負 さん": "paid", "佐藤 花子": "free", "待ち 一": "free", "待ち 二": "free"}
+    assert fees == {
+        "山田 太郎": "free",
+        "鈴木 一郎": "paid",
+        "派遣 さん": "free",
+        "請負 さん": "paid",
+        "佐藤 花子": "free",
+        "待ち 一": "free",
+        "待ち 二": "free",
+    }
     assert [r["status"] for r in rows] == ["registered"] * 5 + ["waitlisted #1", "waitlisted #2"]
     assert all(r["team"] == 1 for r in rows[:5])  # five people: one team of five
     assert rows[5]["team"] is None
@@ -118,7 +126,8 @@ def test_stats_per_course_and_region(catalog):
     assert sum(r["registered"] for r in stats) == 6
     assert [r["course"] for r in stats][0] == "A"
     assert stats.index(chugoku_a) < stats.index(
-        next(r for r in stats if r["course"] == "A" and r["region"] == "九州"))
+        next(r for r in stats if r["course"] == "A" and r["region"] == "九州")
+    )
 
 
 # (a name needs a letter, issue 12.8: the digits-only ones carry one, still led by + and -)
@@ -130,8 +139,9 @@ def hostile(tmp_path):
     """Registrants whose chosen names would be formulas in staff's Excel."""
     c = make_catalog(tmp_path / "h.db")
     for i, name in enumerate(FORMULAS):
-        regs.register(c, A, [Applicant(name, f"組織{i}", "local")], today=TODAY, now=NOW,
-                      waitlist=True, source="cli")
+        regs.register(
+            c, A, [Applicant(name, f"組織{i}", "local")], today=TODAY, now=NOW, waitlist=True, source="cli"
+        )
     return c
 
 

@@ -27,10 +27,15 @@ A = "2024-A-34-1025"
 @pytest.fixture
 def catalog(tmp_path):
     c = make_catalog(tmp_path / "c.db")
-    regs.register(c, A, [Applicant("山田 太郎", "広島市", "local", email="taro@city.example.lg.jp")],
-                  today=TODAY, now=NOW, source="cli")
-    regs.register(c, A, [Applicant("鈴木 一郎", "中国電力", "infra")], today=TODAY, now=NOW,
-                  source="cli")
+    regs.register(
+        c,
+        A,
+        [Applicant("山田 太郎", "広島市", "local", email="taro@city.example.lg.jp")],
+        today=TODAY,
+        now=NOW,
+        source="cli",
+    )
+    regs.register(c, A, [Applicant("鈴木 一郎", "中国電力", "infra")], today=TODAY, now=NOW, source="cli")
     return c
 
 
@@ -52,8 +57,7 @@ def test_japanese_headers_and_values_by_default(catalog):
 def test_english_on_request(catalog):
     _, _, data = export_roster(catalog, [A], "csv", lang="en")
     first, _second = pairs(data)
-    assert {"org type: Local government", "fee: free", "status: registered",
-            "name: 山田 太郎"} <= set(first)
+    assert {"org type: Local government", "fee: free", "status: registered", "name: 山田 太郎"} <= set(first)
     assert headers("en")[:3] == ["session", "team", "name"]
 
 
@@ -97,9 +101,14 @@ def test_json_keeps_names_and_codes_for_programs(catalog):
 
 
 def test_cp932_refuses_and_names_every_character_it_cannot_hold(catalog):
-    regs.register(catalog, A, [Applicant("𠮷田 花子", "髙島市", "local"),
-                               Applicant("Anna Müller", "髙島市", "local")],
-                  today=TODAY, now=NOW, source="cli")
+    regs.register(
+        catalog,
+        A,
+        [Applicant("𠮷田 花子", "髙島市", "local"), Applicant("Anna Müller", "髙島市", "local")],
+        today=TODAY,
+        now=NOW,
+        source="cli",
+    )
     with pytest.raises(Cp932Unsupported) as e:
         export_roster(catalog, [A], "csv-cp932")
     assert e.value.characters == "𠮷ü"  # 髙 is in cp932: not listed
@@ -122,8 +131,9 @@ def test_a_team_exception_is_in_the_rosters_language(catalog):
     from catalog.teams import form_teams
 
     for i in range(3):
-        regs.register(catalog, A, [Applicant(f"追加 {i}", f"組織{i}", "local")], today=TODAY,
-                      now=NOW, source="cli")
+        regs.register(
+            catalog, A, [Applicant(f"追加 {i}", f"組織{i}", "local")], today=TODAY, now=NOW, source="cli"
+        )
     form_teams(catalog, A, now=NOW)  # five people: one team of five, flagged
     from bot.telegram.i18n import say
 

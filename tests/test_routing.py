@@ -28,12 +28,62 @@ EXPIRED = "このボタンは期限切れです。"
 NOT_UNDERSTOOD = "すみません、よくわかりませんでした"
 FAILED = "エラーが発生しました"  # the errors router: "Sorry, something went wrong"
 SCREENS = ["/start", "/find", "/courses", "/my", "/profile", "/lang", "/help", "/forget"]
-PREFIXES = sorted({cls.__prefix__ for cls in vars(callbacks).values()
-                   if isinstance(cls, type) and hasattr(cls, "__prefix__")})
-WORDS = ["find", "start", "help", "lang", "profile", "courses", "my", "sub", "near", "show",
-         "reg", "wl", "ics", "ok", "stop", "done", "add", "skip", "reuse", "team", "noteam",
-         "new", "off", "yes", "no", "list", "cancel", "ja", "en", "o", "w", "r", "f", "e", "x",
-         "a", "p", "q", "n", "34", "0", "1", "", "A", "local", "staff", "2024-A-34-1025"]
+PREFIXES = sorted(
+    {
+        cls.__prefix__
+        for cls in vars(callbacks).values()
+        if isinstance(cls, type) and hasattr(cls, "__prefix__")
+    }
+)
+WORDS = [
+    "find",
+    "start",
+    "help",
+    "lang",
+    "profile",
+    "courses",
+    "my",
+    "sub",
+    "near",
+    "show",
+    "reg",
+    "wl",
+    "ics",
+    "ok",
+    "stop",
+    "done",
+    "add",
+    "skip",
+    "reuse",
+    "team",
+    "noteam",
+    "new",
+    "off",
+    "yes",
+    "no",
+    "list",
+    "cancel",
+    "ja",
+    "en",
+    "o",
+    "w",
+    "r",
+    "f",
+    "e",
+    "x",
+    "a",
+    "p",
+    "q",
+    "n",
+    "34",
+    "0",
+    "1",
+    "",
+    "A",
+    "local",
+    "staff",
+    "2024-A-34-1025",
+]
 _ids = itertools.count(50_000)
 
 
@@ -82,8 +132,7 @@ def test_every_button_shown_two_screens_deep_gets_its_features_answer(dispatcher
                     seen.add(data)
                     user = await replay(dispatcher, path)
                     await user.press(data)
-                    if expired(user) or len(user.answers()) != 1 \
-                            or any(FAILED in t for t in user.texts()):
+                    if expired(user) or len(user.answers()) != 1 or any(FAILED in t for t in user.texts()):
                         wrong.append((path, data))
                     deeper.append([*path, data])
             paths = deeper
@@ -114,11 +163,12 @@ def test_staff_commands_reach_the_staff_router_even_for_strangers(dispatcher, co
     assert asyncio.run(run()) == "⛔ この操作は許可されていません。"
 
 
-@given(prefix=st.sampled_from(PREFIXES) | st.text(max_size=3),
-       values=st.lists(st.sampled_from(WORDS) | st.text(max_size=4), max_size=6),
-       profile=st.booleans())
-def test_any_other_button_data_is_answered_once_without_an_error(dispatcher, prefix, values,
-                                                                profile):
+@given(
+    prefix=st.sampled_from(PREFIXES) | st.text(max_size=3),
+    values=st.lists(st.sampled_from(WORDS) | st.text(max_size=4), max_size=6),
+    profile=st.booleans(),
+)
+def test_any_other_button_data_is_answered_once_without_an_error(dispatcher, prefix, values, profile):
     data = ":".join([prefix, *values])
     if not data:
         return
@@ -137,11 +187,13 @@ def test_any_other_button_data_is_answered_once_without_an_error(dispatcher, pre
 def test_every_filter_is_awaited_on_the_loop(dispatcher):
     """aiogram runs a synchronous filter (a bare `F...` or state) in a thread, a hop each
     time a handler is tried: the handlers use `Magic(...)` and `StateFilter(...)`."""
-    sync = [f"{router.name}.{name}: {handler.callback.__name__}"
-            for router in dispatcher.sub_routers
-            for name, observer in router.observers.items()
-            for handler in observer.handlers
-            if not all(f.awaitable for f in handler.filters or [])]
+    sync = [
+        f"{router.name}.{name}: {handler.callback.__name__}"
+        for router in dispatcher.sub_routers
+        for name, observer in router.observers.items()
+        for handler in observer.handlers
+        if not all(f.awaitable for f in handler.filters or [])
+    ]
     assert sync == []
 
 
@@ -160,8 +212,9 @@ def test_router_filters_let_in_whatever_a_handler_of_their_router_takes():
         for gate in declared.get("callback_query", ()):
             assert isinstance(gate, ButtonOf)
             for handler in module.router.callback_query.handlers:
-                flts = [f.callback for f in handler.filters or []
-                        if isinstance(f.callback, CallbackQueryFilter)]
+                flts = [
+                    f.callback for f in handler.filters or [] if isinstance(f.callback, CallbackQueryFilter)
+                ]
                 assert flts, (module.__name__, handler.callback.__name__)
                 for flt in flts:
                     if flt.callback_data in gate.kinds:
@@ -169,28 +222,40 @@ def test_router_filters_let_in_whatever_a_handler_of_their_router_takes():
                     # only some buttons of this kind: each one the handler takes (among
                     # single-field buttons with any of WORDS) is let in by its data
                     (field,) = flt.callback_data.model_fields
-                    taken = [b for w in WORDS
-                             if (b := flt.callback_data(**{field: w})) is not None
-                             and (flt.rule is None or flt.rule.resolve(b))]
+                    taken = [
+                        b
+                        for w in WORDS
+                        if (b := flt.callback_data(**{field: w})) is not None
+                        and (flt.rule is None or flt.rule.resolve(b))
+                    ]
                     assert taken and all(b.pack() in gate.exact for b in taken), (
-                        module.__name__, handler.callback.__name__, taken)
+                        module.__name__,
+                        handler.callback.__name__,
+                        taken,
+                    )
                 checked += 1
         for gate in declared.get("message", ()):
             if isinstance(gate, AnyCommand):
                 for handler in module.router.message.handlers:
-                    assert any(isinstance(f.callback, Command) and f.callback.prefix == "/"
-                               for f in handler.filters or []), (
-                        module.__name__, handler.callback.__name__)
+                    assert any(
+                        isinstance(f.callback, Command) and f.callback.prefix == "/"
+                        for f in handler.filters or []
+                    ), (module.__name__, handler.callback.__name__)
                     checked += 1
                 continue
             assert isinstance(gate, StateFilter)
             allowed = {s.state if hasattr(s, "state") else s for s in gate.states}
             allowed |= {n for s in gate.states for n in getattr(s, "__all_states_names__", ())}
             for handler in module.router.message.handlers:
-                needs = [set(getattr(s, "__all_states_names__", ())) or {getattr(s, "state", s)}
-                         for f in handler.filters or [] if isinstance(f.callback, StateFilter)
-                         for s in f.callback.states]
+                needs = [
+                    set(getattr(s, "__all_states_names__", ())) or {getattr(s, "state", s)}
+                    for f in handler.filters or []
+                    if isinstance(f.callback, StateFilter)
+                    for s in f.callback.states
+                ]
                 assert needs and all(n <= allowed for n in needs), (
-                    module.__name__, handler.callback.__name__)
+                    module.__name__,
+                    handler.callback.__name__,
+                )
                 checked += 1
     assert checked > 40

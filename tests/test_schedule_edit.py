@@ -34,8 +34,9 @@ def row(catalog, sid):
 
 
 def chat_registrant(catalog, sid, user_id=1001):
-    return register(catalog, sid, [Applicant("山田 太郎", "広島市", "local")], today=TODAY,
-                    now=NOW, user_id=user_id).registrations[0]
+    return register(
+        catalog, sid, [Applicant("山田 太郎", "広島市", "local")], today=TODAY, now=NOW, user_id=user_id
+    ).registrations[0]
 
 
 def test_a_date_change_raises_the_revision_and_tells_the_registrant(catalog):
@@ -57,8 +58,11 @@ def test_the_same_edit_through_db_load_gives_the_same_row(catalog, tmp_path):
     from tests.util_catalog import make_catalog
 
     twin = make_catalog(other)
-    path = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                           'city = "広島", first = 2024-11-05, id = "2024-A-34-1025" }')
+    path = edited_schedule(
+        tmp_path,
+        'city = "広島", first = 2024-10-25 }',
+        'city = "広島", first = 2024-11-05, id = "2024-A-34-1025" }',
+    )
     loader.load(twin.store, path, LATER)
     edit_session(catalog.store, A, {"first": "2024-11-05"}, now=LATER, today=TODAY)
     assert row(catalog, A) == row(twin, A)
@@ -74,12 +78,19 @@ def test_capacity_only_changes_keep_the_revision_and_tell_nobody(catalog):
 
 def test_venue_and_times_are_calendar_changes(catalog):
     chat_registrant(catalog, A)
-    result = edit_session(catalog.store, A, {"venue": "広島テスト会場", "address": "広島市中区テスト町1-1",
-                                             "start": "10:00", "end": "17:00"},
-                          now=LATER, today=TODAY)
+    result = edit_session(
+        catalog.store,
+        A,
+        {"venue": "広島テスト会場", "address": "広島市中区テスト町1-1", "start": "10:00", "end": "17:00"},
+        now=LATER,
+        today=TODAY,
+    )
     assert result.kind == "updated" and row(catalog, A)["revision"] == 1
     file = calendar.event_file(catalog, catalog.session(A))
-    assert "広島テスト会場" in file.data.decode() and "DTSTART;TZID=Asia/Tokyo:20241025T100000" in file.data.decode()
+    assert (
+        "広島テスト会場" in file.data.decode()
+        and "DTSTART;TZID=Asia/Tokyo:20241025T100000" in file.data.decode()
+    )
 
 
 def test_a_saturday_needs_confirming(catalog):
@@ -104,30 +115,48 @@ def test_c_spans_two_days(catalog):
     edit_session(catalog.store, C, {"first": "2024-12-05"}, now=LATER, today=TODAY)
     assert (row(catalog, C)["first_day"], row(catalog, C)["last_day"]) == ("2024-12-05", "2024-12-06")
     with pytest.raises(InvalidInput) as err:
-        edit_session(catalog.store, C, {"first": "2024-12-10", "last": "2024-12-10"}, now=LATER,
-                     today=TODAY)
+        edit_session(catalog.store, C, {"first": "2024-12-10", "last": "2024-12-10"}, now=LATER, today=TODAY)
     assert err.value.en == "course C runs 2 day(s): the last day must be 2024-12-11, not 2024-12-10"
     with pytest.raises(InvalidInput, match="course C runs 2 day"):
-        add_session(catalog.store, {"course": "C", "prefecture": "大阪府", "city": "大阪",
-                                    "first": "2024-12-03"}, now=LATER, default_year=2024)
+        add_session(
+            catalog.store,
+            {"course": "C", "prefecture": "大阪府", "city": "大阪", "first": "2024-12-03"},
+            now=LATER,
+            default_year=2024,
+        )
 
 
 def test_add_a_session_with_the_loaders_rules(catalog):
-    result = add_session(catalog.store, {"course": "A", "prefecture": "鳥取", "city": "倉吉",
-                                         "first": "2024-11-13", "capacity": "20"},
-                         now=LATER, default_year=2024)
+    result = add_session(
+        catalog.store,
+        {"course": "A", "prefecture": "鳥取", "city": "倉吉", "first": "2024-11-13", "capacity": "20"},
+        now=LATER,
+        default_year=2024,
+    )
     assert result.session_id == "2024-A-31-1113"
     s = catalog.session("2024-A-31-1113")
     assert (s.region, s.capacity, s.revision, s.status) == ("中国", 20, 0, "scheduled")
     with pytest.raises(InvalidInput, match="already exists"):
-        add_session(catalog.store, {"course": "A", "prefecture": "鳥取県", "city": "倉吉",
-                                    "first": "2024-11-13"}, now=LATER, default_year=2024)
+        add_session(
+            catalog.store,
+            {"course": "A", "prefecture": "鳥取県", "city": "倉吉", "first": "2024-11-13"},
+            now=LATER,
+            default_year=2024,
+        )
     with pytest.raises(InvalidInput, match="unknown city 'どこか' in 鳥取県"):
-        add_session(catalog.store, {"course": "A", "prefecture": "鳥取県", "city": "どこか",
-                                    "first": "2024-11-14"}, now=LATER, default_year=2024)
+        add_session(
+            catalog.store,
+            {"course": "A", "prefecture": "鳥取県", "city": "どこか", "first": "2024-11-14"},
+            now=LATER,
+            default_year=2024,
+        )
     with pytest.raises(InvalidInput, match="FY2026 is not loaded"):
-        add_session(catalog.store, {"course": "A", "prefecture": "鳥取県", "city": "倉吉",
-                                    "first": "2026-05-14"}, now=LATER, default_year=2024)
+        add_session(
+            catalog.store,
+            {"course": "A", "prefecture": "鳥取県", "city": "倉吉", "first": "2026-05-14"},
+            now=LATER,
+            default_year=2024,
+        )
     with pytest.raises(InvalidInput, match="date outside FY2024"):
         edit_session(catalog.store, A, {"first": "2025-04-08"}, now=LATER, today=TODAY)
 

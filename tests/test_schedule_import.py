@@ -48,13 +48,24 @@ def test_template_has_the_columns_and_instructions_in_japanese_and_english(capsy
     book = openpyxl.load_workbook(out)
     sheet = book["sessions"]
     header = [c.value for c in sheet[1]]
-    assert header[:12] == ["コース / course", "地域 / region", "都道府県 / prefecture",
-                           "市区町村 / city", "初日 / first", "最終日 / last", "会場 / venue",
-                           "住所 / address", "開始 / start", "終了 / end", "定員 / capacity",
-                           "ID / id"]
+    assert header[:12] == [
+        "コース / course",
+        "地域 / region",
+        "都道府県 / prefecture",
+        "市区町村 / city",
+        "初日 / first",
+        "最終日 / last",
+        "会場 / venue",
+        "住所 / address",
+        "開始 / start",
+        "終了 / end",
+        "定員 / capacity",
+        "ID / id",
+    ]
     assert len(header) == len(SPREADSHEET_COLUMNS) and sheet.max_row == 1
-    help_text = " ".join(str(c.value) for row in book["説明 instructions"].iter_rows() for c in row
-                         if c.value)
+    help_text = " ".join(
+        str(c.value) for row in book["説明 instructions"].iter_rows() for c in row if c.value
+    )
     assert "1行1開催回" in help_text and "one row per session" in help_text
     assert "Every row is checked first" in help_text and "何も保存しません" in help_text
 
@@ -65,20 +76,25 @@ def test_a_filled_template_of_the_year_imports_as_unchanged(capsys, tmp_path):
     assert openpyxl.load_workbook(out)["sessions"].max_row == 101
     code, out_text, _ = run(capsys, "schedule", "import", str(out), "--dry-run")
     assert code == 0
-    assert out_text.strip() == (f"{out}: dry run, nothing saved: "
-                                "FY2024: 0 added, 0 updated, 0 cancelled, 100 unchanged")
+    assert out_text.strip() == (
+        f"{out}: dry run, nothing saved: FY2024: 0 added, 0 updated, 0 cancelled, 100 unchanged"
+    )
 
 
 def test_bad_rows_are_each_named_and_nothing_is_saved(capsys, tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_bytes("\n".join([
-        HEADER,
-        "A,中国,広島県,広島,2024-10-25,,,,,,,",
-        "A,,広島県,どこか,2024-10-30,,,,,,,",
-        "A,,広島県,広島,2025-04-08,,,,,,,",
-        "A,,広島県,広島,2024-10-25,,,,,,,",
-        "A,,鳥取県,倉吉,2024-11-13,,,,10:00,,,",
-    ]).encode("cp932"))
+    path.write_bytes(
+        "\n".join(
+            [
+                HEADER,
+                "A,中国,広島県,広島,2024-10-25,,,,,,,",
+                "A,,広島県,どこか,2024-10-30,,,,,,,",
+                "A,,広島県,広島,2025-04-08,,,,,,,",
+                "A,,広島県,広島,2024-10-25,,,,,,,",
+                "A,,鳥取県,倉吉,2024-11-13,,,,10:00,,,",
+            ]
+        ).encode("cp932")
+    )
     run(capsys, "db", "init")
     code, out, err = run(capsys, "schedule", "import", str(path))
     assert code == 2 and out == ""
@@ -97,8 +113,12 @@ def _sheet_of_2024(tmp_path) -> tuple[openpyxl.Workbook, object]:
     from catalog import schedule_edit, schedule_sheet
 
     s = store(tmp_path)
-    rows = [schedule_edit.edit_fields(r) for r in s.query(
-        "select * from sessions where fiscal_year = 2024 order by first_day, course, prefecture_code")]
+    rows = [
+        schedule_edit.edit_fields(r)
+        for r in s.query(
+            "select * from sessions where fiscal_year = 2024 order by first_day, course, prefecture_code"
+        )
+    ]
     book = openpyxl.load_workbook(io.BytesIO(schedule_sheet.template(rows)))
     return book, book["sessions"]
 
@@ -115,8 +135,10 @@ def test_dry_run_previews_added_changed_and_cancelled_then_the_import_saves_them
     book.save(path)
     code, out, err = run(capsys, "schedule", "import", str(path), "--dry-run")
     assert code == 0, err
-    assert "change   2024-A-34-1025  A 2024-11-05 広島県 広島 (first day: 2024-10-25 → 2024-11-05; " \
-           "last day: 2024-10-25 → 2024-11-05)" in out
+    assert (
+        "change   2024-A-34-1025  A 2024-11-05 広島県 広島 (first day: 2024-10-25 → 2024-11-05; "
+        "last day: 2024-10-25 → 2024-11-05)" in out
+    )
     assert "cancel   2024-B-1-34-1029" in out and "add      2024-A-31-1113" in out
     assert out.strip().endswith("FY2024: 1 added, 1 updated, 1 cancelled, 98 unchanged")
     s = store(tmp_path)
@@ -124,7 +146,9 @@ def test_dry_run_previews_added_changed_and_cancelled_then_the_import_saves_them
     code, out, _ = run(capsys, "schedule", "import", str(path))
     assert code == 0 and out.strip().endswith("FY2024: 1 added, 1 updated, 1 cancelled, 98 unchanged")
     assert s.one("select first_day, revision from sessions where id = ?", [A]) == {
-        "first_day": "2024-11-05", "revision": 1}
+        "first_day": "2024-11-05",
+        "revision": 1,
+    }
     assert s.one("select status from sessions where id = '2024-B-1-34-1029'")["status"] == "cancelled"
     # importing the same sheet again changes nothing
     code, out, _ = run(capsys, "schedule", "import", str(path))
@@ -133,8 +157,10 @@ def test_dry_run_previews_added_changed_and_cancelled_then_the_import_saves_them
 
 def test_weekend_rows_need_confirming(capsys, tmp_path):
     path = tmp_path / "weekend.csv"
-    path.write_text(f"{HEADER}\nA,,広島県,広島,2025/5/24,,,,,,,\nA,,広島県,呉,2025/5/27,,,,9:30,16:00,30,\n",
-                    encoding="utf-8-sig")
+    path.write_text(
+        f"{HEADER}\nA,,広島県,広島,2025/5/24,,,,,,,\nA,,広島県,呉,2025/5/27,,,,9:30,16:00,30,\n",
+        encoding="utf-8-sig",
+    )
     run(capsys, "db", "init")
     code, _, err = run(capsys, "schedule", "import", str(path))
     assert code == 2
@@ -149,12 +175,17 @@ def test_weekend_rows_need_confirming(capsys, tmp_path):
 
 def test_a_new_fiscal_year_sits_beside_the_old_one(capsys, tmp_path):
     path = tmp_path / "fy2025.csv"
-    path.write_bytes(codecs.BOM_UTF8 + "\n".join([
-        "コース,都道府県,市区町村,初日,最終日,定員",
-        "A,広島県,広島,2025-07-09,,30",
-        "C,東京都,東京,2025-11-27,2025-11-28,",
-        "B-2,愛知県,名古屋,2026-01-20,,",
-    ]).encode("utf-8"))
+    path.write_bytes(
+        codecs.BOM_UTF8
+        + "\n".join(
+            [
+                "コース,都道府県,市区町村,初日,最終日,定員",
+                "A,広島県,広島,2025-07-09,,30",
+                "C,東京都,東京,2025-11-27,2025-11-28,",
+                "B-2,愛知県,名古屋,2026-01-20,,",
+            ]
+        ).encode("utf-8")
+    )
     run(capsys, "db", "init")
     assert run(capsys, "schedule", "import", str(path))[0] == 0
     s = store(tmp_path)
@@ -180,8 +211,9 @@ def test_malformed_files_get_a_clear_answer(capsys, tmp_path):
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04" + b"\x00" * 200)
     code, _, err = run(capsys, "schedule", "import", str(broken))
-    assert code == 2 and err.strip() == (f"cyder-bot: error: {broken}: not a readable Excel "
-                                         "workbook (.xlsx): BadZipFile")
+    assert code == 2 and err.strip() == (
+        f"cyder-bot: error: {broken}: not a readable Excel workbook (.xlsx): BadZipFile"
+    )
     binary = tmp_path / "picture.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     code, _, err = run(capsys, "schedule", "import", str(binary))
@@ -199,14 +231,27 @@ def test_malformed_files_get_a_clear_answer(capsys, tmp_path):
 
 
 def test_cli_add_edit_and_cancel_one_session(capsys, tmp_path):
-    code, out, _ = run(capsys, "schedule", "add", "--course", "A", "--prefecture", "鳥取",
-                       "--city", "倉吉", "--first", "2024-11-13")
+    code, out, _ = run(
+        capsys,
+        "schedule",
+        "add",
+        "--course",
+        "A",
+        "--prefecture",
+        "鳥取",
+        "--city",
+        "倉吉",
+        "--first",
+        "2024-11-13",
+    )
     assert code == 0 and out.strip() == "2024-A-31-1113: added"
     code, _, err = run(capsys, "schedule", "edit", "2024-A-31-1113", "--first", "2024-11-16")
-    assert code == 2 and err.strip() == ("cyder-bot: error: 2024-11-16 is a Saturday: "
-                                         "add --confirm-weekend to save it anyway")
-    code, out, _ = run(capsys, "schedule", "edit", "2024-A-31-1113", "--first", "2024-11-16",
-                       "--confirm-weekend")
+    assert code == 2 and err.strip() == (
+        "cyder-bot: error: 2024-11-16 is a Saturday: add --confirm-weekend to save it anyway"
+    )
+    code, out, _ = run(
+        capsys, "schedule", "edit", "2024-A-31-1113", "--first", "2024-11-16", "--confirm-weekend"
+    )
     assert code == 0 and out.strip() == "2024-A-31-1113: changed (registrants will be told)"
     code, out, _ = run(capsys, "schedule", "edit", "2024-A-31-1113", "--capacity", "12")
     assert out.strip() == "2024-A-31-1113: capacity changed"
@@ -221,8 +266,7 @@ def test_a_past_years_rosters_stay_exportable(capsys, tmp_path):
     path = tmp_path / "fy2025.csv"
     path.write_text(f"{HEADER}\nA,,広島県,広島,2025-07-09,,,,,,,\n", encoding="utf-8")
     assert run(capsys, "schedule", "import", str(path))[0] == 0
-    assert run(capsys, "register", A, "--name", "山田 太郎", "--org", "広島市",
-               "--org-type", "local")[0] == 0
+    assert run(capsys, "register", A, "--name", "山田 太郎", "--org", "広島市", "--org-type", "local")[0] == 0
     code, out, _ = run(capsys, "roster", "--all", "--fiscal-year", "2024", "--format", "json")
     assert code == 0 and [r["name"] for r in json.loads(out)] == ["山田 太郎"]
     # --all leaves out sessions nobody registered for: FY2025 has sessions but no roster

@@ -65,7 +65,13 @@ def test_sessions_json_matches_the_seed_fields(catalog):
     by_id = {r["id"]: r for r in rows}
     c = by_id["2024-C-27-0130"]
     assert (c["course"], c["region"], c["prefecture"], c["city"], c["start"], c["end"]) == (
-        "C", "近畿", "大阪府", "大阪", "2025-01-30", "2025-01-31")
+        "C",
+        "近畿",
+        "大阪府",
+        "大阪",
+        "2025-01-30",
+        "2025-01-31",
+    )
     assert by_id["2024-A-01-0830"]["prefecture"] == "北海道"
     assert by_id["2024-A-13-0709"]["prefecture"] == "東京都"
     assert all(r["seats"] == 30 and r["seats_left"] == 30 and r["seat_status"] == "○" for r in rows)
@@ -81,7 +87,13 @@ def test_deadline_is_five_business_days_before_with_holidays(catalog):
 
 
 def test_course_parsing_and_unknown_session(catalog):
-    assert [catalog.course(t).code for t in ("a", "Ｂ－１", "b2", "c", "プレCYDER")] == ["A", "B-1", "B-2", "C", "PRE"]
+    assert [catalog.course(t).code for t in ("a", "Ｂ－１", "b2", "c", "プレCYDER")] == [
+        "A",
+        "B-1",
+        "B-2",
+        "C",
+        "PRE",
+    ]
     with pytest.raises(InvalidInput):
         catalog.course("D")
     with pytest.raises(NotFound):
@@ -91,8 +103,9 @@ def test_course_parsing_and_unknown_session(catalog):
 def test_parse_filters_reads_typed_values_and_names_the_bad_one(catalog):
     from catalog.service import UnknownFilter, parse_filters
 
-    f = parse_filters(catalog, courses=["b1,a", "A"], prefectures=["hiroshima", "34", "東京"],
-                      regions=["kinki"])
+    f = parse_filters(
+        catalog, courses=["b1,a", "A"], prefectures=["hiroshima", "34", "東京"], regions=["kinki"]
+    )
     assert (f.courses, f.prefectures, f.regions) == (("A", "B-1"), (13, 34), ("近畿",))
     with pytest.raises(UnknownFilter) as e:
         parse_filters(catalog, courses=["A"], regions=["narnia"])
@@ -110,10 +123,12 @@ def test_catalog_errors_are_gettext_messages_in_either_language(catalog):
     assert say(nf.value, "ja") == "開催回 '2024-A-99-0101' は見つかりません。"
     with pytest.raises(InvalidInput) as near:
         catalog.course("B3")
-    assert say(near.value, "en") == ("unknown course 'B3'; choose one of: A, B-1, B-2, C, PRE"
-                                     " (did you mean B-2, B-1?)")
-    assert say(near.value, "ja") == ("コース 'B3' はありません（B-2, B-1 のことですか？）。"
-                                     "A, B-1, B-2, C, PRE から選んでください。")
+    assert say(near.value, "en") == (
+        "unknown course 'B3'; choose one of: A, B-1, B-2, C, PRE (did you mean B-2, B-1?)"
+    )
+    assert say(near.value, "ja") == (
+        "コース 'B3' はありません（B-2, B-1 のことですか？）。A, B-1, B-2, C, PRE から選んでください。"
+    )
     with pytest.raises(InvalidInput) as order:
         catalog.find(order="bogus")
     assert say(order.value, "ja") == "並び順 'bogus' は不明です（auto, date, distance）"

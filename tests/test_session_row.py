@@ -10,7 +10,13 @@ import pytest
 from catalog.session_row import SPREADSHEET_COLUMNS, SessionRowError, validate_session
 
 COURSES = ("A", "B-1", "B-2", "C")
-HIROSHIMA = {"course": "A", "region": "中国", "prefecture": "広島県", "city": "広島", "first": dt.date(2024, 10, 25)}
+HIROSHIMA = {
+    "course": "A",
+    "region": "中国",
+    "prefecture": "広島県",
+    "city": "広島",
+    "first": dt.date(2024, 10, 25),
+}
 
 
 def check(fields, *, cells=False):
@@ -27,11 +33,25 @@ def test_a_row_becomes_the_stored_session():
     row = check(HIROSHIMA)
     assert row.id == "2024-A-34-1025" and row.last == row.first and row.fiscal_year == 2024
     assert row.record() == {
-        "id": "2024-A-34-1025", "fiscal_year": 2024, "course": "A", "region": "中国",
-        "prefecture_code": 34, "prefecture": "広島県", "city": "広島", "lat": 34.4, "lon": 132.45,
-        "first_day": "2024-10-25", "last_day": "2024-10-25", "start_time": None, "end_time": None,
-        "venue": None, "address": None, "capacity": None, "status": "scheduled",
-        "venue_lat": None, "venue_lon": None,
+        "id": "2024-A-34-1025",
+        "fiscal_year": 2024,
+        "course": "A",
+        "region": "中国",
+        "prefecture_code": 34,
+        "prefecture": "広島県",
+        "city": "広島",
+        "lat": 34.4,
+        "lon": 132.45,
+        "first_day": "2024-10-25",
+        "last_day": "2024-10-25",
+        "start_time": None,
+        "end_time": None,
+        "venue": None,
+        "address": None,
+        "capacity": None,
+        "status": "scheduled",
+        "venue_lat": None,
+        "venue_lon": None,
     }
 
 
@@ -85,19 +105,39 @@ def test_a_spreadsheet_row_validates_through_the_same_model():
     (cells,) = csv.DictReader(io.StringIO(text))
     row = check(cells, cells=True)
     assert (row.id, row.city, row.venue, row.address, row.capacity) == (
-        "2024-A-34-1025", "広島", "広島テスト会場", None, 24)
-    assert row == check({**HIROSHIMA, "venue": "広島テスト会場", "start": "10:00", "end": "17:00",
-                         "capacity": 24})
+        "2024-A-34-1025",
+        "広島",
+        "広島テスト会場",
+        None,
+        24,
+    )
+    assert row == check(
+        {**HIROSHIMA, "venue": "広島テスト会場", "start": "10:00", "end": "17:00", "capacity": 24}
+    )
 
 
 def test_excel_cells_and_header_spellings_are_read():
     # openpyxl reads an Excel date cell as a naive date-time at midnight.
     excel_day = dt.datetime(2024, 10, 25)  # noqa: DTZ001
-    cells = {"Course": "A", "Prefecture": "広島県", "City": "広島", "First day": excel_day,
-             "Last day": None, "Start": dt.time(10, 0), "End": dt.time(17, 0), "Capacity": 24.0, "ID": ""}
+    cells = {
+        "Course": "A",
+        "Prefecture": "広島県",
+        "City": "広島",
+        "First day": excel_day,
+        "Last day": None,
+        "Start": dt.time(10, 0),
+        "End": dt.time(17, 0),
+        "Capacity": 24.0,
+        "ID": "",
+    }
     row = check(cells, cells=True)
     assert (row.first, row.last, row.start, row.end, row.capacity) == (
-        dt.date(2024, 10, 25), dt.date(2024, 10, 25), "10:00", "17:00", 24)
+        dt.date(2024, 10, 25),
+        dt.date(2024, 10, 25),
+        "10:00",
+        "17:00",
+        24,
+    )
     err = refused({**cells, "First day": excel_day.replace(hour=9, minute=30)}, cells=True)
     assert (err.field, err.reason) == ("first", "first must be a date, not a date-time: 2024-10-25 09:30:00")
     assert refused({**cells, "Capacity": "twenty"}, cells=True).field == "capacity"
@@ -116,4 +156,8 @@ def test_as_fields_round_trips_for_an_edit_form():
     assert json.loads(row.model_dump_json())["first"] == "2024-11-01"
     assert check(fields) == row
     moved = check({**fields, "first": dt.date(2024, 11, 8), "last": None})
-    assert (moved.id, moved.first, moved.last) == ("2024-A-34-1025", dt.date(2024, 11, 8), dt.date(2024, 11, 8))
+    assert (moved.id, moved.first, moved.last) == (
+        "2024-A-34-1025",
+        dt.date(2024, 11, 8),
+        dt.date(2024, 11, 8),
+    )

@@ -55,13 +55,21 @@ async def bot(tg):
     await b.session.close()
 
 
-def add(catalog, session: str, name: str, user_id: int | None, *, waitlist: bool = False,
-        colleague: str | None = None) -> list[Registration]:
+def add(
+    catalog,
+    session: str,
+    name: str,
+    user_id: int | None,
+    *,
+    waitlist: bool = False,
+    colleague: str | None = None,
+) -> list[Registration]:
     people = [Applicant(name, "広島県庁", "local", email=f"{user_id or 'x'}@pref.example.jp")]
     if colleague:
         people.append(Applicant(colleague, "広島県庁", "local"))
-    return register(catalog, session, people, today=NOW.date(), now=NOW, user_id=user_id,
-                    waitlist=waitlist).registrations
+    return register(
+        catalog, session, people, today=NOW.date(), now=NOW, user_id=user_id, waitlist=waitlist
+    ).registrations
 
 
 def sends(tg: FakeTelegram, chat_id: int) -> list[str]:
@@ -76,17 +84,19 @@ def calendar_of(call) -> tuple[str, str, int]:
 
 
 def staff_cancel(catalog, reg_id: int, reason: str = "Duplicate entry") -> console.Change:
-    return console.staff_cancel(catalog, reg_id, reason=reason, actor=Actor.cli(),
-                                today=NOW.date(), now=NOW)
+    return console.staff_cancel(catalog, reg_id, reason=reason, actor=Actor.cli(), today=NOW.date(), now=NOW)
 
 
 def pending_chat_rows(catalog) -> list[dict]:
-    return catalog.store.query("select kind, chat_id, claimed_by from notifications where "
-                               "channel = 'telegram' and result = 'pending' order by id")
+    return catalog.store.query(
+        "select kind, chat_id, claimed_by from notifications where "
+        "channel = 'telegram' and result = 'pending' order by id"
+    )
 
 
 async def test_a_staff_cancel_is_queued_unclaimed_and_told_later_with_reason_and_file(
-        tg, bot, catalog, settings):
+    tg, bot, catalog, settings
+):
     fill(catalog, HIROSHIMA, 29)
     [mine] = add(catalog, HIROSHIMA, "Taro Yamada", PERSON)
     [waiting] = add(catalog, HIROSHIMA, "待ち 一郎", WAITING, waitlist=True)
@@ -95,7 +105,9 @@ async def test_a_staff_cancel_is_queued_unclaimed_and_told_later_with_reason_and
     # nothing was sent by the change itself: the rows wait for the bot's sender
     assert tg.calls == []
     assert [(r["kind"], r["chat_id"], r["claimed_by"]) for r in pending_chat_rows(catalog)] == [
-        (nt.STAFF_CANCELLED, PERSON, None), (nt.PROMOTED, WAITING, None)]
+        (nt.STAFF_CANCELLED, PERSON, None),
+        (nt.PROMOTED, WAITING, None),
+    ]
     notifier = Notifier(catalog, settings, CLOCK)
     assert (await notifier.deliver_due(bot))["sent"] == 2
     text, cancel = tg.sent_to(PERSON)
@@ -109,8 +121,7 @@ async def test_a_staff_cancel_is_queued_unclaimed_and_told_later_with_reason_and
     assert (await notifier.deliver_due(bot)).get("sent", 0) == 0  # once
 
 
-async def test_a_staff_move_gives_the_old_cancel_and_the_new_invite_once(
-        tg, bot, catalog, settings):
+async def test_a_staff_move_gives_the_old_cancel_and_the_new_invite_once(tg, bot, catalog, settings):
     [mine] = add(catalog, HIROSHIMA, "Taro Yamada", PERSON)
     console.move(catalog, mine.id, TOKYO, actor=Actor.cli(), today=NOW.date(), now=NOW)
     notifier = Notifier(catalog, settings, CLOCK)
@@ -121,7 +132,8 @@ async def test_a_staff_move_gives_the_old_cancel_and_the_new_invite_once(
     assert "Hiroshima" in text.text and "Tokyo" in text.text
     assert [calendar_of(old), calendar_of(new)] == [
         ("CANCEL", ics.registration_uid(HIROSHIMA, mine.id), 1),
-        ("REQUEST", ics.registration_uid(TOKYO, mine.id), 1)]
+        ("REQUEST", ics.registration_uid(TOKYO, mine.id), 1),
+    ]
     # neither this sender nor the next process sends any of it again
     assert (await notifier.deliver_due(bot, ignore_backoff=True)).get("sent", 0) == 0
     later = Notifier(catalog, settings, CLOCK, owner="later")
@@ -130,16 +142,16 @@ async def test_a_staff_move_gives_the_old_cancel_and_the_new_invite_once(
     assert len(tg.sent_to(PERSON)) == 3
 
 
-async def test_a_telegram_5xx_is_retried_and_nothing_is_lost_or_doubled(
-        tg, bot, catalog, settings):
+async def test_a_telegram_5xx_is_retried_and_nothing_is_lost_or_doubled(tg, bot, catalog, settings):
     [mine] = add(catalog, HIROSHIMA, "Taro Yamada", PERSON)
     console.move(catalog, mine.id, TOKYO, actor=Actor.cli(), today=NOW.date(), now=NOW)
     notifier = Notifier(catalog, settings, CLOCK, backoff_base=600)
     tg.fail_next(1, 502, methods=["sendDocument"])  # the old copy's CANCEL, the first time
     assert (await notifier.deliver_due(bot)).get("retry") == 1  # (the mail: skipped)
     assert sends(tg, PERSON) == ["sendMessage"]
-    [row] = catalog.store.query("select result, progress, attempts from notifications "
-                                "where kind = ?", [nt.MOVED])
+    [row] = catalog.store.query(
+        "select result, progress, attempts from notifications where kind = ?", [nt.MOVED]
+    )
     assert row == {"result": "pending", "progress": 1, "attempts": 1}
     assert await notifier.deliver_due(bot) == {}  # backing off
     tg.fail_next(1, 500, methods=["sendDocument"])  # and once more
@@ -158,8 +170,12 @@ async def test_a_restart_sends_what_was_left(tg, bot, catalog, settings):
     [second] = add(catalog, TOKYO, "Taro Yamada", PERSON)
     staff_cancel(catalog, first.id, "first reason")
     staff_cancel(catalog, second.id, "second reason")
-    [held, _left] = [r["id"] for r in catalog.store.query(
-        "select id from notifications where kind = ? order by id", [nt.STAFF_CANCELLED])]
+    [held, _left] = [
+        r["id"]
+        for r in catalog.store.query(
+            "select id from notifications where kind = ? order by id", [nt.STAFF_CANCELLED]
+        )
+    ]
     assert nt.claim(catalog.store, held, "dead-process", now=NOW) is not None
     notifier = Notifier(catalog, settings, CLOCK)
     job = asyncio.create_task(notifier.run(bot))
@@ -180,8 +196,7 @@ async def test_a_restart_sends_what_was_left(tg, bot, catalog, settings):
     assert len(tg.sent_to(PERSON)) == 4
 
 
-async def test_a_colleague_is_told_to_the_representative_without_files(
-        tg, bot, catalog, settings):
+async def test_a_colleague_is_told_to_the_representative_without_files(tg, bot, catalog, settings):
     me, mate = add(catalog, HIROSHIMA, "代表 一郎", REP, colleague="同行 二郎")
     staff_cancel(catalog, mate.id, "本人の申し出")
     console.move(catalog, me.id, TOKYO, actor=Actor.cli(), today=NOW.date(), now=NOW)
@@ -199,8 +214,7 @@ async def test_a_staff_promotion_is_told_in_chat(tg, bot, catalog, settings):
     catalog.store.db.execute("update sessions set capacity = 31 where id = ?", [HIROSHIMA])
     catalog.store.db.conn.commit()
     console.promote(catalog, waiting.id, actor=Actor.cli(), today=NOW.date(), now=NOW)
-    assert [(r["kind"], r["chat_id"]) for r in pending_chat_rows(catalog)] == [
-        (nt.PROMOTED, PERSON)]
+    assert [(r["kind"], r["chat_id"]) for r in pending_chat_rows(catalog)] == [(nt.PROMOTED, PERSON)]
     notifier = Notifier(catalog, settings, CLOCK)
     assert (await notifier.deliver_due(bot))["sent"] == 1
     [text] = tg.sent_to(PERSON)

@@ -53,8 +53,7 @@ def blocks_in(members):
     for m in sorted(members, key=lambda m: m.registration_id):
         if m.team_key:
             by_key.setdefault(m.team_key, []).append(m)
-    return [g[:4] for g in by_key.values()
-            if len(g) >= 4 and len({m.organisation for m in g[:4]}) == 1]
+    return [g[:4] for g in by_key.values() if len(g) >= 4 and len({m.organisation for m in g[:4]}) == 1]
 
 
 def shape_for(n):
@@ -158,12 +157,22 @@ def test_reforming_after_changes_keeps_rules_and_most_teams(members, data):
     before = group_into_teams(members)
     existing = {m.registration_id: t.number for t in before for m in t.members}
     # some cancel, some register late
-    gone = set(data.draw(st.sets(st.sampled_from([m.registration_id for m in members]),
-                                 max_size=max(1, len(members) // 4))))
+    gone = set(
+        data.draw(
+            st.sets(st.sampled_from([m.registration_id for m in members]), max_size=max(1, len(members) // 4))
+        )
+    )
     top = max(m.registration_id for m in members)
-    late = [Member(top + 1 + i, f"late{i}", f"org{data.draw(st.integers(0, 12))}",
-                   data.draw(st.sampled_from(ORG_TYPES)), data.draw(st.sampled_from(PREFS)))
-            for i in range(data.draw(st.integers(0, 5)))]
+    late = [
+        Member(
+            top + 1 + i,
+            f"late{i}",
+            f"org{data.draw(st.integers(0, 12))}",
+            data.draw(st.sampled_from(ORG_TYPES)),
+            data.draw(st.sampled_from(PREFS)),
+        )
+        for i in range(data.draw(st.integers(0, 5)))
+    ]
     now = [m for m in members if m.registration_id not in gone] + late
     after = group_into_teams(now, existing)
     check_rules(now, after, fresh=False)
@@ -172,8 +181,10 @@ def test_reforming_after_changes_keeps_rules_and_most_teams(members, data):
 
 def test_reforming_with_nothing_changed_changes_nothing():
     rnd = random.Random(5)
-    members = [Member(i, f"p{i}", f"org{rnd.randrange(8)}", rnd.choice(ORG_TYPES),
-                      rnd.choice(PREFS)) for i in range(1, 31)]
+    members = [
+        Member(i, f"p{i}", f"org{rnd.randrange(8)}", rnd.choice(ORG_TYPES), rnd.choice(PREFS))
+        for i in range(1, 31)
+    ]
     first = group_into_teams(members)
     existing = {m.registration_id: t.number for t in first for m in t.members}
     assert group_into_teams(members, existing) == first
@@ -217,11 +228,25 @@ def test_pinned_moves_are_always_kept(members, data):
         assert team_of[r] == t
 
 
-@pytest.mark.parametrize("n, sizes", [
-    (0, []), (1, [1]), (2, [2]), (3, [3]), (4, [4]), (5, [5]), (6, [3, 3]), (7, [4, 3]),
-    (8, [4, 4]), (9, [3, 3, 3]), (10, [4, 3, 3]), (11, [4, 4, 3]), (13, [4, 3, 3, 3]),
-    (30, [4] * 6 + [3] * 2),
-])
+@pytest.mark.parametrize(
+    "n, sizes",
+    [
+        (0, []),
+        (1, [1]),
+        (2, [2]),
+        (3, [3]),
+        (4, [4]),
+        (5, [5]),
+        (6, [3, 3]),
+        (7, [4, 3]),
+        (8, [4, 4]),
+        (9, [3, 3, 3]),
+        (10, [4, 3, 3]),
+        (11, [4, 4, 3]),
+        (13, [4, 3, 3, 3]),
+        (30, [4] * 6 + [3] * 2),
+    ],
+)
 def test_team_sizes(n, sizes):
     assert team_sizes(n) == sizes
     members = [Member(i, f"p{i}", f"o{i}") for i in range(n)]
@@ -253,8 +278,14 @@ def test_same_key_different_organisations_is_not_a_block():
 
 
 def test_width_and_case_of_organisation_names_do_not_matter():
-    members = [Member(1, "a", "ＡＢＣ株式会社"), Member(2, "b", "abc株式会社"),
-               Member(3, "c", "x"), Member(4, "d", "y"), Member(5, "e", "z"), Member(6, "f", "w")]
+    members = [
+        Member(1, "a", "ＡＢＣ株式会社"),
+        Member(2, "b", "abc株式会社"),
+        Member(3, "c", "x"),
+        Member(4, "d", "y"),
+        Member(5, "e", "z"),
+        Member(6, "f", "w"),
+    ]
     teams = group_into_teams(members)
     assert {t.number for t in teams for m in t.members if m.registration_id in (1, 2)} == {1, 2}
 
@@ -291,8 +322,10 @@ def test_one_cancellation_keeps_most_people_in_place(members, data):
 # -- issue 13 §1: declared teams, stable re-forming, kept moves ------------------------------
 
 KURE = [Member(i, f"呉 職員{i}", "呉市役所", "local", "広島県", "kure") for i in range(1, 5)]
-SINGLES = [Member(10 + i, f"単独{i}", org, "local", "広島県")
-           for i, org in enumerate(["広島市", "福山市", "尾道市", "三原市", "府中市"])]
+SINGLES = [
+    Member(10 + i, f"単独{i}", org, "local", "広島県")
+    for i, org in enumerate(["広島市", "福山市", "尾道市", "三原市", "府中市"])
+]
 
 
 def test_declared_team_of_four_plus_five_others_is_not_three_threes():
@@ -336,12 +369,17 @@ def test_three_late_registrations_move_nobody_whose_team_is_still_valid():
     members = [Member(i + 1, f"職員{i + 1}", o, "local", "広島県") for i, o in enumerate(orgs)]
     existing = {1: 1, 2: 1, 7: 1, 3: 2, 5: 2, 6: 2, 4: 3, 8: 3, 9: 3}
     assert layout_of(group_into_teams(members)) == existing
-    late = [Member(10 + i, f"遅れ{i}", o, "local", "広島県")
-            for i, o in enumerate(["福山市", "三原市", "尾道市"])]
+    late = [
+        Member(10 + i, f"遅れ{i}", o, "local", "広島県") for i, o in enumerate(["福山市", "三原市", "尾道市"])
+    ]
     after = group_into_teams(members + late, existing)
     assert {r: t for r, t in layout_of(after).items() if r in existing} == existing
     assert [[m.registration_id for m in t.members] for t in after] == [
-        [1, 2, 7], [3, 5, 6], [4, 8, 9], [10, 11, 12]]
+        [1, 2, 7],
+        [3, 5, 6],
+        [4, 8, 9],
+        [10, 11, 12],
+    ]
     # where the newcomers can fill teams short of four, they do (then form new ones)
     fill = [Member(20 + i, f"追加{i}", f"新{i}", "local", "広島県") for i in range(3)]
     filled = group_into_teams(members + fill, existing)
@@ -356,8 +394,11 @@ def test_three_late_registrations_move_nobody_whose_team_is_still_valid():
 def no_move_extension_exists(teams, late):
     """Brute force: can the newcomers join (existing teams or one new team) with nobody
     moving and every rule kept? Declared teams are left out: nobody joins them."""
-    base = [list(t.members) for t in teams if not any(m.team_key for m in t.members)
-            or len({m.team_key for m in t.members}) > 1]
+    base = [
+        list(t.members)
+        for t in teams
+        if not any(m.team_key for m in t.members) or len({m.team_key for m in t.members}) > 1
+    ]
     for choice in itertools.product(range(len(base) + 1), repeat=len(late)):
         trial = [list(t) for t in base] + [[]]
         for m, c in zip(late, choice, strict=True):
@@ -366,8 +407,11 @@ def no_move_extension_exists(teams, late):
         if any(len(t) not in (3, 4) for t in trial):
             continue
         total = Counter(m.organisation for t in trial for m in t)
-        if all(c <= math.ceil(total[o] / len(trial))
-               for t in trial for o, c in Counter(m.organisation for m in t).items()):
+        if all(
+            c <= math.ceil(total[o] / len(trial))
+            for t in trial
+            for o, c in Counter(m.organisation for m in t).items()
+        ):
             return True
     return False
 
@@ -379,10 +423,14 @@ def crowded(draw):
     registrations from the same organisations or new ones."""
     pool = [f"org{i}" for i in range(draw(st.integers(2, 7)))]
     n = draw(st.integers(5, 18))
-    members = [Member(i + 1, f"p{i + 1}", draw(st.sampled_from(pool)),
-                      draw(st.sampled_from(ORG_TYPES[:2])), "") for i in range(n)]
-    late = [Member(n + 1 + i, f"late{i}", draw(st.sampled_from([*pool, "new-a", "new-b"])))
-            for i in range(draw(st.integers(1, 3)))]
+    members = [
+        Member(i + 1, f"p{i + 1}", draw(st.sampled_from(pool)), draw(st.sampled_from(ORG_TYPES[:2])), "")
+        for i in range(n)
+    ]
+    late = [
+        Member(n + 1 + i, f"late{i}", draw(st.sampled_from([*pool, "new-a", "new-b"])))
+        for i in range(draw(st.integers(1, 3)))
+    ]
     return members, late
 
 
@@ -407,8 +455,7 @@ def test_declared_teams_intact_whatever_the_existing_teams(members, data):
     """Any stored layout at all (old formings, hand edits): every declared team comes out
     as one team of its own, and the rules hold."""
     ids = [m.registration_id for m in members]
-    existing = {r: data.draw(st.integers(1, 1 + len(ids) // 3)) for r in ids
-                if data.draw(st.booleans())}
+    existing = {r: data.draw(st.integers(1, 1 + len(ids) // 3)) for r in ids if data.draw(st.booleans())}
     teams = group_into_teams(members, existing)
     check_rules(members, teams, fresh=False)
     assert teams == group_into_teams(list(reversed(members)), existing)
@@ -438,7 +485,8 @@ def test_moves_kept_and_declared_teams_intact_when_reforming(members, data):
                 assert len(home) == 1
                 held = [t for t in result if t.number in home][0]
                 assert {m.registration_id for m in held.members} - set(pins) == {
-                    m.registration_id for m in block}
+                    m.registration_id for m in block
+                }
     assert again == teams  # re-forming what it formed changes nothing
 
 
@@ -456,6 +504,7 @@ def test_the_rest_of_a_declared_team_stays_together_when_staff_move_one_away():
 
 def test_flag_exceptions_judges_stored_teams_as_they_are():
     from catalog.teams import Team, flag_exceptions
+
     a = [Member(i, f"p{i}", "広島市" if i < 3 else f"o{i}") for i in range(1, 9)]
     teams = flag_exceptions([Team(1, tuple(a[:5])), Team(2, tuple(a[5:]))])
     assert [e.code for e in teams[0].exceptions] == ["size", "organisation"]

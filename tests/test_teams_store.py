@@ -22,8 +22,14 @@ def catalog(tmp_path):
 
 
 def add(catalog, i, org=None, org_type="local", **kw):
-    out = regs.register(catalog, A, [Applicant(f"人{i}", org or f"組織{i}", org_type, **kw)],
-                        today=TODAY, now=NOW, waitlist=True)
+    out = regs.register(
+        catalog,
+        A,
+        [Applicant(f"人{i}", org or f"組織{i}", org_type, **kw)],
+        today=TODAY,
+        now=NOW,
+        waitlist=True,
+    )
     return out.registrations[0].id
 
 
@@ -46,8 +52,10 @@ def test_form_stores_and_current_reads_back(catalog):
 def test_waitlist_is_not_grouped(catalog, tmp_path):
     from schedules import loader
     from tests.util_catalog import edited_schedule
-    fixed = edited_schedule(tmp_path, 'city = "広島", first = 2024-10-25 }',
-                            'city = "広島", first = 2024-10-25, capacity = 4 }')
+
+    fixed = edited_schedule(
+        tmp_path, 'city = "広島", first = 2024-10-25 }', 'city = "広島", first = 2024-10-25, capacity = 4 }'
+    )
     loader.load(catalog.store, fixed, NOW)
     ids = [add(catalog, i) for i in range(6)]
     teams = form_teams(catalog, A, now=NOW)
@@ -114,8 +122,13 @@ def test_move_that_puts_an_organisation_twice_is_refused(catalog):
     with pytest.raises(TeamRuleError, match="2 people of 広島市"):
         move_member(catalog, A, mover, small, now=NOW)
     # a move within the rules goes through without force
-    other = next(m.registration_id for t in teams if t.number != small for m in t.members
-                 if m.registration_id not in (a, b))
+    other = next(
+        m.registration_id
+        for t in teams
+        if t.number != small
+        for m in t.members
+        if m.registration_id not in (a, b)
+    )
     assert layout(move_member(catalog, A, other, small, now=NOW))[other] == small
 
 

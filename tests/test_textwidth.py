@@ -5,12 +5,21 @@ import pytest
 from catalog.textwidth import table, width
 
 
-@pytest.mark.parametrize(("text", "columns"), [
-    ("Hiroshima", 9), ("広島市", 6), ("Ａ１", 4), ("ｱｲｳ", 3), ("2024-A-34-1025", 14),
-    ("Cafe\u0301", 4),  # a combining accent takes no column of its own
-    ("a\u200bb", 2),  # nor does a zero-width space
-    ("👍", 2), ("", 0), ("a\x07b", 2),
-])
+@pytest.mark.parametrize(
+    ("text", "columns"),
+    [
+        ("Hiroshima", 9),
+        ("広島市", 6),
+        ("Ａ１", 4),
+        ("ｱｲｳ", 3),
+        ("2024-A-34-1025", 14),
+        ("Cafe\u0301", 4),  # a combining accent takes no column of its own
+        ("a\u200bb", 2),  # nor does a zero-width space
+        ("👍", 2),
+        ("", 0),
+        ("a\x07b", 2),
+    ],
+)
 def test_width_counts_terminal_columns(text, columns):
     assert width(text) == columns
 

@@ -38,8 +38,9 @@ class Inbox:
     rcpt_reply: str | None = None
     data_reply: str | None = None
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -48,8 +49,11 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_reply:
             return self.data_reply
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content))
+        self.messages.append(
+            Received(
+                envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content
+            )
+        )
         return "250 Message accepted for delivery"
 
 
@@ -68,8 +72,11 @@ def free_port() -> int:
 
 def authenticator(user: str, password: str) -> Any:
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = (isinstance(data, LoginPassword) and data.login == user.encode()
-              and data.password == password.encode())
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == user.encode()
+            and data.password == password.encode()
+        )
         return AuthResult(success=ok, handled=False)
 
     return check
@@ -77,7 +84,6 @@ def authenticator(user: str, password: str) -> Any:
 
 def start(inbox: Inbox, **server_kwargs: Any) -> tuple[Controller, SmtpServer]:
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=10,
-                            **server_kwargs)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=10, **server_kwargs)
     controller.start()
     return controller, SmtpServer(inbox, "127.0.0.1", port)

@@ -45,8 +45,9 @@ def resolve_origin(text: str) -> tuple[tuple[float, float] | None, int | None, s
 
 
 def cmd_sessions(args: argparse.Namespace, catalog: Catalog) -> int:
-    wanted = parse_filters(catalog, courses=args.course or [], prefectures=args.prefecture or [],
-                           regions=args.region or [])
+    wanted = parse_filters(
+        catalog, courses=args.course or [], prefectures=args.prefecture or [], regions=args.region or []
+    )
     profile = None
     if args.eligible_for:
         catalog.rules.org_type(args.eligible_for)
@@ -54,13 +55,31 @@ def cmd_sessions(args: argparse.Namespace, catalog: Catalog) -> int:
     near = near_pref = None
     if args.near:
         near, near_pref, _ = resolve_origin(args.near)
-    hits = catalog.find(courses=wanted.courses, prefectures=wanted.prefectures,
-                        regions=wanted.regions, near=near,
-                        near_prefecture=near_pref, eligible_for=profile,
-                        date_from=args.date_from, date_to=args.date_to, limit=args.limit)
+    hits = catalog.find(
+        courses=wanted.courses,
+        prefectures=wanted.prefectures,
+        regions=wanted.regions,
+        near=near,
+        near_prefecture=near_pref,
+        eligible_for=profile,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        limit=args.limit,
+    )
     rows = [h.session.as_dict(h.distance_km if args.near else None) for h in hits]
-    cols = ["id", "course", "region", "prefecture", "city", "start", "end", "seats",
-            "seats_left", "seat_status", "deadline"]
+    cols = [
+        "id",
+        "course",
+        "region",
+        "prefecture",
+        "city",
+        "start",
+        "end",
+        "seats",
+        "seats_left",
+        "seat_status",
+        "deadline",
+    ]
     if args.near:
         cols.append("distance_km")
     if args.format == "csv":
@@ -75,8 +94,21 @@ def cmd_courses(args: argparse.Namespace, catalog: Catalog) -> int:
     rows = [c.as_dict() for c in catalog.courses()]
     for r in rows:
         r["fee_yen"] = r["fee_yen"] if r["fee_yen"] is not None else "not announced"
-    emit(rows, args.format, ["code", "level_ja", "level_en", "format", "organisations_en",
-                              "where_en", "period_en", "declared_total", "fee_yen"])
+    emit(
+        rows,
+        args.format,
+        [
+            "code",
+            "level_ja",
+            "level_en",
+            "format",
+            "organisations_en",
+            "where_en",
+            "period_en",
+            "declared_total",
+            "fee_yen",
+        ],
+    )
     return 0
 
 
@@ -84,8 +116,9 @@ def cmd_eligibility(args: argparse.Namespace, catalog: Catalog) -> int:
     catalog.rules.org_type(args.org_type)
     profile = Profile(args.org_type.strip().lower(), args.contractor, args.dispatched, args.student)
     verdicts = catalog.verdicts(profile)
-    rows = [{**v.as_dict(), "reason_ja": say(v.reason, "ja"), "reason_en": say(v.reason, "en")}
-            for v in verdicts]
+    rows = [
+        {**v.as_dict(), "reason_ja": say(v.reason, "ja"), "reason_en": say(v.reason, "en")} for v in verdicts
+    ]
     if args.format == "table":
         for r, v in zip(rows, verdicts, strict=True):
             r["fee"], r["fee_yen"] = r["fee"] or "-", v.fee_cell()  # no fee when not eligible
@@ -130,8 +163,9 @@ def add_commands(sub: Subcommands) -> None:
     p.set_defaults(func=with_catalog(cmd_courses))
 
     p = sub.add_parser("eligibility", help="which courses an organisation type may take, and fees")
-    p.add_argument("--org-type", required=True,
-                   help="national, local, iaa, designated, infra, private, school")
+    p.add_argument(
+        "--org-type", required=True, help="national, local, iaa, designated, infra, private, school"
+    )
     p.add_argument("--contractor", action="store_true", help="an outside contractor (請負)")
     p.add_argument("--dispatched", action="store_true", help="a dispatched worker (派遣労働者)")
     p.add_argument("--student", action="store_true")

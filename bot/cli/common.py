@@ -81,14 +81,18 @@ def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], out: Any 
 
 def with_catalog(fn: Callable[[argparse.Namespace, Catalog], int]) -> Callable[..., int]:
     """A command that needs the catalog: opened from the environment's settings when it runs."""
+
     def run(args: argparse.Namespace) -> int:
         return fn(args, open_catalog(load_settings()))
+
     run.__name__ = fn.__name__
     return run
 
 
 def lock_note(seconds: float) -> str:
     """One line for staff after a long write: how long the bot's writers had to wait."""
-    return (f"(one transaction: the database's write lock was held {seconds:.2f} s; chat "
-            "users saving meanwhile are told the database is busy, and after "
-            f"{writer.BUDGET:.0f} s asked to try again)")
+    return (
+        f"(one transaction: the database's write lock was held {seconds:.2f} s; chat "
+        "users saving meanwhile are told the database is busy, and after "
+        f"{writer.BUDGET:.0f} s asked to try again)"
+    )

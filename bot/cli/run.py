@@ -15,8 +15,11 @@ DEMO_TODAY = dt.date(2024, 6, 1)
 
 
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # aiohttp's access log would carry query strings (calendar tokens): keep it off.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
@@ -36,8 +39,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     _logging(args.verbose)
     if not settings.bot_token:
-        logging.getLogger("cyder.runner").warning(
-            "BOT_TOKEN is not set: serving HTTP only (no bot)")
+        logging.getLogger("cyder.runner").warning("BOT_TOKEN is not set: serving HTTP only (no bot)")
     try:
         await serve(settings)
     except ServeError as e:
@@ -53,9 +55,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         _logging(True)
     else:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return await run_demo(demo_settings(env_settings), lang=args.lang,
-                          clock_pinned_by_env=env_settings.today is not None,
-                          staff=getattr(args, "staff", False))
+    return await run_demo(
+        demo_settings(env_settings),
+        lang=args.lang,
+        clock_pinned_by_env=env_settings.today is not None,
+        staff=getattr(args, "staff", False),
+    )
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -66,16 +71,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Subcommands) -> None:
-    p = sub.add_parser("serve", help="run the bot (BOT_TOKEN; polling or WEBHOOK_URL) and "
-                                     "the HTTP server on HTTP_HOST:HTTP_PORT")
+    p = sub.add_parser(
+        "serve",
+        help="run the bot (BOT_TOKEN; polling or WEBHOOK_URL) and the HTTP server on HTTP_HOST:HTTP_PORT",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="chat with the bot in this terminal (no Telegram needed)")
-    p.add_argument("--lang", choices=["ja", "en"], default="ja",
-                   help="the demo user's Telegram language")
-    p.add_argument("--staff", action="store_true",
-                   help="make the demo user registration staff (ADMIN_IDS) to try /roster...")
+    p.add_argument("--lang", choices=["ja", "en"], default="ja", help="the demo user's Telegram language")
+    p.add_argument(
+        "--staff",
+        action="store_true",
+        help="make the demo user registration staff (ADMIN_IDS) to try /roster...",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show the bot's logs")
     p.set_defaults(func=cmd_demo)
 

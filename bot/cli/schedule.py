@@ -18,9 +18,17 @@ from catalog.service import Catalog
 
 ACTOR = "cli"  # who the schedule change log names (see schedule_edit.record_schedule_change)
 FIELD_OPTIONS = {  # option dest -> field name
-    "first": "first", "last": "last", "prefecture": "prefecture", "city": "city",
-    "venue": "venue", "address": "address", "start": "start", "end": "end",
-    "capacity": "capacity", "venue_lat": "venue_lat", "venue_lon": "venue_lon",
+    "first": "first",
+    "last": "last",
+    "prefecture": "prefecture",
+    "city": "city",
+    "venue": "venue",
+    "address": "address",
+    "start": "start",
+    "end": "end",
+    "capacity": "capacity",
+    "venue_lat": "venue_lat",
+    "venue_lon": "venue_lon",
 }
 
 
@@ -36,11 +44,17 @@ def cmd_template(args: argparse.Namespace, catalog: Catalog) -> int:
     year = args.fiscal_year
     if year is not None:
         if year not in catalog.loaded_years():
-            raise UsageError(f"FY{year} is not loaded (loaded: "
-                             f"{', '.join(str(y) for y in catalog.loaded_years())})")
-        rows = [schedule_edit.edit_fields(r) for r in catalog.store.query(
-            "select * from sessions where fiscal_year = ? and status != 'cancelled' "
-            "order by first_day, course, prefecture_code", [year])]
+            raise UsageError(
+                f"FY{year} is not loaded (loaded: {', '.join(str(y) for y in catalog.loaded_years())})"
+            )
+        rows = [
+            schedule_edit.edit_fields(r)
+            for r in catalog.store.query(
+                "select * from sessions where fiscal_year = ? and status != 'cancelled' "
+                "order by first_day, course, prefecture_code",
+                [year],
+            )
+        ]
     courses = list(schedule_edit.year_courses(catalog.store, year or catalog.fiscal_year))
     data = schedule_sheet.template(rows, courses=courses, fiscal_year=year)
     out = Path(args.output)
@@ -58,8 +72,10 @@ def _print_plan(plan: schedule_import.ImportPlan) -> None:
         if change.kind in labels:
             taken = plan.registered.get(change.session_id, 0)
             note = f" [{taken} registered]" if change.kind == "cancelled" and taken else ""
-            print(f"{labels[change.kind]:8} {change.session_id}  "
-                  f"{english(schedule_import.describe(change))}{note}")
+            print(
+                f"{labels[change.kind]:8} {change.session_id}  "
+                f"{english(schedule_import.describe(change))}{note}"
+            )
 
 
 def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
@@ -67,9 +83,13 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:
-        plan = schedule_import.read_and_plan(catalog.store, path.name, path.read_bytes(),
-                                             fiscal_year=args.fiscal_year,
-                                             confirm_weekends=args.confirm_weekends)
+        plan = schedule_import.read_and_plan(
+            catalog.store,
+            path.name,
+            path.read_bytes(),
+            fiscal_year=args.fiscal_year,
+            confirm_weekends=args.confirm_weekends,
+        )
     except InvalidInput as e:
         raise UsageError(f"{path}: {e.en}") from None
     if not plan.ok:
@@ -84,8 +104,10 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     clock = _clock()
     report = schedule_import.apply_import(catalog.store, plan, now=clock.now(), actor=ACTOR)
     _print_plan(plan)
-    print(f"{path}: {report.summary()}"
-          + (f" (new year: copied from FY{plan.new_year_from})" if plan.new_year_from else ""))
+    print(
+        f"{path}: {report.summary()}"
+        + (f" (new year: copied from FY{plan.new_year_from})" if plan.new_year_from else "")
+    )
     return 0
 
 
@@ -94,13 +116,17 @@ def _confirmed(run: Any) -> Any:
     try:
         return run()
     except schedule_edit.NeedsConfirmation as e:
-        raise UsageError(f"{'; '.join(str(d.said) for d in e.days)}: "
-                         "add --confirm-weekend to save it anyway") from None
+        raise UsageError(
+            f"{'; '.join(str(d.said) for d in e.days)}: add --confirm-weekend to save it anyway"
+        ) from None
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, dest) for dest, name in FIELD_OPTIONS.items()
-            if getattr(args, dest, None) is not None}
+    return {
+        name: getattr(args, dest)
+        for dest, name in FIELD_OPTIONS.items()
+        if getattr(args, dest, None) is not None
+    }
 
 
 def cmd_add(args: argparse.Namespace, catalog: Catalog) -> int:
@@ -108,9 +134,16 @@ def cmd_add(args: argparse.Namespace, catalog: Catalog) -> int:
     fields = {"course": args.course, **_fields(args)}
     if args.id:
         fields["id"] = args.id
-    result = _confirmed(lambda: schedule_edit.add_session(
-        catalog.store, fields, now=clock.now(), default_year=catalog.fiscal_year,
-        confirm=args.confirm_weekend, actor=ACTOR))
+    result = _confirmed(
+        lambda: schedule_edit.add_session(
+            catalog.store,
+            fields,
+            now=clock.now(),
+            default_year=catalog.fiscal_year,
+            confirm=args.confirm_weekend,
+            actor=ACTOR,
+        )
+    )
     print(english(result.summary()))
     return 0
 
@@ -120,16 +153,23 @@ def cmd_edit(args: argparse.Namespace, catalog: Catalog) -> int:
     changes = _fields(args)
     if not changes:
         raise UsageError("nothing to change: give --first, --city, --venue, --capacity, ...")
-    result = _confirmed(lambda: schedule_edit.edit_session(
-        catalog.store, args.session, changes, now=clock.now(), today=clock.today(),
-        confirm=args.confirm_weekend, actor=ACTOR))
+    result = _confirmed(
+        lambda: schedule_edit.edit_session(
+            catalog.store,
+            args.session,
+            changes,
+            now=clock.now(),
+            today=clock.today(),
+            confirm=args.confirm_weekend,
+            actor=ACTOR,
+        )
+    )
     print(english(result.summary()))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace, catalog: Catalog) -> int:
-    result = schedule_edit.cancel_session(catalog.store, args.session, now=_clock().now(),
-                                          actor=ACTOR)
+    result = schedule_edit.cancel_session(catalog.store, args.session, now=_clock().now(), actor=ACTOR)
     print(english(result.summary()))
     return 0
 
@@ -149,11 +189,12 @@ def _session_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help='venue address ("" clears it)')
     p.add_argument("--start", metavar="HH:MM")
     p.add_argument("--end", metavar="HH:MM")
-    p.add_argument("--capacity", help="seats (\"\" for the default)")
+    p.add_argument("--capacity", help='seats ("" for the default)')
     p.add_argument("--venue-lat", metavar="LAT", help="the venue's latitude, for a map")
     p.add_argument("--venue-lon", metavar="LON", help="the venue's longitude")
-    p.add_argument("--confirm-weekend", action="store_true",
-                   help="save a session on a weekend or public holiday anyway")
+    p.add_argument(
+        "--confirm-weekend", action="store_true", help="save a session on a weekend or public holiday anyway"
+    )
 
 
 def add_commands(sub: Any) -> None:  # argparse subparsers
@@ -164,18 +205,28 @@ def add_commands(sub: Any) -> None:  # argparse subparsers
 
     q = ssub.add_parser("template", help="write the Excel template (one row per session)")
     q.add_argument("-o", "--output", required=True, metavar="FILE.xlsx")
-    q.add_argument("--fiscal-year", type=_year, metavar="N",
-                   help="fill it with that year's sessions (to correct and import again)")
+    q.add_argument(
+        "--fiscal-year",
+        type=_year,
+        metavar="N",
+        help="fill it with that year's sessions (to correct and import again)",
+    )
     q.set_defaults(func=with_catalog(cmd_template))
 
     q = ssub.add_parser("import", help="validate every row, then load the sheet as a fiscal year")
     q.add_argument("file", metavar="FILE.xlsx|FILE.csv")
-    q.add_argument("--fiscal-year", type=_year, metavar="N",
-                   help="the year the sheet is for (else the year of its first dates)")
-    q.add_argument("--dry-run", action="store_true",
-                   help="show what would be added, changed and cancelled; save nothing")
-    q.add_argument("--confirm-weekends", action="store_true",
-                   help="accept sessions on weekends and public holidays")
+    q.add_argument(
+        "--fiscal-year",
+        type=_year,
+        metavar="N",
+        help="the year the sheet is for (else the year of its first dates)",
+    )
+    q.add_argument(
+        "--dry-run", action="store_true", help="show what would be added, changed and cancelled; save nothing"
+    )
+    q.add_argument(
+        "--confirm-weekends", action="store_true", help="accept sessions on weekends and public holidays"
+    )
     q.set_defaults(func=with_catalog(cmd_import))
 
     q = ssub.add_parser("add", help="add one session")

@@ -35,20 +35,37 @@ def cmd_register(args: argparse.Namespace, catalog: Catalog) -> int:
     session = catalog.session(args.session)
     org_type = catalog.rules.org_type(args.org_type).code
     pref = places.prefecture(args.prefecture).name if args.prefecture else ""
-    person = Applicant(name=args.name, organisation=args.org, org_type=org_type,
-                       department=args.department or "", email=args.email or "",
-                       prefecture=pref, contractor=args.contractor, dispatched=args.dispatched)
+    person = Applicant(
+        name=args.name,
+        organisation=args.org,
+        org_type=org_type,
+        department=args.department or "",
+        email=args.email or "",
+        prefecture=pref,
+        contractor=args.contractor,
+        dispatched=args.dispatched,
+    )
     key = (args.as_team or "").strip() or None
     if key:
         check_team_key(catalog, session.id, key, person.cleaned().organisation)
-    out = console.register(catalog, session.id, [person], actor=Actor.cli(),
-                           today=clock.today(), now=clock.now(), waitlist=args.waitlist,
-                           team_key=key, source="cli")
+    out = console.register(
+        catalog,
+        session.id,
+        [person],
+        actor=Actor.cli(),
+        today=clock.today(),
+        now=clock.now(),
+        waitlist=args.waitlist,
+        team_key=key,
+        source="cli",
+    )
     reg = out.registrations[0]
     fee = catalog.verdict(person.profile, session.course).fee
     where = f"waitlisted #{reg.position}" if out.waitlisted else "registered"
-    print(f"{where}: #{reg.id} {reg.name} ({reg.organisation}) for {session.id}, fee {fee}"
-          + (f", team {key}" if key else ""))
+    print(
+        f"{where}: #{reg.id} {reg.name} ({reg.organisation}) for {session.id}, fee {fee}"
+        + (f", team {key}" if key else "")
+    )
     return 0
 
 
@@ -57,8 +74,9 @@ def cmd_import(args: argparse.Namespace, catalog: Catalog) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    report = console.import_file(catalog, path, actor=Actor.cli(), today=clock.today(),
-                                 now=clock.now(), waitlist=args.waitlist)
+    report = console.import_file(
+        catalog, path, actor=Actor.cli(), today=clock.today(), now=clock.now(), waitlist=args.waitlist
+    )
     print(f"{path}: {report.summary()}")
     print(lock_note(catalog.store.last_hold), file=sys.stderr)
     return 0
@@ -68,11 +86,20 @@ def _print_teams(teams: list[Team], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([t.as_dict(say) for t in teams], ensure_ascii=False, indent=2))
         return
-    rows = [[t.number, m.registration_id, m.name, m.organisation, m.org_type, m.prefecture,
-             say(t.exceptions_said, "en") if i == 0 else ""]
-            for t in teams for i, m in enumerate(t.members)]
-    print(table(["team", "id", "name", "organisation", "org_type", "prefecture", "exception"],
-                rows))
+    rows = [
+        [
+            t.number,
+            m.registration_id,
+            m.name,
+            m.organisation,
+            m.org_type,
+            m.prefecture,
+            say(t.exceptions_said, "en") if i == 0 else "",
+        ]
+        for t in teams
+        for i, m in enumerate(t.members)
+    ]
+    print(table(["team", "id", "name", "organisation", "org_type", "prefecture", "exception"], rows))
     sizes = "+".join(str(len(t.members)) for t in teams) or "0"
     flagged = [str(t.number) for t in teams if t.is_exception]
     note = f"; exception(s) in team {', '.join(flagged)}" if flagged else ""
@@ -88,8 +115,9 @@ def cmd_teams(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.move:
         reg_id, team = args.move
         try:
-            teams = console.move_team_member(catalog, args.session, reg_id, team,
-                                             actor=Actor.cli(), now=now, force=args.force)
+            teams = console.move_team_member(
+                catalog, args.session, reg_id, team, actor=Actor.cli(), now=now, force=args.force
+            )
         except TeamRuleError as e:
             raise UsageError(f"{e.en} (add --force to move anyway)") from e
     elif args.show:
@@ -106,17 +134,22 @@ def cmd_roster(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.cp932 and args.format != "csv":
         raise UsageError("--cp932 applies to --format csv only")
     if args.all:
-        every = catalog.all_sessions() if args.fiscal_year is None else catalog.sessions_of(
-            args.fiscal_year, include_cancelled=False)
+        every = (
+            catalog.all_sessions()
+            if args.fiscal_year is None
+            else catalog.sessions_of(args.fiscal_year, include_cancelled=False)
+        )
         if not every:
             raise UsageError(f"FY{args.fiscal_year} has no sessions in the database")
         ids = [s.id for s in every if s.registered or s.waitlisted]
     else:
         ids = [args.session]
     if not ids:
-        raise UsageError("--all: nobody is registered for any session"
-                         + (f" of FY{args.fiscal_year}" if args.fiscal_year else "")
-                         + ", so there is no roster")
+        raise UsageError(
+            "--all: nobody is registered for any session"
+            + (f" of FY{args.fiscal_year}" if args.fiscal_year else "")
+            + ", so there is no roster"
+        )
     fmt: RosterFormat = "csv-cp932" if args.cp932 else args.format
     name, _mime, data = export_roster(catalog, ids, fmt, lang=args.lang, say=say)
     if args.output is None and args.format == "xlsx":
@@ -148,8 +181,7 @@ def _move(text: str) -> tuple[int, int]:
             raise ValueError(text)
         return int(reg), int(team)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not REGISTRATION_ID:TEAM (e.g. 12:3)") from None
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -157,22 +189,29 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--name", required=True)
     p.add_argument("--org", required=True, help="organisation name")
-    p.add_argument("--org-type", required=True,
-                   help="national, local, iaa, designated, infra, private, school")
+    p.add_argument(
+        "--org-type", required=True, help="national, local, iaa, designated, infra, private, school"
+    )
     p.add_argument("--department")
     p.add_argument("--email")
     p.add_argument("--prefecture")
     p.add_argument("--contractor", action="store_true", help="an outside contractor (請負)")
     p.add_argument("--dispatched", action="store_true", help="a dispatched worker (派遣労働者)")
-    p.add_argument("--as-team", metavar="KEY",
-                   help="people of one organisation applying as a full team of four share KEY")
+    p.add_argument(
+        "--as-team",
+        metavar="KEY",
+        help="people of one organisation applying as a full team of four share KEY",
+    )
     p.add_argument("--waitlist", action="store_true", help="join the waitlist when full")
     p.set_defaults(func=with_catalog(cmd_register))
 
     p = sub.add_parser("import-registrations", help="import applications from CSV (all or nothing)")
     p.add_argument("file", metavar="FILE.csv")
-    p.add_argument("--waitlist", action="store_true",
-                   help="rows past the seats join the waitlist instead of failing the import")
+    p.add_argument(
+        "--waitlist",
+        action="store_true",
+        help="rows past the seats join the waitlist instead of failing the import",
+    )
     p.set_defaults(func=with_catalog(cmd_import))
 
     p = sub.add_parser("teams", help="form (or show) a session's teams of four")
@@ -180,12 +219,19 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--show", action="store_true", help="show the stored teams, do not re-form")
-    g.add_argument("--move", type=_move, metavar="ID:TEAM",
-                   help="move registration ID into TEAM (kept when re-forming); a move that "
-                        "breaks the team rules is refused unless --force")
-    p.add_argument("--force", action="store_true",
-                   help="with --move: make the move though it breaks the team rules "
-                        "(the team is then shown as an exception)")
+    g.add_argument(
+        "--move",
+        type=_move,
+        metavar="ID:TEAM",
+        help="move registration ID into TEAM (kept when re-forming); a move that "
+        "breaks the team rules is refused unless --force",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --move: make the move though it breaks the team rules "
+        "(the team is then shown as an exception)",
+    )
     p.set_defaults(func=with_catalog(cmd_teams))
 
     p = sub.add_parser("roster", help="a session's roster as CSV, XLSX or JSON")
@@ -193,12 +239,19 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
     p.add_argument("--cp932", action="store_true", help="CSV in cp932 (Shift_JIS)")
-    p.add_argument("--all", action="store_true",
-                   help="every session anyone is registered for, into one file")
-    p.add_argument("--lang", choices=["ja", "en"], default="ja",
-                   help="headers and values in Japanese (default) or English (csv, xlsx)")
-    p.add_argument("--fiscal-year", type=int, metavar="N",
-                   help="with --all: that year's sessions (past years stay in the database)")
+    p.add_argument("--all", action="store_true", help="every session anyone is registered for, into one file")
+    p.add_argument(
+        "--lang",
+        choices=["ja", "en"],
+        default="ja",
+        help="headers and values in Japanese (default) or English (csv, xlsx)",
+    )
+    p.add_argument(
+        "--fiscal-year",
+        type=int,
+        metavar="N",
+        help="with --all: that year's sessions (past years stay in the database)",
+    )
     p.set_defaults(func=with_catalog(cmd_roster))
 
     p = sub.add_parser("stats", help="registrations and waitlists per course and region")

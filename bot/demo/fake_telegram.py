@@ -41,13 +41,42 @@ BOT_ID = 123456789
 
 # Parameters that aiogram sends JSON-encoded (everything else arrives as a plain string).
 JSON_FIELDS = {
-    "reply_markup", "entities", "caption_entities", "commands", "allowed_updates", "results",
-    "scope", "link_preview_options", "reply_parameters", "media", "button",
+    "reply_markup",
+    "entities",
+    "caption_entities",
+    "commands",
+    "allowed_updates",
+    "results",
+    "scope",
+    "link_preview_options",
+    "reply_parameters",
+    "media",
+    "button",
 }
-INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "user_id", "cache_time",
-              "max_connections", "reply_to_message_id", "from_chat_id"}
-SENDING = {"sendMessage", "sendDocument", "sendPhoto", "sendLocation", "sendVenue",
-           "copyMessage", "forwardMessage", "sendMediaGroup", "sendAudio", "sendVideo"}
+INT_FIELDS = {
+    "chat_id",
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "user_id",
+    "cache_time",
+    "max_connections",
+    "reply_to_message_id",
+    "from_chat_id",
+}
+SENDING = {
+    "sendMessage",
+    "sendDocument",
+    "sendPhoto",
+    "sendLocation",
+    "sendVenue",
+    "copyMessage",
+    "forwardMessage",
+    "sendMediaGroup",
+    "sendAudio",
+    "sendVideo",
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +88,12 @@ class FakeUser:
     last_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name,
-                               "language_code": self.language_code}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": self.language_code,
+        }
         if self.username:
             out["username"] = self.username
         if self.last_name:
@@ -127,9 +160,17 @@ def inline_buttons(message: dict[str, Any] | None) -> list[dict[str, Any]]:
 class FakeTelegram:
     """An in-process fake Bot API server. Use `async with` or `await start()`/`close()`."""
 
-    def __init__(self, token: str = TOKEN, *, username: str = "cyder_test_bot",
-                 limits: bool = False, global_rate: int = 30, per_chat_rate: int = 1,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        *,
+        username: str = "cyder_test_bot",
+        limits: bool = False,
+        global_rate: int = 30,
+        per_chat_rate: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.token = token
         self.username = username
         self.limits = limits
@@ -220,21 +261,29 @@ class FakeTelegram:
 
     # ----- test controls ---------------------------------------------------------------
 
-    def fail_next(self, n: int, status: int = 500, *, retry_after: int | None = 1,
-                  methods: Iterable[str] | None = None) -> None:
+    def fail_next(
+        self, n: int, status: int = 500, *, retry_after: int | None = 1, methods: Iterable[str] | None = None
+    ) -> None:
         """Answer the next `n` requests (of `methods`, default all but getUpdates) with
         `status`: 429 carries `retry_after` (None: a 429 without it, which Telegram
         also sends), 5xx says Internal Server Error."""
-        self._failures.append(_Failure(n, status, retry_after,
-                                       frozenset(methods) if methods else None))
+        self._failures.append(_Failure(n, status, retry_after, frozenset(methods) if methods else None))
 
-    def fail_randomly(self, rate: float, statuses: Iterable[int] = (500, 502), *,
-                      seed: int = 0, methods: Iterable[str] | None = None) -> None:
+    def fail_randomly(
+        self,
+        rate: float,
+        statuses: Iterable[int] = (500, 502),
+        *,
+        seed: int = 0,
+        methods: Iterable[str] | None = None,
+    ) -> None:
         """From now on answer about `rate` of the requests (of `methods`, default all but
         getUpdates) with one of `statuses` (5xx), drawn from a seeded generator."""
-        self._random_failures.append(_RandomFailure(
-            rate, tuple(statuses), frozenset(methods) if methods else None,
-            random.Random(seed)))
+        self._random_failures.append(
+            _RandomFailure(
+                rate, tuple(statuses), frozenset(methods) if methods else None, random.Random(seed)
+            )
+        )
 
     def stop_failing(self) -> None:
         """No more injected failures (pending `fail_next` ones included)."""
@@ -276,8 +325,13 @@ class FakeTelegram:
     # ----- the simulated user ----------------------------------------------------------
 
     def _user_message(self, user: FakeUser, **content: Any) -> dict[str, Any]:
-        message = {"message_id": next(self._message_ids), "date": int(time.time()),
-                   "chat": user.chat(), "from": user.as_dict(), **content}
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": user.chat(),
+            "from": user.as_dict(),
+            **content,
+        }
         self._messages[(user.id, message["message_id"])] = message
         return message
 
@@ -285,33 +339,41 @@ class FakeTelegram:
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split()[0]
-            content["entities"] = [{"type": "bot_command", "offset": 0,
-                                    "length": len(command.encode("utf-16-le")) // 2}]
+            content["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(command.encode("utf-16-le")) // 2}
+            ]
         return self.push_update({"message": self._user_message(user, **content)})
 
-    def user_sends_location(self, user: FakeUser, latitude: float,
-                            longitude: float) -> dict[str, Any]:
+    def user_sends_location(self, user: FakeUser, latitude: float, longitude: float) -> dict[str, Any]:
         location = {"latitude": latitude, "longitude": longitude}
         return self.push_update({"message": self._user_message(user, location=location)})
 
     def user_sends_contact(self, user: FakeUser, phone_number: str) -> dict[str, Any]:
-        contact = {"phone_number": phone_number, "first_name": user.first_name,
-                   "user_id": user.id}
+        contact = {"phone_number": phone_number, "first_name": user.first_name, "user_id": user.id}
         return self.push_update({"message": self._user_message(user, contact=contact)})
 
-    def user_presses(self, user: FakeUser, message: dict[str, Any],
-                     callback_data: str) -> dict[str, Any]:
+    def user_presses(self, user: FakeUser, message: dict[str, Any], callback_data: str) -> dict[str, Any]:
         """Press an inline button of a bot message (pass the data the bot sent)."""
         current = self.message(message["chat"]["id"], message["message_id"]) or message
         query_id = str(next(self._callback_ids))
-        query = {"id": query_id, "from": user.as_dict(),
-                 "message": current, "chat_instance": f"ci{user.id}", "data": callback_data}
+        query = {
+            "id": query_id,
+            "from": user.as_dict(),
+            "message": current,
+            "chat_instance": f"ci{user.id}",
+            "data": callback_data,
+        }
         self.pressed.append(query_id)
         return self.push_update({"callback_query": query})
 
     def user_inline_query(self, user: FakeUser, query: str) -> dict[str, Any]:
-        inline = {"id": str(next(self._callback_ids)), "from": user.as_dict(), "query": query,
-                  "offset": "", "chat_type": "private"}
+        inline = {
+            "id": str(next(self._callback_ids)),
+            "from": user.as_dict(),
+            "query": query,
+            "offset": "",
+            "chat_type": "private",
+        }
         return self.push_update({"inline_query": inline})
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -328,8 +390,9 @@ class FakeTelegram:
                 self._new_update.set()
         return update
 
-    async def post_update(self, update: dict[str, Any], *, url: str | None = None,
-                          secret: str | None = None) -> int:
+    async def post_update(
+        self, update: dict[str, Any], *, url: str | None = None, secret: str | None = None
+    ) -> int:
         """POST one update to a webhook URL with the given secret header; the HTTP status."""
         headers = {"Content-Type": "application/json"}
         if secret is not None:
@@ -390,9 +453,14 @@ class FakeTelegram:
         current = self.message(message["chat"]["id"], message["message_id"]) or message
         return self.user_presses(user, current, self.button(current, text))
 
-    async def wait_for(self, method: str | Iterable[str],
-                       predicate: Callable[[Call], bool] | None = None,
-                       timeout: float = 10.0, *, since: int | None = None) -> Call:
+    async def wait_for(
+        self,
+        method: str | Iterable[str],
+        predicate: Callable[[Call], bool] | None = None,
+        timeout: float = 10.0,
+        *,
+        since: int | None = None,
+    ) -> Call:
         """The first successful call of `method` (one name or several) since the last user
         action (or index `since`) that satisfies `predicate`; waits up to `timeout` s."""
         methods = {method} if isinstance(method, str) else set(method)
@@ -421,8 +489,7 @@ class FakeTelegram:
         polling, that means the bot finished handling it)."""
         assert self._changed is not None, "start() the fake first"
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: self.confirmed >= update_id), timeout)
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.confirmed >= update_id), timeout)
 
     # ----- the HTTP side ---------------------------------------------------------------
 
@@ -536,8 +603,11 @@ class FakeTelegram:
             if failure.status == 429 and failure.retry_after is None:
                 return self._error(429, "Too Many Requests")
             if failure.status == 429:
-                return self._error(429, f"Too Many Requests: retry after {failure.retry_after}",
-                                   retry_after=failure.retry_after)
+                return self._error(
+                    429,
+                    f"Too Many Requests: retry after {failure.retry_after}",
+                    retry_after=failure.retry_after,
+                )
             return self._error(failure.status, "Internal Server Error")
         if method == "getUpdates":
             return await self._get_updates(call)
@@ -555,8 +625,11 @@ class FakeTelegram:
         if self.webhook_url:
             call.status = 409
             await self._record(call)
-            return self._error(409, "Conflict: can't use getUpdates method while webhook is "
-                                    "active; use deleteWebhook to delete the webhook first")
+            return self._error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
         offset = call.params.get("offset") or 0
         limit = call.params.get("limit") or 100
         timeout = min(float(call.params.get("timeout") or 0), 50.0)
@@ -580,19 +653,21 @@ class FakeTelegram:
     # ----- method implementations ------------------------------------------------------
 
     def _bot_user(self) -> dict[str, Any]:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "CYDER Bot",
-                "username": self.username}
+        return {"id": BOT_ID, "is_bot": True, "first_name": "CYDER Bot", "username": self.username}
 
     def _bot_message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = params.get("chat_id")
         if not isinstance(chat_id, int):
             raise _ApiError(400, "Bad Request: chat not found")
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids), "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group",
-                     "first_name": "User"} if chat_id > 0 else
-                    {"id": chat_id, "type": "group", "title": "Group"},
-            "from": self._bot_user(), **content}
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "first_name": "User"}
+            if chat_id > 0
+            else {"id": chat_id, "type": "group", "title": "Group"},
+            "from": self._bot_user(),
+            **content,
+        }
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
@@ -600,8 +675,12 @@ class FakeTelegram:
         return message
 
     def _m_getMe(self, params: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
-        return {**self._bot_user(), "can_join_groups": True,
-                "can_read_all_group_messages": False, "supports_inline_queries": True}
+        return {
+            **self._bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": True,
+        }
 
     def _m_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         text = str(params.get("text") or "")
@@ -619,16 +698,22 @@ class FakeTelegram:
             name, data = "file", b""
         else:
             raise _ApiError(400, "Bad Request: there is no document in the request")
-        content: dict[str, Any] = {"document": {"file_id": f"doc{len(self.calls)}",
-                                                "file_unique_id": f"u{len(self.calls)}",
-                                                "file_name": name, "file_size": len(data)}}
+        content: dict[str, Any] = {
+            "document": {
+                "file_id": f"doc{len(self.calls)}",
+                "file_unique_id": f"u{len(self.calls)}",
+                "file_name": name,
+                "file_size": len(data),
+            }
+        }
         if params.get("caption"):
             content["caption"] = params["caption"]
         return self._bot_message(params, **content)
 
     def _m_sendLocation(self, params: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
-        return self._bot_message(params, location={"latitude": float(params["latitude"]),
-                                                   "longitude": float(params["longitude"])})
+        return self._bot_message(
+            params, location={"latitude": float(params["latitude"]), "longitude": float(params["longitude"])}
+        )
 
     def _m_sendChatAction(self, params: dict[str, Any], files: dict[str, Any]) -> bool:
         return True
@@ -647,9 +732,12 @@ class FakeTelegram:
         else:
             new.pop("reply_markup", None)
         if all(new.get(k) == message.get(k) for k in ("text", "caption", "reply_markup")):
-            raise _ApiError(400, "Bad Request: message is not modified: specified new message "
-                                 "content and reply markup are exactly the same as a current "
-                                 "content and reply markup of the message")
+            raise _ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same as a current "
+                "content and reply markup of the message",
+            )
         self._messages[key] = new  # type: ignore[index]
         return new
 
@@ -706,8 +794,11 @@ class FakeTelegram:
         return True
 
     def _m_getWebhookInfo(self, params: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
-        return {"url": self.webhook_url or "", "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}
+        return {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
 
     @staticmethod
     def _check_markup(params: dict[str, Any]) -> None:

@@ -39,24 +39,28 @@ def banner(settings: Settings, url: str, *, clock_pinned_by_env: bool) -> str:
     if clock_pinned_by_env:
         clock = f"{today} (CYDER_TODAY)"
     else:
-        clock = (f"{today} — pinned for the demo so FY2024 has upcoming sessions; "
-                 f"set CYDER_TODAY to change / デモ用に固定（CYDER_TODAY で変更可）")
-    return "\n".join([
-        "=" * 72,
-        "CYDER bot — terminal demo / ターミナルデモ",
-        "The real bot and handlers, talking to a local fake Telegram server.",
-        "本物のボットを、ローカルの疑似 Telegram サーバー経由で試せます。",
-        f"Clock / 日付: {clock}",
-        f"HTTP: {url}/healthz",
-        "How to use / 使い方:",
-        "  text          send a message / メッセージを送る (/start /help /lang /my ...)",
-        "  1, 2, ...     press button [n] of the last message / 直前のメッセージのボタンを押す",
-        "  a, b, ...     press keyboard button [a] / キーボードのボタン [a] を押す",
-        "  34.39,132.46  share a location (lat,lon) / 位置情報を送る（緯度,経度）",
-        "  @bot 広島     inline mode, as in any chat / インラインモード",
-        "  :quit         exit / 終了",
-        "=" * 72,
-    ])
+        clock = (
+            f"{today} — pinned for the demo so FY2024 has upcoming sessions; "
+            f"set CYDER_TODAY to change / デモ用に固定（CYDER_TODAY で変更可）"
+        )
+    return "\n".join(
+        [
+            "=" * 72,
+            "CYDER bot — terminal demo / ターミナルデモ",
+            "The real bot and handlers, talking to a local fake Telegram server.",
+            "本物のボットを、ローカルの疑似 Telegram サーバー経由で試せます。",
+            f"Clock / 日付: {clock}",
+            f"HTTP: {url}/healthz",
+            "How to use / 使い方:",
+            "  text          send a message / メッセージを送る (/start /help /lang /my ...)",
+            "  1, 2, ...     press button [n] of the last message / 直前のメッセージのボタンを押す",
+            "  a, b, ...     press keyboard button [a] / キーボードのボタン [a] を押す",
+            "  34.39,132.46  share a location (lat,lon) / 位置情報を送る（緯度,経度）",
+            "  @bot 広島     inline mode, as in any chat / インラインモード",
+            "  :quit         exit / 終了",
+            "=" * 72,
+        ]
+    )
 
 
 def _unwrap_share(url: str) -> str:
@@ -108,8 +112,10 @@ class Terminal:
                 self.say("     " + plain_text(str(call.params["caption"])))
             self._markup(call)
         elif m == "sendVenue":
-            self.say(f"bot> 📍 {call.params.get('title')} — {call.params.get('address')} "
-                     f"({call.params.get('latitude')},{call.params.get('longitude')})")
+            self.say(
+                f"bot> 📍 {call.params.get('title')} — {call.params.get('address')} "
+                f"({call.params.get('latitude')},{call.params.get('longitude')})"
+            )
         elif m == "sendLocation":
             self.say(f"bot> 📍 {call.params.get('latitude')},{call.params.get('longitude')}")
         elif m == "answerCallbackQuery" and call.params.get("text"):
@@ -118,8 +124,11 @@ class Terminal:
             for i, r in enumerate(call.params.get("results") or [], 1):
                 title = r.get("title") or r.get("id")
                 self.say(f"     inline result {i}: {plain_text(str(title))}")
-        elif m == "deleteMessage" and self.buttons_message and \
-                call.params.get("message_id") == self.buttons_message.get("message_id"):
+        elif (
+            m == "deleteMessage"
+            and self.buttons_message
+            and call.params.get("message_id") == self.buttons_message.get("message_id")
+        ):
             self.buttons, self.buttons_message = [], None
 
     def _markup(self, call: Call, announce: bool = False) -> None:
@@ -136,15 +145,20 @@ class Terminal:
                     extra = " ↗" if "url" in b and "↗" not in b.get("text", "") else ""
                     cells.append(f"[{n}] {b.get('text', '')}{extra}")
                 self.say("     " + "  ".join(cells))
-        elif announce or (message is not None and call.method != "editMessageText"
-                          and self.buttons_message is not None
-                          and self.buttons_message.get("message_id") == message.get("message_id")):
+        elif announce or (
+            message is not None
+            and call.method != "editMessageText"
+            and self.buttons_message is not None
+            and self.buttons_message.get("message_id") == message.get("message_id")
+        ):
             self.buttons, self.buttons_message = [], None
         if isinstance(markup, dict) and "keyboard" in markup:
-            self.keyboard = [b if isinstance(b, dict) else {"text": b}
-                             for row in markup["keyboard"] for b in row]
-            cells = [f"[{LETTERS[i]}] {b.get('text', '')}" for i, b in
-                     enumerate(self.keyboard[:len(LETTERS)])]
+            self.keyboard = [
+                b if isinstance(b, dict) else {"text": b} for row in markup["keyboard"] for b in row
+            ]
+            cells = [
+                f"[{LETTERS[i]}] {b.get('text', '')}" for i, b in enumerate(self.keyboard[: len(LETTERS)])
+            ]
             self.say("     keyboard: " + "  ".join(cells))
         elif isinstance(markup, dict) and markup.get("remove_keyboard"):
             self.keyboard = []
@@ -168,8 +182,7 @@ class Terminal:
             button = self.buttons[n - 1]
             if "callback_data" in button:
                 assert self.buttons_message is not None
-                return self.tg.user_presses(self.user, self.buttons_message,
-                                            button["callback_data"])
+                return self.tg.user_presses(self.user, self.buttons_message, button["callback_data"])
             if "url" in button:
                 self.say(f"     ↗ {button['url']}")
                 deep = DEEP_LINK.match(_unwrap_share(button["url"]))
@@ -178,8 +191,9 @@ class Terminal:
                     return self.tg.user_sends_text(self.user, f"/start {deep[2]}")
                 return None
             if "switch_inline_query" in button or "switch_inline_query_current_chat" in button:
-                query = button.get("switch_inline_query") or \
-                    button.get("switch_inline_query_current_chat") or ""
+                query = (
+                    button.get("switch_inline_query") or button.get("switch_inline_query_current_chat") or ""
+                )
                 return self.tg.user_inline_query(self.user, query)
             self.say("     (this button does nothing here / このボタンはデモでは使えません)")
             return None
@@ -190,8 +204,9 @@ class Terminal:
                 return None
             button = self.keyboard[i]
             if button.get("request_location"):
-                self.say("     type your location as lat,lon, e.g. 34.3963,132.4596 "
-                         "/ 緯度,経度 で入力してください")
+                self.say(
+                    "     type your location as lat,lon, e.g. 34.3963,132.4596 / 緯度,経度 で入力してください"
+                )
                 return None
             return self.tg.user_sends_text(self.user, str(button.get("text", "")))
         if text.startswith("@"):  # inline mode: "@bot 広島" (the bot's name may be left out)
@@ -240,9 +255,15 @@ async def _start_http(app: web.Application, host: str, port: int) -> tuple[web.A
 DEMO_USER_ID = 10001
 
 
-async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None = None,
-                   stdout: TextIO | None = None, clock_pinned_by_env: bool = False,
-                   staff: bool = False) -> int:
+async def run_demo(
+    settings: Settings,
+    *,
+    lang: str = "ja",
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    clock_pinned_by_env: bool = False,
+    staff: bool = False,
+) -> int:
     """Run the terminal chat until `:quit` or end of input (`staff`: the demo user is
     in ADMIN_IDS, so the staff commands of the chat can be tried too)."""
     out = stdout or sys.stdout
@@ -251,10 +272,10 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
     catalog = open_catalog(settings, clock)
     async with FakeTelegram() as tg:
         if staff:
-            settings = dataclasses.replace(settings,
-                                           admin_ids=settings.admin_ids | {DEMO_USER_ID})
-        bot_settings = dataclasses.replace(settings, bot_token=tg.token,
-                                           telegram_api_base=tg.base_url, webhook_url=None)
+            settings = dataclasses.replace(settings, admin_ids=settings.admin_ids | {DEMO_USER_ID})
+        bot_settings = dataclasses.replace(
+            settings, bot_token=tg.token, telegram_api_base=tg.base_url, webhook_url=None
+        )
         bot, dp = build_bot(bot_settings, catalog, clock)
         # as `serve` does: the notification sender, reminders and schedule watching run
         # beside the chat (a staff change or a larger capacity is told through them)
@@ -267,12 +288,17 @@ async def run_demo(settings: Settings, *, lang: str = "ja", stdin: TextIO | None
         user = FakeUser(id=DEMO_USER_ID, first_name="Demo", language_code=lang)
         term = Terminal(tg, user, out)
         # One update at a time, so each typed line gets its whole answer before the next.
-        polling = asyncio.create_task(dp.start_polling(
-            bot, handle_signals=False, handle_as_tasks=False, close_bot_session=False,
-            polling_timeout=5))
+        polling = asyncio.create_task(
+            dp.start_polling(
+                bot, handle_signals=False, handle_as_tasks=False, close_bot_session=False, polling_timeout=5
+            )
+        )
         try:
-            term.say(banner(settings, f"http://{settings.http_host}:{port}",
-                            clock_pinned_by_env=clock_pinned_by_env))
+            term.say(
+                banner(
+                    settings, f"http://{settings.http_host}:{port}", clock_pinned_by_env=clock_pinned_by_env
+                )
+            )
             with contextlib.suppress(Exception):
                 await set_commands(bot)
             term.drain()

@@ -69,14 +69,15 @@ def fresh(template: Router, filters: Mapping[str, Sequence[Any]] | None = None) 
 
 def get_routers() -> list[Router]:
     """Fresh routers for one Dispatcher, in the order they are tried."""
-    return [fresh(module.router, getattr(module, "ROUTER_FILTERS", None))
-            for module in ROUTER_MODULES]
+    return [fresh(module.router, getattr(module, "ROUTER_FILTERS", None)) for module in ROUTER_MODULES]
 
 
 def after_profile() -> AfterProfile:
     """The steps that follow the profile questions, by the kind `ask_profile` was given."""
-    return AfterProfile({
-        "find": sessions.find_after_profile,
-        "s": sessions.card_after_profile,
-        "r": registration.begin_after_profile,
-    })
+    return AfterProfile(
+        {
+            "find": sessions.find_after_profile,
+            "s": sessions.card_after_profile,
+            "r": registration.begin_after_profile,
+        }
+    )

@@ -53,8 +53,15 @@ ROUTER_FILTERS = {"message": (AnyCommand(),)}
 STAFF_COMMANDS = ("roster", "teams", "remind", "broadcast", "stats")
 CONSOLE_COMMANDS = ("registrations", "cancel_reg", "move_reg", "promote_reg")
 LIST_LIMIT = 40
-FILE_FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "json": "json",
-                "sjis": "csv-cp932", "cp932": "csv-cp932", "csv-cp932": "csv-cp932"}
+FILE_FORMATS = {
+    "csv": "csv",
+    "xlsx": "xlsx",
+    "excel": "xlsx",
+    "json": "json",
+    "sjis": "csv-cp932",
+    "cp932": "csv-cp932",
+    "csv-cp932": "csv-cp932",
+}
 CHUNK = 3500
 SUGGESTIONS = session_lookup.SUGGESTIONS
 SUGGESTED = ("roster", "teams", "remind")  # the commands a suggestion button may run
@@ -72,19 +79,22 @@ STAFF_MENU = (
     ("promote_reg", N_("Staff: promote from the waitlist")),
 )
 
+
 def staff_help(user_id: int | None, settings: Settings) -> str:
     """The staff commands for /help, for users in ADMIN_IDS only ("" for everyone else)."""
     if user_id is None or user_id not in settings.admin_ids:
         return ""
-    return "\n".join([
-        _("<b>Staff commands</b> (shown to staff only)"),
-        _("/roster SESSION [csv|xlsx|sjis|json] — the roster as a file"),
-        _("/teams SESSION — form and show the teams of four"),
-        _("/remind SESSION — send a reminder now"),
-        _("/broadcast SESSION text — a message to the session's registrants"),
-        _("/stats — registrations per course and region"),
-        _(SESSION_HINT),
-    ])
+    return "\n".join(
+        [
+            _("<b>Staff commands</b> (shown to staff only)"),
+            _("/roster SESSION [csv|xlsx|sjis|json] — the roster as a file"),
+            _("/teams SESSION — form and show the teams of four"),
+            _("/remind SESSION — send a reminder now"),
+            _("/broadcast SESSION text — a message to the session's registrants"),
+            _("/stats — registrations per course and region"),
+            _(SESSION_HINT),
+        ]
+    )
 
 
 def is_staff(message: Message, settings: Settings) -> bool:
@@ -110,9 +120,17 @@ def _session_label(session: Session, lang: str) -> str:
 
 
 @router.message(Command(*STAFF_COMMANDS))
-async def staff_command(message: Message, command: CommandObject, bot: Bot, catalog: Catalog,
-                        settings: Settings, clock: Clock, jobs: Jobs, outboxes: Outboxes,
-                        lang: str = "ja") -> None:
+async def staff_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    catalog: Catalog,
+    settings: Settings,
+    clock: Clock,
+    jobs: Jobs,
+    outboxes: Outboxes,
+    lang: str = "ja",
+) -> None:
     if not is_staff(message, settings):
         await message.answer(_("⛔ Not allowed."))
         return
@@ -138,23 +156,21 @@ async def staff_command(message: Message, command: CommandObject, bot: Bot, cata
     if found.session is None:
         await _suggest(message, name, found, lang)
         return
-    await _run(name, message, bot, catalog, clock, found.session, found.rest.strip(), lang,
-               jobs, outboxes)
+    await _run(name, message, bot, catalog, clock, found.session, found.rest.strip(), lang, jobs, outboxes)
 
 
-async def _suggest(message: Message, name: str, found: session_lookup.Lookup,
-                   lang: str) -> None:
+async def _suggest(message: Message, name: str, found: session_lookup.Lookup, lang: str) -> None:
     """Several sessions fit the place and date: buttons to choose one (for /broadcast, whose
     text cannot ride on a button, the commands to send)."""
     shown = found.sessions[:SUGGESTIONS]
     lines = [_("Several sessions match “{words}”. Which one?").format(words=q(found.words))]
     more = len(found.sessions) - len(shown)
     if name == "broadcast":
-        lines += [f"<code>/broadcast {q(s.id)} {q(found.rest)}</code> — "
-                  f"{q(_session_label(s, lang))}" for s in shown]
+        lines += [
+            f"<code>/broadcast {q(s.id)} {q(found.rest)}</code> — {q(_session_label(s, lang))}" for s in shown
+        ]
     if more > 0:
-        lines.append(_("…and {n} more: add a date or a course (e.g. 広島 10/25 A).").format(
-            n=more))
+        lines.append(_("…and {n} more: add a date or a course (e.g. 広島 10/25 A).").format(n=more))
     if name == "broadcast":
         await message.answer("\n".join(lines))
         return
@@ -164,15 +180,25 @@ async def _suggest(message: Message, name: str, found: session_lookup.Lookup,
         if not fmt:
             await message.answer(_("Please choose csv, xlsx or json."))
             return
-    await message.answer("\n".join(lines), reply_markup=kb.staff_suggestions(
-        name, fmt, [(s.id, _session_label(s, lang)) for s in shown]))
+    await message.answer(
+        "\n".join(lines),
+        reply_markup=kb.staff_suggestions(name, fmt, [(s.id, _session_label(s, lang)) for s in shown]),
+    )
 
 
 @router.callback_query(StaffCB.filter())
-async def suggestion_chosen(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                            callback_data: StaffCB, bot: Bot, catalog: Catalog,
-                            settings: Settings, clock: Clock, jobs: Jobs, outboxes: Outboxes,
-                            lang: str = "ja") -> None:
+async def suggestion_chosen(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: StaffCB,
+    bot: Bot,
+    catalog: Catalog,
+    settings: Settings,
+    clock: Clock,
+    jobs: Jobs,
+    outboxes: Outboxes,
+    lang: str = "ja",
+) -> None:
     """A suggested session pressed: the command runs on it (staff only, as typed ones)."""
     if callback.from_user.id not in settings.admin_ids:
         callback_answer.text = _("⛔ Not allowed.")
@@ -187,12 +213,23 @@ async def suggestion_chosen(callback: CallbackQuery, callback_answer: CallbackAn
     except NotFound:
         expire(callback_answer)
         return
-    await _run(callback_data.cmd, message, bot, catalog, clock, session, callback_data.fmt, lang,
-               jobs, outboxes)
+    await _run(
+        callback_data.cmd, message, bot, catalog, clock, session, callback_data.fmt, lang, jobs, outboxes
+    )
 
 
-async def _run(name: str, message: Message, bot: Bot, catalog: Catalog, clock: Clock,
-               session: Session, rest: str, lang: str, jobs: Jobs, outboxes: Outboxes) -> None:
+async def _run(
+    name: str,
+    message: Message,
+    bot: Bot,
+    catalog: Catalog,
+    clock: Clock,
+    session: Session,
+    rest: str,
+    lang: str,
+    jobs: Jobs,
+    outboxes: Outboxes,
+) -> None:
     if name == "roster":
         await _roster(message, catalog, session, rest, lang)
     elif name == "teams":
@@ -203,8 +240,7 @@ async def _run(name: str, message: Message, bot: Bot, catalog: Catalog, clock: C
         await _broadcast(message, catalog, session, rest, lang, jobs, outboxes.for_bot(bot))
 
 
-async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text: str,
-                  lang: str) -> None:
+async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text: str, lang: str) -> None:
     fmt = FILE_FORMATS.get((fmt_text or "csv").lower())
     if fmt is None:
         await message.answer(_("Please choose csv, xlsx or json."))
@@ -212,34 +248,48 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
     caption = _("Roster of {session}").format(session=q(_session_label(session, lang)))
     try:
         filename, _mime, data = await asyncio.to_thread(
-            rosters.export_roster, catalog, [session.id], fmt, lang=lang,  # type: ignore[arg-type]
-            say=say)
+            rosters.export_roster,
+            catalog,
+            [session.id],
+            fmt,
+            lang=lang,  # type: ignore[arg-type]
+            say=say,
+        )
     except rosters.Cp932Unsupported as e:
         # nothing lost silently: say which characters, and send the UTF-8 file instead
         filename, _mime, data = await asyncio.to_thread(
-            rosters.export_roster, catalog, [session.id], "csv", lang=lang, say=say)
-        caption += "\n" + _("⚠️ cp932 (Shift_JIS) cannot hold {chars}, so this is the UTF-8 "
-                            "CSV, which keeps every character.").format(chars=q(e.characters))
+            rosters.export_roster, catalog, [session.id], "csv", lang=lang, say=say
+        )
+        caption += "\n" + _(
+            "⚠️ cp932 (Shift_JIS) cannot hold {chars}, so this is the UTF-8 CSV, which keeps every character."
+        ).format(chars=q(e.characters))
     except CatalogError as e:
         await message.answer(q(say(e, lang)))
         return
     await message.answer_document(BufferedInputFile(data, filename=filename), caption=caption)
 
 
-async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session,
-                 lang: str) -> None:
+async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Session, lang: str) -> None:
     try:
         staff_id = message.from_user.id if message.from_user else 0
-        formed = await save(message, catalog, console.form_teams, catalog, session.id,
-                            now=clock.now(), actor=Actor.chat_staff(staff_id))
+        formed = await save(
+            message,
+            catalog,
+            console.form_teams,
+            catalog,
+            session.id,
+            now=clock.now(),
+            actor=Actor.chat_staff(staff_id),
+        )
     except CatalogError as e:
         await message.answer(q(say(e, lang)))
         return
     if not formed:
         await message.answer(_("No registrants yet, so no teams."))
         return
-    lines = [_("<b>Teams of {session}</b>: {n}").format(
-        session=q(_session_label(session, lang)), n=len(formed))]
+    lines = [
+        _("<b>Teams of {session}</b>: {n}").format(session=q(_session_label(session, lang)), n=len(formed))
+    ]
     for team in formed:
         lines.append("")
         lines.append("<b>" + _("Team {n}").format(n=team.number) + f"</b> ({len(team.members)})")
@@ -256,15 +306,27 @@ async def _stats(message: Message, catalog: Catalog, lang: str) -> None:
     rows = await asyncio.to_thread(stats.registration_stats, catalog)
     lines = [_("<b>Registrations per course and region</b>")]
     for r in rows:
-        lines.append(_("{course} {region}: {sessions} sessions · {registered}/{capacity} "
-                       "registered · waitlist {waitlisted}").format(
-            course=q(r["course"]), region=q(r["region"]), sessions=r["sessions"],
-            registered=r["registered"], capacity=r["capacity"], waitlisted=r["waitlisted"]))
+        lines.append(
+            _(
+                "{course} {region}: {sessions} sessions · {registered}/{capacity} "
+                "registered · waitlist {waitlisted}"
+            ).format(
+                course=q(r["course"]),
+                region=q(r["region"]),
+                sessions=r["sessions"],
+                registered=r["registered"],
+                capacity=r["capacity"],
+                waitlisted=r["waitlisted"],
+            )
+        )
     total_reg = sum(r["registered"] for r in rows)
     total_cap = sum(r["capacity"] for r in rows)
     total_wait = sum(r["waitlisted"] for r in rows)
-    lines.append(_("Total: {registered}/{capacity} registered · waitlist {waitlisted}").format(
-        registered=total_reg, capacity=total_cap, waitlisted=total_wait))
+    lines.append(
+        _("Total: {registered}/{capacity} registered · waitlist {waitlisted}").format(
+            registered=total_reg, capacity=total_cap, waitlisted=total_wait
+        )
+    )
     await _reply_chunks(message, lines)
 
 
@@ -273,8 +335,9 @@ async def _start_progress(message: Message, lang: str) -> Progress:
     return Progress(status.chat.id, status.message_id, reminders.progress_render(lang))
 
 
-async def _remind(message: Message, catalog: Catalog, clock: Clock, session: Session,
-                  lang: str, jobs: Jobs, outbox: Outbox) -> None:
+async def _remind(
+    message: Message, catalog: Catalog, clock: Clock, session: Session, lang: str, jobs: Jobs, outbox: Outbox
+) -> None:
     today = clock.today()
     if session.last_day < today:
         await message.answer(_("That session is over; no reminder was sent."))
@@ -282,28 +345,35 @@ async def _remind(message: Message, catalog: Catalog, clock: Clock, session: Ses
     kind = notes.staff_kind(session, today)  # not the day before: the automatic one still comes
     people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id, kind)
     if not people:
-        await message.answer(_("Nobody to remind: every registered chat user of this session "
-                               "has had the reminder (or none registered through chat)."))
+        await message.answer(
+            _(
+                "Nobody to remind: every registered chat user of this session "
+                "has had the reminder (or none registered through chat)."
+            )
+        )
         return
     progress = await _start_progress(message, lang)
-    jobs.spawn(reminders.remind_session(outbox, catalog, clock, session, progress=progress,
-                                        kind=kind),
-               name=f"remind {session.id}")
+    jobs.spawn(
+        reminders.remind_session(outbox, catalog, clock, session, progress=progress, kind=kind),
+        name=f"remind {session.id}",
+    )
 
 
-async def _broadcast(message: Message, catalog: Catalog, session: Session, text: str,
-                     lang: str, jobs: Jobs, outbox: Outbox) -> None:
+async def _broadcast(
+    message: Message, catalog: Catalog, session: Session, text: str, lang: str, jobs: Jobs, outbox: Outbox
+) -> None:
     if not text:
         await message.answer(_("Usage: /broadcast SESSION text"))
         return
     people = await asyncio.to_thread(notes.recipients, catalog, session.id)
     if not people:
-        await message.answer(_("Nobody to send to: no one registered for this session "
-                               "through chat."))
+        await message.answer(_("Nobody to send to: no one registered for this session through chat."))
         return
     progress = await _start_progress(message, lang)
-    jobs.spawn(reminders.broadcast_session(outbox, catalog, session, text, progress=progress),
-               name=f"broadcast {session.id}")
+    jobs.spawn(
+        reminders.broadcast_session(outbox, catalog, session, text, progress=progress),
+        name=f"broadcast {session.id}",
+    )
 
 
 def _status_text(reg: Registration) -> str:
@@ -315,8 +385,10 @@ def _status_text(reg: Registration) -> str:
 
 
 def _reg_line(reg: Registration) -> str:
-    return (f"<code>#{reg.id}</code> {q(_status_text(reg))} · <b>{q(reg.name)}</b> — "
-            f"{q(reg.organisation)} · <code>{q(reg.session_id)}</code>")
+    return (
+        f"<code>#{reg.id}</code> {q(_status_text(reg))} · <b>{q(reg.name)}</b> — "
+        f"{q(reg.organisation)} · <code>{q(reg.session_id)}</code>"
+    )
 
 
 def _told_text(chats: int) -> str:
@@ -340,9 +412,15 @@ def _id_arg(text: str) -> int | None:
 
 
 @router.message(Command(*CONSOLE_COMMANDS))
-async def console_command(message: Message, command: CommandObject, catalog: Catalog,
-                          settings: Settings, clock: Clock, notifier: Notifier,
-                          lang: str = "ja") -> None:
+async def console_command(
+    message: Message,
+    command: CommandObject,
+    catalog: Catalog,
+    settings: Settings,
+    clock: Clock,
+    notifier: Notifier,
+    lang: str = "ja",
+) -> None:
     """The registration console: search, cancel with a reason, move, promote."""
     if not is_staff(message, settings):
         await message.answer(_("⛔ Not allowed."))
@@ -370,19 +448,46 @@ async def console_command(message: Message, command: CommandObject, catalog: Cat
         return
     try:
         if name == "cancel_reg":
-            change = await save(message, catalog, console.staff_cancel, catalog, rid,
-                                reason=rest, actor=actor, today=clock.today(), now=clock.now())
+            change = await save(
+                message,
+                catalog,
+                console.staff_cancel,
+                catalog,
+                rid,
+                reason=rest,
+                actor=actor,
+                today=clock.today(),
+                now=clock.now(),
+            )
             text = _("Cancelled: {who}").format(who=_reg_line(change.after))
         elif name == "move_reg":
             target, _sep, flag = rest.partition(" ")
             change = await save(
-                message, catalog, console.move, catalog, rid, target, actor=actor,
-                today=clock.today(), now=clock.now(), waitlist=flag.strip().lower() in ("waitlist", "待ち"))
-            text = _("Moved from {old}: {who}").format(old=q(change.before.session_id),
-                                                      who=_reg_line(change.after))
+                message,
+                catalog,
+                console.move,
+                catalog,
+                rid,
+                target,
+                actor=actor,
+                today=clock.today(),
+                now=clock.now(),
+                waitlist=flag.strip().lower() in ("waitlist", "待ち"),
+            )
+            text = _("Moved from {old}: {who}").format(
+                old=q(change.before.session_id), who=_reg_line(change.after)
+            )
         else:
-            change = await save(message, catalog, console.promote, catalog, rid, actor=actor,
-                                today=clock.today(), now=clock.now())
+            change = await save(
+                message,
+                catalog,
+                console.promote,
+                catalog,
+                rid,
+                actor=actor,
+                today=clock.today(),
+                now=clock.now(),
+            )
             text = _("Promoted: {who}").format(who=_reg_line(change.after))
     except CatalogError as e:
         await message.answer("❌ " + q(say(e, lang)))
@@ -398,20 +503,24 @@ async def _find(message: Message, catalog: Catalog, text: str, lang: str) -> Non
         session = None
     try:
         found = await asyncio.to_thread(
-            console.search, catalog, "" if session else text,
-            session_id=session.id if session else None, limit=LIST_LIMIT + 1)
+            console.search,
+            catalog,
+            "" if session else text,
+            session_id=session.id if session else None,
+            limit=LIST_LIMIT + 1,
+        )
     except CatalogError as e:
         await message.answer(q(say(e, lang)))
         return
     if not found:
         await message.answer(_("No registration matches."))
         return
-    lines = [_("<b>Registrations</b>: {n}").format(
-        n=f"{LIST_LIMIT}+" if len(found) > LIST_LIMIT else len(found))]
+    lines = [
+        _("<b>Registrations</b>: {n}").format(n=f"{LIST_LIMIT}+" if len(found) > LIST_LIMIT else len(found))
+    ]
     lines += [_reg_line(r) for r in found[:LIST_LIMIT]]
     if len(found) > LIST_LIMIT:
-        lines.append(_("More than {n}: narrow the search, or use the admin page.").format(
-            n=LIST_LIMIT))
+        lines.append(_("More than {n}: narrow the search, or use the admin page.").format(n=LIST_LIMIT))
     await _reply_chunks(message, lines)
 
 

@@ -52,25 +52,33 @@ async def command_mid_edit(message: Message, state: FSMContext) -> None:
 def _head(catalog: Catalog, session_id: str, lang: str) -> str:
     s = catalog.session(session_id)
     return _("<b>Colleagues (同行者)</b>: {course}, {dates}, {place}").format(
-        course=q(course_name(catalog, s.course, lang)), dates=q(s.dates_text(lang)),
-        place=q(place_text(s, lang)))
+        course=q(course_name(catalog, s.course, lang)),
+        dates=q(s.dates_text(lang)),
+        place=q(place_text(s, lang)),
+    )
 
 
 def _names(people: list[Registration] | tuple[Registration, ...]) -> str:
     return ", ".join(p.name for p in people)
 
 
-async def _show_list(callback: CallbackQuery, catalog: Catalog, app: MyApplication, lang: str,
-                     note: str = "") -> None:
+async def _show_list(
+    callback: CallbackQuery, catalog: Catalog, app: MyApplication, lang: str, note: str = ""
+) -> None:
     lines = [note, ""] if note else []
     lines.append(_head(catalog, app.session_id, lang))
     if app.colleagues:
         lines += [f"• {q(m.name)} — {q(status_text(m))}" for m in app.colleagues]
     else:
         lines.append(_("No colleagues are registered in this application any more."))
-    await show(callback, "\n".join(lines), kb.colleague_list(
-        app.own.id, app.own_active, [(m.id, f"{m.name} — {status_text(m)}") for m in app.colleagues]),
-        edit=True)
+    await show(
+        callback,
+        "\n".join(lines),
+        kb.colleague_list(
+            app.own.id, app.own_active, [(m.id, f"{m.name} — {status_text(m)}") for m in app.colleagues]
+        ),
+        edit=True,
+    )
 
 
 def _refreshed(catalog: Catalog, app: MyApplication, user_id: int) -> MyApplication | None:
@@ -81,9 +89,15 @@ def _refreshed(catalog: Catalog, app: MyApplication, user_id: int) -> MyApplicat
 
 
 @router.callback_query(MateCB.filter(F.action.in_(APPLICATION_ACTIONS)))
-async def application_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                             callback_data: MateCB, catalog: Catalog, clock: Clock,
-                             lang: str, notifier: Notifier) -> None:
+async def application_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: MateCB,
+    catalog: Catalog,
+    clock: Clock,
+    lang: str,
+    notifier: Notifier,
+) -> None:
     uid = callback.from_user.id
     try:
         app = mates.application_of(catalog, callback_data.reg, uid)
@@ -98,24 +112,46 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
         if not app.colleagues:
             expire(callback_answer)
             return
-        await show(callback, _("Cancel the registrations of all {n} colleague(s) ({names})? "
-                               "This cannot be undone.").format(
-            n=len(app.colleagues), names=q(_names(app.colleagues))),
-            kb.confirm_cancel_colleagues(app.own.id), edit=True)
+        await show(
+            callback,
+            _("Cancel the registrations of all {n} colleague(s) ({names})? This cannot be undone.").format(
+                n=len(app.colleagues), names=q(_names(app.colleagues))
+            ),
+            kb.confirm_cancel_colleagues(app.own.id),
+            edit=True,
+        )
         return
     # the own seat's calendar CANCEL and the waitlist's good news are queued with the
     # cancels and delivered after this answer (the "Cancelled: …" below is the answer)
     notify = notifier.notify(uid, lang=lang, answered=True)
     try:
         if action == "allyes":
-            outcome = await save(callback, catalog, mates.cancel_colleagues, catalog,
-                                 app.own.id, callback_answer=callback_answer, user_id=uid,
-                                 today=clock.today(), now=clock.now(), notify=notify)
+            outcome = await save(
+                callback,
+                catalog,
+                mates.cancel_colleagues,
+                catalog,
+                app.own.id,
+                callback_answer=callback_answer,
+                user_id=uid,
+                today=clock.today(),
+                now=clock.now(),
+                notify=notify,
+            )
         else:
-            outcome = await save(callback, catalog, mates.cancel_own, catalog, app.own.id,
-                                 callback_answer=callback_answer, user_id=uid,
-                                 today=clock.today(), now=clock.now(),
-                                 with_colleagues=action == "ownall", notify=notify)
+            outcome = await save(
+                callback,
+                catalog,
+                mates.cancel_own,
+                catalog,
+                app.own.id,
+                callback_answer=callback_answer,
+                user_id=uid,
+                today=clock.today(),
+                now=clock.now(),
+                with_colleagues=action == "ownall",
+                notify=notify,
+            )
     except NotFound:
         expire(callback_answer)
         return
@@ -125,8 +161,7 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
     note = _("Cancelled: {names}.").format(names=q(_names(outcome.cancelled)))
     after = _refreshed(catalog, app, uid)
     if action == "own" and after is not None and after.colleagues:
-        note += "\n" + _("Your colleagues stay registered; you can still manage them here and "
-                         "in /my.")
+        note += "\n" + _("Your colleagues stay registered; you can still manage them here and in /my.")
     if after is not None and after.colleagues:
         await _show_list(callback, catalog, after, lang, note)
     else:
@@ -135,9 +170,15 @@ async def application_button(callback: CallbackQuery, callback_answer: CallbackA
     await notifier.deliver(callback.bot, notify)
 
 
-async def _show_colleague(event: Message | CallbackQuery, catalog: Catalog, clock: Clock,
-                          app: MyApplication, mate: Registration, lang: str,
-                          note: str = "") -> None:
+async def _show_colleague(
+    event: Message | CallbackQuery,
+    catalog: Catalog,
+    clock: Clock,
+    app: MyApplication,
+    mate: Registration,
+    lang: str,
+    note: str = "",
+) -> None:
     session = catalog.session(mate.session_id)
     can_edit = session.is_open(clock.today())
     lines = [note, ""] if note else []
@@ -149,16 +190,31 @@ async def _show_colleague(event: Message | CallbackQuery, catalog: Catalog, cloc
     ]
     if not can_edit:
         d = session.deadline
-        lines.append(_("Names and e-mail addresses could be changed up to the deadline "
-                       "({date}); please ask the office.").format(date=q(d.isoformat())))
-    await show(event, "\n".join(lines), kb.colleague_view(mate.id, app.own.id, can_edit),
-               edit=isinstance(event, CallbackQuery))
+        lines.append(
+            _(
+                "Names and e-mail addresses could be changed up to the deadline "
+                "({date}); please ask the office."
+            ).format(date=q(d.isoformat()))
+        )
+    await show(
+        event,
+        "\n".join(lines),
+        kb.colleague_view(mate.id, app.own.id, can_edit),
+        edit=isinstance(event, CallbackQuery),
+    )
 
 
 @router.callback_query(MateCB.filter(F.action.in_(COLLEAGUE_ACTIONS)))
-async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                           callback_data: MateCB, state: FSMContext, catalog: Catalog,
-                           clock: Clock, lang: str, notifier: Notifier) -> None:
+async def colleague_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: MateCB,
+    state: FSMContext,
+    catalog: Catalog,
+    clock: Clock,
+    lang: str,
+    notifier: Notifier,
+) -> None:
     uid = callback.from_user.id
     try:
         app, mate = mates.colleague_of(catalog, callback_data.reg, uid)
@@ -170,16 +226,31 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
     if action == "show":
         await _show_colleague(callback, catalog, clock, app, mate, lang)
     elif action == "cancel":
-        await show(callback, _("Cancel the registration of {name} for {course} on {dates}? "
-                               "This cannot be undone.").format(
-            name=q(mate.name), course=q(course_name(catalog, session.course, lang)),
-            dates=q(session.dates_text(lang))), kb.confirm_cancel_colleague(mate.id), edit=True)
+        await show(
+            callback,
+            _("Cancel the registration of {name} for {course} on {dates}? This cannot be undone.").format(
+                name=q(mate.name),
+                course=q(course_name(catalog, session.course, lang)),
+                dates=q(session.dates_text(lang)),
+            ),
+            kb.confirm_cancel_colleague(mate.id),
+            edit=True,
+        )
     elif action == "yes":
         notify = notifier.notify(uid, lang=lang, answered=True)  # the promotions, queued
         try:
-            outcome = await save(callback, catalog, mates.cancel_colleague, catalog, mate.id,
-                                 callback_answer=callback_answer, user_id=uid,
-                                 today=clock.today(), now=clock.now(), notify=notify)
+            outcome = await save(
+                callback,
+                catalog,
+                mates.cancel_colleague,
+                catalog,
+                mate.id,
+                callback_answer=callback_answer,
+                user_id=uid,
+                today=clock.today(),
+                now=clock.now(),
+                notify=notify,
+            )
         except NotFound:
             expire(callback_answer)
             return
@@ -200,26 +271,37 @@ async def colleague_button(callback: CallbackQuery, callback_answer: CallbackAns
             return
         await state.set_state(ColleagueEdit.value)
         await state.set_data({"reg": mate.id, "field": action})
-        question = (_("The new name for {name}?") if action == "name"
-                    else _("The new e-mail address for {name}?"))
+        question = (
+            _("The new name for {name}?") if action == "name" else _("The new e-mail address for {name}?")
+        )
         await show(callback, question.format(name=q(mate.name)), kb.cancel_dialogue())
 
 
 @router.message(StateFilter(ColleagueEdit.value), ANSWER)
-async def got_value(message: Message, state: FSMContext, catalog: Catalog, clock: Clock,
-                    lang: str, notifier: Notifier) -> None:
+async def got_value(
+    message: Message, state: FSMContext, catalog: Catalog, clock: Clock, lang: str, notifier: Notifier
+) -> None:
     assert message.from_user is not None
     uid = message.from_user.id
     data = await state.get_data()
     try:
-        reg = await save(message, catalog, mates.edit_colleague, catalog,
-                         int(data.get("reg", 0)), user_id=uid, today=clock.today(),
-                         now=clock.now(), field_name=str(data.get("field", "")),
-                         value=message.text or "")
+        reg = await save(
+            message,
+            catalog,
+            mates.edit_colleague,
+            catalog,
+            int(data.get("reg", 0)),
+            user_id=uid,
+            today=clock.today(),
+            now=clock.now(),
+            field_name=str(data.get("field", "")),
+            value=message.text or "",
+        )
     except (InvalidInput, RegistrationError) as e:
         if isinstance(e, InvalidInput) or e.code == "duplicate":
-            await message.answer(q(say(e, lang)) + "\n" + _("Please try again."),
-                                 reply_markup=kb.cancel_dialogue())
+            await message.answer(
+                q(say(e, lang)) + "\n" + _("Please try again."), reply_markup=kb.cancel_dialogue()
+            )
             return
         await state.clear()
         await message.answer(q(say(e, lang)), reply_markup=kb.only_menu())

@@ -69,8 +69,9 @@ def seat_text(s: Session, today: dt.date | None = None) -> str:
     return _("○ seats available ({n} left)").format(n=s.seats_left)
 
 
-def session_line(catalog: Catalog, s: Session, lang: str, distance_km: float | None = None,
-                 today: dt.date | None = None) -> str:
+def session_line(
+    catalog: Catalog, s: Session, lang: str, distance_km: float | None = None, today: dt.date | None = None
+) -> str:
     """One result line: mark, dates, course, place, distance; × and 締切 once applications
     have closed (a closed session never shows ○), （終了） once it is over."""
     mark = ("✖️" if s.cancelled else s.seat_mark) if today is None else s.mark(today)
@@ -78,8 +79,7 @@ def session_line(catalog: Catalog, s: Session, lang: str, distance_km: float | N
     ended = _(" (ended)") if today and s.last_day < today else ""
     if today and not ended and not s.cancelled and s.is_closed(today):
         ended = _(" (applications closed)")
-    return (f"{mark} <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
-            f"{q(place_text(s, lang))}{dist}{ended}")
+    return f"{mark} <b>{q(session_dates(s, lang))}</b> {q(s.course)} {q(place_text(s, lang))}{dist}{ended}"
 
 
 def verdict_text(verdict: Verdict | None, lang: str, *, closed: bool = False) -> str:
@@ -89,11 +89,15 @@ def verdict_text(verdict: Verdict | None, lang: str, *, closed: bool = False) ->
         return _("👤 Set up your profile to see whether you may attend and what it costs.")
     reason = say(verdict.reason, lang)
     if verdict.eligible and closed:
-        return _("🔒 Applications for this session are closed: you can no longer "
-                 "register for it.") + f"\n<i>{q(reason)}</i>"
+        return (
+            _("🔒 Applications for this session are closed: you can no longer register for it.")
+            + f"\n<i>{q(reason)}</i>"
+        )
     if verdict.eligible:
-        return _("✅ You may attend — {fee}").format(fee=q(say(verdict.fee_said, lang))) + \
-            f"\n<i>{q(reason)}</i>"
+        return (
+            _("✅ You may attend — {fee}").format(fee=q(say(verdict.fee_said, lang)))
+            + f"\n<i>{q(reason)}</i>"
+        )
     return _("❌ Not for you: {reason}").format(reason=q(reason))
 
 
@@ -117,8 +121,7 @@ def place_label(place: places.Place, lang: str) -> str:
     return name
 
 
-def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: dt.date,
-                 lang: str) -> str:
+def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: dt.date, lang: str) -> str:
     verdict = catalog.verdict(profile, s.course) if profile else None
     na = _("not announced")
     time = f"{s.start_time}–{s.end_time}" if s.start_time and s.end_time else na
@@ -129,8 +132,9 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
         f"<b>{q(course_name(catalog, s.course, lang))}</b> · {q(label)}",
         _("📅 Date: {dates}").format(dates=q(s.dates_text(lang))),
         _("🕘 Time: {time}").format(time=q(time)),
-        _("📍 Place: {place}").format(place=q(place_text(s, lang) if lang == "en"
-                                              else f"{s.prefecture} {s.city}")),
+        _("📍 Place: {place}").format(
+            place=q(place_text(s, lang) if lang == "en" else f"{s.prefecture} {s.city}")
+        ),
         _("🏢 Venue: {venue}").format(venue=q(venue)),
         _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
     ]
@@ -141,16 +145,20 @@ def session_card(catalog: Catalog, s: Session, profile: Profile | None, today: d
     elif s.is_open(today):
         lines.append(_("🗓 Apply by: {date}").format(date=q(long_date(s.deadline, lang))))
     else:
-        lines.append(_("🔒 Applications closed on {date}.").format(
-            date=q(long_date(s.deadline, lang))))
+        lines.append(_("🔒 Applications closed on {date}.").format(date=q(long_date(s.deadline, lang))))
     lines.append("")
     lines.append(verdict_text(verdict, lang, closed=not s.cancelled and not s.is_open(today)))
     lines.append(f"<code>{q(s.id)}</code>")
     return "\n".join(lines)
 
 
-def course_card(course: Course, verdict: Verdict | None, lang: str,
-                windows: Sequence[OnlineWindow] = (), apply_url: str = "") -> str:
+def course_card(
+    course: Course,
+    verdict: Verdict | None,
+    lang: str,
+    windows: Sequence[OnlineWindow] = (),
+    apply_url: str = "",
+) -> str:
     online = course.format == "online"
     fmt = _("online") if online else _("on site")
     if course.days:
@@ -168,12 +176,15 @@ def course_card(course: Course, verdict: Verdict | None, lang: str,
     if online:
         for w in windows:
             label = w.label_en if lang == "en" else w.label_ja
-            lines.append(f"• {q(label)}: {q(long_date(w.first, lang))} – "
-                         f"{q(long_date(w.last, lang))}")
+            lines.append(f"• {q(label)}: {q(long_date(w.first, lang))} – {q(long_date(w.last, lang))}")
         if apply_url:
-            lines.append(_("💻 An online course, taken at your own workplace during one of "
-                           "the windows above; there are no sessions to book here. Apply on "
-                           "the official site: {url}").format(url=q(apply_url)))
+            lines.append(
+                _(
+                    "💻 An online course, taken at your own workplace during one of "
+                    "the windows above; there are no sessions to book here. Apply on "
+                    "the official site: {url}"
+                ).format(url=q(apply_url))
+            )
     note = course.t("note", lang)
     if note:
         lines.append(f"<i>{q(note)}</i>")
@@ -182,8 +193,13 @@ def course_card(course: Course, verdict: Verdict | None, lang: str,
     return "\n".join(lines)
 
 
-async def show(event: Message | CallbackQuery, text: str,
-               markup: InlineKeyboardMarkup | None = None, *, edit: bool = False) -> None:
+async def show(
+    event: Message | CallbackQuery,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    edit: bool = False,
+) -> None:
     """Answer a message, or for a button press send (or with `edit`, replace) a message."""
     if isinstance(event, CallbackQuery):
         msg = event.message
@@ -203,5 +219,6 @@ async def show(event: Message | CallbackQuery, text: str,
 
 
 async def send_file(bot: Bot, chat_id: int, file: CalendarFile, caption: str = "") -> None:
-    await bot.send_document(chat_id, BufferedInputFile(file.data, filename=file.filename),
-                            caption=caption or None)
+    await bot.send_document(
+        chat_id, BufferedInputFile(file.data, filename=file.filename), caption=caption or None
+    )

@@ -20,8 +20,10 @@ from catalog.users import User
 router = Router(name="courses")
 
 # What may reach this router at all (bot.handlers.get_routers sets it on the router).
-ROUTER_FILTERS = {"callback_query": (ButtonOf(CourseCB, MenuCB(action="courses")),),
-                  "message": (AnyCommand(),)}
+ROUTER_FILTERS = {
+    "callback_query": (ButtonOf(CourseCB, MenuCB(action="courses")),),
+    "message": (AnyCommand(),),
+}
 
 
 def _list(catalog: Catalog, user_record: User | None, lang: str) -> tuple[str, list[tuple[str, str]]]:
@@ -40,23 +42,28 @@ def _list(catalog: Catalog, user_record: User | None, lang: str) -> tuple[str, l
 
 
 @router.message(Command("courses"))
-async def courses_command(message: Message, catalog: Catalog, user_record: User | None,
-                          lang: str) -> None:
+async def courses_command(message: Message, catalog: Catalog, user_record: User | None, lang: str) -> None:
     text, items = _list(catalog, user_record, lang)
     await message.answer(text, reply_markup=kb.course_list(items))
 
 
 @router.callback_query(MenuCB.filter(F.action == "courses"))
-async def courses_button(callback: CallbackQuery, catalog: Catalog, user_record: User | None,
-                         lang: str) -> None:
+async def courses_button(
+    callback: CallbackQuery, catalog: Catalog, user_record: User | None, lang: str
+) -> None:
     text, items = _list(catalog, user_record, lang)
     await show(callback, text, kb.course_list(items), edit=True)
 
 
 @router.callback_query(CourseCB.filter())
-async def course_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                        callback_data: CourseCB, catalog: Catalog,
-                        user_record: User | None, lang: str) -> None:
+async def course_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: CourseCB,
+    catalog: Catalog,
+    user_record: User | None,
+    lang: str,
+) -> None:
     try:
         course = catalog.course(callback_data.code)
     except CatalogError:
@@ -66,13 +73,16 @@ async def course_button(callback: CallbackQuery, callback_answer: CallbackAnswer
     await show(callback, text, markup, edit=True)
 
 
-def course_view(catalog: Catalog, course: Course, user_record: User | None,
-                lang: str) -> tuple[str, InlineKeyboardMarkup]:
+def course_view(
+    catalog: Catalog, course: Course, user_record: User | None, lang: str
+) -> tuple[str, InlineKeyboardMarkup]:
     """A course's card and buttons: its sessions, or for an online course (no sessions)
     the official site where it is applied for."""
     profile = user_record.profile if user_record else None
     verdict = catalog.verdict(profile, course.code) if profile else None
     has_sessions = any(s.course == course.code for s in catalog.all_sessions())
     apply_url = "" if has_sessions else catalog.year.apply_url
-    return (course_card(course, verdict, lang, catalog.online_windows(), apply_url),
-            kb.course_card(course.code, has_sessions, apply_url))
+    return (
+        course_card(course, verdict, lang, catalog.online_windows(), apply_url),
+        kb.course_card(course.code, has_sessions, apply_url),
+    )

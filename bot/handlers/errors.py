@@ -33,8 +33,9 @@ async def on_busy(event: ErrorEvent) -> bool:
 async def on_error(event: ErrorEvent) -> bool:
     # Type and code location only: exception messages may carry what the user typed.
     exc = event.exception
-    log.error("error while handling update %s: %s at %s", event.update.update_id,
-              type(exc).__name__, where(exc))
+    log.error(
+        "error while handling update %s: %s at %s", event.update.update_id, type(exc).__name__, where(exc)
+    )
     update = event.update
     text = _("Sorry, something went wrong. Please try again.")
     try:

@@ -31,5 +31,9 @@ async def expired(callback: CallbackQuery, callback_answer: CallbackAnswer) -> N
 @router.message(Magic(F.chat.type == "private"))
 async def unknown(message: Message) -> None:
     await message.answer(
-        _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
-          "/help lists everything."), reply_markup=kb.main_menu())
+        _(
+            "Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
+            "/help lists everything."
+        ),
+        reply_markup=kb.main_menu(),
+    )

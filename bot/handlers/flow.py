@@ -28,8 +28,18 @@ class Step(Protocol):
     """Go on after the profile: `argument` is what follows "<kind>:" in `after` ("" if
     nothing does); `record` is the user's saved record, profile complete."""
 
-    async def __call__(self, callback: CallbackQuery, state: FSMContext, argument: str, /, *,
-                       catalog: Catalog, clock: Clock, record: User, lang: str) -> None: ...
+    async def __call__(
+        self,
+        callback: CallbackQuery,
+        state: FSMContext,
+        argument: str,
+        /,
+        *,
+        catalog: Catalog,
+        clock: Clock,
+        record: User,
+        lang: str,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -38,13 +48,21 @@ class AfterProfile:
 
     steps: Mapping[str, Step]
 
-    async def go_on(self, callback: CallbackQuery, state: FSMContext, after: str, *,
-                    catalog: Catalog, clock: Clock, record: User, lang: str) -> bool:
+    async def go_on(
+        self,
+        callback: CallbackQuery,
+        state: FSMContext,
+        after: str,
+        *,
+        catalog: Catalog,
+        clock: Clock,
+        record: User,
+        lang: str,
+    ) -> bool:
         """Run the step `after` names; False when it names none (nothing to go on with)."""
         kind, _sep, argument = after.partition(":")
         step = self.steps.get(kind)
         if step is None:
             return False
-        await step(callback, state, argument, catalog=catalog, clock=clock, record=record,
-                   lang=lang)
+        await step(callback, state, argument, catalog=catalog, clock=clock, record=record, lang=lang)
         return True

@@ -22,27 +22,43 @@ from catalog.service import Catalog
 router = Router(name="forget")
 
 # What may reach this router at all (bot.handlers.get_routers sets it on the router).
-ROUTER_FILTERS = {"callback_query": (ButtonOf(ForgetCB),),
-                  "message": (AnyCommand(),)}
+ROUTER_FILTERS = {"callback_query": (ButtonOf(ForgetCB),), "message": (AnyCommand(),)}
 
 
 @router.message(Command("forget"))
 async def forget_command(message: Message) -> None:
     await message.answer(
-        _("<b>Delete my data</b>\nThis deletes your profile and every registration you made "
-          "(including colleagues you registered), and frees the seats. Staff rosters will no "
-          "longer show you. Continue?"), reply_markup=kb.confirm_forget())
+        _(
+            "<b>Delete my data</b>\nThis deletes your profile and every registration you made "
+            "(including colleagues you registered), and frees the seats. Staff rosters will no "
+            "longer show you. Continue?"
+        ),
+        reply_markup=kb.confirm_forget(),
+    )
 
 
 @router.callback_query(ForgetCB.filter(F.action == "yes"))
-async def forget_yes(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                     state: FSMContext, catalog: Catalog, clock: Clock,
-                     notifier: Notifier) -> None:
+async def forget_yes(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    state: FSMContext,
+    catalog: Catalog,
+    clock: Clock,
+    notifier: Notifier,
+) -> None:
     await state.clear()
     notify = notifier.notify(callback.from_user.id)  # the waitlist's good news, queued
-    await save(callback, catalog, console.forget_user, catalog, callback.from_user.id,
-               callback_answer=callback_answer, today=clock.today(), now=clock.now(),
-               notify=notify)
+    await save(
+        callback,
+        catalog,
+        console.forget_user,
+        catalog,
+        callback.from_user.id,
+        callback_answer=callback_answer,
+        today=clock.today(),
+        now=clock.now(),
+        notify=notify,
+    )
     await show(callback, _("Done: your data has been deleted."), kb.only_menu(), edit=True)
     assert callback.bot is not None
     await notifier.deliver(callback.bot, notify)

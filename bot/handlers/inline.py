@@ -42,11 +42,11 @@ def _search(catalog: Catalog, text: str, today: dt.date) -> list[Hit]:
     except places.UnknownPlace:
         return []
     if place.kind == "prefecture" and place.prefecture is not None:
-        return catalog.upcoming(today, courses=courses, near_prefecture=place.prefecture.code,
-                                limit=MAX_RESULTS)
+        return catalog.upcoming(
+            today, courses=courses, near_prefecture=place.prefecture.code, limit=MAX_RESULTS
+        )
     if place.kind == "region" and place.region is not None:
-        return catalog.upcoming(today, courses=courses, regions=[place.region.name],
-                                limit=MAX_RESULTS)
+        return catalog.upcoming(today, courses=courses, regions=[place.region.name], limit=MAX_RESULTS)
     assert place.point is not None
     return catalog.upcoming(today, courses=courses, near=place.point, limit=MAX_RESULTS)
 
@@ -65,15 +65,22 @@ async def inline_search(query: InlineQuery, catalog: Catalog, clock: Clock, lang
         if hit.distance_km is not None:
             where += f" · {hit.distance_km:,.0f} km"
         link = f"https://t.me/{me.username}?start={s.id}"
-        text = "\n".join([
-            f"<b>{q(course_name(catalog, s.course, lang))}</b>",
-            q(s.dates_text(lang)) + " · " + q(place_text(s, lang)),
-            _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
-        ])
-        results.append(InlineQueryResultArticle(
-            id=s.id, title=title, description=where,
-            input_message_content=InputTextMessageContent(message_text=text),
-            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
-                InlineKeyboardButton(text=_("Open in the bot"), url=link)]]),
-        ))
+        text = "\n".join(
+            [
+                f"<b>{q(course_name(catalog, s.course, lang))}</b>",
+                q(s.dates_text(lang)) + " · " + q(place_text(s, lang)),
+                _("💺 Seats: {seats}").format(seats=q(seat_text(s, today))),
+            ]
+        )
+        results.append(
+            InlineQueryResultArticle(
+                id=s.id,
+                title=title,
+                description=where,
+                input_message_content=InputTextMessageContent(message_text=text),
+                reply_markup=InlineKeyboardMarkup(
+                    inline_keyboard=[[InlineKeyboardButton(text=_("Open in the bot"), url=link)]]
+                ),
+            )
+        )
     await query.answer(results, cache_time=60, is_personal=False)

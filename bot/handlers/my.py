@@ -45,9 +45,10 @@ log = logging.getLogger(__name__)
 router = Router(name="my")
 
 # What may reach this router at all (bot.handlers.get_routers sets it on the router).
-ROUTER_FILTERS = {"callback_query": (ButtonOf(MyCB, SubCB, MenuCB(action="my"),
-                                              MenuCB(action="sub")),),
-                  "message": (AnyCommand(),)}
+ROUTER_FILTERS = {
+    "callback_query": (ButtonOf(MyCB, SubCB, MenuCB(action="my"), MenuCB(action="sub")),),
+    "message": (AnyCommand(),),
+}
 
 
 def status_text(reg: Registration) -> str:
@@ -58,8 +59,7 @@ def status_text(reg: Registration) -> str:
     return _("✅ registered")
 
 
-def _my_list(catalog: Catalog, user_id: int,
-             lang: str) -> tuple[str, list[tuple[CallbackData, str]]]:
+def _my_list(catalog: Catalog, user_id: int, lang: str) -> tuple[str, list[tuple[CallbackData, str]]]:
     """Each application: the user's own seat and the colleagues they registered, each with
     its status; an application whose own seat is cancelled stays while colleagues remain."""
     apps = mates.applications_of(catalog, user_id)
@@ -69,15 +69,16 @@ def _my_list(catalog: Catalog, user_id: int,
     buttons: list[tuple[CallbackData, str]] = []
     for i, app in enumerate(apps, start=1):
         s = catalog.session(app.session_id)
-        own = (status_text(app.own) if app.own_active
-               else _("(your own registration is cancelled)"))
-        lines.append(f"{i}. <b>{q(session_dates(s, lang))}</b> {q(s.course)} "
-                     f"{q(place_text(s, lang))} — {q(own)}")
+        own = status_text(app.own) if app.own_active else _("(your own registration is cancelled)")
+        lines.append(
+            f"{i}. <b>{q(session_dates(s, lang))}</b> {q(s.course)} {q(place_text(s, lang))} — {q(own)}"
+        )
         for mate in app.colleagues:
             lines.append(f"    👥 {q(mate.name)} — {q(status_text(mate))}")
         label = f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}"
-        cb: CallbackData = (MyCB(action="show", reg=app.own.id) if app.own_active
-                            else MateCB(action="list", reg=app.own.id))
+        cb: CallbackData = (
+            MyCB(action="show", reg=app.own.id) if app.own_active else MateCB(action="list", reg=app.own.id)
+        )
         buttons.append((cb, label))
     return "\n".join(lines), buttons
 
@@ -116,9 +117,16 @@ def _own(catalog: Catalog, reg_id: int, user_id: int) -> Registration | None:
 
 
 @router.callback_query(MyCB.filter(F.action.in_({"show", "cancel", "yes", "ics"})))
-async def registration_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                              callback_data: MyCB, catalog: Catalog, clock: Clock,
-                              settings: Settings, notifier: Notifier, lang: str) -> None:
+async def registration_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: MyCB,
+    catalog: Catalog,
+    clock: Clock,
+    settings: Settings,
+    notifier: Notifier,
+    lang: str,
+) -> None:
     reg = _own(catalog, callback_data.reg, callback.from_user.id)
     if reg is None:
         expire(callback_answer)
@@ -138,32 +146,58 @@ async def registration_button(callback: CallbackQuery, callback_answer: Callback
         if colleagues:
             lines += ["", _("<b>Colleagues (同行者)</b>")]
             lines += [f"• {q(m.name)} — {q(status_text(m))}" for m in colleagues]
-        await show(callback, "\n".join(lines),
-                   kb.my_registration_with(reg.id, session.id, len(colleagues)), edit=True)
+        await show(
+            callback,
+            "\n".join(lines),
+            kb.my_registration_with(reg.id, session.id, len(colleagues)),
+            edit=True,
+        )
     elif callback_data.action == "cancel" and _colleagues(catalog, reg, callback.from_user.id):
         colleagues = _colleagues(catalog, reg, callback.from_user.id)
-        await show(callback, _("Cancel your own place for {course} on {dates}? You also "
-                               "registered {n} colleague(s) in this application: {names}. "
-                               "Do they cancel too?").format(
-            course=q(course_name(catalog, session.course, lang)),
-            dates=q(session.dates_text(lang)), n=len(colleagues),
-            names=q(", ".join(m.name for m in colleagues))),
-            kb.confirm_cancel_with_colleagues(reg.id, len(colleagues)), edit=True)
+        await show(
+            callback,
+            _(
+                "Cancel your own place for {course} on {dates}? You also "
+                "registered {n} colleague(s) in this application: {names}. "
+                "Do they cancel too?"
+            ).format(
+                course=q(course_name(catalog, session.course, lang)),
+                dates=q(session.dates_text(lang)),
+                n=len(colleagues),
+                names=q(", ".join(m.name for m in colleagues)),
+            ),
+            kb.confirm_cancel_with_colleagues(reg.id, len(colleagues)),
+            edit=True,
+        )
     elif callback_data.action == "cancel":
-        await show(callback, _("Cancel your place for {course} on {dates}? This cannot be "
-                               "undone.").format(
-            course=q(course_name(catalog, session.course, lang)),
-            dates=q(session.dates_text(lang))), kb.confirm_cancel(reg.id), edit=True)
+        await show(
+            callback,
+            _("Cancel your place for {course} on {dates}? This cannot be undone.").format(
+                course=q(course_name(catalog, session.course, lang)), dates=q(session.dates_text(lang))
+            ),
+            kb.confirm_cancel(reg.id),
+            edit=True,
+        )
     elif callback_data.action == "ics":
-        file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
-                                 organizer=settings.organizer_email)
+        file = ics.calendar_file(
+            catalog, session, user_id=callback.from_user.id, lang=lang, organizer=settings.organizer_email
+        )
         await send_file(callback.bot, callback.from_user.id, file)
     else:
         notify = notifier.notify(callback.from_user.id, event=callback, lang=lang)
         try:
-            await save(callback, catalog, console.cancel_own, catalog, reg.id,
-                       callback_answer=callback_answer, today=clock.today(),
-                       now=clock.now(), user_id=callback.from_user.id, notify=notify)
+            await save(
+                callback,
+                catalog,
+                console.cancel_own,
+                catalog,
+                reg.id,
+                callback_answer=callback_answer,
+                today=clock.today(),
+                now=clock.now(),
+                user_id=callback.from_user.id,
+                notify=notify,
+            )
         except NotFound:
             expire(callback_answer)
             return
@@ -182,46 +216,70 @@ def _feed_text(settings: Settings, record: User | None, lang: str) -> str:
     public = ics.subscription_links(settings.public_base_url, lang=lang)
     lines = [
         _("<b>Calendar subscriptions</b>"),
-        _("All sessions: <a href=\"{https}\">{https}</a>").format(https=q(public.https)),
-        _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(public.google)),
+        _('All sessions: <a href="{https}">{https}</a>').format(https=q(public.https)),
+        _('Google Calendar: <a href="{url}">add</a>').format(url=q(public.google)),
     ]
     if record and record.calendar_token:
-        mine = ics.subscription_links(settings.public_base_url, token=record.calendar_token,
-                                      lang=lang)
+        mine = ics.subscription_links(settings.public_base_url, token=record.calendar_token, lang=lang)
         lines += [
             "",
             _("<b>My registrations</b> (keep this link private):"),
             f"<code>{q(mine.webcal)}</code>",
-            _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(mine.google)),
+            _('Google Calendar: <a href="{url}">add</a>').format(url=q(mine.google)),
         ]
     else:
-        lines += ["", _("Create a private link to see your own registrations in your "
-                        "calendar app.")]
+        lines += ["", _("Create a private link to see your own registrations in your calendar app.")]
     return "\n".join(lines)
 
 
 @router.callback_query(MenuCB.filter(F.action == "sub"))
-async def subscribe_menu(callback: CallbackQuery, settings: Settings,
-                         user_record: User | None, lang: str) -> None:
+async def subscribe_menu(
+    callback: CallbackQuery, settings: Settings, user_record: User | None, lang: str
+) -> None:
     has = bool(user_record and user_record.calendar_token)
-    await show(callback, _feed_text(settings, user_record, lang),
-               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
-               edit=True)
+    await show(
+        callback,
+        _feed_text(settings, user_record, lang),
+        kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+        edit=True,
+    )
 
 
 @router.callback_query(SubCB.filter(F.action.in_({"new", "off"})))
-async def subscribe_change(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                           callback_data: SubCB, catalog: Catalog,
-                           clock: Clock, settings: Settings, lang: str) -> None:
+async def subscribe_change(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: SubCB,
+    catalog: Catalog,
+    clock: Clock,
+    settings: Settings,
+    lang: str,
+) -> None:
     uid = callback.from_user.id
     if callback_data.action == "new":
-        await save(callback, catalog, users.issue_calendar_token, catalog.store, uid,
-                   clock.now(), callback_answer=callback_answer)
+        await save(
+            callback,
+            catalog,
+            users.issue_calendar_token,
+            catalog.store,
+            uid,
+            clock.now(),
+            callback_answer=callback_answer,
+        )
     else:
-        await save(callback, catalog, users.revoke_calendar_token, catalog.store, uid,
-                   callback_answer=callback_answer)
+        await save(
+            callback,
+            catalog,
+            users.revoke_calendar_token,
+            catalog.store,
+            uid,
+            callback_answer=callback_answer,
+        )
     record = users.get_user(catalog.store, uid)
     has = bool(record and record.calendar_token)
-    await show(callback, _feed_text(settings, record, lang),
-               kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
-               edit=True)
+    await show(
+        callback,
+        _feed_text(settings, record, lang),
+        kb.subscription(has, ics.subscribe_page_url(settings.public_base_url, lang=lang)),
+        edit=True,
+    )

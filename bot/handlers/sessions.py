@@ -54,9 +54,13 @@ from catalog.users import User
 router = Router(name="sessions")
 
 # What may reach this router at all (bot.handlers.get_routers sets it on the router).
-ROUTER_FILTERS = {"callback_query": (ButtonOf(
-    FindCB, RegionCB, SearchFeedCB, SessionCB, CityCB, MenuCB(action="find"),
-    MenuCB(action="near")),)}
+ROUTER_FILTERS = {
+    "callback_query": (
+        ButtonOf(
+            FindCB, RegionCB, SearchFeedCB, SessionCB, CityCB, MenuCB(action="find"), MenuCB(action="near")
+        ),
+    )
+}
 
 PAGE_SIZE = 8
 KINDS = {"a", "r", "p", "q", "n"}
@@ -74,54 +78,85 @@ async def share_url(bot: Bot, session_id: str) -> str | None:
     return f"https://t.me/share/url?url={quote(link, safe='')}"
 
 
-async def send_card(event: Message | CallbackQuery, session: Session, *, catalog: Catalog,
-                    today: dt.date, user_record: User | None, lang: str) -> None:
+async def send_card(
+    event: Message | CallbackQuery,
+    session: Session,
+    *,
+    catalog: Catalog,
+    today: dt.date,
+    user_record: User | None,
+    lang: str,
+) -> None:
     """The session card with its buttons (Register only while applications are open)."""
     profile = user_record.profile if user_record else None
     eligible = profile is None or catalog.verdict(profile, session.course).eligible
     can_register = session.is_open(today) and eligible
     full = session.seats_left <= 0 or session.waitlisted > 0
     assert event.bot is not None
-    markup = kb.session_card(session, can_register=can_register, full=full,
-                             share_url=await share_url(event.bot, session.id))
+    markup = kb.session_card(
+        session, can_register=can_register, full=full, share_url=await share_url(event.bot, session.id)
+    )
     await show(event, session_card(catalog, session, profile, today, lang), markup)
     point = session.venue_point
     if point is not None and not session.cancelled:
         # Telegram shows a venue as a map with its name and address.
         chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
-        await event.bot.send_venue(chat_id, latitude=point[0], longitude=point[1],
-                                   title=session.venue or ics.summary(catalog, session, lang),
-                                   address=session.address or "")
+        await event.bot.send_venue(
+            chat_id,
+            latitude=point[0],
+            longitude=point[1],
+            title=session.venue or ics.summary(catalog, session, lang),
+            address=session.address or "",
+        )
 
 
 @router.callback_query(SessionCB.filter(F.action == "show"))
-async def card_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                      callback_data: SessionCB, catalog: Catalog,
-                      clock: Clock, user_record: User | None, lang: str) -> None:
+async def card_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: SessionCB,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
         expire(callback_answer)
         return
-    await send_card(callback, session, catalog=catalog, today=clock.today(),
-                    user_record=user_record, lang=lang)
+    await send_card(
+        callback, session, catalog=catalog, today=clock.today(), user_record=user_record, lang=lang
+    )
 
 
 @router.callback_query(SessionCB.filter(F.action == "ics"))
-async def calendar_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                          callback_data: SessionCB, catalog: Catalog, settings: Settings,
-                          user_record: User | None, lang: str) -> None:
+async def calendar_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: SessionCB,
+    catalog: Catalog,
+    settings: Settings,
+    user_record: User | None,
+    lang: str,
+) -> None:
     try:
         session = catalog.session(callback_data.id)
     except NotFound:
         expire(callback_answer)
         return
-    file = ics.calendar_file(catalog, session, user_id=callback.from_user.id, lang=lang,
-                             organizer=settings.organizer_email,  # one event: under a ms
-                             profile=user_record.profile if user_record else None)
+    file = ics.calendar_file(
+        catalog,
+        session,
+        user_id=callback.from_user.id,
+        lang=lang,
+        organizer=settings.organizer_email,  # one event: under a ms
+        profile=user_record.profile if user_record else None,
+    )
     assert callback.bot is not None
-    await send_file(callback.bot, callback.from_user.id, file,
-                    _("Open this file to add the session to your calendar."))
+    await send_file(
+        callback.bot, callback.from_user.id, file, _("Open this file to add the session to your calendar.")
+    )
 
 
 # -- searching ----------------------------------------------------------------------------------
@@ -172,8 +207,11 @@ def _title(cb: FindCB, lang: str, label: str = "") -> str:
     if cb.kind == "q":
         title = _("Sessions in and near {where}").format(where=q(where))
     if cb.kind == "n":
-        title = (_("Sessions near {place}").format(place=q(label)) if label
-                 else _("Sessions nearest to your location"))
+        title = (
+            _("Sessions near {place}").format(place=q(label))
+            if label
+            else _("Sessions nearest to your location")
+        )
     return f"<b>{title}</b>"
 
 
@@ -186,10 +224,10 @@ def _order_note(cb: FindCB, lang: str) -> str:
     pref = places.prefecture(int(cb.key))
     capital = pref.capital_en if lang == "en" else pref.capital
     if cb.sort == "k":
-        return _("order: nearest first (straight-line distance from {capital})").format(
-            capital=q(capital))
-    return _("order: {pref} first, by date; then the nearest (distances from {capital})"
-             ).format(pref=q(pref.romaji if lang == "en" else pref.name), capital=q(capital))
+        return _("order: nearest first (straight-line distance from {capital})").format(capital=q(capital))
+    return _("order: {pref} first, by date; then the nearest (distances from {capital})").format(
+        pref=q(pref.romaji if lang == "en" else pref.name), capital=q(capital)
+    )
 
 
 def _order_buttons(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
@@ -199,16 +237,15 @@ def _order_buttons(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
     choices = [("d", _("📅 By date")), ("k", _("📏 Nearest first"))]
     if cb.kind == "q":
         pref = places.prefecture(int(cb.key))
-        choices.insert(0, ("", _("🏠 {pref} first").format(
-            pref=pref.romaji if lang == "en" else pref.name)))
+        choices.insert(0, ("", _("🏠 {pref} first").format(pref=pref.romaji if lang == "en" else pref.name)))
     current = cb.sort or ("k" if cb.kind == "n" else "")
-    return [kb._button(f"• {label}" if key == current else label,
-                       cb.model_copy(update={"sort": key, "page": 0}))
-            for key, label in choices]
+    return [
+        kb._button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
+        for key, label in choices
+    ]
 
 
-def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str,
-                 builder: kb.Rows) -> list[str]:
+def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str, builder: kb.Rows) -> list[str]:
     """Why a course the user filtered on is not theirs, and buttons for the courses of
     the same level they may take (B-1 asked by a national agency: B-2)."""
     verdict = catalog.verdict(profile, cb.course)
@@ -218,17 +255,24 @@ def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str,
     lines = ["", _("❌ Not for you: {reason}").format(reason=q(reason))]
     others = catalog.alternatives(profile, cb.course)
     if others:
-        lines.append(_("You may take {courses} instead.").format(
-            courses=q(", ".join(course_name(catalog, c.code, lang) for c in others))))
+        lines.append(
+            _("You may take {courses} instead.").format(
+                courses=q(", ".join(course_name(catalog, c.code, lang) for c in others))
+            )
+        )
     for c in others:
-        builder.row(kb._button(_("🔎 Sessions of {course}").format(
-            course=course_name(catalog, c.code, lang)),
-            cb.model_copy(update={"course": c.code, "page": 0})))
+        builder.row(
+            kb._button(
+                _("🔎 Sessions of {course}").format(course=course_name(catalog, c.code, lang)),
+                cb.model_copy(update={"course": c.code, "page": 0}),
+            )
+        )
     return lines
 
 
-def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record: User | None,
-                   lang: str, label: str = "") -> tuple[str, InlineKeyboardMarkup]:
+def render_results(
+    catalog: Catalog, cb: FindCB, *, today: dt.date, user_record: User | None, lang: str, label: str = ""
+) -> tuple[str, InlineKeyboardMarkup]:
     """One page of a search: text under 4,096 characters and at most ~25 buttons."""
     filters = _parse(cb, catalog)
     assert filters is not None
@@ -240,8 +284,9 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
     upcoming = [h for h in hits if h.session.is_upcoming(today)]
     if mine:
         # what one can still take first; sessions whose applications closed last (× 締切)
-        upcoming = ([h for h in upcoming if h.session.is_open(today)]
-                    + [h for h in upcoming if not h.session.is_open(today)])
+        upcoming = [h for h in upcoming if h.session.is_open(today)] + [
+            h for h in upcoming if not h.session.is_open(today)
+        ]
     shown = hits if cb.year else upcoming
     if cb.year and "near" not in filters and "near_prefecture" not in filters:
         # the whole year: upcoming first, then the ones that have ended
@@ -268,25 +313,28 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
         else:
             lines.append(_("No sessions match."))
         if not cb.year and hits:
-            builder.row(kb._button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1,
-                                                                                     "page": 0})))
+            builder.row(kb._button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
         if cb.kind == "p":
-            builder.row(kb._button(_("📍 Nearby prefectures"),
-                                   cb.model_copy(update={"kind": "q", "page": 0})))
+            builder.row(
+                kb._button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0}))
+            )
     else:
-        chunk = shown[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
-        lines.append(_("{n} sessions; page {page} of {pages}.").format(
-            n=len(shown), page=page + 1, pages=pages))
+        chunk = shown[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        lines.append(
+            _("{n} sessions; page {page} of {pages}.").format(n=len(shown), page=page + 1, pages=pages)
+        )
         lines.append("")
         for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
-            lines.append(f"{i}. " + session_line(catalog, hit.session, lang, hit.distance_km,
-                                                 today))
+            lines.append(f"{i}. " + session_line(catalog, hit.session, lang, hit.distance_km, today))
         lines.append("")
         lines.append(_("○ seats available · △ nearly full · × full or applications closed"))
         for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
             s = hit.session
-            builder.row(kb._button(f"{i}. {session_dates(s, lang)} {s.course} "
-                                   f"{place_text(s, lang)}", SessionCB(id=s.id)))
+            builder.row(
+                kb._button(
+                    f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}", SessionCB(id=s.id)
+                )
+            )
         nav = []
         if page > 0:
             nav.append(kb._button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
@@ -301,18 +349,16 @@ def render_results(catalog: Catalog, cb: FindCB, *, today: dt.date, user_record:
     codes = sorted({s.course for s in catalog.all_sessions()}, key=order.index)
     for code in codes:
         label = f"• {code}" if cb.course == code else code
-        course_buttons.append(kb._button(label, cb.model_copy(update={"course": code,
-                                                                      "page": 0})))
+        course_buttons.append(kb._button(label, cb.model_copy(update={"course": code, "page": 0})))
     if cb.course:
-        course_buttons.append(kb._button(_("any course"),
-                                         cb.model_copy(update={"course": "", "page": 0})))
+        course_buttons.append(kb._button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
     builder.row(*course_buttons)
     if profile is not None:
-        toggle = (_("Only sessions I may attend") if cb.every
-                  else _("Show all sessions"))
+        toggle = _("Only sessions I may attend") if cb.every else _("Show all sessions")
         builder.row(kb._button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
-    builder.row(kb._button(_("📅 Subscribe to this search"),
-                           SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course)))
+    builder.row(
+        kb._button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
+    )
     builder.row(kb._button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
     return "\n".join(lines), builder.as_markup()
 
@@ -334,45 +380,77 @@ def search_feed_filters(cb: SearchFeedCB) -> dict[str, list[Any]] | None:
 
 
 @router.callback_query(SearchFeedCB.filter())
-async def search_feed(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                      callback_data: SearchFeedCB, catalog: Catalog, settings: Settings,
-                      lang: str) -> None:
+async def search_feed(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: SearchFeedCB,
+    catalog: Catalog,
+    settings: Settings,
+    lang: str,
+) -> None:
     filters = search_feed_filters(callback_data)
-    if filters is None or (callback_data.course and
-                           callback_data.course not in {c.code for c in catalog.courses()}):
+    if filters is None or (
+        callback_data.course and callback_data.course not in {c.code for c in catalog.courses()}
+    ):
         expire(callback_answer)
         return
-    links = ics.subscription_links(settings.public_base_url, lang=lang,
-                                   courses=filters.get("courses", ()),
-                                   prefectures=filters.get("prefectures", ()),
-                                   regions=filters.get("regions", ()))
-    what = " · ".join([*filters.get("courses", []), *filters.get("prefectures", []),
-                       *filters.get("regions", [])]) or _("all sessions")
+    links = ics.subscription_links(
+        settings.public_base_url,
+        lang=lang,
+        courses=filters.get("courses", ()),
+        prefectures=filters.get("prefectures", ()),
+        regions=filters.get("regions", ()),
+    )
+    what = " · ".join(
+        [*filters.get("courses", []), *filters.get("prefectures", []), *filters.get("regions", [])]
+    ) or _("all sessions")
     assert callback.bot is not None
-    await callback.bot.send_message(callback.from_user.id, "\n".join([
-        _("<b>Subscribe to these sessions</b> ({what})").format(what=q(what)),
-        _("Calendar apps (Apple, Outlook, Thunderbird): <code>{url}</code>").format(
-            url=q(links.webcal)),
-        _("Web address: <a href=\"{url}\">{url}</a>").format(url=q(links.https)),
-        _("Google Calendar: <a href=\"{url}\">add</a>").format(url=q(links.google)),
-    ]), disable_web_page_preview=True, reply_markup=kb.subscribe_page(ics.subscribe_page_url(
-        settings.public_base_url, lang=lang, courses=filters.get("courses", ()),
-        prefectures=filters.get("prefectures", ()), regions=filters.get("regions", ()))))
+    await callback.bot.send_message(
+        callback.from_user.id,
+        "\n".join(
+            [
+                _("<b>Subscribe to these sessions</b> ({what})").format(what=q(what)),
+                _("Calendar apps (Apple, Outlook, Thunderbird): <code>{url}</code>").format(
+                    url=q(links.webcal)
+                ),
+                _('Web address: <a href="{url}">{url}</a>').format(url=q(links.https)),
+                _('Google Calendar: <a href="{url}">add</a>').format(url=q(links.google)),
+            ]
+        ),
+        disable_web_page_preview=True,
+        reply_markup=kb.subscribe_page(
+            ics.subscribe_page_url(
+                settings.public_base_url,
+                lang=lang,
+                courses=filters.get("courses", ()),
+                prefectures=filters.get("prefectures", ()),
+                regions=filters.get("regions", ()),
+            )
+        ),
+    )
 
 
-async def ask_profile_first(event: Message | CallbackQuery, state: FSMContext, after: str,
-                            lang: str, catalog: Catalog) -> None:
+async def ask_profile_first(
+    event: Message | CallbackQuery, state: FSMContext, after: str, lang: str, catalog: Catalog
+) -> None:
     await ask_profile(event, state, after=after, lang=lang, catalog=catalog)
 
 
 @router.message(Command("find"))
-async def find_command(message: Message, command: CommandObject, state: FSMContext,
-                       catalog: Catalog, clock: Clock, user_record: User | None,
-                       lang: str) -> None:
+async def find_command(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+) -> None:
     """/find alone: the menu. /find 広島, /find B-1 沖縄, /find 沖縄 B-1: that search."""
     if command.args and command.args.strip():
-        await answer_text(message, command.args, catalog=catalog, clock=clock,
-                          user_record=user_record, lang=lang, find=True)
+        await answer_text(
+            message, command.args, catalog=catalog, clock=clock, user_record=user_record, lang=lang, find=True
+        )
         return
     if user_record is None or user_record.profile is None:
         await ask_profile_first(message, state, "find", lang, catalog)
@@ -381,58 +459,86 @@ async def find_command(message: Message, command: CommandObject, state: FSMConte
 
 
 def find_menu_text() -> str:
-    return _("<b>Find sessions</b>\nChoose a region, share your location, or type a place "
-             "(広島, Sapporo, 倉吉…).")
+    return _(
+        "<b>Find sessions</b>\nChoose a region, share your location, or type a place (広島, Sapporo, 倉吉…)."
+    )
 
 
-async def find_after_profile(callback: CallbackQuery, state: FSMContext, argument: str, *,
-                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+async def find_after_profile(
+    callback: CallbackQuery,
+    state: FSMContext,
+    argument: str,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    record: User,
+    lang: str,
+) -> None:
     """The `bot.handlers.flow` step "find": the search menu."""
     await show(callback, find_menu_text(), kb.find_menu(lang, record.prefecture_code))
 
 
-async def card_after_profile(callback: CallbackQuery, state: FSMContext, session_id: str, *,
-                             catalog: Catalog, clock: Clock, record: User, lang: str) -> None:
+async def card_after_profile(
+    callback: CallbackQuery,
+    state: FSMContext,
+    session_id: str,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    record: User,
+    lang: str,
+) -> None:
     """The `bot.handlers.flow` step "s:<session id>": the session's card."""
     try:
         session = catalog.session(session_id)
     except NotFound:
         return
-    await send_card(callback, session, catalog=catalog, today=clock.today(), user_record=record,
-                    lang=lang)
+    await send_card(callback, session, catalog=catalog, today=clock.today(), user_record=record, lang=lang)
 
 
 @router.callback_query(MenuCB.filter(F.action == "find"))
-async def find_button(callback: CallbackQuery, state: FSMContext, catalog: Catalog,
-                      user_record: User | None, lang: str) -> None:
+async def find_button(
+    callback: CallbackQuery, state: FSMContext, catalog: Catalog, user_record: User | None, lang: str
+) -> None:
     if user_record is None or user_record.profile is None:
         await ask_profile_first(callback, state, "find", lang, catalog)
         return
-    await show(callback, find_menu_text(), kb.find_menu(lang, user_record.prefecture_code),
-               edit=True)
+    await show(callback, find_menu_text(), kb.find_menu(lang, user_record.prefecture_code), edit=True)
 
 
 @router.callback_query(RegionCB.filter())
-async def region_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                        callback_data: RegionCB, lang: str) -> None:
+async def region_button(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: RegionCB, lang: str
+) -> None:
     if not 0 <= callback_data.idx < len(places.REGIONS):
         expire(callback_answer)
         return
     region = places.REGIONS[callback_data.idx]
     name = region.name_en if lang == "en" else region.name
-    await show(callback, _("<b>{region}</b>: choose a prefecture.").format(region=q(name)),
-               kb.region_prefectures(callback_data.idx, region, lang), edit=True)
+    await show(
+        callback,
+        _("<b>{region}</b>: choose a prefecture.").format(region=q(name)),
+        kb.region_prefectures(callback_data.idx, region, lang),
+        edit=True,
+    )
 
 
 @router.callback_query(FindCB.filter())
-async def results_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                         callback_data: FindCB, catalog: Catalog,
-                         clock: Clock, user_record: User | None, lang: str) -> None:
+async def results_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: FindCB,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+) -> None:
     if callback_data.kind not in KINDS or _parse(callback_data, catalog) is None:
         expire(callback_answer)
         return
-    text, markup = render_results(catalog, callback_data, today=clock.today(),
-                                  user_record=user_record, lang=lang)
+    text, markup = render_results(
+        catalog, callback_data, today=clock.today(), user_record=user_record, lang=lang
+    )
     await show(callback, text, markup, edit=True)
 
 
@@ -442,23 +548,27 @@ async def near_button(callback: CallbackQuery) -> None:
     await callback.bot.send_message(
         callback.from_user.id,
         _("Press the button below to share your location (or type a place name)."),
-        reply_markup=kb.location_request())
+        reply_markup=kb.location_request(),
+    )
 
 
 @router.message(Magic(F.location), StateFilter(None))
-async def location(message: Message, catalog: Catalog, clock: Clock, user_record: User | None,
-                   lang: str) -> None:
+async def location(
+    message: Message, catalog: Catalog, clock: Clock, user_record: User | None, lang: str
+) -> None:
     loc = message.location
     assert loc is not None
     if not places.valid_latlon(loc.latitude, loc.longitude):
-        await message.answer(_("That location is not on the map. Please share your location "
-                               "again, or type a place name."),
-                             reply_markup=ReplyKeyboardRemove())
+        await message.answer(
+            _("That location is not on the map. Please share your location again, or type a place name."),
+            reply_markup=ReplyKeyboardRemove(),
+        )
         return
     key = f"{loc.latitude:.3f}_{loc.longitude:.3f}"
     await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
-    text, markup = render_results(catalog, FindCB(kind="n", key=key), today=clock.today(),
-                                  user_record=user_record, lang=lang)
+    text, markup = render_results(
+        catalog, FindCB(kind="n", key=key), today=clock.today(), user_record=user_record, lang=lang
+    )
     await message.answer(text, reply_markup=markup)
 
 
@@ -491,18 +601,27 @@ def place_search(place: places.Place) -> FindCB:
     return FindCB(kind="n", key=f"{place.lat:.3f}_{place.lon:.3f}")
 
 
-@router.message(Magic(F.chat.type == "private"), Magic(F.text & ~F.text.startswith("/")),
-                StateFilter(None))
-async def typed_place(message: Message, catalog: Catalog, clock: Clock,
-                      user_record: User | None, lang: str) -> None:
+@router.message(Magic(F.chat.type == "private"), Magic(F.text & ~F.text.startswith("/")), StateFilter(None))
+async def typed_place(
+    message: Message, catalog: Catalog, clock: Clock, user_record: User | None, lang: str
+) -> None:
     """Plain text outside a dialogue: a question, a place (with a course) to search near;
     otherwise suggestions to press."""
-    await answer_text(message, message.text or "", catalog=catalog, clock=clock,
-                      user_record=user_record, lang=lang)
+    await answer_text(
+        message, message.text or "", catalog=catalog, clock=clock, user_record=user_record, lang=lang
+    )
 
 
-async def answer_text(message: Message, text: str, *, catalog: Catalog, clock: Clock,
-                      user_record: User | None, lang: str, find: bool = False) -> None:
+async def answer_text(
+    message: Message,
+    text: str,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+    find: bool = False,
+) -> None:
     """Answer typed text: coordinates; a course and a place in either order (B-1 沖縄);
     a common question (無料ですか, 初心者, Aコース, 締切); a place or an address; else the
     nearest place names as buttons. With `find` (/find …) a course alone lists its
@@ -513,14 +632,26 @@ async def answer_text(message: Message, text: str, *, catalog: Catalog, clock: C
     except ValueError:
         latlon = None
     if latlon is not None:
-        await _send_results(message, FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}"),
-                            catalog=catalog, clock=clock, user_record=user_record, lang=lang)
+        await _send_results(
+            message,
+            FindCB(kind="n", key=f"{latlon[0]:.3f}_{latlon[1]:.3f}"),
+            catalog=catalog,
+            clock=clock,
+            user_record=user_record,
+            lang=lang,
+        )
         return
     codes = [c.code for c in catalog.courses()]
     wanted = questions.split_course(text, codes)
     if wanted.course and (find and not wanted.place):
-        await _send_results(message, FindCB(kind="a", course=wanted.course), catalog=catalog,
-                            clock=clock, user_record=user_record, lang=lang)
+        await _send_results(
+            message,
+            FindCB(kind="a", course=wanted.course),
+            catalog=catalog,
+            clock=clock,
+            user_record=user_record,
+            lang=lang,
+        )
         return
     if wanted.course and wanted.place:
         try:
@@ -528,43 +659,74 @@ async def answer_text(message: Message, text: str, *, catalog: Catalog, clock: C
         except places.UnknownPlace:
             pass
         else:
-            await _send_place(message, place, wanted.course, catalog=catalog, clock=clock,
-                              user_record=user_record, lang=lang)
+            await _send_place(
+                message,
+                place,
+                wanted.course,
+                catalog=catalog,
+                clock=clock,
+                user_record=user_record,
+                lang=lang,
+            )
             return
     question = questions.recognise(text, codes)
     if question is not None:
-        await answers.answer(message, question, catalog=catalog, user_record=user_record,
-                             lang=lang)
+        await answers.answer(message, question, catalog=catalog, user_record=user_record, lang=lang)
         return
     try:
         place = await resolve_place(text)
     except places.UnknownPlace as e:
         await message.answer(
-            _("Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
-              "/help lists everything.")
+            _(
+                "Sorry, I did not understand that. Type a place (広島, Sapporo…) or choose below. "
+                "/help lists everything."
+            )
             + ("\n" + _("Did you mean one of these?") if e.places else ""),
-            reply_markup=suggestion_buttons(e.places, lang, wanted.course or ""))
+            reply_markup=suggestion_buttons(e.places, lang, wanted.course or ""),
+        )
         return
-    await _send_place(message, place, "", catalog=catalog, clock=clock,
-                      user_record=user_record, lang=lang)
+    await _send_place(message, place, "", catalog=catalog, clock=clock, user_record=user_record, lang=lang)
 
 
-async def _send_place(message: Message, place: places.Place, course: str, *, catalog: Catalog,
-                      clock: Clock, user_record: User | None, lang: str) -> None:
+async def _send_place(
+    message: Message,
+    place: places.Place,
+    course: str,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+) -> None:
     cb = place_search(place).model_copy(update={"course": course})
-    await _send_results(message, cb, catalog=catalog, clock=clock, user_record=user_record,
-                        lang=lang, label=place.name_en if lang == "en" else place.name)
+    await _send_results(
+        message,
+        cb,
+        catalog=catalog,
+        clock=clock,
+        user_record=user_record,
+        lang=lang,
+        label=place.name_en if lang == "en" else place.name,
+    )
 
 
-async def _send_results(message: Message, cb: FindCB, *, catalog: Catalog, clock: Clock,
-                        user_record: User | None, lang: str, label: str = "") -> None:
-    body, markup = render_results(catalog, cb, today=clock.today(), user_record=user_record,
-                                  lang=lang, label=label)
+async def _send_results(
+    message: Message,
+    cb: FindCB,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+    label: str = "",
+) -> None:
+    body, markup = render_results(
+        catalog, cb, today=clock.today(), user_record=user_record, lang=lang, label=label
+    )
     await message.answer(body, reply_markup=markup)
 
 
-def suggestion_buttons(found: list[places.Place], lang: str,
-                       course: str = "") -> InlineKeyboardMarkup:
+def suggestion_buttons(found: list[places.Place], lang: str, course: str = "") -> InlineKeyboardMarkup:
     """One button per suggested place, named in the user's language, that searches there
     (keeping the course typed with it); then the main menu's buttons."""
     builder = kb.Rows()
@@ -583,9 +745,15 @@ def suggestion_buttons(found: list[places.Place], lang: str,
 
 
 @router.callback_query(CityCB.filter())
-async def city_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
-                      callback_data: CityCB, catalog: Catalog, clock: Clock,
-                      user_record: User | None, lang: str) -> None:
+async def city_button(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: CityCB,
+    catalog: Catalog,
+    clock: Clock,
+    user_record: User | None,
+    lang: str,
+) -> None:
     """A suggested city pressed: the search near it, as if its name had been typed."""
     place = None
     if 1 <= callback_data.pref <= len(places.PREFECTURES):
@@ -595,6 +763,12 @@ async def city_button(callback: CallbackQuery, callback_answer: CallbackAnswer,
         expire(callback_answer)
         return
     cb = place_search(place).model_copy(update={"course": callback_data.course})
-    text, markup = render_results(catalog, cb, today=clock.today(), user_record=user_record,
-                                  lang=lang, label=place.name_en if lang == "en" else place.name)
+    text, markup = render_results(
+        catalog,
+        cb,
+        today=clock.today(),
+        user_record=user_record,
+        lang=lang,
+        label=place.name_en if lang == "en" else place.name,
+    )
     await show(callback, text, markup, edit=True)

@@ -99,31 +99,37 @@ SUBJECTS: dict[tuple[MailKind, str], str] = {
 }
 LEADS: dict[tuple[MailKind, str], str] = {
     (MailKind.CONFIRMATION, ""): N_(
-        "Your registration is confirmed. Open the attached invitation to put the session in "
-        "your calendar."),
+        "Your registration is confirmed. Open the attached invitation to put the session in your calendar."
+    ),
     (MailKind.CONFIRMATION, "waitlisted"): N_(
         "You are on the waitlist, place {n}. If a seat becomes free you will get a new "
-        "invitation. The attached invitation shows the session as tentative."),
+        "invitation. The attached invitation shows the session as tentative."
+    ),
     (MailKind.UPDATE, ""): N_(
-        "The session has changed. The attached invitation updates the event in your calendar."),
+        "The session has changed. The attached invitation updates the event in your calendar."
+    ),
     (MailKind.CANCEL, ""): N_(
         "Your registration has been cancelled and your seat released. The attached "
-        "cancellation removes the event from your calendar."),
+        "cancellation removes the event from your calendar."
+    ),
     (MailKind.CANCEL, "session_cancelled"): N_(
-        "This session has been cancelled. The attached cancellation removes it from your "
-        "calendar."),
+        "This session has been cancelled. The attached cancellation removes it from your calendar."
+    ),
     (MailKind.PROMOTION, ""): N_(
         "A seat became free: your waitlist place is now a registration. The attached "
-        "invitation confirms the event in your calendar."),
+        "invitation confirms the event in your calendar."
+    ),
     (MailKind.REMINDER, ""): N_("A reminder: your CYDER session is tomorrow."),
     (MailKind.REMINDER, "day"): N_("A reminder: your CYDER session is on {day}."),
     (MailKind.CORRECTION, ""): N_(
         "Your registration details were corrected (name or e-mail address). The attached "
-        "invitation updates the event in your calendar."),
+        "invitation updates the event in your calendar."
+    ),
     (MailKind.ADDRESS_CHANGED, ""): N_(
         "The e-mail address of this registration was changed: the registration stands, and "
         "its mail now goes to the new address. The attached cancellation removes the event "
-        "from the calendar of this address."),
+        "from the calendar of this address."
+    ),
 }
 
 
@@ -176,8 +182,7 @@ def day_text(day: dt.date, lang: str) -> str:
     return f"{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
 
 
-def subject(kind: MailKind, state: str, title: str, dates: str, lang: str,
-            day: str | None = None) -> str:
+def subject(kind: MailKind, state: str, title: str, dates: str, lang: str, day: str | None = None) -> str:
     """`day`: a reminder sent on another day than the day before names the date (None:
     it says "tomorrow"). In English " - ", not ": ": Python folds "Subject: a: b…"
     before its first word."""
@@ -185,15 +190,21 @@ def subject(kind: MailKind, state: str, title: str, dates: str, lang: str,
     return tr(msgid, lang).format(title=title, dates=dates, day=day)
 
 
-def lead(kind: MailKind, state: str, reg: Registration, lang: str,
-         day: str | None = None) -> str:
+def lead(kind: MailKind, state: str, reg: Registration, lang: str, day: str | None = None) -> str:
     """The sentence that says what happened (`day`: as for `subject`)."""
     msgid = LEADS[kind, _variant(kind, state, day)]
     return tr(msgid, lang).format(n=reg.position or "?", day=day)
 
 
-def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
-         state: str, lang: str, day: dt.date | None = None) -> str:
+def body(
+    catalog: Catalog,
+    session: Session,
+    reg: Registration,
+    kind: MailKind,
+    state: str,
+    lang: str,
+    day: dt.date | None = None,
+) -> str:
     """The plain-text body in one language (`day`: a reminder's date, when it is not
     sent the day before)."""
     when = day_text(day, lang) if day else None
@@ -203,8 +214,7 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
         "",
         lead(kind, state, reg, lang, when),
         "",
-        tr("Course: {course}", lang).format(
-            course=calendar.course_name(catalog, session.course, lang)),
+        tr("Course: {course}", lang).format(course=calendar.course_name(catalog, session.course, lang)),
         tr("Dates: {dates}", lang).format(dates=session.dates_text(lang)),
         tr("Times: {times}", lang).format(times=_times(session, lang)),
         tr("Place: {place}", lang).format(place=calendar.location(session, lang)),
@@ -215,8 +225,11 @@ def body(catalog: Catalog, session: Session, reg: Registration, kind: MailKind,
     lines += [
         tr("Details: {url}", lang).format(url=year.apply_url or "https://cyder.nict.go.jp"),
         "",
-        tr("This message was sent automatically by the CYDER registration bot. Replies reach "
-           "the CYDER office.", lang),
+        tr(
+            "This message was sent automatically by the CYDER registration bot. Replies reach "
+            "the CYDER office.",
+            lang,
+        ),
     ]
     return "\n".join(lines)
 
@@ -240,9 +253,16 @@ def _reminder_day(kind: MailKind, session: Session, now: dt.datetime) -> dt.date
     return None if session.first_day - today == dt.timedelta(days=1) else session.first_day
 
 
-def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, office: Office,
-               now: dt.datetime, lang: str = "ja",
-               registration: Registration | None = None) -> Mail:
+def build_mail(
+    catalog: Catalog,
+    registration_id: int,
+    kind: MailKind | str,
+    *,
+    office: Office,
+    now: dt.datetime,
+    lang: str = "ja",
+    registration: Registration | None = None,
+) -> Mail:
     """The message for one registrant and one event, in the registration's current state.
 
     `lang` is the reader's language (the subject's and the calendar's; the body has
@@ -263,8 +283,16 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     sequence = calendar.registration_sequence(session, reg)
     mid = message_id(kind, reg, sequence, office.sender)
     other = "en" if lang == "ja" else "ja"
-    text = "\n\n".join([body(catalog, session, reg, kind, state, lang, day), SEPARATOR,
-                        body(catalog, session, reg, kind, state, other, day)]) + "\n"
+    text = (
+        "\n\n".join(
+            [
+                body(catalog, session, reg, kind, state, lang, day),
+                SEPARATOR,
+                body(catalog, session, reg, kind, state, other, day),
+            ]
+        )
+        + "\n"
+    )
 
     msg = EmailMessage(policy=SMTP)
     msg["Message-ID"] = mid
@@ -272,9 +300,14 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
     msg["From"] = formataddr((tr(OFFICE_NAME, lang), office.sender))
     msg["Reply-To"] = formataddr((tr(OFFICE_NAME, lang), office.organizer))
     msg["To"] = formataddr((reg.name, reg.email))
-    msg["Subject"] = subject(kind, state, calendar.summary(catalog, session, lang),
-                             session.dates_text(lang), lang,
-                             day_text(day, lang) if day else None)
+    msg["Subject"] = subject(
+        kind,
+        state,
+        calendar.summary(catalog, session, lang),
+        session.dates_text(lang),
+        lang,
+        day_text(day, lang) if day else None,
+    )
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
     msg["X-Auto-Response-Suppress"] = "All"  # Exchange's way of saying the same
     msg.set_content(text, charset="utf-8")
@@ -283,9 +316,7 @@ def build_mail(catalog: Catalog, registration_id: int, kind: MailKind | str, *, 
         file = calendar.registration_file(catalog, reg, lang=lang, organizer=office.organizer)
         method = calendar.registration_method(session, reg)
         ics = file.data.decode("utf-8")
-        msg.add_alternative(ics, subtype="calendar", charset="utf-8", cte="base64",
-                            params={"method": method})
-        msg.add_attachment(file.data, maintype="application", subtype="ics",
-                           filename=file.filename)
+        msg.add_alternative(ics, subtype="calendar", charset="utf-8", cte="base64", params={"method": method})
+        msg.add_attachment(file.data, maintype="application", subtype="ics", filename=file.filename)
     msg["Content-Language"] = f"{lang}, {other}"  # after the parts: make_mixed moves Content-*
     return Mail(msg, kind, reg.id, sequence, mid, method)

@@ -53,8 +53,7 @@ KIND = {
 class MailChannel:
     """Sends the outbox's e-mail rows (`mailer` None: mail is off, every row skipped)."""
 
-    def __init__(self, catalog: Catalog, office: Office, clock: Clock,
-                 mailer: Mailer | None) -> None:
+    def __init__(self, catalog: Catalog, office: Office, clock: Clock, mailer: Mailer | None) -> None:
         self.catalog = catalog
         self.office = office
         self.clock = clock
@@ -82,23 +81,36 @@ class MailChannel:
             copy = None
             if kind is MailKind.CANCEL and row.payload.get("moved_from"):
                 # a staff move: cancel the old copy (its session, one SEQUENCE above the last)
-                copy = dataclasses.replace(reg, session_id=str(row.payload["moved_from"]),
-                                           status="cancelled", position=None,
-                                           cancelled_at=reg.updated_at,
-                                           sequence=int(row.payload.get("sequence") or 0))
+                copy = dataclasses.replace(
+                    reg,
+                    session_id=str(row.payload["moved_from"]),
+                    status="cancelled",
+                    position=None,
+                    cancelled_at=reg.updated_at,
+                    sequence=int(row.payload.get("sequence") or 0),
+                )
             elif kind is MailKind.CANCEL and row.payload.get("old_email"):
                 # a corrected address: cancel the copy the old address holds (same UID)
                 kind = MailKind.ADDRESS_CHANGED
-                copy = dataclasses.replace(reg, email=str(row.payload["old_email"]),
-                                           status="cancelled", position=None,
-                                           cancelled_at=reg.updated_at,
-                                           sequence=int(row.payload.get("sequence")
-                                                        or reg.sequence))
+                copy = dataclasses.replace(
+                    reg,
+                    email=str(row.payload["old_email"]),
+                    status="cancelled",
+                    position=None,
+                    cancelled_at=reg.updated_at,
+                    sequence=int(row.payload.get("sequence") or reg.sequence),
+                )
             elif kind is MailKind.CORRECTION and row.email != reg.email:
                 return None  # corrected again since: the later correction's rows tell
-            return build_mail(self.catalog, reg.id, kind, office=self.office,
-                              now=self.clock.now(), lang=self._lang(row, reg.user_id),
-                              registration=copy)
+            return build_mail(
+                self.catalog,
+                reg.id,
+                kind,
+                office=self.office,
+                now=self.clock.now(),
+                lang=self._lang(row, reg.user_id),
+                registration=copy,
+            )
         except (NothingToSend, NotFound):
             return None
 
@@ -122,7 +134,6 @@ class MailChannel:
         except TemporaryMailError:
             return nt.RETRY  # logged by the Mailer (Message-ID, code); the Notifier backs off
         except PermanentMailError as e:
-            log.warning("%s mail notification %s given up: SMTP %s", row.kind, row.id,
-                        e.code or "-")
+            log.warning("%s mail notification %s given up: SMTP %s", row.kind, row.id, e.code or "-")
             return nt.FAILED
         return nt.SENT

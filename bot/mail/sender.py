@@ -78,9 +78,15 @@ class SmtpConfig:
         """The server from the settings; None when mail is off (no SMTP_HOST)."""
         if not settings.smtp_host:
             return None
-        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_user,
-                   settings.smtp_password, settings.smtp_starttls, settings.mail_per_minute,
-                   settings.smtp_timeout)
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_user,
+            settings.smtp_password,
+            settings.smtp_starttls,
+            settings.mail_per_minute,
+            settings.smtp_timeout,
+        )
 
 
 def _recipients(message: EmailMessage) -> list[str]:
@@ -138,8 +144,7 @@ class Mailer:
             except Exception as e:
                 err = classify(e)
                 kind = "temporary" if err.temporary else "permanent"
-                log.warning("mail %s not sent (%s%s): %s", mid, kind,
-                            ", setup" if err.setup else "", err)
+                log.warning("mail %s not sent (%s%s): %s", mid, kind, ", setup" if err.setup else "", err)
                 raise err from None
         log.info("mail %s sent", mid)
 
@@ -148,8 +153,14 @@ class Mailer:
         message (a refusal there is about the message)."""
         c = self.config
         implicit_tls = c.port == 465
-        smtp = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=implicit_tls,
-                               start_tls=False, tls_context=c.tls_context, timeout=c.timeout)
+        smtp = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            use_tls=implicit_tls,
+            start_tls=False,
+            tls_context=c.tls_context,
+            timeout=c.timeout,
+        )
         await smtp.connect()
         try:
             try:
@@ -158,8 +169,9 @@ class Mailer:
                 if c.user and c.password:
                     await smtp.login(c.user, c.password)
             except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPNotSupported) as e:
-                raise TemporaryMailError(str(getattr(e, "message", e)), getattr(e, "code", None),
-                                         setup=True) from None
+                raise TemporaryMailError(
+                    str(getattr(e, "message", e)), getattr(e, "code", None), setup=True
+                ) from None
             except aiosmtplib.SMTPException as e:
                 if isinstance(e, OSError):  # the connection itself: not our setup
                     raise

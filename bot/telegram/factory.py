@@ -38,8 +38,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None and settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     token = settings.bot_token or "0:demo"
-    bot = Bot(token=token, session=session,
-              default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     if own_session:
         install_retries(bot)
     return bot
@@ -66,10 +65,15 @@ def create_dispatcher(
     throttling off (benchmarks feed thousands of updates from one user).
     """
     outboxes = Outboxes(catalog, clock)
-    dp = Dispatcher(storage=storage or SQLiteStorage(catalog.store),
-                    catalog=catalog, settings=settings, clock=clock,
-                    outboxes=outboxes, after_profile=after_profile(),
-                    notifier=notifier or Notifier(catalog, settings, clock, outboxes=outboxes))
+    dp = Dispatcher(
+        storage=storage or SQLiteStorage(catalog.store),
+        catalog=catalog,
+        settings=settings,
+        clock=clock,
+        outboxes=outboxes,
+        after_profile=after_profile(),
+        notifier=notifier or Notifier(catalog, settings, clock, outboxes=outboxes),
+    )
     lifecycle.install(dp)  # first: its count of updates in flight wraps every other step
     # after it: the marks of what was sent are written before the process ends
     dp.shutdown.register(dp.workflow_data["notifier"].shutdown)

@@ -70,11 +70,16 @@ def _wall_clock() -> dt.datetime:
 class SQLiteStorage(BaseStorage):
     """FSM state and data in the store's `fsm_state` table, served from memory."""
 
-    def __init__(self, store: Store, *, ttl: dt.timedelta = TTL,
-                 now: Callable[[], dt.datetime] = _wall_clock,
-                 busy_timeout_ms: int = 100,
-                 purge_every: dt.timedelta = dt.timedelta(hours=1),
-                 close_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl: dt.timedelta = TTL,
+        now: Callable[[], dt.datetime] = _wall_clock,
+        busy_timeout_ms: int = 100,
+        purge_every: dt.timedelta = dt.timedelta(hours=1),
+        close_timeout: float = 5.0,
+    ) -> None:
         self.store = store
         self.ttl = ttl
         self.now = now
@@ -121,8 +126,7 @@ class SQLiteStorage(BaseStorage):
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher  # puts the batch it was writing back among the unsaved
         if self._pending:
-            log.error("%d dialogue state(s) could not be saved before shutdown",
-                      len(self._pending))
+            log.error("%d dialogue state(s) could not be saved before shutdown", len(self._pending))
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, self.store.close)
@@ -210,8 +214,7 @@ class SQLiteStorage(BaseStorage):
                 self._last_purge = now
                 self._drop_expired(now)
 
-    def _write(self, items: list[tuple[StorageKey, FsmRecord | None]],
-               purge_at: dt.datetime | None) -> None:
+    def _write(self, items: list[tuple[StorageKey, FsmRecord | None]], purge_at: dt.datetime | None) -> None:
         """In the worker thread: the queued rows in one transaction, then maybe the purge."""
         fsm_state.save(self.store, items)
         if purge_at is not None:
@@ -224,7 +227,10 @@ class SQLiteStorage(BaseStorage):
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="fsm-sqlite",
-                initializer=self.store.set_busy_timeout, initargs=(self.busy_timeout_ms,))
+                max_workers=1,
+                thread_name_prefix="fsm-sqlite",
+                initializer=self.store.set_busy_timeout,
+                initargs=(self.busy_timeout_ms,),
+            )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))

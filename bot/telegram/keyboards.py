@@ -103,7 +103,7 @@ class Rows:
 
     def grid(self, buttons: Sequence[InlineKeyboardButton], width: int) -> Rows:
         for i in range(0, len(buttons), width):
-            self.rows.append(list(buttons[i:i + width]))
+            self.rows.append(list(buttons[i : i + width]))
         return self
 
     def as_markup(self) -> InlineKeyboardMarkup:
@@ -118,12 +118,18 @@ def back_to_menu() -> InlineKeyboardButton:
 @per_locale
 def main_menu() -> InlineKeyboardMarkup:
     rows = [
-        [_button(_("🔎 Find sessions"), MenuCB(action="find")),
-         _button(_("📚 Courses"), MenuCB(action="courses"))],
-        [_button(_("📝 My registrations"), MenuCB(action="my")),
-         _button(_("👤 Profile"), MenuCB(action="profile"))],
-        [_button(_("📅 Calendar feed"), MenuCB(action="sub")),
-         _button(_("🌐 Language"), MenuCB(action="lang"))],
+        [
+            _button(_("🔎 Find sessions"), MenuCB(action="find")),
+            _button(_("📚 Courses"), MenuCB(action="courses")),
+        ],
+        [
+            _button(_("📝 My registrations"), MenuCB(action="my")),
+            _button(_("👤 Profile"), MenuCB(action="profile")),
+        ],
+        [
+            _button(_("📅 Calendar feed"), MenuCB(action="sub")),
+            _button(_("🌐 Language"), MenuCB(action="lang")),
+        ],
         [_button(_("❓ Help"), MenuCB(action="help"))],
     ]
     return markup(rows)
@@ -136,8 +142,7 @@ def only_menu() -> InlineKeyboardMarkup:
 
 @per_locale
 def languages() -> InlineKeyboardMarkup:
-    return markup([[
-        _button("日本語", LangCB(lang="ja")), _button("English", LangCB(lang="en"))]])
+    return markup([[_button("日本語", LangCB(lang="ja")), _button("English", LangCB(lang="en"))]])
 
 
 def region_name(region: places.Region, lang: str) -> str:
@@ -150,39 +155,52 @@ def pref_name(pref: places.Prefecture, lang: str) -> str:
 
 @per_locale
 def org_types(types: Sequence[OrgType], lang: str) -> InlineKeyboardMarkup:
-    return markup([[_button(t.name_en if lang == "en" else t.name_ja,
-                            ProfileCB(step="o", value=t.code))] for t in types])
+    return markup(
+        [
+            [_button(t.name_en if lang == "en" else t.name_ja, ProfileCB(step="o", value=t.code))]
+            for t in types
+        ]
+    )
 
 
 @per_locale
 def work_question() -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Staff of this organisation"), ProfileCB(step="w", value="staff"))],
-        [_button(_("Dispatched worker (派遣) under its direction"),
-                 ProfileCB(step="w", value="disp"))],
-        [_button(_("Contractor (請負) running its systems"), ProfileCB(step="w", value="cont"))],
-    ])
+    return markup(
+        [
+            [_button(_("Staff of this organisation"), ProfileCB(step="w", value="staff"))],
+            [_button(_("Dispatched worker (派遣) under its direction"), ProfileCB(step="w", value="disp"))],
+            [_button(_("Contractor (請負) running its systems"), ProfileCB(step="w", value="cont"))],
+        ]
+    )
 
 
 @per_locale
 def profile_regions(lang: str) -> InlineKeyboardMarkup:
-    kb = Rows().grid([_button(region_name(r, lang), ProfileCB(step="r", value=str(i)))
-                      for i, r in enumerate(places.REGIONS)], 3)
+    kb = Rows().grid(
+        [
+            _button(region_name(r, lang), ProfileCB(step="r", value=str(i)))
+            for i, r in enumerate(places.REGIONS)
+        ],
+        3,
+    )
     return kb.row(_button(_("Skip"), ProfileCB(step="f", value="0"))).as_markup()
 
 
 @per_locale
 def profile_prefectures(region: places.Region, lang: str) -> InlineKeyboardMarkup:
-    kb = Rows().grid([_button(pref_name(places.prefecture(code), lang),
-                              ProfileCB(step="f", value=str(code)))
-                      for code in region.prefectures], 3)
+    kb = Rows().grid(
+        [
+            _button(pref_name(places.prefecture(code), lang), ProfileCB(step="f", value=str(code)))
+            for code in region.prefectures
+        ],
+        3,
+    )
     return kb.row(_button(_("⬅️ Back"), ProfileCB(step="x", value=""))).as_markup()
 
 
 @per_locale
 def profile_view() -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
+    return markup([[_button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
 
 
 @per_locale
@@ -191,22 +209,27 @@ def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
     button for that prefecture and its neighbours."""
     kb = Rows()
     if home:
-        kb.row(_button(_("🏠 {pref} and nearby").format(pref=pref_name(places.prefecture(home),
-                                                                        lang)),
-                       FindCB(kind="q", key=str(home))))
-    kb.grid([_button(region_name(r, lang), RegionCB(idx=i))
-             for i, r in enumerate(places.REGIONS)], 3)
-    kb.row(_button(_("📍 Near me"), MenuCB(action="near")),
-           _button(_("🗓 All upcoming"), FindCB(kind="a")))
+        kb.row(
+            _button(
+                _("🏠 {pref} and nearby").format(pref=pref_name(places.prefecture(home), lang)),
+                FindCB(kind="q", key=str(home)),
+            )
+        )
+    kb.grid([_button(region_name(r, lang), RegionCB(idx=i)) for i, r in enumerate(places.REGIONS)], 3)
+    kb.row(_button(_("📍 Near me"), MenuCB(action="near")), _button(_("🗓 All upcoming"), FindCB(kind="a")))
     kb.row(back_to_menu())
     return kb.as_markup()
 
 
 @per_locale
 def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyboardMarkup:
-    kb = Rows().grid([_button(pref_name(places.prefecture(code), lang),
-                              FindCB(kind="p", key=str(code)))
-                      for code in region.prefectures], 3)
+    kb = Rows().grid(
+        [
+            _button(pref_name(places.prefecture(code), lang), FindCB(kind="p", key=str(code)))
+            for code in region.prefectures
+        ],
+        3,
+    )
     kb.row(_button(_("The whole region"), FindCB(kind="r", key=str(idx))))
     kb.row(_button(_("⬅️ Back"), MenuCB(action="find")))
     return kb.as_markup()
@@ -216,12 +239,15 @@ def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyb
 def location_request() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_("📍 Send my location"), request_location=True)]],
-        resize_keyboard=True, one_time_keyboard=True,
-        input_field_placeholder=_("or type a place: 広島, Sapporo…"))
+        resize_keyboard=True,
+        one_time_keyboard=True,
+        input_field_placeholder=_("or type a place: 広島, Sapporo…"),
+    )
 
 
-def session_card(session: Session, *, can_register: bool, full: bool,
-                 share_url: str | None) -> InlineKeyboardMarkup:
+def session_card(
+    session: Session, *, can_register: bool, full: bool, share_url: str | None
+) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if can_register:
         if full:
@@ -236,8 +262,7 @@ def session_card(session: Session, *, can_register: bool, full: bool,
 
 
 def course_list(codes: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    return markup([*([_button(label, CourseCB(code=code))] for code, label in codes),
-                   [back_to_menu()]])
+    return markup([*([_button(label, CourseCB(code=code))] for code, label in codes), [back_to_menu()]])
 
 
 def course_card(code: str, has_sessions: bool, apply_url: str = "") -> InlineKeyboardMarkup:
@@ -261,14 +286,12 @@ def reuse_or_cancel(summary: str) -> InlineKeyboardMarkup:
     label = _("↩️ As last time: {details}").format(details=summary)
     if len(label) > 60:
         label = label[:59] + "…"
-    return markup([[_button(label, RegCB(action="reuse"))],
-                   [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[_button(label, RegCB(action="reuse"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 @per_locale
 def skip_or_cancel() -> InlineKeyboardMarkup:
-    return markup([[
-        _button(_("Skip"), RegCB(action="skip")), _button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[_button(_("Skip"), RegCB(action="skip")), _button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
@@ -282,53 +305,67 @@ def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
 
 @per_locale
 def team_question() -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Yes, we four are one team"), RegCB(action="team"))],
-        [_button(_("No, mix us with others"), RegCB(action="noteam"))],
-        [_button(_("✖️ Cancel"), RegCB(action="stop"))],
-    ])
+    return markup(
+        [
+            [_button(_("Yes, we four are one team"), RegCB(action="team"))],
+            [_button(_("No, mix us with others"), RegCB(action="noteam"))],
+            [_button(_("✖️ Cancel"), RegCB(action="stop"))],
+        ]
+    )
 
 
 @per_locale
 def confirm_registration(waitlist: bool) -> InlineKeyboardMarkup:
     label = _("✅ Join the waitlist") if waitlist else _("✅ Confirm registration")
-    return markup([
-        [_button(label, RegCB(action="ok"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[_button(label, RegCB(action="ok"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def waitlist_offer(session_id: str) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("⏳ Join the waitlist"), SessionCB(id=session_id, action="wl"))],
-        [_button(_("🔎 Other sessions"), MenuCB(action="find")), back_to_menu()]])
+    return markup(
+        [
+            [_button(_("⏳ Join the waitlist"), SessionCB(id=session_id, action="wl"))],
+            [_button(_("🔎 Other sessions"), MenuCB(action="find")), back_to_menu()],
+        ]
+    )
 
 
 def my_list(items: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    return markup([*([_button(label, MyCB(action="show", reg=reg_id))] for reg_id, label in items),
-                   [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()]])
+    return markup(
+        [
+            *([_button(label, MyCB(action="show", reg=reg_id))] for reg_id, label in items),
+            [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
+        ]
+    )
 
 
 def my_registration(reg_id: int, session_id: str) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("📅 Calendar file"), MyCB(action="ics", reg=reg_id))],
-        [_button(_("ℹ️ Session details"), SessionCB(id=session_id))],
-        [_button(_("🗑 Cancel this registration"), MyCB(action="cancel", reg=reg_id))],
-        [_button(_("⬅️ My registrations"), MyCB(action="list"))],
-    ])
+    return markup(
+        [
+            [_button(_("📅 Calendar file"), MyCB(action="ics", reg=reg_id))],
+            [_button(_("ℹ️ Session details"), SessionCB(id=session_id))],
+            [_button(_("🗑 Cancel this registration"), MyCB(action="cancel", reg=reg_id))],
+            [_button(_("⬅️ My registrations"), MyCB(action="list"))],
+        ]
+    )
 
 
 def confirm_cancel(reg_id: int) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Yes, cancel it"), MyCB(action="yes", reg=reg_id))],
-        [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
-    ])
+    return markup(
+        [
+            [_button(_("Yes, cancel it"), MyCB(action="yes", reg=reg_id))],
+            [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
+        ]
+    )
 
 
 @per_locale
 def confirm_forget() -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Yes, delete everything"), ForgetCB(action="yes"))],
-        [_button(_("No, keep my data"), ForgetCB(action="no"))],
-    ])
+    return markup(
+        [
+            [_button(_("Yes, delete everything"), ForgetCB(action="yes"))],
+            [_button(_("No, keep my data"), ForgetCB(action="no"))],
+        ]
+    )
 
 
 def subscribe_page(url: str) -> InlineKeyboardMarkup:
@@ -353,13 +390,15 @@ def subscription(has_token: bool, page_url: str | None = None) -> InlineKeyboard
 
 
 def _clip(label: str, limit: int = 60) -> str:
-    return label if len(label) <= limit else label[:limit - 1] + "…"
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def draft_removals(people: Sequence[tuple[int, str, str]]) -> list[list[InlineKeyboardButton]]:
     """One "remove" button per colleague typed so far: (index, name, key)."""
-    return [[_button(_clip(_("➖ Remove {name}").format(name=name)),
-                     DraftCB(action="rm", idx=idx, key=key))] for idx, name, key in people]
+    return [
+        [_button(_clip(_("➖ Remove {name}").format(name=name)), DraftCB(action="rm", idx=idx, key=key))]
+        for idx, name, key in people
+    ]
 
 
 def colleagues_draft(can_add: bool, people: Sequence[tuple[int, str, str]]) -> InlineKeyboardMarkup:
@@ -379,66 +418,71 @@ def my_registration_with(reg_id: int, session_id: str, colleagues: int) -> Inlin
     rows = my_registration(reg_id, session_id).inline_keyboard
     if not colleagues:
         return markup(rows)
-    mates = [_button(_("👥 Colleagues ({n})").format(n=colleagues),
-                     MateCB(action="list", reg=reg_id))]
+    mates = [_button(_("👥 Colleagues ({n})").format(n=colleagues), MateCB(action="list", reg=reg_id))]
     return markup([mates, *rows])
 
 
 def my_list_items(items: Sequence[tuple[CallbackData, str]]) -> InlineKeyboardMarkup:
     """/my with any kind of button per line (own registration, or colleagues only)."""
-    return markup([*([_button(label, cb)] for cb, label in items),
-                   [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()]])
+    return markup(
+        [
+            *([_button(label, cb)] for cb, label in items),
+            [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
+        ]
+    )
 
 
 def confirm_cancel_with_colleagues(reg_id: int, n: int) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("🗑 Cancel me and my {n} colleague(s)").format(n=n),
-                 MateCB(action="ownall", reg=reg_id))],
-        [_button(_("🗑 Cancel only me (colleagues stay registered)"),
-                 MateCB(action="own", reg=reg_id))],
-        [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
-    ])
+    return markup(
+        [
+            [
+                _button(
+                    _("🗑 Cancel me and my {n} colleague(s)").format(n=n), MateCB(action="ownall", reg=reg_id)
+                )
+            ],
+            [_button(_("🗑 Cancel only me (colleagues stay registered)"), MateCB(action="own", reg=reg_id))],
+            [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
+        ]
+    )
 
 
-def colleague_list(own_id: int, own_active: bool,
-                   mates: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    rows = [[_button(_clip("👤 " + label), MateCB(action="show", reg=reg_id))]
-            for reg_id, label in mates]
+def colleague_list(own_id: int, own_active: bool, mates: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [[_button(_clip("👤 " + label), MateCB(action="show", reg=reg_id))] for reg_id, label in mates]
     if mates:
         rows.append([_button(_("🗑 Cancel all colleagues"), MateCB(action="all", reg=own_id))])
-    back = (MyCB(action="show", reg=own_id) if own_active else MyCB(action="list"))
+    back = MyCB(action="show", reg=own_id) if own_active else MyCB(action="list")
     rows.append([_button(_("⬅️ My registrations"), back)])
     return markup(rows)
 
 
 def confirm_cancel_colleagues(own_id: int) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Yes, cancel them"), MateCB(action="allyes", reg=own_id))],
-        [_button(_("No, keep them"), MateCB(action="list", reg=own_id))],
-    ])
+    return markup(
+        [
+            [_button(_("Yes, cancel them"), MateCB(action="allyes", reg=own_id))],
+            [_button(_("No, keep them"), MateCB(action="list", reg=own_id))],
+        ]
+    )
 
 
 def colleague_view(reg_id: int, own_id: int, can_edit: bool) -> InlineKeyboardMarkup:
     rows = []
     if can_edit:
         rows.append([_button(_("✏️ Change the name"), MateCB(action="name", reg=reg_id))])
-        rows.append([_button(_("✏️ Change the e-mail address"),
-                             MateCB(action="email", reg=reg_id))])
-    rows.append([_button(_("🗑 Cancel this colleague's registration"),
-                         MateCB(action="cancel", reg=reg_id))])
+        rows.append([_button(_("✏️ Change the e-mail address"), MateCB(action="email", reg=reg_id))])
+    rows.append([_button(_("🗑 Cancel this colleague's registration"), MateCB(action="cancel", reg=reg_id))])
     rows.append([_button(_("⬅️ Colleagues"), MateCB(action="list", reg=own_id))])
     return markup(rows)
 
 
 def confirm_cancel_colleague(reg_id: int) -> InlineKeyboardMarkup:
-    return markup([
-        [_button(_("Yes, cancel it"), MateCB(action="yes", reg=reg_id))],
-        [_button(_("No, keep it"), MateCB(action="show", reg=reg_id))],
-    ])
+    return markup(
+        [
+            [_button(_("Yes, cancel it"), MateCB(action="yes", reg=reg_id))],
+            [_button(_("No, keep it"), MateCB(action="show", reg=reg_id))],
+        ]
+    )
 
 
-def staff_suggestions(cmd: str, fmt: str,
-                      sessions: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+def staff_suggestions(cmd: str, fmt: str, sessions: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
     """Sessions that matched a staff command's place and date: (id, label) each."""
-    return markup([[_button(_clip(label), StaffCB(cmd=cmd, id=sid, fmt=fmt))]
-                   for sid, label in sessions])
+    return markup([[_button(_clip(label), StaffCB(cmd=cmd, id=sid, fmt=fmt))] for sid, label in sessions])

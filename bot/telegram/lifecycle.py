@@ -35,8 +35,9 @@ class Jobs:
         self._endless: set[asyncio.Task[Any]] = set()
         self._closed = False
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None,
-              endless: bool = False) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None, endless: bool = False
+    ) -> asyncio.Task[Any]:
         """Start `coro` as a task. An `endless` one (a loop that never ends by itself) is
         cancelled at once at shutdown; the others get the grace period. Refused (the
         coroutine closed unrun) while the Dispatcher is shut down."""
@@ -74,8 +75,7 @@ class Jobs:
         finite = [t for t in self._tasks if t not in endless]
         late: set[asyncio.Task[Any]] = set()
         if finite:
-            _, late = await asyncio.wait(finite, timeout=grace) if grace > 0 else (
-                set(), set(finite))
+            _, late = await asyncio.wait(finite, timeout=grace) if grace > 0 else (set(), set(finite))
         for task in late:
             task.cancel()
         if late:
@@ -91,8 +91,12 @@ class UpdatesInFlight(BaseMiddleware):
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         self.count += 1
         self._idle.clear()
         try:

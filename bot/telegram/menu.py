@@ -28,22 +28,22 @@ async def set_commands(bot: Bot) -> None:
     i18n = create_i18n()
     for lang in ("ja", "en", None):
         locale = lang or "en"
-        commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale))
-                    for c, d in COMMANDS]
+        commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in COMMANDS]
         if lang is None:
             await bot.set_my_commands(commands, scope=BotCommandScopeDefault())
         else:
-            await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
-                                      language_code=lang)
+            await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)
 
 
-async def set_staff_commands(bot: Bot, admin_ids: Iterable[int],
-                             staff_menu: Iterable[tuple[str, str]]) -> None:
+async def set_staff_commands(
+    bot: Bot, admin_ids: Iterable[int], staff_menu: Iterable[tuple[str, str]]
+) -> None:
     """Show `staff_menu` after the usual commands in each admin's private chat
     (everyone else's menu stays as it is). Call after `set_commands`."""
     i18n = create_i18n()
-    commands = [BotCommand(command=c, description=i18n.gettext(d, locale="ja"))
-                for c, d in (*COMMANDS, *staff_menu)]
+    commands = [
+        BotCommand(command=c, description=i18n.gettext(d, locale="ja")) for c, d in (*COMMANDS, *staff_menu)
+    ]
     for admin_id in sorted(admin_ids):
         try:
             await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_id))

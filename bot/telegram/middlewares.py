@@ -84,8 +84,9 @@ class UserMiddleware(BaseMiddleware):
         tg_user: User | None = data.get("event_from_user")
         catalog: Catalog = data["catalog"]
         with catalog.checked_once():  # the catalog's change counter: once per update
-            record, blocked = (users.get_user_and_blocked(catalog.store, tg_user.id) if tg_user
-                               else (None, False))
+            record, blocked = (
+                users.get_user_and_blocked(catalog.store, tg_user.id) if tg_user else (None, False)
+            )
             if blocked and tg_user:
                 # They write to us again, so they no longer block the bot: reminders resume.
                 try:
@@ -108,7 +109,9 @@ class LongTextMiddleware(BaseMiddleware):
             text = event.text or event.caption or ""
             if len(text) > self.limit:
                 await event.answer(
-                    _("That message is too long ({n} characters). Please keep it under {limit}.")
-                    .format(n=len(text), limit=self.limit))
+                    _("That message is too long ({n} characters). Please keep it under {limit}.").format(
+                        n=len(text), limit=self.limit
+                    )
+                )
                 return None
         return await handler(event, data)

@@ -71,8 +71,18 @@ OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 
 # Kinds this sender renders. Chat reminders are sent (at most once) by
 # bot.telegram.reminders and never pending here; mail reminders are queued for this sender.
-KINDS = (nt.REGISTERED, nt.WAITLISTED, nt.PROMOTED, nt.CANCELLED, nt.SESSION_CHANGED,
-         nt.UNDELIVERED, nt.REMINDER, nt.CORRECTED, nt.STAFF_CANCELLED, nt.MOVED)
+KINDS = (
+    nt.REGISTERED,
+    nt.WAITLISTED,
+    nt.PROMOTED,
+    nt.CANCELLED,
+    nt.SESSION_CHANGED,
+    nt.UNDELIVERED,
+    nt.REMINDER,
+    nt.CORRECTED,
+    nt.STAFF_CANCELLED,
+    nt.MOVED,
+)
 
 RETRY = nt.RETRY  # a passing failure: the row is tried again later
 
@@ -123,46 +133,56 @@ def change_message(catalog: Catalog, notice: calendar.ChangeNotice, lang: str) -
     lang = "en" if lang == "en" else "ja"
     title = calendar.summary(catalog, session, lang)
     if notice.session_cancelled:
-        return tr("❗ {title} ({dates}) has been cancelled. The attached file removes it from "
-                  "your calendar.", lang).format(title=title, dates=session.dates_text(lang))
-    return tr("🔔 {title} has changed: {dates}, {place}. The attached file updates your "
-              "calendar.", lang).format(title=title, dates=session.dates_text(lang),
-                                        place=calendar.location(session, lang))
+        return tr(
+            "❗ {title} ({dates}) has been cancelled. The attached file removes it from your calendar.", lang
+        ).format(title=title, dates=session.dates_text(lang))
+    return tr(
+        "🔔 {title} has changed: {dates}, {place}. The attached file updates your calendar.", lang
+    ).format(title=title, dates=session.dates_text(lang), place=calendar.location(session, lang))
 
 
 def _what(catalog: Catalog, session: Session, lang: str) -> str:
     """A session as staff's messages name it: course (dates, place), HTML-quoted."""
-    return html.quote(tr("{course} ({dates}, {place})", lang).format(
-        course=calendar.course_name(catalog, session.course, lang),
-        dates=session.dates_text(lang), place=_place_text(session, lang)))
+    return html.quote(
+        tr("{course} ({dates}, {place})", lang).format(
+            course=calendar.course_name(catalog, session.course, lang),
+            dates=session.dates_text(lang),
+            place=_place_text(session, lang),
+        )
+    )
 
 
-def _staff_cancelled(catalog: Catalog, reg: regs.Registration, row: nt.Notification,
-                     lang: str, organizer: str) -> list[Part] | None:
+def _staff_cancelled(
+    catalog: Catalog, reg: regs.Registration, row: nt.Notification, lang: str, organizer: str
+) -> list[Part] | None:
     """Staff cancelled `reg`: the reason, and the calendar CANCEL of the person's own seat."""
     if reg.status != "cancelled":
         return None
     what = _what(catalog, catalog.session(reg.session_id), lang)
     for_colleague = reg.user_id is None  # told to the representative who applied
     if for_colleague:
-        text = tr("The CYDER office has cancelled the registration of {name} for {what}.",
-                  lang).format(name=html.quote(reg.name), what=what)
+        text = tr("The CYDER office has cancelled the registration of {name} for {what}.", lang).format(
+            name=html.quote(reg.name), what=what
+        )
     else:
-        text = tr("The CYDER office has cancelled your registration for {what}.",
-                  lang).format(what=what)
+        text = tr("The CYDER office has cancelled your registration for {what}.", lang).format(what=what)
     text += "\n" + tr("Reason: {reason}", lang).format(
-        reason=html.quote(str(row.payload.get("reason") or "")))
+        reason=html.quote(str(row.payload.get("reason") or ""))
+    )
     parts: list[Part] = [Text("❌ " + text)]
     if not for_colleague and row.payload.get("was") == "registered":
-        parts.append(Document(calendar.registration_file(catalog, reg, lang=lang,
-                                                         organizer=organizer),
-                              tr("Open this file to remove the event from your calendar.",
-                                 lang)))
+        parts.append(
+            Document(
+                calendar.registration_file(catalog, reg, lang=lang, organizer=organizer),
+                tr("Open this file to remove the event from your calendar.", lang),
+            )
+        )
     return parts
 
 
-def _moved(catalog: Catalog, reg: regs.Registration, row: nt.Notification, lang: str,
-           organizer: str) -> list[Part] | None:
+def _moved(
+    catalog: Catalog, reg: regs.Registration, row: nt.Notification, lang: str, organizer: str
+) -> list[Part] | None:
     """Staff moved `reg` to another session: the old copy's CANCEL (when it held a seat)
     and the new session's invite (while it has a seat there)."""
     old_id = str(row.payload.get("moved_from") or "")
@@ -174,31 +194,43 @@ def _moved(catalog: Catalog, reg: regs.Registration, row: nt.Notification, lang:
     here = reg.session_id == new_id and reg.status != "cancelled"  # not moved on since
     for_colleague = reg.user_id is None
     if for_colleague:
-        text = tr("The CYDER office has moved the registration of {name} from {old} to {new}.",
-                  lang).format(name=html.quote(reg.name), old=_what(catalog, old, lang),
-                               new=_what(catalog, new, lang))
+        text = tr("The CYDER office has moved the registration of {name} from {old} to {new}.", lang).format(
+            name=html.quote(reg.name), old=_what(catalog, old, lang), new=_what(catalog, new, lang)
+        )
     else:
-        text = tr("The CYDER office has moved your registration from {old} to {new}.",
-                  lang).format(old=_what(catalog, old, lang), new=_what(catalog, new, lang))
+        text = tr("The CYDER office has moved your registration from {old} to {new}.", lang).format(
+            old=_what(catalog, old, lang), new=_what(catalog, new, lang)
+        )
     if here and reg.status == "waitlisted":
-        text += "\n" + tr("In the new session this is a waitlist place: number {n}.",
-                          lang).format(n=reg.position or 1)
+        text += "\n" + tr("In the new session this is a waitlist place: number {n}.", lang).format(
+            n=reg.position or 1
+        )
     parts: list[Part] = [Text("🔁 " + text)]
     if for_colleague:
         return parts
     if row.payload.get("was") == "registered":
         # the old copy: its session, one SEQUENCE above the last file sent for it
-        copy = replace(reg, session_id=old.id, status="cancelled", position=None,
-                       cancelled_at=reg.updated_at,
-                       sequence=int(row.payload.get("sequence") or 0))
-        parts.append(Document(calendar.registration_file(catalog, copy, lang=lang,
-                                                         organizer=organizer),
-                              tr("Open this file to remove the event from your calendar.",
-                                 lang)))
+        copy = replace(
+            reg,
+            session_id=old.id,
+            status="cancelled",
+            position=None,
+            cancelled_at=reg.updated_at,
+            sequence=int(row.payload.get("sequence") or 0),
+        )
+        parts.append(
+            Document(
+                calendar.registration_file(catalog, copy, lang=lang, organizer=organizer),
+                tr("Open this file to remove the event from your calendar.", lang),
+            )
+        )
     if here and reg.status == "registered":
-        parts.append(Document(calendar.registration_file(catalog, reg, lang=lang,
-                                                         organizer=organizer),
-                              tr("Your calendar invitation.", lang)))
+        parts.append(
+            Document(
+                calendar.registration_file(catalog, reg, lang=lang, organizer=organizer),
+                tr("Your calendar invitation.", lang),
+            )
+        )
     return parts
 
 
@@ -209,9 +241,17 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
     edit = row.payload.get("message_id")
     q = html.quote
     if row.kind == nt.UNDELIVERED:
-        return [Text(tr("⚠️ Sorry: Telegram did not take my last answer to you, so a "
-                        "message may be missing. Please try again; your registrations "
-                        "are always in /my.", lang), kb.only_menu())]
+        return [
+            Text(
+                tr(
+                    "⚠️ Sorry: Telegram did not take my last answer to you, so a "
+                    "message may be missing. Please try again; your registrations "
+                    "are always in /my.",
+                    lang,
+                ),
+                kb.only_menu(),
+            )
+        ]
     if row.registration_id is None:
         return None
     try:
@@ -219,8 +259,11 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         session = catalog.session(reg.session_id)
     except NotFound:
         return None
-    where = {"course": q(calendar.course_name(catalog, session.course, lang)),
-             "dates": q(session.dates_text(lang)), "place": q(_place_text(session, lang))}
+    where = {
+        "course": q(calendar.course_name(catalog, session.course, lang)),
+        "dates": q(session.dates_text(lang)),
+        "place": q(_place_text(session, lang)),
+    }
     mine = tr("See or cancel it any time with /my.", lang)
     organizer = settings.organizer_email
     if row.kind == nt.REGISTERED:
@@ -231,23 +274,26 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
         if people > 1:
             text += "\n" + tr("People in this application: {n}.", lang).format(n=people)
         invite = calendar.registration_file(catalog, reg, lang=lang, organizer=organizer)
-        return [Text(text + "\n" + mine, kb.only_menu(), edit),
-                Document(invite, tr("Your calendar invitation.", lang))]
+        return [
+            Text(text + "\n" + mine, kb.only_menu(), edit),
+            Document(invite, tr("Your calendar invitation.", lang)),
+        ]
     if row.kind == nt.WAITLISTED:
         if reg.status != "waitlisted":
             return None
-        text = tr("⏳ You are on the waitlist, place {n}. I will tell you here if a seat "
-                  "becomes free.", lang).format(n=reg.position or 1)
+        text = tr(
+            "⏳ You are on the waitlist, place {n}. I will tell you here if a seat becomes free.", lang
+        ).format(n=reg.position or 1)
         return [Text(text + "\n" + mine, kb.only_menu(), edit)]
     if row.kind == nt.CANCELLED:
         # a waitlist place may be in the calendar too (TENTATIVE, from /my or the feed)
-        file = Document(calendar.registration_file(catalog, reg, lang=lang,
-                                                   organizer=organizer),
-                        tr("Open this file to remove the event from your calendar.", lang))
+        file = Document(
+            calendar.registration_file(catalog, reg, lang=lang, organizer=organizer),
+            tr("Open this file to remove the event from your calendar.", lang),
+        )
         if row.payload.get("answered"):  # the handler said "Cancelled" itself (colleagues)
             return [file]
-        return [Text(tr("Cancelled. Your seat has been released.", lang), kb.only_menu(), edit),
-                file]
+        return [Text(tr("Cancelled. Your seat has been released.", lang), kb.only_menu(), edit), file]
     if row.kind == nt.STAFF_CANCELLED:
         return _staff_cancelled(catalog, reg, row, lang, organizer)
     if row.kind == nt.MOVED:
@@ -255,23 +301,33 @@ def render(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[P
     if row.kind == nt.PROMOTED:
         if reg.status != "registered":
             return None
-        return [Text(tr("🎉 Good news: a seat became free and your waitlist place is now a "
-                        "registration for {course} on {dates} in {place}.", lang).format(
-            **where))]
+        return [
+            Text(
+                tr(
+                    "🎉 Good news: a seat became free and your waitlist place is now a "
+                    "registration for {course} on {dates} in {place}.",
+                    lang,
+                ).format(**where)
+            )
+        ]
     if row.kind == nt.SESSION_CHANGED:
         if reg.status == "cancelled" or row.chat_id is None:
             return None
-        notice = calendar.ChangeNotice(reg.id, reg.session_id, row.chat_id,
-                                       int(row.payload.get("revision") or 0),
-                                       bool(row.payload.get("cancelled")))
-        return [Text(change_message(catalog, notice, lang)),
-                Document(calendar.registration_file(catalog, reg, lang=lang,
-                                                    organizer=organizer))]
+        notice = calendar.ChangeNotice(
+            reg.id,
+            reg.session_id,
+            row.chat_id,
+            int(row.payload.get("revision") or 0),
+            bool(row.payload.get("cancelled")),
+        )
+        return [
+            Text(change_message(catalog, notice, lang)),
+            Document(calendar.registration_file(catalog, reg, lang=lang, organizer=organizer)),
+        ]
     return None
 
 
-def _render_in_locale(catalog: Catalog, settings: Settings,
-                      row: nt.Notification) -> list[Part] | None:
+def _render_in_locale(catalog: Catalog, settings: Settings, row: nt.Notification) -> list[Part] | None:
     """`render` with the row's language as the current locale (the keyboards use it)."""
     i18n = create_i18n()
     with i18n.context(), i18n.use_locale(_lang(catalog, row)):
@@ -283,14 +339,17 @@ def _render_in_locale(catalog: Catalog, settings: Settings,
 
 async def _send_part(bot: Bot, chat_id: int, part: Part) -> None:
     if isinstance(part, Document):
-        await bot.send_document(chat_id, BufferedInputFile(part.file.data,
-                                                           filename=part.file.filename),
-                                caption=part.caption or None)
+        await bot.send_document(
+            chat_id,
+            BufferedInputFile(part.file.data, filename=part.file.filename),
+            caption=part.caption or None,
+        )
         return
     if part.edit is not None:
         try:
-            await bot.edit_message_text(text=part.text, chat_id=chat_id, message_id=part.edit,
-                                        reply_markup=part.markup)
+            await bot.edit_message_text(
+                text=part.text, chat_id=chat_id, message_id=part.edit, reply_markup=part.markup
+            )
             return
         except TelegramBadRequest as e:
             if "not modified" in e.message:
@@ -299,9 +358,16 @@ async def _send_part(bot: Bot, chat_id: int, part: Part) -> None:
     await bot.send_message(chat_id, part.text, reply_markup=part.markup)
 
 
-async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
-                   row: nt.Notification, *, outbox: Outbox | None = None,
-                   acting: int | None = None) -> str:
+async def send_row(
+    bot: Bot,
+    catalog: Catalog,
+    settings: Settings,
+    clock: Clock,
+    row: nt.Notification,
+    *,
+    outbox: Outbox | None = None,
+    acting: int | None = None,
+) -> str:
     """Send one claimed chat row, part by part from where an earlier try stopped (each part
     sent is recorded). Returns sent, blocked, failed, skipped or retry; marks nothing else.
     With `outbox`, each part waits for its turn within Telegram's limits. `acting`: the chat
@@ -326,8 +392,7 @@ async def send_row(bot: Bot, catalog: Catalog, settings: Settings, clock: Clock,
             await catalog.write(chats.block_chat, catalog.store, chat_id, clock.now())
             return nt.BLOCKED
         except TelegramAPIError as e:
-            log.warning("%s notification %s to chat %s: %s", row.kind, row.id, chat_id,
-                        error_code(e))
+            log.warning("%s notification %s to chat %s: %s", row.kind, row.id, chat_id, error_code(e))
             return RETRY if is_passing(e) else nt.FAILED
         # An edit can be repeated harmlessly ("not modified"); a sent message or file
         # is recorded before the next part, so a later try does not send it again.
@@ -345,10 +410,21 @@ class Notifier:
     """Delivers the outbox for one process (one per Dispatcher: handlers get it as
     `notifier`; `bot.serve` runs its `run` job beside the bot)."""
 
-    def __init__(self, catalog: Catalog, settings: Settings, clock: Clock, *,
-                 owner: str = OWNER, backoff_base: float = 15.0, backoff_max: float = 1800.0,
-                 max_attempts: int = 25, poll: float = 30.0, concurrency: int = 8,
-                 follow_up_delay: float = 5.0, outboxes: Outboxes | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        clock: Clock,
+        *,
+        owner: str = OWNER,
+        backoff_base: float = 15.0,
+        backoff_max: float = 1800.0,
+        max_attempts: int = 25,
+        poll: float = 30.0,
+        concurrency: int = 8,
+        follow_up_delay: float = 5.0,
+        outboxes: Outboxes | None = None,
+    ) -> None:
         self.catalog = catalog
         # paced sends share the bot's Outbox (Telegram's limits) with reminders and broadcasts
         self.outboxes = outboxes or Outboxes(catalog, clock)
@@ -372,21 +448,18 @@ class Notifier:
 
     # -- for the handlers ---------------------------------------------------------------
 
-    def notify(self, chat_id: int, *, event: TelegramObject | None = None,
-               **payload: Any) -> nt.Notify:
+    def notify(self, chat_id: int, *, event: TelegramObject | None = None, **payload: Any) -> nt.Notify:
         """What a handler passes to the catalog: rows claimed by this process for every
         channel it dispatches, `payload` (e.g. lang) on the acting chat's rows, and the
         button's message as the one to edit (`event`, a CallbackQuery)."""
         if isinstance(event, CallbackQuery) and isinstance(event.message, Message):
             payload.setdefault("message_id", event.message.message_id)
-        return nt.Notify(channels=self.channels_on(), chat_id=chat_id, payload=payload,
-                         claimed_by=self.owner)
+        return nt.Notify(channels=self.channels_on(), chat_id=chat_id, payload=payload, claimed_by=self.owner)
 
     def channels_on(self) -> tuple[str, ...]:
         """The channels a change is told on: every one dispatched here, but not the mail
         when it is off (no SMTP_HOST: no e-mail rows are written for the chat's changes)."""
-        return tuple(name for name, channel in self.channels.items()
-                     if getattr(channel, "enabled", True))
+        return tuple(name for name, channel in self.channels.items() if getattr(channel, "enabled", True))
 
     async def deliver(self, bot: Bot, notify: nt.Notify) -> dict[int, str]:
         """Send the rows a change just queued with `notify` (claimed by this process), in
@@ -401,8 +474,9 @@ class Notifier:
         results: dict[int, str] = {}
         for row in rows:
             if row.channel == nt.TELEGRAM:
-                results[row.id] = await self._deliver(bot, row, paced=False, mark_later=True,
-                                                      acting=notify.chat_id)
+                results[row.id] = await self._deliver(
+                    bot, row, paced=False, mark_later=True, acting=notify.chat_id
+                )
             else:
                 self._spawn(self._deliver(bot, row, paced=True))
         return results
@@ -412,9 +486,13 @@ class Notifier:
         self._spawn(self._follow_up(chat_id))
 
     async def _follow_up(self, chat_id: int) -> None:
-        await self.catalog.write(nt.enqueue_undelivered, self.catalog.store, chat_id,
-                                now=self.clock.now(),
-                                delay=dt.timedelta(seconds=self.follow_up_delay))
+        await self.catalog.write(
+            nt.enqueue_undelivered,
+            self.catalog.store,
+            chat_id,
+            now=self.clock.now(),
+            delay=dt.timedelta(seconds=self.follow_up_delay),
+        )
         self.wake()
 
     # -- the background job -------------------------------------------------------------
@@ -441,8 +519,7 @@ class Notifier:
             try:
                 counts = await self.deliver_due(bot, ignore_backoff=everything)
                 if counts:
-                    log.info("notifications: %s",
-                             ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+                    log.info("notifications: %s", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the job outlives a bad pass
@@ -451,8 +528,9 @@ class Notifier:
                 await asyncio.wait_for(self._wake.wait(), await self._until_next())
 
     async def _until_next(self) -> float:
-        at = await asyncio.to_thread(nt.next_due, self.catalog.store, kinds=KINDS,
-                                     channels=list(self.channels))
+        at = await asyncio.to_thread(
+            nt.next_due, self.catalog.store, kinds=KINDS, channels=list(self.channels)
+        )
         if at is None:
             return self.poll
         wait = (dt.datetime.fromisoformat(at) - self.clock.now()).total_seconds()
@@ -461,9 +539,14 @@ class Notifier:
     async def deliver_due(self, bot: Bot, *, ignore_backoff: bool = False) -> dict[str, int]:
         """One pass: claim and send every due row (one chat's rows in order, several
         chats at once). Returns counts by result."""
-        ids = await asyncio.to_thread(nt.due, self.catalog.store, now=self.clock.now(),
-                                      kinds=KINDS, channels=list(self.channels),
-                                      ignore_backoff=ignore_backoff)
+        ids = await asyncio.to_thread(
+            nt.due,
+            self.catalog.store,
+            now=self.clock.now(),
+            kinds=KINDS,
+            channels=list(self.channels),
+            ignore_backoff=ignore_backoff,
+        )
         counts: dict[str, int] = {}
         if not ids:
             return counts
@@ -476,8 +559,9 @@ class Notifier:
         async def one_chat(queue: list[nt.Notification]) -> None:
             async with gate:
                 for row in queue:
-                    claimed = await self.catalog.write(nt.claim, self.catalog.store, row.id,
-                                                      self.owner, now=self.clock.now())
+                    claimed = await self.catalog.write(
+                        nt.claim, self.catalog.store, row.id, self.owner, now=self.clock.now()
+                    )
                     if claimed is None:
                         continue
                     result = await self._deliver(bot, claimed, paced=True)
@@ -491,38 +575,44 @@ class Notifier:
 
     # -- one row ------------------------------------------------------------------------
 
-    async def _telegram(self, bot: Bot, row: nt.Notification, paced: bool, *,
-                        acting: int | None = None) -> str:
+    async def _telegram(
+        self, bot: Bot, row: nt.Notification, paced: bool, *, acting: int | None = None
+    ) -> str:
         outbox = self.outboxes.for_bot(bot) if paced else None
-        return await send_row(bot, self.catalog, self.settings, self.clock, row, outbox=outbox,
-                              acting=acting)
+        return await send_row(bot, self.catalog, self.settings, self.clock, row, outbox=outbox, acting=acting)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before try `attempts + 1` of a row: doubling, capped, with jitter."""
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
         return ceiling * (0.5 + random.random() / 2)
 
-    async def _deliver(self, bot: Bot, row: nt.Notification, *, paced: bool,
-                       mark_later: bool = False, acting: int | None = None) -> str:
+    async def _deliver(
+        self,
+        bot: Bot,
+        row: nt.Notification,
+        *,
+        paced: bool,
+        mark_later: bool = False,
+        acting: int | None = None,
+    ) -> str:
         """Send one claimed row on its channel and record how it went (`mark_later`: in
         a background task, so the caller need not wait for the write)."""
         if row.id in self._sending:  # e.g. an id of a write retried after "database locked"
             return RETRY
         self._sending.add(row.id)
         try:
-            return await self._deliver_one(bot, row, paced=paced, mark_later=mark_later,
-                                           acting=acting)
+            return await self._deliver_one(bot, row, paced=paced, mark_later=mark_later, acting=acting)
         except BaseException:
             self._sending.discard(row.id)
             raise
 
-    async def _deliver_one(self, bot: Bot, row: nt.Notification, *, paced: bool,
-                           mark_later: bool, acting: int | None) -> str:
+    async def _deliver_one(
+        self, bot: Bot, row: nt.Notification, *, paced: bool, mark_later: bool, acting: int | None
+    ) -> str:
         channel = self.channels.get(row.channel)
         store = self.catalog.store
         if channel is None:  # claimed by a process that had this channel: leave it queued
-            await self.catalog.write(nt.mark_retry, store, row.id, at=self.clock.now(),
-                                    error="no_channel")
+            await self.catalog.write(nt.mark_retry, store, row.id, at=self.clock.now(), error="no_channel")
             self._sending.discard(row.id)
             return RETRY
         error: str | None
@@ -531,8 +621,7 @@ class Notifier:
                 channel = functools.partial(self._telegram, acting=acting)
             result = await channel(bot, row, paced)
         except Exception as e:  # noqa: BLE001 - our own bug in rendering: log, never resend
-            log.error("%s notification %s failed: %s at %s", row.kind, row.id,
-                      type(e).__name__, where(e))
+            log.error("%s notification %s failed: %s at %s", row.kind, row.id, type(e).__name__, where(e))
             result, error = nt.FAILED, type(e).__name__
         else:
             error = None if result in (nt.SENT, nt.SKIPPED) else result
@@ -541,12 +630,17 @@ class Notifier:
             at = self.clock.now() + dt.timedelta(seconds=self.backoff(tries))
             await self.catalog.write(nt.mark_retry, store, row.id, at=at, error="passing")
             self._sending.discard(row.id)
-            log.info("%s notification %s to %s: try %d failed, next at %s", row.kind,
-                     row.id, _to(row), tries, at.isoformat(timespec="seconds"))
+            log.info(
+                "%s notification %s to %s: try %d failed, next at %s",
+                row.kind,
+                row.id,
+                _to(row),
+                tries,
+                at.isoformat(timespec="seconds"),
+            )
             return RETRY
         if result == RETRY:
-            log.warning("%s notification %s to %s: gave up after %d tries", row.kind,
-                        row.id, _to(row), tries)
+            log.warning("%s notification %s to %s: gave up after %d tries", row.kind, row.id, _to(row), tries)
             result, error = nt.FAILED, "gave_up"
         # a task of its own, so that cancelling the sender (shutdown) does not lose the
         # mark of a message already sent; `idle()` waits for it
@@ -557,8 +651,9 @@ class Notifier:
 
     async def _mark_done(self, row_id: int, result: str, error: str | None) -> None:
         try:
-            await self.catalog.write(nt.mark_done, self.catalog.store, row_id, result,
-                                    now=self.clock.now(), error=error)
+            await self.catalog.write(
+                nt.mark_done, self.catalog.store, row_id, result, now=self.clock.now(), error=error
+            )
         finally:
             self._sending.discard(row_id)
 
@@ -588,8 +683,12 @@ class FollowUpMiddleware(BaseMiddleware):
     and its chat gets one follow-up once Telegram answers again (`Notifier.follow_up`).
     Other errors go on to the error handlers."""
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         try:
             return await handler(event, data)
         except TelegramAPIError as e:
@@ -597,8 +696,13 @@ class FollowUpMiddleware(BaseMiddleware):
                 raise
             chat = data.get("event_chat")
             update_id = event.update_id if isinstance(event, Update) else "?"
-            log.warning("update %s: %s to chat %s undelivered: %s", update_id,
-                        e.method.__api_method__, chat.id if chat else None, error_code(e))
+            log.warning(
+                "update %s: %s to chat %s undelivered: %s",
+                update_id,
+                e.method.__api_method__,
+                chat.id if chat else None,
+                error_code(e),
+            )
             notifier = data.get("notifier")
             if chat is not None and chat.type == "private" and isinstance(notifier, Notifier):
                 notifier.follow_up(chat.id)

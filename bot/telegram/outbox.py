@@ -157,8 +157,7 @@ class Outbox:
             await self.call(chat_id, lambda: self.bot.send_message(chat_id, text, **kwargs))
         except TelegramForbiddenError:
             try:
-                await self.catalog.write(notes.block_chat, self.catalog.store, chat_id,
-                                         self.clock.now())
+                await self.catalog.write(notes.block_chat, self.catalog.store, chat_id, self.clock.now())
             except DatabaseBusy:
                 log.warning("chat %s blocked the bot; not recorded, database busy", chat_id)
             log.info("chat %s blocked the bot; recorded", chat_id)
@@ -171,8 +170,9 @@ class Outbox:
     async def edit(self, chat_id: int, message_id: int, text: str) -> bool:
         """Edit a message (progress reports); False if Telegram refused."""
         try:
-            await self.call(chat_id, lambda: self.bot.edit_message_text(
-                text=text, chat_id=chat_id, message_id=message_id))
+            await self.call(
+                chat_id, lambda: self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
+            )
         except TelegramBadRequest as e:  # "message is not modified" and friends
             return "not modified" in str(e)
         except TelegramAPIError:
@@ -224,8 +224,7 @@ class Outbox:
                 nearly_done = (summary.total - summary.done) / self.rate < self._per_chat_period
                 if summary.done != shown and not nearly_done:
                     shown = summary.done
-                    await self.edit(progress.chat_id, progress.message_id,
-                                    progress.render(summary))
+                    await self.edit(progress.chat_id, progress.message_id, progress.render(summary))
 
         report = asyncio.create_task(reporter()) if progress is not None else None
         try:
@@ -255,6 +254,5 @@ class Outboxes:
         """The Outbox of `bot` (Telegram counts its limits per bot token)."""
         box = self._by_token.get(bot.token)
         if box is None:
-            box = self._by_token[bot.token] = Outbox(bot, self.catalog, self.clock,
-                                                     **self.options)
+            box = self._by_token[bot.token] = Outbox(bot, self.catalog, self.clock, **self.options)
         return box

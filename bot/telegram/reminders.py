@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHECK_EVERY = 60.0
 
+
 def day_text(day: dt.date, lang: str) -> str:
     """10月25日（金） in Japanese, Fri 25 Oct in English."""
     if lang.startswith("en"):
@@ -46,22 +47,20 @@ def day_text(day: dt.date, lang: str) -> str:
     return f"{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
 
 
-def reminder_text(catalog: Catalog, session: Session, lang: str,
-                  today: dt.date | None = None) -> str:
-    """"Tomorrow: <session>" in the user's language (Telegram HTML, DB text escaped); sent
+def reminder_text(catalog: Catalog, session: Session, lang: str, today: dt.date | None = None) -> str:
+    """ "Tomorrow: <session>" in the user's language (Telegram HTML, DB text escaped); sent
     on any other day than the day before (`today`), it says the session's date instead
     ("10月25日（金）の演習のお知らせ"), never "tomorrow"."""
     q = html.quote
     na = tr("(not announced yet)", lang)
-    time = f"{session.start_time}–{session.end_time}" if (
-        session.start_time and session.end_time) else na
-    place = tr("{city}, {prefecture}", lang).format(city=session.city,
-                                                    prefecture=session.prefecture)
+    time = f"{session.start_time}–{session.end_time}" if (session.start_time and session.end_time) else na
+    place = tr("{city}, {prefecture}", lang).format(city=session.city, prefecture=session.prefecture)
     if today is None or notes.is_day_before(session, today):
         head = tr("🔔 Reminder: your CYDER session is tomorrow.", lang)
     else:
         head = tr("🔔 About your CYDER session on {date}", lang).format(
-            date=q(day_text(session.first_day, lang)))
+            date=q(day_text(session.first_day, lang))
+        )
     lines = [
         head,
         f"<b>{q(course_name(catalog, session.course, lang))}</b>",
@@ -77,23 +76,36 @@ def reminder_text(catalog: Catalog, session: Session, lang: str,
 def broadcast_text(session: Session, text: str, lang: str) -> str:
     """A staff message to a session's registrants, with a header saying which session."""
     header = tr("📣 About your CYDER session on {dates}:", lang).format(
-        dates=html.quote(session.dates_text(lang)))
+        dates=html.quote(session.dates_text(lang))
+    )
     return f"{header}\n\n{html.quote(text)}"
 
 
 def progress_render(lang: str) -> Callable[[Summary], str]:
     """How staff see a broadcast's progress (their one message, edited)."""
+
     def render(s: Summary) -> str:
         head = tr("✅ Done", lang) if s.done >= s.total else tr("⏳ Sending…", lang)
-        return head + "\n" + tr("{done}/{total} · sent {sent} · failed {failed} · "
-                                "blocked the bot {blocked}", lang).format(
-            done=s.done, total=s.total, sent=s.sent, failed=s.failed, blocked=s.blocked)
+        return (
+            head
+            + "\n"
+            + tr("{done}/{total} · sent {sent} · failed {failed} · blocked the bot {blocked}", lang).format(
+                done=s.done, total=s.total, sent=s.sent, failed=s.failed, blocked=s.blocked
+            )
+        )
+
     return render
 
 
-async def remind_session(outbox: Outbox, catalog: Catalog, clock: Clock, session: Session,
-                         *, progress: Progress | None = None,
-                         kind: str = notes.REMINDER) -> Summary:
+async def remind_session(
+    outbox: Outbox,
+    catalog: Catalog,
+    clock: Clock,
+    session: Session,
+    *,
+    progress: Progress | None = None,
+    kind: str = notes.REMINDER,
+) -> Summary:
     """Remind a session's registered chat users who have not had its `kind` of reminder
     yet (the day-before one unless staff send theirs on another day: `notes.staff_kind`)."""
     people = await asyncio.to_thread(notes.not_yet_reminded, catalog, session.id, kind)
@@ -105,20 +117,18 @@ async def remind_session(outbox: Outbox, catalog: Catalog, clock: Clock, session
 
     async def record(chat_id: int, result: str) -> None:
         try:
-            await catalog.write(notes.mark, catalog, by_chat[chat_id], result, clock.now(),
-                                kind)
+            await catalog.write(notes.mark, catalog, by_chat[chat_id], result, clock.now(), kind)
         except DatabaseBusy:  # the claim stays: never sent twice, its result unrecorded
-            log.warning("reminder to %s: result %s not recorded, database busy", chat_id,
-                        result)
+            log.warning("reminder to %s: result %s not recorded, database busy", chat_id, result)
 
     today = clock.today()
-    messages = [(who.user_id, reminder_text(catalog, session, who.lang, today))
-                for who in claimed]
+    messages = [(who.user_id, reminder_text(catalog, session, who.lang, today)) for who in claimed]
     return await outbox.broadcast(messages, progress=progress, on_result=record)
 
 
-async def broadcast_session(outbox: Outbox, catalog: Catalog, session: Session, text: str,
-                            *, progress: Progress | None = None) -> Summary:
+async def broadcast_session(
+    outbox: Outbox, catalog: Catalog, session: Session, text: str, *, progress: Progress | None = None
+) -> Summary:
     """Send staff's `text` to every registered chat user of a session."""
     people = await asyncio.to_thread(notes.recipients, catalog, session.id)
     messages = [(who.user_id, broadcast_text(session, text, who.lang)) for who in people]
@@ -137,11 +147,9 @@ async def tick(outbox: Outbox, catalog: Catalog, settings: Settings, clock: Cloc
         total.failed += s.failed
         total.blocked += s.blocked
         total.total += s.total
-        log.info("reminders for %s: sent %d, failed %d, blocked %d",
-                 session.id, s.sent, s.failed, s.blocked)
+        log.info("reminders for %s: sent %d, failed %d, blocked %d", session.id, s.sent, s.failed, s.blocked)
     if settings.mail_enabled:  # by mail too: queued once per person, sent by the Notifier
-        mailed = await catalog.write(notes.queue_mail_reminders, catalog, clock.today(),
-                                     clock.now())
+        mailed = await catalog.write(notes.queue_mail_reminders, catalog, clock.today(), clock.now())
         if mailed:
             log.info("reminders by mail: %d queued", mailed)
     return total

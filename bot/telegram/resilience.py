@@ -36,7 +36,8 @@ log = logging.getLogger("cyder.telegram")
 # Set by a sender that paces its requests (the Outbox): awaited before each retry, so a
 # retried message takes a new place in the queue instead of jumping it.
 PACE: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
-    "cyder_pace", default=None)
+    "cyder_pace", default=None
+)
 
 _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
 
@@ -57,8 +58,7 @@ def flood_wait(exc: BaseException) -> float | None:
 
 def is_passing(exc: BaseException) -> bool:
     """A failure that may pass on its own: flood control, 5xx, the network."""
-    return isinstance(exc, TelegramServerError | TelegramNetworkError) or \
-        flood_wait(exc) is not None
+    return isinstance(exc, TelegramServerError | TelegramNetworkError) or flood_wait(exc) is not None
 
 
 def error_code(exc: BaseException) -> str:
@@ -88,11 +88,17 @@ class RetryMiddleware(BaseRequestMiddleware):
 
     getUpdates is left to the polling loop, which has its own backoff."""
 
-    def __init__(self, attempts: int = 6, base_delay: float = 0.5, max_delay: float = 10.0,
-                 max_retry_after: float = 120.0, flood_attempts: int = 10,
-                 default_retry_after: float = 3.0,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 10.0,
+        max_retry_after: float = 120.0,
+        flood_attempts: int = 10,
+        default_retry_after: float = 3.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -126,12 +132,12 @@ class RetryMiddleware(BaseRequestMiddleware):
         """Seconds before try `failures + 1` after a server or network error."""
         return self.jitter() * min(self.max_delay, self.base_delay * 2 ** (failures - 1))
 
-    def _give_up(self, name: str, method: TelegramMethod[Any], exc: BaseException,
-                 tries: int) -> None:
+    def _give_up(self, name: str, method: TelegramMethod[Any], exc: BaseException, tries: int) -> None:
         self.gave_up += 1
         self._failing = True
-        log.warning("%s to chat %s failed after %d request(s): %s", name, _chat_of(method),
-                    tries, error_code(exc))
+        log.warning(
+            "%s to chat %s failed after %d request(s): %s", name, _chat_of(method), tries, error_code(exc)
+        )
 
     def _recovered(self) -> None:
         self._failing = False
@@ -142,8 +148,12 @@ class RetryMiddleware(BaseRequestMiddleware):
             except Exception as e:  # noqa: BLE001 - a listener must not break a request
                 log.error("recovery listener failed: %s at %s", type(e).__name__, where(e))
 
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
         if method.__api_method__ == GetUpdates.__api_method__:  # polling has its own backoff
             return await make_request(bot, method)
         name = method.__api_method__

@@ -36,11 +36,13 @@ INTERVAL = 60.0
 message = change_message  # the chat text for one notice (plain text, only the session)
 
 
-async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
-                 settings: Settings, clock: Clock) -> str:
+async def notify(
+    bot: Any, catalog: Catalog, notice: calendar.ChangeNotice, settings: Settings, clock: Clock
+) -> str:
     """Claim and send one notice; returns sent, blocked, failed, retry or skipped."""
-    if not await catalog.write(calendar.mark_notified, catalog, notice, now=clock.now(),
-                               result="sending", claimed_by=OWNER):
+    if not await catalog.write(
+        calendar.mark_notified, catalog, notice, now=clock.now(), result="sending", claimed_by=OWNER
+    ):
         return "skipped"
     if await asyncio.to_thread(chats.is_blocked, catalog.store, notice.user_id):
         await catalog.write(calendar.finish_notice, catalog, notice, "blocked")
@@ -51,8 +53,7 @@ async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
         return "skipped"
     result = await send_row(bot, catalog, settings, clock, row)
     if result == RETRY:
-        log.warning("change notice for registration %s: passing failure, will retry",
-                    notice.registration_id)
+        log.warning("change notice for registration %s: passing failure, will retry", notice.registration_id)
         await catalog.write(calendar.release_notice, catalog, notice, now=clock.now())
         return "retry"
     if result == nt.SKIPPED:
@@ -61,8 +62,7 @@ async def notify(bot: Any, catalog: Catalog, notice: calendar.ChangeNotice,
     return result
 
 
-async def check_once(bot: Any, catalog: Catalog, settings: Settings,
-                     clock: Clock) -> dict[str, int]:
+async def check_once(bot: Any, catalog: Catalog, settings: Settings, clock: Clock) -> dict[str, int]:
     """One pass: tell everyone who needs telling. Returns counts by result."""
     counts: dict[str, int] = {}
     notices = await asyncio.to_thread(calendar.pending_change_notices, catalog)

@@ -66,8 +66,7 @@ def _fields(error: ValidationError) -> str:
     """Where validation failed (field paths and error types), never the values."""
     out = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
-        parts = [str(p) if isinstance(p, int) or _NAME.match(str(p)) else "…"
-                 for p in item.get("loc", ())]
+        parts = [str(p) if isinstance(p, int) or _NAME.match(str(p)) else "…" for p in item.get("loc", ())]
         out.append(f"{'.'.join(parts) or '(root)'}:{item.get('type', '?')}")
     more = f" (+{len(out) - 3})" if len(out) > 3 else ""
     return ", ".join(out[:3]) + more
@@ -80,12 +79,18 @@ def parse_update(raw: Any, bot: Bot, *, source: str) -> Update | None:
         update = Update.model_validate(raw, context={"bot": bot})
         update.event_type  # noqa: B018 - raises for a type this aiogram does not know
     except ValidationError as e:
-        log.warning("%s: update %s (%s) skipped: it cannot be parsed (%s)", source,
-                    update_id_of(raw), kind_of(raw), _fields(e))
+        log.warning(
+            "%s: update %s (%s) skipped: it cannot be parsed (%s)",
+            source,
+            update_id_of(raw),
+            kind_of(raw),
+            _fields(e),
+        )
         return None
     except UpdateTypeLookupError:
-        log.warning("%s: update %s (%s) skipped: unknown update type", source,
-                    update_id_of(raw), kind_of(raw))
+        log.warning(
+            "%s: update %s (%s) skipped: unknown update type", source, update_id_of(raw), kind_of(raw)
+        )
         return None
     return update
 
@@ -104,15 +109,21 @@ async def feed_safely(dp: Dispatcher, bot: Bot, update: Update, **data: Any) -> 
 class Poller:
     """Long polling of one bot into one Dispatcher that skips updates it cannot parse."""
 
-    def __init__(self, dp: Dispatcher, bot: Bot, *, timeout: int = 30,
-                 concurrency: int = 64, allowed_updates: list[str] | None = None,
-                 backoff: BackoffConfig = BACKOFF) -> None:
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        *,
+        timeout: int = 30,
+        concurrency: int = 64,
+        allowed_updates: list[str] | None = None,
+        backoff: BackoffConfig = BACKOFF,
+    ) -> None:
         self.dp = dp
         self.bot = bot
         self.timeout = timeout
         self.concurrency = concurrency
-        self.allowed_updates = (dp.resolve_used_update_types() if allowed_updates is None
-                                else allowed_updates)
+        self.allowed_updates = dp.resolve_used_update_types() if allowed_updates is None else allowed_updates
         self.backoff = backoff
         self.tasks: set[asyncio.Task[None]] = set()  # updates being handled
         self.offset: int | None = None  # the next update id to ask for
@@ -138,8 +149,7 @@ class Poller:
 
     async def _fetch(self) -> list[Any] | None:
         """One getUpdates, or None when `stop()` came first."""
-        method = GetRawUpdates(offset=self.offset, timeout=self.timeout,
-                               allowed_updates=self.allowed_updates)
+        method = GetRawUpdates(offset=self.offset, timeout=self.timeout, allowed_updates=self.allowed_updates)
         request_timeout = int(self.bot.session.timeout + self.timeout)
         fetch = asyncio.ensure_future(self.bot(method, request_timeout=request_timeout))
         stopped = asyncio.ensure_future(self._stop.wait())
@@ -166,8 +176,7 @@ class Poller:
             try:
                 batch = await self._fetch()
             except Exception as e:  # noqa: BLE001 - network, 5xx, a body that is not JSON
-                log.error("getUpdates failed: %s; retrying in %.1f s", type(e).__name__,
-                          backoff.next_delay)
+                log.error("getUpdates failed: %s; retrying in %.1f s", type(e).__name__, backoff.next_delay)
                 await self._pause(backoff)
                 continue
             if batch is None:
@@ -186,8 +195,7 @@ class Poller:
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
 
-    async def _handle(self, update: Update, limit: asyncio.Semaphore,
-                      data: dict[str, Any]) -> None:
+    async def _handle(self, update: Update, limit: asyncio.Semaphore, data: dict[str, Any]) -> None:
         try:
             await feed_safely(self.dp, self.bot, update, **data)
         finally:

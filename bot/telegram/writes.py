@@ -30,13 +30,13 @@ T = TypeVar("T")
 
 BUSY = N_("Busy: saving, one moment…")
 BUSY_APPLICATION = N_("Busy, your application is being saved… You will see the result here.")
-NOT_SAVED = N_("The database is busy, so this was not saved (nothing was changed). "
-               "Please try again in a minute.")
+NOT_SAVED = N_(
+    "The database is busy, so this was not saved (nothing was changed). Please try again in a minute."
+)
 TRY_AGAIN = N_("Try again")
 
 
-async def tell(event: Message | CallbackQuery, text: str,
-               markup: InlineKeyboardMarkup | None = None) -> None:
+async def tell(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Put `text` on the message whose button was pressed (else send it); never raises."""
     try:
         if isinstance(event, CallbackQuery):
@@ -54,17 +54,28 @@ async def tell(event: Message | CallbackQuery, text: str,
         log.warning("could not tell user about the busy database: %s", type(e).__name__)
 
 
-async def save(event: Message | CallbackQuery, catalog: Catalog, fn: Callable[..., T], /,
-               *args: Any, notice: str = BUSY, callback_answer: CallbackAnswer | None = None,
-               **kwargs: Any) -> T:
+async def save(
+    event: Message | CallbackQuery,
+    catalog: Catalog,
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    notice: str = BUSY,
+    callback_answer: CallbackAnswer | None = None,
+    **kwargs: Any,
+) -> T:
     """`await catalog.write(fn, *args, **kwargs)`, telling the person `notice` (a msgid,
     translated here) if the write has to wait for the database. With `callback_answer`,
     the button press is answered at that moment too (its spinner stops)."""
 
     async def on_busy() -> None:
         text = _(notice)
-        if isinstance(event, CallbackQuery) and callback_answer is not None \
-                and not callback_answer.answered and not callback_answer.disabled:
+        if (
+            isinstance(event, CallbackQuery)
+            and callback_answer is not None
+            and not callback_answer.answered
+            and not callback_answer.disabled
+        ):
             callback_answer.disable()  # answered here, not after the handler
             try:
                 await event.answer(text)
@@ -79,6 +90,7 @@ async def tell_not_saved(event: Message | CallbackQuery) -> None:
     """After `DatabaseBusy`: nothing was saved; offer the same button again."""
     markup = None
     if isinstance(event, CallbackQuery) and event.data:
-        markup = InlineKeyboardMarkup(inline_keyboard=[[
-            InlineKeyboardButton(text="🔄 " + _(TRY_AGAIN), callback_data=event.data)]])
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="🔄 " + _(TRY_AGAIN), callback_data=event.data)]]
+        )
     await tell(event, "⚠️ " + _(NOT_SAVED), markup)

@@ -56,8 +56,12 @@ class SignInGuard:
     """Counts wrong admin tokens per address; after `attempts` within `window` seconds the
     address is refused until the oldest of them is `window` seconds old."""
 
-    def __init__(self, attempts: int = SIGN_IN_ATTEMPTS, window: float = SIGN_IN_WINDOW,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        attempts: int = SIGN_IN_ATTEMPTS,
+        window: float = SIGN_IN_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.attempts = attempts
         self.window = window
         self.clock = clock
@@ -93,6 +97,7 @@ routes = web.RouteTableDef()
 
 
 # -- sessions and CSRF -------------------------------------------------------------------------
+
 
 def _serializer(request: web.Request) -> URLSafeTimedSerializer | None:
     token = request.app[SETTINGS].admin_token
@@ -139,13 +144,18 @@ def _signed_in(request: web.Request) -> dict[str, Any] | None:
     return data
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, sid: str, *,
-                auth: bool) -> None:
+def _set_cookie(request: web.Request, response: web.StreamResponse, sid: str, *, auth: bool) -> None:
     s = _serializer(request)
     assert s is not None
-    response.set_cookie(COOKIE, s.dumps({"sid": sid, "auth": auth}), max_age=MAX_AGE,
-                        path=COOKIE_PATH, httponly=True, samesite="Strict",
-                        secure=request.secure)
+    response.set_cookie(
+        COOKIE,
+        s.dumps({"sid": sid, "auth": auth}),
+        max_age=MAX_AGE,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
 
 
 def _set_session(request: web.Request, response: web.StreamResponse) -> str:
@@ -177,8 +187,8 @@ def _same_origin(request: web.Request) -> bool:
 
 # -- rendering -------------------------------------------------------------------------------
 
-def render(request: web.Request, name: str, context: dict[str, Any],
-            status: int = 200) -> web.Response:
+
+def render(request: web.Request, name: str, context: dict[str, Any], status: int = 200) -> web.Response:
     context.setdefault("show_signout", _signed_in(request) is not None)
     return aiohttp_jinja2.render_template(name, request, context, status=status, app_key=JINJA)
 
@@ -202,8 +212,9 @@ def api_or_401(request: web.Request) -> web.Response | dict[str, Any]:
         return _disabled(request)
     session = _signed_in(request)
     if session is None:
-        return web.Response(status=401, text="401: sign in at /admin/login first\n",
-                            content_type="text/plain")
+        return web.Response(
+            status=401, text="401: sign in at /admin/login first\n", content_type="text/plain"
+        )
     return session
 
 
@@ -213,10 +224,12 @@ async def checked_post(request: web.Request) -> web.Response | dict[str, Any]:
     if isinstance(session, web.Response):
         return session
     form = await request.post()
-    if not _same_origin(request) or not _csrf_ok(request, session["sid"],
-                                                 str(form.get("csrf", ""))):
-        return web.Response(status=403, content_type="text/plain",
-                            text="403: missing or invalid CSRF token; reload the page\n")
+    if not _same_origin(request) or not _csrf_ok(request, session["sid"], str(form.get("csrf", ""))):
+        return web.Response(
+            status=403,
+            content_type="text/plain",
+            text="403: missing or invalid CSRF token; reload the page\n",
+        )
     return session
 
 
@@ -253,8 +266,9 @@ StaffHandler = Callable[[web.Request, SignIn], Awaitable[web.StreamResponse]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _staff_only(check: Callable[[web.Request], Awaitable[web.StreamResponse | SignIn]]
-                ) -> Callable[[StaffHandler], Handler]:
+def _staff_only(
+    check: Callable[[web.Request], Awaitable[web.StreamResponse | SignIn]],
+) -> Callable[[StaffHandler], Handler]:
     def decorate(handler: StaffHandler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -262,7 +276,9 @@ def _staff_only(check: Callable[[web.Request], Awaitable[web.StreamResponse | Si
             if isinstance(session, web.StreamResponse):
                 return session
             return await handler(request, session)
+
         return guarded
+
     return decorate
 
 
@@ -282,6 +298,7 @@ staff_post = _staff_only(checked_post)  # a form's POST: 401, or 403 without a v
 
 # -- sign in and out -------------------------------------------------------------------------
 
+
 @routes.get("/admin/login")
 async def login_form(request: web.Request) -> web.Response:
     if _serializer(request) is None:
@@ -292,8 +309,8 @@ async def login_form(request: web.Request) -> web.Response:
     pre = _session(request)  # keep a pending sign-in's id, so a second tab does not void it
     sid = pre["sid"] if pre else _set_session(request, response)
     response.text = aiohttp_jinja2.render_string(
-        "admin_login.html", request, {"error": None, "csrf": csrf_token(request, sid)},
-        app_key=JINJA)
+        "admin_login.html", request, {"error": None, "csrf": csrf_token(request, sid)}, app_key=JINJA
+    )
     return response
 
 
@@ -303,29 +320,42 @@ async def login(request: web.Request) -> web.Response:
         return _disabled(request)
     form = await request.post()
     pre = _session(request)
-    if pre is None or not _same_origin(request) or not _csrf_ok(
-            request, pre["sid"], str(form.get("csrf", ""))):
-        return web.Response(status=403, content_type="text/plain",
-                            text="403: the sign-in form expired; reload /admin/login\n")
+    if (
+        pre is None
+        or not _same_origin(request)
+        or not _csrf_ok(request, pre["sid"], str(form.get("csrf", "")))
+    ):
+        return web.Response(
+            status=403, content_type="text/plain", text="403: the sign-in form expired; reload /admin/login\n"
+        )
     guard = request.app[SIGN_IN_GUARD]
     address = request.remote or "?"
     # No await between this check and recording a failure: parallel guesses from one
     # address are counted one by one, so they cannot slip past the limit together.
     wait = guard.refused_for(address)
     if wait:
-        return render(request, "admin_login.html",
-                       {"error": False, "locked_minutes": max(1, round(wait / 60)),
-                        "csrf": csrf_token(request, pre["sid"])}, status=429)
+        return render(
+            request,
+            "admin_login.html",
+            {
+                "error": False,
+                "locked_minutes": max(1, round(wait / 60)),
+                "csrf": csrf_token(request, pre["sid"]),
+            },
+            status=429,
+        )
     expected = (request.app[SETTINGS].admin_token or "").encode("utf-8")
     given = str(form.get("token", "")).strip().encode("utf-8")
     if not hmac.compare_digest(given, expected):
         guard.failed(address)
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
-        return render(request, "admin_login.html",
-                       {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401)
+        return render(
+            request, "admin_login.html", {"error": True, "csrf": csrf_token(request, pre["sid"])}, status=401
+        )
     guard.succeeded(address)
-    sid = await request.app[CATALOG].write(admin_sessions.start, request.app[CATALOG].store,
-                                           _now(), dt.timedelta(seconds=MAX_AGE))
+    sid = await request.app[CATALOG].write(
+        admin_sessions.start, request.app[CATALOG].store, _now(), dt.timedelta(seconds=MAX_AGE)
+    )
     response = web.HTTPSeeOther("/admin")
     _set_cookie(request, response, sid, auth=True)
     raise response
@@ -334,8 +364,9 @@ async def login(request: web.Request) -> web.Response:
 @routes.post("/admin/logout")
 @staff_post
 async def logout(request: web.Request, session: SignIn) -> web.Response:
-    await request.app[CATALOG].write(admin_sessions.revoke, request.app[CATALOG].store,
-                                     session["sid"], _now())
+    await request.app[CATALOG].write(
+        admin_sessions.revoke, request.app[CATALOG].store, session["sid"], _now()
+    )
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response
@@ -346,21 +377,29 @@ async def logout(request: web.Request, session: SignIn) -> web.Response:
 async def signins_page(request: web.Request, session: SignIn) -> web.Response:
     """Who is signed in (by session, not by person), with a button to end each."""
     rows = await asyncio.to_thread(admin_sessions.active, request.app[CATALOG].store, _now())
-    return render(request, "admin_signins.html", {
-        "signins": rows, "mine": admin_sessions.key_of(session["sid"]),
-        "csrf": csrf_token(request, session["sid"])})
+    return render(
+        request,
+        "admin_signins.html",
+        {
+            "signins": rows,
+            "mine": admin_sessions.key_of(session["sid"]),
+            "csrf": csrf_token(request, session["sid"]),
+        },
+    )
 
 
 @routes.post("/admin/signins/revoke")
 @staff_post
 async def revoke_signin(request: web.Request, session: SignIn) -> web.Response:
     form = await request.post()
-    await request.app[CATALOG].write(admin_sessions.revoke_key, request.app[CATALOG].store,
-                                     str(form.get("key", "")), _now())
+    await request.app[CATALOG].write(
+        admin_sessions.revoke_key, request.app[CATALOG].store, str(form.get("key", "")), _now()
+    )
     raise web.HTTPSeeOther("/admin/signins")
 
 
 # -- pages -----------------------------------------------------------------------------------
+
 
 @routes.get("/admin")
 @staff_page
@@ -368,32 +407,58 @@ async def sessions_page(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     today = request.app[CLOCK].today()
     rows = await asyncio.to_thread(catalog.all_sessions, True)
-    return render(request, "admin_sessions.html", {
-        "sessions": rows, "today": today, "year": catalog.year,
-        "charts": await asyncio.to_thread(home_charts, catalog, rows),
-        "csrf": csrf_token(request, session["sid"]),
-        "totals": {"registered": sum(s.registered for s in rows if not s.cancelled),
-                   "capacity": sum(s.capacity for s in rows if not s.cancelled),
-                   "waitlisted": sum(s.waitlisted for s in rows if not s.cancelled)},
-    })
+    return render(
+        request,
+        "admin_sessions.html",
+        {
+            "sessions": rows,
+            "today": today,
+            "year": catalog.year,
+            "charts": await asyncio.to_thread(home_charts, catalog, rows),
+            "csrf": csrf_token(request, session["sid"]),
+            "totals": {
+                "registered": sum(s.registered for s in rows if not s.cancelled),
+                "capacity": sum(s.capacity for s in rows if not s.cancelled),
+                "waitlisted": sum(s.waitlisted for s in rows if not s.cancelled),
+            },
+        },
+    )
 
 
 def _session_view(catalog: Catalog, session_id: str, lang: str = "ja") -> dict[str, Any]:
     """The roster and teams as staff read them: headers and values in Japanese (区分:
     地方公共団体, 受講料: 無料, 状態: 登録済), organisation types in words."""
     columns = rosters.headers(lang)
-    rows = [dict(zip(columns, [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime)
-                               else v for v in values], strict=True))
-            for values in rosters.localized_rows(catalog, session_id, lang, say)]
+    rows = [
+        dict(
+            zip(
+                columns,
+                [v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime) else v for v in values],
+                strict=True,
+            )
+        )
+        for values in rosters.localized_rows(catalog, session_id, lang, say)
+    ]
     formed = teams.current_teams(catalog, session_id)
-    labels = {m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
-              for t in formed for m in t.members if m.org_type}
-    reasons = {t.number: [f"{say(e.message, 'ja')} / {say(e.message, 'en')}" for e in t.exceptions]
-               for t in formed}
-    return {"columns": columns, "rows": rows, "teams": formed, "org_labels": labels,
-            "exception_reasons": reasons,
-            "next_team": max((t.number for t in formed), default=0) + 1, "confirm": None,
-            "history": audit.for_session(catalog.store, session_id, limit=100)}
+    labels = {
+        m.org_type: rosters.org_type_label(catalog, m.org_type, lang)
+        for t in formed
+        for m in t.members
+        if m.org_type
+    }
+    reasons = {
+        t.number: [f"{say(e.message, 'ja')} / {say(e.message, 'en')}" for e in t.exceptions] for t in formed
+    }
+    return {
+        "columns": columns,
+        "rows": rows,
+        "teams": formed,
+        "org_labels": labels,
+        "exception_reasons": reasons,
+        "next_team": max((t.number for t in formed), default=0) + 1,
+        "confirm": None,
+        "history": audit.for_session(catalog.store, session_id, limit=100),
+    }
 
 
 @routes.get("/admin/sessions/{session_id}")
@@ -402,23 +467,39 @@ async def session_page(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     s = session_or_404(catalog, request.match_info["session_id"])
     view = await asyncio.to_thread(_session_view, catalog, s.id)
-    return render(request, "admin_session.html", {
-        "s": s, **view,
-        "formed": request.query.get("formed") == "1",
-        "moved": request.query.get("moved") == "1",
-        "error": None, "csrf": csrf_token(request, session["sid"]),
-    })
+    return render(
+        request,
+        "admin_session.html",
+        {
+            "s": s,
+            **view,
+            "formed": request.query.get("formed") == "1",
+            "moved": request.query.get("moved") == "1",
+            "error": None,
+            "csrf": csrf_token(request, session["sid"]),
+        },
+    )
 
 
-async def _error_page(request: web.Request, s: Any, session: Any, e: CatalogError,
-                      confirm: dict[str, Any] | None = None) -> web.Response:
+async def _error_page(
+    request: web.Request, s: Any, session: Any, e: CatalogError, confirm: dict[str, Any] | None = None
+) -> web.Response:
     """The session page again, with the refusal shown in Japanese and English (400); for
     a move that breaks the team rules, with a step to confirm it anyway (409)."""
     view = await asyncio.to_thread(_session_view, request.app[CATALOG], s.id)
-    return render(request, "admin_session.html", {
-        "s": s, **view, "formed": False,
-        "error": say(e, "ja") + " / " + say(e, "en"), "confirm": confirm,
-        "csrf": csrf_token(request, session["sid"])}, status=409 if confirm else 400)
+    return render(
+        request,
+        "admin_session.html",
+        {
+            "s": s,
+            **view,
+            "formed": False,
+            "error": say(e, "ja") + " / " + say(e, "en"),
+            "confirm": confirm,
+            "csrf": csrf_token(request, session["sid"]),
+        },
+        status=409 if confirm else 400,
+    )
 
 
 @routes.post("/admin/sessions/{session_id}/teams")
@@ -427,8 +508,13 @@ async def form_teams(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     s = session_or_404(catalog, request.match_info["session_id"])
     try:
-        await catalog.write(console.form_teams, catalog, s.id, now=request.app[CLOCK].now(),
-                            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
+        await catalog.write(
+            console.form_teams,
+            catalog,
+            s.id,
+            now=request.app[CLOCK].now(),
+            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])),
+        )
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?formed=1")
@@ -446,12 +532,18 @@ async def move_member(request: web.Request, session: SignIn) -> web.Response:
             team = int(str(form.get("team", "")))
         except ValueError as e:
             raise InvalidInput(_l("choose a person and a team number")) from e
-        await catalog.write(console.move_team_member, catalog, s.id, registration_id, team,
-                            now=request.app[CLOCK].now(), force=form.get("force") == "1",
-                            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])))
+        await catalog.write(
+            console.move_team_member,
+            catalog,
+            s.id,
+            registration_id,
+            team,
+            now=request.app[CLOCK].now(),
+            force=form.get("force") == "1",
+            actor=Actor.admin_web(admin_sessions.key_of(session["sid"])),
+        )
     except teams.TeamRuleError as e:
-        return await _error_page(request, s, session, e,
-                                 {"registration": registration_id, "team": team})
+        return await _error_page(request, s, session, e, {"registration": registration_id, "team": team})
     except CatalogError as e:
         return await _error_page(request, s, session, e)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}?moved=1")
@@ -465,12 +557,14 @@ async def download_all(request: web.Request, session: SignIn) -> web.Response:
     ids = [s.id for s in catalog.all_sessions(True) if s.registered or s.waitlisted]
     if not ids:
         ids = [s.id for s in catalog.all_sessions(True)][:1]
-    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, ids, "xlsx",
-                                                 say=say)
-    return web.Response(body=data, headers={
-        "Content-Type": mime,
-        "Content-Disposition": f'attachment; filename="{filename}"',
-    })
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, ids, "xlsx", say=say)
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": mime,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
 
 
 @routes.get(r"/admin/sessions/{session_id}/roster.{fmt:csv|xlsx|json}")
@@ -478,17 +572,23 @@ async def download_all(request: web.Request, session: SignIn) -> web.Response:
 async def download_roster(request: web.Request, session: SignIn) -> web.Response:
     catalog = request.app[CATALOG]
     s = session_or_404(catalog, request.match_info["session_id"])
-    fmt: rosters.Format = "xlsx" if request.match_info["fmt"] == "xlsx" else (
-        "json" if request.match_info["fmt"] == "json" else "csv")
-    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt,
-                                                   say=say)
-    return web.Response(body=data, headers={
-        "Content-Type": mime,
-        "Content-Disposition": f'attachment; filename="{filename}"',
-    })
+    fmt: rosters.Format = (
+        "xlsx"
+        if request.match_info["fmt"] == "xlsx"
+        else ("json" if request.match_info["fmt"] == "json" else "csv")
+    )
+    filename, mime, data = await asyncio.to_thread(rosters.export_roster, catalog, [s.id], fmt, say=say)
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": mime,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
 
 
 # -- wiring ----------------------------------------------------------------------------------
+
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == "/admin" or request.path.startswith("/admin/"):
@@ -499,14 +599,20 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+            "frame-ancestors 'none'; base-uri 'none'",
+        )
 
 
 def setup(app: web.Application) -> None:
     """Add the admin routes and their templates to the HTTP app."""
-    aiohttp_jinja2.setup(app, app_key=JINJA, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                         autoescape=True, default_helpers=False,
-                         filters={"say": say})
+    aiohttp_jinja2.setup(
+        app,
+        app_key=JINJA,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        default_helpers=False,
+        filters={"say": say},
+    )
     app[SIGN_IN_GUARD] = SignInGuard()
     app.router.add_routes(routes)
     app.on_response_prepare.append(_security_headers)

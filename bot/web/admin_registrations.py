@@ -74,44 +74,77 @@ async def search_page(request: web.Request, session: SignIn) -> web.Response:
     recent: list[audit.Entry] = []
     if text or session_id:
         try:
-            found = await asyncio.to_thread(console.search, catalog, text,
-                                            session_id=session_id or None,
-                                            include_cancelled=not active,
-                                            limit=RESULTS_LIMIT + 1)
+            found = await asyncio.to_thread(
+                console.search,
+                catalog,
+                text,
+                session_id=session_id or None,
+                include_cancelled=not active,
+                limit=RESULTS_LIMIT + 1,
+            )
         except CatalogError as e:
             error = say(e, "ja") + " / " + say(e, "en")
     else:
         recent = await asyncio.to_thread(audit.recent, catalog.store, limit=50)
-    return render(request, "admin_registrations.html", {
-        "q": text, "session_id": session_id, "active": active, "error": error,
-        "results": found[:RESULTS_LIMIT], "more": len(found) > RESULTS_LIMIT,
-        "searched": bool(text or session_id), "labels": _labels(catalog, found),
-        "recent": recent, "csrf": csrf_token(request, session["sid"])},
-        status=400 if error else 200)
+    return render(
+        request,
+        "admin_registrations.html",
+        {
+            "q": text,
+            "session_id": session_id,
+            "active": active,
+            "error": error,
+            "results": found[:RESULTS_LIMIT],
+            "more": len(found) > RESULTS_LIMIT,
+            "searched": bool(text or session_id),
+            "labels": _labels(catalog, found),
+            "recent": recent,
+            "csrf": csrf_token(request, session["sid"]),
+        },
+        status=400 if error else 200,
+    )
 
 
 def _detail(catalog: Catalog, reg: Registration, today: Any) -> dict[str, Any]:
     current = reg.session_id
     choices = [s for s in catalog.all_sessions() if s.id != current and s.is_open(today)]
     team = catalog.store.one("select team from teams where registration_id = ?", [reg.id])
-    return {"r": reg, "history": audit.for_registration(catalog.store, reg.id),
-            "label": _labels(catalog, [reg]).get(current, current),
-            "choices": choices, "team": team["team"] if team else None}
+    return {
+        "r": reg,
+        "history": audit.for_registration(catalog.store, reg.id),
+        "label": _labels(catalog, [reg]).get(current, current),
+        "choices": choices,
+        "team": team["team"] if team else None,
+    }
 
 
-async def _detail_page(request: web.Request, session: dict[str, Any], registration_id: int, *,
-                       error: str | None = None, form: dict[str, str] | None = None,
-                       status: int = 200) -> web.Response:
+async def _detail_page(
+    request: web.Request,
+    session: dict[str, Any],
+    registration_id: int,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
     catalog = request.app[CATALOG]
     reg = _registration_or_404(catalog, registration_id)
     view = await asyncio.to_thread(_detail, catalog, reg, request.app[CLOCK].today())
     done = request.query.get("done", "")
     chats = request.query.get("chats", "")
-    return render(request, "admin_registration.html", {
-        **view, "error": error, "form": form or {},
-        "done": DONE.get(done) if error is None else None,
-        "chats": int(chats) if chats.isdigit() else 0,
-        "csrf": csrf_token(request, session["sid"])}, status=status)
+    return render(
+        request,
+        "admin_registration.html",
+        {
+            **view,
+            "error": error,
+            "form": form or {},
+            "done": DONE.get(done) if error is None else None,
+            "chats": int(chats) if chats.isdigit() else 0,
+            "csrf": csrf_token(request, session["sid"]),
+        },
+        status=status,
+    )
 
 
 @routes.get(r"/admin/registrations/{registration_id:\d+}")
@@ -133,28 +166,54 @@ async def _apply(request: web.Request, session: SignIn, action: str) -> web.Resp
         change: Change
         if action == "cancel":
             change = await catalog.write(
-                console.staff_cancel, catalog, registration_id, reason=form.get("reason", ""),
-                actor=actor, today=clock.today(), now=clock.now())
+                console.staff_cancel,
+                catalog,
+                registration_id,
+                reason=form.get("reason", ""),
+                actor=actor,
+                today=clock.today(),
+                now=clock.now(),
+            )
         elif action == "move":
             change = await catalog.write(
-                console.move, catalog, registration_id, form.get("session", "").strip(),
-                actor=actor, today=clock.today(), now=clock.now(),
-                waitlist=form.get("waitlist") == "1")
+                console.move,
+                catalog,
+                registration_id,
+                form.get("session", "").strip(),
+                actor=actor,
+                today=clock.today(),
+                now=clock.now(),
+                waitlist=form.get("waitlist") == "1",
+            )
         elif action == "promote":
-            change = await catalog.write(console.promote, catalog, registration_id,
-                                         actor=actor, today=clock.today(), now=clock.now())
+            change = await catalog.write(
+                console.promote, catalog, registration_id, actor=actor, today=clock.today(), now=clock.now()
+            )
         else:
             change = await catalog.write(
-                console.edit, catalog, registration_id, actor=actor, now=clock.now(),
-                name=form.get("name"), organisation=form.get("organisation"),
-                department=form.get("department"), email=form.get("email"))
+                console.edit,
+                catalog,
+                registration_id,
+                actor=actor,
+                now=clock.now(),
+                name=form.get("name"),
+                organisation=form.get("organisation"),
+                department=form.get("department"),
+                email=form.get("email"),
+            )
     except CatalogError as e:
-        return await _detail_page(request, session, registration_id,
-                                  error=say(e, "ja") + " / " + say(e, "en"), form=form,
-                                  status=400)
+        return await _detail_page(
+            request,
+            session,
+            registration_id,
+            error=say(e, "ja") + " / " + say(e, "en"),
+            form=form,
+            status=400,
+        )
     wake_sender(request)  # its chat messages and mail now, not at the sender's next poll
     done = {"cancel": "cancelled", "move": "moved", "promote": "promoted"}.get(
-        action, "edited" if change.changed else "unchanged")
+        action, "edited" if change.changed else "unchanged"
+    )
     query: dict[str, Any] = {"done": done}
     if change.chats:
         query["chats"] = len(change.chats)

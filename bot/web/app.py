@@ -20,8 +20,9 @@ from catalog.writer import DatabaseBusy
 
 async def healthz(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
-    return web.json_response({"ok": True, "fiscal_year": catalog.fiscal_year,
-                              "sessions": len(catalog.all_sessions())})
+    return web.json_response(
+        {"ok": True, "fiscal_year": catalog.fiscal_year, "sessions": len(catalog.all_sessions())}
+    )
 
 
 @web.middleware
@@ -31,8 +32,11 @@ async def busy_database(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except DatabaseBusy as e:
-        return web.Response(status=503, text=say(e.said, "ja") + "\n" + say(e.said, "en") + "\n",
-                            headers={"Retry-After": "30"})
+        return web.Response(
+            status=503,
+            text=say(e.said, "ja") + "\n" + say(e.said, "en") + "\n",
+            headers={"Retry-After": "30"},
+        )
 
 
 def create_web_app(settings: Settings, catalog: Catalog, clock: Clock) -> web.Application:

@@ -27,7 +27,9 @@ LANGS = ("ja", "en")
 # the page's wording: English message ids, translated by the .po files (tr)
 TEXT = {
     "title": N_("Subscribe to CYDER sessions"),
-    "lead": N_("Choose what you want to follow and subscribe: your calendar keeps itself up to date when the schedule changes."),
+    "lead": N_(
+        "Choose what you want to follow and subscribe: your calendar keeps itself up to date when the schedule changes."
+    ),
     "course": N_("Course"),
     "prefecture": N_("Prefecture"),
     "region": N_("Region"),
@@ -53,8 +55,9 @@ OTHER_LANG = {"ja": "English", "en": "日本語"}
 def _lang(request: web.Request) -> str:
     raw = request.query.get("lang", "ja").strip().lower() or "ja"
     if raw not in LANGS:
-        raise web.HTTPBadRequest(text=f"unknown lang: {raw!r} (ja or en)\n"
-                                      f"言語 {raw!r} は不明です（ja か en）\n")
+        raise web.HTTPBadRequest(
+            text=f"unknown lang: {raw!r} (ja or en)\n言語 {raw!r} は不明です（ja か en）\n"
+        )
     return raw
 
 
@@ -64,44 +67,65 @@ async def calendar_page(request: web.Request) -> web.Response:
     try:
         filters = parse_filters(catalog, request)
     except BadFilter as e:
-        return web.Response(status=400, text=str(e) + "\n", content_type="text/plain",
-                            charset="utf-8")
+        return web.Response(status=400, text=str(e) + "\n", content_type="text/plain", charset="utf-8")
     base = request.app[SETTINGS].public_base_url
-    kwargs: dict[str, Any] = {"courses": filters.courses, "prefectures": filters.prefectures,
-                              "regions": filters.regions}
+    kwargs: dict[str, Any] = {
+        "courses": filters.courses,
+        "prefectures": filters.prefectures,
+        "regions": filters.regions,
+    }
     links = calendar.subscription_links(base, lang=lang, **kwargs)
     name = calendar.feed_name(catalog, lang, **kwargs)
     today = request.app[CLOCK].today()
     hits = catalog.find(include_cancelled=True, **kwargs)
     en = lang == "en"
-    rows = [{
-        "course": h.session.course, "dates": h.session.dates_text(lang),
-        "place": (f"{calendar.city_en(h.session.prefecture_code, h.session.city)}, "
-                  f"{places.prefecture(h.session.prefecture_code).romaji}") if en
-                 else f"{h.session.prefecture} {h.session.city}",
-        "mark": h.session.seat_mark, "cancelled": h.session.cancelled,
-        "closed": not h.session.is_open(today),
-    } for h in hits]
+    rows = [
+        {
+            "course": h.session.course,
+            "dates": h.session.dates_text(lang),
+            "place": (
+                f"{calendar.city_en(h.session.prefecture_code, h.session.city)}, "
+                f"{places.prefecture(h.session.prefecture_code).romaji}"
+            )
+            if en
+            else f"{h.session.prefecture} {h.session.city}",
+            "mark": h.session.seat_mark,
+            "cancelled": h.session.cancelled,
+            "closed": not h.session.is_open(today),
+        }
+        for h in hits
+    ]
     other = [(k, v) for k, v in request.query.items() if k != "lang"]
     other.append(("lang", "ja" if en else "en"))
     context = {
-        "t": {**{k: tr(v, lang) for k, v in TEXT.items()}, "other": OTHER_LANG[lang]}, "lang": lang, "rows": rows, "links": links, "name": name,
+        "t": {**{k: tr(v, lang) for k, v in TEXT.items()}, "other": OTHER_LANG[lang]},
+        "lang": lang,
+        "rows": rows,
+        "links": links,
+        "name": name,
         "outlook": calendar.outlook_link(links.https, name),
         "courses": [(c.code, c.name_en if en else c.name_ja) for c in catalog.courses()],
         "prefectures": [(p.code, p.romaji if en else p.name) for p in places.PREFECTURES],
         "regions": [(r.name, r.name_en if en else r.name) for r in places.REGIONS],
-        "chosen": {"course": set(filters.courses), "prefecture": set(filters.prefectures),
-                   "region": set(filters.regions)},
+        "chosen": {
+            "course": set(filters.courses),
+            "prefecture": set(filters.prefectures),
+            "region": set(filters.regions),
+        },
         "other_lang_query": urlencode(other),
     }
-    response = aiohttp_jinja2.render_template("calendar_page.html", request, context,
-                                              app_key=JINJA)
+    response = aiohttp_jinja2.render_template("calendar_page.html", request, context, app_key=JINJA)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
 def setup(app: web.Application) -> None:
-    aiohttp_jinja2.setup(app, app_key=JINJA, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                         autoescape=True, default_helpers=False)
+    aiohttp_jinja2.setup(
+        app,
+        app_key=JINJA,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        default_helpers=False,
+    )
     app.router.add_get("/", calendar_page)
     app.router.add_get("/calendar/", calendar_page)

@@ -96,8 +96,9 @@ class FeedCache:
         while len(self.entries) > CACHE_ENTRIES:
             self.entries.popitem(last=False)
 
-    async def get_or_render(self, version: object, key: object,
-                            render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+    async def get_or_render(
+        self, version: object, key: object, render: Callable[[], Awaitable[Rendered]]
+    ) -> Rendered:
         """The cached value, or one render shared by every request that asks meanwhile."""
         hit = self.get(version, key)
         if hit is not None:
@@ -145,9 +146,12 @@ def _values(request: web.Request, name: str) -> list[str]:
 def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
     """Filters from the query string; BadFilter naming the first value we cannot read."""
     try:
-        f = search_filters(catalog, courses=_values(request, "course"),
-                           prefectures=_values(request, "prefecture"),
-                           regions=_values(request, "region"))
+        f = search_filters(
+            catalog,
+            courses=_values(request, "course"),
+            prefectures=_values(request, "prefecture"),
+            regions=_values(request, "region"),
+        )
     except UnknownFilter as e:
         en, ja = say(e, "en"), say(e, "ja")
         detail = en if en == ja else f"{en}\n{ja}"
@@ -156,8 +160,7 @@ def parse_filters(catalog: Catalog, request: web.Request) -> Filters:
 
 
 def _bad_request(message: str) -> web.Response:
-    return web.Response(status=400, text=message + "\n", content_type="text/plain",
-                        charset="utf-8")
+    return web.Response(status=400, text=message + "\n", content_type="text/plain", charset="utf-8")
 
 
 def _not_modified(request: web.Request, rendered: Rendered) -> bool:
@@ -172,8 +175,7 @@ def _not_modified(request: web.Request, rendered: Rendered) -> bool:
     return ims is not None and rendered.last_modified <= ims
 
 
-def respond(request: web.Request, rendered: Rendered, *, cache_control: str,
-            filename: str) -> web.Response:
+def respond(request: web.Request, rendered: Rendered, *, cache_control: str, filename: str) -> web.Response:
     """200 with the feed, or 304 when the client's copy is current."""
     headers = {
         "ETag": rendered.etag,
@@ -189,18 +191,26 @@ def respond(request: web.Request, rendered: Rendered, *, cache_control: str,
 
 async def render_public(catalog: Catalog, filters: Filters, lang: str) -> Rendered:
     """Render the public feed off the event loop (about 30 ms for the full year)."""
-    sessions = [h.session for h in catalog.find(
-        courses=filters.courses, prefectures=filters.prefectures, regions=filters.regions,
-        include_cancelled=True)]
+    sessions = [
+        h.session
+        for h in catalog.find(
+            courses=filters.courses,
+            prefectures=filters.prefectures,
+            regions=filters.regions,
+            include_cancelled=True,
+        )
+    ]
     windows = catalog.online_windows() if filters.with_windows else ()
     loaded = calendar.year_loaded(catalog)
     # Every session of the year: one moving out of the filters changes this body too.
     every = catalog.all_sessions(include_cancelled=True)
     view = calendar.CatalogView.of(catalog)
-    name = calendar.feed_name(catalog, lang, courses=filters.courses,
-                              prefectures=filters.prefectures, regions=filters.regions)
-    body = await asyncio.to_thread(calendar.sessions_feed, view, sessions, lang=lang, name=name,
-                                   windows=windows, loaded=loaded)
+    name = calendar.feed_name(
+        catalog, lang, courses=filters.courses, prefectures=filters.prefectures, regions=filters.regions
+    )
+    body = await asyncio.to_thread(
+        calendar.sessions_feed, view, sessions, lang=lang, name=name, windows=windows, loaded=loaded
+    )
     return Rendered.of(body, calendar.feed_last_modified(every, loaded, windows))
 
 
@@ -221,10 +231,10 @@ async def sessions_ics(request: web.Request) -> web.Response:
         except BadFilter as e:
             return _bad_request(str(e))
         rendered = await cache.get_or_render(
-            version, ("feed", filters, lang), lambda: render_public(catalog, filters, lang))
+            version, ("feed", filters, lang), lambda: render_public(catalog, filters, lang)
+        )
         cache.put(version, raw_key, rendered)
-    return respond(request, rendered, cache_control=PUBLIC_CACHE_CONTROL,
-                   filename="cyder-sessions.ics")
+    return respond(request, rendered, cache_control=PUBLIC_CACHE_CONTROL, filename="cyder-sessions.ics")
 
 
 async def my_ics(request: web.Request) -> web.Response:
@@ -233,8 +243,12 @@ async def my_ics(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     user = user_by_token(catalog.store, token)
     if user is None:
-        return web.Response(status=404, text="unknown calendar link / このカレンダーのリンクは無効です\n",
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(
+            status=404,
+            text="unknown calendar link / このカレンダーのリンクは無効です\n",
+            content_type="text/plain",
+            charset="utf-8",
+        )
     try:
         lang = _lang(request, "en" if (user.lang or "").startswith("en") else "ja")
     except BadFilter as e:
@@ -247,8 +261,9 @@ async def my_ics(request: web.Request) -> web.Response:
         body = calendar.personal_feed(catalog, user.user_id, lang=lang, now=now)
         rendered = Rendered.of(body, calendar.personal_last_modified(catalog, user.user_id, now))
         app[FEED_CACHE].put(version, key, rendered)
-    return respond(request, rendered, cache_control=PRIVATE_CACHE_CONTROL,
-                   filename="cyder-my-registrations.ics")
+    return respond(
+        request, rendered, cache_control=PRIVATE_CACHE_CONTROL, filename="cyder-my-registrations.ics"
+    )
 
 
 async def api_sessions(request: web.Request) -> web.Response:
@@ -257,8 +272,7 @@ async def api_sessions(request: web.Request) -> web.Response:
         filters = parse_filters(catalog, request)
     except BadFilter as e:
         return _bad_request(str(e))
-    hits = catalog.find(courses=filters.courses, prefectures=filters.prefectures,
-                        regions=filters.regions)
+    hits = catalog.find(courses=filters.courses, prefectures=filters.prefectures, regions=filters.regions)
     rows = [h.session.as_dict() for h in hits]
     return web.json_response(rows, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 

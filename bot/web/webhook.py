@@ -38,8 +38,7 @@ class WebhookHandler(SimpleRequestHandler):
 
     async def handle(self, request: web.Request) -> web.Response:
         bot = await self.resolve_bot(request)
-        if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""),
-                                  bot):
+        if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
             return web.Response(body="Unauthorized", status=401)
         try:
             raw = await request.json(loads=bot.session.json_loads)
