@@ -664,9 +664,9 @@ def sessions_feed(
     for s in sessions:
         cal.add_component(
             session_event(
-                catalog,
+                catalog,  # type: ignore[arg-type]
                 s,
-                lang=lang,  # type: ignore[arg-type]
+                lang=lang,
                 stamp=session_updated(s),
             )
         )
@@ -679,9 +679,9 @@ def sessions_feed(
         for w in windows:
             cal.add_component(
                 window_event(
-                    catalog,
+                    catalog,  # type: ignore[arg-type]
                     w,
-                    lang=lang,  # type: ignore[arg-type]
+                    lang=lang,
                     stamp=loaded,
                 )
             )

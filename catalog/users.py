@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.eligibility import Profile
 from catalog.store import Store
@@ -29,17 +30,17 @@ class User:
         return Profile(self.org_type, self.contractor, self.dispatched, self.student)
 
 
-def _user(row: dict[str, object]) -> User:
+def _user(row: dict[str, Any]) -> User:
     return User(
         row["user_id"],
         row["lang"],
         row["org_type"],
-        bool(row["contractor"]),  # type: ignore[arg-type]
+        bool(row["contractor"]),
         bool(row["dispatched"]),
         bool(row["student"]),
-        row["prefecture_code"],  # type: ignore[arg-type]
+        row["prefecture_code"],
         row["calendar_token"],
-    )  # type: ignore[arg-type]
+    )
 
 
 def get_user(store: Store, user_id: int) -> User | None:

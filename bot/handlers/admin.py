@@ -251,8 +251,8 @@ async def _roster(message: Message, catalog: Catalog, session: Session, fmt_text
             rosters.export_roster,
             catalog,
             [session.id],
-            fmt,
-            lang=lang,  # type: ignore[arg-type]
+            fmt,  # type: ignore[arg-type]
+            lang=lang,
             say=say,
         )
     except rosters.Cp932Unsupported as e:
