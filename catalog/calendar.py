@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -904,21 +904,24 @@ def pending_change_notices(catalog: Catalog) -> list[ChangeNotice]:
         f"and {where} and s.revision > 0 order by r.id",
         years,
     )
-    out = []
+    return [
+        ChangeNotice(r["id"], r["session_id"], r["user_id"], r["revision"], r["status"] == "cancelled")
+        for r in _untold(rows)
+    ]
+
+
+def _untold(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows (a registration, its session's revision, the revision last `told`) whose
+    session changed since they were last told. Registered after the last change (never
+    told): the invite they got was already current."""
     for r in rows:
         told = r["told"]
         if told is None:
-            # Registered after the last change: the invite they got was already current.
             if _stamp(r["created_at"]) >= _stamp(r["session_updated_at"]):
                 continue
             told = -1
         if r["revision"] > told:
-            out.append(
-                ChangeNotice(
-                    r["id"], r["session_id"], r["user_id"], r["revision"], r["status"] == "cancelled"
-                )
-            )
-    return out
+            yield r
 
 
 def enqueue_change_notice(
@@ -989,16 +992,7 @@ def pending_change_mails(catalog: Catalog) -> list[tuple[int, str, str, int]]:
         " and m.channel = 'email' and m.result in ('sent', 'pending')) order by r.id",
         years,
     )
-    out = []
-    for r in rows:
-        told = r["told"]
-        if told is None:
-            if _stamp(r["created_at"]) >= _stamp(r["session_updated_at"]):
-                continue
-            told = -1
-        if r["revision"] > told:
-            out.append((r["id"], r["session_id"], r["email"], r["revision"]))
-    return out
+    return [(r["id"], r["session_id"], r["email"], r["revision"]) for r in _untold(rows)]
 
 
 def queue_change_mails(catalog: Catalog, *, now: dt.datetime) -> int:
