@@ -263,6 +263,21 @@ async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+async def one_try_bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    """A real aiogram Bot talking to `tg` that tries each request once (the retry layer
+    with one attempt): what fails is left to the notification outbox's sender."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.telegram.resilience import install_retries
+
+    b = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+    install_retries(b, attempts=1)
+    yield b
+    await b.session.close()
+
+
+@pytest.fixture
 async def tg_bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
     """A real aiogram Bot (its own HTTP session) talking to `tg`."""
     async with tg.connected_bot() as b:

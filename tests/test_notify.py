@@ -43,17 +43,9 @@ def catalog(tmp_path):
 
 
 @pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg):
-    b = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
-    install_retries(b, attempts=1)
-    yield b
-    await b.session.close()
+def bot(one_try_bot):
+    """One request per call: what fails is retried by the outbox's sender, row by row."""
+    return one_try_bot
 
 
 def sends(tg: FakeTelegram, chat_id: int = USER) -> list[tuple[str, str]]:

@@ -9,14 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from icalendar import Calendar
 
 from bot.demo.fake_telegram import FakeTelegram
 from bot.telegram.notify import Notifier
-from bot.telegram.resilience import install_retries
 from catalog import calendar as ics
 from catalog import console
 from catalog import notifications as nt
@@ -41,18 +37,9 @@ def catalog(tmp_path):
 
 
 @pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg):
+def bot(one_try_bot):
     """One request per call: what fails is retried by the outbox's sender, row by row."""
-    b = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
-    install_retries(b, attempts=1)
-    yield b
-    await b.session.close()
+    return one_try_bot
 
 
 def add(
