@@ -524,8 +524,9 @@ class Notifier:
                 raise
             except Exception as e:  # noqa: BLE001 - the job outlives a bad pass
                 log.error("notification pass failed: %s", error_code(e))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._until_next())
+            pause = await self._until_next()  # before the wait's coroutine exists: a
+            with contextlib.suppress(TimeoutError):  # cancel here leaves none unawaited
+                await asyncio.wait_for(self._wake.wait(), pause)
 
     async def _until_next(self) -> float:
         at = await asyncio.to_thread(
