@@ -1019,6 +1019,17 @@ def queue_change_mails(catalog: Catalog, *, now: dt.datetime) -> int:
     return queued
 
 
+def queue_change_notices(catalog: Catalog, *, now: dt.datetime) -> int:
+    """Queue (unclaimed, for the bot's sender) the chat notice of each
+    `pending_change_notices`: once per registrant and revision, whoever queues it (the
+    admin page right after a change, or the schedule watch). How many were queued."""
+    pending = pending_change_notices(catalog)
+    if not pending:
+        return 0
+    with catalog.store.write() as db:
+        return sum(enqueue_change_notice(db, notice, now=now) is not None for notice in pending)
+
+
 def change_notice_id(catalog: Catalog, notice: ChangeNotice) -> int | None:
     """The outbox row of a queued notice."""
     row = catalog.store.one("select id from notifications where dedupe = ?", [_dedupe(notice)])

@@ -909,3 +909,59 @@ async def test_a_web_schedule_edit_wakes_the_sender(catalog, settings, tg_bot, s
         await client.close()
     promoted, changed = mails(smtp_server, TARO)[1:]
     assert "繰り上がりました" in promoted["Subject"] and "変更されました" in changed["Subject"]
+
+
+async def test_a_web_schedule_edit_is_told_in_chat_at_once_not_at_the_watch(
+    catalog, settings, tg, tg_bot, tmp_path
+):
+    """A venue changed on the admin page reaches the registrant's chat within seconds,
+    with the re-issued invite, though the schedule watch is not running and the sender
+    polls every 600 s; and only once (the watch, passing later, finds nobody to tell)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.telegram import schedule_watch
+    from bot.web.app import create_web_app
+    from bot.web.keys import NOTIFIER
+    from tests.test_admin_web import TOKEN, csrf_of, sign_in
+
+    settings = dataclasses.replace(settings, admin_token=TOKEN)
+    notifier = Notifier(catalog, settings, CLOCK, poll=600)
+    regs.register(
+        catalog,
+        HIROSHIMA_A,
+        [taro()],
+        today=NOW.date(),
+        now=CLOCK.now() - dt.timedelta(minutes=1),
+        user_id=4343,
+    )
+    app = create_web_app(settings, catalog, CLOCK)
+    app[NOTIFIER] = notifier
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        async with sender_job(notifier, tg_bot):
+            before = len(tg.sent_to(4343))  # registered without the chat (nothing queued)
+            await sign_in(client)
+            form = await client.get(f"/admin/sessions/{HIROSHIMA_A}/edit")
+            done = await client.post(
+                f"/admin/sessions/{HIROSHIMA_A}/edit",
+                data={"csrf": csrf_of(await form.text()), "venue": "広島県情報プラザ"},
+                allow_redirects=False,
+            )
+            assert done.status == 303
+            await until(
+                lambda: any("変更" in (c.text or "") for c in tg.sent_to(4343)[before:]),
+                "the change notice",
+                5.0,
+            )
+            await until(
+                lambda: any(c.method == "sendDocument" for c in tg.sent_to(4343)[before:]),
+                "the re-issued invite",
+                5.0,
+            )
+            told = len(tg.sent_to(4343))
+            assert await schedule_watch.check_once(tg_bot, catalog, settings, CLOCK) == {}
+            await notifier.idle()
+            assert len(tg.sent_to(4343)) == told
+    finally:
+        await client.close()

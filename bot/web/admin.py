@@ -248,15 +248,18 @@ def wake_sender(request: web.Request) -> None:
         sender.wake()
 
 
-async def mail_schedule_changes(request: web.Request) -> None:
-    """After a change to sessions (an edit, a cancellation, an import): queue the mail
-    "your session changed" (or its CANCEL) now rather than at the schedule watch's next
-    pass (each once per revision, whoever queues it), and wake the sender."""
-    settings = request.app[SETTINGS]
-    if settings.mail_enabled and request.app.get(NOTIFIER) is not None:
-        catalog, clock = request.app[CATALOG], request.app[CLOCK]
-        # the change is saved even when this finds the database busy: the watch queues them
-        with contextlib.suppress(DatabaseBusy):
+async def tell_schedule_changes(request: web.Request) -> None:
+    """After a change to sessions (an edit, a cancellation, an import), when this process
+    runs the bot: queue "your session changed" (or its CANCEL) in chat and, with mail on,
+    by mail now rather than at the schedule watch's next pass (each once per registrant
+    and revision, whoever queues it), and wake the sender."""
+    if request.app.get(NOTIFIER) is None:
+        return  # no sender here: the bot's schedule watch queues them
+    catalog, clock = request.app[CATALOG], request.app[CLOCK]
+    # the change is saved even when this finds the database busy: the watch queues them
+    with contextlib.suppress(DatabaseBusy):
+        await catalog.write(calendar.queue_change_notices, catalog, now=clock.now())
+        if request.app[SETTINGS].mail_enabled:
             await catalog.write(calendar.queue_change_mails, catalog, now=clock.now())
     wake_sender(request)
 

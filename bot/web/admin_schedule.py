@@ -287,7 +287,7 @@ async def edit(request: web.Request, session: admin.SignIn) -> web.Response:
             error=_error_text(e),
             status=400,
         )
-    await admin.mail_schedule_changes(request)  # the promoted's mail, the changed session's
+    await admin.tell_schedule_changes(request)  # the promoted's mail, the changed session's
     promoted = f"&promoted={len(result.promoted)}" if result.promoted else ""
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}/edit?done={result.kind}{promoted}")
 
@@ -321,7 +321,7 @@ async def cancel(request: web.Request, session: admin.SignIn) -> web.Response:
         return await _form_page(
             request, session, mode="edit", s=s, values=values, error=_error_text(e), status=400
         )
-    await admin.mail_schedule_changes(request)
+    await admin.tell_schedule_changes(request)
     raise web.HTTPSeeOther(f"/admin/sessions/{s.id}/edit?done=cancelled")
 
 
@@ -470,7 +470,7 @@ async def apply(request: web.Request, session: admin.SignIn) -> web.Response:
         )
     except CatalogError as e:
         return await _hub_error(request, session, _error_text(e), 400)
-    await admin.mail_schedule_changes(request)
+    await admin.tell_schedule_changes(request)
     return admin.render(
         request,
         "admin_schedule_preview.html",
