@@ -480,6 +480,28 @@ def edit_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def year_edit_rows(store: Store, fiscal_year: int) -> list[dict[str, Any]]:
+    """A year's sessions (not cancelled) as edit fields, in the schedule's order: the rows
+    of a spreadsheet to correct and upload again."""
+    return [
+        edit_fields(r)
+        for r in store.query(
+            "select * from sessions where fiscal_year = ? and status != 'cancelled' "
+            "order by first_day, course, prefecture_code",
+            [fiscal_year],
+        )
+    ]
+
+
+def session_edit_values(store: Store, session_id: str) -> dict[str, Any]:
+    """One session's edit fields as a form shows them (empty text for what is unset);
+    NotFound for an unknown id."""
+    row = store.one("select * from sessions where id = ?", [session_id])
+    if row is None:
+        raise NotFound(_l("no session {session_id!r}", session_id=session_id))
+    return {k: "" if v is None else v for k, v in edit_fields(row).items()}
+
+
 def _day(value: Any) -> dt.date | None:
     """A first/last value as a date (form text, ISO, Excel's midnight date-time), or None."""
     if isinstance(value, dt.datetime):

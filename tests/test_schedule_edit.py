@@ -190,3 +190,20 @@ def test_capacity_cannot_drop_below_the_seats_taken_and_growth_promotes_the_wait
 def test_unknown_fields_are_refused(catalog):
     with pytest.raises(InvalidInput, match="cannot edit course"):
         edit_session(catalog.store, A, {"course": "B-1"}, now=LATER, today=TODAY)
+
+
+def test_a_years_edit_rows_and_one_sessions_form_values(catalog):
+    from catalog.schedule_edit import session_edit_values, year_edit_rows
+
+    rows = year_edit_rows(catalog.store, 2024)
+    live = [s for s in catalog.sessions_of(2024) if not s.cancelled]
+    assert [r["id"] for r in rows] == [
+        s.id for s in sorted(live, key=lambda s: (s.first_day, s.course, s.prefecture_code))
+    ]
+    cancel_session(catalog.store, A, now=LATER)
+    assert A not in {r["id"] for r in year_edit_rows(catalog.store, 2024)}
+    assert year_edit_rows(catalog.store, 2031) == []
+    values = session_edit_values(catalog.store, A)
+    assert (values["id"], values["first"], values["venue"]) == (A, "2024-10-25", "")
+    with pytest.raises(NotFound):
+        session_edit_values(catalog.store, "2024-A-99-0101")

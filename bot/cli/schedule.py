@@ -47,14 +47,7 @@ def cmd_template(args: argparse.Namespace, catalog: Catalog) -> int:
             raise UsageError(
                 f"FY{year} is not loaded (loaded: {', '.join(str(y) for y in catalog.loaded_years())})"
             )
-        rows = [
-            schedule_edit.edit_fields(r)
-            for r in catalog.store.query(
-                "select * from sessions where fiscal_year = ? and status != 'cancelled' "
-                "order by first_day, course, prefecture_code",
-                [year],
-            )
-        ]
+        rows = schedule_edit.year_edit_rows(catalog.store, year)
     courses = list(schedule_edit.year_courses(catalog.store, year or catalog.fiscal_year))
     data = schedule_sheet.template(rows, courses=courses, fiscal_year=year)
     out = Path(args.output)

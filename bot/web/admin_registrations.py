@@ -20,7 +20,7 @@ from aiohttp import web
 from bot.telegram.i18n import say
 from bot.web.admin import SignIn, csrf_token, render, staff_page, staff_post, wake_sender
 from bot.web.keys import CATALOG, CLOCK
-from catalog import admin_sessions, audit, console
+from catalog import admin_sessions, audit, console, teams
 from catalog.audit import Actor
 from catalog.console import Change
 from catalog.errors import CatalogError, NotFound
@@ -108,13 +108,13 @@ async def search_page(request: web.Request, session: SignIn) -> web.Response:
 def _detail(catalog: Catalog, reg: Registration, today: Any) -> dict[str, Any]:
     current = reg.session_id
     choices = [s for s in catalog.all_sessions() if s.id != current and s.is_open(today)]
-    team = catalog.store.one("select team from teams where registration_id = ?", [reg.id])
+    team = teams.team_of(catalog, reg.id)
     return {
         "r": reg,
         "history": audit.for_registration(catalog.store, reg.id),
         "label": _labels(catalog, [reg]).get(current, current),
         "choices": choices,
-        "team": team["team"] if team else None,
+        "team": team,
     }
 
 

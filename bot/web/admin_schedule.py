@@ -158,16 +158,7 @@ async def template_download(request: web.Request, session: admin.SignIn) -> web.
     year = int(raw) if raw.isdigit() else None
 
     def build() -> bytes:
-        rows: list[dict[str, Any]] = []
-        if year is not None:
-            rows = [
-                schedule_edit.edit_fields(r)
-                for r in catalog.store.query(
-                    "select * from sessions where fiscal_year = ? and status != 'cancelled' "
-                    "order by first_day, course, prefecture_code",
-                    [year],
-                )
-            ]
+        rows = schedule_edit.year_edit_rows(catalog.store, year) if year is not None else []
         courses = list(schedule_edit.year_courses(catalog.store, year or catalog.fiscal_year))
         return schedule_sheet.template(rows, courses=courses, fiscal_year=year)
 
@@ -224,10 +215,7 @@ async def add(request: web.Request, session: admin.SignIn) -> web.Response:
 
 
 def _values_of(catalog: Catalog, session_id: str) -> dict[str, Any]:
-    row = catalog.store.one("select * from sessions where id = ?", [session_id])
-    assert row is not None
-    fields = schedule_edit.edit_fields(row)
-    return {k: "" if v is None else v for k, v in fields.items()}
+    return schedule_edit.session_edit_values(catalog.store, session_id)
 
 
 @routes.get("/admin/sessions/{session_id}/edit")
