@@ -79,6 +79,7 @@ class Writer:
         self.gave_up = 0  # writes that ran out of budget
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._busy_ms: int | None = None  # the busy timeout the writer thread's connection has
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._lock:
@@ -89,7 +90,10 @@ class Writer:
             return self._executor
 
     def _attempt(self, call: Callable[[], T], timeout: float) -> T:
-        self.store.set_busy_timeout(int(timeout * 1000))  # the writer thread's connection
+        ms = int(timeout * 1000)
+        if ms != self._busy_ms:  # the writer thread's connection; most writes keep it
+            self.store.set_busy_timeout(ms)
+            self._busy_ms = ms
         return call()
 
     async def __call__(
@@ -138,3 +142,4 @@ class Writer:
         if executor is not None:
             executor.submit(self.store.close)
             executor.shutdown(wait=True)
+            self._busy_ms = None  # a new thread gets a new connection
