@@ -240,7 +240,7 @@ def _order_buttons(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
         choices.insert(0, ("", _("🏠 {pref} first").format(pref=pref.romaji if lang == "en" else pref.name)))
     current = cb.sort or ("k" if cb.kind == "n" else "")
     return [
-        kb._button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
+        kb.button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
         for key, label in choices
     ]
 
@@ -262,7 +262,7 @@ def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str, builder:
         )
     for c in others:
         builder.row(
-            kb._button(
+            kb.button(
                 _("🔎 Sessions of {course}").format(course=course_name(catalog, c.code, lang)),
                 cb.model_copy(update={"course": c.code, "page": 0}),
             )
@@ -313,11 +313,9 @@ def render_results(
         else:
             lines.append(_("No sessions match."))
         if not cb.year and hits:
-            builder.row(kb._button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
+            builder.row(kb.button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
         if cb.kind == "p":
-            builder.row(
-                kb._button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0}))
-            )
+            builder.row(kb.button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0})))
     else:
         chunk = shown[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
         lines.append(
@@ -331,15 +329,15 @@ def render_results(
         for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
             s = hit.session
             builder.row(
-                kb._button(
+                kb.button(
                     f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}", SessionCB(id=s.id)
                 )
             )
         nav = []
         if page > 0:
-            nav.append(kb._button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
+            nav.append(kb.button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
         if page < pages - 1:
-            nav.append(kb._button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
+            nav.append(kb.button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
         if nav:
             builder.row(*nav)
         builder.row(*_order_buttons(cb, lang))
@@ -349,17 +347,17 @@ def render_results(
     codes = sorted({s.course for s in catalog.all_sessions()}, key=order.index)
     for code in codes:
         label = f"• {code}" if cb.course == code else code
-        course_buttons.append(kb._button(label, cb.model_copy(update={"course": code, "page": 0})))
+        course_buttons.append(kb.button(label, cb.model_copy(update={"course": code, "page": 0})))
     if cb.course:
-        course_buttons.append(kb._button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
+        course_buttons.append(kb.button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
     builder.row(*course_buttons)
     if profile is not None:
         toggle = _("Only sessions I may attend") if cb.every else _("Show all sessions")
-        builder.row(kb._button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
+        builder.row(kb.button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
     builder.row(
-        kb._button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
+        kb.button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
     )
-    builder.row(kb._button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
+    builder.row(kb.button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
     return "\n".join(lines), builder.as_markup()
 
 
@@ -738,7 +736,7 @@ def suggestion_buttons(found: list[places.Place], lang: str, course: str = "") -
                 continue
         else:
             cb = place_search(place).model_copy(update={"course": course})
-        builder.row(kb._button(place_label(place, lang), cb))
+        builder.row(kb.button(place_label(place, lang), cb))
     for row in kb.main_menu().inline_keyboard:
         builder.row(*row)
     return builder.as_markup()
