@@ -29,6 +29,7 @@ from bot.telegram.callbacks import (
     ProfileCB,
     RegCB,
     RegionCB,
+    SearchFeedCB,
     SessionCB,
     StaffCB,
     SubCB,
@@ -241,6 +242,89 @@ def location_request() -> ReplyKeyboardMarkup:
         one_time_keyboard=True,
         input_field_placeholder=_("or type a place: 広島, Sapporo…"),
     )
+
+
+def _search_order(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
+    """Switch the order of a search from a point: its own, by date, nearest first."""
+    if cb.kind not in ("q", "n"):
+        return []
+    choices = [("d", _("📅 By date")), ("k", _("📏 Nearest first"))]
+    if cb.kind == "q":
+        pref = places.prefecture(int(cb.key))
+        choices.insert(0, ("", _("🏠 {pref} first").format(pref=pref_name(pref, lang))))
+    current = cb.sort or ("k" if cb.kind == "n" else "")
+    return [
+        button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
+        for key, label in choices
+    ]
+
+
+def search_results(
+    cb: FindCB,
+    lang: str,
+    *,
+    sessions: Sequence[tuple[str, str]],
+    page: int,
+    pages: int,
+    codes: Sequence[str],
+    has_profile: bool,
+    instead: Sequence[tuple[str, str]] | None = None,
+    offer_year: bool = False,
+) -> InlineKeyboardMarkup:
+    """The buttons under one page of a search. `sessions`: the page's (id, label) each,
+    empty when nothing is shown; `codes`: the courses to filter on, in order; `instead`:
+    when the course filtered on is not the user's, the (code, name) of those they may take
+    (then no sessions); `offer_year`: nothing upcoming but sessions earlier this year."""
+    rows = Rows()
+    if instead is not None:
+        for code, name in instead:
+            rows.row(
+                button(
+                    _("🔎 Sessions of {course}").format(course=name),
+                    cb.model_copy(update={"course": code, "page": 0}),
+                )
+            )
+    elif not sessions:
+        if offer_year:
+            rows.row(button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
+        if cb.kind == "p":
+            rows.row(button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0})))
+    else:
+        for session_id, label in sessions:
+            rows.row(button(label, SessionCB(id=session_id)))
+        nav = []
+        if page > 0:
+            nav.append(button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
+        if page < pages - 1:
+            nav.append(button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
+        rows.row(*nav)
+        rows.row(*_search_order(cb, lang))
+    # course filter and "all / only mine"
+    course_buttons = [
+        button(f"• {code}" if cb.course == code else code, cb.model_copy(update={"course": code, "page": 0}))
+        for code in codes
+    ]
+    if cb.course:
+        course_buttons.append(button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
+    rows.row(*course_buttons)
+    if has_profile:
+        toggle = _("Only sessions I may attend") if cb.every else _("Show all sessions")
+        rows.row(button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
+    rows.row(
+        button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
+    )
+    rows.row(button(_("🔎 New search"), MenuCB(action="find")), back_to_menu())
+    return rows.as_markup()
+
+
+def place_suggestions(items: Sequence[tuple[CallbackData, str]]) -> InlineKeyboardMarkup:
+    """One button per suggested place, (search, label) each; then the main menu's buttons."""
+    rows = Rows()
+    for cb, label in items:
+        rows.row(button(label, cb))
+    for row in main_menu().inline_keyboard:
+        rows.row(*row)
+    return rows.as_markup()
 
 
 def session_card(
