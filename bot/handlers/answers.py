@@ -43,7 +43,7 @@ def render(
 
 
 def _profile_button() -> InlineKeyboardButton:
-    return kb._button(_("👤 Set up my profile"), ProfileCB(step="e"))
+    return kb.button(_("👤 Set up my profile"), ProfileCB(step="e"))
 
 
 def _fees(
@@ -63,14 +63,14 @@ def _fees(
         for v in catalog.verdicts(profile):
             mark = "✅" if v.eligible else "❌"
             lines.append(f"{mark} {q(course_name(catalog, v.course, lang))}: {q(say(v.fee_said, lang))}")
-        rows.row(kb._button(_("👤 Profile"), MenuCB(action="profile")))
+        rows.row(kb.button(_("👤 Profile"), MenuCB(action="profile")))
     else:
         lines += [q(say(line, lang)) for line in catalog.rules.fee_overview()]
         lines.append("")
         lines.append(_("Set up your profile to see exactly what applies to you."))
         rows.row(_profile_button())
     lines.append(_("<i>Prices: {source}</i>").format(source=q(catalog.year.fees_source)))
-    rows.row(kb._button(_("📚 Courses"), MenuCB(action="courses")), kb.back_to_menu())
+    rows.row(kb.button(_("📚 Courses"), MenuCB(action="courses")), kb.back_to_menu())
     return "\n".join(lines), rows.as_markup()
 
 
@@ -85,8 +85,8 @@ def _levels(question: Question, catalog: Catalog, lang: str) -> tuple[str, Inlin
         note = c.t("note", lang)
         if note and question.level is not None:
             lines.append(f"  <i>{q(note)}</i>")
-        rows.row(kb._button(f"{c.t('name', lang)} — {course_level(c, lang)}", CourseCB(code=c.code)))
-    rows.row(kb._button(_("📚 Courses"), MenuCB(action="courses")), kb.back_to_menu())
+        rows.row(kb.button(f"{c.t('name', lang)} — {course_level(c, lang)}", CourseCB(code=c.code)))
+    rows.row(kb.button(_("📚 Courses"), MenuCB(action="courses")), kb.back_to_menu())
     return "\n".join(lines), rows.as_markup()
 
 
@@ -103,7 +103,7 @@ def _deadline(catalog: Catalog) -> tuple[str, InlineKeyboardMarkup]:
             _("<i>Source: {source}</i>").format(source=q(year.defaults_source)),
         ]
     )
-    return text, kb.markup([[kb._button(_("🔎 Find sessions"), MenuCB(action="find")), kb.back_to_menu()]])
+    return text, kb.markup([[kb.button(_("🔎 Find sessions"), MenuCB(action="find")), kb.back_to_menu()]])
 
 
 def _apply(catalog: Catalog) -> tuple[str, InlineKeyboardMarkup]:
@@ -120,7 +120,7 @@ def _apply(catalog: Catalog) -> tuple[str, InlineKeyboardMarkup]:
     )
     return text, kb.markup(
         [
-            [kb._button(_("🔎 Find sessions"), MenuCB(action="find"))],
+            [kb.button(_("🔎 Find sessions"), MenuCB(action="find"))],
             [kb.url_button(_("🌐 Apply on the official site"), url)],
             [kb.back_to_menu()],
         ]
@@ -138,4 +138,4 @@ def _cancel() -> tuple[str, InlineKeyboardMarkup]:
             ),
         ]
     )
-    return text, kb.markup([[kb._button(_("📝 My registrations"), MenuCB(action="my")), kb.back_to_menu()]])
+    return text, kb.markup([[kb.button(_("📝 My registrations"), MenuCB(action="my")), kb.back_to_menu()]])

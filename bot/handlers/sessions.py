@@ -14,7 +14,6 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyKeyboardRemove,
@@ -230,44 +229,22 @@ def _order_note(cb: FindCB, lang: str) -> str:
     )
 
 
-def _order_buttons(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
-    """Switch the order of a search from a point: its own, by date, nearest first."""
-    if cb.kind not in ("q", "n"):
-        return []
-    choices = [("d", _("📅 By date")), ("k", _("📏 Nearest first"))]
-    if cb.kind == "q":
-        pref = places.prefecture(int(cb.key))
-        choices.insert(0, ("", _("🏠 {pref} first").format(pref=pref.romaji if lang == "en" else pref.name)))
-    current = cb.sort or ("k" if cb.kind == "n" else "")
-    return [
-        kb._button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
-        for key, label in choices
-    ]
-
-
-def _not_for_you(catalog: Catalog, cb: FindCB, profile: Any, lang: str, builder: kb.Rows) -> list[str]:
-    """Why a course the user filtered on is not theirs, and buttons for the courses of
-    the same level they may take (B-1 asked by a national agency: B-2)."""
+def _not_for_you(
+    catalog: Catalog, cb: FindCB, profile: Any, lang: str
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Why a course the user filtered on is not theirs, and the courses of the same level
+    they may take instead, (code, name) each (B-1 asked by a national agency: B-2)."""
     verdict = catalog.verdict(profile, cb.course)
     if verdict.eligible:
-        return []
+        return [], []
     reason = say(verdict.reason, lang)
     lines = ["", _("❌ Not for you: {reason}").format(reason=q(reason))]
-    others = catalog.alternatives(profile, cb.course)
+    others = [(c.code, course_name(catalog, c.code, lang)) for c in catalog.alternatives(profile, cb.course)]
     if others:
         lines.append(
-            _("You may take {courses} instead.").format(
-                courses=q(", ".join(course_name(catalog, c.code, lang) for c in others))
-            )
+            _("You may take {courses} instead.").format(courses=q(", ".join(name for _code, name in others)))
         )
-    for c in others:
-        builder.row(
-            kb._button(
-                _("🔎 Sessions of {course}").format(course=course_name(catalog, c.code, lang)),
-                cb.model_copy(update={"course": c.code, "page": 0}),
-            )
-        )
-    return lines
+    return lines, others
 
 
 def render_results(
@@ -300,10 +277,10 @@ def render_results(
         notes.append(_("the whole year"))
     notes.append(_order_note(cb, lang))
     lines.append("<i>" + " · ".join(notes) + "</i>")
-    builder = kb.Rows()
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = min(cb.page, pages - 1)
-    refused = _not_for_you(catalog, cb, profile, lang, builder) if mine and cb.course else []
+    refused, instead = _not_for_you(catalog, cb, profile, lang) if mine and cb.course else ([], [])
+    buttons: list[tuple[str, str]] = []
     if refused:
         lines += refused
     elif not shown:
@@ -312,12 +289,6 @@ def render_results(
             lines.append(_("No upcoming sessions here: this year's have all taken place."))
         else:
             lines.append(_("No sessions match."))
-        if not cb.year and hits:
-            builder.row(kb._button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
-        if cb.kind == "p":
-            builder.row(
-                kb._button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0}))
-            )
     else:
         chunk = shown[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
         lines.append(
@@ -330,37 +301,21 @@ def render_results(
         lines.append(_("○ seats available · △ nearly full · × full or applications closed"))
         for i, hit in enumerate(chunk, start=page * PAGE_SIZE + 1):
             s = hit.session
-            builder.row(
-                kb._button(
-                    f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}", SessionCB(id=s.id)
-                )
-            )
-        nav = []
-        if page > 0:
-            nav.append(kb._button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
-        if page < pages - 1:
-            nav.append(kb._button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
-        if nav:
-            builder.row(*nav)
-        builder.row(*_order_buttons(cb, lang))
-    # course filter and "all / only mine"
-    course_buttons = []
+            buttons.append((s.id, f"{i}. {session_dates(s, lang)} {s.course} {place_text(s, lang)}"))
     order = [x.code for x in catalog.courses()]
     codes = sorted({s.course for s in catalog.all_sessions()}, key=order.index)
-    for code in codes:
-        label = f"• {code}" if cb.course == code else code
-        course_buttons.append(kb._button(label, cb.model_copy(update={"course": code, "page": 0})))
-    if cb.course:
-        course_buttons.append(kb._button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
-    builder.row(*course_buttons)
-    if profile is not None:
-        toggle = _("Only sessions I may attend") if cb.every else _("Show all sessions")
-        builder.row(kb._button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
-    builder.row(
-        kb._button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
+    markup = kb.search_results(
+        cb,
+        lang,
+        sessions=buttons,
+        page=page,
+        pages=pages,
+        codes=codes,
+        has_profile=profile is not None,
+        instead=instead if refused else None,
+        offer_year=not cb.year and bool(hits),
     )
-    builder.row(kb._button(_("🔎 New search"), MenuCB(action="find")), kb.back_to_menu())
-    return "\n".join(lines), builder.as_markup()
+    return "\n".join(lines), markup
 
 
 def search_feed_filters(cb: SearchFeedCB) -> dict[str, list[Any]] | None:
@@ -729,7 +684,7 @@ async def _send_results(
 def suggestion_buttons(found: list[places.Place], lang: str, course: str = "") -> InlineKeyboardMarkup:
     """One button per suggested place, named in the user's language, that searches there
     (keeping the course typed with it); then the main menu's buttons."""
-    builder = kb.Rows()
+    items: list[tuple[FindCB | CityCB, str]] = []
     for place in found:
         cb: FindCB | CityCB
         if place.kind == "city" and place.prefecture is not None:
@@ -738,10 +693,8 @@ def suggestion_buttons(found: list[places.Place], lang: str, course: str = "") -
                 continue
         else:
             cb = place_search(place).model_copy(update={"course": course})
-        builder.row(kb._button(place_label(place, lang), cb))
-    for row in kb.main_menu().inline_keyboard:
-        builder.row(*row)
-    return builder.as_markup()
+        items.append((cb, place_label(place, lang)))
+    return kb.place_suggestions(items)
 
 
 @router.callback_query(CityCB.filter())

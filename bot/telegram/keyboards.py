@@ -29,6 +29,7 @@ from bot.telegram.callbacks import (
     ProfileCB,
     RegCB,
     RegionCB,
+    SearchFeedCB,
     SessionCB,
     StaffCB,
     SubCB,
@@ -71,14 +72,15 @@ def per_locale(fn: Callable[..., _T]) -> Callable[..., _T]:
 _BUTTONS: dict[tuple[Any, ...], InlineKeyboardButton] = {}
 
 
-def _button(text: str, cb: CallbackData) -> InlineKeyboardButton:
+def button(text: str, cb: CallbackData) -> InlineKeyboardButton:
+    """A callback button, shared with every earlier one of the same text and data."""
     key = (text, type(cb), *cb.__dict__.values())
-    button = _BUTTONS.get(key)
-    if button is None:
+    made = _BUTTONS.get(key)
+    if made is None:
         if len(_BUTTONS) >= 4096:
             _BUTTONS.clear()
-        button = _BUTTONS[key] = InlineKeyboardButton(text=text, callback_data=cb.pack())
-    return button
+        made = _BUTTONS[key] = InlineKeyboardButton(text=text, callback_data=cb.pack())
+    return made
 
 
 def url_button(text: str, url: str) -> InlineKeyboardButton:
@@ -112,25 +114,25 @@ class Rows:
 
 @per_locale
 def back_to_menu() -> InlineKeyboardButton:
-    return _button(_("⬅️ Menu"), MenuCB(action="start"))
+    return button(_("⬅️ Menu"), MenuCB(action="start"))
 
 
 @per_locale
 def main_menu() -> InlineKeyboardMarkup:
     rows = [
         [
-            _button(_("🔎 Find sessions"), MenuCB(action="find")),
-            _button(_("📚 Courses"), MenuCB(action="courses")),
+            button(_("🔎 Find sessions"), MenuCB(action="find")),
+            button(_("📚 Courses"), MenuCB(action="courses")),
         ],
         [
-            _button(_("📝 My registrations"), MenuCB(action="my")),
-            _button(_("👤 Profile"), MenuCB(action="profile")),
+            button(_("📝 My registrations"), MenuCB(action="my")),
+            button(_("👤 Profile"), MenuCB(action="profile")),
         ],
         [
-            _button(_("📅 Calendar feed"), MenuCB(action="sub")),
-            _button(_("🌐 Language"), MenuCB(action="lang")),
+            button(_("📅 Calendar feed"), MenuCB(action="sub")),
+            button(_("🌐 Language"), MenuCB(action="lang")),
         ],
-        [_button(_("❓ Help"), MenuCB(action="help"))],
+        [button(_("❓ Help"), MenuCB(action="help"))],
     ]
     return markup(rows)
 
@@ -142,7 +144,7 @@ def only_menu() -> InlineKeyboardMarkup:
 
 @per_locale
 def languages() -> InlineKeyboardMarkup:
-    return markup([[_button("日本語", LangCB(lang="ja")), _button("English", LangCB(lang="en"))]])
+    return markup([[button("日本語", LangCB(lang="ja")), button("English", LangCB(lang="en"))]])
 
 
 def region_name(region: places.Region, lang: str) -> str:
@@ -156,10 +158,7 @@ def pref_name(pref: places.Prefecture, lang: str) -> str:
 @per_locale
 def org_types(types: Sequence[OrgType], lang: str) -> InlineKeyboardMarkup:
     return markup(
-        [
-            [_button(t.name_en if lang == "en" else t.name_ja, ProfileCB(step="o", value=t.code))]
-            for t in types
-        ]
+        [[button(t.name_en if lang == "en" else t.name_ja, ProfileCB(step="o", value=t.code))] for t in types]
     )
 
 
@@ -167,9 +166,9 @@ def org_types(types: Sequence[OrgType], lang: str) -> InlineKeyboardMarkup:
 def work_question() -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Staff of this organisation"), ProfileCB(step="w", value="staff"))],
-            [_button(_("Dispatched worker (派遣) under its direction"), ProfileCB(step="w", value="disp"))],
-            [_button(_("Contractor (請負) running its systems"), ProfileCB(step="w", value="cont"))],
+            [button(_("Staff of this organisation"), ProfileCB(step="w", value="staff"))],
+            [button(_("Dispatched worker (派遣) under its direction"), ProfileCB(step="w", value="disp"))],
+            [button(_("Contractor (請負) running its systems"), ProfileCB(step="w", value="cont"))],
         ]
     )
 
@@ -178,29 +177,29 @@ def work_question() -> InlineKeyboardMarkup:
 def profile_regions(lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
-            _button(region_name(r, lang), ProfileCB(step="r", value=str(i)))
+            button(region_name(r, lang), ProfileCB(step="r", value=str(i)))
             for i, r in enumerate(places.REGIONS)
         ],
         3,
     )
-    return kb.row(_button(_("Skip"), ProfileCB(step="f", value="0"))).as_markup()
+    return kb.row(button(_("Skip"), ProfileCB(step="f", value="0"))).as_markup()
 
 
 @per_locale
 def profile_prefectures(region: places.Region, lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
-            _button(pref_name(places.prefecture(code), lang), ProfileCB(step="f", value=str(code)))
+            button(pref_name(places.prefecture(code), lang), ProfileCB(step="f", value=str(code)))
             for code in region.prefectures
         ],
         3,
     )
-    return kb.row(_button(_("⬅️ Back"), ProfileCB(step="x", value=""))).as_markup()
+    return kb.row(button(_("⬅️ Back"), ProfileCB(step="x", value=""))).as_markup()
 
 
 @per_locale
 def profile_view() -> InlineKeyboardMarkup:
-    return markup([[_button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
+    return markup([[button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
 
 
 @per_locale
@@ -210,13 +209,13 @@ def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
     kb = Rows()
     if home:
         kb.row(
-            _button(
+            button(
                 _("🏠 {pref} and nearby").format(pref=pref_name(places.prefecture(home), lang)),
                 FindCB(kind="q", key=str(home)),
             )
         )
-    kb.grid([_button(region_name(r, lang), RegionCB(idx=i)) for i, r in enumerate(places.REGIONS)], 3)
-    kb.row(_button(_("📍 Near me"), MenuCB(action="near")), _button(_("🗓 All upcoming"), FindCB(kind="a")))
+    kb.grid([button(region_name(r, lang), RegionCB(idx=i)) for i, r in enumerate(places.REGIONS)], 3)
+    kb.row(button(_("📍 Near me"), MenuCB(action="near")), button(_("🗓 All upcoming"), FindCB(kind="a")))
     kb.row(back_to_menu())
     return kb.as_markup()
 
@@ -225,13 +224,13 @@ def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
 def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
-            _button(pref_name(places.prefecture(code), lang), FindCB(kind="p", key=str(code)))
+            button(pref_name(places.prefecture(code), lang), FindCB(kind="p", key=str(code)))
             for code in region.prefectures
         ],
         3,
     )
-    kb.row(_button(_("The whole region"), FindCB(kind="r", key=str(idx))))
-    kb.row(_button(_("⬅️ Back"), MenuCB(action="find")))
+    kb.row(button(_("The whole region"), FindCB(kind="r", key=str(idx))))
+    kb.row(button(_("⬅️ Back"), MenuCB(action="find")))
     return kb.as_markup()
 
 
@@ -245,40 +244,123 @@ def location_request() -> ReplyKeyboardMarkup:
     )
 
 
+def _search_order(cb: FindCB, lang: str) -> list[InlineKeyboardButton]:
+    """Switch the order of a search from a point: its own, by date, nearest first."""
+    if cb.kind not in ("q", "n"):
+        return []
+    choices = [("d", _("📅 By date")), ("k", _("📏 Nearest first"))]
+    if cb.kind == "q":
+        pref = places.prefecture(int(cb.key))
+        choices.insert(0, ("", _("🏠 {pref} first").format(pref=pref_name(pref, lang))))
+    current = cb.sort or ("k" if cb.kind == "n" else "")
+    return [
+        button(f"• {label}" if key == current else label, cb.model_copy(update={"sort": key, "page": 0}))
+        for key, label in choices
+    ]
+
+
+def search_results(
+    cb: FindCB,
+    lang: str,
+    *,
+    sessions: Sequence[tuple[str, str]],
+    page: int,
+    pages: int,
+    codes: Sequence[str],
+    has_profile: bool,
+    instead: Sequence[tuple[str, str]] | None = None,
+    offer_year: bool = False,
+) -> InlineKeyboardMarkup:
+    """The buttons under one page of a search. `sessions`: the page's (id, label) each,
+    empty when nothing is shown; `codes`: the courses to filter on, in order; `instead`:
+    when the course filtered on is not the user's, the (code, name) of those they may take
+    (then no sessions); `offer_year`: nothing upcoming but sessions earlier this year."""
+    rows = Rows()
+    if instead is not None:
+        for code, name in instead:
+            rows.row(
+                button(
+                    _("🔎 Sessions of {course}").format(course=name),
+                    cb.model_copy(update={"course": code, "page": 0}),
+                )
+            )
+    elif not sessions:
+        if offer_year:
+            rows.row(button(_("🗓 Show the whole year"), cb.model_copy(update={"year": 1, "page": 0})))
+        if cb.kind == "p":
+            rows.row(button(_("📍 Nearby prefectures"), cb.model_copy(update={"kind": "q", "page": 0})))
+    else:
+        for session_id, label in sessions:
+            rows.row(button(label, SessionCB(id=session_id)))
+        nav = []
+        if page > 0:
+            nav.append(button(_("◀️ Previous"), cb.model_copy(update={"page": page - 1})))
+        if page < pages - 1:
+            nav.append(button(_("Next ▶️"), cb.model_copy(update={"page": page + 1})))
+        rows.row(*nav)
+        rows.row(*_search_order(cb, lang))
+    # course filter and "all / only mine"
+    course_buttons = [
+        button(f"• {code}" if cb.course == code else code, cb.model_copy(update={"course": code, "page": 0}))
+        for code in codes
+    ]
+    if cb.course:
+        course_buttons.append(button(_("any course"), cb.model_copy(update={"course": "", "page": 0})))
+    rows.row(*course_buttons)
+    if has_profile:
+        toggle = _("Only sessions I may attend") if cb.every else _("Show all sessions")
+        rows.row(button(toggle, cb.model_copy(update={"every": 1 - cb.every, "page": 0})))
+    rows.row(
+        button(_("📅 Subscribe to this search"), SearchFeedCB(kind=cb.kind, key=cb.key, course=cb.course))
+    )
+    rows.row(button(_("🔎 New search"), MenuCB(action="find")), back_to_menu())
+    return rows.as_markup()
+
+
+def place_suggestions(items: Sequence[tuple[CallbackData, str]]) -> InlineKeyboardMarkup:
+    """One button per suggested place, (search, label) each; then the main menu's buttons."""
+    rows = Rows()
+    for cb, label in items:
+        rows.row(button(label, cb))
+    for row in main_menu().inline_keyboard:
+        rows.row(*row)
+    return rows.as_markup()
+
+
 def session_card(
     session: Session, *, can_register: bool, full: bool, share_url: str | None
 ) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if can_register:
         if full:
-            rows.append([_button(_("⏳ Join the waitlist"), SessionCB(id=session.id, action="wl"))])
+            rows.append([button(_("⏳ Join the waitlist"), SessionCB(id=session.id, action="wl"))])
         else:
-            rows.append([_button(_("✍️ Register"), SessionCB(id=session.id, action="reg"))])
-    rows.append([_button(_("📅 Add to calendar"), SessionCB(id=session.id, action="ics"))])
+            rows.append([button(_("✍️ Register"), SessionCB(id=session.id, action="reg"))])
+    rows.append([button(_("📅 Add to calendar"), SessionCB(id=session.id, action="ics"))])
     if share_url:
         rows.append([url_button(_("↗️ Share"), share_url)])
-    rows.append([_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()])
+    rows.append([button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()])
     return markup(rows)
 
 
 def course_list(codes: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    return markup([*([_button(label, CourseCB(code=code))] for code, label in codes), [back_to_menu()]])
+    return markup([*([button(label, CourseCB(code=code))] for code, label in codes), [back_to_menu()]])
 
 
 def course_card(code: str, has_sessions: bool, apply_url: str = "") -> InlineKeyboardMarkup:
     """With `apply_url` (a course applied for on the official site, プレCYDER) a link."""
     rows = []
     if has_sessions:
-        rows.append([_button(_("🔎 Sessions of this course"), FindCB(kind="a", course=code))])
+        rows.append([button(_("🔎 Sessions of this course"), FindCB(kind="a", course=code))])
     if apply_url:
         rows.append([url_button(_("🌐 Apply on the official site"), apply_url)])
-    rows.append([_button(_("⬅️ Courses"), MenuCB(action="courses")), back_to_menu()])
+    rows.append([button(_("⬅️ Courses"), MenuCB(action="courses")), back_to_menu()])
     return markup(rows)
 
 
 @per_locale
 def cancel_dialogue() -> InlineKeyboardMarkup:
-    return markup([[_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def reuse_or_cancel(summary: str) -> InlineKeyboardMarkup:
@@ -286,20 +368,20 @@ def reuse_or_cancel(summary: str) -> InlineKeyboardMarkup:
     label = _("↩️ As last time: {details}").format(details=summary)
     if len(label) > 60:
         label = label[:59] + "…"
-    return markup([[_button(label, RegCB(action="reuse"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[button(label, RegCB(action="reuse"))], [button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 @per_locale
 def skip_or_cancel() -> InlineKeyboardMarkup:
-    return markup([[_button(_("Skip"), RegCB(action="skip")), _button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[button(_("Skip"), RegCB(action="skip")), button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
     rows = []
     if can_add:
-        rows.append([_button(_("➕ Add a colleague (同行者)"), RegCB(action="add"))])
-    rows.append([_button(_("Continue ➡️"), RegCB(action="done"))])
-    rows.append([_button(_("✖️ Cancel"), RegCB(action="stop"))])
+        rows.append([button(_("➕ Add a colleague (同行者)"), RegCB(action="add"))])
+    rows.append([button(_("Continue ➡️"), RegCB(action="done"))])
+    rows.append([button(_("✖️ Cancel"), RegCB(action="stop"))])
     return markup(rows)
 
 
@@ -307,9 +389,9 @@ def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
 def team_question() -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Yes, we four are one team"), RegCB(action="team"))],
-            [_button(_("No, mix us with others"), RegCB(action="noteam"))],
-            [_button(_("✖️ Cancel"), RegCB(action="stop"))],
+            [button(_("Yes, we four are one team"), RegCB(action="team"))],
+            [button(_("No, mix us with others"), RegCB(action="noteam"))],
+            [button(_("✖️ Cancel"), RegCB(action="stop"))],
         ]
     )
 
@@ -317,14 +399,14 @@ def team_question() -> InlineKeyboardMarkup:
 @per_locale
 def confirm_registration(waitlist: bool) -> InlineKeyboardMarkup:
     label = _("✅ Join the waitlist") if waitlist else _("✅ Confirm registration")
-    return markup([[_button(label, RegCB(action="ok"))], [_button(_("✖️ Cancel"), RegCB(action="stop"))]])
+    return markup([[button(label, RegCB(action="ok"))], [button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
 def waitlist_offer(session_id: str) -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("⏳ Join the waitlist"), SessionCB(id=session_id, action="wl"))],
-            [_button(_("🔎 Other sessions"), MenuCB(action="find")), back_to_menu()],
+            [button(_("⏳ Join the waitlist"), SessionCB(id=session_id, action="wl"))],
+            [button(_("🔎 Other sessions"), MenuCB(action="find")), back_to_menu()],
         ]
     )
 
@@ -332,8 +414,8 @@ def waitlist_offer(session_id: str) -> InlineKeyboardMarkup:
 def my_list(items: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
     return markup(
         [
-            *([_button(label, MyCB(action="show", reg=reg_id))] for reg_id, label in items),
-            [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
+            *([button(label, MyCB(action="show", reg=reg_id))] for reg_id, label in items),
+            [button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
         ]
     )
 
@@ -341,10 +423,10 @@ def my_list(items: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
 def my_registration(reg_id: int, session_id: str) -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("📅 Calendar file"), MyCB(action="ics", reg=reg_id))],
-            [_button(_("ℹ️ Session details"), SessionCB(id=session_id))],
-            [_button(_("🗑 Cancel this registration"), MyCB(action="cancel", reg=reg_id))],
-            [_button(_("⬅️ My registrations"), MyCB(action="list"))],
+            [button(_("📅 Calendar file"), MyCB(action="ics", reg=reg_id))],
+            [button(_("ℹ️ Session details"), SessionCB(id=session_id))],
+            [button(_("🗑 Cancel this registration"), MyCB(action="cancel", reg=reg_id))],
+            [button(_("⬅️ My registrations"), MyCB(action="list"))],
         ]
     )
 
@@ -352,8 +434,8 @@ def my_registration(reg_id: int, session_id: str) -> InlineKeyboardMarkup:
 def confirm_cancel(reg_id: int) -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Yes, cancel it"), MyCB(action="yes", reg=reg_id))],
-            [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
+            [button(_("Yes, cancel it"), MyCB(action="yes", reg=reg_id))],
+            [button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
         ]
     )
 
@@ -362,8 +444,8 @@ def confirm_cancel(reg_id: int) -> InlineKeyboardMarkup:
 def confirm_forget() -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Yes, delete everything"), ForgetCB(action="yes"))],
-            [_button(_("No, keep my data"), ForgetCB(action="no"))],
+            [button(_("Yes, delete everything"), ForgetCB(action="yes"))],
+            [button(_("No, keep my data"), ForgetCB(action="no"))],
         ]
     )
 
@@ -378,10 +460,10 @@ def subscription(has_token: bool, page_url: str | None = None) -> InlineKeyboard
     if page_url:
         rows.append([url_button(_("📅 Open the subscribe page"), page_url)])
     if has_token:
-        rows.append([_button(_("🔄 New link (old one stops working)"), SubCB(action="new"))])
-        rows.append([_button(_("🚫 Turn my feed off"), SubCB(action="off"))])
+        rows.append([button(_("🔄 New link (old one stops working)"), SubCB(action="new"))])
+        rows.append([button(_("🚫 Turn my feed off"), SubCB(action="off"))])
     else:
-        rows.append([_button(_("🔑 Create my personal feed"), SubCB(action="new"))])
+        rows.append([button(_("🔑 Create my personal feed"), SubCB(action="new"))])
     rows.append([back_to_menu()])
     return markup(rows)
 
@@ -396,7 +478,7 @@ def _clip(label: str, limit: int = 60) -> str:
 def draft_removals(people: Sequence[tuple[int, str, str]]) -> list[list[InlineKeyboardButton]]:
     """One "remove" button per colleague typed so far: (index, name, key)."""
     return [
-        [_button(_clip(_("➖ Remove {name}").format(name=name)), DraftCB(action="rm", idx=idx, key=key))]
+        [button(_clip(_("➖ Remove {name}").format(name=name)), DraftCB(action="rm", idx=idx, key=key))]
         for idx, name, key in people
     ]
 
@@ -418,7 +500,7 @@ def my_registration_with(reg_id: int, session_id: str, colleagues: int) -> Inlin
     rows = my_registration(reg_id, session_id).inline_keyboard
     if not colleagues:
         return markup(rows)
-    mates = [_button(_("👥 Colleagues ({n})").format(n=colleagues), MateCB(action="list", reg=reg_id))]
+    mates = [button(_("👥 Colleagues ({n})").format(n=colleagues), MateCB(action="list", reg=reg_id))]
     return markup([mates, *rows])
 
 
@@ -426,8 +508,8 @@ def my_list_items(items: Sequence[tuple[CallbackData, str]]) -> InlineKeyboardMa
     """/my with any kind of button per line (own registration, or colleagues only)."""
     return markup(
         [
-            *([_button(label, cb)] for cb, label in items),
-            [_button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
+            *([button(label, cb)] for cb, label in items),
+            [button(_("🔎 Find sessions"), MenuCB(action="find")), back_to_menu()],
         ]
     )
 
@@ -436,30 +518,30 @@ def confirm_cancel_with_colleagues(reg_id: int, n: int) -> InlineKeyboardMarkup:
     return markup(
         [
             [
-                _button(
+                button(
                     _("🗑 Cancel me and my {n} colleague(s)").format(n=n), MateCB(action="ownall", reg=reg_id)
                 )
             ],
-            [_button(_("🗑 Cancel only me (colleagues stay registered)"), MateCB(action="own", reg=reg_id))],
-            [_button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
+            [button(_("🗑 Cancel only me (colleagues stay registered)"), MateCB(action="own", reg=reg_id))],
+            [button(_("No, keep it"), MyCB(action="show", reg=reg_id))],
         ]
     )
 
 
 def colleague_list(own_id: int, own_active: bool, mates: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    rows = [[_button(_clip("👤 " + label), MateCB(action="show", reg=reg_id))] for reg_id, label in mates]
+    rows = [[button(_clip("👤 " + label), MateCB(action="show", reg=reg_id))] for reg_id, label in mates]
     if mates:
-        rows.append([_button(_("🗑 Cancel all colleagues"), MateCB(action="all", reg=own_id))])
+        rows.append([button(_("🗑 Cancel all colleagues"), MateCB(action="all", reg=own_id))])
     back = MyCB(action="show", reg=own_id) if own_active else MyCB(action="list")
-    rows.append([_button(_("⬅️ My registrations"), back)])
+    rows.append([button(_("⬅️ My registrations"), back)])
     return markup(rows)
 
 
 def confirm_cancel_colleagues(own_id: int) -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Yes, cancel them"), MateCB(action="allyes", reg=own_id))],
-            [_button(_("No, keep them"), MateCB(action="list", reg=own_id))],
+            [button(_("Yes, cancel them"), MateCB(action="allyes", reg=own_id))],
+            [button(_("No, keep them"), MateCB(action="list", reg=own_id))],
         ]
     )
 
@@ -467,22 +549,22 @@ def confirm_cancel_colleagues(own_id: int) -> InlineKeyboardMarkup:
 def colleague_view(reg_id: int, own_id: int, can_edit: bool) -> InlineKeyboardMarkup:
     rows = []
     if can_edit:
-        rows.append([_button(_("✏️ Change the name"), MateCB(action="name", reg=reg_id))])
-        rows.append([_button(_("✏️ Change the e-mail address"), MateCB(action="email", reg=reg_id))])
-    rows.append([_button(_("🗑 Cancel this colleague's registration"), MateCB(action="cancel", reg=reg_id))])
-    rows.append([_button(_("⬅️ Colleagues"), MateCB(action="list", reg=own_id))])
+        rows.append([button(_("✏️ Change the name"), MateCB(action="name", reg=reg_id))])
+        rows.append([button(_("✏️ Change the e-mail address"), MateCB(action="email", reg=reg_id))])
+    rows.append([button(_("🗑 Cancel this colleague's registration"), MateCB(action="cancel", reg=reg_id))])
+    rows.append([button(_("⬅️ Colleagues"), MateCB(action="list", reg=own_id))])
     return markup(rows)
 
 
 def confirm_cancel_colleague(reg_id: int) -> InlineKeyboardMarkup:
     return markup(
         [
-            [_button(_("Yes, cancel it"), MateCB(action="yes", reg=reg_id))],
-            [_button(_("No, keep it"), MateCB(action="show", reg=reg_id))],
+            [button(_("Yes, cancel it"), MateCB(action="yes", reg=reg_id))],
+            [button(_("No, keep it"), MateCB(action="show", reg=reg_id))],
         ]
     )
 
 
 def staff_suggestions(cmd: str, fmt: str, sessions: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
     """Sessions that matched a staff command's place and date: (id, label) each."""
-    return markup([[_button(_clip(label), StaffCB(cmd=cmd, id=sid, fmt=fmt))] for sid, label in sessions])
+    return markup([[button(_clip(label), StaffCB(cmd=cmd, id=sid, fmt=fmt))] for sid, label in sessions])
