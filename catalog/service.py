@@ -196,6 +196,7 @@ class Catalog:
         /,
         *args: Any,
         on_busy: Callable[[], Awaitable[Any]] | None = None,
+        quick: bool = False,
         **kwargs: Any,
     ) -> T:
         """`fn(*args, **kwargs)` (a function that writes, e.g. `registrations.register`)
@@ -203,8 +204,10 @@ class Catalog:
         is awaited once if it has to wait. `catalog.writer.DatabaseBusy` when the lock is
         held longer than the writer's budget (then nothing was saved). Every write made
         from async code goes through here: a blocking SQLite call on the loop would
-        freeze everyone while the database is locked."""
-        return await self.writer(fn, *args, on_busy=on_busy, **kwargs)
+        freeze everyone while the database is locked. A `quick` write (a short one: a
+        person's own rows, a notification's mark) is done on the loop when the lock is
+        free, never waiting for it (`catalog.writer.Writer`)."""
+        return await self.writer(fn, *args, on_busy=on_busy, quick=quick, **kwargs)
 
     # -- the snapshot ---------------------------------------------------------------------------
 

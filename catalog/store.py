@@ -13,9 +13,9 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -24,6 +24,8 @@ from catalog.errors import InvalidInput
 from catalog.i18n import gettext_lazy as _l
 
 log = logging.getLogger("cyder.store")
+
+T = TypeVar("T")
 
 migrations = Migrations("cyder")
 
@@ -325,6 +327,7 @@ def m008_audit_log(db: Database) -> None:
 # thread chose otherwise (`Store.set_busy_timeout`): the CLI waits patiently, while the
 # bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
 DEFAULT_BUSY_TIMEOUT = 30.0
+WAL_AUTOCHECKPOINT = 1000  # pages: SQLite's default, restored after a write `without_waiting`
 
 
 def on_event_loop() -> bool:
@@ -417,9 +420,9 @@ class Store:
         self._version_lock = threading.Lock()
         self.last_hold = 0.0  # seconds the last write transaction held the write lock
         # A write transaction begun on an event loop's thread would freeze the loop while
-        # another process holds the lock: "allow" (the CLI, most tests), "warn" (the
-        # bot: a path that missed `Catalog.write` is logged) or "raise" (tests proving
-        # that no path does).
+        # another process holds the lock (unless begun `without_waiting`): "allow" (the
+        # CLI, most tests), "warn" (the bot: a path that missed `Catalog.write` is
+        # logged) or "raise" (tests proving that no path does).
         self.loop_writes = "allow"
 
     @classmethod
@@ -458,6 +461,30 @@ class Store:
         self._local.busy_timeout = ms / 1000  # also for a connection opened later
         self.db.execute(f"PRAGMA busy_timeout={int(ms)}")
 
+    def without_waiting(self, call: Callable[[], T]) -> T:
+        """`call()` (one write transaction) on this thread's connection such that no
+        SQLite call in it can wait: no busy wait (a lock held by another connection is
+        "database is locked" at once, see `is_busy`, with nothing written) and no
+        checkpoint at commit (it would write the database file and sync it). The event
+        loop may write this way (`loop_writes` lets it); the checkpoints are left to
+        the connections of other threads (`checkpoint`)."""
+        conn = self.db.conn
+        waits = int(getattr(self._local, "busy_timeout", DEFAULT_BUSY_TIMEOUT) * 1000)
+        conn.execute("PRAGMA busy_timeout=0")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._local.no_wait = True
+        try:
+            return call()
+        finally:
+            self._local.no_wait = False
+            conn.execute(f"PRAGMA busy_timeout={waits}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+
+    def checkpoint(self) -> None:
+        """Copy what the write-ahead log holds into the database file as far as readers
+        allow (PASSIVE: waits for nobody); for writes made `without_waiting`."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)
@@ -478,7 +505,7 @@ class Store:
             with db.atomic():
                 yield db
             return
-        if self.loop_writes != "allow" and on_event_loop():
+        if self.loop_writes != "allow" and not getattr(self._local, "no_wait", False) and on_event_loop():
             if self.loop_writes == "raise":
                 raise RuntimeError("a write transaction on the event loop (use Catalog.write)")
             log.warning("a write transaction on the event loop (use Catalog.write)", stack_info=True)

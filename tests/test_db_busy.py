@@ -294,3 +294,119 @@ def test_a_write_on_the_event_loop_is_refused_when_asked(catalog: Catalog) -> No
     with pytest.raises(RuntimeError, match="event loop"):
         asyncio.run(on_the_loop())
     assert users.get_user(catalog.store, 2) is None
+
+
+# -- quick writes: on the loop when the lock is free, never waiting for it ------------------
+
+
+def _pragma(store: Any, name: str) -> int:
+    return int(store.db.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+async def test_a_quick_write_is_done_on_the_loop_when_the_lock_is_free(catalog: Catalog) -> None:
+    from tests.util_catalog import NOW
+
+    writer = Writer(catalog.store)
+    seen: dict[str, int] = {}
+
+    def save(user_id: int) -> users.User:
+        # inside: no busy wait and no checkpoint at commit, on the loop's own thread
+        seen.update(
+            thread=threading.get_ident(),
+            busy=_pragma(catalog.store, "busy_timeout"),
+            checkpoint=_pragma(catalog.store, "wal_autocheckpoint"),
+        )
+        return users.save_user(catalog.store, user_id, NOW, lang="en")
+
+    catalog.store.loop_writes = "raise"  # allowed: this write cannot wait for a lock
+    before = (_pragma(catalog.store, "busy_timeout"), _pragma(catalog.store, "wal_autocheckpoint"))
+    try:
+        record = await writer(save, 91, quick=True)
+        assert record.lang == "en" and users.get_user(catalog.store, 91) is not None
+        assert seen == {"thread": threading.get_ident(), "busy": 0, "checkpoint": 0}
+        assert (writer.on_loop, writer.handed_over, writer.busy_attempts) == (1, 0, 0)
+        # and afterwards the loop's reads wait as before, and its connection checkpoints
+        assert (
+            _pragma(catalog.store, "busy_timeout"),
+            _pragma(catalog.store, "wal_autocheckpoint"),
+        ) == before
+        # an error inside is raised as it is, and the settings are restored all the same
+        with pytest.raises(ValueError, match="unknown user fields"):
+            await writer(users.save_user, catalog.store, 92, NOW, quick=True, nickname="x")
+        assert (
+            _pragma(catalog.store, "busy_timeout"),
+            _pragma(catalog.store, "wal_autocheckpoint"),
+        ) == before
+        # a write that is not quick still may not run on the loop
+        with pytest.raises(RuntimeError, match="event loop"):
+            users.save_user(catalog.store, 93, NOW)
+    finally:
+        catalog.store.loop_writes = "allow"
+        writer.close()
+
+
+async def test_a_quick_write_finding_the_lock_taken_goes_to_the_writer_thread(
+    catalog: Catalog, db_path: Path
+) -> None:
+    from tests.util_catalog import NOW
+
+    writer = Writer(catalog.store, busy_timeout=0.05)
+    threads: list[int] = []
+    ticks = 0
+
+    def save() -> users.User:
+        threads.append(threading.get_ident())
+        return users.save_user(catalog.store, 94, NOW, lang="ja")
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        with LockHolder(db_path) as holder:
+            write = asyncio.create_task(writer(save, quick=True))
+            await asyncio.sleep(0.3)
+            assert not write.done() and ticks >= 10  # the loop went on meanwhile
+            assert users.get_user(catalog.store, 94) is None
+            holder.release()
+            record = await asyncio.wait_for(write, DEADLINE)
+        assert record.lang == "ja"
+        assert writer.handed_over == 1 and writer.on_loop == 0 and writer.busy_attempts >= 1
+        # tried once on the loop (refused at once), then on the writer thread
+        assert threads[0] == threading.get_ident() and threading.get_ident() not in threads[1:]
+        assert _pragma(catalog.store, "busy_timeout") > 0  # the loop's connection waits again
+    finally:
+        ticker.cancel()
+        writer.close()
+
+
+async def test_quick_writes_are_checkpointed_by_the_writer_thread(catalog: Catalog, db_path: Path) -> None:
+    """The loop's connection never checkpoints (that writes and syncs the database file);
+    every `checkpoint_every` quick writes, the writer thread does."""
+    from tests.util_catalog import NOW
+
+    def in_the_file() -> set[int]:
+        # the database file alone, without the write-ahead log
+        conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+        try:
+            return {
+                row[0] for row in conn.execute("select user_id from users where user_id between 95 and 97")
+            }
+        finally:
+            conn.close()
+
+    await asyncio.to_thread(catalog.store.checkpoint)  # what the fixture wrote, out of the way
+    writer = Writer(catalog.store, checkpoint_every=3)
+    try:
+        for user_id in (95, 96):
+            await writer(users.save_user, catalog.store, user_id, NOW, quick=True)
+        assert in_the_file() == set()  # in the log only
+        await writer(users.save_user, catalog.store, 97, NOW, quick=True)
+        await writer(lambda: None)  # after the checkpoint it queued on the writer thread
+        assert in_the_file() == {95, 96, 97}
+        assert writer.on_loop == 3
+    finally:
+        writer.close()

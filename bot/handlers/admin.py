@@ -280,6 +280,7 @@ async def _teams(message: Message, catalog: Catalog, clock: Clock, session: Sess
             session.id,
             now=clock.now(),
             actor=Actor.chat_staff(staff_id),
+            quick=False,  # a whole session's teams: on the writer thread
         )
     except CatalogError as e:
         await message.answer(q(say(e, lang)))

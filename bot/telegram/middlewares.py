@@ -90,7 +90,7 @@ class UserMiddleware(BaseMiddleware):
             if blocked and tg_user:
                 # They write to us again, so they no longer block the bot: reminders resume.
                 try:
-                    await catalog.write(reminders.unblock_chat, catalog.store, tg_user.id)
+                    await catalog.write(reminders.unblock_chat, catalog.store, tg_user.id, quick=True)
                 except DatabaseBusy:  # recorded on their next update instead
                     log.info("user %s: unblock not recorded, database busy", tg_user.id)
             data["user_record"] = record

@@ -389,7 +389,7 @@ async def send_row(
             else:
                 await outbox.call(chat_id, functools.partial(_send_part, bot, chat_id, part))
         except TelegramForbiddenError:
-            await catalog.write(chats.block_chat, catalog.store, chat_id, clock.now())
+            await catalog.write(chats.block_chat, catalog.store, chat_id, clock.now(), quick=True)
             return nt.BLOCKED
         except TelegramAPIError as e:
             log.warning("%s notification %s to chat %s: %s", row.kind, row.id, chat_id, error_code(e))
@@ -397,7 +397,7 @@ async def send_row(
         # An edit can be repeated harmlessly ("not modified"); a sent message or file
         # is recorded before the next part, so a later try does not send it again.
         if index + 1 < len(parts) and not (isinstance(part, Text) and part.edit is not None):
-            await catalog.write(nt.mark_progress, catalog.store, row.id, index + 1)
+            await catalog.write(nt.mark_progress, catalog.store, row.id, index + 1, quick=True)
     return nt.SENT
 
 
@@ -561,7 +561,7 @@ class Notifier:
             async with gate:
                 for row in queue:
                     claimed = await self.catalog.write(
-                        nt.claim, self.catalog.store, row.id, self.owner, now=self.clock.now()
+                        nt.claim, self.catalog.store, row.id, self.owner, now=self.clock.now(), quick=True
                     )
                     if claimed is None:
                         continue
@@ -613,7 +613,9 @@ class Notifier:
         channel = self.channels.get(row.channel)
         store = self.catalog.store
         if channel is None:  # claimed by a process that had this channel: leave it queued
-            await self.catalog.write(nt.mark_retry, store, row.id, at=self.clock.now(), error="no_channel")
+            await self.catalog.write(
+                nt.mark_retry, store, row.id, at=self.clock.now(), error="no_channel", quick=True
+            )
             self._sending.discard(row.id)
             return RETRY
         error: str | None
@@ -629,7 +631,7 @@ class Notifier:
         tries = row.attempts + 1
         if result == RETRY and tries < self.max_attempts:
             at = self.clock.now() + dt.timedelta(seconds=self.backoff(tries))
-            await self.catalog.write(nt.mark_retry, store, row.id, at=at, error="passing")
+            await self.catalog.write(nt.mark_retry, store, row.id, at=at, error="passing", quick=True)
             self._sending.discard(row.id)
             log.info(
                 "%s notification %s to %s: try %d failed, next at %s",
@@ -653,7 +655,13 @@ class Notifier:
     async def _mark_done(self, row_id: int, result: str, error: str | None) -> None:
         try:
             await self.catalog.write(
-                nt.mark_done, self.catalog.store, row_id, result, now=self.clock.now(), error=error
+                nt.mark_done,
+                self.catalog.store,
+                row_id,
+                result,
+                now=self.clock.now(),
+                error=error,
+                quick=True,
             )
         finally:
             self._sending.discard(row_id)

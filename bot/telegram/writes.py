@@ -62,11 +62,14 @@ async def save(
     *args: Any,
     notice: str = BUSY,
     callback_answer: CallbackAnswer | None = None,
+    quick: bool = True,
     **kwargs: Any,
 ) -> T:
     """`await catalog.write(fn, *args, **kwargs)`, telling the person `notice` (a msgid,
     translated here) if the write has to wait for the database. With `callback_answer`,
-    the button press is answered at that moment too (its spinner stops)."""
+    the button press is answered at that moment too (its spinner stops). A chat's write
+    is a short one (a person's own rows): done on the loop when the lock is free
+    (`Catalog.write`'s `quick`); `quick=False` for what may take longer (forming teams)."""
 
     async def on_busy() -> None:
         text = _(notice)
@@ -83,7 +86,7 @@ async def save(
                 log.info("could not answer the button press: %s", type(e).__name__)
         await tell(event, text)
 
-    return await catalog.write(fn, *args, on_busy=on_busy, **kwargs)
+    return await catalog.write(fn, *args, on_busy=on_busy, quick=quick, **kwargs)
 
 
 async def tell_not_saved(event: Message | CallbackQuery) -> None:
