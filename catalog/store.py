@@ -328,6 +328,7 @@ def m008_audit_log(db: Database) -> None:
 # bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
 DEFAULT_BUSY_TIMEOUT = 30.0
 WAL_AUTOCHECKPOINT = 1000  # pages: SQLite's default, restored after a write `without_waiting`
+CHECKPOINT_EVERY = 200  # writes `without_waiting` between two checkpoints (`Store.checkpoint_due`)
 
 
 def on_event_loop() -> bool:
@@ -424,6 +425,10 @@ class Store:
         # CLI, most tests), "warn" (the bot: a path that missed `Catalog.write` is
         # logged) or "raise" (tests proving that no path does).
         self.loop_writes = "allow"
+        # writes made `without_waiting` (whose connection never checkpoints) between two
+        # checkpoints by a thread of the caller's (`checkpoint_due`)
+        self.checkpoint_every = CHECKPOINT_EVERY
+        self._unchecked = 0
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -474,11 +479,23 @@ class Store:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         self._local.no_wait = True
         try:
-            return call()
+            result = call()
         finally:
             self._local.no_wait = False
             conn.execute(f"PRAGMA busy_timeout={waits}")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+        with self._version_lock:
+            self._unchecked += 1
+        return result
+
+    def checkpoint_due(self) -> bool:
+        """Whether `checkpoint_every` writes were made `without_waiting` since the last
+        time this said so: then the caller runs `checkpoint` on a thread of its own."""
+        with self._version_lock:
+            if self._unchecked < self.checkpoint_every:
+                return False
+            self._unchecked = 0
+            return True
 
     def checkpoint(self) -> None:
         """Copy what the write-ahead log holds into the database file as far as readers

@@ -18,7 +18,7 @@ is free it is done there at once, sparing the thread round trip (0.25–0.7 ms e
 VM, most of it waking the other core: bench_dispatcher's ratio went from 0.28–0.32 to 0.34);
 when another connection holds the lock, SQLite says so at once, nothing was written, and the
 write goes to the writer thread as above. The loop's connection never checkpoints; every
-`checkpoint_every` quick writes the writer thread does (PASSIVE: it waits for nobody).
+`Store.checkpoint_every` such writes the writer thread does (PASSIVE: it waits for nobody).
 
 A write that runs out of budget raises `DatabaseBusy`: nothing of it was saved (each
 attempt is one `Store.write()` transaction, rolled back or never begun), so the person
@@ -46,7 +46,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT = 0.2  # seconds the first attempt waits for the lock
 RETRY_TIMEOUT = 1.0  # seconds each later attempt waits
 BUDGET = 20.0  # seconds of attempts before giving up
-CHECKPOINT_EVERY = 200  # quick writes on the loop between two checkpoints by the thread
 
 
 class DatabaseBusy(Exception):  # noqa: N818 - named for what the person is told
@@ -80,7 +79,6 @@ class Writer:
         busy_timeout: float = BUSY_TIMEOUT,
         retry_timeout: float = RETRY_TIMEOUT,
         budget: float = BUDGET,
-        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self.store = store
         self.busy_timeout = busy_timeout
@@ -89,7 +87,6 @@ class Writer:
         self.busy_attempts = 0  # attempts that found the database locked (for tests, stats)
         self.on_loop = 0  # quick writes done on the event loop
         self.handed_over = 0  # quick writes that found the lock taken and went to the thread
-        self.checkpoint_every = checkpoint_every
         self.gave_up = 0  # writes that ran out of budget
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -165,11 +162,11 @@ class Writer:
             timeout = min(self.retry_timeout, left)
 
     def _written_on_loop(self) -> None:
-        """Count a quick write; every `checkpoint_every`, have the writer thread copy the
-        log into the database file (the loop's connection never checkpoints: that writes
-        and syncs the file). Not awaited: nobody waits for a checkpoint."""
+        """Count a quick write; when the store says a checkpoint is due, have the writer
+        thread copy the log into the database file (the loop's connection never
+        checkpoints: that writes and syncs the file). Not awaited: nobody waits for it."""
         self.on_loop += 1
-        if self.on_loop % self.checkpoint_every == 0:
+        if self.store.checkpoint_due():
             self._pool().submit(self._checkpoint)
 
     def _checkpoint(self) -> None:

@@ -399,7 +399,8 @@ async def test_quick_writes_are_checkpointed_by_the_writer_thread(catalog: Catal
             conn.close()
 
     await asyncio.to_thread(catalog.store.checkpoint)  # what the fixture wrote, out of the way
-    writer = Writer(catalog.store, checkpoint_every=3)
+    catalog.store.checkpoint_every = 3
+    writer = Writer(catalog.store)
     try:
         for user_id in (95, 96):
             await writer(users.save_user, catalog.store, user_id, NOW, quick=True)

@@ -252,6 +252,55 @@ async def test_a_locked_database_does_not_stop_the_dialogue(store, db_path, cloc
     assert rows(db_path) == [(1001, 1001, "Form:email", '{"name":"Yamada"}')]
 
 
+def traced(store: Store) -> list[str]:
+    """The SQL this thread's connection (here: the event loop's) runs from now on."""
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    return statements
+
+
+async def test_a_change_is_written_on_the_loop_while_the_lock_is_free(store, db_path, clock):
+    """No thread hop for a free database: the flusher writes the row with the loop's own
+    connection, with no busy wait; while the database is locked the dialogue goes on and
+    the row follows once the lock ends."""
+    storage = SQLiteStorage(store, now=clock, busy_timeout_ms=10)
+    await storage.get_state(KEY)  # loaded (on the worker thread, once)
+    store.loop_writes = "raise"  # allowed on the loop: it cannot wait for the lock
+    on_loop = traced(store)
+    await storage.set_state(KEY, Form.name)
+    await storage.update_data(KEY, {"name": "Yamada"})
+    await storage.saved()
+    assert rows(db_path) == [(1001, 1001, "Form:name", '{"name":"Yamada"}')]
+    assert [x for x in on_loop if "fsm_state" in x] and "PRAGMA busy_timeout=0" in on_loop
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("begin immediate")
+    try:
+        on_loop.clear()
+        await storage.set_state(KEY, Form.email)
+        await asyncio.sleep(0.05)
+        assert await storage.get_state(KEY) == "Form:email"  # the dialogue goes on
+    finally:
+        holder.execute("rollback")
+        holder.close()
+    await storage.saved()
+    assert rows(db_path) == [(1001, 1001, "Form:email", '{"name":"Yamada"}')]
+    await storage.close()
+
+
+async def test_clearing_a_dialogue_that_was_never_there_writes_nothing(store, db_path, clock):
+    storage = SQLiteStorage(store, now=clock)
+    await storage.get_state(KEY)  # loaded
+    on_loop = traced(store)
+    await FSMContext(storage, KEY).clear()  # what /start and the menu do
+    await storage.saved()
+    assert on_loop == []
+    await storage.set_state(KEY, Form.name)
+    await FSMContext(storage, KEY).clear()  # one that was there (perhaps not yet written)
+    await storage.saved()
+    assert rows(db_path) == []
+    assert await storage.get_state(KEY) is None
+
+
 async def test_data_json_cannot_carry_fails_in_the_handler(store, clock):
     storage = SQLiteStorage(store, now=clock)
     await storage.set_data(KEY, {"ok": 1})
