@@ -3,8 +3,7 @@ in the current locale (call them inside a handler)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from aiogram.filters.callback_data import CallbackData
@@ -14,7 +13,6 @@ from aiogram.types import (
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.callbacks import (
@@ -41,24 +39,6 @@ from catalog.sessions import Session
 _T = TypeVar("_T")
 
 
-def per_locale(fn: Callable[..., _T]) -> Callable[..., _T]:
-    """Cache a keyboard that depends only on its arguments and the current locale.
-    (aiogram never mutates a markup it sends, so one object can be shared.) Re-measured
-    (bench_dispatcher --cpu, 3 runs): without it the profile questions' p50 went from
-    0.89–0.95 to 0.93–1.11 ms and the ratio from 0.31–0.33 to 0.29–0.31; without it and
-    the button cache, 0.27–0.28 (target 0.30)."""
-    cache: dict[tuple[Any, ...], _T] = {}
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> _T:
-        key = (get_i18n().current_locale, *args)
-        if key not in cache:
-            cache[key] = fn(*args)
-        return cache[key]
-
-    return wrapper
-
-
 # Buttons shown before, by text and callback data (type and field values). A results page
 # or a card builds a score of buttons, and building one (packing its data, then pydantic
 # validating it) costs more than the rest of the line it stands for: with this cache a
@@ -67,7 +47,10 @@ def per_locale(fn: Callable[..., _T]) -> Callable[..., _T]:
 # updates, one kind at a time; without it the benchmark's ratio fell to 0.31, target 0.30).
 # Re-measured with the one catalog snapshot (bench_dispatcher --cpu, 3 runs): the
 # prefecture search's p50 1.09–1.16 ms with it, 1.32–1.38 ms without; ratio 0.31–0.33
-# with, 0.29–0.32 without.
+# with, 0.29–0.32 without. Again once every update's background work counted (writes
+# on the loop; 3 runs): searches 1.01–1.08 ms with it, 1.25–1.34 ms without; ratio
+# 0.30–0.31 with, 0.27–0.28 without. (A cache of whole keyboards by locale on top of it
+# showed no figure, 0.30 either way, and went.)
 # Shared objects are safe: aiogram never mutates a markup it sends.
 _BUTTONS: dict[tuple[Any, ...], InlineKeyboardButton] = {}
 
@@ -112,12 +95,10 @@ class Rows:
         return markup(self.rows)
 
 
-@per_locale
 def back_to_menu() -> InlineKeyboardButton:
     return button(_("⬅️ Menu"), MenuCB(action="start"))
 
 
-@per_locale
 def main_menu() -> InlineKeyboardMarkup:
     rows = [
         [
@@ -137,12 +118,10 @@ def main_menu() -> InlineKeyboardMarkup:
     return markup(rows)
 
 
-@per_locale
 def only_menu() -> InlineKeyboardMarkup:
     return markup([[back_to_menu()]])
 
 
-@per_locale
 def languages() -> InlineKeyboardMarkup:
     return markup([[button("日本語", LangCB(lang="ja")), button("English", LangCB(lang="en"))]])
 
@@ -155,14 +134,12 @@ def pref_name(pref: places.Prefecture, lang: str) -> str:
     return pref.romaji if lang == "en" else pref.name
 
 
-@per_locale
 def org_types(types: Sequence[OrgType], lang: str) -> InlineKeyboardMarkup:
     return markup(
         [[button(t.name_en if lang == "en" else t.name_ja, ProfileCB(step="o", value=t.code))] for t in types]
     )
 
 
-@per_locale
 def work_question() -> InlineKeyboardMarkup:
     return markup(
         [
@@ -173,7 +150,6 @@ def work_question() -> InlineKeyboardMarkup:
     )
 
 
-@per_locale
 def profile_regions(lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
@@ -185,7 +161,6 @@ def profile_regions(lang: str) -> InlineKeyboardMarkup:
     return kb.row(button(_("Skip"), ProfileCB(step="f", value="0"))).as_markup()
 
 
-@per_locale
 def profile_prefectures(region: places.Region, lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
@@ -197,12 +172,10 @@ def profile_prefectures(region: places.Region, lang: str) -> InlineKeyboardMarku
     return kb.row(button(_("⬅️ Back"), ProfileCB(step="x", value=""))).as_markup()
 
 
-@per_locale
 def profile_view() -> InlineKeyboardMarkup:
     return markup([[button(_("✏️ Change"), ProfileCB(step="e"))], [back_to_menu()]])
 
 
-@per_locale
 def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
     """Regions, "near me", everything; with `home` (the profile's prefecture) a first
     button for that prefecture and its neighbours."""
@@ -220,7 +193,6 @@ def find_menu(lang: str, home: int | None = None) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-@per_locale
 def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyboardMarkup:
     kb = Rows().grid(
         [
@@ -234,7 +206,6 @@ def region_prefectures(idx: int, region: places.Region, lang: str) -> InlineKeyb
     return kb.as_markup()
 
 
-@per_locale
 def location_request() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_("📍 Send my location"), request_location=True)]],
@@ -358,7 +329,6 @@ def course_card(code: str, has_sessions: bool, apply_url: str = "") -> InlineKey
     return markup(rows)
 
 
-@per_locale
 def cancel_dialogue() -> InlineKeyboardMarkup:
     return markup([[button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
@@ -371,7 +341,6 @@ def reuse_or_cancel(summary: str) -> InlineKeyboardMarkup:
     return markup([[button(label, RegCB(action="reuse"))], [button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
 
-@per_locale
 def skip_or_cancel() -> InlineKeyboardMarkup:
     return markup([[button(_("Skip"), RegCB(action="skip")), button(_("✖️ Cancel"), RegCB(action="stop"))]])
 
@@ -385,7 +354,6 @@ def colleagues_question(can_add: bool) -> InlineKeyboardMarkup:
     return markup(rows)
 
 
-@per_locale
 def team_question() -> InlineKeyboardMarkup:
     return markup(
         [
@@ -396,7 +364,6 @@ def team_question() -> InlineKeyboardMarkup:
     )
 
 
-@per_locale
 def confirm_registration(waitlist: bool) -> InlineKeyboardMarkup:
     label = _("✅ Join the waitlist") if waitlist else _("✅ Confirm registration")
     return markup([[button(label, RegCB(action="ok"))], [button(_("✖️ Cancel"), RegCB(action="stop"))]])
@@ -440,7 +407,6 @@ def confirm_cancel(reg_id: int) -> InlineKeyboardMarkup:
     )
 
 
-@per_locale
 def confirm_forget() -> InlineKeyboardMarkup:
     return markup(
         [
