@@ -167,7 +167,7 @@ async def main(n: int) -> int:
         for label, make in (
             ("MemoryStorage (lost on restart)", lambda s: MemoryStorage()),
             ("to_thread per call", lambda s: ThreadStorage(s)),
-            ("ours (dict, saved by a thread)", lambda s: SQLiteStorage(s)),
+            ("ours (dict, saved after the step)", lambda s: SQLiteStorage(s)),
             ("ours, waiting for each commit", lambda s: WaitingStorage(s)),
         ):
             path = Path(tmp) / f"{len(rows)}.db"
