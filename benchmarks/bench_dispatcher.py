@@ -199,7 +199,9 @@ async def settle(dp: Dispatcher) -> None:
     notifications it sent and the save of its dialogue state. In the bot the loop runs
     these between updates (while it waits for Telegram); here no update waits for
     anything, so they would pile up unmeasured. Waited for inside the update's time, they
-    count where they belong."""
+    count where they belong. (First one turn of the loop, in which such work that needs no
+    thread runs to its end, so that there is seldom anything left to wait for.)"""
+    await asyncio.sleep(0)
     notifier = dp.workflow_data.get("notifier")
     if isinstance(notifier, Notifier):
         await notifier.idle()
