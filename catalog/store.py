@@ -473,6 +473,8 @@ class Store:
         checkpoint at commit (it would write the database file and sync it). The event
         loop may write this way (`loop_writes` lets it); the checkpoints are left to
         the connections of other threads (`checkpoint`)."""
+        if getattr(self._local, "no_wait", False):  # inside one already: as it is
+            return call()
         conn = self.db.conn
         waits = int(getattr(self._local, "busy_timeout", DEFAULT_BUSY_TIMEOUT) * 1000)
         conn.execute("PRAGMA busy_timeout=0")

@@ -337,6 +337,18 @@ async def test_a_quick_write_is_done_on_the_loop_when_the_lock_is_free(catalog: 
             _pragma(catalog.store, "busy_timeout"),
             _pragma(catalog.store, "wal_autocheckpoint"),
         ) == before
+        # one inside another (a quick write calling one) keeps the outer's settings
+        inner = catalog.store.without_waiting(
+            lambda: (
+                catalog.store.without_waiting(lambda: _pragma(catalog.store, "busy_timeout"))
+                + _pragma(catalog.store, "busy_timeout")
+            )
+        )
+        assert inner == 0
+        assert (
+            _pragma(catalog.store, "busy_timeout"),
+            _pragma(catalog.store, "wal_autocheckpoint"),
+        ) == before
         # a write that is not quick still may not run on the loop
         with pytest.raises(RuntimeError, match="event loop"):
             users.save_user(catalog.store, 93, NOW)
