@@ -8,6 +8,7 @@ across threads), so slow work can move off the event loop with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import sqlite3
@@ -328,7 +329,7 @@ def m008_audit_log(db: Database) -> None:
 # bot's writer thread (catalog.writer) waits briefly and retries on its own terms.
 DEFAULT_BUSY_TIMEOUT = 30.0
 WAL_AUTOCHECKPOINT = 1000  # pages: SQLite's default, restored after a write `without_waiting`
-CHECKPOINT_EVERY = 200  # writes `without_waiting` between two checkpoints (`Store.checkpoint_due`)
+CHECKPOINT_EVERY = 200  # writes `without_waiting` between two checkpoints (`Store.checkpoint_if_due`)
 
 
 def on_event_loop() -> bool:
@@ -426,7 +427,7 @@ class Store:
         # logged) or "raise" (tests proving that no path does).
         self.loop_writes = "allow"
         # writes made `without_waiting` (whose connection never checkpoints) between two
-        # checkpoints by a thread of the caller's (`checkpoint_due`)
+        # checkpoints by a thread of the caller's (`checkpoint_if_due`)
         self.checkpoint_every = CHECKPOINT_EVERY
         self._unchecked = 0
 
@@ -490,19 +491,26 @@ class Store:
             self._unchecked += 1
         return result
 
-    def checkpoint_due(self) -> bool:
-        """Whether `checkpoint_every` writes were made `without_waiting` since the last
-        time this said so: then the caller runs `checkpoint` on a thread of its own."""
+    def checkpoint_if_due(self, executor: concurrent.futures.Executor) -> None:
+        """After a write `without_waiting`: once `checkpoint_every` of them have been made
+        since the last one, a `checkpoint` on `executor` (a thread of the caller's; not
+        waited for: nobody needs it done)."""
         with self._version_lock:
             if self._unchecked < self.checkpoint_every:
-                return False
+                return
             self._unchecked = 0
-            return True
+        executor.submit(self._checkpoint_quietly)
 
     def checkpoint(self) -> None:
         """Copy what the write-ahead log holds into the database file as far as readers
         allow (PASSIVE: waits for nobody); for writes made `without_waiting`."""
         self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _checkpoint_quietly(self) -> None:
+        try:
+            self.checkpoint()
+        except Exception as e:  # noqa: BLE001 - a later one will do (SQLite checkpoints too)
+            log.info("checkpoint skipped: %s", type(e).__name__)
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -234,14 +234,7 @@ class SQLiteStorage(BaseStorage):
                 raise
             await self._run(self._write, items, purge_at)
             return
-        if self.store.checkpoint_due():  # the loop's connection does not checkpoint
-            self._worker().submit(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        try:
-            self.store.checkpoint()
-        except Exception as e:  # noqa: BLE001 - a later one will do
-            log.info("checkpoint skipped: %s", type(e).__name__)
+        self.store.checkpoint_if_due(self._worker())  # the loop's connection does not
 
     def _write(self, items: list[tuple[StorageKey, FsmRecord | None]], purge_at: dt.datetime | None) -> None:
         """In the worker thread: the queued rows in one transaction, then maybe the purge."""
